@@ -1,0 +1,68 @@
+"""asyncactors: asyncio-native actors with Ray's actor API.
+
+>>> @asyncactors.remote
+... class Counter:
+...     def __init__(self, n=0): self.n = n
+...     def incr(self, k=1): self.n += k; return self.n
+>>> c = Counter.remote()
+>>> await c.incr.remote(5)
+"""
+
+from ._actor_class import ActorClass, method, remote
+from ._api import get, get_actor, kill, put, wait
+from ._context import RuntimeContext, get_runtime_context
+from ._core import ActorState, exit_actor
+from ._exceptions import (
+    ActorAlreadyExistsError,
+    ActorDiedError,
+    AsyncActorsError,
+    GetTimeoutError,
+    MailboxFullError,
+    PendingCallsLimitExceeded,
+    TaskCancelledError,
+)
+from ._handle import ActorHandle, ActorMethod
+from ._ref import ObjectRef
+from ._system import ActorInfo, ActorSystem, init, shutdown
+
+__all__ = [
+    "ActorAlreadyExistsError",
+    "ActorClass",
+    "ActorDiedError",
+    "ActorHandle",
+    "ActorInfo",
+    "ActorMethod",
+    "ActorState",
+    "ActorSystem",
+    "AsyncActorsError",
+    "GetTimeoutError",
+    "MailboxFullError",
+    "ObjectRef",
+    "PendingCallsLimitExceeded",
+    "RuntimeContext",
+    "TaskCancelledError",
+    "exit_actor",
+    "get",
+    "get_actor",
+    "get_runtime_context",
+    "init",
+    "kill",
+    "method",
+    "put",
+    "remote",
+    "shutdown",
+    "wait",
+]
+
+__version__ = "0.1.0.dev0"
+
+# Make the objects' __module__ the public package, as in trio and anyio, so that
+# reprs, docs and pickling errors name the public path.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("asyncactors._"):
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+del _name, _obj

@@ -1,0 +1,159 @@
+"""Module-level functions: ``get``, ``wait``, ``put``, ``kill``, ``get_actor``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, TypeVar, overload
+
+from ._exceptions import GetTimeoutError
+from ._handle import ActorHandle
+from ._ref import ObjectRef
+from ._system import default_system
+
+__all__ = ["get", "get_actor", "kill", "put", "wait"]
+
+_T = TypeVar("_T")
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
+    if timeout < 0:
+        raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+
+
+@overload
+async def get(refs: ObjectRef[_T], *, timeout: float | None = None) -> _T: ...
+
+
+@overload
+async def get(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -> list[Any]: ...
+
+
+async def get(refs: Any, *, timeout: float | None = None) -> Any:
+    """The value of a ref, or the values of a list of refs in the same order.
+
+    Waiting is not cancelling: on timeout the calls go on.
+
+    Raises:
+        GetTimeoutError: not every value was ready within ``timeout`` seconds.
+        TypeError: ``refs`` is neither an ObjectRef nor a list of them.
+        Exception: the first failure in list order, as the method raised it.
+    """
+    _check_timeout(timeout)
+    single = isinstance(refs, ObjectRef)
+    if not single:
+        if not isinstance(refs, list | tuple):
+            raise TypeError(
+                f"get() takes an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}"
+            )
+        for r in refs:
+            if not isinstance(r, ObjectRef):
+                raise TypeError(f"get() takes ObjectRefs only, got {type(r).__name__}")
+    if timeout is None:
+        if single:
+            return await refs
+        return [await r for r in refs]
+    try:
+        async with asyncio.timeout(timeout) as scope:
+            if single:
+                return await refs
+            return [await r for r in refs]
+    except TimeoutError:
+        if scope.expired():
+            pending = 1 if single else sum(not r.done() for r in refs)
+            raise GetTimeoutError(
+                f"get() timed out after {timeout} s with {pending} ref(s) not ready"
+            ) from None
+        raise
+
+
+async def wait(
+    refs: Sequence[ObjectRef[Any]],
+    *,
+    num_returns: int = 1,
+    timeout: float | None = None,
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """Wait until ``num_returns`` refs are done or ``timeout`` passes.
+
+    Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
+    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled.
+
+    Raises:
+        TypeError: ``refs`` is not a list of ObjectRefs.
+        ValueError: duplicate refs, ``num_returns`` outside 1..len(refs), or a
+            negative timeout.
+    """
+    if not isinstance(refs, list | tuple):
+        raise TypeError(f"wait() takes a list of ObjectRefs, got {type(refs).__name__}")
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"wait() takes ObjectRefs only, got {type(r).__name__}")
+    if len({id(r) for r in refs}) != len(refs):
+        raise ValueError("wait() requires a list of unique ObjectRefs; got duplicates")
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
+    if not 1 <= num_returns <= len(refs):
+        raise ValueError(
+            f"num_returns must be between 1 and len(refs) = {len(refs)}, got {num_returns}"
+        )
+    _check_timeout(timeout)
+    if sum(r.done() for r in refs) < num_returns and timeout != 0:
+        loop = asyncio.get_running_loop()
+        enough = loop.create_future()
+        count = [0]
+
+        def on_done(_: ObjectRef[Any]) -> None:
+            count[0] += 1
+            if count[0] >= num_returns and not enough.done():
+                enough.set_result(None)
+
+        for r in refs:
+            fut = r.future() if r._loop is not loop and r._loop is not None else None
+            if fut is not None:
+                fut.add_done_callback(lambda f: on_done(r))
+            else:
+                r._add_callback(on_done)
+        try:
+            await asyncio.wait_for(enough, timeout)
+        except TimeoutError:
+            pass
+    ready: list[ObjectRef[Any]] = []
+    not_ready: list[ObjectRef[Any]] = []
+    for r in refs:
+        (ready if r.done() and len(ready) < num_returns else not_ready).append(r)
+    return ready, not_ready
+
+
+def put(value: _T) -> ObjectRef[_T]:
+    """A ref that is already resolved to ``value``."""
+    return ObjectRef._ready(value)
+
+
+def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
+    """Stop an actor at once, from any thread.
+
+    Its running and queued calls, and every later call, fail with
+    ``ActorDiedError``. ``__pre_destroy__`` does not run. The name is freed.
+
+    Raises:
+        TypeError: ``actor`` is not an ActorHandle.
+    """
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"kill() takes an ActorHandle, got {type(actor).__name__}")
+    if not isinstance(no_restart, bool):
+        raise TypeError(f"no_restart must be a bool, got {type(no_restart).__name__}")
+    actor._core.kill()
+
+
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
+    """A handle to the live actor named ``name`` in the current actor system.
+
+    Raises:
+        ValueError: no live actor has that name in that namespace.
+        RuntimeError: there is no actor system here.
+    """
+    return default_system().get_actor(name, namespace)

@@ -1,0 +1,940 @@
+"""The in-process engine: one ``ActorCore`` per actor, driving its mailbox.
+
+The hot path is ``ActorCore.call`` -> ``Mailbox.put`` -> ``ActorCore._drain``
+(a ``loop.call_soon`` callback) -> the method -> ``ObjectRef._set_result``.
+
+* Sync methods run inline in the drain callback: no task, no extra hop.
+* Async methods run in worker tasks, one per concurrency slot in use. A worker
+  keeps taking calls from its lane while there are any, and lingers for one
+  loop iteration before it exits, so a caller awaiting each call in turn is
+  served by the same task.
+* An idle actor holds no task and no queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import concurrent.futures
+import threading
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final
+
+from ._context import current_actor
+from ._exceptions import (
+    ActorDiedError,
+    MailboxFullError,
+    PendingCallsLimitExceeded,
+    TaskCancelledError,
+)
+from ._mailbox import Lane, Mailbox
+from ._ref import FAILED, ObjectRef, logger
+from ._signature import ArgChecker
+
+if TYPE_CHECKING:
+    from ._system import ActorSystem
+
+__all__ = ["ActorCore", "ActorState", "ClassSpec", "MethodSpec", "exit_actor"]
+
+_get_running_loop = asyncio._get_running_loop
+_current_task = asyncio.current_task
+_sleep = asyncio.sleep
+_CancelledError = asyncio.CancelledError
+
+# How many calls one drain callback or worker runs before it yields to the loop,
+# so that a long mailbox cannot starve other actors and I/O.
+_BUDGET: Final = 128
+
+
+class ActorState(str, Enum):
+    """An actor's lifecycle state, as in Ray."""
+
+    PENDING_CREATION = "PENDING_CREATION"
+    ALIVE = "ALIVE"
+    RESTARTING = "RESTARTING"
+    DEAD = "DEAD"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_PENDING: Final = ActorState.PENDING_CREATION
+_ALIVE: Final = ActorState.ALIVE
+_DEAD: Final = ActorState.DEAD
+
+# Method kinds.
+SYNC: Final = 0
+ASYNC: Final = 1
+THREAD: Final = 2
+
+# Where a call is.
+_NEW: Final = 0
+_DEPS: Final = 1
+_OVERFLOW: Final = 2
+_QUEUED: Final = 3
+_RUNNING: Final = 4
+
+
+class _ActorExit(BaseException):
+    """Raised by ``exit_actor()``; a BaseException so ``except Exception`` lets it by."""
+
+
+def exit_actor() -> None:
+    """Stop the current actor once the running method returns.
+
+    The caller of that method gets ``ActorDiedError``; calls still queued fail
+    the same way. ``__pre_destroy__`` runs. This is a normal stop, not a crash.
+
+    Raises:
+        TypeError: called outside an actor's method.
+    """
+    if current_actor.get() is None:
+        raise TypeError(
+            "asyncactors.exit_actor() can only be called inside an actor's method "
+            "(or __init__ / __post_create__)"
+        )
+    raise _ActorExit
+
+
+class MethodSpec:
+    """What the engine knows about one actor method."""
+
+    __slots__ = (
+        "check",
+        "class_name",
+        "func",
+        "group",
+        "kind",
+        "max_task_retries",
+        "name",
+        "retry_exceptions",
+    )
+
+    def __init__(
+        self,
+        class_name: str,
+        name: str,
+        func: Callable[..., Any],
+        kind: int,
+        group: str | None,
+        max_task_retries: int | None,
+        retry_exceptions: bool | tuple[type[BaseException], ...] | None,
+    ) -> None:
+        self.class_name = class_name
+        self.name = name
+        self.func = func
+        self.kind = kind
+        self.group = group
+        self.max_task_retries = max_task_retries
+        self.retry_exceptions = retry_exceptions
+        self.check = ArgChecker(func, f"{class_name}.{name}", drop_first=True)
+
+    def with_options(self, opts: Mapping[str, Any]) -> MethodSpec:
+        """A copy with per-call options applied."""
+        new = object.__new__(MethodSpec)
+        for slot in MethodSpec.__slots__:
+            setattr(new, slot, getattr(self, slot))
+        for key, value in opts.items():
+            setattr(new, key, value)
+        return new
+
+
+class ClassSpec:
+    """What the engine knows about an actor class, built once by ``@remote``."""
+
+    __slots__ = (
+        "cls",
+        "handle_type",
+        "has_async",
+        "init_check",
+        "methods",
+        "name",
+        "post_create",
+        "pre_destroy",
+    )
+
+    def __init__(
+        self,
+        cls: type,
+        methods: dict[str, MethodSpec],
+        post_create: Callable[[Any], Any] | None,
+        pre_destroy: Callable[[Any], Any] | None,
+    ) -> None:
+        self.cls = cls
+        self.name = cls.__qualname__
+        self.methods = methods
+        self.has_async = any(m.kind == ASYNC for m in methods.values())
+        self.post_create = post_create
+        self.pre_destroy = pre_destroy
+        self.init_check = ArgChecker(cls, f"{cls.__qualname__}", drop_first=False)
+        # Set by ActorClass: the ActorHandle subclass with one attribute per method.
+        self.handle_type: Any = None
+
+
+class Call(ObjectRef[Any]):
+    """A call in flight: the ref its caller holds is the call itself."""
+
+    __slots__ = ("_admit", "_args", "_core", "_kwargs", "_lane", "_pos", "_spec")
+
+    def __init__(
+        self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self._loop = core.loop
+        self._state = 0
+        self._waiters = None
+        self._log = None
+        self._core = core
+        self._spec = spec
+        self._args = args
+        self._kwargs = kwargs
+        self._pos = _NEW
+
+    def _describe(self) -> str:
+        return f"call {self._spec.name}() on {self._core.describe()}"
+
+    def _admitted(self) -> None:
+        self._pos = _QUEUED
+        admit = getattr(self, "_admit", None)
+        if admit is not None and not admit.done():
+            admit.set_result(None)
+
+    def cancel(self) -> bool:
+        """Cancel the call; return ``False`` if it had already finished.
+
+        A queued call is removed and never runs; a running async method's task is
+        cancelled. A method running in a thread cannot be interrupted: its caller
+        gets ``TaskCancelledError`` at once and its result is dropped. Awaiting a
+        cancelled ref raises ``TaskCancelledError``.
+        """
+        if self._state:
+            return False
+        loop = self._loop
+        if _get_running_loop() is not loop:
+            assert loop is not None
+            loop.call_soon_threadsafe(self._cancel)
+            return True
+        return self._cancel()
+
+    def _cancel(self) -> bool:
+        if self._state:
+            return False
+        core = self._core
+        pos = self._pos
+        if pos == _QUEUED or pos == _OVERFLOW:
+            assert core.mailbox is not None
+            core.mailbox.remove(self)
+        elif pos == _DEPS:
+            if core.deps_waiting is not None:
+                core.deps_waiting.discard(self)
+        elif pos == _RUNNING and self._spec.kind == ASYNC and core.workers:
+            for task, running in core.workers.items():
+                if running is self:
+                    task.cancel()
+                    break
+        self._set_exception(
+            TaskCancelledError(f"{self._describe()} was cancelled"), log=False
+        )
+        return True
+
+
+_STOP_REASONS: Final = {
+    "shutdown": "was shut down with its actor system",
+    "released": "stopped after all its handles were released",
+    "exit": "exited via exit_actor()",
+}
+
+
+def _died(core: ActorCore, reason: str) -> ActorDiedError:
+    return ActorDiedError(
+        f"{core.describe()} {reason}",
+        actor_id=core.actor_id,
+        class_name=core.spec.name,
+        name=core.name,
+    )
+
+
+class ActorCore:
+    """One actor's state, mailbox and scheduling. Lives on its system's loop."""
+
+    __slots__ = (
+        "actor_id",
+        "cap",
+        "ctx",
+        "death",
+        "deps_waiting",
+        "detached",
+        "failed",
+        "handles",
+        "init_args",
+        "init_kwargs",
+        "instance",
+        "loop",
+        "mailbox",
+        "mailbox_size",
+        "max_concurrency",
+        "groups",
+        "name",
+        "namespace",
+        "processed",
+        "reason",
+        "ready_waiters",
+        "refusing",
+        "restarts",
+        "scheduled",
+        "spec",
+        "state",
+        "stop_waiters",
+        "stopping",
+        "system",
+        "workers",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        spec: ClassSpec,
+        actor_id: int,
+        opts: Mapping[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.system = system
+        self.loop: asyncio.AbstractEventLoop = system.loop
+        self.ctx: contextvars.Context = system._ctx
+        self.spec = spec
+        self.actor_id = actor_id
+        self.name: str | None = opts["name"]
+        self.namespace: str = opts["namespace"] or system.namespace
+        self.detached = opts["lifetime"] == "detached"
+        self.cap: int = opts["max_pending_calls"]
+        self.mailbox_size: int = opts["mailbox_size"]
+        mc = opts["max_concurrency"]
+        self.max_concurrency: int = mc if mc is not None else (1000 if spec.has_async else 1)
+        self.groups: Mapping[str, int] | None = opts["concurrency_groups"]
+        self.init_args = args
+        self.init_kwargs = kwargs
+        self.state = _PENDING
+        self.instance: Any = None
+        self.mailbox: Mailbox | None = None
+        self.workers: dict[asyncio.Task[Any], Call | None] | None = None
+        self.deps_waiting: set[Call] | None = None
+        self.ready_waiters: list[Any] | None = None
+        self.stop_waiters: list[asyncio.Future[None]] | None = None
+        self.scheduled = True  # the creation step is scheduled by the system
+        self.refusing = False
+        self.stopping: str | None = None
+        self.death: BaseException | None = None
+        self.reason: str | None = None
+        self.handles = 0
+        self.processed = 0
+        self.failed = 0
+        self.restarts = 0
+
+    def describe(self) -> str:
+        """``Counter(id=3, name='c')``: how errors and logs name this actor."""
+        named = f", name={self.name!r}" if self.name else ""
+        return f"actor {self.spec.name}(id={self.actor_id}{named})"
+
+    # -- submission ---------------------------------------------------------------
+
+    def call(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """Submit a call from any thread; return its ref at once.
+
+        Raises:
+            PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
+        """
+        if _get_running_loop() is self.loop:
+            if self.cap > 0:
+                self._check_cap()
+            call = Call(self, spec, args, kwargs)
+            self._submit(call)
+            return call
+        return self._call_threadsafe(spec, args, kwargs)
+
+    def _call_threadsafe(
+        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Call:
+        if self.cap > 0:
+            # The cap must be checked where the count lives: hand the whole
+            # submission to the loop and wait for its verdict.
+            cf: concurrent.futures.Future[Call] = concurrent.futures.Future()
+
+            def submit_here() -> None:
+                try:
+                    cf.set_result(self.call(spec, args, kwargs))
+                except BaseException as exc:
+                    cf.set_exception(exc)
+
+            try:
+                self.loop.call_soon_threadsafe(submit_here, context=self.ctx)
+            except RuntimeError:
+                return self._loop_closed(spec, args, kwargs)
+            return cf.result()
+        call = Call(self, spec, args, kwargs)
+        try:
+            self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
+        except RuntimeError:
+            return self._loop_closed(spec, args, kwargs)
+        return call
+
+    def _loop_closed(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        call = Call(self, spec, args, kwargs)
+        call._set_exception(_died(self, "is unreachable: its event loop is closed"))
+        return call
+
+    def call_nowait(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """Submit a call only if the mailbox has room now (loop thread only)."""
+        mb = self.mailbox
+        if mb is not None and (mb.depth >= mb.capacity or mb.overflow):
+            raise MailboxFullError(
+                f"the mailbox of {self.describe()} is full "
+                f"({mb.depth}/{mb.capacity}); use 'await ...submit()' to wait for room"
+            )
+        return self.call(spec, args, kwargs)
+
+    def _check_cap(self) -> None:
+        if self.pending_calls() >= self.cap:
+            raise PendingCallsLimitExceeded(
+                f"{self.describe()} already has {self.cap} pending calls "
+                f"(its max_pending_calls); wait for some to finish"
+            )
+
+    def pending_calls(self) -> int:
+        """Calls submitted and not finished."""
+        mb = self.mailbox
+        n = 0
+        if mb is not None:
+            n = mb.waiting + sum(lane.running for lane in mb.lanes.values())
+        if self.deps_waiting:
+            n += len(self.deps_waiting)
+        return n
+
+    def _submit(self, call: Call) -> None:
+        if self.refusing:
+            call._set_exception(self._refusal())
+            return
+        for a in call._args:
+            if isinstance(a, ObjectRef):
+                self._wait_for_deps(call)
+                return
+        if call._kwargs:
+            for a in call._kwargs.values():
+                if isinstance(a, ObjectRef):
+                    self._wait_for_deps(call)
+                    return
+        self._enqueue(call)
+
+    def _enqueue(self, call: Call) -> None:
+        mb = self.mailbox
+        if mb is None:
+            mb = self.mailbox = Mailbox(self.mailbox_size, self.max_concurrency, self.groups)
+        lane = mb.lanes[call._spec.group]
+        if mb.put(call, lane):
+            call._pos = _QUEUED
+            if not self.scheduled and not lane.idle and lane.running < lane.limit:
+                self.scheduled = True
+                self.loop.call_soon(self._drain, context=self.ctx)
+        else:
+            call._pos = _OVERFLOW
+
+    def _refusal(self) -> ActorDiedError:
+        if self.state is _DEAD:
+            return self._dead_error()
+        if self.stopping == "shutdown":
+            return _died(self, "is not accepting calls: its actor system is being shut down")
+        return _died(self, "is stopping: it called exit_actor()")
+
+    def _dead_error(self) -> ActorDiedError:
+        err = _died(self, self.reason or "is dead")
+        err.__cause__ = self.death
+        return err
+
+    async def submit(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """Submit, then wait until the call is in the mailbox (or finished)."""
+        if _get_running_loop() is not self.loop:
+            cf = asyncio.run_coroutine_threadsafe(self.submit(spec, args, kwargs), self.loop)
+            return await asyncio.wrap_future(cf)
+        call = self.call(spec, args, kwargs)
+        if call._pos >= _QUEUED or call._state:
+            return call
+        admit = call._admit = self.loop.create_future()
+        call._add_callback(lambda _: admit.done() or admit.set_result(None))
+        try:
+            await admit
+        except _CancelledError:
+            call._cancel()
+            raise
+        return call
+
+    # -- dataflow -----------------------------------------------------------------
+
+    def _wait_for_deps(self, call: Call) -> None:
+        deps = [a for a in (*call._args, *call._kwargs.values()) if isinstance(a, ObjectRef)]
+        waiting = [d for d in deps if not d.done()]
+        if not waiting:
+            self._deps_ready(call)
+            return
+        call._pos = _DEPS
+        if self.deps_waiting is None:
+            self.deps_waiting = set()
+        self.deps_waiting.add(call)
+        remaining = [len(waiting)]
+
+        def on_dep(dep: ObjectRef[Any]) -> None:
+            if call._state or call not in (self.deps_waiting or ()):
+                return
+            if dep._state == FAILED:
+                self._deps_ready(call)
+                return
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                self._deps_ready(call)
+
+        for dep in waiting:
+            if dep._loop is self.loop or dep._loop is None:
+                dep._add_callback(on_dep)
+            else:
+                relay = functools.partial(self.loop.call_soon_threadsafe, on_dep)
+                assert dep._loop is not None
+                dep._loop.call_soon_threadsafe(dep._add_callback, relay)
+
+    def _deps_ready(self, call: Call) -> None:
+        if self.deps_waiting is not None:
+            self.deps_waiting.discard(call)
+        for a in (*call._args, *call._kwargs.values()):
+            if isinstance(a, ObjectRef) and a._state == FAILED:
+                a._retrieved()
+                assert a._exc is not None
+                call._set_exception(a._exc)
+                self._maybe_finish_stop()
+                return
+
+        def value(a: Any) -> Any:
+            if isinstance(a, ObjectRef):
+                a._retrieved()
+                return a._value
+            return a
+
+        call._args = tuple(value(a) for a in call._args)
+        if call._kwargs:
+            call._kwargs = {k: value(v) for k, v in call._kwargs.items()}
+        if self.refusing and self.stopping != "shutdown":
+            call._set_exception(self._refusal())
+            return
+        self._enqueue(call)
+
+    # -- running ------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        self.scheduled = False
+        state = self.state
+        if state is not _ALIVE:
+            if state is _PENDING and self.instance is None and not self._create():
+                return
+            if self.state is not _ALIVE:
+                return
+        mb = self.mailbox
+        if mb is None:
+            self._maybe_finish_stop()
+            return
+        token = current_actor.set(self)
+        try:
+            budget = _BUDGET
+            for lane in mb.lanes.values():
+                while lane.running < lane.limit:
+                    call = mb.pop(lane)
+                    if call is None:
+                        break
+                    if call._spec.kind == SYNC:
+                        self._run_inline(call)
+                        budget -= 1
+                        if not budget:
+                            self.scheduled = True
+                            self.loop.call_soon(self._drain, context=self.ctx)
+                            return
+                    else:
+                        self._spawn(lane, call)
+        finally:
+            current_actor.reset(token)
+        if self.stopping is not None:
+            self._maybe_finish_stop()
+
+    def _run_inline(self, call: Call) -> None:
+        call._pos = _RUNNING
+        try:
+            value = call._spec.func(self.instance, *call._args, **call._kwargs)
+        except _ActorExit:
+            call._set_exception(_died(self, "exited: the method called exit_actor()"))
+            self._exit()
+        except BaseException as exc:
+            self.failed += 1
+            call._set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            call._set_result(value)
+        self.processed += 1
+        call._args = call._kwargs = None  # type: ignore[assignment]
+
+    def _spawn(self, lane: Lane, call: Call | None) -> None:
+        lane.running += 1
+        task = self.loop.create_task(self._work(lane, call))
+        workers = self.workers
+        if workers is None:
+            workers = self.workers = {}
+        workers[task] = call
+
+    async def _work(self, lane: Lane, call: Call | None) -> None:
+        task = _current_task()
+        assert task is not None
+        workers = self.workers
+        assert workers is not None
+        mb = self.mailbox
+        assert mb is not None
+        instance = self.instance
+        budget = _BUDGET
+        lingered = False
+        try:
+            while True:
+                if call is None:
+                    if lingered:
+                        return
+                    # Linger one loop iteration: a caller awaiting each call in
+                    # turn submits its next one meanwhile, and this task takes
+                    # it without a new task or another drain.
+                    lingered = True
+                    workers[task] = None
+                    lane.idle += 1
+                    try:
+                        await _sleep(0)
+                    finally:
+                        lane.idle -= 1
+                    call = mb.pop(lane) if self.state is _ALIVE else None
+                    continue
+                lingered = False
+                workers[task] = call
+                call._pos = _RUNNING
+                spec = call._spec
+                try:
+                    if spec.kind == ASYNC:
+                        value = await spec.func(instance, *call._args, **call._kwargs)
+                    elif spec.kind == SYNC:
+                        value = spec.func(instance, *call._args, **call._kwargs)
+                    else:
+                        value = await self._in_thread(spec, call)
+                except _CancelledError:
+                    if self.state is _DEAD or not call._state:
+                        # Killed, or cancelled by someone other than ref.cancel().
+                        if not call._state:
+                            self.failed += 1
+                            call._set_exception(_died(self, "was cancelled while running the call"))
+                            self._die("its task was cancelled from outside the actor system")
+                        raise
+                    task.uncancel()
+                    self.failed += 1
+                except _ActorExit:
+                    call._set_exception(_died(self, "exited: the method called exit_actor()"))
+                    self._exit()
+                except BaseException as exc:
+                    self.failed += 1
+                    call._set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    call._set_result(value)
+                    if call._state == FAILED and task.cancelling():
+                        # ref.cancel() hit a method that swallowed the cancellation.
+                        task.uncancel()
+                self.processed += 1
+                call._args = call._kwargs = None  # type: ignore[assignment]
+                call = mb.pop(lane) if self.state is _ALIVE else None
+                if call is not None:
+                    if lane.queue and lane.running < lane.limit and not self.scheduled:
+                        self.scheduled = True
+                        self.loop.call_soon(self._drain, context=self.ctx)
+                    budget -= 1
+                    if not budget:
+                        budget = _BUDGET
+                        workers[task] = None
+                        await _sleep(0)
+        finally:
+            lane.running -= 1
+            workers.pop(task, None)
+            if self.stopping is not None:
+                self._maybe_finish_stop()
+
+    async def _in_thread(self, spec: MethodSpec, call: Call) -> Any:
+        import anyio.to_thread
+
+        func = functools.partial(spec.func, self.instance, *call._args, **call._kwargs)
+        return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+
+    # -- creation -----------------------------------------------------------------
+
+    def _create(self) -> bool:
+        """Run ``__init__`` (inline); return whether the actor is ALIVE now."""
+        token = current_actor.set(self)
+        try:
+            self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
+        except BaseException as exc:
+            self._creation_failed(exc)
+            if not isinstance(exc, Exception | _ActorExit):
+                raise
+            return False
+        finally:
+            current_actor.reset(token)
+        if self.spec.post_create is not None:
+            self._spawn_hook(self._post_create())
+            return False
+        self._became_alive()
+        return True
+
+    def _spawn_hook(self, coro: Any) -> None:
+        task = self.loop.create_task(coro, context=self._hook_context())
+        if self.workers is None:
+            self.workers = {}
+        self.workers[task] = None
+
+    def _hook_context(self) -> contextvars.Context:
+        ctx = self.ctx.copy()
+        ctx.run(current_actor.set, self)
+        return ctx
+
+    async def _post_create(self) -> None:
+        task = _current_task()
+        try:
+            assert self.spec.post_create is not None
+            await self.spec.post_create(self.instance)
+        except _CancelledError:
+            if self.state is not _DEAD:
+                self._creation_failed(_died(self, "was cancelled in __post_create__"))
+            raise
+        except BaseException as exc:
+            self._creation_failed(exc)
+            if not isinstance(exc, Exception | _ActorExit):
+                raise
+        else:
+            if self.state is _PENDING:
+                self._became_alive()
+                if not self.scheduled:
+                    self.scheduled = True
+                    self.loop.call_soon(self._drain, context=self.ctx)
+        finally:
+            if self.workers is not None:
+                self.workers.pop(task, None)  # type: ignore[arg-type]
+
+    def _became_alive(self) -> None:
+        self.state = _ALIVE
+        waiters = self.ready_waiters
+        if waiters is not None:
+            self.ready_waiters = None
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    def _creation_failed(self, exc: BaseException) -> None:
+        if self.state is _DEAD:
+            return
+        self.death = exc
+        hook = "__post_create__" if self.instance is not None else "__init__"
+        if isinstance(exc, _ActorExit):
+            self._die(f"exited in {hook} via exit_actor()")
+        else:
+            self._die(f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
+
+    async def wait_ready(self) -> None:
+        """Wait until ``__init__`` and ``__post_create__`` have run.
+
+        Raises:
+            ActorDiedError: the actor failed to start or is dead.
+        """
+        if self.state is _PENDING:
+            if _get_running_loop() is not self.loop:
+                cf = asyncio.run_coroutine_threadsafe(self.wait_ready(), self.loop)
+                await asyncio.wrap_future(cf)
+                return
+            fut = self.loop.create_future()
+            if self.ready_waiters is None:
+                self.ready_waiters = []
+            self.ready_waiters.append(fut)
+            await fut
+        elif self.state is _DEAD:
+            raise self._dead_error()
+
+    # -- stopping -----------------------------------------------------------------
+
+    def kill(self, reason: str = "was killed by asyncactors.kill()") -> None:
+        """Stop now: running, queued and later calls fail with ``ActorDiedError``."""
+        if _get_running_loop() is not self.loop:
+            self.loop.call_soon_threadsafe(self.kill, reason, context=self.ctx)
+            return
+        self._die(reason)
+
+    def _die(self, reason: str) -> None:
+        if self.state is _DEAD:
+            return
+        self.state = _DEAD
+        self.refusing = True
+        self.reason = reason
+        self._fail_waiting(reason)
+        workers = self.workers
+        if workers:
+            self.workers = {}
+            for task, call in workers.items():
+                if call is not None and not call._state:
+                    self.failed += 1
+                    call._set_exception(_died(self, reason))
+                task.cancel()
+                self.system._adopt(task)
+        waiters = self.ready_waiters
+        if waiters is not None:
+            self.ready_waiters = None
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(self._dead_error())
+        self.instance = None
+        self.system._unregister(self)
+        self._notify_stopped()
+
+    def _fail_waiting(self, reason: str) -> None:
+        mb = self.mailbox
+        if mb is not None:
+            for call in mb.take_all():
+                call._set_exception(_died(self, reason))
+        deps = self.deps_waiting
+        if deps:
+            self.deps_waiting = None
+            for call in deps:
+                call._set_exception(_died(self, reason))
+
+    def _exit(self) -> None:
+        """``exit_actor()`` was called: refuse and fail what is queued, then stop."""
+        self.refusing = True
+        self.stopping = "exit"
+        self._fail_waiting("exited via exit_actor() before running the call")
+
+    def request_stop(self, why: str) -> None:
+        """Stop gracefully once every accepted call has finished.
+
+        ``why`` is ``"shutdown"`` (refuse new calls) or ``"released"`` (all
+        handles are gone).
+        """
+        if self.state is _DEAD or self.stopping is not None:
+            return
+        self.stopping = why
+        if why == "shutdown":
+            self.refusing = True
+        self._maybe_finish_stop()
+
+    def _busy(self) -> bool:
+        mb = self.mailbox
+        if mb is not None and (mb.waiting or any(lane.running for lane in mb.lanes.values())):
+            return True
+        return bool(self.deps_waiting) or bool(self.workers) or self.scheduled
+
+    def _maybe_finish_stop(self) -> None:
+        if self.stopping is None or self.state is _DEAD or self._busy():
+            return
+        if self.state is _PENDING:
+            return  # creation is still under way; it drains and comes back here
+        pre_destroy = self.spec.pre_destroy
+        instance = self.instance
+        if pre_destroy is None:
+            self._finish()
+            return
+        token = current_actor.set(self)
+        try:
+            result = pre_destroy(instance)
+        except Exception:
+            logger.exception("__pre_destroy__ of %s raised", self.describe())
+            result = None
+        finally:
+            current_actor.reset(token)
+        if asyncio.iscoroutine(result):
+            self._spawn_hook(self._await_pre_destroy(result))
+        else:
+            self._finish()
+
+    async def _await_pre_destroy(self, coro: Any) -> None:
+        task = _current_task()
+        try:
+            await coro
+        except Exception:
+            logger.exception("__pre_destroy__ of %s raised", self.describe())
+        finally:
+            if self.workers is not None:
+                self.workers.pop(task, None)  # type: ignore[arg-type]
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.state is _DEAD:
+            return
+        self.state = _DEAD
+        self.refusing = True
+        self.reason = _STOP_REASONS.get(self.stopping or "", "stopped")
+        self.instance = None
+        self.system._unregister(self)
+        self._notify_stopped()
+
+    def _notify_stopped(self) -> None:
+        waiters = self.stop_waiters
+        if waiters is not None:
+            self.stop_waiters = None
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    def stopped(self) -> asyncio.Future[None]:
+        """A future of the loop that completes when the actor is DEAD."""
+        fut: asyncio.Future[None] = self.loop.create_future()
+        if self.state is _DEAD:
+            fut.set_result(None)
+        else:
+            if self.stop_waiters is None:
+                self.stop_waiters = []
+            self.stop_waiters.append(fut)
+        return fut
+
+    def handle_added(self) -> None:
+        """A new ``ActorHandle`` refers to this actor (any thread)."""
+        with self.system._lock:
+            self.handles += 1
+
+    def handle_released(self) -> None:
+        """An ``ActorHandle`` was garbage-collected (any thread)."""
+        with self.system._lock:
+            self.handles -= 1
+            last = self.handles == 0
+        if last and self.name is None and not self.detached and self.state is not _DEAD:
+            try:
+                if threading.get_ident() == self.system._thread_id:
+                    self.loop.call_soon(self._released, context=self.ctx)
+                else:
+                    self.loop.call_soon_threadsafe(self._released, context=self.ctx)
+            except RuntimeError:  # the loop is closed: nothing left to stop
+                pass
+
+    def _released(self) -> None:
+        if self.handles == 0:
+            self.request_stop("released")
+
+    def info(self) -> tuple[Any, ...]:
+        """The raw fields of ``ActorInfo``."""
+        mb = self.mailbox
+        return (
+            self.actor_id,
+            self.spec.name,
+            self.name,
+            self.namespace,
+            self.state,
+            mb.depth if mb else 0,
+            self.mailbox_size,
+            mb.peak if mb else 0,
+            self.processed,
+            self.failed,
+            sum(lane.running - lane.idle for lane in mb.lanes.values()) if mb else 0,
+        )
+

@@ -1,0 +1,82 @@
+"""Every exception asyncactors raises on its own account.
+
+Exceptions raised by an actor's method are not wrapped: awaiting the ref
+re-raises the method's own exception object, so ``except ValueError`` at the
+caller catches a ``ValueError`` raised inside the actor.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorAlreadyExistsError",
+    "ActorDiedError",
+    "AsyncActorsError",
+    "GetTimeoutError",
+    "MailboxFullError",
+    "PendingCallsLimitExceeded",
+    "TaskCancelledError",
+]
+
+
+class AsyncActorsError(Exception):
+    """Base class of the errors asyncactors raises itself."""
+
+
+class ActorDiedError(AsyncActorsError, RuntimeError):
+    """The actor cannot run the call: it failed to start, was killed, exited or shut down.
+
+    Raised by awaiting an ``ObjectRef`` (or ``ObjectRef.result()``, ``asyncactors.get()``)
+    whose call was queued, running or submitted when the actor died, and by awaiting
+    an ``ActorHandle`` whose ``__init__`` or ``__post_create__`` raised. When the
+    actor died because of an exception, that exception is the ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        actor_id: int | None = None,
+        class_name: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.actor_id = actor_id
+        self.class_name = class_name
+        self.name = name
+
+
+class ActorAlreadyExistsError(AsyncActorsError, ValueError):
+    """The name is already taken in that namespace.
+
+    Raised by ``ActorClass.remote()`` for an actor with ``name=`` set, unless
+    ``get_if_exists=True``. Subclasses ``ValueError``, which is what Ray raises.
+    """
+
+
+class GetTimeoutError(AsyncActorsError, TimeoutError):
+    """The result was not ready in time.
+
+    Raised by ``asyncactors.get(..., timeout=)`` and ``ObjectRef.result(timeout=)``.
+    The call itself is not cancelled.
+    """
+
+
+class TaskCancelledError(AsyncActorsError):
+    """The call was cancelled with ``ObjectRef.cancel()``.
+
+    Raised by awaiting the cancelled ``ObjectRef`` (or its ``result()``).
+    """
+
+
+class PendingCallsLimitExceeded(AsyncActorsError, RuntimeError):
+    """The actor already has ``max_pending_calls`` calls submitted and not finished.
+
+    Raised by ``handle.method.remote()``, ``submit()`` and ``submit_nowait()``, at once.
+    """
+
+
+class MailboxFullError(AsyncActorsError):
+    """The actor's mailbox has no room for another call right now.
+
+    Raised by ``handle.method.submit_nowait()``; ``submit()`` waits for room instead.
+    """

@@ -1,0 +1,183 @@
+"""``ActorHandle`` and ``ActorMethod``: the caller's side of an actor."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._options import validate_call_options
+
+if TYPE_CHECKING:
+    from ._core import ActorCore, Call, MethodSpec
+
+__all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "make_handle_type"]
+
+_T = TypeVar("_T")
+_new = object.__new__
+
+
+class ActorMethod:
+    """``handle.method``: submit calls with ``.remote()``, ``.submit()`` or ``.submit_nowait()``."""
+
+    __slots__ = ("_handle", "_spec")
+
+    _handle: ActorHandle[Any]
+    _spec: MethodSpec
+
+    def remote(self, *args: Any, **kwargs: Any) -> Call:
+        """Submit a call and return its ``ObjectRef`` at once.
+
+        The call runs even if nobody awaits the ref. When the mailbox is full the
+        call waits for room, in order, and is never dropped.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        check = spec.check
+        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
+            check(args, kwargs)
+        return self._handle._core.call(spec, args, kwargs)
+
+    async def submit(self, *args: Any, **kwargs: Any) -> Call:
+        """Submit a call, wait until it is in the mailbox, and return its ref.
+
+        This is backpressure for producer loops: it waits while the mailbox is
+        full. Cancelling the wait withdraws the call.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return await self._handle._core.submit(spec, args, kwargs)
+
+    def submit_nowait(self, *args: Any, **kwargs: Any) -> Call:
+        """Submit a call only if the mailbox has room now, and return its ref.
+
+        Raises:
+            MailboxFullError: the mailbox is full.
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return self._handle._core.call_nowait(spec, args, kwargs)
+
+    def options(self, **opts: Any) -> ActorMethod:
+        """This method with per-call options: ``concurrency_group``, ``max_task_retries``,
+        ``retry_exceptions``.
+
+        Raises:
+            ValueError: an unknown option, or a concurrency group the actor lacks.
+            TypeError: an option value of the wrong type.
+        """
+        validate_call_options(opts)
+        group = opts.get("concurrency_group")
+        core = self._handle._core
+        if group is not None and group not in (core.groups or {}):
+            raise ValueError(
+                f"concurrency group {group!r} does not exist on {core.describe()}; "
+                f"its groups: {sorted(core.groups or {}) or 'none'}"
+            )
+        method: ActorMethod = _new(ActorMethod)
+        method._handle = self._handle
+        method._spec = self._spec.with_options(opts)
+        return method
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"actor methods cannot be called directly; use "
+            f"'{self._spec.name}.remote(...)' instead of '{self._spec.name}(...)'"
+        )
+
+    def __repr__(self) -> str:
+        return f"<ActorMethod {self._spec.class_name}.{self._spec.name} of {self._handle!r}>"
+
+
+class MethodDescriptor:
+    """Class attribute of a handle type: ``handle.incr`` gives an ``ActorMethod``."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: MethodSpec) -> None:
+        self.spec = spec
+
+    def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
+        if handle is None:
+            return self
+        method: ActorMethod = _new(ActorMethod)
+        method._handle = handle
+        method._spec = self.spec
+        return method
+
+
+class ActorHandle(Generic[_T]):
+    """A reference to an actor. Await it to wait until the actor has started.
+
+    ``handle.method.remote(...)`` calls a method. Handles to the same actor are
+    equal. When every handle to an unnamed, non-detached actor has been
+    garbage-collected, the actor finishes its queued calls and stops.
+    """
+
+    __slots__ = ("_core", "__weakref__")
+
+    _core: ActorCore
+
+    def __init__(self, core: ActorCore) -> None:
+        core.handle_added()
+        self._core = core
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.handle_released()
+
+    def __await__(self) -> Generator[Any, None, ActorHandle[_T]]:
+        yield from self._core.wait_ready().__await__()
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        spec = object.__getattribute__(self, "_core").spec
+        if name.startswith("_"):
+            raise AttributeError(
+                f"{name!r} is private: methods whose names start with '_' cannot be "
+                f"called on a {spec.name} actor"
+            )
+        methods = sorted(spec.methods)
+        close = difflib.get_close_matches(name, methods, n=3)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        listing = f" Its methods: {', '.join(methods)}." if 0 < len(methods) <= 12 else ""
+        raise AttributeError(f"{spec.name} actor has no method {name!r}{hint}{listing}")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ActorHandle):
+            return self._core is other._core
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._core.actor_id)
+
+    def __repr__(self) -> str:
+        core = self._core
+        return f"<ActorHandle {core.describe()[6:]} {core.state.value}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
+            "pass the handle itself to other actors"
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._core.spec.methods})
+
+
+def make_handle_type(class_name: str, methods: dict[str, MethodSpec]) -> type[ActorHandle[Any]]:
+    """An ``ActorHandle`` subclass with one ``MethodDescriptor`` per method."""
+    namespace: dict[str, Any] = {"__slots__": (), "__module__": __name__}
+    for name, spec in methods.items():
+        namespace[name] = MethodDescriptor(spec)
+    return type(f"ActorHandle[{class_name}]", (ActorHandle,), namespace)

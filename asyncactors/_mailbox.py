@@ -1,0 +1,129 @@
+"""The bounded mailbox: one FIFO lane per concurrency group, a shared capacity.
+
+A call that finds the mailbox full is not dropped: it waits in the overflow
+queue, FIFO, and moves in as soon as a call leaves. Nothing here touches the
+event loop; the actor core decides when calls run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+__all__ = ["Lane", "Mailbox", "Message"]
+
+
+class Message(Protocol):
+    """What the mailbox holds: anything that knows its lane and hears of admission."""
+
+    _lane: Lane | None
+
+    def _admitted(self) -> None: ...
+
+
+class Lane:
+    """One concurrency group: its own FIFO and its own concurrency limit."""
+
+    __slots__ = ("idle", "limit", "name", "queue", "running")
+
+    def __init__(self, name: str | None, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        # Workers holding a slot: running a call, or lingering for the next one.
+        self.running = 0
+        # Of those, the ones lingering: a call queued now will be taken by one.
+        self.idle = 0
+        self.queue: deque[Any] = deque()
+
+
+class Mailbox:
+    """Lanes sharing one capacity, plus the FIFO of calls waiting for room."""
+
+    __slots__ = ("capacity", "default", "depth", "lanes", "overflow", "peak")
+
+    def __init__(self, capacity: int, default_limit: int, groups: Mapping[str, int] | None) -> None:
+        self.capacity = capacity
+        self.depth = 0
+        self.peak = 0
+        self.default = Lane(None, default_limit)
+        self.lanes: dict[str | None, Lane] = {None: self.default}
+        if groups:
+            for name, limit in groups.items():
+                self.lanes[name] = Lane(name, limit)
+        self.overflow: deque[Any] | None = None
+
+    def put(self, msg: Any, lane: Lane) -> bool:
+        """Queue ``msg`` in ``lane``; return ``False`` if it went to the overflow instead."""
+        msg._lane = lane
+        if self.depth < self.capacity and not self.overflow:
+            lane.queue.append(msg)
+            depth = self.depth = self.depth + 1
+            if depth > self.peak:
+                self.peak = depth
+            return True
+        if self.overflow is None:
+            self.overflow = deque()
+        self.overflow.append(msg)
+        return False
+
+    def pop(self, lane: Lane) -> Any:
+        """Take the oldest message of ``lane`` (``None`` if it is empty) and admit one waiter."""
+        queue = lane.queue
+        if not queue:
+            return None
+        msg = queue.popleft()
+        self.depth -= 1
+        if self.overflow:
+            self._admit()
+        return msg
+
+    def _admit(self) -> None:
+        overflow = self.overflow
+        assert overflow is not None
+        while overflow and self.depth < self.capacity:
+            msg = overflow.popleft()
+            msg._lane.queue.append(msg)
+            self.depth += 1
+            if self.depth > self.peak:
+                self.peak = self.depth
+            msg._admitted()
+
+    def remove(self, msg: Any) -> bool:
+        """Take ``msg`` out wherever it waits; return whether it was there."""
+        lane: Lane | None = msg._lane
+        if lane is not None:
+            try:
+                lane.queue.remove(msg)
+            except ValueError:
+                pass
+            else:
+                self.depth -= 1
+                if self.overflow:
+                    self._admit()
+                return True
+        if self.overflow:
+            try:
+                self.overflow.remove(msg)
+            except ValueError:
+                return False
+            return True
+        return False
+
+    def is_admitted(self, msg: Any) -> bool:
+        """Whether ``msg`` is in a lane rather than in the overflow."""
+        return not (self.overflow and msg in self.overflow)
+
+    def take_all(self) -> Iterator[Any]:
+        """Remove and yield every queued message, lanes first, then the overflow."""
+        for lane in self.lanes.values():
+            while lane.queue:
+                self.depth -= 1
+                yield lane.queue.popleft()
+        while self.overflow:
+            yield self.overflow.popleft()
+
+    @property
+    def waiting(self) -> int:
+        """Messages queued, in lanes and in the overflow."""
+        return self.depth + (len(self.overflow) if self.overflow else 0)

@@ -1,0 +1,200 @@
+"""Actor and method options: names, defaults and validation, after Ray's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = [
+    "ACTOR_DEFAULTS",
+    "CALL_OPTION_NAMES",
+    "METHOD_DEFAULTS",
+    "validate_actor_options",
+    "validate_call_options",
+    "validate_method_options",
+]
+
+ACTOR_DEFAULTS: Final[Mapping[str, Any]] = {
+    "name": None,
+    "namespace": None,
+    "get_if_exists": False,
+    "lifetime": None,
+    "max_concurrency": None,
+    "concurrency_groups": None,
+    "max_pending_calls": -1,
+    "mailbox_size": 1000,
+    "max_restarts": 0,
+    "max_task_retries": 0,
+    "num_cpus": None,
+    "num_gpus": None,
+    "memory": None,
+    "resources": None,
+}
+
+METHOD_DEFAULTS: Final[Mapping[str, Any]] = {
+    "concurrency_group": None,
+    "run_in_thread": False,
+    "max_task_retries": None,
+    "retry_exceptions": None,
+}
+
+CALL_OPTION_NAMES: Final = ("concurrency_group", "max_task_retries", "retry_exceptions")
+
+_TASK_ONLY: Final = ("num_returns", "max_retries", "retry_exceptions", "max_calls")
+_LIFETIMES: Final = (None, "detached", "non_detached")
+
+
+def _choices(names: Any) -> str:
+    return ", ".join(sorted(names))
+
+
+def _check_int(option: str, value: object, *, minimum: int, allow_minus_one: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"option {option!r} must be an int, got {type(value).__name__}")
+    if value < minimum and not (allow_minus_one and value == -1):
+        allowed = f"-1 or >= {minimum}" if allow_minus_one else f">= {minimum}"
+        raise ValueError(f"option {option!r} must be {allowed}, got {value}")
+
+
+def _check_number(option: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"option {option!r} must be a number, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"option {option!r} must be >= 0, got {value}")
+
+
+def _check_optional_str(option: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"option {option!r} must be a str or None, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"option {option!r} must not be empty")
+
+
+def _check_retry_exceptions(option: str, value: object) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, list | tuple) and all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in value
+    ):
+        return
+    raise TypeError(
+        f"option {option!r} must be a bool or a list of exception types, got {value!r}"
+    )
+
+
+def _check_groups(value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"option 'concurrency_groups' must be a dict of name -> int, got {type(value).__name__}"
+        )
+    for group, limit in value.items():
+        if not isinstance(group, str) or not group:
+            raise TypeError(f"concurrency group names must be non-empty str, got {group!r}")
+        _check_int(f"concurrency_groups[{group!r}]", limit, minimum=1)
+
+
+def _check_resources(value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise TypeError(f"option 'resources' must be a dict, got {type(value).__name__}")
+    for key, amount in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"resource names must be str, got {key!r}")
+        if key in ("CPU", "GPU", "memory"):
+            raise ValueError(
+                f"resource {key!r} cannot be set through 'resources'; "
+                "use num_cpus, num_gpus or memory"
+            )
+        _check_number(f"resources[{key!r}]", amount)
+
+
+def _refuse_unknown(opts: Mapping[str, Any], valid: Mapping[str, Any], what: str) -> None:
+    for key in opts:
+        if key in valid:
+            continue
+        if key in _TASK_ONLY:
+            raise ValueError(
+                f"{key!r} is a task option, not {what} option; asyncactors has no remote "
+                f"functions. Valid {what} options: {_choices(valid)}"
+            )
+        raise ValueError(f"unknown {what} option {key!r}; valid options: {_choices(valid)}")
+
+
+def validate_actor_options(opts: Mapping[str, Any]) -> None:
+    """Check actor options' names, types and ranges.
+
+    Raises:
+        ValueError: an unknown or task-only option, or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    _refuse_unknown(opts, ACTOR_DEFAULTS, "an actor")
+    for key, value in opts.items():
+        if key in ("name", "namespace"):
+            _check_optional_str(key, value)
+        elif key == "get_if_exists":
+            if not isinstance(value, bool):
+                raise TypeError(f"option 'get_if_exists' must be a bool, got {value!r}")
+        elif key == "lifetime":
+            if value not in _LIFETIMES:
+                raise ValueError(
+                    f"option 'lifetime' must be one of None, 'detached', 'non_detached'; "
+                    f"got {value!r}"
+                )
+        elif key == "max_concurrency":
+            if value is not None:
+                _check_int(key, value, minimum=1)
+        elif key == "concurrency_groups":
+            _check_groups(value)
+        elif key == "max_pending_calls":
+            _check_int(key, value, minimum=1, allow_minus_one=True)
+        elif key == "mailbox_size":
+            _check_int(key, value, minimum=1)
+        elif key in ("max_restarts", "max_task_retries"):
+            _check_int(key, value, minimum=0, allow_minus_one=True)
+        elif key in ("num_cpus", "num_gpus", "memory"):
+            if value is not None:
+                _check_number(key, value)
+        elif key == "resources":
+            _check_resources(value)
+    if opts.get("get_if_exists") and not opts.get("name"):
+        raise ValueError("option 'get_if_exists' requires option 'name'")
+
+
+def validate_method_options(opts: Mapping[str, Any]) -> None:
+    """Check ``@asyncactors.method`` options.
+
+    Raises:
+        ValueError: an unknown option or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    _refuse_unknown(opts, METHOD_DEFAULTS, "a method")
+    for key, value in opts.items():
+        if key == "concurrency_group":
+            _check_optional_str(key, value)
+        elif key == "run_in_thread":
+            if not isinstance(value, bool):
+                raise TypeError(f"option 'run_in_thread' must be a bool, got {value!r}")
+        elif key == "max_task_retries":
+            if value is not None:
+                _check_int(key, value, minimum=0, allow_minus_one=True)
+        elif key == "retry_exceptions":
+            _check_retry_exceptions(key, value)
+
+
+def validate_call_options(opts: Mapping[str, Any]) -> None:
+    """Check the options of ``handle.method.options(...)``.
+
+    Raises:
+        ValueError: an unknown option or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    valid = {k: METHOD_DEFAULTS[k] for k in CALL_OPTION_NAMES}
+    for key in opts:
+        if key not in valid:
+            raise ValueError(f"unknown call option {key!r}; valid options: {_choices(valid)}")
+    validate_method_options(opts)

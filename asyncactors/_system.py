@@ -1,0 +1,349 @@
+"""``ActorSystem``: owns actors, names and shutdown; finding the current system."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import threading
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._context import current_system
+from ._core import ActorCore, ActorState, ClassSpec
+from ._exceptions import ActorAlreadyExistsError
+
+if TYPE_CHECKING:
+    from ._handle import ActorHandle
+
+__all__ = ["ActorInfo", "ActorSystem", "default_system", "init", "shutdown"]
+
+_ids = itertools.count(1)
+_defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
+    weakref.WeakKeyDictionary()
+)
+_global_default: ActorSystem | None = None
+_live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
+
+# How many dead actors list_actors() still reports.
+_GRAVEYARD_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ActorInfo:
+    """One actor, as ``ActorSystem.list_actors()`` reports it.
+
+    ``calls_processed`` counts calls that ran to an outcome (value or exception);
+    ``calls_failed`` counts those of them that raised. ``mailbox_depth`` counts
+    calls queued in the mailbox, not those waiting for room in it.
+    """
+
+    actor_id: int
+    class_name: str
+    name: str | None
+    namespace: str
+    state: ActorState
+    mailbox_depth: int
+    mailbox_capacity: int
+    peak_depth: int
+    calls_processed: int
+    calls_failed: int
+    running: int
+
+
+class ActorSystem:
+    """A set of actors sharing an event loop, a name registry and a shutdown.
+
+    Use ``async with ActorSystem() as system:``; inside the block
+    ``Cls.remote()`` creates actors in it. Leaving the block shuts it down.
+    """
+
+    def __init__(self, *, namespace: str = "default") -> None:
+        if not isinstance(namespace, str) or not namespace:
+            raise TypeError(f"namespace must be a non-empty str, got {namespace!r}")
+        self._namespace = namespace
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread_id: int | None = None
+        self._actors: dict[int, ActorCore] = {}
+        self._names: dict[tuple[str, str], ActorCore] = {}
+        self._graveyard: deque[ActorCore] = deque(maxlen=_GRAVEYARD_SIZE)
+        self._orphans: set[asyncio.Task[Any]] = set()
+        self._lock = threading.Lock()
+        self._closing = False
+        self._closed = False
+        self._done: asyncio.Future[None] | None = None
+        self._previous: list[ActorSystem | None] = []
+        # Actors' code runs in this context, not in whichever caller woke them.
+        self._ctx = contextvars.Context()
+        self._ctx.run(current_system.set, self)
+        _live_systems.add(self)
+
+    # -- properties ---------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of names given without one."""
+        return self._namespace
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the actors run on.
+
+        Raises:
+            RuntimeError: the system has not been started yet.
+        """
+        if self._loop is None:
+            raise RuntimeError("this ActorSystem has not started; use 'async with ActorSystem()'")
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``shutdown()`` has begun."""
+        return self._closing
+
+    def _bind(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            self._thread_id = threading.get_ident()
+        elif self._loop is not loop:
+            raise RuntimeError("this ActorSystem runs on another event loop")
+
+    # -- context manager ----------------------------------------------------------
+
+    async def __aenter__(self) -> ActorSystem:
+        self._bind()
+        if self._closing:
+            raise RuntimeError("this ActorSystem has been shut down; create a new one")
+        self._previous.append(current_system.get())
+        current_system.set(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.shutdown()
+        finally:
+            # Not a Token reset: the exit may run in another task than the
+            # entry (pytest-asyncio fixtures), where a token is invalid.
+            current_system.set(self._previous.pop() if self._previous else None)
+
+    # -- actors -------------------------------------------------------------------
+
+    def _create(
+        self,
+        spec: ClassSpec,
+        opts: Mapping[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> ActorHandle[Any]:
+        if self._closing:
+            raise RuntimeError(
+                f"cannot create a {spec.name} actor: its ActorSystem has been shut down"
+            )
+        if self._loop is None:
+            self._bind()
+        name = opts["name"]
+        if name is None:
+            core = ActorCore(self, spec, next(_ids), opts, args, kwargs)
+            self._actors[core.actor_id] = core
+        else:
+            key = (opts["namespace"] or self._namespace, name)
+            with self._lock:
+                existing = self._names.get(key)
+                if existing is not None:
+                    if opts["get_if_exists"]:
+                        return spec.handle_type(existing)
+                    raise ActorAlreadyExistsError(
+                        f"an actor named {name!r} already exists in namespace {key[0]!r} "
+                        f"({existing.describe()}); pass get_if_exists=True to reuse it"
+                    )
+                core = ActorCore(self, spec, next(_ids), opts, args, kwargs)
+                self._names[key] = core
+                self._actors[core.actor_id] = core
+        handle = spec.handle_type(core)
+        if threading.get_ident() == self._thread_id:
+            self.loop.call_soon(core._drain, context=self._ctx)
+        else:
+            self.loop.call_soon_threadsafe(core._drain, context=self._ctx)
+        return handle
+
+    def _unregister(self, core: ActorCore) -> None:
+        with self._lock:
+            self._actors.pop(core.actor_id, None)
+            if core.name is not None:
+                key = (core.namespace, core.name)
+                if self._names.get(key) is core:
+                    del self._names[key]
+        self._graveyard.append(core)
+
+    def _adopt(self, task: asyncio.Task[Any]) -> None:
+        """Keep a cancelled task of a dead actor until it has finished."""
+        if not task.done():
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
+
+    def get_actor(self, name: str, namespace: str | None = None) -> ActorHandle[Any]:
+        """A handle to the live actor named ``name``.
+
+        Raises:
+            ValueError: no live actor has that name in that namespace.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"actor name must be a str, got {type(name).__name__}")
+        ns = namespace if namespace is not None else self._namespace
+        with self._lock:
+            core = self._names.get((ns, name))
+            names = sorted(n for (n_ns, n) in self._names if n_ns == ns)
+        if core is None:
+            hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
+            raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
+        return core.spec.handle_type(core)
+
+    def list_actors(self) -> list[ActorInfo]:
+        """Every live actor, then up to the last 1000 dead ones, oldest first."""
+        with self._lock:
+            live = list(self._actors.values())
+        dead = [c for c in self._graveyard if c.actor_id not in self._actors]
+        return [ActorInfo(*core.info()) for core in (*live, *dead)]
+
+    # -- shutdown -----------------------------------------------------------------
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every actor and wait until nothing of theirs is running.
+
+        New calls are refused with ``ActorDiedError`` at once. Running and queued
+        calls may finish for up to ``timeout`` seconds (``None``: as long as they
+        take); then they are cancelled and their callers get ``ActorDiedError``.
+        ``__pre_destroy__`` runs for each actor. Idempotent.
+
+        Raises:
+            RuntimeError: called from another event loop than the system's.
+        """
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+        if self._loop is None:
+            self._closing = self._closed = True
+            return
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("ActorSystem.shutdown() must run on the system's own event loop")
+        if self._closing:
+            if self._done is not None:
+                await asyncio.shield(self._done)
+            return
+        self._closing = True
+        self._done = self._loop.create_future()
+        try:
+            await self._stop_all(timeout)
+        finally:
+            self._closed = True
+            if _defaults.get(self._loop) is self:
+                del _defaults[self._loop]
+            global _global_default
+            if _global_default is self:
+                _global_default = None
+            self._done.set_result(None)
+
+    async def _stop_all(self, timeout: float | None) -> None:
+        cores = list(self._actors.values())
+        for core in cores:
+            core.request_stop("shutdown")
+        stops = [core.stopped() for core in cores]
+        if stops:
+            _, late = await asyncio.wait(stops, timeout=timeout)
+            if late:
+                for core in cores:
+                    if core.state is not ActorState.DEAD:
+                        core._die(
+                            "was shut down with its actor system: the shutdown timeout "
+                            f"({timeout} s) expired before its calls finished"
+                        )
+                for fut in late:
+                    fut.cancel()
+        while self._orphans:
+            await asyncio.wait(list(self._orphans))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "closing" if self._closing else "open"
+        return f"<ActorSystem namespace={self._namespace!r} {state} actors={len(self._actors)}>"
+
+
+def default_system() -> ActorSystem:
+    """The system ``Cls.remote()`` uses here, creating the loop's default if needed.
+
+    Raises:
+        RuntimeError: there is no running loop and no system to use.
+    """
+    system = current_system.get()
+    if system is not None:
+        return system
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        system = _defaults.get(loop)
+        if system is None or system._closing:
+            system = ActorSystem()
+            system._bind(loop)
+            _defaults[loop] = system
+        return system
+    if _global_default is not None and not _global_default._closing:
+        return _global_default
+    raise RuntimeError(
+        "no running event loop and no actor system: create actors inside async code "
+        "(for example under asyncio.run(main())), inside 'async with asyncactors.ActorSystem():', "
+        "or after asyncactors.init()"
+    )
+
+
+def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> ActorSystem:
+    """Create the running loop's default actor system and return it.
+
+    Threads without a loop then use it too. Pair with ``await asyncactors.shutdown()``.
+
+    Raises:
+        RuntimeError: no running event loop, or a default system already exists
+            (unless ``ignore_reinit_error``).
+    """
+    global _global_default
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        raise RuntimeError(
+            "asyncactors.init() must be called inside a running event loop "
+            "(for example in 'async def main()' under asyncio.run(main()))"
+        )
+    existing = _defaults.get(loop)
+    if existing is not None and not existing._closing:
+        if ignore_reinit_error:
+            return existing
+        raise RuntimeError(
+            "asyncactors.init() was already called on this event loop; "
+            "call 'await asyncactors.shutdown()' first or pass ignore_reinit_error=True"
+        )
+    system = ActorSystem(namespace=namespace)
+    system._bind(loop)
+    _defaults[loop] = system
+    _global_default = system
+    return system
+
+
+async def shutdown(timeout: float | None = None) -> None:
+    """Shut down the running loop's default actor system, if there is one."""
+    loop = asyncio.get_running_loop()
+    system = _defaults.get(loop)
+    if system is None and _global_default is not None and _global_default._loop is loop:
+        system = _global_default
+    if system is not None:
+        await system.shutdown(timeout)
+
+
+def live_systems() -> list[ActorSystem]:
+    """Systems not yet garbage-collected (for the test suite's leak check)."""
+    return list(_live_systems)

@@ -1,0 +1,94 @@
+"""The floor: the cheapest correct actor plain asyncio allows.
+
+One task drains an ``asyncio.Queue`` of ``(args, future)`` pairs, calls the
+method, and sets the future's result or exception. Whatever asyncactors costs
+on top of this is the price of its features (handles, refs, bounded mailboxes,
+supervision), which is what the benchmarks report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self, cast
+
+__all__ = ["FloorActor"]
+
+_Item = tuple[tuple[object, ...], asyncio.Future[object]]
+
+
+class FloorActor:
+    """A plain asyncio actor for one method: calls run one at a time, in submission order.
+
+    Use as ``async with FloorActor(obj.method) as actor: await actor.submit(*args)``.
+    An ``async def`` method is awaited to completion before the next call starts.
+    """
+
+    _loop: asyncio.AbstractEventLoop
+    _task: asyncio.Task[None]
+
+    def __init__(self, method: Callable[..., object]) -> None:
+        self._method = method
+        self._is_async = inspect.iscoroutinefunction(method)
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+
+    async def __aenter__(self) -> Self:
+        """Start the draining task on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        drain = self._drain_async() if self._is_async else self._drain_sync()
+        self._task = asyncio.create_task(drain)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the draining task and fail calls still queued, so no caller waits forever."""
+        self._task.cancel()
+        # asyncio.wait never raises the task's CancelledError, so a cancellation of
+        # the caller itself is not swallowed here.
+        await asyncio.wait({self._task})
+        while not self._queue.empty():
+            _, fut = self._queue.get_nowait()
+            if not fut.done():
+                fut.set_exception(RuntimeError("floor actor stopped"))
+
+    def submit(self, *args: object) -> asyncio.Future[object]:
+        """Queue one call with positional ``args``; return the future of its result."""
+        fut = self._loop.create_future()
+        self._queue.put_nowait((args, fut))
+        return fut
+
+    async def _drain_sync(self) -> None:
+        get = self._queue.get
+        method = self._method
+        while True:
+            args, fut = await get()
+            try:
+                result = method(*args)
+            except Exception as exc:
+                # The caller may have cancelled its future; setting it then would
+                # raise InvalidStateError and kill the actor.
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(result)
+
+    async def _drain_async(self) -> None:
+        get = self._queue.get
+        method = cast(Callable[..., Awaitable[object]], self._method)
+        while True:
+            args, fut = await get()
+            try:
+                result = await method(*args)
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(result)
