@@ -137,7 +137,12 @@ class MethodSpec:
         for slot in MethodSpec.__slots__:
             setattr(new, slot, getattr(self, slot))
         for key, value in opts.items():
-            setattr(new, key, value)
+            if key == "concurrency_group":
+                new.group = value
+            elif key == "retry_exceptions" and isinstance(value, list):
+                new.retry_exceptions = tuple(value)
+            else:
+                setattr(new, key, value)
         return new
 
 
@@ -615,6 +620,10 @@ class ActorCore:
                     call = mb.pop(lane) if self.state is _ALIVE else None
                     continue
                 lingered = False
+                if call._state:
+                    # Cancelled between leaving the mailbox and this task's start.
+                    call = mb.pop(lane) if self.state is _ALIVE else None
+                    continue
                 workers[task] = call
                 call._pos = _RUNNING
                 spec = call._spec

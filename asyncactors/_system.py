@@ -59,13 +59,21 @@ class ActorSystem:
     """A set of actors sharing an event loop, a name registry and a shutdown.
 
     Use ``async with ActorSystem() as system:``; inside the block
-    ``Cls.remote()`` creates actors in it. Leaving the block shuts it down.
+    ``Cls.remote()`` creates actors in it. Leaving the block shuts it down,
+    giving calls ``shutdown_timeout`` seconds to finish (``None``: no limit).
+    Leaving it by an exception cancels running calls at once instead, as a
+    task group would.
     """
 
-    def __init__(self, *, namespace: str = "default") -> None:
+    def __init__(
+        self, *, namespace: str = "default", shutdown_timeout: float | None = None
+    ) -> None:
         if not isinstance(namespace, str) or not namespace:
             raise TypeError(f"namespace must be a non-empty str, got {namespace!r}")
+        if shutdown_timeout is not None and shutdown_timeout < 0:
+            raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
         self._namespace = namespace
+        self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
         self._actors: dict[int, ActorCore] = {}
@@ -131,7 +139,7 @@ class ActorSystem:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self.shutdown()
+            await self.shutdown(0 if exc is not None else self._shutdown_timeout)
         finally:
             # Not a Token reset: the exit may run in another task than the
             # entry (pytest-asyncio fixtures), where a token is invalid.

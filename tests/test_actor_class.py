@@ -1,0 +1,236 @@
+"""@remote, ActorClass.options and @method: declaring actors and their options."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import asyncactors
+from asyncactors import ActorSystem
+
+
+class Plain:
+    def __init__(self, n: int = 0) -> None:
+        self.n = n
+
+    def get(self) -> int:
+        return self.n
+
+
+class WithAsync:
+    async def ping(self) -> str:
+        return "pong"
+
+
+async def test_remote_bare_and_with_options_give_actor_classes() -> None:
+    """@remote and @remote(**opts) both return an ActorClass whose actors answer calls."""
+    bare = asyncactors.remote(Plain)
+    configured = asyncactors.remote(max_concurrency=2)(Plain)
+    assert isinstance(bare, asyncactors.ActorClass)
+    assert isinstance(configured, asyncactors.ActorClass)
+    async with ActorSystem():
+        assert await bare.remote(3).get.remote() == 3
+        assert await configured.remote(4).get.remote() == 4
+
+
+def test_options_returns_new_class_and_leaves_original() -> None:
+    """options() merges into a new ActorClass; the original keeps its options."""
+    cls = asyncactors.remote(Plain)
+    named = cls.options(name="x", mailbox_size=5)
+    assert named is not cls
+    assert named._options["name"] == "x"
+    assert named._options["mailbox_size"] == 5
+    assert cls._options["name"] is None
+    assert cls._options["mailbox_size"] == 1000
+    assert named.options(max_concurrency=3)._options["name"] == "x"
+
+
+def test_option_values_validated_when_declared() -> None:
+    """Bad option values fail at @remote / options() time, naming the option."""
+    with pytest.raises(TypeError, match="'mailbox_size' must be an int"):
+        asyncactors.remote(mailbox_size="big")(Plain)
+    with pytest.raises(ValueError, match="'max_pending_calls' must be -1 or >= 1"):
+        asyncactors.remote(Plain).options(max_pending_calls=0)
+    with pytest.raises(ValueError, match="'lifetime' must be one of"):
+        asyncactors.remote(lifetime="forever")(Plain)
+    with pytest.raises(ValueError, match="'num_cpus' must be >= 0"):
+        asyncactors.remote(num_cpus=-1)(Plain)
+    with pytest.raises(ValueError, match="use num_cpus"):
+        asyncactors.remote(resources={"CPU": 1})(Plain)
+    with pytest.raises(ValueError, match="'get_if_exists' requires option 'name'"):
+        asyncactors.remote(get_if_exists=True)(Plain)
+    with pytest.raises(TypeError, match="'max_restarts' must be an int"):
+        asyncactors.remote(max_restarts=1.5)(Plain)
+    with pytest.raises(TypeError, match="concurrency_groups"):
+        asyncactors.remote(concurrency_groups=["io"])(Plain)
+
+
+def test_valid_resource_options_are_accepted() -> None:
+    """Ray's resource options are accepted and kept for later accounting."""
+    cls = asyncactors.remote(num_cpus=0.5, num_gpus=0, memory=1024, resources={"db": 1})(Plain)
+    assert cls._options["num_cpus"] == 0.5
+    assert cls._options["resources"] == {"db": 1}
+
+
+def test_remote_rejects_mixing_bare_and_options() -> None:
+    """@remote takes a class or options, not both."""
+    with pytest.raises(TypeError, match="not both"):
+        asyncactors.remote(Plain, max_concurrency=2)
+
+
+def test_method_decorator_validates_options() -> None:
+    """@method checks its option values and refuses run_in_thread on async methods."""
+    with pytest.raises(TypeError, match="'run_in_thread' must be a bool"):
+        asyncactors.method(run_in_thread=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'max_task_retries' must be -1 or >= 0"):
+        asyncactors.method(max_task_retries=-2)
+    with pytest.raises(TypeError, match="run_in_thread=True is for blocking sync methods"):
+
+        class Bad:
+            @asyncactors.method(run_in_thread=True)
+            async def m(self) -> None: ...
+
+
+async def test_default_max_concurrency_follows_ray() -> None:
+    """max_concurrency=None means 1000 with an async method, else 1."""
+    async with ActorSystem() as system:
+        sync_actor = asyncactors.remote(Plain).remote()
+        async_actor = asyncactors.remote(WithAsync).remote()
+        await sync_actor
+        await async_actor
+        assert sync_actor._core.max_concurrency == 1
+        assert async_actor._core.max_concurrency == 1000
+        assert len(system.list_actors()) == 2
+
+
+async def test_max_concurrency_bounds_concurrent_async_calls() -> None:
+    """No more than max_concurrency async calls run at once, and that many do."""
+
+    class Gauge:
+        def __init__(self) -> None:
+            self.now = 0
+            self.peak = 0
+
+        async def work(self) -> None:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            await asyncio.sleep(0.01)
+            self.now -= 1
+
+        def peak_seen(self) -> int:
+            return self.peak
+
+    async with ActorSystem():
+        g = asyncactors.remote(max_concurrency=3)(Gauge).remote()
+        await asyncactors.get([g.work.remote() for _ in range(12)])
+        assert await g.peak_seen.remote() == 3
+
+
+async def test_concurrency_groups_have_their_own_limits() -> None:
+    """A full group does not block another group's calls; each group keeps its limit."""
+
+    class Grouped:
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+            self.io_now = 0
+            self.io_peak = 0
+
+        @asyncactors.method(concurrency_group="io")
+        async def io(self) -> None:
+            self.io_now += 1
+            self.io_peak = max(self.io_peak, self.io_now)
+            await self.release.wait()
+            self.io_now -= 1
+
+        @asyncactors.method(concurrency_group="fast")
+        async def fast(self) -> str:
+            return "fast"
+
+        async def default(self) -> int:
+            return self.io_now
+
+        def open_gate(self) -> int:
+            self.release.set()
+            return self.io_peak
+
+    async with ActorSystem():
+        a = asyncactors.remote(concurrency_groups={"io": 2, "fast": 1}, max_concurrency=1)(
+            Grouped
+        ).remote()
+        blocked = [a.io.remote() for _ in range(5)]
+        assert await asyncio.wait_for(a.fast.remote().future(), 2) == "fast"
+        assert await asyncio.wait_for(a.default.remote().future(), 2) == 2
+        assert await a.open_gate.remote() == 2
+        await asyncactors.get(blocked)
+
+
+async def test_call_option_picks_a_concurrency_group() -> None:
+    """handle.method.options(concurrency_group=...) runs that one call in that group."""
+
+    class Two:
+        def __init__(self) -> None:
+            self.gate = asyncio.Event()
+
+        async def hold(self) -> None:
+            await self.gate.wait()
+
+        async def where(self) -> str:
+            return "ran"
+
+        def open(self) -> None:
+            self.gate.set()
+
+    async with ActorSystem():
+        a = asyncactors.remote(max_concurrency=1, concurrency_groups={"side": 1})(Two).remote()
+        held = a.hold.remote()
+        # The default group is busy; the side group is not.
+        side = a.where.options(concurrency_group="side").remote()
+        assert await asyncio.wait_for(side.future(), 2) == "ran"
+        a.open.options(concurrency_group="side").remote()
+        await held
+
+
+async def test_run_in_thread_keeps_loop_free_and_respects_limit() -> None:
+    """A run_in_thread method runs off the loop thread, one at a time at max_concurrency=1."""
+    loop_thread = threading.get_ident()
+
+    class Blocking:
+        def __init__(self) -> None:
+            self.active = 0
+            self.peak = 0
+            self.lock = threading.Lock()
+
+        @asyncactors.method(run_in_thread=True)
+        def block(self) -> int:
+            with self.lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            threading.Event().wait(0.02)
+            with self.lock:
+                self.active -= 1
+            return threading.get_ident()
+
+        def peak_seen(self) -> int:
+            return self.peak
+
+    async with ActorSystem():
+        b = asyncactors.remote(Blocking).remote()
+        refs = [b.block.remote() for _ in range(3)]
+        ticks = 0
+        while not all(r.done() for r in refs):
+            ticks += 1  # the loop keeps running while threads block
+            await asyncio.sleep(0.005)
+        threads = await asyncactors.get(refs)
+        assert loop_thread not in threads
+        assert ticks > 3
+        assert await b.peak_seen.remote() == 1
+
+
+def test_actor_class_repr_and_name() -> None:
+    """An ActorClass shows and names the class it wraps."""
+    cls = asyncactors.remote(Plain)
+    assert cls.__name__ == "Plain"
+    assert "Plain" in repr(cls)
+    assert cls.__wrapped__ is Plain
