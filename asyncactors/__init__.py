@@ -61,8 +61,5 @@ __version__ = "0.1.0.dev0"
 for _name in __all__:
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("asyncactors._"):
-        try:
-            _obj.__module__ = __name__
-        except (AttributeError, TypeError):  # pragma: no cover
-            pass
+        _obj.__module__ = __name__
 del _name, _obj

@@ -56,8 +56,7 @@ def method(
             inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
         ):
             raise TypeError(
-                f"run_in_thread=True is for blocking sync methods; "
-                f"{func.__qualname__} is async"
+                f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
         setattr(func, _METHOD_OPTIONS_ATTR, opts)
         return func
@@ -82,7 +81,7 @@ def _build_spec(cls: type) -> ClassSpec:
             kind = SYNC
         retry = opts["retry_exceptions"]
         methods[name] = MethodSpec(
-            cls.__qualname__,
+            cls.__name__,
             name,
             attr,
             kind,
@@ -92,9 +91,9 @@ def _build_spec(cls: type) -> ClassSpec:
         )
     post_create = getattr(cls, "__post_create__", None)
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
-        raise TypeError(f"{cls.__qualname__}.__post_create__ must be 'async def'")
+        raise TypeError(f"{cls.__name__}.__post_create__ must be 'async def'")
     spec = ClassSpec(cls, methods, post_create, getattr(cls, "__pre_destroy__", None))
-    spec.handle_type = make_handle_type(cls.__qualname__, methods)
+    spec.handle_type = make_handle_type(cls.__name__, methods)
     return spec
 
 
@@ -111,7 +110,7 @@ def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
 class ActorClass(Generic[_T]):
     """An actor class: ``Cls.remote(...)`` creates an actor and returns its handle."""
 
-    __slots__ = ("_options", "_spec", "__weakref__")
+    __slots__ = ("__weakref__", "_options", "_spec")
 
     def __init__(self, spec: ClassSpec, options: Mapping[str, Any]) -> None:
         self._spec = spec
@@ -119,12 +118,12 @@ class ActorClass(Generic[_T]):
 
     @property
     def __name__(self) -> str:
-        return self._spec.cls.__name__  # type: ignore[no-any-return]
+        return self._spec.cls.__name__
 
     @property
     def __wrapped__(self) -> type[_T]:
         """The decorated class."""
-        return self._spec.cls  # type: ignore[no-any-return]
+        return self._spec.cls
 
     def options(self, **opts: Any) -> ActorClass[_T]:
         """A new ``ActorClass`` with ``opts`` merged in; this one is unchanged.

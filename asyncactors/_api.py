@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
@@ -112,15 +113,13 @@ async def wait(
                 enough.set_result(None)
 
         for r in refs:
-            fut = r.future() if r._loop is not loop and r._loop is not None else None
-            if fut is not None:
-                fut.add_done_callback(lambda f: on_done(r))
-            else:
+            if r._loop is loop or r._loop is None:
                 r._add_callback(on_done)
-        try:
+            else:
+                # A ref of another loop reports through a future of this one.
+                r.future().add_done_callback(lambda _, ref=r: on_done(ref))
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(enough, timeout)
-        except TimeoutError:
-            pass
     ready: list[ObjectRef[Any]] = []
     not_ready: list[ObjectRef[Any]] = []
     for r in refs:

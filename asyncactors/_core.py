@@ -14,12 +14,12 @@ The hot path is ``ActorCore.call`` -> ``Mailbox.put`` -> ``ActorCore._drain``
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
-import concurrent.futures
 import threading
 from collections.abc import Callable, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from ._context import current_actor
@@ -34,6 +34,7 @@ from ._ref import FAILED, ObjectRef, logger
 from ._signature import ArgChecker
 
 if TYPE_CHECKING:
+    from ._handle import ActorHandle
     from ._system import ActorSystem
 
 __all__ = ["ActorCore", "ActorState", "ClassSpec", "MethodSpec", "exit_actor"]
@@ -48,16 +49,13 @@ _CancelledError = asyncio.CancelledError
 _BUDGET: Final = 128
 
 
-class ActorState(str, Enum):
+class ActorState(StrEnum):
     """An actor's lifecycle state, as in Ray."""
 
     PENDING_CREATION = "PENDING_CREATION"
     ALIVE = "ALIVE"
     RESTARTING = "RESTARTING"
     DEAD = "DEAD"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _PENDING: Final = ActorState.PENDING_CREATION
@@ -168,14 +166,14 @@ class ClassSpec:
         pre_destroy: Callable[[Any], Any] | None,
     ) -> None:
         self.cls = cls
-        self.name = cls.__qualname__
+        self.name = cls.__name__
         self.methods = methods
         self.has_async = any(m.kind == ASYNC for m in methods.values())
         self.post_create = post_create
         self.pre_destroy = pre_destroy
-        self.init_check = ArgChecker(cls, f"{cls.__qualname__}", drop_first=False)
+        self.init_check = ArgChecker(cls, cls.__name__, drop_first=False)
         # Set by ActorClass: the ActorHandle subclass with one attribute per method.
-        self.handle_type: Any = None
+        self.handle_type: type[ActorHandle[Any]] = None  # type: ignore[assignment]
 
 
 class Call(ObjectRef[Any]):
@@ -195,13 +193,14 @@ class Call(ObjectRef[Any]):
         self._args = args
         self._kwargs = kwargs
         self._pos = _NEW
+        self._admit: asyncio.Future[None] | None = None
 
     def _describe(self) -> str:
         return f"call {self._spec.name}() on {self._core.describe()}"
 
     def _admitted(self) -> None:
         self._pos = _QUEUED
-        admit = getattr(self, "_admit", None)
+        admit = self._admit
         if admit is not None and not admit.done():
             admit.set_result(None)
 
@@ -227,7 +226,7 @@ class Call(ObjectRef[Any]):
             return False
         core = self._core
         pos = self._pos
-        if pos == _QUEUED or pos == _OVERFLOW:
+        if pos in (_QUEUED, _OVERFLOW):
             assert core.mailbox is not None
             core.mailbox.remove(self)
         elif pos == _DEPS:
@@ -238,9 +237,7 @@ class Call(ObjectRef[Any]):
                 if running is self:
                     task.cancel()
                     break
-        self._set_exception(
-            TaskCancelledError(f"{self._describe()} was cancelled"), log=False
-        )
+        self._set_exception(TaskCancelledError(f"{self._describe()} was cancelled"), log=False)
         return True
 
 
@@ -264,6 +261,7 @@ class ActorCore:
     """One actor's state, mailbox and scheduling. Lives on its system's loop."""
 
     __slots__ = (
+        "__weakref__",
         "actor_id",
         "cap",
         "ctx",
@@ -271,6 +269,7 @@ class ActorCore:
         "deps_waiting",
         "detached",
         "failed",
+        "groups",
         "handles",
         "init_args",
         "init_kwargs",
@@ -279,12 +278,11 @@ class ActorCore:
         "mailbox",
         "mailbox_size",
         "max_concurrency",
-        "groups",
         "name",
         "namespace",
         "processed",
-        "reason",
         "ready_waiters",
+        "reason",
         "refusing",
         "restarts",
         "scheduled",
@@ -294,7 +292,6 @@ class ActorCore:
         "stopping",
         "system",
         "workers",
-        "__weakref__",
     )
 
     def __init__(
@@ -453,7 +450,10 @@ class ActorCore:
         return _died(self, "is stopping: it called exit_actor()")
 
     def _dead_error(self) -> ActorDiedError:
-        err = _died(self, self.reason or "is dead")
+        return self._error(self.reason or "is dead")
+
+    def _error(self, reason: str) -> ActorDiedError:
+        err = _died(self, reason)
         err.__cause__ = self.death
         return err
 
@@ -466,7 +466,12 @@ class ActorCore:
         if call._pos >= _QUEUED or call._state:
             return call
         admit = call._admit = self.loop.create_future()
-        call._add_callback(lambda _: admit.done() or admit.set_result(None))
+
+        def finished(_: ObjectRef[Any]) -> None:
+            if not admit.done():
+                admit.set_result(None)
+
+        call._add_callback(finished)
         try:
             await admit
         except _CancelledError:
@@ -502,8 +507,10 @@ class ActorCore:
             if dep._loop is self.loop or dep._loop is None:
                 dep._add_callback(on_dep)
             else:
-                relay = functools.partial(self.loop.call_soon_threadsafe, on_dep)
-                assert dep._loop is not None
+
+                def relay(dep: ObjectRef[Any]) -> None:
+                    self.loop.call_soon_threadsafe(on_dep, dep)
+
                 dep._loop.call_soon_threadsafe(dep._add_callback, relay)
 
     def _deps_ready(self, call: Call) -> None:
@@ -782,9 +789,11 @@ class ActorCore:
             return
         self._die(reason)
 
-    def _die(self, reason: str) -> None:
+    def _die(self, reason: str, *, pre_destroy: bool = False) -> None:
         if self.state is _DEAD:
             return
+        if pre_destroy and self.instance is not None and self.spec.pre_destroy is not None:
+            self._pre_destroy_detached()
         self.state = _DEAD
         self.refusing = True
         self.reason = reason
@@ -795,7 +804,7 @@ class ActorCore:
             for task, call in workers.items():
                 if call is not None and not call._state:
                     self.failed += 1
-                    call._set_exception(_died(self, reason))
+                    call._set_exception(self._error(reason))
                 task.cancel()
                 self.system._adopt(task)
         waiters = self.ready_waiters
@@ -812,12 +821,12 @@ class ActorCore:
         mb = self.mailbox
         if mb is not None:
             for call in mb.take_all():
-                call._set_exception(_died(self, reason))
+                call._set_exception(self._error(reason))
         deps = self.deps_waiting
         if deps:
             self.deps_waiting = None
             for call in deps:
-                call._set_exception(_died(self, reason))
+                call._set_exception(self._error(reason))
 
     def _exit(self) -> None:
         """``exit_actor()`` was called: refuse and fail what is queued, then stop."""
@@ -866,6 +875,28 @@ class ActorCore:
             self._spawn_hook(self._await_pre_destroy(result))
         else:
             self._finish()
+
+    def _pre_destroy_detached(self) -> None:
+        """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
+        assert self.spec.pre_destroy is not None
+        token = current_actor.set(self)
+        try:
+            result = self.spec.pre_destroy(self.instance)
+        except Exception:
+            logger.exception("__pre_destroy__ of %s raised", self.describe())
+            return
+        finally:
+            current_actor.reset(token)
+        if asyncio.iscoroutine(result):
+            self.system._adopt(
+                self.loop.create_task(self._logged(result), context=self._hook_context())
+            )
+
+    async def _logged(self, coro: Any) -> None:
+        try:
+            await coro
+        except Exception:
+            logger.exception("__pre_destroy__ of %s raised", self.describe())
 
     async def _await_pre_destroy(self, coro: Any) -> None:
         task = _current_task()
@@ -946,4 +977,3 @@ class ActorCore:
             self.failed,
             sum(lane.running - lane.idle for lane in mb.lanes.values()) if mb else 0,
         )
-

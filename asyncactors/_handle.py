@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._options import validate_call_options
 
 if TYPE_CHECKING:
-    from ._core import ActorCore, Call, MethodSpec
+    from ._core import ActorCore, MethodSpec
+    from ._ref import ObjectRef
 
 __all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "make_handle_type"]
 
@@ -25,7 +26,7 @@ class ActorMethod:
     _handle: ActorHandle[Any]
     _spec: MethodSpec
 
-    def remote(self, *args: Any, **kwargs: Any) -> Call:
+    def remote(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         """Submit a call and return its ``ObjectRef`` at once.
 
         The call runs even if nobody awaits the ref. When the mailbox is full the
@@ -41,7 +42,7 @@ class ActorMethod:
             check(args, kwargs)
         return self._handle._core.call(spec, args, kwargs)
 
-    async def submit(self, *args: Any, **kwargs: Any) -> Call:
+    async def submit(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         """Submit a call, wait until it is in the mailbox, and return its ref.
 
         This is backpressure for producer loops: it waits while the mailbox is
@@ -55,7 +56,7 @@ class ActorMethod:
         spec.check(args, kwargs)
         return await self._handle._core.submit(spec, args, kwargs)
 
-    def submit_nowait(self, *args: Any, **kwargs: Any) -> Call:
+    def submit_nowait(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         """Submit a call only if the mailbox has room now, and return its ref.
 
         Raises:
@@ -123,7 +124,7 @@ class ActorHandle(Generic[_T]):
     garbage-collected, the actor finishes its queued calls and stops.
     """
 
-    __slots__ = ("_core", "__weakref__")
+    __slots__ = ("__weakref__", "_core")
 
     _core: ActorCore
 

@@ -79,9 +79,7 @@ def _check_retry_exceptions(option: str, value: object) -> None:
         isinstance(t, type) and issubclass(t, BaseException) for t in value
     ):
         return
-    raise TypeError(
-        f"option {option!r} must be a bool or a list of exception types, got {value!r}"
-    )
+    raise TypeError(f"option {option!r} must be a bool or a list of exception types, got {value!r}")
 
 
 def _check_groups(value: object) -> None:

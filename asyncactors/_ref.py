@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
@@ -45,15 +46,14 @@ class _UnretrievedFailure:
         exc = self.exc
         if exc is not None:
             level = logging.WARNING if _is_lifecycle(exc) else logging.ERROR
-            try:
+            # Logging can fail at interpreter shutdown; a destructor must not raise.
+            with contextlib.suppress(Exception):
                 logger.log(
                     level,
                     "%s failed and nobody awaited it",
                     self.description,
                     exc_info=(type(exc), exc, exc.__traceback__),
                 )
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
 
 
 def _is_lifecycle(exc: BaseException) -> bool:
@@ -67,7 +67,7 @@ class ObjectRef(Generic[_T]):
     thread other than the actor system's loop thread.
     """
 
-    __slots__ = ("_exc", "_log", "_loop", "_state", "_value", "_waiters", "__weakref__")
+    __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self._loop = loop
@@ -164,7 +164,7 @@ class ObjectRef(Generic[_T]):
         if self._state:
             return self._finished()
         running = _get_running_loop()
-        if running is not self._loop:
+        if running is not self._loop or running is None:
             return self._await_from_other_loop(running).__await__()
         fut = running.create_future()
         waiters = self._waiters
@@ -259,4 +259,3 @@ def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
     else:
         assert ref._exc is not None
         fut.set_exception(ref._exc)
-

@@ -22,8 +22,6 @@ class ArgChecker:
 
     __slots__ = (
         "_label",
-        "fast_max",
-        "fast_min",
         "_max_pos",
         "_min_pos",
         "_names",
@@ -33,12 +31,18 @@ class ArgChecker:
         "_shown",
         "_sig",
         "_varkw",
+        "fast_max",
+        "fast_min",
     )
 
     def __init__(self, func: Callable[..., Any], label: str, *, drop_first: bool) -> None:
         sig = inspect.signature(func)
         params = list(sig.parameters.values())
-        if drop_first and params and params[0].kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD):
+        if (
+            drop_first
+            and params
+            and params[0].kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+        ):
             params = params[1:]
         self._sig = sig.replace(parameters=params)
         # Shown in errors; annotations are noise there (and strings under PEP 563).

@@ -80,7 +80,7 @@ class ActorSystem:
         self._names: dict[tuple[str, str], ActorCore] = {}
         self._graveyard: deque[ActorCore] = deque(maxlen=_GRAVEYARD_SIZE)
         self._orphans: set[asyncio.Task[Any]] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._closing = False
         self._closed = False
         self._done: asyncio.Future[None] | None = None
@@ -273,10 +273,17 @@ class ActorSystem:
                     if core.state is not ActorState.DEAD:
                         core._die(
                             "was shut down with its actor system: the shutdown timeout "
-                            f"({timeout} s) expired before its calls finished"
+                            f"({timeout} s) expired before its calls finished",
+                            pre_destroy=True,
                         )
                 for fut in late:
                     fut.cancel()
+        if self._orphans:
+            # Cancelled calls and the __pre_destroy__ hooks of actors forced down
+            # get the same grace again; then they are cancelled and awaited.
+            _, late_tasks = await asyncio.wait(list(self._orphans), timeout=timeout)
+            for task in late_tasks:
+                task.cancel()
         while self._orphans:
             await asyncio.wait(list(self._orphans))
 

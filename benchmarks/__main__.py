@@ -68,12 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--runs",
         type=_positive_int,
+        metavar="N",
         default=7,
         help="timed runs per system; figures are their median (default: 7)",
     )
     parser.add_argument(
         "--calls",
         type=_positive_int,
+        metavar="N",
         default=None,
         help="calls per timed run, for every scenario (default: per scenario)",
     )
@@ -118,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"loop not importable here: {', '.join(missing)}")
         loops = args.loops
 
+    if args.runs < 5:
+        _progress(f"note: only {args.runs} run(s) per system; use 5 or more for figures to quote")
+
     rows: list[Row] = []
     for name in args.only:
         scenario = SCENARIOS[name]
@@ -137,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"asyncactors {_version('asyncactors')}, python {platform.python_version()}, "
-        f"uvloop {_version('uvloop')}; {args.runs} interleaved runs per system, "
-        "µs per call"
+        f"uvloop {_version('uvloop')}; µs per call over {args.runs} run(s) per system, "
+        "systems interleaved"
     )
     calls_per_run = {row.scenario: row.calls for row in rows}
     print("calls per run: " + ", ".join(f"{name} {n}" for name, n in calls_per_run.items()))

@@ -74,7 +74,7 @@ async def _floor(cls: Workload) -> AsyncIterator[Driver]:
 
 
 class _AsyncActorsDriver:
-    def __init__(self, handle: asyncactors.ActorHandle) -> None:
+    def __init__(self, handle: asyncactors.ActorHandle[SyncCounter | AsyncCounter]) -> None:
         self._handle = handle
 
     async def seq(self, n: int) -> None:

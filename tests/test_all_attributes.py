@@ -14,11 +14,7 @@ def test_all_names_exist_and_are_public() -> None:
 
 def test_no_public_name_outside_all() -> None:
     """Nothing public is exported that __all__ does not list."""
-    public = {
-        name
-        for name in vars(asyncactors)
-        if not name.startswith("_")
-    }
+    public = {name for name in vars(asyncactors) if not name.startswith("_")}
     assert public == set(asyncactors.__all__)
 
 

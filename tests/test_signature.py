@@ -52,7 +52,9 @@ def test_checker_agrees_with_bind(func: Any, nargs: int, keys: list[str]) -> Non
 def test_error_message_names_method_and_problem() -> None:
     """The TypeError names the method, its signature and what bind objected to."""
     checker = ArgChecker(plain, "Counter.incr", drop_first=True)
-    with pytest.raises(TypeError, match=r"Counter\.incr\(a, b=2\): missing a required argument: .a."):
+    with pytest.raises(
+        TypeError, match=r"Counter\.incr\(a, b=2\): missing a required argument: .a."
+    ):
         checker((), {})
     with pytest.raises(TypeError, match="unexpected keyword argument 'zz'"):
         checker((1,), {"zz": 1})

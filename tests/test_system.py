@@ -1,0 +1,199 @@
+"""ActorSystem: scoping, list_actors, and shutdown that loses no call and leaves no task."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import asyncactors
+from asyncactors import ActorDiedError, ActorState, ActorSystem
+
+from .conftest import pending_tasks
+
+
+@asyncactors.remote
+class Sleeper:
+    def __init__(self) -> None:
+        self.finished = 0
+
+    async def nap(self, s: float) -> str:
+        await asyncio.sleep(s)
+        self.finished += 1
+        return "rested"
+
+    def count(self) -> int:
+        return self.finished
+
+
+async def test_shutdown_lets_running_and_queued_calls_finish() -> None:
+    """Without a timeout, shutdown waits for running and queued calls and refuses new ones."""
+    system = ActorSystem()
+    async with system:
+        s = Sleeper.options(max_concurrency=1).remote()
+        refs = [s.nap.remote(0.01) for _ in range(3)]
+        shutting = asyncio.ensure_future(system.shutdown())
+        await asyncio.sleep(0)
+        with pytest.raises(ActorDiedError, match="shut down"):
+            await s.count.remote()
+        await shutting
+        assert [r.done() for r in refs] == [True, True, True]
+        assert await asyncactors.get(refs) == ["rested"] * 3
+    with pytest.raises(ActorDiedError, match="shut down"):
+        await s.count.remote()
+
+
+async def test_shutdown_timeout_cancels_and_fails_what_is_left() -> None:
+    """After the timeout, running and queued calls fail with ActorDiedError; nothing is pending."""
+    destroyed: list[str] = []
+
+    class Stuck:
+        async def forever(self) -> None:
+            await asyncio.Event().wait()
+
+        def never(self) -> None: ...
+
+        def __pre_destroy__(self) -> None:
+            destroyed.append("stuck")
+
+    system = ActorSystem()
+    async with system:
+        s = asyncactors.remote(max_concurrency=1)(Stuck).remote()
+        running = s.forever.remote()
+        queued = s.never.remote()
+        await asyncio.sleep(0.01)
+        await system.shutdown(timeout=0.05)
+        for ref in (running, queued):
+            with pytest.raises(ActorDiedError, match="shutdown timeout"):
+                await ref
+        assert destroyed == ["stuck"]
+        assert pending_tasks() == set()
+
+
+async def test_no_task_left_after_shutdown() -> None:
+    """After shutdown no asyncio task other than the caller's is pending."""
+    before = pending_tasks()
+    async with ActorSystem():
+        actors = [Sleeper.remote() for _ in range(20)]
+        for a in actors:
+            a.nap.remote(0.001)
+            a.nap.remote(10)
+        await asyncio.sleep(0.01)
+        assert len(pending_tasks()) > len(before)
+        async with asyncio.timeout(5):
+            await asyncactors._system.default_system().shutdown(timeout=0.01)
+    assert pending_tasks() == before
+
+
+async def test_exception_in_block_cancels_calls_at_once() -> None:
+    """Leaving the block by an exception does not wait for running calls."""
+    refs = []
+
+    async def body() -> None:
+        async with asyncio.timeout(5), ActorSystem():
+            refs.append(Sleeper.remote().nap.remote(60))
+            raise LookupError("abort")
+
+    with pytest.raises(LookupError, match="abort"):
+        await body()
+    with pytest.raises(ActorDiedError, match="shutdown timeout"):
+        await refs[0]
+
+
+async def test_creating_in_a_shut_down_system_raises() -> None:
+    """Cls.remote() inside the block after an explicit shutdown raises RuntimeError."""
+    async with ActorSystem() as system:
+        await system.shutdown()
+        assert system.closed
+        with pytest.raises(RuntimeError, match="has been shut down"):
+            Sleeper.remote()
+        await system.shutdown()  # idempotent
+
+
+async def test_list_actors_reports_state_and_counters() -> None:
+    """list_actors() gives id, class, name, state, depth, capacity, peak and call counters."""
+    async with ActorSystem(namespace="obs") as system:
+        s = Sleeper.options(name="watched", mailbox_size=8, max_concurrency=1).remote()
+        await s
+        [s.nap.remote(0) for _ in range(5)]
+        await s.count.remote()
+
+        class Bad:
+            def m(self) -> None:
+                raise ValueError("bad")
+
+        b = asyncactors.remote(Bad).remote()
+        with pytest.raises(ValueError, match="bad"):
+            await b.m.remote()
+        infos = {i.class_name: i for i in system.list_actors()}
+        w = infos["Sleeper"]
+        assert (w.actor_id, w.name, w.namespace) == (s._core.actor_id, "watched", "obs")
+        assert w.state is ActorState.ALIVE
+        assert (w.mailbox_depth, w.mailbox_capacity) == (0, 8)
+        assert 1 <= w.peak_depth <= 8
+        assert (w.calls_processed, w.calls_failed, w.running) == (6, 0, 0)
+        assert (infos["Bad"].calls_processed, infos["Bad"].calls_failed) == (1, 1)
+        asyncactors.kill(b)
+        assert {i.class_name: i.state for i in system.list_actors()}["Bad"] is ActorState.DEAD
+
+
+async def test_pending_creation_state_is_reported() -> None:
+    """An actor whose __post_create__ is still running is PENDING_CREATION."""
+    gate = asyncio.Event()
+
+    class Slow:
+        async def __post_create__(self) -> None:
+            await gate.wait()
+
+    async with ActorSystem() as system:
+        h = asyncactors.remote(Slow).remote()
+        await asyncio.sleep(0.01)
+        assert system.list_actors()[0].state is ActorState.PENDING_CREATION
+        gate.set()
+        await h
+        assert system.list_actors()[0].state is ActorState.ALIVE
+
+
+async def test_actors_created_inside_actors_join_the_same_system() -> None:
+    """Cls.remote() inside a method uses the actor's system, not a loop default."""
+
+    class Parent:
+        async def spawn(self) -> Any:
+            child = Sleeper.remote()
+            await child
+            return child._core.system
+
+    async with ActorSystem() as system:
+        p = asyncactors.remote(Parent).remote()
+        assert await p.spawn.remote() is system
+
+
+@pytest.fixture
+async def system_fixture() -> AsyncIterator[ActorSystem]:
+    async with ActorSystem() as system:
+        yield system
+
+
+async def test_system_works_as_async_fixture(system_fixture: ActorSystem) -> None:
+    """An ActorSystem entered and exited in a pytest-asyncio fixture (two tasks) works."""
+    s = Sleeper.remote()
+    assert await s.nap.remote(0) == "rested"
+    assert s._core.system is system_fixture
+
+
+async def test_uvloop_runs_actors() -> None:
+    """The runtime works unchanged on uvloop (the host picks the loop, not asyncactors)."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[str]:
+        async with ActorSystem():
+            s = Sleeper.remote()
+            return await asyncactors.get([s.nap.remote(0) for _ in range(3)])
+
+    def run() -> list[str]:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main())
+
+    assert await asyncio.to_thread(run) == ["rested"] * 3
