@@ -1,0 +1,31 @@
+"""Every example in examples/ runs to completion and prints what it promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_example(name: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_quickstart() -> None:
+    """The quick start counts to 100, fetches ten at a time and finds the named actor."""
+    out = run_example("quickstart.py")
+    assert "counter: 100" in out
+    assert "fetched 20 pages in" in out
+    assert "peak concurrency: 10" in out
+    assert "hits: 1001" in out
+    assert out.count("ALIVE") == 3
