@@ -11,6 +11,8 @@ __all__ = [
     "ActorAlreadyExistsError",
     "ActorDiedError",
     "AsyncActorsError",
+    "CheckpointCorruptError",
+    "CheckpointError",
     "GetTimeoutError",
     "MailboxFullError",
     "PendingCallsLimitExceeded",
@@ -79,4 +81,22 @@ class MailboxFullError(AsyncActorsError):
     """The actor's mailbox has no room for another call right now.
 
     Raised by ``handle.method.submit_nowait()``; ``submit()`` waits for room instead.
+    """
+
+
+class CheckpointError(AsyncActorsError):
+    """Saving or loading an actor's checkpoint failed.
+
+    Raised by ``await handle.checkpoint()`` when the store's ``save`` fails, and
+    by awaiting a call whose result waits for a checkpoint (``checkpoint_every=1``)
+    that could not be saved. The store's own exception is the ``__cause__``.
+    """
+
+
+class CheckpointCorruptError(CheckpointError, ValueError):
+    """A stored checkpoint cannot be decoded; the message names the file or key.
+
+    Raised by ``FileStore.load()`` and ``MemoryStore.load()`` on a corrupt or
+    truncated checkpoint. An actor that meets one fails to start with
+    ``ActorDiedError`` caused by it, unless ``on_corrupt_checkpoint="start_fresh"``.
     """
