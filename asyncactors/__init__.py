@@ -12,10 +12,13 @@ from ._actor_class import ActorClass, method, remote
 from ._api import get, get_actor, kill, put, wait
 from ._context import RuntimeContext, get_runtime_context
 from ._core import ActorState, exit_actor
+from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
     AsyncActorsError,
+    CheckpointCorruptError,
+    CheckpointError,
     GetTimeoutError,
     MailboxFullError,
     PendingCallsLimitExceeded,
@@ -23,23 +26,31 @@ from ._exceptions import (
 )
 from ._handle import ActorHandle, ActorMethod
 from ._ref import ObjectRef
+from ._supervisor import Backoff, Supervisor
 from ._system import ActorInfo, ActorSystem, init, shutdown
 
 __all__ = [
     "ActorAlreadyExistsError",
     "ActorClass",
     "ActorDiedError",
+    "ActorEvent",
+    "ActorExitInfo",
     "ActorHandle",
     "ActorInfo",
     "ActorMethod",
     "ActorState",
     "ActorSystem",
     "AsyncActorsError",
+    "Backoff",
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "EventStream",
     "GetTimeoutError",
     "MailboxFullError",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "Supervisor",
     "TaskCancelledError",
     "exit_actor",
     "get",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Generic, TypeVar, overload
 
-from ._core import ASYNC, SYNC, THREAD, ClassSpec, MethodSpec
+from ._core import ASYNC, SYNC, THREAD, ActorConfig, ClassSpec, MethodSpec
 from ._handle import ActorHandle, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
@@ -110,11 +110,12 @@ def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
 class ActorClass(Generic[_T]):
     """An actor class: ``Cls.remote(...)`` creates an actor and returns its handle."""
 
-    __slots__ = ("__weakref__", "_options", "_spec")
+    __slots__ = ("__weakref__", "_config", "_options", "_spec")
 
     def __init__(self, spec: ClassSpec, options: Mapping[str, Any]) -> None:
         self._spec = spec
         self._options: Mapping[str, Any] = MappingProxyType(dict(options))
+        self._config = ActorConfig(spec, self._options)
 
     @property
     def __name__(self) -> str:
@@ -153,7 +154,7 @@ class ActorClass(Generic[_T]):
         """
         spec = self._spec
         spec.init_check(args, kwargs)
-        return default_system()._create(spec, self._options, args, kwargs)
+        return default_system()._create(spec, self._config, self._options, args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(

@@ -137,6 +137,8 @@ def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
 
     Its running and queued calls, and every later call, fail with
     ``ActorDiedError``. ``__pre_destroy__`` does not run. The name is freed.
+    With ``no_restart=False`` the kill is a crash instead: the supervisor may
+    restart the actor, and its queued calls survive.
 
     Raises:
         TypeError: ``actor`` is not an ActorHandle.
@@ -145,7 +147,7 @@ def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
         raise TypeError(f"kill() takes an ActorHandle, got {type(actor).__name__}")
     if not isinstance(no_restart, bool):
         raise TypeError(f"no_restart must be a bool, got {type(no_restart).__name__}")
-    actor._core.kill()
+    actor._core.kill(no_restart=no_restart)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:

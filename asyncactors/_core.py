@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ._context import current_actor
 from ._exceptions import (
     ActorDiedError,
+    CheckpointError,
     MailboxFullError,
     PendingCallsLimitExceeded,
     TaskCancelledError,
@@ -35,9 +36,10 @@ from ._signature import ArgChecker
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle
+    from ._supervisor import Supervisor
     from ._system import ActorSystem
 
-__all__ = ["ActorCore", "ActorState", "ClassSpec", "MethodSpec", "exit_actor"]
+__all__ = ["ActorConfig", "ActorCore", "ActorState", "ClassSpec", "MethodSpec", "exit_actor"]
 
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
@@ -60,6 +62,7 @@ class ActorState(StrEnum):
 
 _PENDING: Final = ActorState.PENDING_CREATION
 _ALIVE: Final = ActorState.ALIVE
+_RESTARTING: Final = ActorState.RESTARTING
 _DEAD: Final = ActorState.DEAD
 
 # Method kinds.
@@ -179,7 +182,10 @@ class ClassSpec:
 class Call(ObjectRef[Any]):
     """A call in flight: the ref its caller holds is the call itself."""
 
-    __slots__ = ("_admit", "_args", "_core", "_kwargs", "_lane", "_pos", "_spec")
+    # _attempts is set only on calls that are retried.
+    __slots__ = ("_admit", "_args", "_attempts", "_core", "_kwargs", "_lane", "_pos", "_spec")
+
+    _attempts: int
 
     def __init__(
         self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -243,6 +249,7 @@ class Call(ObjectRef[Any]):
 
 _STOP_REASONS: Final = {
     "shutdown": "was shut down with its actor system",
+    "supervisor": "was stopped by its supervisor",
     "released": "stopped after all its handles were released",
     "exit": "exited via exit_actor()",
 }
@@ -257,41 +264,87 @@ def _died(core: ActorCore, reason: str) -> ActorDiedError:
     )
 
 
+class ActorConfig:
+    """What every actor made from one ``ActorClass`` shares: its resolved options."""
+
+    __slots__ = (
+        "cap",
+        "checkpoint_every",
+        "detached",
+        "groups",
+        "mailbox_size",
+        "max_concurrency",
+        "max_restarts",
+        "max_task_retries",
+        "on_corrupt_checkpoint",
+        "restart",
+        "restart_on",
+        "store",
+        "supervisor",
+    )
+
+    def __init__(self, spec: ClassSpec, opts: Mapping[str, Any]) -> None:
+        self.detached = opts["lifetime"] == "detached"
+        self.cap: int = opts["max_pending_calls"]
+        self.mailbox_size: int = opts["mailbox_size"]
+        mc = opts["max_concurrency"]
+        self.max_concurrency: int = mc if mc is not None else (1000 if spec.has_async else 1)
+        self.groups: Mapping[str, int] | None = opts["concurrency_groups"]
+        self.max_restarts: int = opts["max_restarts"]
+        self.max_task_retries: int = opts["max_task_retries"]
+        self.supervisor: Supervisor | None = opts["supervisor"]
+        restart = opts["restart"]
+        if restart is None:
+            # OTP's default under an explicit supervisor; Ray's (restart on
+            # crashes only) under the root.
+            restart = "permanent" if self.supervisor is not None else "transient"
+        self.restart: str = restart
+        self.restart_on: tuple[type[BaseException], ...] = tuple(opts["restart_on"])
+        self.store: Any = opts["checkpoint_store"]
+        self.checkpoint_every: int = opts["checkpoint_every"] if self.store is not None else 0
+        self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
+
+
 class ActorCore:
     """One actor's state, mailbox and scheduling. Lives on its system's loop."""
 
     __slots__ = (
-        "__weakref__",
         "actor_id",
         "cap",
+        "config",
+        "crash_times",
         "ctx",
         "death",
         "deps_waiting",
-        "detached",
         "failed",
-        "groups",
+        "finishing",
         "handles",
+        "incarnation",
         "init_args",
         "init_kwargs",
+        "inline",
         "instance",
         "loop",
         "mailbox",
-        "mailbox_size",
-        "max_concurrency",
         "name",
         "namespace",
         "processed",
         "ready_waiters",
         "reason",
         "refusing",
+        "restart",
         "restarts",
+        "save_lock",
         "scheduled",
+        "since_checkpoint",
         "spec",
         "state",
         "stop_waiters",
         "stopping",
+        "supervisor",
         "system",
         "workers",
+        "__weakref__",
     )
 
     def __init__(
@@ -299,7 +352,9 @@ class ActorCore:
         system: ActorSystem,
         spec: ClassSpec,
         actor_id: int,
-        opts: Mapping[str, Any],
+        config: ActorConfig,
+        name: str | None,
+        namespace: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
@@ -307,15 +362,15 @@ class ActorCore:
         self.loop: asyncio.AbstractEventLoop = system.loop
         self.ctx: contextvars.Context = system._ctx
         self.spec = spec
+        self.config = config
         self.actor_id = actor_id
-        self.name: str | None = opts["name"]
-        self.namespace: str = opts["namespace"] or system.namespace
-        self.detached = opts["lifetime"] == "detached"
-        self.cap: int = opts["max_pending_calls"]
-        self.mailbox_size: int = opts["mailbox_size"]
-        mc = opts["max_concurrency"]
-        self.max_concurrency: int = mc if mc is not None else (1000 if spec.has_async else 1)
-        self.groups: Mapping[str, int] | None = opts["concurrency_groups"]
+        self.name = name
+        self.namespace = namespace
+        self.cap = config.cap
+        # Sync methods run inline unless each result must wait for a checkpoint.
+        self.inline = not config.checkpoint_every
+        self.supervisor: Supervisor = system._root
+        self.restart = config.restart
         self.init_args = args
         self.init_kwargs = kwargs
         self.state = _PENDING
@@ -327,6 +382,7 @@ class ActorCore:
         self.stop_waiters: list[asyncio.Future[None]] | None = None
         self.scheduled = True  # the creation step is scheduled by the system
         self.refusing = False
+        self.finishing = False
         self.stopping: str | None = None
         self.death: BaseException | None = None
         self.reason: str | None = None
@@ -334,6 +390,15 @@ class ActorCore:
         self.processed = 0
         self.failed = 0
         self.restarts = 0
+        self.incarnation = 0
+        self.crash_times: Any = None
+        self.since_checkpoint = 0
+        self.save_lock: asyncio.Lock | None = None
+
+    @property
+    def max_restarts(self) -> int:
+        """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
+        return self.config.max_restarts
 
     def describe(self) -> str:
         """``Counter(id=3, name='c')``: how errors and logs name this actor."""
@@ -432,7 +497,10 @@ class ActorCore:
     def _enqueue(self, call: Call) -> None:
         mb = self.mailbox
         if mb is None:
-            mb = self.mailbox = Mailbox(self.mailbox_size, self.max_concurrency, self.groups)
+            config = self.config
+            mb = self.mailbox = Mailbox(
+                config.mailbox_size, config.max_concurrency, config.groups
+            )
         lane = mb.lanes[call._spec.group]
         if mb.put(call, lane):
             call._pos = _QUEUED
@@ -552,6 +620,7 @@ class ActorCore:
         if mb is None:
             self._maybe_finish_stop()
             return
+        inline = self.inline
         token = current_actor.set(self)
         try:
             budget = _BUDGET
@@ -560,8 +629,10 @@ class ActorCore:
                     call = mb.pop(lane)
                     if call is None:
                         break
-                    if call._spec.kind == SYNC:
+                    if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
+                        if self.state is not _ALIVE:
+                            return  # it crashed: the supervisor takes over
                         budget -= 1
                         if not budget:
                             self.scheduled = True
@@ -579,16 +650,23 @@ class ActorCore:
         try:
             value = call._spec.func(self.instance, *call._args, **call._kwargs)
         except _ActorExit:
+            self.processed += 1
             call._set_exception(_died(self, "exited: the method called exit_actor()"))
             self._exit()
+            return
         except BaseException as exc:
+            self.processed += 1
             self.failed += 1
+            restart_on = self.config.restart_on
+            if restart_on and isinstance(exc, restart_on):
+                self._crash(exc, _crash_reason(call, exc), call)
+                return
             call._set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
         else:
+            self.processed += 1
             call._set_result(value)
-        self.processed += 1
         call._args = call._kwargs = None  # type: ignore[assignment]
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
@@ -607,6 +685,8 @@ class ActorCore:
         mb = self.mailbox
         assert mb is not None
         instance = self.instance
+        incarnation = self.incarnation
+        every = self.config.checkpoint_every
         budget = _BUDGET
         lingered = False
         try:
@@ -623,7 +703,8 @@ class ActorCore:
                     try:
                         await _sleep(0)
                     finally:
-                        lane.idle -= 1
+                        if self.incarnation == incarnation:
+                            lane.idle -= 1
                     call = mb.pop(lane) if self.state is _ALIVE else None
                     continue
                 lingered = False
@@ -642,30 +723,47 @@ class ActorCore:
                     else:
                         value = await self._in_thread(spec, call)
                 except _CancelledError:
-                    if self.state is _DEAD or not call._state:
-                        # Killed, or cancelled by someone other than ref.cancel().
-                        if not call._state:
-                            self.failed += 1
-                            call._set_exception(_died(self, "was cancelled while running the call"))
-                            self._die("its task was cancelled from outside the actor system")
+                    if self.incarnation != incarnation:
+                        raise  # killed or restarted: the call was dealt with
+                    if not call._state:
+                        # Cancelled by someone other than ref.cancel().
+                        self.failed += 1
+                        call._set_exception(_died(self, "was cancelled while running the call"))
+                        self._die("its task was cancelled from outside the actor system")
                         raise
                     task.uncancel()
+                    self.processed += 1
                     self.failed += 1
                 except _ActorExit:
+                    self.processed += 1
                     call._set_exception(_died(self, "exited: the method called exit_actor()"))
                     self._exit()
                 except BaseException as exc:
+                    if self.incarnation != incarnation:
+                        return
+                    self.processed += 1
                     self.failed += 1
+                    restart_on = self.config.restart_on
+                    if restart_on and isinstance(exc, restart_on):
+                        self._crash(exc, _crash_reason(call, exc), call)
+                        return
                     call._set_exception(exc)
                     if not isinstance(exc, Exception):
                         raise
                 else:
-                    call._set_result(value)
+                    if self.incarnation != incarnation:
+                        return  # restarted meanwhile; the call was requeued or failed
+                    self.processed += 1
+                    if every and not call._state:
+                        await self._checkpoint_after(call, value)
+                    else:
+                        call._set_result(value)
                     if call._state == FAILED and task.cancelling():
                         # ref.cancel() hit a method that swallowed the cancellation.
                         task.uncancel()
-                self.processed += 1
                 call._args = call._kwargs = None  # type: ignore[assignment]
+                if self.incarnation != incarnation:
+                    return
                 call = mb.pop(lane) if self.state is _ALIVE else None
                 if call is not None:
                     if lane.queue and lane.running < lane.limit and not self.scheduled:
@@ -677,16 +775,105 @@ class ActorCore:
                         workers[task] = None
                         await _sleep(0)
         finally:
-            lane.running -= 1
-            workers.pop(task, None)
-            if self.stopping is not None:
-                self._maybe_finish_stop()
+            if self.incarnation == incarnation:
+                lane.running -= 1
+                workers.pop(task, None)
+                if self.stopping is not None:
+                    self._maybe_finish_stop()
 
     async def _in_thread(self, spec: MethodSpec, call: Call) -> Any:
         import anyio.to_thread
 
         func = functools.partial(spec.func, self.instance, *call._args, **call._kwargs)
         return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+
+    # -- checkpoints --------------------------------------------------------------
+
+    @property
+    def checkpoint_key(self) -> str:
+        """Where this actor's state lives in its store."""
+        if self.name is not None:
+            return f"{self.namespace}/{self.name}"
+        return f"actor-{self.actor_id}"
+
+    async def _checkpoint_after(self, call: Call, value: Any) -> None:
+        """Count a successful call; every N-th, save before the caller sees its result."""
+        self.since_checkpoint += 1
+        if self.since_checkpoint < self.config.checkpoint_every:
+            call._set_result(value)
+            return
+        self.since_checkpoint = 0
+        try:
+            await self._save(self._capture())
+        except Exception as exc:
+            err = CheckpointError(
+                f"{self.describe()} ran the call but could not save its state: {exc}"
+            )
+            err.__cause__ = exc
+            call._set_exception(err)
+        else:
+            call._set_result(value)
+
+    def _capture(self) -> bytes:
+        from ._state import checkpoint_bytes
+
+        return checkpoint_bytes(self.instance)
+
+    async def _save(self, data: bytes) -> None:
+        store = self.config.store
+        assert store is not None
+        if self.save_lock is None:
+            self.save_lock = asyncio.Lock()
+        # Saves go out in capture order, so an older state never lands last.
+        async with self.save_lock:
+            await store.save(self.checkpoint_key, data)
+
+    async def checkpoint(self) -> None:
+        """Save the actor's state now.
+
+        Raises:
+            RuntimeError: the actor has no ``checkpoint_store``.
+            ActorDiedError: the actor is dead.
+            CheckpointError: the store could not save it.
+            TypeError: an attribute cannot be encoded.
+        """
+        if self.config.store is None:
+            raise RuntimeError(f"{self.describe()} has no checkpoint_store option")
+        if _get_running_loop() is not self.loop:
+            cf = asyncio.run_coroutine_threadsafe(self.checkpoint(), self.loop)
+            await asyncio.wrap_future(cf)
+            return
+        while self.state is not _ALIVE:
+            if self.state is _DEAD:
+                raise self._dead_error()
+            await self.wait_ready()
+            if self.state is _RESTARTING:
+                await asyncio.sleep(0.001)
+        data = self._capture()
+        try:
+            await self._save(data)
+        except Exception as exc:
+            raise CheckpointError(f"{self.describe()} could not save its state: {exc}") from exc
+
+    async def _restore(self) -> None:
+        from ._exceptions import CheckpointCorruptError
+        from ._state import decode_state, restore_state
+
+        store = self.config.store
+        assert store is not None
+        key = self.checkpoint_key
+        try:
+            data = await store.load(key)
+            if data is not None:
+                restore_state(self.instance, decode_state(data, source=f"{store!r}[{key!r}]"))
+        except CheckpointCorruptError:
+            if self.config.on_corrupt_checkpoint != "start_fresh":
+                raise
+            logger.warning(
+                "%s: corrupt checkpoint ignored (on_corrupt_checkpoint='start_fresh')",
+                self.describe(),
+                exc_info=True,
+            )
 
     # -- creation -----------------------------------------------------------------
 
@@ -696,14 +883,14 @@ class ActorCore:
         try:
             self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
         except BaseException as exc:
-            self._creation_failed(exc)
+            self._creation_failed(exc, "__init__")
             if not isinstance(exc, Exception | _ActorExit):
                 raise
             return False
         finally:
             current_actor.reset(token)
-        if self.spec.post_create is not None:
-            self._spawn_hook(self._post_create())
+        if self.spec.post_create is not None or self.config.store is not None:
+            self._spawn_hook(self._finish_creation())
             return False
         self._became_alive()
         return True
@@ -719,31 +906,40 @@ class ActorCore:
         ctx.run(current_actor.set, self)
         return ctx
 
-    async def _post_create(self) -> None:
+    async def _finish_creation(self) -> None:
+        """Restore the checkpoint and run ``__post_create__``, off the drain."""
         task = _current_task()
+        incarnation = self.incarnation
+        hook = "restoring its checkpoint"
         try:
-            assert self.spec.post_create is not None
-            await self.spec.post_create(self.instance)
+            if self.config.store is not None:
+                await self._restore()
+            hook = "__post_create__"
+            if self.spec.post_create is not None:
+                await self.spec.post_create(self.instance)
         except _CancelledError:
-            if self.state is not _DEAD:
-                self._creation_failed(_died(self, "was cancelled in __post_create__"))
+            if self.incarnation == incarnation:
+                self._creation_failed(_died(self, f"was cancelled in {hook}"), hook)
             raise
         except BaseException as exc:
-            self._creation_failed(exc)
+            if self.incarnation == incarnation:
+                self._creation_failed(exc, hook)
             if not isinstance(exc, Exception | _ActorExit):
                 raise
         else:
-            if self.state is _PENDING:
+            if self.incarnation == incarnation and self.state is _PENDING:
                 self._became_alive()
                 if not self.scheduled:
                     self.scheduled = True
                     self.loop.call_soon(self._drain, context=self.ctx)
         finally:
-            if self.workers is not None:
+            if self.incarnation == incarnation and self.workers is not None:
                 self.workers.pop(task, None)  # type: ignore[arg-type]
 
     def _became_alive(self) -> None:
         self.state = _ALIVE
+        self.death = None
+        self.system._emit("restarted" if self.restarts else "started", self)
         waiters = self.ready_waiters
         if waiters is not None:
             self.ready_waiters = None
@@ -751,23 +947,22 @@ class ActorCore:
                 if not w.done():
                     w.set_result(None)
 
-    def _creation_failed(self, exc: BaseException) -> None:
+    def _creation_failed(self, exc: BaseException, hook: str) -> None:
         if self.state is _DEAD:
             return
-        self.death = exc
-        hook = "__post_create__" if self.instance is not None else "__init__"
         if isinstance(exc, _ActorExit):
+            self.death = None
             self._die(f"exited in {hook} via exit_actor()")
-        else:
-            self._die(f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
+            return
+        self._crash(exc, f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
 
     async def wait_ready(self) -> None:
         """Wait until ``__init__`` and ``__post_create__`` have run.
 
         Raises:
-            ActorDiedError: the actor failed to start or is dead.
+            ActorDiedError: the actor failed to start (for good) or is dead.
         """
-        if self.state is _PENDING:
+        if self.state is _PENDING or self.state is _RESTARTING:
             if _get_running_loop() is not self.loop:
                 cf = asyncio.run_coroutine_threadsafe(self.wait_ready(), self.loop)
                 await asyncio.wrap_future(cf)
@@ -780,14 +975,106 @@ class ActorCore:
         elif self.state is _DEAD:
             raise self._dead_error()
 
-    # -- stopping -----------------------------------------------------------------
+    # -- crashes and restarts -----------------------------------------------------
 
-    def kill(self, reason: str = "was killed by asyncactors.kill()") -> None:
-        """Stop now: running, queued and later calls fail with ``ActorDiedError``."""
+    def kill(self, *, no_restart: bool = True) -> None:
+        """Stop now: running, queued and later calls fail with ``ActorDiedError``.
+
+        With ``no_restart=False`` this is a crash instead, and the supervisor
+        may restart the actor; queued calls then survive.
+        """
         if _get_running_loop() is not self.loop:
-            self.loop.call_soon_threadsafe(self.kill, reason, context=self.ctx)
+            self.loop.call_soon_threadsafe(
+                functools.partial(self.kill, no_restart=no_restart), context=self.ctx
+            )
             return
-        self._die(reason)
+        if no_restart:
+            self._die("was killed by asyncactors.kill()")
+        elif self.state is not _DEAD:
+            self.death = None
+            self._crash(None, "was killed by asyncactors.kill(no_restart=False)")
+
+    def _crash(self, exc: BaseException | None, reason: str, crashed: Call | None = None) -> None:
+        """The actor failed: take it down, then let its supervisor decide."""
+        if self.state is _DEAD or self.state is _RESTARTING:
+            return
+        if exc is not None:
+            self.death = exc
+        self.system._emit("crashed", self, exc)
+        self._take_down(reason, crashed, exc)
+        self.supervisor._child_failed(self, reason)
+
+    def _retry(self, call: Call, exc: BaseException | None) -> bool:
+        """Whether ``call`` may run again (Ray's rules); counts the attempt if so."""
+        spec = call._spec
+        limit = spec.max_task_retries
+        if limit is None:
+            limit = self.config.max_task_retries
+        attempts: int = getattr(call, "_attempts", 0)
+        if limit != -1 and attempts >= limit:
+            return False
+        if exc is not None:
+            allowed = spec.retry_exceptions
+            if not allowed:
+                return False
+            if isinstance(allowed, tuple) and not isinstance(exc, allowed):
+                return False
+        call._attempts = attempts + 1
+        return True
+
+    def _take_down(
+        self, reason: str, crashed: Call | None = None, exc: BaseException | None = None
+    ) -> None:
+        """Stop this incarnation; keep the mailbox for the next one."""
+        if self.state is _DEAD or self.state is _RESTARTING:
+            return
+        self.state = _RESTARTING
+        self.incarnation += 1
+        again: list[Call] = []
+        if crashed is not None and not crashed._state:
+            if self._retry(crashed, exc):
+                again.append(crashed)
+            else:
+                assert exc is not None or reason
+                crashed._set_exception(exc if exc is not None else self._error(reason))
+        workers = self.workers
+        self.workers = None
+        current = _current_task()
+        if workers:
+            for task, call in workers.items():
+                if call is not None and call is not crashed and not call._state:
+                    if self._retry(call, None):
+                        again.append(call)
+                    else:
+                        self.failed += 1
+                        call._set_exception(
+                            self._error(f"restarted during the call: it {reason}")
+                        )
+                if task is not current:
+                    task.cancel()
+                    self.system._adopt(task)
+        mb = self.mailbox
+        if mb is not None:
+            for lane in mb.lanes.values():
+                lane.running = lane.idle = 0
+            for call in reversed(again):
+                call._args = call._args  # still held: a retried call keeps its arguments
+                mb.retry(call, mb.lanes[call._spec.group])
+                call._pos = _QUEUED
+        self.instance = None
+        self.system._emit("restarting", self, exc)
+
+    def _bring_up(self) -> None:
+        """Start the next incarnation: ``__init__`` again, then the kept mailbox."""
+        if self.state is not _RESTARTING:
+            return
+        self.restarts += 1
+        self.state = _PENDING
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._drain, context=self.ctx)
+
+    # -- stopping -----------------------------------------------------------------
 
     def _die(self, reason: str, *, pre_destroy: bool = False) -> None:
         if self.state is _DEAD:
@@ -795,18 +1082,21 @@ class ActorCore:
         if pre_destroy and self.instance is not None and self.spec.pre_destroy is not None:
             self._pre_destroy_detached()
         self.state = _DEAD
+        self.incarnation += 1
         self.refusing = True
         self.reason = reason
         self._fail_waiting(reason)
         workers = self.workers
         if workers:
             self.workers = {}
+            current = _current_task()
             for task, call in workers.items():
                 if call is not None and not call._state:
                     self.failed += 1
                     call._set_exception(self._error(reason))
-                task.cancel()
-                self.system._adopt(task)
+                if task is not current:
+                    task.cancel()
+                    self.system._adopt(task)
         waiters = self.ready_waiters
         if waiters is not None:
             self.ready_waiters = None
@@ -814,8 +1104,7 @@ class ActorCore:
                 if not w.done():
                     w.set_exception(self._dead_error())
         self.instance = None
-        self.system._unregister(self)
-        self._notify_stopped()
+        self._stopped_for_good("dead")
 
     def _fail_waiting(self, reason: str) -> None:
         mb = self.mailbox
@@ -829,7 +1118,11 @@ class ActorCore:
                 call._set_exception(self._error(reason))
 
     def _exit(self) -> None:
-        """``exit_actor()`` was called: refuse and fail what is queued, then stop."""
+        """``exit_actor()`` was called: a normal stop, or a restart for a permanent child."""
+        if not self.supervisor.is_root and self.restart == "permanent":
+            self._take_down("exited via exit_actor()")
+            self.supervisor._child_failed(self, "exited via exit_actor()")
+            return
         self.refusing = True
         self.stopping = "exit"
         self._fail_waiting("exited via exit_actor() before running the call")
@@ -837,13 +1130,13 @@ class ActorCore:
     def request_stop(self, why: str) -> None:
         """Stop gracefully once every accepted call has finished.
 
-        ``why`` is ``"shutdown"`` (refuse new calls) or ``"released"`` (all
-        handles are gone).
+        ``why`` is ``"shutdown"`` or ``"supervisor"`` (refuse new calls), or
+        ``"released"`` (all handles are gone).
         """
         if self.state is _DEAD or self.stopping is not None:
             return
         self.stopping = why
-        if why == "shutdown":
+        if why != "released":
             self.refusing = True
         self._maybe_finish_stop()
 
@@ -854,18 +1147,33 @@ class ActorCore:
         return bool(self.deps_waiting) or bool(self.workers) or self.scheduled
 
     def _maybe_finish_stop(self) -> None:
-        if self.stopping is None or self.state is _DEAD or self._busy():
+        if self.stopping is None or self.finishing or self.state is not _ALIVE or self._busy():
+            return  # still working, or creation/restart is under way and comes back here
+        self.finishing = True
+        if self.config.store is not None and self.name is not None:
+            self._spawn_hook(self._final_checkpoint())
             return
-        if self.state is _PENDING:
-            return  # creation is still under way; it drains and comes back here
+        self._run_pre_destroy()
+
+    async def _final_checkpoint(self) -> None:
+        task = _current_task()
+        try:
+            await self._save(self._capture())
+        except Exception:
+            logger.exception("%s: the checkpoint at stop failed", self.describe())
+        finally:
+            if self.workers is not None:
+                self.workers.pop(task, None)  # type: ignore[arg-type]
+        self._run_pre_destroy()
+
+    def _run_pre_destroy(self) -> None:
         pre_destroy = self.spec.pre_destroy
-        instance = self.instance
         if pre_destroy is None:
             self._finish()
             return
         token = current_actor.set(self)
         try:
-            result = pre_destroy(instance)
+            result = pre_destroy(self.instance)
         except Exception:
             logger.exception("__pre_destroy__ of %s raised", self.describe())
             result = None
@@ -913,13 +1221,20 @@ class ActorCore:
         if self.state is _DEAD:
             return
         self.state = _DEAD
+        self.incarnation += 1
         self.refusing = True
         self.reason = _STOP_REASONS.get(self.stopping or "", "stopped")
         self.instance = None
-        self.system._unregister(self)
-        self._notify_stopped()
+        self._stopped_for_good("stopped")
 
-    def _notify_stopped(self) -> None:
+    def _stopped_for_good(self, kind: str) -> None:
+        self.supervisor._forget(self)
+        self.system._unregister(self)
+        store = self.config.store
+        if store is not None and self.name is None:
+            # An unnamed actor's key is never used again.
+            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.checkpoint_key)))
+        self.system._emit(kind, self, self.death)
         waiters = self.stop_waiters
         if waiters is not None:
             self.stop_waiters = None
@@ -948,7 +1263,7 @@ class ActorCore:
         with self.system._lock:
             self.handles -= 1
             last = self.handles == 0
-        if last and self.name is None and not self.detached and self.state is not _DEAD:
+        if last and self.name is None and not self.config.detached and self.state is not _DEAD:
             try:
                 if threading.get_ident() == self.system._thread_id:
                     self.loop.call_soon(self._released, context=self.ctx)
@@ -971,9 +1286,23 @@ class ActorCore:
             self.namespace,
             self.state,
             mb.depth if mb else 0,
-            self.mailbox_size,
+            self.config.mailbox_size,
             mb.peak if mb else 0,
             self.processed,
             self.failed,
             sum(lane.running - lane.idle for lane in mb.lanes.values()) if mb else 0,
         )
+
+
+async def _delete_quietly(store: Any, key: str) -> None:
+    try:
+        await store.delete(key)
+    except Exception:
+        logger.exception("deleting checkpoint %r from %r failed", key, store)
+
+
+def _crash_reason(call: Call, exc: BaseException) -> str:
+    return (
+        f"crashed: {call._spec.name}() raised {type(exc).__name__}: {exc} "
+        "(a restart_on exception)"
+    )

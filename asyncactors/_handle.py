@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._events import ActorExitInfo, exit_info
 from ._options import validate_call_options
 
 if TYPE_CHECKING:
@@ -79,10 +81,11 @@ class ActorMethod:
         validate_call_options(opts)
         group = opts.get("concurrency_group")
         core = self._handle._core
-        if group is not None and group not in (core.groups or {}):
+        groups = core.config.groups or {}
+        if group is not None and group not in groups:
             raise ValueError(
                 f"concurrency group {group!r} does not exist on {core.describe()}; "
-                f"its groups: {sorted(core.groups or {}) or 'none'}"
+                f"its groups: {sorted(groups) or 'none'}"
             )
         method: ActorMethod = _new(ActorMethod)
         method._handle = self._handle
@@ -141,6 +144,35 @@ class ActorHandle(Generic[_T]):
         yield from self._core.wait_ready().__await__()
         return self
 
+    async def monitor(self) -> ActorExitInfo:
+        """Wait until the actor stops for good and say how; restarts do not count.
+
+        A method of the actor named ``monitor`` shadows this one; then call
+        ``ActorHandle.monitor(handle)``.
+        """
+        core = self._core
+        if asyncio.get_running_loop() is core.loop:
+            await core.stopped()
+        else:
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(_wait_stopped(core), core.loop)
+            )
+        return exit_info(core)
+
+    async def checkpoint(self) -> None:
+        """Save the actor's state to its ``checkpoint_store`` now.
+
+        A method of the actor named ``checkpoint`` shadows this one; then call
+        ``ActorHandle.checkpoint(handle)``.
+
+        Raises:
+            RuntimeError: the actor has no ``checkpoint_store``.
+            ActorDiedError: the actor is dead.
+            CheckpointError: the store failed to save.
+            TypeError: part of the state cannot be encoded (the message names it).
+        """
+        await self._core.checkpoint()
+
     def __getattr__(self, name: str) -> Any:
         spec = object.__getattribute__(self, "_core").spec
         if name.startswith("_"):
@@ -174,6 +206,10 @@ class ActorHandle(Generic[_T]):
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self._core.spec.methods})
+
+
+async def _wait_stopped(core: ActorCore) -> None:
+    await core.stopped()
 
 
 def make_handle_type(class_name: str, methods: dict[str, MethodSpec]) -> type[ActorHandle[Any]]:

@@ -25,7 +25,7 @@ class Message(Protocol):
 class Lane:
     """One concurrency group: its own FIFO and its own concurrency limit."""
 
-    __slots__ = ("idle", "limit", "name", "queue", "running")
+    __slots__ = ("idle", "limit", "name", "queue", "retries", "running")
 
     def __init__(self, name: str | None, limit: int) -> None:
         self.name = name
@@ -35,6 +35,9 @@ class Lane:
         # Of those, the ones lingering: a call queued now will be taken by one.
         self.idle = 0
         self.queue: deque[Any] = deque()
+        # Calls to run again after a restart; they go first and, having been
+        # admitted once, do not count against the capacity again.
+        self.retries: deque[Any] | None = None
 
 
 class Mailbox:
@@ -69,6 +72,8 @@ class Mailbox:
 
     def pop(self, lane: Lane) -> Any:
         """Take the oldest message of ``lane`` (``None`` if it is empty) and admit one waiter."""
+        if lane.retries:
+            return lane.retries.popleft()
         queue = lane.queue
         if not queue:
             return None
@@ -89,9 +94,19 @@ class Mailbox:
                 self.peak = self.depth
             msg._admitted()
 
+    def retry(self, msg: Any, lane: Lane) -> None:
+        """Put ``msg`` back at the head of ``lane``, ahead of everything queued."""
+        msg._lane = lane
+        if lane.retries is None:
+            lane.retries = deque()
+        lane.retries.appendleft(msg)
+
     def remove(self, msg: Any) -> bool:
         """Take ``msg`` out wherever it waits; return whether it was there."""
         lane: Lane | None = msg._lane
+        if lane is not None and lane.retries and msg in lane.retries:
+            lane.retries.remove(msg)
+            return True
         if lane is not None:
             try:
                 lane.queue.remove(msg)
@@ -117,6 +132,8 @@ class Mailbox:
     def take_all(self) -> Iterator[Any]:
         """Remove and yield every queued message, lanes first, then the overflow."""
         for lane in self.lanes.values():
+            while lane.retries:
+                yield lane.retries.popleft()
             while lane.queue:
                 self.depth -= 1
                 yield lane.queue.popleft()
@@ -126,4 +143,5 @@ class Mailbox:
     @property
     def waiting(self) -> int:
         """Messages queued, in lanes and in the overflow."""
-        return self.depth + (len(self.overflow) if self.overflow else 0)
+        retries = sum(len(lane.retries) for lane in self.lanes.values() if lane.retries)
+        return self.depth + retries + (len(self.overflow) if self.overflow else 0)

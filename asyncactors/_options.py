@@ -29,6 +29,12 @@ ACTOR_DEFAULTS: Final[Mapping[str, Any]] = {
     "num_gpus": None,
     "memory": None,
     "resources": None,
+    "supervisor": None,
+    "restart": None,
+    "restart_on": (),
+    "checkpoint_store": None,
+    "checkpoint_every": 0,
+    "on_corrupt_checkpoint": "raise",
 }
 
 METHOD_DEFAULTS: Final[Mapping[str, Any]] = {
@@ -159,6 +165,43 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
                 _check_number(key, value)
         elif key == "resources":
             _check_resources(value)
+        elif key == "supervisor":
+            from ._supervisor import Supervisor
+
+            if value is not None and not isinstance(value, Supervisor):
+                raise TypeError(
+                    f"option 'supervisor' must be an asyncactors.Supervisor, "
+                    f"got {type(value).__name__}"
+                )
+        elif key == "restart":
+            if value not in (None, "permanent", "transient", "temporary"):
+                raise ValueError(
+                    f"option 'restart' must be one of 'permanent', 'transient', "
+                    f"'temporary'; got {value!r}"
+                )
+        elif key == "restart_on":
+            if not isinstance(value, tuple | list) or not all(
+                isinstance(t, type) and issubclass(t, BaseException) for t in value
+            ):
+                raise TypeError(
+                    f"option 'restart_on' must be a tuple of exception types, got {value!r}"
+                )
+        elif key == "checkpoint_store":
+            if value is not None and not all(
+                callable(getattr(value, m, None)) for m in ("load", "save", "delete")
+            ):
+                raise TypeError(
+                    "option 'checkpoint_store' must implement asyncactors.CheckpointStore "
+                    f"(async load, save, delete); got {type(value).__name__}"
+                )
+        elif key == "checkpoint_every":
+            _check_int(key, value, minimum=0)
+        elif key == "on_corrupt_checkpoint":
+            if value not in ("raise", "start_fresh"):
+                raise ValueError(
+                    f"option 'on_corrupt_checkpoint' must be 'raise' or 'start_fresh', "
+                    f"got {value!r}"
+                )
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("option 'get_if_exists' requires option 'name'")
 

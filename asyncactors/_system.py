@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import itertools
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -14,7 +15,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._context import current_system
-from ._core import ActorCore, ActorState, ClassSpec
+from ._core import ActorConfig, ActorCore, ActorState, ClassSpec
+from ._events import ActorEvent, EventStream
+from ._supervisor import Supervisor
 from ._exceptions import ActorAlreadyExistsError
 
 if TYPE_CHECKING:
@@ -85,6 +88,10 @@ class ActorSystem:
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
+        self._root = Supervisor(strategy="one_for_one")
+        self._root.is_root = True
+        self._root._system = self
+        self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
         # Actors' code runs in this context, not in whichever caller woke them.
         self._ctx = contextvars.Context()
         self._ctx.run(current_system.set, self)
@@ -150,6 +157,7 @@ class ActorSystem:
     def _create(
         self,
         spec: ClassSpec,
+        config: ActorConfig,
         opts: Mapping[str, Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -160,12 +168,16 @@ class ActorSystem:
             )
         if self._loop is None:
             self._bind()
+        supervisor = config.supervisor
+        if supervisor is not None:
+            supervisor._bind(self)
         name = opts["name"]
+        namespace = opts["namespace"] or self._namespace
         if name is None:
-            core = ActorCore(self, spec, next(_ids), opts, args, kwargs)
+            core = ActorCore(self, spec, next(_ids), config, None, namespace, args, kwargs)
             self._actors[core.actor_id] = core
         else:
-            key = (opts["namespace"] or self._namespace, name)
+            key = (namespace, name)
             with self._lock:
                 existing = self._names.get(key)
                 if existing is not None:
@@ -175,9 +187,12 @@ class ActorSystem:
                         f"an actor named {name!r} already exists in namespace {key[0]!r} "
                         f"({existing.describe()}); pass get_if_exists=True to reuse it"
                     )
-                core = ActorCore(self, spec, next(_ids), opts, args, kwargs)
+                core = ActorCore(self, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
+        if supervisor is not None:
+            supervisor._adopt(core)
+            core.supervisor = supervisor
         handle = spec.handle_type(core)
         if threading.get_ident() == self._thread_id:
             self.loop.call_soon(core._drain, context=self._ctx)
@@ -193,6 +208,30 @@ class ActorSystem:
                 if self._names.get(key) is core:
                     del self._names[key]
         self._graveyard.append(core)
+
+    def _emit(self, kind: str, core: ActorCore, exc: BaseException | None = None) -> None:
+        """Publish a lifecycle event to every open ``events()`` stream."""
+        if not self._streams:
+            return
+        event = ActorEvent(
+            kind, core.actor_id, core.spec.name, core.name, core.restarts, exc, time.time()
+        )
+        for stream in list(self._streams):
+            stream._push(event)
+
+    def events(self) -> EventStream:
+        """An async iterator over actor lifecycle events, from now on.
+
+        Kinds: ``started``, ``crashed``, ``restarting``, ``restarted``, ``stopped``
+        (a graceful stop) and ``dead`` (killed, failed for good). The stream ends
+        when the system has shut down; ``aclose()`` ends it earlier.
+        """
+        stream = EventStream()
+        if self._closed:
+            stream._close()
+        else:
+            self._streams.add(stream)
+        return stream
 
     def _adopt(self, task: asyncio.Task[Any]) -> None:
         """Keep a cancelled task of a dead actor until it has finished."""
@@ -254,6 +293,8 @@ class ActorSystem:
             await self._stop_all(timeout)
         finally:
             self._closed = True
+            for stream in list(self._streams):
+                stream._close()
             if _defaults.get(self._loop) is self:
                 del _defaults[self._loop]
             global _global_default

@@ -100,8 +100,8 @@ async def test_default_max_concurrency_follows_ray() -> None:
         async_actor = asyncactors.remote(WithAsync).remote()
         await sync_actor
         await async_actor
-        assert sync_actor._core.max_concurrency == 1
-        assert async_actor._core.max_concurrency == 1000
+        assert sync_actor._core.config.max_concurrency == 1
+        assert async_actor._core.config.max_concurrency == 1000
         assert len(system.list_actors()) == 2
 
 

@@ -1,0 +1,293 @@
+"""Supervision trees: OTP's strategies and restart intensity, with backoff.
+
+A supervisor's children are actors (``ActorCore``) and other supervisors, in
+start order. When a child fails, the supervisor counts the restart against its
+intensity (``max_restarts`` within ``within_s``), then restarts the child, all
+children, or the child and those started after it. Past the intensity it takes
+all its children down in reverse start order and fails itself, and its parent
+decides about the whole subtree.
+
+The system's root supervisor is one_for_one without an intensity of its own:
+each of its actors is limited by its own ``max_restarts``, as in Ray.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+from ._context import current_system
+
+if TYPE_CHECKING:
+    from ._system import ActorSystem
+
+__all__ = ["Backoff", "Child", "Supervisor"]
+
+Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+_STRATEGIES: Final = ("one_for_one", "one_for_all", "rest_for_one")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter between restarts.
+
+    The n-th restart within a supervisor's window waits
+    ``min(max_s, initial_s * multiplier ** (n - 1))``, scaled by a random factor in
+    ``[1 - jitter, 1 + jitter]``. A quiet window (no restart for ``within_s``)
+    starts again from ``initial_s``.
+
+    Raises:
+        ValueError: a negative time, a multiplier below 1, or jitter outside [0, 1].
+    """
+
+    initial_s: float = 0.01
+    max_s: float = 1.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.initial_s < 0 or self.max_s < 0:
+            raise ValueError("Backoff times must be >= 0")
+        if self.multiplier < 1:
+            raise ValueError(f"Backoff multiplier must be >= 1, got {self.multiplier}")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"Backoff jitter must be within [0, 1], got {self.jitter}")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before restart number ``attempt`` (1-based) of a window."""
+        base = min(self.max_s, self.initial_s * self.multiplier ** max(0, attempt - 1))
+        if self.jitter:
+            base *= 1 + self.jitter * (2 * random.random() - 1)
+        return max(0.0, base)
+
+
+class Child(Protocol):
+    """What a supervisor needs of a child, actor or supervisor."""
+
+    restart: str
+
+    def _take_down(self, reason: str) -> None: ...
+    def _bring_up(self) -> None: ...
+    def _die(self, reason: str) -> None: ...
+
+
+class Supervisor:
+    """Supervises actors and supervisors with OTP's strategies.
+
+    Actors join with ``Cls.options(supervisor=sup, restart=...).remote()``;
+    supervisors with ``Supervisor(parent=sup)``. Use it as ``async with`` (leaving
+    the block stops its children, newest first) or as a plain object owned by the
+    actor system.
+
+    Raises:
+        ValueError: an unknown strategy, or a negative ``max_restarts`` or ``within_s``.
+        TypeError: ``backoff`` is not a ``Backoff`` or ``parent`` not a ``Supervisor``.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        within_s: float = 5.0,
+        backoff: Backoff | None = None,
+        name: str | None = None,
+        parent: Supervisor | None = None,
+    ) -> None:
+        if strategy not in _STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(_STRATEGIES)}")
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
+            raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
+        if within_s <= 0:
+            raise ValueError(f"within_s must be > 0, got {within_s!r}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise TypeError(f"backoff must be an asyncactors.Backoff, got {backoff!r}")
+        if parent is not None and not isinstance(parent, Supervisor):
+            raise TypeError(f"parent must be a Supervisor, got {type(parent).__name__}")
+        self.strategy = strategy
+        self.max_restarts = max_restarts
+        self.within_s = within_s
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.name = name
+        self.parent = parent
+        # As a child, a supervisor is permanent: its parent restarts its subtree.
+        self.restart = "permanent"
+        self.is_root = False
+        self._system: ActorSystem | None = None
+        self._children: list[Any] = []
+        self._history: deque[float] = deque()
+        self._failed = False
+        self._timer: Any = None
+        if parent is not None:
+            parent._adopt(self)
+
+    # -- membership ---------------------------------------------------------------
+
+    def _bind(self, system: ActorSystem) -> None:
+        if self._system is None:
+            self._system = system
+            if self.parent is not None:
+                self.parent._bind(system)
+        elif self._system is not system:
+            raise RuntimeError(f"{self!r} belongs to another ActorSystem")
+
+    def _adopt(self, child: Any) -> None:
+        if self._failed:
+            raise RuntimeError(f"{self!r} has failed and cannot take new children")
+        self._children.append(child)
+
+    def _forget(self, child: Any) -> None:
+        """A child stopped for good (not to be restarted)."""
+        try:
+            self._children.remove(child)
+        except ValueError:
+            pass
+
+    @property
+    def children(self) -> list[Any]:
+        """The live children, handles and supervisors, in start order."""
+        from ._core import ActorCore
+
+        return [c.spec.handle_type(c) if isinstance(c, ActorCore) else c for c in self._children]
+
+    # -- failure handling ---------------------------------------------------------
+
+    def _child_failed(self, child: Any, reason: str) -> None:
+        """Apply the strategy to a child that crashed (it is already taken down)."""
+        if child.restart == "temporary":
+            self._forget(child)
+            child._die(f"{reason}; it is a temporary child, never restarted")
+            return
+        if self.is_root:
+            if isinstance(child, Supervisor):
+                # The root restarts no subtree: a top-level supervisor that gave
+                # up takes its actors with it, and the application goes on.
+                self._forget(child)
+                child._die(reason)
+            else:
+                self._restart_root_child(child, reason)
+            return
+        now = time.monotonic()
+        history = self._history
+        while history and now - history[0] > self.within_s:
+            history.popleft()
+        history.append(now)
+        if len(history) > self.max_restarts:
+            self._escalate(reason)
+            return
+        affected = self._affected(child)
+        for sibling in reversed(affected):
+            if sibling is not child:
+                sibling._take_down(f"a sibling crashed ({self.strategy} of {self!r})")
+        delay = self.backoff.delay(len(history))
+        self._schedule(delay, affected)
+
+    def _affected(self, child: Any) -> list[Any]:
+        if self.strategy == "one_for_one":
+            return [child]
+        if self.strategy == "one_for_all":
+            return list(self._children)
+        index = self._children.index(child)
+        return self._children[index:]
+
+    def _schedule(self, delay: float, children: list[Any]) -> None:
+        system = self._system
+        assert system is not None
+
+        def bring_up() -> None:
+            for c in children:
+                c._bring_up()
+
+        system.loop.call_later(delay, bring_up)
+
+    def _restart_root_child(self, child: Any, reason: str) -> None:
+        limit = child.max_restarts
+        if limit != -1 and child.restarts >= limit:
+            self._forget(child)
+            if limit:
+                reason = f"{reason}; it ran out of restarts ({limit})"
+            child._die(reason)
+            return
+        now = time.monotonic()
+        if child.crash_times is None:
+            child.crash_times = deque()
+        history = child.crash_times
+        while history and now - history[0] > self.within_s:
+            history.popleft()
+        history.append(now)
+        self._schedule(self.backoff.delay(len(history)), [child])
+
+    def _escalate(self, reason: str) -> None:
+        """Intensity exceeded: take every child down, newest first, then fail."""
+        for c in reversed(self._children):
+            c._take_down(f"its supervisor {self!r} exceeded its restart intensity")
+        self._failed = True
+        why = (
+            f"{reason}; supervisor {self!r} exceeded {self.max_restarts} restarts "
+            f"within {self.within_s} s"
+        )
+        parent = self.parent if self.parent is not None else self._root()
+        if parent is None:
+            self._die(why)
+        else:
+            parent._child_failed(self, why)
+
+    def _root(self) -> Supervisor | None:
+        return self._system._root if self._system is not None else None
+
+    # -- the Child protocol, for nesting ------------------------------------------
+
+    def _take_down(self, reason: str) -> None:
+        for c in reversed(self._children):
+            c._take_down(reason)
+
+    def _bring_up(self) -> None:
+        self._failed = False
+        self._history.clear()
+        for c in list(self._children):
+            c._bring_up()
+
+    def _die(self, reason: str) -> None:
+        self._failed = True
+        for c in reversed(list(self._children)):
+            c._die(reason)
+        self._children.clear()
+        if self.parent is not None:
+            self.parent._forget(self)
+
+    # -- context manager ----------------------------------------------------------
+
+    async def __aenter__(self) -> Supervisor:
+        from ._system import default_system
+
+        self._bind(current_system.get() or default_system())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop every child gracefully, newest first, waiting for each to finish."""
+        from ._core import ActorCore
+
+        for c in reversed(list(self._children)):
+            if isinstance(c, ActorCore):
+                c.request_stop("supervisor")
+                await c.stopped()
+            else:
+                await c.stop()
+        self._children.clear()
+        if self.parent is not None:
+            self.parent._forget(self)
+
+    def __repr__(self) -> str:
+        label = "root" if self.is_root else (self.name or hex(id(self)))
+        return f"<Supervisor {label} {self.strategy}>"

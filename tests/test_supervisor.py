@@ -1,0 +1,416 @@
+"""Supervision: strategies, intensity and escalation, restart types, backoff, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+import asyncactors
+from asyncactors import ActorDiedError, ActorState, ActorSystem, Backoff, Supervisor
+
+FAST = Backoff(initial_s=0.001, max_s=0.002, jitter=0.0)
+
+
+class Boom(Exception):
+    pass
+
+
+class Worker:
+    """Records each incarnation's start in a shared log."""
+
+    def __init__(self, tag: str, log: list[str]) -> None:
+        self.tag = tag
+        self.log = log
+        self.n = 0
+        log.append(tag)
+
+    def incr(self) -> int:
+        self.n += 1
+        return self.n
+
+    def crash(self) -> None:
+        raise Boom(self.tag)
+
+    def quit(self) -> None:
+        asyncactors.exit_actor()
+
+    def context(self) -> tuple[int, bool]:
+        ctx = asyncactors.get_runtime_context()
+        return ctx.restart_count, ctx.was_restarted
+
+
+def worker(**options: Any) -> asyncactors.ActorClass[Worker]:
+    return asyncactors.remote(restart_on=(Boom,), **options)(Worker)
+
+
+async def settle(handle: asyncactors.ActorHandle[Any]) -> None:
+    """Wait until a restarting actor is ALIVE again."""
+    for _ in range(1000):
+        if handle._core.state is ActorState.ALIVE:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"{handle!r} did not come back")
+
+
+async def test_root_restarts_within_max_restarts_then_dead() -> None:
+    """Without a supervisor, an actor restarts up to max_restarts, then is DEAD."""
+    log: list[str] = []
+    async with ActorSystem() as system:
+        w = worker(max_restarts=2).remote("w", log)
+        for _ in range(2):
+            with pytest.raises(Boom):
+                await w.crash.remote()
+            assert await w.incr.remote() == 1  # a fresh incarnation
+        assert await w.context.remote() == (2, True)
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        with pytest.raises(ActorDiedError, match=r"ran out of restarts \(2\)") as e:
+            await w.incr.remote()
+        assert isinstance(e.value.__cause__, Boom)
+        assert log == ["w", "w", "w"]
+        assert system.list_actors()[0].state is ActorState.DEAD
+
+
+async def test_default_keeps_rays_behaviour() -> None:
+    """Without restart_on, a method's exception goes to the caller and the actor serves on."""
+    async with ActorSystem():
+        w = asyncactors.remote(Worker).remote("w", [])
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        assert await w.incr.remote() == 1
+        assert await w.incr.remote() == 2
+
+
+async def test_restart_on_with_no_restarts_left_is_dead() -> None:
+    """restart_on with max_restarts=0 (Ray's default): the crash kills the actor."""
+    async with ActorSystem():
+        w = worker().remote("w", [])
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        with pytest.raises(ActorDiedError, match="crashed"):
+            await w.incr.remote()
+
+
+async def test_queued_calls_survive_a_crash_in_order() -> None:
+    """1,000 queued calls survive a crash in the middle; each runs once, in order."""
+
+    class Seq:
+        def __init__(self, log: list[int]) -> None:
+            self.log = log
+
+        def put(self, i: int) -> int:
+            self.log.append(i)
+            return i
+
+        def crash(self) -> None:
+            raise Boom
+
+    log: list[int] = []
+    async with ActorSystem():
+        a = asyncactors.remote(restart_on=(Boom,), max_restarts=1, mailbox_size=100)(Seq).remote(
+            log
+        )
+        first = [a.put.remote(i) for i in range(500)]
+        crash = a.crash.remote()
+        second = [a.put.remote(i) for i in range(500, 1000)]
+        assert await asyncactors.get(first + second) == list(range(1000))
+        with pytest.raises(Boom):
+            await crash
+        assert log == list(range(1000))
+
+
+async def test_crashed_call_is_retried_when_allowed() -> None:
+    """The crashing call reruns on the new incarnation if retries and retry_exceptions allow."""
+
+    class Flaky:
+        def __init__(self, attempts: list[int]) -> None:
+            self.attempts = attempts
+
+        @asyncactors.method(retry_exceptions=[Boom])
+        def once(self) -> str:
+            self.attempts.append(1)
+            if len(self.attempts) == 1:
+                raise Boom
+            return "second time lucky"
+
+        def plain(self) -> None:
+            raise Boom
+
+    attempts: list[int] = []
+    async with ActorSystem():
+        cls = asyncactors.remote(restart_on=(Boom,), max_restarts=5, max_task_retries=1)(Flaky)
+        f = cls.remote(attempts)
+        assert await f.once.remote() == "second time lucky"
+        assert len(attempts) == 2
+        # Without retry_exceptions the caller gets the original exception.
+        with pytest.raises(Boom):
+            await f.plain.remote()
+        # Per-call options override the method's.
+        attempts.clear()
+        with pytest.raises(Boom):
+            await f.once.options(max_task_retries=0).remote()
+        assert len(attempts) == 1
+
+
+async def test_other_running_calls_are_retried_or_fail() -> None:
+    """Calls running beside the crash are cancelled: retried if allowed, else ActorDiedError."""
+
+    class Busy:
+        def __init__(self) -> None:
+            self.started = 0
+
+        async def slow(self) -> str:
+            self.started += 1
+            await asyncio.sleep(0.05)
+            return "done"
+
+        async def crash(self) -> None:
+            await asyncio.sleep(0.005)
+            raise Boom
+
+    async with ActorSystem():
+        cls = asyncactors.remote(restart_on=(Boom,), max_restarts=3, max_concurrency=4)(Busy)
+        b = cls.remote()
+        doomed = b.slow.remote()
+        kept = b.slow.options(max_task_retries=1).remote()
+        with pytest.raises(Boom):
+            await b.crash.remote()
+        with pytest.raises(ActorDiedError, match="restarted during the call"):
+            await doomed
+        assert await kept == "done"
+
+
+async def test_kill_without_no_restart_is_a_crash() -> None:
+    """kill(no_restart=False) restarts the actor; its queued calls survive."""
+    log: list[str] = []
+    async with ActorSystem():
+        w = worker(max_restarts=1, max_concurrency=1).remote("w", log)
+
+        async def hold() -> None:
+            await asyncio.sleep(0)
+
+        await w
+        queued = [w.incr.remote() for _ in range(3)]
+        asyncactors.kill(w, no_restart=False)
+        assert await asyncactors.get(queued) == [1, 2, 3]
+        assert log == ["w", "w"]
+
+
+async def test_init_failures_count_as_restart_attempts() -> None:
+    """A failing __init__ is retried under max_restarts; awaiting the handle waits it out."""
+    failures = [Boom("1"), Boom("2")]
+
+    class Shaky:
+        def __init__(self) -> None:
+            if failures:
+                raise failures.pop(0)
+
+        def ok(self) -> str:
+            return "ok"
+
+    async with ActorSystem():
+        s = await asyncactors.remote(max_restarts=2)(Shaky).remote()
+        assert await s.ok.remote() == "ok"
+        assert s._core.restarts == 2
+        failures.extend([Boom("a"), Boom("b"), Boom("c")])
+        t = asyncactors.remote(max_restarts=2)(Shaky).remote()
+        with pytest.raises(ActorDiedError, match="failed to start") as e:
+            await t
+        assert isinstance(e.value.__cause__, Boom)
+
+
+async def test_restarting_state_is_visible_during_backoff() -> None:
+    """While waiting out its backoff, an actor is RESTARTING in list_actors()."""
+    slow = Backoff(initial_s=0.2, max_s=0.2, jitter=0.0)
+    async with ActorSystem() as system:
+        sup = Supervisor(backoff=slow)
+        w = worker(supervisor=sup).remote("w", [])
+        await w
+        w.crash.remote()
+        await asyncio.sleep(0.02)
+        assert system.list_actors()[0].state is ActorState.RESTARTING
+        queued = w.incr.remote()  # accepted during the restart
+        assert await queued == 1
+        assert system.list_actors()[0].state is ActorState.ALIVE
+
+
+async def test_backoff_waits_at_least_the_delay() -> None:
+    """The restart waits the backoff delay; delays grow exponentially, capped."""
+    b = Backoff(initial_s=0.03, max_s=0.1, multiplier=2.0, jitter=0.0)
+    assert [b.delay(n) for n in (1, 2, 3, 4)] == [0.03, 0.06, 0.1, 0.1]
+    jittery = Backoff(initial_s=1.0, max_s=1.0, jitter=0.2)
+    assert all(0.8 <= jittery.delay(1) <= 1.2 for _ in range(100))
+    async with ActorSystem():
+        sup = Supervisor(backoff=b, max_restarts=5)
+        w = worker(supervisor=sup).remote("w", [])
+        await w
+        start = time.monotonic()
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        await w.incr.remote()
+        assert time.monotonic() - start >= 0.03
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("one_for_one", ["a", "b", "c", "b"]),
+        ("one_for_all", ["a", "b", "c", "a", "b", "c"]),
+        ("rest_for_one", ["a", "b", "c", "b", "c"]),
+    ],
+)
+async def test_strategies_restart_the_right_children_in_start_order(
+    strategy: Any, expected: list[str]
+) -> None:
+    """one_for_one restarts the child; one_for_all all; rest_for_one it and later ones."""
+    log: list[str] = []
+    async with ActorSystem(), Supervisor(strategy=strategy, backoff=FAST) as sup:
+        cls = worker(supervisor=sup)
+        a, b, c = [await cls.remote(tag, log) for tag in "abc"]
+        for h in (a, b, c):
+            await h.incr.remote()
+        with pytest.raises(Boom):
+            await b.crash.remote()
+        for h in (a, b, c):
+            await settle(h)
+        assert log == expected
+        counts = [await h.incr.remote() for h in (a, b, c)]
+        restarted = set(expected[3:])
+        assert counts == [1 if t in restarted else 2 for t in "abc"]
+
+
+async def test_intensity_exceeded_escalates_to_parent() -> None:
+    """Past max_restarts within within_s, a child supervisor fails and its parent restarts it."""
+    log: list[str] = []
+    async with ActorSystem():
+        top = Supervisor(strategy="one_for_one", max_restarts=5, backoff=FAST, name="top")
+        inner = Supervisor(max_restarts=1, within_s=10, backoff=FAST, name="inner", parent=top)
+        x = await worker(supervisor=inner).remote("x", log)
+        y = await worker(supervisor=inner).remote("y", log)
+        with pytest.raises(Boom):
+            await x.crash.remote()  # restart 1: within intensity
+        await settle(x)
+        assert log == ["x", "y", "x"]
+        with pytest.raises(Boom):
+            await x.crash.remote()  # restart 2 > 1: inner gives up, top restarts its subtree
+        await settle(x)
+        await settle(y)
+        assert log == ["x", "y", "x", "x", "y"]
+        assert await y.incr.remote() == 1
+
+
+async def test_intensity_exceeded_under_root_kills_the_subtree() -> None:
+    """A top-level supervisor that gives up takes its actors down; the app goes on."""
+    async with ActorSystem():
+        sup = Supervisor(max_restarts=0, backoff=FAST)
+        x = await worker(supervisor=sup).remote("x", [])
+        y = await worker(supervisor=sup).remote("y", [])
+        other = await worker().remote("other", [])
+        with pytest.raises(Boom):
+            await x.crash.remote()
+        for h in (x, y):
+            with pytest.raises(ActorDiedError, match="exceeded 0 restarts"):
+                await h.incr.remote()
+        assert await other.incr.remote() == 1
+
+
+async def test_restart_types() -> None:
+    """temporary: never restarted; transient: not after exit_actor(); permanent: always."""
+    log: list[str] = []
+    async with ActorSystem(), Supervisor(backoff=FAST, max_restarts=10) as sup:
+        temp = await worker(supervisor=sup, restart="temporary").remote("temp", log)
+        trans = await worker(supervisor=sup, restart="transient").remote("trans", log)
+        perm = await worker(supervisor=sup, restart="permanent").remote("perm", log)
+        with pytest.raises(Boom):
+            await temp.crash.remote()
+        with pytest.raises(ActorDiedError, match="temporary"):
+            await temp.incr.remote()
+        with pytest.raises(Boom):
+            await trans.crash.remote()
+        await settle(trans)
+        with pytest.raises(ActorDiedError):
+            await trans.quit.remote()
+        with pytest.raises(ActorDiedError, match="exit_actor"):
+            await trans.incr.remote()
+        with pytest.raises(ActorDiedError):
+            await perm.quit.remote()
+        await settle(perm)
+        assert await perm.incr.remote() == 1
+        assert log == ["temp", "trans", "perm", "trans", "perm"]
+
+
+async def test_supervisor_block_stops_children_newest_first() -> None:
+    """Leaving `async with Supervisor()` stops its children in reverse start order."""
+    stopped: list[str] = []
+
+    class Tracked:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def __pre_destroy__(self) -> None:
+            stopped.append(self.tag)
+
+        def name(self) -> str:
+            return self.tag
+
+    async with ActorSystem():
+        async with Supervisor() as sup:
+            handles = [await asyncactors.remote(supervisor=sup)(Tracked).remote(t) for t in "abc"]
+        assert stopped == ["c", "b", "a"]
+        with pytest.raises(ActorDiedError, match="stopped by its supervisor"):
+            await handles[0].name.remote()
+
+
+async def test_monitor_completes_only_when_stopped_for_good() -> None:
+    """monitor() ignores restarts and reports the final state, reason and exception."""
+    async with ActorSystem():
+        w = worker(max_restarts=1, name="mon").remote("w", [])
+        watch = asyncio.ensure_future(w.monitor())
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        await settle(w)
+        assert not watch.done()
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        info = await asyncio.wait_for(watch, 2)
+        assert (info.actor_id, info.name, info.state) == (w._core.actor_id, "mon", ActorState.DEAD)
+        assert "ran out of restarts" in info.reason
+        assert isinstance(info.exception, Boom)
+
+
+async def test_events_report_the_lifecycle() -> None:
+    """events() yields started, crashed, restarting, restarted, then stopped at shutdown."""
+    async with ActorSystem() as system:
+        events = system.events()
+        w = worker(max_restarts=1).remote("w", [])
+        await w
+        with pytest.raises(Boom):
+            await w.crash.remote()
+        await settle(w)
+    kinds = [(e.kind, e.restart_count) async for e in events]
+    assert kinds == [
+        ("started", 0),
+        ("crashed", 0),
+        ("restarting", 0),
+        ("restarted", 1),
+        ("stopped", 1),
+    ]
+
+
+async def test_supervisor_validates_its_arguments() -> None:
+    """Bad strategies, intensities and option types are refused with clear messages."""
+    with pytest.raises(ValueError, match="unknown strategy 'one_for_some'"):
+        Supervisor(strategy="one_for_some")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_restarts must be an int >= 0"):
+        Supervisor(max_restarts=-1)
+    with pytest.raises(TypeError, match="option 'supervisor' must be an asyncactors.Supervisor"):
+        asyncactors.remote(supervisor="root")(Worker)
+    with pytest.raises(ValueError, match="option 'restart' must be one of"):
+        asyncactors.remote(restart="sometimes")(Worker)
+    with pytest.raises(TypeError, match="'restart_on' must be a tuple of exception types"):
+        asyncactors.remote(restart_on=(Boom, "x"))(Worker)
+    with pytest.raises(ValueError, match="multiplier must be >= 1"):
+        Backoff(multiplier=0.5)
