@@ -309,6 +309,7 @@ class ActorCore:
     """One actor's state, mailbox and scheduling. Lives on its system's loop."""
 
     __slots__ = (
+        "__weakref__",
         "actor_id",
         "cap",
         "config",
@@ -344,7 +345,6 @@ class ActorCore:
         "supervisor",
         "system",
         "workers",
-        "__weakref__",
     )
 
     def __init__(
@@ -498,9 +498,7 @@ class ActorCore:
         mb = self.mailbox
         if mb is None:
             config = self.config
-            mb = self.mailbox = Mailbox(
-                config.mailbox_size, config.max_concurrency, config.groups
-            )
+            mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
         lane = mb.lanes[call._spec.group]
         if mb.put(call, lane):
             call._pos = _QUEUED
@@ -1047,9 +1045,7 @@ class ActorCore:
                         again.append(call)
                     else:
                         self.failed += 1
-                        call._set_exception(
-                            self._error(f"restarted during the call: it {reason}")
-                        )
+                        call._set_exception(self._error(f"restarted during the call: it {reason}"))
                 if task is not current:
                     task.cancel()
                     self.system._adopt(task)
@@ -1303,6 +1299,5 @@ async def _delete_quietly(store: Any, key: str) -> None:
 
 def _crash_reason(call: Call, exc: BaseException) -> str:
     return (
-        f"crashed: {call._spec.name}() raised {type(exc).__name__}: {exc} "
-        "(a restart_on exception)"
+        f"crashed: {call._spec.name}() raised {type(exc).__name__}: {exc} (a restart_on exception)"
     )

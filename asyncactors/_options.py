@@ -196,12 +196,10 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
                 )
         elif key == "checkpoint_every":
             _check_int(key, value, minimum=0)
-        elif key == "on_corrupt_checkpoint":
-            if value not in ("raise", "start_fresh"):
-                raise ValueError(
-                    f"option 'on_corrupt_checkpoint' must be 'raise' or 'start_fresh', "
-                    f"got {value!r}"
-                )
+        elif key == "on_corrupt_checkpoint" and value not in ("raise", "start_fresh"):
+            raise ValueError(
+                f"option 'on_corrupt_checkpoint' must be 'raise' or 'start_fresh', got {value!r}"
+            )
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("option 'get_if_exists' requires option 'name'")
 

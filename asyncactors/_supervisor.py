@@ -13,6 +13,7 @@ each of its actors is limited by its own ``max_restarts``, as in Ray.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import deque
@@ -141,10 +142,8 @@ class Supervisor:
 
     def _forget(self, child: Any) -> None:
         """A child stopped for good (not to be restarted)."""
-        try:
+        with contextlib.suppress(ValueError):
             self._children.remove(child)
-        except ValueError:
-            pass
 
     @property
     def children(self) -> list[Any]:

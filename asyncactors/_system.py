@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ._context import current_system
 from ._core import ActorConfig, ActorCore, ActorState, ClassSpec
 from ._events import ActorEvent, EventStream
-from ._supervisor import Supervisor
 from ._exceptions import ActorAlreadyExistsError
+from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle

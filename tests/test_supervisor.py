@@ -406,7 +406,7 @@ async def test_supervisor_validates_its_arguments() -> None:
         Supervisor(strategy="one_for_some")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_restarts must be an int >= 0"):
         Supervisor(max_restarts=-1)
-    with pytest.raises(TypeError, match="option 'supervisor' must be an asyncactors.Supervisor"):
+    with pytest.raises(TypeError, match=r"option 'supervisor' must be an asyncactors\.Supervisor"):
         asyncactors.remote(supervisor="root")(Worker)
     with pytest.raises(ValueError, match="option 'restart' must be one of"):
         asyncactors.remote(restart="sometimes")(Worker)
