@@ -26,6 +26,7 @@ from ._exceptions import (
 )
 from ._handle import ActorHandle, ActorMethod
 from ._ref import ObjectRef
+from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
 from ._system import ActorInfo, ActorSystem, init, shutdown
 
@@ -44,9 +45,12 @@ __all__ = [
     "Backoff",
     "CheckpointCorruptError",
     "CheckpointError",
+    "CheckpointStore",
     "EventStream",
+    "FileStore",
     "GetTimeoutError",
     "MailboxFullError",
+    "MemoryStore",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",

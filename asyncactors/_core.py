@@ -802,7 +802,12 @@ class ActorCore:
             return
         self.since_checkpoint = 0
         try:
-            await self._save(self._capture())
+            data = self._capture()
+        except TypeError as exc:
+            call._set_exception(exc)
+            return
+        try:
+            await self._save(data)
         except Exception as exc:
             err = CheckpointError(
                 f"{self.describe()} ran the call but could not save its state: {exc}"
@@ -842,11 +847,7 @@ class ActorCore:
             await asyncio.wrap_future(cf)
             return
         while self.state is not _ALIVE:
-            if self.state is _DEAD:
-                raise self._dead_error()
-            await self.wait_ready()
-            if self.state is _RESTARTING:
-                await asyncio.sleep(0.001)
+            await self.wait_ready()  # raises ActorDiedError once it is DEAD
         data = self._capture()
         try:
             await self._save(data)
@@ -863,7 +864,8 @@ class ActorCore:
         try:
             data = await store.load(key)
             if data is not None:
-                restore_state(self.instance, decode_state(data, source=f"{store!r}[{key!r}]"))
+                source = f"{store!r}[{key!r}]"
+                restore_state(self.instance, decode_state(data, source=source), source=source)
         except CheckpointCorruptError:
             if self.config.on_corrupt_checkpoint != "start_fresh":
                 raise

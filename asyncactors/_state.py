@@ -161,7 +161,7 @@ def _datetime_fields(dt: datetime.datetime) -> list[Any]:
         # pytz, dateutil and friends carry rules we could only flatten to one offset.
         raise _Unencodable(
             f"datetime with tzinfo {_type_name(tz)} is not serialisable"
-            " (use datetime.timezone or zoneinfo.ZoneInfo)"
+            " (use datetime.timezone, or zoneinfo.ZoneInfo made from a key)"
         )
     return [
         dt.year,
@@ -328,8 +328,7 @@ def capture_state(instance: object) -> Any:
     class without ``__save_state__``) or if ``__save_state__`` is a coroutine
     function, and whatever ``__save_state__`` raises.
     """
-    save = getattr(type(instance), "__save_state__", None)
-    if save is None:
+    if getattr(type(instance), "__save_state__", None) is None:
         try:
             return dict(vars(instance))
         except TypeError:
@@ -337,7 +336,7 @@ def capture_state(instance: object) -> Any:
                 f"{_class_name(type(instance))} has no instance __dict__ to checkpoint;"
                 " define __save_state__ and __restore_state__"
             ) from None
-    state = save(instance)
+    state = instance.__save_state__()  # type: ignore[attr-defined]
     _refuse_awaitable(state, instance, "__save_state__")
     return state
 
@@ -346,7 +345,7 @@ def checkpoint_bytes(instance: object) -> bytes:
     """Capture ``instance``'s state (see ``capture_state``) and encode it.
 
     Raises ``TypeError`` naming what could not be encoded, e.g. ``attribute
-    'conn' of Cache: socket.socket is not serialisable (...)``, or ``key
+    'conn' of Cache: socket is not serialisable (...)``, or ``key
     ['pool'][0] of Cache.__save_state__(): ...`` for a ``__save_state__`` result.
     """
     cls_name = _class_name(type(instance))
@@ -384,9 +383,9 @@ def restore_state(instance: object, state: Any, *, source: str | None = None) ->
     function; and whatever ``__restore_state__`` raises.
     """
     cls = type(instance)
-    restore = getattr(cls, "__restore_state__", None)
-    if restore is not None:
-        _refuse_awaitable(restore(instance, state), instance, "__restore_state__")
+    if getattr(cls, "__restore_state__", None) is not None:
+        result = instance.__restore_state__(state)  # type: ignore[attr-defined]
+        _refuse_awaitable(result, instance, "__restore_state__")
         return
     where = f" {source}" if source else ""
     if type(state) is not dict:

@@ -61,9 +61,7 @@ def _add_actor_class_methods(ctx: ClassDefContext) -> bool:
 
 
 class _AsyncActorsPlugin(Plugin):
-    def get_class_decorator_hook_2(
-        self, fullname: str
-    ) -> Callable[[ClassDefContext], bool] | None:
+    def get_class_decorator_hook_2(self, fullname: str) -> Callable[[ClassDefContext], bool] | None:
         return _add_actor_class_methods if fullname in _REMOTE else None
 
 

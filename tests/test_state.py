@@ -105,7 +105,7 @@ states = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(states)
 def test_any_supported_state_round_trips_exactly(state: Any) -> None:
     """Nested supported values decode to equal values of the very same types."""
@@ -234,12 +234,16 @@ def test_unencodable_save_state_result_itself_is_named() -> None:
         checkpoint_bytes(Whole())
 
 
+class Colour(enum.IntEnum):
+    RED = 1
+
+
 @pytest.mark.parametrize(
     "value",
     [
         collections.OrderedDict(a=1),
         collections.defaultdict(list),
-        enum.IntEnum("Colour", "RED")(1),
+        Colour.RED,
         bytearray(b"x"),
         type("Str", (str,), {})("s"),
     ],
@@ -282,6 +286,12 @@ def test_datetime_with_other_tzinfo_is_refused() -> None:
     class Rules(datetime.tzinfo):
         def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
             return datetime.timedelta(hours=1)
+
+        def dst(self, dt: datetime.datetime | None) -> datetime.timedelta:
+            return datetime.timedelta(0)
+
+        def tzname(self, dt: datetime.datetime | None) -> str:
+            return "RULES"
 
     with pytest.raises(TypeError, match=r"^state\[0\]: datetime with tzinfo .*Rules"):
         encode_state([datetime.datetime(2024, 1, 1, tzinfo=Rules())])
@@ -348,7 +358,7 @@ def test_save_state_and_restore_state_are_used_when_defined() -> None:
 
 
 def test_restore_without_hook_refuses_a_non_dict_naming_the_source() -> None:
-    with pytest.raises(CheckpointCorruptError, match="store-key.*Plain.*holds list"):
+    with pytest.raises(CheckpointCorruptError, match=r"store-key.*Plain.*holds list"):
         restore_state(Plain(), [1, 2], source="store-key")
 
 
@@ -367,7 +377,7 @@ class Slotted:
 
 
 def test_slots_class_without_hooks_is_told_to_define_them() -> None:
-    with pytest.raises(TypeError, match="Slotted has no instance __dict__.*__save_state__"):
+    with pytest.raises(TypeError, match=r"Slotted has no instance __dict__.*__save_state__"):
         checkpoint_bytes(Slotted())
     with pytest.raises(TypeError, match="Slotted has no instance __dict__"):
         restore_state(Slotted(), {"n": 2})
@@ -412,7 +422,7 @@ def test_truncation_is_reported_as_such() -> None:
 
 
 def test_trailing_bytes_are_corrupt() -> None:
-    with pytest.raises(CheckpointCorruptError, match="src.*bytes after the end"):
+    with pytest.raises(CheckpointCorruptError, match=r"src.*bytes after the end"):
         decode_state(SAMPLE + b"\x00", source="src")
 
 
@@ -472,4 +482,7 @@ def test_arbitrary_bytes_decode_or_raise_corrupt_and_nothing_else(data: bytes) -
     try:
         decode_state(data, source="fuzz")
     except CheckpointCorruptError as exc:
-        assert "fuzz" in str(exc)
+        message = str(exc)
+    else:
+        return
+    assert "fuzz" in message
