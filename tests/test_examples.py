@@ -29,3 +29,12 @@ def test_quickstart() -> None:
     assert "peak concurrency: 10" in out
     assert "hits: 1001" in out
     assert out.count("ALIVE") == 3
+
+
+def test_supervision() -> None:
+    """The supervision example restarts the crashing parser and loses no ledger entry."""
+    out = run_example("supervision.py")
+    assert "parser crashed on 'oops'" in out
+    assert "ledger: ['ITEM-0', 'ITEM-1', 'ITEM-2', 'ITEM-4', 'ITEM-5']" in out
+    assert "parser incarnation: 1" in out
+    assert "Parser:crashed, Parser:restarting, Parser:restarted" in out
