@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
-from ._context import current_actor
+from ._context import current_actor, running_actor
 from ._exceptions import (
     ActorDiedError,
     CheckpointError,
@@ -91,7 +91,7 @@ def exit_actor() -> None:
     Raises:
         TypeError: called outside an actor's method.
     """
-    if current_actor.get() is None:
+    if running_actor() is None:
         raise TypeError(
             "asyncactors.exit_actor() can only be called inside an actor's method "
             "(or __init__ / __post_create__)"
@@ -474,7 +474,7 @@ class ActorCore:
         mb = self.mailbox
         n = 0
         if mb is not None:
-            n = mb.waiting + sum(lane.running for lane in mb.lanes.values())
+            n = mb.waiting + sum(lane.running for lane in mb.lanes)
         if self.deps_waiting:
             n += len(self.deps_waiting)
         return n
@@ -499,7 +499,7 @@ class ActorCore:
         if mb is None:
             config = self.config
             mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
-        lane = mb.lanes[call._spec.group]
+        lane = mb.lane(call._spec.group)
         if mb.put(call, lane):
             call._pos = _QUEUED
             if not self.scheduled and not lane.idle and lane.running < lane.limit:
@@ -619,14 +619,13 @@ class ActorCore:
             self._maybe_finish_stop()
             return
         inline = self.inline
-        token = current_actor.set(self)
+        system = self.system
+        previous, system._inline = system._inline, self
         try:
             budget = _BUDGET
-            for lane in mb.lanes.values():
-                while lane.running < lane.limit:
+            for lane in mb.lanes:
+                while lane.running < lane.limit and (lane.queue or lane.retries):
                     call = mb.pop(lane)
-                    if call is None:
-                        break
                     if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
                         if self.state is not _ALIVE:
@@ -639,14 +638,18 @@ class ActorCore:
                     else:
                         self._spawn(lane, call)
         finally:
-            current_actor.reset(token)
+            system._inline = previous
         if self.stopping is not None:
             self._maybe_finish_stop()
 
     def _run_inline(self, call: Call) -> None:
         call._pos = _RUNNING
+        kwargs = call._kwargs
         try:
-            value = call._spec.func(self.instance, *call._args, **call._kwargs)
+            if kwargs:
+                value = call._spec.func(self.instance, *call._args, **kwargs)
+            else:
+                value = call._spec.func(self.instance, *call._args)
         except _ActorExit:
             self.processed += 1
             call._set_exception(_died(self, "exited: the method called exit_actor()"))
@@ -685,6 +688,7 @@ class ActorCore:
         instance = self.instance
         incarnation = self.incarnation
         every = self.config.checkpoint_every
+        current_actor.set(self)  # in this task's own context
         budget = _BUDGET
         lingered = False
         try:
@@ -879,7 +883,8 @@ class ActorCore:
 
     def _create(self) -> bool:
         """Run ``__init__`` (inline); return whether the actor is ALIVE now."""
-        token = current_actor.set(self)
+        system = self.system
+        previous, system._inline = system._inline, self
         try:
             self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
         except BaseException as exc:
@@ -888,7 +893,7 @@ class ActorCore:
                 raise
             return False
         finally:
-            current_actor.reset(token)
+            system._inline = previous
         if self.spec.post_create is not None or self.config.store is not None:
             self._spawn_hook(self._finish_creation())
             return False
@@ -1053,11 +1058,11 @@ class ActorCore:
                     self.system._adopt(task)
         mb = self.mailbox
         if mb is not None:
-            for lane in mb.lanes.values():
+            for lane in mb.lanes:
                 lane.running = lane.idle = 0
             for call in reversed(again):
                 call._args = call._args  # still held: a retried call keeps its arguments
-                mb.retry(call, mb.lanes[call._spec.group])
+                mb.retry(call, mb.lane(call._spec.group))
                 call._pos = _QUEUED
         self.instance = None
         self.system._emit("restarting", self, exc)
@@ -1139,10 +1144,14 @@ class ActorCore:
         self._maybe_finish_stop()
 
     def _busy(self) -> bool:
-        mb = self.mailbox
-        if mb is not None and (mb.waiting or any(lane.running for lane in mb.lanes.values())):
+        if self.scheduled or self.workers or self.deps_waiting:
             return True
-        return bool(self.deps_waiting) or bool(self.workers) or self.scheduled
+        mb = self.mailbox
+        if mb is None:
+            return False
+        if mb.depth or mb.overflow:
+            return True
+        return any(lane.running or lane.retries for lane in mb.lanes)
 
     def _maybe_finish_stop(self) -> None:
         if self.stopping is None or self.finishing or self.state is not _ALIVE or self._busy():
@@ -1169,14 +1178,15 @@ class ActorCore:
         if pre_destroy is None:
             self._finish()
             return
-        token = current_actor.set(self)
+        system = self.system
+        previous, system._inline = system._inline, self
         try:
             result = pre_destroy(self.instance)
         except Exception:
             logger.exception("__pre_destroy__ of %s raised", self.describe())
             result = None
         finally:
-            current_actor.reset(token)
+            system._inline = previous
         if asyncio.iscoroutine(result):
             self._spawn_hook(self._await_pre_destroy(result))
         else:
@@ -1185,14 +1195,15 @@ class ActorCore:
     def _pre_destroy_detached(self) -> None:
         """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
         assert self.spec.pre_destroy is not None
-        token = current_actor.set(self)
+        system = self.system
+        previous, system._inline = system._inline, self
         try:
             result = self.spec.pre_destroy(self.instance)
         except Exception:
             logger.exception("__pre_destroy__ of %s raised", self.describe())
             return
         finally:
-            current_actor.reset(token)
+            system._inline = previous
         if asyncio.iscoroutine(result):
             self.system._adopt(
                 self.loop.create_task(self._logged(result), context=self._hook_context())
@@ -1288,7 +1299,7 @@ class ActorCore:
             mb.peak if mb else 0,
             self.processed,
             self.failed,
-            sum(lane.running - lane.idle for lane in mb.lanes.values()) if mb else 0,
+            sum(lane.running - lane.idle for lane in mb.lanes) if mb else 0,
         )
 
 

@@ -17,16 +17,25 @@ if TYPE_CHECKING:
 __all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "make_handle_type"]
 
 _T = TypeVar("_T")
-_new = object.__new__
 
 
 class ActorMethod:
-    """``handle.method``: submit calls with ``.remote()``, ``.submit()`` or ``.submit_nowait()``."""
+    """``handle.method``: submit calls with ``.remote()``, ``.submit()`` or ``.submit_nowait()``.
 
-    __slots__ = ("_handle", "_spec")
+    It keeps its actor alive as a handle does.
+    """
 
-    _handle: ActorHandle[Any]
-    _spec: MethodSpec
+    __slots__ = ("_core", "_spec")
+
+    def __init__(self, core: ActorCore, spec: MethodSpec) -> None:
+        core.handle_added()
+        self._core = core
+        self._spec = spec
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.handle_released()
 
     def remote(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         """Submit a call and return its ``ObjectRef`` at once.
@@ -42,7 +51,7 @@ class ActorMethod:
         check = spec.check
         if kwargs or not check.fast_min <= len(args) <= check.fast_max:
             check(args, kwargs)
-        return self._handle._core.call(spec, args, kwargs)
+        return self._core.call(spec, args, kwargs)
 
     async def submit(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         """Submit a call, wait until it is in the mailbox, and return its ref.
@@ -56,7 +65,7 @@ class ActorMethod:
         """
         spec = self._spec
         spec.check(args, kwargs)
-        return await self._handle._core.submit(spec, args, kwargs)
+        return await self._core.submit(spec, args, kwargs)
 
     def submit_nowait(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         """Submit a call only if the mailbox has room now, and return its ref.
@@ -68,7 +77,7 @@ class ActorMethod:
         """
         spec = self._spec
         spec.check(args, kwargs)
-        return self._handle._core.call_nowait(spec, args, kwargs)
+        return self._core.call_nowait(spec, args, kwargs)
 
     def options(self, **opts: Any) -> ActorMethod:
         """This method with per-call options: ``concurrency_group``, ``max_task_retries``,
@@ -80,17 +89,14 @@ class ActorMethod:
         """
         validate_call_options(opts)
         group = opts.get("concurrency_group")
-        core = self._handle._core
+        core = self._core
         groups = core.config.groups or {}
         if group is not None and group not in groups:
             raise ValueError(
                 f"concurrency group {group!r} does not exist on {core.describe()}; "
                 f"its groups: {sorted(groups) or 'none'}"
             )
-        method: ActorMethod = _new(ActorMethod)
-        method._handle = self._handle
-        method._spec = self._spec.with_options(opts)
-        return method
+        return ActorMethod(core, self._spec.with_options(opts))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -99,7 +105,7 @@ class ActorMethod:
         )
 
     def __repr__(self) -> str:
-        return f"<ActorMethod {self._spec.class_name}.{self._spec.name} of {self._handle!r}>"
+        return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
 
 
 class MethodDescriptor:
@@ -113,9 +119,10 @@ class MethodDescriptor:
     def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
         if handle is None:
             return self
-        method: ActorMethod = _new(ActorMethod)
-        method._handle = handle
-        method._spec = self.spec
+        method = ActorMethod(handle._core, self.spec)
+        # The handle's __dict__ now shadows this non-data descriptor: later
+        # accesses are a plain attribute load.
+        handle.__dict__[self.spec.name] = method
         return method
 
 
@@ -127,7 +134,9 @@ class ActorHandle(Generic[_T]):
     garbage-collected, the actor finishes its queued calls and stops.
     """
 
-    __slots__ = ("__weakref__", "_core")
+    # __dict__ caches the ActorMethods already used (see MethodDescriptor); it
+    # is allocated only when a method is first accessed.
+    __slots__ = ("__dict__", "__weakref__", "_core")
 
     _core: ActorCore
 

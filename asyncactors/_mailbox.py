@@ -43,18 +43,27 @@ class Lane:
 class Mailbox:
     """Lanes sharing one capacity, plus the FIFO of calls waiting for room."""
 
-    __slots__ = ("capacity", "default", "depth", "lanes", "overflow", "peak")
+    __slots__ = ("capacity", "default", "depth", "groups", "lanes", "overflow", "peak")
 
     def __init__(self, capacity: int, default_limit: int, groups: Mapping[str, int] | None) -> None:
         self.capacity = capacity
         self.depth = 0
         self.peak = 0
         self.default = Lane(None, default_limit)
-        self.lanes: dict[str | None, Lane] = {None: self.default}
+        # Most actors have no concurrency groups: no dict for them.
+        self.groups: dict[str, Lane] | None = None
+        self.lanes: tuple[Lane, ...] = (self.default,)
         if groups:
-            for name, limit in groups.items():
-                self.lanes[name] = Lane(name, limit)
+            self.groups = {name: Lane(name, limit) for name, limit in groups.items()}
+            self.lanes = (self.default, *self.groups.values())
         self.overflow: deque[Any] | None = None
+
+    def lane(self, group: str | None) -> Lane:
+        """The lane of a concurrency group (``None``: the default group)."""
+        if group is None:
+            return self.default
+        assert self.groups is not None
+        return self.groups[group]
 
     def put(self, msg: Any, lane: Lane) -> bool:
         """Queue ``msg`` in ``lane``; return ``False`` if it went to the overflow instead."""
@@ -131,7 +140,7 @@ class Mailbox:
 
     def take_all(self) -> Iterator[Any]:
         """Remove and yield every queued message, lanes first, then the overflow."""
-        for lane in self.lanes.values():
+        for lane in self.lanes:
             while lane.retries:
                 yield lane.retries.popleft()
             while lane.queue:
@@ -143,5 +152,5 @@ class Mailbox:
     @property
     def waiting(self) -> int:
         """Messages queued, in lanes and in the overflow."""
-        retries = sum(len(lane.retries) for lane in self.lanes.values() if lane.retries)
+        retries = sum(len(lane.retries) for lane in self.lanes if lane.retries)
         return self.depth + retries + (len(self.overflow) if self.overflow else 0)

@@ -172,7 +172,8 @@ class ObjectRef(Generic[_T]):
             self._waiters = [fut]
         else:
             waiters.append(fut)
-        self._retrieved()
+        if self._log is not _SEEN:
+            self._retrieved()
         return fut.__await__()
 
     def _finished(self) -> Generator[Any, None, _T]:

@@ -142,6 +142,8 @@ class Supervisor:
 
     def _forget(self, child: Any) -> None:
         """A child stopped for good (not to be restarted)."""
+        if self.is_root:
+            return  # the root keeps no list: it may have millions of children
         with contextlib.suppress(ValueError):
             self._children.remove(child)
 

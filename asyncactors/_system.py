@@ -88,10 +88,12 @@ class ActorSystem:
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
+        self._inline: ActorCore | None = None
         self._root = Supervisor(strategy="one_for_one")
         self._root.is_root = True
         self._root._system = self
-        self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
+        # Weak: a stream its reader dropped must not keep collecting events.
+        self._streams: list[weakref.ref[EventStream]] = []
         # Actors' code runs in this context, not in whichever caller woke them.
         self._ctx = contextvars.Context()
         self._ctx.run(current_system.set, self)
@@ -216,8 +218,13 @@ class ActorSystem:
         event = ActorEvent(
             kind, core.actor_id, core.spec.name, core.name, core.restarts, exc, time.time()
         )
-        for stream in list(self._streams):
-            stream._push(event)
+        live = []
+        for ref in self._streams:
+            stream = ref()
+            if stream is not None and not stream._closed:
+                stream._push(event)
+                live.append(ref)
+        self._streams = live
 
     def events(self) -> EventStream:
         """An async iterator over actor lifecycle events, from now on.
@@ -230,7 +237,7 @@ class ActorSystem:
         if self._closed:
             stream._close()
         else:
-            self._streams.add(stream)
+            self._streams.append(weakref.ref(stream))
         return stream
 
     def _adopt(self, task: asyncio.Task[Any]) -> None:
@@ -293,8 +300,11 @@ class ActorSystem:
             await self._stop_all(timeout)
         finally:
             self._closed = True
-            for stream in list(self._streams):
-                stream._close()
+            for ref in self._streams:
+                stream = ref()
+                if stream is not None:
+                    stream._close()
+            self._streams = []
             if _defaults.get(self._loop) is self:
                 del _defaults[self._loop]
             global _global_default

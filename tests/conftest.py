@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Iterator
 
 import pytest
@@ -39,7 +38,6 @@ def _no_leaks() -> Iterator[None]:
             if loop is not None and not loop.is_closed() and not loop.is_running():
                 loop.run_until_complete(system.shutdown(timeout=1))
         pytest.fail("leaked: " + "; ".join(leaked))
-    gc.collect()
 
 
 def pending_tasks() -> set[asyncio.Task[object]]:

@@ -60,7 +60,7 @@ def test_no_overtaking_of_the_overflow() -> None:
 def test_lanes_share_capacity() -> None:
     """Concurrency-group lanes count against one capacity."""
     mb = Mailbox(2, 1, {"io": 3})
-    io = mb.lanes["io"]
+    io = mb.lane("io")
     assert mb.put(Msg(0), io)
     assert mb.put(Msg(1), mb.default)
     assert not mb.put(Msg(2), io)

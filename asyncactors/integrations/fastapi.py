@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "asyncactors.integrations.fastapi needs FastAPI: pip install 'asyncactors[fastapi]'"
     ) from exc
 
-from .. import ActorHandle, ActorSystem
+from .. import ActorDiedError, ActorHandle, ActorSystem
 from . import check_shutdown_timeout, serving_actor_system
 
 __all__ = [
@@ -164,7 +164,9 @@ def actor_handle(
         TypeError: ``name`` or ``namespace`` is not a string.
 
     The dependency raises ``ValueError`` (a server error) if no live actor has
-    that name, and ``RuntimeError`` if the application has no actor system.
+    that name, ``ActorDiedError`` instead once the system has been shut down
+    (so that a request arriving during shutdown sees the same error as one in
+    flight), and ``RuntimeError`` if the application has no actor system.
     """
     if not isinstance(name, str):
         raise TypeError(f"actor name must be a str, got {type(name).__name__}")
@@ -172,7 +174,16 @@ def actor_handle(
         raise TypeError(f"namespace must be a str or None, got {type(namespace).__name__}")
 
     async def named_actor(conn: HTTPConnection) -> ActorHandle[Any]:
-        return actor_system_of(conn).get_actor(name, namespace)
+        system = actor_system_of(conn)
+        try:
+            return system.get_actor(name, namespace)
+        except ValueError:
+            if system.closed:
+                # Its actors are gone because the system was shut down.
+                raise ActorDiedError(
+                    f"cannot reach actor {name!r}: its actor system has been shut down"
+                ) from None
+            raise
 
     named_actor.__name__ = f"actor_handle_{name}"
     named_actor.__qualname__ = f"actor_handle({name!r})"
