@@ -18,6 +18,7 @@ import concurrent.futures
 import contextvars
 import functools
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
@@ -305,15 +306,24 @@ class ActorConfig:
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
 
 
+class _Rare:
+    """State few actors need, allocated on first use to keep idle actors small."""
+
+    __slots__ = ("crash_times", "save_lock", "since_checkpoint")
+
+    def __init__(self) -> None:
+        self.crash_times: deque[float] = deque()
+        self.save_lock: asyncio.Lock | None = None
+        self.since_checkpoint = 0
+
+
 class ActorCore:
     """One actor's state, mailbox and scheduling. Lives on its system's loop."""
 
     __slots__ = (
         "__weakref__",
         "actor_id",
-        "cap",
         "config",
-        "crash_times",
         "ctx",
         "death",
         "deps_waiting",
@@ -323,21 +333,18 @@ class ActorCore:
         "incarnation",
         "init_args",
         "init_kwargs",
-        "inline",
         "instance",
         "loop",
         "mailbox",
         "name",
         "namespace",
         "processed",
+        "rare",
         "ready_waiters",
         "reason",
         "refusing",
-        "restart",
         "restarts",
-        "save_lock",
         "scheduled",
-        "since_checkpoint",
         "spec",
         "state",
         "stop_waiters",
@@ -366,11 +373,7 @@ class ActorCore:
         self.actor_id = actor_id
         self.name = name
         self.namespace = namespace
-        self.cap = config.cap
-        # Sync methods run inline unless each result must wait for a checkpoint.
-        self.inline = not config.checkpoint_every
         self.supervisor: Supervisor = system._root
-        self.restart = config.restart
         self.init_args = args
         self.init_kwargs = kwargs
         self.state = _PENDING
@@ -391,14 +394,28 @@ class ActorCore:
         self.failed = 0
         self.restarts = 0
         self.incarnation = 0
-        self.crash_times: Any = None
-        self.since_checkpoint = 0
-        self.save_lock: asyncio.Lock | None = None
+        self.rare: _Rare | None = None
 
     @property
     def max_restarts(self) -> int:
         """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
         return self.config.max_restarts
+
+    @property
+    def restart(self) -> str:
+        """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
+        return self.config.restart
+
+    @property
+    def crash_times(self) -> deque[float]:
+        """When this actor crashed lately, for the root's backoff."""
+        return self._rare().crash_times
+
+    def _rare(self) -> _Rare:
+        rare = self.rare
+        if rare is None:
+            rare = self.rare = _Rare()
+        return rare
 
     def describe(self) -> str:
         """``Counter(id=3, name='c')``: how errors and logs name this actor."""
@@ -414,7 +431,7 @@ class ActorCore:
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
         if _get_running_loop() is self.loop:
-            if self.cap > 0:
+            if self.config.cap > 0:
                 self._check_cap()
             call = Call(self, spec, args, kwargs)
             self._submit(call)
@@ -424,7 +441,7 @@ class ActorCore:
     def _call_threadsafe(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Call:
-        if self.cap > 0:
+        if self.config.cap > 0:
             # The cap must be checked where the count lives: hand the whole
             # submission to the loop and wait for its verdict.
             cf: concurrent.futures.Future[Call] = concurrent.futures.Future()
@@ -463,9 +480,10 @@ class ActorCore:
         return self.call(spec, args, kwargs)
 
     def _check_cap(self) -> None:
-        if self.pending_calls() >= self.cap:
+        cap = self.config.cap
+        if self.pending_calls() >= cap:
             raise PendingCallsLimitExceeded(
-                f"{self.describe()} already has {self.cap} pending calls "
+                f"{self.describe()} already has {cap} pending calls "
                 f"(its max_pending_calls); wait for some to finish"
             )
 
@@ -618,7 +636,8 @@ class ActorCore:
         if mb is None:
             self._maybe_finish_stop()
             return
-        inline = self.inline
+        # Sync methods run inline unless each result must wait for a checkpoint.
+        inline = not self.config.checkpoint_every
         system = self.system
         previous, system._inline = system._inline, self
         try:
@@ -800,11 +819,12 @@ class ActorCore:
 
     async def _checkpoint_after(self, call: Call, value: Any) -> None:
         """Count a successful call; every N-th, save before the caller sees its result."""
-        self.since_checkpoint += 1
-        if self.since_checkpoint < self.config.checkpoint_every:
+        rare = self._rare()
+        rare.since_checkpoint += 1
+        if rare.since_checkpoint < self.config.checkpoint_every:
             call._set_result(value)
             return
-        self.since_checkpoint = 0
+        rare.since_checkpoint = 0
         try:
             data = self._capture()
         except TypeError as exc:
@@ -829,10 +849,11 @@ class ActorCore:
     async def _save(self, data: bytes) -> None:
         store = self.config.store
         assert store is not None
-        if self.save_lock is None:
-            self.save_lock = asyncio.Lock()
+        rare = self._rare()
+        if rare.save_lock is None:
+            rare.save_lock = asyncio.Lock()
         # Saves go out in capture order, so an older state never lands last.
-        async with self.save_lock:
+        async with rare.save_lock:
             await store.save(self.checkpoint_key, data)
 
     async def checkpoint(self) -> None:
@@ -1122,7 +1143,7 @@ class ActorCore:
 
     def _exit(self) -> None:
         """``exit_actor()`` was called: a normal stop, or a restart for a permanent child."""
-        if not self.supervisor.is_root and self.restart == "permanent":
+        if not self.supervisor.is_root and self.config.restart == "permanent":
             self._take_down("exited via exit_actor()")
             self.supervisor._child_failed(self, "exited via exit_actor()")
             return

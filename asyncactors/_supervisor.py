@@ -213,8 +213,6 @@ class Supervisor:
             child._die(reason)
             return
         now = time.monotonic()
-        if child.crash_times is None:
-            child.crash_times = deque()
         history = child.crash_times
         while history and now - history[0] > self.within_s:
             history.popleft()
