@@ -492,7 +492,7 @@ class ActorCore:
         mb = self.mailbox
         n = 0
         if mb is not None:
-            n = mb.waiting + sum(lane.running for lane in mb.lanes)
+            n = mb.waiting + sum(lane.running - lane.idle for lane in mb.lanes)
         if self.deps_waiting:
             n += len(self.deps_waiting)
         return n

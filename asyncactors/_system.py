@@ -86,6 +86,8 @@ class ActorSystem:
         self._lock = threading.RLock()
         self._closing = False
         self._closed = False
+        # Made by asyncactors.init(): once shut down, it is not silently replaced.
+        self._explicit = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
         self._inline: ActorCore | None = None
@@ -305,7 +307,7 @@ class ActorSystem:
                 if stream is not None:
                     stream._close()
             self._streams = []
-            if _defaults.get(self._loop) is self:
+            if _defaults.get(self._loop) is self and not self._explicit:
                 del _defaults[self._loop]
             global _global_default
             if _global_default is self:
@@ -355,7 +357,14 @@ def default_system() -> ActorSystem:
     loop = asyncio._get_running_loop()
     if loop is not None:
         system = _defaults.get(loop)
-        if system is None or system._closing:
+        if system is not None and system._explicit and system._closing:
+            # Refuse rather than start a stray system nobody will shut down,
+            # e.g. a web handler creating an actor while its app stops.
+            raise RuntimeError(
+                "the event loop's actor system (from asyncactors.init()) has been shut "
+                "down; call asyncactors.init() again to create actors on this loop"
+            )
+        if system is None or system._closed:
             system = ActorSystem()
             system._bind(loop)
             _defaults[loop] = system
@@ -395,6 +404,7 @@ def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> Ac
         )
     system = ActorSystem(namespace=namespace)
     system._bind(loop)
+    system._explicit = True
     _defaults[loop] = system
     _global_default = system
     return system

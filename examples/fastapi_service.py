@@ -14,9 +14,13 @@ Run it with ``python examples/fastapi_service.py`` (serves http://127.0.0.1:8000
   with hit, miss and eviction counts; a miss is the actor's ``CacheMiss``
   exception, which the handler turns into 404.
 * ``POST /jobs``, ``GET /jobs/{id}``: a background worker actor runs jobs one at a
-  time while the requests that submitted them have long returned.
-  ``POST /worker/crash`` makes the worker raise ``InjectedCrash``; ``GET /worker``
-  reports its incarnation's restart count.
+  time while the requests that submitted them have long returned. It sits under
+  a one_for_one supervisor. ``POST /worker/crash`` makes it raise
+  ``InjectedCrash``, which crashes it (its ``restart_on``); the supervisor
+  restarts it, and the jobs queued behind the crash run on the new incarnation.
+  ``GET /worker`` reports its restart count. More than 3 crashes within 5 s
+  exceed the supervisor's intensity: the worker stays down, and its endpoints
+  answer 503.
 * ``GET /actors``: every live actor with its mailbox depth.
 
 An ``ActorDiedError`` (the system is shutting down) becomes 503.
@@ -29,11 +33,10 @@ import asyncio
 import contextlib
 import itertools
 import math
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import httpx
@@ -42,8 +45,20 @@ from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 import asyncactors
-from asyncactors import ActorDiedError, ActorHandle, ActorState, ActorSystem, ObjectRef
-from asyncactors.integrations.fastapi import ActorSystemDep, actor_handle, actor_lifespan
+from asyncactors import (
+    ActorDiedError,
+    ActorHandle,
+    ActorState,
+    ActorSystem,
+    ObjectRef,
+    Supervisor,
+)
+from asyncactors.integrations.fastapi import (
+    STATE_KEY,
+    ActorSystemDep,
+    actor_handle,
+    actor_lifespan,
+)
 
 # -- actors ---------------------------------------------------------------------------
 
@@ -175,12 +190,16 @@ class JobWorker:
         }
 
 
-#: Options of the background worker. It runs jobs one at a time, under a name.
-#: Supervision (issue 3) will add ``supervisor=``, ``restart="permanent"`` and
-#: ``restart_on=(InjectedCrash,)`` here, so that ``POST /worker/crash`` restarts
-#: it. Until then a method's exception reaches its caller, as in Ray, and the
-#: worker is never restarted.
-WORKER_OPTIONS: Final[Mapping[str, Any]] = {"name": "worker", "max_concurrency": 1}
+#: Options of the background worker: it runs jobs one at a time, under a name, and
+#: an ``InjectedCrash`` crashes it (``restart_on``) instead of just failing the
+#: call. Its supervisor then restarts it; the jobs queued behind the crash stay
+#: in its mailbox and run on the new incarnation.
+WORKER_OPTIONS: Final[Mapping[str, Any]] = {
+    "name": "worker",
+    "max_concurrency": 1,
+    "restart": "permanent",
+    "restart_on": (InjectedCrash,),
+}
 
 
 # -- the application ------------------------------------------------------------------
@@ -200,7 +219,6 @@ class Settings:
     max_jobs_kept: int = 10_000
     shutdown_timeout: float | None = 10.0
     clock: Callable[[], float] = time.monotonic
-    worker_options: Mapping[str, Any] = field(default_factory=lambda: dict(WORKER_OPTIONS))
 
 
 async def sweep_idle_limiters(system: ActorSystem, idle_s: float, every_s: float) -> None:
@@ -220,7 +238,24 @@ async def sweep_idle_limiters(system: ActorSystem, idle_s: float, every_s: float
 
 CounterDep = Annotated[ActorHandle[Counter], Depends(actor_handle("counter"))]
 CacheDep = Annotated[ActorHandle[LRUCache], Depends(actor_handle("cache"))]
-WorkerDep = Annotated[ActorHandle[JobWorker], Depends(actor_handle("worker"))]
+
+
+async def live_worker(system: ActorSystemDep) -> ActorHandle[JobWorker]:
+    """The background worker, or 503 once it is down for good.
+
+    Raises:
+        HTTPException: 503, the worker crashed more often than its supervisor
+            allows (3 restarts within 5 s) and is dead.
+    """
+    try:
+        return system.get_actor("worker")
+    except ValueError:
+        if system.closed:
+            raise ActorDiedError("the worker stopped: the service is shutting down") from None
+        raise HTTPException(503, "the worker is down: it crashed too often") from None
+
+
+WorkerDep = Annotated[ActorHandle[JobWorker], Depends(live_worker)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -234,9 +269,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The application's own lifespan: the actor system is already running.
         counter = Counter.options(name="counter").remote()
         cache = LRUCache.options(name="cache").remote(cfg.cache_capacity)
-        worker = JobWorker.options(**cfg.worker_options).remote(cfg.job_delay_s)
+        workers = Supervisor("one_for_one", max_restarts=3, within_s=5.0, name="workers")
+        worker = JobWorker.options(supervisor=workers, **WORKER_OPTIONS).remote(cfg.job_delay_s)
         await asyncactors.get([counter.get.remote(), cache.stats.remote(), worker.status.remote()])
-        system: ActorSystem = app.state.asyncactors_system
+        system: ActorSystem = getattr(app.state, STATE_KEY)
         sweeper = asyncio.create_task(
             sweep_idle_limiters(system, cfg.limiter_idle_s, cfg.sweep_every_s)
         )
@@ -347,6 +383,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await worker.crash.remote()
         except InjectedCrash as exc:
             # The actor's own exception, as itself: the application picks the status.
+            # The worker crashed on it; its supervisor is restarting it.
             return {"injected": f"{type(exc).__name__}: {exc}"}
         raise HTTPException(500, "the worker did not crash")  # pragma: no cover
 
@@ -391,12 +428,9 @@ class _Server(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """Serve ``app`` on 127.0.0.1 at a free port in this loop; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
     try:
         for _ in range(500):
             if server.started or task.done():
@@ -405,11 +439,11 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
         if not server.started:
             await task  # raises the startup error, if any
             raise RuntimeError("uvicorn did not start")
+        port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task
-        sock.close()
 
 
 async def self_test() -> None:

@@ -259,3 +259,21 @@ async def test_kill_from_another_thread() -> None:
         await asyncio.to_thread(asyncactors.kill, w)
         with pytest.raises(ActorDiedError, match="killed"):
             await running
+
+
+async def test_no_stray_system_after_init_shutdown() -> None:
+    """After init()'s system shut down, .remote() refuses instead of starting a stray system."""
+    system = asyncactors.init()
+    stopping = asyncio.ensure_future(system.shutdown(timeout=1))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match=r"shut down"):
+        Worker.remote()
+    await stopping
+    with pytest.raises(RuntimeError, match=r"call asyncactors\.init\(\) again"):
+        Worker.remote()
+    again = asyncactors.init()
+    try:
+        assert again is not system
+        assert await Worker.remote().echo.remote(1) == 1
+    finally:
+        await asyncactors.shutdown()

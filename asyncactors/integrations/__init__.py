@@ -63,7 +63,14 @@ async def serving_actor_system(
         ValueError: ``shutdown_timeout`` is negative.
     """
     check_shutdown_timeout(shutdown_timeout)
-    system = init(namespace=namespace)
+    try:
+        system = init(namespace=namespace)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            "cannot start the application's actor system: the event loop already has a "
+            "default one (another application on this loop, asyncactors.init(), or an "
+            f"actor created outside any system). {exc}"
+        ) from exc
     timeout = shutdown_timeout
     try:
         yield system
