@@ -517,7 +517,8 @@ class ActorCore:
         if mb is None:
             config = self.config
             mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
-        lane = mb.lane(call._spec.group)
+        group = call._spec.group
+        lane = mb.default if group is None else mb.lane(group)
         if mb.put(call, lane):
             call._pos = _QUEUED
             if not self.scheduled and not lane.idle and lane.running < lane.limit:

@@ -172,8 +172,11 @@ class ObjectRef(Generic[_T]):
             self._waiters = [fut]
         else:
             waiters.append(fut)
-        if self._log is not _SEEN:
-            self._retrieved()
+        log = self._log
+        if log is not _SEEN:
+            if log is not None:
+                log.exc = None
+            self._log = _SEEN
         return fut.__await__()
 
     def _finished(self) -> Generator[Any, None, _T]:
