@@ -671,24 +671,34 @@ class ActorCore:
             else:
                 value = call._spec.func(self.instance, *call._args)
         except _ActorExit:
-            self.processed += 1
-            call._set_exception(_died(self, "exited: the method called exit_actor()"))
-            self._exit()
+            self._exited(call)
             return
         except BaseException as exc:
-            self.processed += 1
-            self.failed += 1
-            restart_on = self.config.restart_on
-            if restart_on and isinstance(exc, restart_on):
-                self._crash(exc, _crash_reason(call, exc), call)
+            if self._raised(call, exc):
                 return
-            call._set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
         else:
             self.processed += 1
             call._set_result(value)
         call._args = call._kwargs = None  # type: ignore[assignment]
+
+    def _raised(self, call: Call, exc: BaseException) -> bool:
+        """Settle a call whose method raised; return whether that crashed the actor."""
+        self.processed += 1
+        self.failed += 1
+        restart_on = self.config.restart_on
+        if restart_on and isinstance(exc, restart_on):
+            self._crash(exc, _crash_reason(call, exc), call)
+            return True
+        call._set_exception(exc)
+        return False
+
+    def _exited(self, call: Call) -> None:
+        """The method called exit_actor(): its caller learns the actor is gone."""
+        self.processed += 1
+        call._set_exception(_died(self, "exited: the method called exit_actor()"))
+        self._exit()
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
@@ -757,19 +767,10 @@ class ActorCore:
                     self.processed += 1
                     self.failed += 1
                 except _ActorExit:
-                    self.processed += 1
-                    call._set_exception(_died(self, "exited: the method called exit_actor()"))
-                    self._exit()
+                    self._exited(call)
                 except BaseException as exc:
-                    if self.incarnation != incarnation:
+                    if self.incarnation != incarnation or self._raised(call, exc):
                         return
-                    self.processed += 1
-                    self.failed += 1
-                    restart_on = self.config.restart_on
-                    if restart_on and isinstance(exc, restart_on):
-                        self._crash(exc, _crash_reason(call, exc), call)
-                        return
-                    call._set_exception(exc)
                     if not isinstance(exc, Exception):
                         raise
                 else:

@@ -171,20 +171,15 @@ class Supervisor:
             else:
                 self._restart_root_child(child, reason)
             return
-        now = time.monotonic()
-        history = self._history
-        while history and now - history[0] > self.within_s:
-            history.popleft()
-        history.append(now)
-        if len(history) > self.max_restarts:
+        restarts = self._count_restart(self._history)
+        if restarts > self.max_restarts:
             self._escalate(reason)
             return
         affected = self._affected(child)
         for sibling in reversed(affected):
             if sibling is not child:
                 sibling._take_down(f"a sibling crashed ({self.strategy} of {self!r})")
-        delay = self.backoff.delay(len(history))
-        self._schedule(delay, affected)
+        self._schedule(self.backoff.delay(restarts), affected)
 
     def _affected(self, child: Any) -> list[Any]:
         if self.strategy == "one_for_one":
@@ -212,12 +207,16 @@ class Supervisor:
                 reason = f"{reason}; it ran out of restarts ({limit})"
             child._die(reason)
             return
+        restarts = self._count_restart(child.crash_times)
+        self._schedule(self.backoff.delay(restarts), [child])
+
+    def _count_restart(self, history: deque[float]) -> int:
+        """Record a restart now; return how many fall within the last ``within_s``."""
         now = time.monotonic()
-        history = child.crash_times
         while history and now - history[0] > self.within_s:
             history.popleft()
         history.append(now)
-        self._schedule(self.backoff.delay(len(history)), [child])
+        return len(history)
 
     def _escalate(self, reason: str) -> None:
         """Intensity exceeded: take every child down, newest first, then fail."""
