@@ -135,9 +135,13 @@ class Supervisor:
         elif self._system is not system:
             raise RuntimeError(f"{self!r} belongs to another ActorSystem")
 
-    def _adopt(self, child: Any) -> None:
+    def _check_open(self) -> None:
+        """Raise ``RuntimeError`` if this supervisor gave up and takes no children."""
         if self._failed:
             raise RuntimeError(f"{self!r} has failed and cannot take new children")
+
+    def _adopt(self, child: Any) -> None:
+        self._check_open()
         self._children.append(child)
 
     def _forget(self, child: Any) -> None:

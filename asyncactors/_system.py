@@ -175,6 +175,7 @@ class ActorSystem:
         supervisor = config.supervisor
         if supervisor is not None:
             supervisor._bind(self)
+            supervisor._check_open()
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
         if name is None:

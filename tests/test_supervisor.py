@@ -414,3 +414,16 @@ async def test_supervisor_validates_its_arguments() -> None:
         asyncactors.remote(restart_on=(Boom, "x"))(Worker)
     with pytest.raises(ValueError, match="multiplier must be >= 1"):
         Backoff(multiplier=0.5)
+
+
+async def test_failed_supervisor_refuses_new_children() -> None:
+    """An actor cannot join a supervisor that gave up; nothing is left half-created."""
+    async with ActorSystem() as system:
+        sup = Supervisor(max_restarts=0, backoff=FAST)
+        x = await worker(supervisor=sup).remote("x", [])
+        with pytest.raises(Boom):
+            await x.crash.remote()
+        await x.monitor()
+        with pytest.raises(RuntimeError, match="has failed and cannot take new children"):
+            worker(supervisor=sup).remote("y", [])
+        assert [a.state for a in system.list_actors()] == [ActorState.DEAD]
