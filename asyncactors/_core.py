@@ -532,6 +532,8 @@ class ActorCore:
             return self._dead_error()
         if self.stopping == "shutdown":
             return _died(self, "is not accepting calls: its actor system is being shut down")
+        if self.stopping == "supervisor":
+            return _died(self, "is not accepting calls: its supervisor is stopping it")
         return _died(self, "is stopping: it called exit_actor()")
 
     def _dead_error(self) -> ActorDiedError:
