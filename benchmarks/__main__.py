@@ -1,37 +1,54 @@
 """Command line: ``python -m benchmarks [--only NAME[,NAME]] [--quick] [--runs N] ...``.
 
-Progress goes to stderr, one line per run; the results table goes to stdout.
+Progress goes to stderr (a live status line on a terminal); the results go to
+stdout. ``python -m benchmarks --list`` shows the scenarios and systems.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
+import time
 from collections.abc import Sequence
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._loops import KNOWN_LOOPS, available_loops
-from ._report import format_table, write_json
+from ._machine import describe, machine_info
+from ._peers import RAY, peer_systems, start_ray, stop_ray
+from ._plot import matplotlib_missing, plot_rows
+from ._progress import ProgressDisplay, format_duration
+from ._report import format_markdown, format_tables, write_json
 from ._runner import Row, measure
-from ._scenarios import SCENARIOS
-from ._systems import SYSTEMS
+from ._scenarios import GROUPS, SCENARIOS, Scenario
+from ._systems import ASYNCACTORS, BASELINE, System, core_systems
+from ._targets import check_targets
 
 __all__ = ["main"]
 
 
-def _parse_list(value: str, known: Sequence[str], what: str) -> list[str]:
+def _parse_list(
+    value: str, known: Sequence[str], what: str, groups: dict[str, list[str]]
+) -> list[str]:
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"no {what} given")
-    unknown = [name for name in names if name not in known]
+    expanded: set[str] = set()
+    unknown = []
+    for name in names:
+        if name in known:
+            expanded.add(name)
+        elif name in groups:
+            expanded.update(groups[name])
+        else:
+            unknown.append(name)
     if unknown:
+        choices = [*known, *groups]
         raise argparse.ArgumentTypeError(
-            f"unknown {what} {', '.join(unknown)} (choose from {', '.join(known)})"
+            f"unknown {what} {', '.join(unknown)} (choose from {', '.join(choices)})"
         )
-    # Keep the registry's order, so the table reads the same whatever the command line.
-    return [name for name in known if name in names]
+    # Keep the registry's order, so the report reads the same whatever the command line.
+    return [name for name in known if name in expanded]
 
 
 def _positive_int(value: str) -> int:
@@ -44,114 +61,226 @@ def _positive_int(value: str) -> int:
     return n
 
 
+_SYSTEM_NAMES = (BASELINE, "asyncactors", "xoscar", "pykka", RAY)
+
+
 def _parser() -> argparse.ArgumentParser:
     scenarios = list(SCENARIOS)
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
-            "Time asyncactors' hot path against a plain asyncio actor (the floor), "
-            "interleaving their runs. Scenarios: "
-            + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values())
-            + "."
+            "Compare asyncactors with a plain asyncio actor (the floor) and, when "
+            "installed, Ray, pykka and xoscar, in interleaved runs. Every figure is "
+            "the median of the runs, with the fastest and slowest, and its ratio to "
+            "the floor measured in the same run. --list shows the scenarios."
         ),
     )
     parser.add_argument(
         "--only",
         metavar="NAME[,NAME]",
-        type=lambda v: _parse_list(v, scenarios, "scenario"),
+        type=lambda v: _parse_list(v, scenarios, "scenario", GROUPS),
         default=scenarios,
-        help=f"scenarios to run (default: all of {','.join(scenarios)})",
+        help=f"scenarios or groups ({', '.join(GROUPS)}) to run (default: all)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="far fewer calls per run (a smoke run, not a figure)"
+        "--systems",
+        metavar="NAME[,NAME]",
+        type=lambda v: _parse_list(v, _SYSTEM_NAMES, "system", {}),
+        default=None,
+        help="systems to compare (default: every one installed; the floor always runs)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes and no 1M-actor run (a smoke run)"
     )
     parser.add_argument(
         "--runs",
         type=_positive_int,
         metavar="N",
-        default=7,
-        help="timed runs per system; figures are their median (default: 7)",
-    )
-    parser.add_argument(
-        "--calls",
-        type=_positive_int,
-        metavar="N",
-        default=None,
-        help="calls per timed run, for every scenario (default: per scenario)",
+        default=5,
+        help="measured runs per system; figures are their median (default: 5)",
     )
     parser.add_argument(
         "--loops",
         metavar="LOOP[,LOOP]",
-        type=lambda v: _parse_list(v, KNOWN_LOOPS, "loop"),
+        type=lambda v: _parse_list(v, KNOWN_LOOPS, "loop", {}),
         default=None,
-        help="event loops to run on (default: asyncio, and uvloop if importable)",
+        help="event loops for the floor and asyncactors (default: asyncio, and uvloop "
+        "if importable); peers run on asyncio only",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write the tables as Markdown"
     )
     parser.add_argument(
-        "--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON"
+        "--plot", type=Path, metavar="FILE.png", help="also draw the results (needs matplotlib)"
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the scenarios and systems, then exit"
     )
     return parser
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+@dataclass
+class _Planned:
+    scenario: Scenario
+    loop: str
+    systems: list[System]
+    runs: int
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return len(self.systems) * (self.runs + 1)
+
+    @property
+    def uses_ray(self) -> bool:
+        return any(s.name == RAY for s in self.systems)
 
 
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def _list(systems: dict[str, System], missing: dict[str, str]) -> None:
+    print("Scenarios (group: name - what):")
+    for s in SCENARIOS.values():
+        print(f"  {s.group:<7} {s.name:<11} {s.description}")
+    print("\nSystems:")
+    for system in systems.values():
+        print(f"  {system.name:<11} {system.description}")
+    for name, reason in missing.items():
+        print(f"  {name:<11} not available: {reason}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks selected by ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+
+    peers, missing = peer_systems()
+    known = {**core_systems(), **peers}
+    if args.list:
+        _list(known, missing)
+        return 0
+    if args.plot is not None and (why := matplotlib_missing()):
+        parser.error(f"--plot: {why}")
+
+    def early_note(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
     available = available_loops()
-    loops: list[str]
     if args.loops is None:
         loops = list(available)
         for name in KNOWN_LOOPS:
             if name not in available:
-                _progress(f"note: {name} is not importable, skipping it")
+                early_note(f"note: {name} is not importable, skipping it")
     else:
-        missing = [name for name in args.loops if name not in available]
-        if missing:
-            parser.error(f"loop not importable here: {', '.join(missing)}")
+        absent = [name for name in args.loops if name not in available]
+        if absent:
+            parser.error(f"loop not importable here: {', '.join(absent)}")
         loops = args.loops
 
+    if args.systems is None:
+        selected = list(known.values())
+        for name, reason in missing.items():
+            early_note(f"note: skipping {name}: {reason}")
+    else:
+        names = [BASELINE, *(n for n in args.systems if n != BASELINE)]
+        absent = [n for n in names if n not in known]
+        if absent:
+            parser.error(
+                "not installed here: "
+                + ", ".join(f"{n} ({missing.get(n, 'unknown')})" for n in absent)
+            )
+        selected = [known[n] for n in names]
     if args.runs < 5:
-        _progress(f"note: only {args.runs} run(s) per system; use 5 or more for figures to quote")
+        early_note(f"note: {args.runs} run(s) per system; use 5 or more for figures to quote")
 
-    rows: list[Row] = []
+    plan: list[_Planned] = []
     for name in args.only:
         scenario = SCENARIOS[name]
-        calls = args.calls or (scenario.quick_calls if args.quick else scenario.calls)
-        for loop in loops:
-            rows.append(
-                measure(
-                    scenario,
-                    loop,
-                    available[loop],
-                    list(SYSTEMS),
-                    runs=args.runs,
-                    calls=calls,
-                    progress=_progress,
-                )
-            )
+        if args.quick and not scenario.in_quick:
+            early_note(f"note: --quick skips {name}")
+            continue
+        row_loops = loops if scenario.all_loops else [loops[0]]
+        for loop in row_loops:
+            systems: list[System] = []
+            skipped: dict[str, str] = {}
+            for system in selected:
+                if not system.all_loops and loop != "asyncio":
+                    continue
+                if scenario.core_only and system.name not in (BASELINE, ASYNCACTORS):
+                    continue
+                if name in system.unsupported:
+                    skipped[system.name] = system.unsupported[name]
+                    continue
+                systems.append(system)
+            runs = scenario.runs or args.runs
+            plan.append(_Planned(scenario, loop, systems, runs, skipped))
 
+    display = ProgressDisplay(sum(p.steps for p in plan))
+    results: dict[int, Row] = {}
+    info = machine_info()
+    started = time.monotonic()
+
+    def run_row(index: int) -> None:
+        p = plan[index]
+        results[index] = measure(
+            p.scenario,
+            p.loop,
+            available[p.loop],
+            p.systems,
+            runs=p.runs,
+            quick=args.quick,
+            progress=display,
+            skipped=p.skipped,
+        )
+
+    # Rows without Ray first, so Ray's idle daemons only run while Ray is measured.
+    for i, p in enumerate(plan):
+        if not p.uses_ray:
+            run_row(i)
+    ray_rows = [i for i, p in enumerate(plan) if p.uses_ray]
+    ray_init = None
+    if ray_rows:
+        display.note("starting a local Ray (ray.init(num_cpus=2), loopback only)...")
+        try:
+            ray_init = start_ray()
+        except Exception as exc:
+            display.note(f"ray.init failed, skipping Ray: {exc!r}")
+            for i in ray_rows:
+                p = plan[i]
+                display.skip(p.runs + 1)
+                p.systems = [s for s in p.systems if s.name != RAY]
+                p.skipped[RAY] = f"ray.init failed: {type(exc).__name__}"
+        else:
+            display.note(f"ray.init took {ray_init:.1f} s")
+        try:
+            for i in ray_rows:
+                run_row(i)
+        finally:
+            if ray_init is not None:
+                stop_ray()
+    display.close()
+
+    rows = [results[i] for i in sorted(results)]
+    checks = check_targets(rows)
+    runs_note = f"{args.runs} runs per system" + (", --quick" if args.quick else "")
+    print(f"{describe(info)}")
     print(
-        f"asyncactors {_version('asyncactors')}, python {platform.python_version()}, "
-        f"uvloop {_version('uvloop')}; µs per call over {args.runs} run(s) per system, "
-        "systems interleaved"
+        f"{runs_note}; systems interleaved; figures: median [fastest{chr(0x2013)}slowest run]; "
+        f"x floor: median / floor's median in the same row; took "
+        f"{format_duration(time.monotonic() - started)}"
+        + (f"; ray.init took {ray_init:.1f} s" if ray_init is not None else "")
     )
-    calls_per_run = {row.scenario: row.calls for row in rows}
-    print("calls per run: " + ", ".join(f"{name} {n}" for name, n in calls_per_run.items()))
     print()
-    print(format_table(rows))
+    print(format_tables(rows, checks))
     if args.json is not None:
-        write_json(rows, args.json)
-        _progress(f"wrote {args.json}")
+        write_json(rows, info, args.json, checks)
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.markdown is not None:
+        header = f"{describe(info)}; {runs_note}.\n\n"
+        args.markdown.write_text(header + format_markdown(rows, checks), encoding="utf-8")
+        print(f"wrote {args.markdown}", file=sys.stderr)
+    if args.plot is not None:
+        plot_rows(rows, args.plot, f"asyncactors benchmarks: {describe(info)}")
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 

@@ -20,25 +20,30 @@ _Item = tuple[tuple[object, ...], asyncio.Future[object]]
 
 
 class FloorActor:
-    """A plain asyncio actor for one method: calls run one at a time, in submission order.
+    """A plain asyncio actor for one method: calls start in submission order.
 
     Use as ``async with FloorActor(obj.method) as actor: await actor.submit(*args)``.
-    An ``async def`` method is awaited to completion before the next call starts.
+    With ``max_concurrency=1`` (the default) one task drains the queue and an
+    ``async def`` method is awaited to completion before the next call starts;
+    with ``max_concurrency=n``, n tasks drain it, so up to n calls overlap.
     """
 
     _loop: asyncio.AbstractEventLoop
-    _task: asyncio.Task[None]
+    _tasks: list[asyncio.Task[None]]
 
-    def __init__(self, method: Callable[..., object]) -> None:
+    def __init__(self, method: Callable[..., object], max_concurrency: int = 1) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self._method = method
         self._is_async = inspect.iscoroutinefunction(method)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._workers = max_concurrency
 
     async def __aenter__(self) -> Self:
-        """Start the draining task on the running loop."""
+        """Start the draining task(s) on the running loop."""
         self._loop = asyncio.get_running_loop()
-        drain = self._drain_async() if self._is_async else self._drain_sync()
-        self._task = asyncio.create_task(drain)
+        drain = self._drain_async if self._is_async else self._drain_sync
+        self._tasks = [asyncio.create_task(drain()) for _ in range(self._workers)]
         return self
 
     async def __aexit__(
@@ -47,11 +52,12 @@ class FloorActor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Stop the draining task and fail calls still queued, so no caller waits forever."""
-        self._task.cancel()
-        # asyncio.wait never raises the task's CancelledError, so a cancellation of
+        """Stop the draining tasks and fail calls still queued, so no caller waits forever."""
+        for task in self._tasks:
+            task.cancel()
+        # asyncio.wait never raises the tasks' CancelledError, so a cancellation of
         # the caller itself is not swallowed here.
-        await asyncio.wait({self._task})
+        await asyncio.wait(self._tasks)
         while not self._queue.empty():
             _, fut = self._queue.get_nowait()
             if not fut.done():

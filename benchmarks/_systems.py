@@ -1,114 +1,277 @@
 """The actor systems under test, each behind the same small driver interface.
 
-A system is an async context manager factory: given a workload class it starts
-one actor running a fresh instance and yields a :class:`Driver`. The driver's
-methods are the call patterns the scenarios time, each written the way a user of
-that system would write it (``await h.incr.remote(1)`` for asyncactors), so no
-shared indirection layer sits on anyone's hot path.
+A :class:`System` opens a *session* for one timed run: an async context
+manager that starts whatever the system needs on the running loop (an
+``ActorSystem``, an xoscar pool, nothing) and yields a :class:`Driver`. The
+driver's methods are the call patterns the scenarios time, each written the
+way a user of that system would write it (``await h.incr.remote(1)`` for
+asyncactors), so no shared indirection layer sits on anyone's hot path.
 
-To add a system (Ray, pykka, xoscar, ...), write one such factory and register
-it in :data:`SYSTEMS`.
+The floor and asyncactors live here; the peers (Ray, pykka, xoscar) live in
+:mod:`benchmarks._peers` and register only when importable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import asyncactors
 
 from ._floor import FloorActor
-from ._workload import AsyncCounter, SyncCounter, Workload
+from ._workload import Idle, IOService, Workload
 
-__all__ = ["BASELINE", "SYSTEMS", "Driver", "SystemFactory"]
-
-
-class Driver(Protocol):
-    """One live actor running a workload instance (a class with ``incr(k)`` and ``value()``)."""
-
-    async def seq(self, n: int) -> None:
-        """Make ``n`` calls ``incr(1)`` from one caller, awaiting each before the next."""
-
-    async def pipelined(self, n: int) -> None:
-        """Submit ``n`` calls ``incr(1)`` without waiting, then wait for all of them."""
-
-    async def value(self) -> int:
-        """Return the actor's count, through the actor."""
-
-
-SystemFactory = Callable[[Workload], AbstractAsyncContextManager[Driver]]
-
-
-class _FloorDriver:
-    def __init__(self, instance: SyncCounter | AsyncCounter, actor: FloorActor) -> None:
-        self._instance = instance
-        self._actor = actor
-
-    async def seq(self, n: int) -> None:
-        actor = self._actor
-        for _ in range(n):
-            await actor.submit(1)
-
-    async def pipelined(self, n: int) -> None:
-        actor = self._actor
-        futs = [actor.submit(1) for _ in range(n)]
-        await asyncio.gather(*futs)
-
-    async def value(self) -> int:
-        # The floor actor serves a single method; once the timed calls are awaited
-        # the instance is idle, so reading it directly is race-free.
-        result = self._instance.value()
-        if inspect.isawaitable(result):
-            return await result
-        return result
-
-
-@asynccontextmanager
-async def _floor(cls: Workload) -> AsyncIterator[Driver]:
-    instance = cls()
-    async with FloorActor(instance.incr) as actor:
-        yield _FloorDriver(instance, actor)
-
-
-class _AsyncActorsDriver:
-    def __init__(self, handle: asyncactors.ActorHandle[SyncCounter | AsyncCounter]) -> None:
-        self._handle = handle
-
-    async def seq(self, n: int) -> None:
-        h = self._handle
-        for _ in range(n):
-            await h.incr.remote(1)
-
-    async def pipelined(self, n: int) -> None:
-        h = self._handle
-        refs = [h.incr.remote(1) for _ in range(n)]
-        await asyncactors.get(refs)
-
-    async def value(self) -> int:
-        result = await self._handle.value.remote()
-        if not isinstance(result, int):
-            raise TypeError(f"value() returned {result!r}, expected an int")
-        return result
-
-
-@asynccontextmanager
-async def _asyncactors(cls: Workload) -> AsyncIterator[Driver]:
-    # Default options on purpose: the figures are what a user gets out of the box
-    # (mailbox_size=1000, max_concurrency 1 for SyncCounter, 1000 for AsyncCounter).
-    actor_class = asyncactors.remote(cls)
-    async with asyncactors.ActorSystem():
-        handle = await actor_class.remote()
-        yield _AsyncActorsDriver(handle)
-
+__all__ = ["ASYNCACTORS", "BASELINE", "Driver", "System", "core_systems", "timed_io_call"]
 
 BASELINE = "floor"
 """The system every other one is compared with."""
 
-SYSTEMS: dict[str, SystemFactory] = {
-    BASELINE: _floor,
-    "asyncactors": _asyncactors,
-}
-"""Systems by name, the baseline first; the report keeps this order."""
+ASYNCACTORS = "asyncactors"
+
+
+class Driver(Protocol):
+    """One session of a system: spawns actors and runs call patterns on them.
+
+    Actors are whatever the system's handles are; the session's exit stops them.
+    Every workload has ``incr(arg)``, which counts calls, and ``value()``.
+    """
+
+    async def spawn(self, workload: Workload, max_concurrency: int | None = None) -> Any:
+        """Start one actor running a fresh ``workload()``; return once it can take calls."""
+
+    async def seq(self, actor: Any, n: int, arg: object) -> None:
+        """Make ``n`` calls ``incr(arg)`` from one caller, awaiting each before the next."""
+
+    async def pipelined(self, actors: Sequence[Any], n: int) -> None:
+        """Submit ``n`` calls ``incr(1)`` round-robin over ``actors``, then wait for all."""
+
+    async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
+        """Run ``n_callers`` concurrent callers, ``n`` calls in all, each awaited in turn.
+
+        Caller ``c`` calls ``actors[(c + j) % len(actors)]`` for its ``j``-th call.
+        """
+
+    async def count(self, actor: Any) -> int:
+        """Return the actor's count of calls, through the actor."""
+
+    async def create(self, n: int) -> int:
+        """Create ``n`` :class:`~benchmarks._workload.Idle` actors and await a first
+        ``ping()`` reply from each; return the sum of the replies."""
+
+    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
+        """Make ``n`` concurrent ``incr()`` calls over ``actors``; return their latencies (ns)."""
+
+
+SessionFactory = Callable[[], AbstractAsyncContextManager[Driver]]
+
+
+@dataclass(frozen=True)
+class System:
+    """A system under test and how much work it gets per run."""
+
+    name: str
+    description: str
+    session: SessionFactory
+    all_loops: bool = True
+    """``False``: run on the ``asyncio`` loop only (peers, whose speed is not the loop's)."""
+    scale: float = 1.0
+    """Calls per run, relative to the floor's, for call scenarios (slow peers do fewer)."""
+    min_calls: int = 1
+    create_n: int | None = None
+    """Actors per creation run; ``None``: the scenario's size."""
+    memory_n: int | None = None
+    """Idle actors measured at the 10k size; ``None``: the scenario's size."""
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+    """Scenario name -> why this system cannot run it."""
+
+    def calls(self, n: int) -> int:
+        """Calls per run for a scenario that gives the floor ``n``."""
+        return max(self.min_calls, round(n * self.scale))
+
+
+def timed_io_call(call: Callable[[], Any], latencies: list[int]) -> Any:
+    """Return a coroutine that awaits ``call()`` and appends its latency in ns."""
+
+    async def one() -> None:
+        start = time.perf_counter_ns()
+        await call()
+        latencies.append(time.perf_counter_ns() - start)
+
+    return one()
+
+
+# ---------------------------------------------------------------------------
+# The floor: a plain asyncio actor per workload instance.
+
+
+class _FloorActorRef:
+    __slots__ = ("actor", "instance")
+
+    def __init__(self, instance: Any, actor: FloorActor) -> None:
+        self.instance = instance
+        self.actor = actor
+
+
+class _FloorDriver:
+    def __init__(self, stack: AsyncExitStack) -> None:
+        self._stack = stack
+
+    async def spawn(self, workload: Workload, max_concurrency: int | None = None) -> Any:
+        instance = workload()
+        if workload is IOService:
+            # The IO-bound scenario's floor is no actor at all: plain asyncio.gather
+            # over the same coroutine method.
+            return instance
+        actor = await self._stack.enter_async_context(
+            FloorActor(instance.incr, max_concurrency=max_concurrency or 1)
+        )
+        return _FloorActorRef(instance, actor)
+
+    async def seq(self, actor: Any, n: int, arg: object) -> None:
+        submit = actor.actor.submit
+        for _ in range(n):
+            await submit(arg)
+
+    async def pipelined(self, actors: Sequence[Any], n: int) -> None:
+        subs = [a.actor.submit for a in actors]
+        k = len(subs)
+        futs = [subs[i % k](1) for i in range(n)]
+        await asyncio.gather(*futs)
+
+    async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
+        subs = [a.actor.submit for a in actors]
+        k = len(subs)
+
+        async def caller(c: int, calls: int) -> None:
+            for j in range(calls):
+                await subs[(c + j) % k](1)
+
+        await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+
+    async def count(self, actor: Any) -> int:
+        # The floor actor serves a single method; once the timed calls are awaited
+        # the instance is idle, so reading it directly is race-free.
+        instance = actor.instance if isinstance(actor, _FloorActorRef) else actor
+        result: int = await _maybe_await(instance.value())
+        return result
+
+    async def create(self, n: int) -> int:
+        actors = [FloorActor(Idle().ping) for _ in range(n)]
+        for a in actors:
+            await self._stack.enter_async_context(a)
+        replies = await asyncio.gather(*(a.submit() for a in actors))
+        return sum(int(r) for r in replies)  # type: ignore[call-overload]
+
+    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
+        latencies: list[int] = []
+        methods = [a.incr for a in actors]
+        k = len(methods)
+        await asyncio.gather(*(timed_io_call(methods[i % k], latencies) for i in range(n)))
+        return latencies
+
+
+async def _maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value):
+        return await value
+    return value
+
+
+def _split(n: int, parts: int) -> list[int]:
+    """``n`` as ``parts`` near-equal non-negative integers."""
+    q, r = divmod(n, parts)
+    return [q + (1 if i < r else 0) for i in range(parts)]
+
+
+@asynccontextmanager
+async def _floor_session() -> AsyncIterator[Driver]:
+    async with AsyncExitStack() as stack:
+        yield _FloorDriver(stack)
+
+
+# ---------------------------------------------------------------------------
+# asyncactors, with default options except where a scenario sets max_concurrency.
+
+
+class _AsyncActorsDriver:
+    def __init__(self) -> None:
+        self._classes: dict[tuple[type, int | None], Any] = {}
+
+    async def spawn(self, workload: Workload, max_concurrency: int | None = None) -> Any:
+        # Default options unless the scenario says otherwise: the figures are what a
+        # user gets out of the box (mailbox_size=1000, max_concurrency 1 for a sync
+        # class, 1000 for a class with an async method).
+        key = (workload, max_concurrency)
+        actor_class = self._classes.get(key)
+        if actor_class is None:
+            actor_class = asyncactors.remote(workload)
+            if max_concurrency is not None:
+                actor_class = actor_class.options(max_concurrency=max_concurrency)
+            self._classes[key] = actor_class
+        return await actor_class.remote()
+
+    async def seq(self, actor: Any, n: int, arg: object) -> None:
+        h = actor
+        for _ in range(n):
+            await h.incr.remote(arg)
+
+    async def pipelined(self, actors: Sequence[Any], n: int) -> None:
+        hs = list(actors)
+        k = len(hs)
+        refs = [hs[i % k].incr.remote(1) for i in range(n)]
+        await asyncactors.get(refs)
+
+    async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
+        hs = list(actors)
+        k = len(hs)
+
+        async def caller(c: int, calls: int) -> None:
+            for j in range(calls):
+                await hs[(c + j) % k].incr.remote(1)
+
+        await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+
+    async def count(self, actor: Any) -> int:
+        result = await actor.value.remote()
+        if not isinstance(result, int):
+            raise TypeError(f"value() returned {result!r}, expected an int")
+        return result
+
+    async def create(self, n: int) -> int:
+        actor_class: Any = asyncactors.remote(Idle)
+        handles = [actor_class.remote() for _ in range(n)]
+        replies = await asyncactors.get([h.ping.remote() for h in handles])
+        return sum(replies)
+
+    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
+        latencies: list[int] = []
+        hs = list(actors)
+        k = len(hs)
+        await asyncio.gather(*(timed_io_call(hs[i % k].incr.remote, latencies) for i in range(n)))
+        return latencies
+
+
+@asynccontextmanager
+async def _asyncactors_session() -> AsyncIterator[Driver]:
+    async with asyncactors.ActorSystem():
+        yield _AsyncActorsDriver()
+
+
+def core_systems() -> dict[str, System]:
+    """The floor and asyncactors, which always run."""
+    return {
+        BASELINE: System(
+            name=BASELINE,
+            description="a plain asyncio actor: one task draining an asyncio.Queue of "
+            "(args, future); in io_* scenarios, plain asyncio.gather over the same IO",
+            session=_floor_session,
+        ),
+        ASYNCACTORS: System(
+            name=ASYNCACTORS,
+            description="asyncactors with default options",
+            session=_asyncactors_session,
+        ),
+    }

@@ -1,12 +1,27 @@
 """The user classes every system runs: plain Python, no actor library imported.
 
-Each system wraps the very same class, so differences in the figures come from
-the actor machinery, not from the work done per call.
+Each system wraps the very same class (peers that need a base class get a thin
+subclass), so differences in the figures come from the actor machinery, not
+from the work done per call. Every class counts the calls it served, so a run
+can check that each call ran exactly once.
 """
 
 from __future__ import annotations
 
-__all__ = ["AsyncCounter", "SyncCounter", "Workload"]
+import asyncio
+
+__all__ = [
+    "IO_SECONDS",
+    "AsyncCounter",
+    "IOService",
+    "Idle",
+    "SyncCounter",
+    "Workload",
+    "YieldingCounter",
+]
+
+IO_SECONDS = 0.001
+"""The simulated IO of :meth:`IOService.fetch`: 1 ms."""
 
 
 class SyncCounter:
@@ -15,9 +30,9 @@ class SyncCounter:
     def __init__(self) -> None:
         self.n = 0
 
-    def incr(self, k: int = 1) -> int:
-        """Add ``k`` and return the new count."""
-        self.n += k
+    def incr(self, arg: object = None) -> int:
+        """Count one call (``arg`` is ignored: it is there to be carried) and return the count."""
+        self.n += 1
         return self.n
 
     def value(self) -> int:
@@ -26,14 +41,14 @@ class SyncCounter:
 
 
 class AsyncCounter:
-    """A counter whose methods are coroutines (that never suspend)."""
+    """A counter whose methods are coroutines that never suspend."""
 
     def __init__(self) -> None:
         self.n = 0
 
-    async def incr(self, k: int = 1) -> int:
-        """Add ``k`` and return the new count."""
-        self.n += k
+    async def incr(self, arg: object = None) -> int:
+        """Count one call and return the count."""
+        self.n += 1
         return self.n
 
     async def value(self) -> int:
@@ -41,4 +56,46 @@ class AsyncCounter:
         return self.n
 
 
-Workload = type[SyncCounter] | type[AsyncCounter]
+class YieldingCounter:
+    """A counter whose ``incr`` yields to the event loop once, so calls can overlap."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    async def incr(self, arg: object = None) -> int:
+        """Let other tasks run once, then count the call."""
+        await asyncio.sleep(0)
+        self.n += 1
+        return self.n
+
+    async def value(self) -> int:
+        """Return the count."""
+        return self.n
+
+
+class IOService:
+    """A service whose one method awaits a simulated 1 ms IO."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    async def incr(self, arg: object = None) -> int:
+        """Await :data:`IO_SECONDS` of simulated IO, then count the call."""
+        await asyncio.sleep(IO_SECONDS)
+        self.n += 1
+        return self.n
+
+    async def value(self) -> int:
+        """Return the count."""
+        return self.n
+
+
+class Idle:
+    """The trivial user class of the creation and memory scenarios: no state at all."""
+
+    def ping(self) -> int:
+        """Reply 1 (a first reply proves the actor runs)."""
+        return 1
+
+
+Workload = type[SyncCounter] | type[AsyncCounter] | type[YieldingCounter] | type[IOService]

@@ -1,11 +1,14 @@
-"""Smoke tests of ``python -m benchmarks``: it runs, and reports every scenario.
+"""Smoke tests of ``python -m benchmarks`` and ``python -m benchmarks.load``.
 
 These check that the benchmarks work, never how fast anything is: the figures
-of a --quick single run on a shared machine mean nothing.
+of a --quick single run on a shared machine mean nothing. They run the floor
+and asyncactors only (``--systems asyncactors``), so they neither need nor
+start the peers of the ``bench`` extra, even where those are installed.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -29,44 +32,73 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return benchmarks.__main__
 
 
-def _rows(stdout: str, scenarios: list[str]) -> dict[tuple[str, str], list[str]]:
-    rows = {}
-    for line in stdout.splitlines():
-        cells = line.split()
-        if len(cells) >= 3 and cells[0] in scenarios:
-            rows[cells[0], cells[1]] = cells
-    return rows
-
-
-def test_quick_run_reports_every_scenario_on_every_loop(bench: ModuleType) -> None:
-    from benchmarks._loops import available_loops
-    from benchmarks._scenarios import SCENARIOS
-
-    proc = subprocess.run(
+def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         # -W error: a warning in the benchmarks (an unclosed loop, a deprecation)
         # fails the test as it would in-process under pytest's filterwarnings.
-        [sys.executable, "-W", "error", "-m", "benchmarks", "--quick", "--runs", "1"],
+        [sys.executable, "-W", "error", "-m", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         encoding="utf-8",
-        # The table's µ and en dashes must survive whatever locale the test runs under.
+        # The tables' µ and en dashes must survive whatever locale the test runs under.
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        timeout=50,
+        timeout=timeout,
         check=False,
+    )
+
+
+def test_quick_run_reports_every_scenario_on_every_loop(bench: ModuleType, tmp_path: Path) -> None:
+    from benchmarks._loops import available_loops
+    from benchmarks._scenarios import SCENARIOS
+
+    out = tmp_path / "results.json"
+    md = tmp_path / "results.md"
+    proc = _run(
+        "benchmarks",
+        "--quick",
+        "--runs",
+        "1",
+        "--systems",
+        "asyncactors",
+        "--json",
+        str(out),
+        "--markdown",
+        str(md),
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "Exception ignored" not in proc.stderr
+    assert "--quick skips mem_1m" in proc.stderr
 
-    scenarios = list(SCENARIOS)
-    rows = _rows(proc.stdout, scenarios)
-    expected = {(s, loop) for s in scenarios for loop in available_loops()}
-    assert set(rows) == expected, proc.stdout
-    for cells in rows.values():
-        ratio = float(cells[-1])
-        assert math.isfinite(ratio)
-        assert ratio > 0
+    loops = list(available_loops())
+    expected = {
+        (name, loop)
+        for name, s in SCENARIOS.items()
+        if s.in_quick
+        for loop in (loops if s.all_loops else loops[:1])
+    }
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    rows = {(r["scenario"], r["loop"]): r for r in doc["rows"]}
+    assert set(rows) == expected
+    for (name, _), row in rows.items():
+        assert set(row["systems"]) == {"floor", "asyncactors"}
+        keys = {m.key for m in SCENARIOS[name].metrics}
+        for stats in row["systems"].values():
+            assert set(stats["metrics"]) == keys
+            assert stats["size"] > 0
+        for key in keys:
+            ratio = row["ratios"]["asyncactors"][key]
+            assert math.isfinite(ratio)
+            assert ratio > 0
+    assert doc["machine"]["nproc"] >= 1
+    assert {t["target"] for t in doc["targets"]} >= {"1:1 sequential, sync", "pipelined"}
+
+    # Every scenario is in the printed tables and in the Markdown.
+    for name in {n for n, _ in expected}:
+        assert name in proc.stdout
+        assert name in md.read_text(encoding="utf-8")
+    assert "Targets" in proc.stdout
 
 
 def test_json_output_of_one_scenario(
@@ -74,33 +106,183 @@ def test_json_output_of_one_scenario(
 ) -> None:
     out = tmp_path / "results.json"
     argv = ["--only", "seq_sync", "--quick", "--runs", "2", "--loops", "asyncio"]
-    assert bench.main([*argv, "--json", str(out)]) == 0
+    assert bench.main([*argv, "--systems", "asyncactors", "--json", str(out)]) == 0
     assert "seq_sync" in capsys.readouterr().out
 
-    results = json.loads(out.read_text(encoding="utf-8"))
-    assert isinstance(results, list)
-    assert len(results) == 1
-    (row,) = results
-    assert set(row) == {"scenario", "loop", "calls", "runs", "baseline", "systems", "ratios"}
-    assert row["scenario"] == "seq_sync"
-    assert row["loop"] == "asyncio"
-    assert row["runs"] == 2
-    assert row["calls"] > 0
-    assert row["baseline"] == "floor"
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert set(doc) == {"machine", "baseline", "rows", "targets"}
+    (row,) = doc["rows"]
+    assert set(row) == {"scenario", "group", "loop", "runs", "skipped", "systems", "ratios"}
+    assert (row["scenario"], row["group"], row["loop"], row["runs"]) == (
+        "seq_sync",
+        "calls",
+        "asyncio",
+        2,
+    )
+    assert doc["baseline"] == "floor"
     assert set(row["systems"]) == {"floor", "asyncactors"}
     for stats in row["systems"].values():
-        assert set(stats) == {"median_us", "min_us", "max_us", "runs_us"}
-        assert len(stats["runs_us"]) == 2
-        assert all(t > 0 for t in stats["runs_us"])
-        assert 0 < stats["min_us"] <= stats["median_us"] <= stats["max_us"]
+        m = stats["metrics"]["us_per_call"]
+        assert len(m["runs"]) == 2
+        assert all(t > 0 for t in m["runs"])
+        assert 0 < m["min"] <= m["median"] <= m["max"]
     assert set(row["ratios"]) == {"asyncactors"}
-    assert row["ratios"]["asyncactors"] > 0
+    assert row["ratios"]["asyncactors"]["us_per_call"] > 0
 
 
-def test_unknown_scenario_is_a_usage_error(
+def test_groups_expand_and_unknown_names_are_usage_errors(
     bench: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    parser = bench._parser()
+    args = parser.parse_args(["--only", "io,create"])
+    assert args.only == ["create", "io_c1", "io_c10", "io_c100"]
+
     with pytest.raises(SystemExit) as exc_info:
         bench.main(["--only", "nope"])
     assert exc_info.value.code == 2
     assert "unknown scenario nope" in capsys.readouterr().err
+
+
+def test_list_shows_scenarios_and_systems(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("seq_sync", "mem_1m", "io_c100", "floor", "asyncactors"):
+        assert name in out
+    # Every peer is either available or listed with the reason it is not.
+    for peer in ("ray", "pykka", "xoscar"):
+        assert peer in out
+
+
+def test_floor_actor_with_concurrency_overlaps_calls(bench: ModuleType) -> None:
+    import asyncio
+
+    from benchmarks._floor import FloorActor
+
+    async def main() -> int:
+        running = peak = 0
+
+        async def work() -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.001)
+            running -= 1
+
+        async with FloorActor(work, max_concurrency=4) as actor:
+            await asyncio.gather(*(actor.submit() for _ in range(12)))
+        return peak
+
+    assert asyncio.run(main()) == 4
+
+
+def test_targets_are_checked_against_the_floor(bench: ModuleType) -> None:
+    from benchmarks._runner import Row, Samples
+    from benchmarks._targets import check_targets
+
+    def row(scenario: str, floor: float, mine: float, **peers: float) -> Row:
+        samples = [
+            Samples("floor", 10, {"us_per_call": (floor,)}),
+            Samples("asyncactors", 10, {"us_per_call": (mine,)}),
+            *(Samples(p, 10, {"us_per_call": (v,)}) for p, v in peers.items()),
+        ]
+        return Row(scenario, "asyncio", 1, tuple(samples))
+
+    checks = check_targets(
+        [row("seq_sync", 10.0, 10.5, xoscar=40.0, ray=2000.0), row("pipelined", 4.0, 5.0)]
+    )
+    verdicts = {(c.target, c.where): c.met for c in checks}
+    assert verdicts[("1:1 sequential, sync", "seq_sync/asyncio")] is True
+    assert verdicts[("stretch: 1:1 sequential, sync", "seq_sync/asyncio")] is False
+    assert verdicts[("faster than xoscar", "seq_sync/asyncio")] is False  # 3.8x < 5x
+    assert verdicts[("faster than ray", "seq_sync/asyncio")] is True  # 190x
+    assert verdicts[("pipelined", "pipelined/asyncio")] is False  # 1.25x
+
+
+def test_progress_display_off_a_terminal_prints_one_line_per_step(bench: ModuleType) -> None:
+    from benchmarks._progress import ProgressDisplay
+
+    stream = io.StringIO()
+    display = ProgressDisplay(4, stream=stream)
+    display.step("first")
+    display.note("a note")
+    display.skip(2)
+    display.step("second")
+    display.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert "1/4" in lines[0]
+    assert "first" in lines[0]
+    assert lines[1] == "a note"
+    assert "2/2" in lines[2]
+    assert "100%" in lines[2]
+
+
+# ---------------------------------------------------------------------------
+# The load harness.
+
+
+def test_load_harness_on_the_demo_service(tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    proc = _run(
+        "benchmarks.load",
+        "benchmarks.demo:FakeIOService.fetch",
+        "--concurrency",
+        "1,8",
+        "--duration",
+        "0.4",
+        "--warmup",
+        "0.1",
+        "--args",
+        "[0.5]",
+        "--json",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "c=8" in proc.stderr  # the progress display
+    assert "calls/s" in proc.stdout
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["target"] == "benchmarks.demo:FakeIOService.fetch"
+    assert [lv["concurrency"] for lv in doc["levels"]] == [1, 8]
+    for lv in doc["levels"]:
+        assert lv["calls"] > 0
+        assert lv["errors"] == 0
+        assert lv["throughput"] > 0
+        assert 0 < lv["p50_ms"] <= lv["p99_ms"] <= lv["max_ms"]
+
+
+def test_load_harness_in_process_with_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.load import run_load
+
+    levels = run_load(
+        "benchmarks.demo:Counter.incr",
+        concurrency=[2],
+        duration=0.2,
+        warmup=0.05,
+        args={"k": 2},
+        options={"max_concurrency": 1, "mailbox_size": 4},
+        actors=2,
+    )
+    (level,) = levels
+    assert level.concurrency == 2
+    assert level.calls > 0
+    assert level.errors == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["benchmarks.demo:FakeIOService.nope"], 2, "has no method 'nope'"),
+        (["benchmarks.demo.FakeIOService.fetch"], 2, "expected package.module:ClassName.method"),
+        (["no_such_module_here:X.y"], 2, "cannot import"),
+        (["benchmarks.demo:FakeIOService.fetch", "--args", "[1, 2, 3]"], 1, "first call failed"),
+        (["benchmarks.demo:FakeIOService.fetch", "--concurrency", "0"], 2, "must be >= 1"),
+    ],
+)
+def test_load_harness_refuses_bad_input(argv: list[str], code: int, message: str) -> None:
+    proc = _run("benchmarks.load", *argv, "--duration", "0.1", timeout=30)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr

@@ -1,0 +1,123 @@
+"""The targets of issue 5, checked against one run's rows.
+
+Each check compares medians measured in the same run. A target whose rows were
+not run (``--only``, a peer not installed) is left out rather than failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._runner import Row
+from ._systems import ASYNCACTORS, BASELINE
+
+__all__ = ["Check", "check_targets"]
+
+_CALL_SCENARIOS = (
+    "seq_sync",
+    "seq_async",
+    "pipelined",
+    "one_to_n",
+    "n_to_n",
+    "concurrent",
+    "arg_1kb",
+)
+_SPEEDUP = {"xoscar": 5.0, "pykka": 5.0, "ray": 100.0}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target on one row: what was wanted, what was measured, and whether it holds."""
+
+    target: str
+    where: str
+    wanted: str
+    measured: str
+    met: bool
+
+    @property
+    def verdict(self) -> str:
+        """``yes`` or ``NO``."""
+        return "yes" if self.met else "NO"
+
+
+def _find(rows: Sequence[Row], scenario: str) -> list[Row]:
+    return [r for r in rows if r.scenario == scenario and ASYNCACTORS in r.systems]
+
+
+def check_targets(rows: Sequence[Row]) -> list[Check]:
+    """Return every target that ``rows`` can decide."""
+    checks: list[Check] = []
+
+    def ratio_at_most(target: str, scenario: str, key: str, limit: float) -> None:
+        for row in _find(rows, scenario):
+            r = row.ratio(ASYNCACTORS, key)
+            if not math.isnan(r):
+                checks.append(
+                    Check(
+                        target,
+                        f"{scenario}/{row.loop}",
+                        f"<= {limit:.2f}x",
+                        f"{r:.2f}x",
+                        r <= limit,
+                    )
+                )
+
+    ratio_at_most("1:1 sequential, sync", "seq_sync", "us_per_call", 1.1)
+    ratio_at_most("1:1 sequential, async", "seq_async", "us_per_call", 1.1)
+    ratio_at_most("stretch: 1:1 sequential, sync", "seq_sync", "us_per_call", 1.0)
+    ratio_at_most("pipelined", "pipelined", "us_per_call", 1.2)
+
+    for scenario in _CALL_SCENARIOS:
+        for row in _find(rows, scenario):
+            mine = row.of(ASYNCACTORS).median("us_per_call")
+            for peer in row.systems:
+                if peer in (BASELINE, ASYNCACTORS):
+                    continue
+                speedup = row.of(peer).median("us_per_call") / mine
+                wanted = 1.0
+                if scenario in ("seq_sync", "seq_async"):
+                    wanted = _SPEEDUP.get(peer, 1.0)
+                checks.append(
+                    Check(
+                        f"faster than {peer}",
+                        f"{scenario}/{row.loop}",
+                        f">= {wanted:g}x" if wanted > 1 else "> 1x",
+                        f"{speedup:.1f}x",
+                        speedup >= wanted if wanted > 1 else speedup > 1,
+                    )
+                )
+
+    for scenario in ("mem_10k", "mem_1m"):
+        for row in _find(rows, scenario):
+            b = row.of(ASYNCACTORS).median("tracemalloc_bytes")
+            if not math.isnan(b):
+                checks.append(
+                    Check("idle actor (tracemalloc)", scenario, "<= 600 B", f"{b:,.0f} B", b <= 600)
+                )
+
+    for row in _find(rows, "create"):
+        us = row.of(ASYNCACTORS).median("us_per_actor")
+        rate = 1e6 / us
+        checks.append(
+            Check(
+                "creation", f"create/{row.loop}", ">= 200,000/s", f"{rate:,.0f}/s", rate >= 200_000
+            )
+        )
+
+    for scenario in ("io_c1", "io_c10", "io_c100"):
+        for row in _find(rows, scenario):
+            # Throughput relative to asyncio.gather: the inverse of the time ratio.
+            rel = 1 / row.ratio(ASYNCACTORS, "us_per_call")
+            checks.append(
+                Check(
+                    "IO-bound throughput vs gather",
+                    f"{scenario}/{row.loop}",
+                    ">= 0.90x",
+                    f"{rel:.2f}x",
+                    rel >= 0.9,
+                )
+            )
+    return checks
