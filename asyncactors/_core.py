@@ -661,7 +661,15 @@ class ActorCore:
                         self._spawn(lane, call)
         finally:
             system._inline = previous
-        if self.stopping is not None:
+        if budget < _BUDGET and not self.scheduled and self.stopping is None:
+            # Having run calls, come back once more in the next loop iteration,
+            # as a worker lingers: a caller awaiting each call in turn submits
+            # its next one meanwhile, and that call runs in the caller's
+            # iteration instead of an iteration of its own. A pass that finds
+            # nothing to run stops.
+            self.scheduled = True
+            self.loop.call_soon(self._drain, context=self.ctx)
+        elif self.stopping is not None:
             self._maybe_finish_stop()
 
     def _run_inline(self, call: Call) -> None:
