@@ -1040,7 +1040,16 @@ class ActorCore:
             self.death = exc
         self.system._emit("crashed", self, exc)
         self._take_down(reason, crashed, exc)
-        self.supervisor._child_failed(self, reason)
+        self._ask_supervisor(reason)
+
+    def _ask_supervisor(self, reason: str) -> None:
+        try:
+            self.supervisor._child_failed(self, reason)
+        except Exception:
+            # A supervisor that cannot decide must not leave callers waiting
+            # on an actor that will never come back.
+            logger.exception("the supervisor of %s failed; the actor dies", self.describe())
+            self._die(f"{reason}; its supervisor failed to handle the crash")
 
     def _retry(self, call: Call, exc: BaseException | None) -> bool:
         """Whether ``call`` may run again (Ray's rules); counts the attempt if so."""
@@ -1157,7 +1166,7 @@ class ActorCore:
         """``exit_actor()`` was called: a normal stop, or a restart for a permanent child."""
         if not self.supervisor.is_root and self.config.restart == "permanent":
             self._take_down("exited via exit_actor()")
-            self.supervisor._child_failed(self, "exited via exit_actor()")
+            self._ask_supervisor("exited via exit_actor()")
             return
         self.refusing = True
         self.stopping = "exit"

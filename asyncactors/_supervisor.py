@@ -60,7 +60,14 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before restart number ``attempt`` (1-based) of a window."""
-        base = min(self.max_s, self.initial_s * self.multiplier ** max(0, attempt - 1))
+        # Grow step by step: multiplier ** attempt overflows a float after a
+        # thousand restarts, and the cap is reached long before anyway.
+        base = self.initial_s
+        for _ in range(min(max(0, attempt - 1), 64)):
+            if base >= self.max_s:
+                break
+            base *= self.multiplier
+        base = min(base, self.max_s)
         if self.jitter:
             base *= 1 + self.jitter * (2 * random.random() - 1)
         return max(0.0, base)

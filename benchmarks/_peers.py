@@ -153,6 +153,9 @@ class _RayDriver:
     async def io(self, actors: Sequence[Any], n: int) -> list[int]:
         raise NotImplementedError
 
+    async def restart(self, n: int) -> int:
+        raise NotImplementedError  # core_only: peers have no supervision to compare
+
 
 @asynccontextmanager
 async def _ray_session() -> AsyncIterator[Driver]:
@@ -269,6 +272,9 @@ class _PykkaDriver:
     async def io(self, actors: Sequence[Any], n: int) -> list[int]:
         raise NotImplementedError
 
+    async def restart(self, n: int) -> int:
+        raise NotImplementedError  # core_only: peers have no supervision to compare
+
 
 @asynccontextmanager
 async def _pykka_session() -> AsyncIterator[Driver]:
@@ -346,6 +352,9 @@ class _XoscarDriver:
 
     async def io(self, actors: Sequence[Any], n: int) -> list[int]:
         raise NotImplementedError
+
+    async def restart(self, n: int) -> int:
+        raise NotImplementedError  # core_only: peers have no supervision to compare
 
 
 @asynccontextmanager

@@ -42,6 +42,7 @@ class Metric:
 
 US_PER_CALL = Metric("us_per_call", "µs/call", 3)
 US_PER_ACTOR = Metric("us_per_actor", "µs/actor", 3)
+US_PER_RESTART = Metric("us_per_restart", "µs/restart", 3)
 TRACEMALLOC = Metric("tracemalloc_bytes", "B/actor (tracemalloc)", 0)
 RSS = Metric("rss_bytes", "B/actor (RSS)", 0)
 IO_RATE = Metric("us_per_call", "calls/s", 0, rate=True)
@@ -170,6 +171,28 @@ class CreateScenario(Scenario):
         if replies != size:
             raise RuntimeError(f"{self.name} on {system.name}: {replies} replies, expected {size}")
         return {US_PER_ACTOR.key: elapsed / size / 1000}
+
+
+@dataclass(frozen=True)
+class RestartScenario(Scenario):
+    """Crash one actor again and again; each time await a reply from its next incarnation."""
+
+    metrics: tuple[Metric, ...] = (US_PER_RESTART,)
+    core_only: bool = True
+
+    def warmup_size(self, size: int) -> int:
+        return max(1, min(size // 10, 100))
+
+    async def _run(self, system: System, size: int) -> dict[str, float]:
+        async with system.session() as driver:
+            await driver.restart(self.warmup_size(size))
+            gc.collect()
+            start = time.perf_counter_ns()
+            replies = await driver.restart(size)
+            elapsed = time.perf_counter_ns() - start
+        if replies != size:
+            raise RuntimeError(f"{self.name} on {system.name}: {replies} replies, expected {size}")
+        return {US_PER_RESTART.key: elapsed / size / 1000}
 
 
 @dataclass(frozen=True)
@@ -310,6 +333,13 @@ _SCENARIOS: tuple[Scenario, ...] = (
         description="create actors of a trivial class, up to a first reply from each",
         size=10_000,
         quick_size=200,
+    ),
+    RestartScenario(
+        name="restart",
+        group="create",
+        description="restart rate of a crashing supervised actor (floor: a new task and instance)",
+        size=5_000,
+        quick_size=100,
     ),
     MemoryScenario(
         name="mem_10k",

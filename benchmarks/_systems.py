@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncactors
 
 from ._floor import FloorActor
-from ._workload import Idle, IOService, Workload
+from ._workload import Crash, Crashy, Idle, IOService, Workload
 
 __all__ = ["ASYNCACTORS", "BASELINE", "Driver", "System", "core_systems", "timed_io_call"]
 
@@ -64,6 +64,10 @@ class Driver(Protocol):
 
     async def io(self, actors: Sequence[Any], n: int) -> list[int]:
         """Make ``n`` concurrent ``incr()`` calls over ``actors``; return their latencies (ns)."""
+
+    async def restart(self, n: int) -> int:
+        """Crash one actor ``n`` times, each time awaiting a first reply from the
+        restarted actor; return the sum of those replies (``n``: each is fresh)."""
 
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[Driver]]
@@ -173,6 +177,25 @@ class _FloorDriver:
         await asyncio.gather(*(timed_io_call(methods[i % k], latencies) for i in range(n)))
         return latencies
 
+    async def restart(self, n: int) -> int:
+        # A hand-rolled restart: on a crash, drop the task and the instance, then
+        # start a fresh instance with a fresh task and queue.
+        total = 0
+        actor = FloorActor(Crashy().work)
+        await actor.__aenter__()
+        try:
+            for _ in range(n):
+                try:
+                    await actor.submit(True)
+                except Crash:
+                    await actor.__aexit__(None, None, None)
+                    actor = FloorActor(Crashy().work)
+                    await actor.__aenter__()
+                total += cast(int, await actor.submit(False))
+        finally:
+            await actor.__aexit__(None, None, None)
+        return total
+
 
 async def _maybe_await(value: Any) -> Any:
     if asyncio.iscoroutine(value):
@@ -252,6 +275,21 @@ class _AsyncActorsDriver:
         k = len(hs)
         await asyncio.gather(*(timed_io_call(hs[i % k].incr.remote, latencies) for i in range(n)))
         return latencies
+
+    async def restart(self, n: int) -> int:
+        # Supervised, restarted at once: the figure is the cost of a restart,
+        # not of a backoff delay.
+        supervisor = asyncactors.Supervisor(
+            max_restarts=n + 1, backoff=asyncactors.Backoff(initial_s=0, max_s=0, jitter=0)
+        )
+        actor_class: Any = asyncactors.remote(restart_on=(Crash,), supervisor=supervisor)(Crashy)
+        handle = await actor_class.remote()
+        total = 0
+        for _ in range(n):
+            with suppress(Crash):
+                await handle.work.remote(True)
+            total += await handle.work.remote(False)
+        return total
 
 
 @asynccontextmanager

@@ -13,6 +13,8 @@ import asyncio
 __all__ = [
     "IO_SECONDS",
     "AsyncCounter",
+    "Crash",
+    "Crashy",
     "IOService",
     "Idle",
     "SyncCounter",
@@ -96,6 +98,24 @@ class Idle:
     def ping(self) -> int:
         """Reply 1 (a first reply proves the actor runs)."""
         return 1
+
+
+class Crash(Exception):
+    """What :meth:`Crashy.work` raises to crash its actor."""
+
+
+class Crashy:
+    """The user class of the restart scenario: a fresh instance after each crash."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def work(self, crash: bool) -> int:
+        """Raise :class:`Crash` if asked; else count the call on this incarnation."""
+        if crash:
+            raise Crash
+        self.n += 1
+        return self.n
 
 
 Workload = type[SyncCounter] | type[AsyncCounter] | type[YieldingCounter] | type[IOService]

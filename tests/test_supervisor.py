@@ -241,6 +241,8 @@ async def test_backoff_waits_at_least_the_delay() -> None:
     """The restart waits the backoff delay; delays grow exponentially, capped."""
     b = Backoff(initial_s=0.03, max_s=0.1, multiplier=2.0, jitter=0.0)
     assert [b.delay(n) for n in (1, 2, 3, 4)] == [0.03, 0.06, 0.1, 0.1]
+    assert b.delay(100_000) == 0.1  # no float overflow after many restarts
+    assert Backoff(initial_s=0, max_s=0, jitter=0).delay(5000) == 0
     jittery = Backoff(initial_s=1.0, max_s=1.0, jitter=0.2)
     assert all(0.8 <= jittery.delay(1) <= 1.2 for _ in range(100))
     async with ActorSystem():
@@ -427,3 +429,16 @@ async def test_failed_supervisor_refuses_new_children() -> None:
         with pytest.raises(RuntimeError, match="has failed and cannot take new children"):
             worker(supervisor=sup).remote("y", [])
         assert [a.state for a in system.list_actors()] == [ActorState.DEAD]
+
+
+async def test_thousands_of_restarts() -> None:
+    """An actor crashed thousands of times keeps coming back; every call resolves."""
+    instant = Backoff(initial_s=0, max_s=0, jitter=0)
+    async with ActorSystem():
+        sup = Supervisor(max_restarts=3000, within_s=60, backoff=instant)
+        w = await worker(supervisor=sup).remote("w", [])
+        for _ in range(2000):
+            with pytest.raises(Boom):
+                await w.crash.remote()
+            assert await w.incr.remote() == 1
+        assert w._core.restarts == 2000
