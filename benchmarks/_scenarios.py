@@ -161,38 +161,31 @@ class CreateScenario(Scenario):
     def warmup_size(self, size: int) -> int:
         return max(1, min(size // 10, 100))
 
+    def _step(self, driver: Driver, n: int) -> Awaitable[int]:
+        """Do ``n`` units of the work; the result is the sum of ``n`` replies of 1."""
+        return driver.create(n)
+
     async def _run(self, system: System, size: int) -> dict[str, float]:
         async with system.session() as driver:
-            await driver.create(self.warmup_size(size))
+            await self._step(driver, self.warmup_size(size))
             gc.collect()
             start = time.perf_counter_ns()
-            replies = await driver.create(size)
+            replies = await self._step(driver, size)
             elapsed = time.perf_counter_ns() - start
         if replies != size:
             raise RuntimeError(f"{self.name} on {system.name}: {replies} replies, expected {size}")
-        return {US_PER_ACTOR.key: elapsed / size / 1000}
+        return {self.metrics[0].key: elapsed / size / 1000}
 
 
 @dataclass(frozen=True)
-class RestartScenario(Scenario):
+class RestartScenario(CreateScenario):
     """Crash one actor again and again; each time await a reply from its next incarnation."""
 
     metrics: tuple[Metric, ...] = (US_PER_RESTART,)
     core_only: bool = True
 
-    def warmup_size(self, size: int) -> int:
-        return max(1, min(size // 10, 100))
-
-    async def _run(self, system: System, size: int) -> dict[str, float]:
-        async with system.session() as driver:
-            await driver.restart(self.warmup_size(size))
-            gc.collect()
-            start = time.perf_counter_ns()
-            replies = await driver.restart(size)
-            elapsed = time.perf_counter_ns() - start
-        if replies != size:
-            raise RuntimeError(f"{self.name} on {system.name}: {replies} replies, expected {size}")
-        return {US_PER_RESTART.key: elapsed / size / 1000}
+    def _step(self, driver: Driver, n: int) -> Awaitable[int]:
+        return driver.restart(n)
 
 
 @dataclass(frozen=True)

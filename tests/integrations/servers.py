@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 from aiohttp import web
 
+import asyncactors
 from tests.conftest import pending_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,3 +137,30 @@ async def concurrent_requests(
                 for _ in range(share)
             )
         )
+
+
+class Conflict(ValueError):
+    """An application error raised inside an actor."""
+
+
+@asyncactors.remote
+class Gate:
+    """Calls to ``wait`` block until ``open`` is called; counts who is waiting."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.waiting = 0
+
+    async def wait(self, value: Any) -> Any:
+        self.waiting += 1
+        await self.event.wait()
+        return value
+
+    async def open(self) -> None:
+        self.event.set()
+
+    async def count_waiting(self) -> int:
+        return self.waiting
+
+    async def fail(self, detail: str) -> None:
+        raise Conflict(detail)

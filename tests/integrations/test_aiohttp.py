@@ -14,35 +14,7 @@ from aiohttp.test_utils import make_mocked_request
 import asyncactors
 from asyncactors import ActorSystem
 from asyncactors.integrations.aiohttp import ACTOR_SYSTEM, actor_system_ctx, get_actor_system
-from tests.integrations.servers import aiohttp_serving, settle
-
-
-class Conflict(ValueError):
-    """An application error raised inside an actor."""
-
-
-@asyncactors.remote
-class Gate:
-    """Calls to ``wait`` block until ``open`` is called; counts who is waiting."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.waiting = 0
-
-    async def wait(self, value: str) -> str:
-        self.waiting += 1
-        await self.event.wait()
-        return value
-
-    async def open(self) -> None:
-        self.event.set()
-
-    async def count_waiting(self) -> int:
-        return self.waiting
-
-    async def fail(self, detail: str) -> None:
-        raise Conflict(detail)
-
+from tests.integrations.servers import Conflict, Gate, aiohttp_serving, settle
 
 SEEN: web.AppKey[list[BaseException]] = web.AppKey("seen", list)
 

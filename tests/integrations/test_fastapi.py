@@ -25,7 +25,7 @@ from asyncactors.integrations.fastapi import (
     actor_lifespan,
     actor_system_of,
 )
-from tests.integrations.servers import concurrent_requests, settle, uvicorn_serving
+from tests.integrations.servers import Conflict, Gate, concurrent_requests, settle, uvicorn_serving
 
 
 @asyncactors.remote
@@ -39,33 +39,6 @@ class Counter:
 
     def get(self) -> int:
         return self.value
-
-
-class Conflict(ValueError):
-    """An application error raised inside an actor."""
-
-
-@asyncactors.remote
-class Gate:
-    """Calls to ``wait`` block until ``open`` is called; counts who is waiting."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.waiting = 0
-
-    async def wait(self, i: int) -> int:
-        self.waiting += 1
-        await self.event.wait()
-        return i
-
-    async def open(self) -> None:
-        self.event.set()
-
-    async def count_waiting(self) -> int:
-        return self.waiting
-
-    async def fail(self, detail: str) -> None:
-        raise Conflict(detail)
 
 
 def make_app(**lifespan_options: Any) -> FastAPI:
