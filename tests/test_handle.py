@@ -396,3 +396,25 @@ async def test_creating_and_dropping_many_actors_does_not_leak() -> None:
         # Ten times the actors must not cost ten times the memory: the graveyard of
         # recent dead actors is bounded, everything else is released.
         assert second - first < 2_000_000
+
+
+async def test_a_million_actors_created_and_dropped_do_not_leak() -> None:
+    """Creating, calling and dropping a million actors in a loop leaves no objects behind."""
+    import sys
+
+    async def batch(n: int) -> None:
+        for _ in range(n // 1000):
+            await asyncactors.get([Counter.remote().incr.remote() for _ in range(1000)])
+
+    async with ActorSystem() as system:
+        await batch(20_000)  # fill caches, free lists and the bounded graveyard
+        gc.collect()
+        before = sys.getallocatedblocks()
+        await batch(1_000_000)
+        for _ in range(5):  # the last batch stops a few loop iterations later
+            await asyncio.sleep(0)
+        gc.collect()
+        after = sys.getallocatedblocks()
+        assert len(system._actors) == 0
+        # A leak of even one object per actor would be a million blocks.
+        assert after - before < 50_000, after - before
