@@ -19,7 +19,7 @@ import contextvars
 import functools
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,7 +44,6 @@ __all__ = ["ActorConfig", "ActorCore", "ActorState", "ClassSpec", "MethodSpec", 
 
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
-_sleep = asyncio.sleep
 _CancelledError = asyncio.CancelledError
 
 # How many calls one drain callback or worker runs before it yields to the loop,
@@ -77,6 +76,19 @@ _DEPS: Final = 1
 _OVERFLOW: Final = 2
 _QUEUED: Final = 3
 _RUNNING: Final = 4
+
+
+class _Yield:
+    """``await _YIELD`` gives the loop one turn, like ``asyncio.sleep(0)`` but
+    without its two Python frames."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+_YIELD: Final = _Yield()
 
 
 class _ActorExit(BaseException):
@@ -743,7 +755,7 @@ class ActorCore:
                     workers[task] = None
                     lane.idle += 1
                     try:
-                        await _sleep(0)
+                        await _YIELD
                     finally:
                         if self.incarnation == incarnation:
                             lane.idle -= 1
@@ -759,7 +771,11 @@ class ActorCore:
                 spec = call._spec
                 try:
                     if spec.kind == ASYNC:
-                        value = await spec.func(instance, *call._args, **call._kwargs)
+                        kwargs = call._kwargs
+                        if kwargs:
+                            value = await spec.func(instance, *call._args, **kwargs)
+                        else:
+                            value = await spec.func(instance, *call._args)
                     elif spec.kind == SYNC:
                         value = spec.func(instance, *call._args, **call._kwargs)
                     else:
@@ -797,7 +813,10 @@ class ActorCore:
                 call._args = call._kwargs = None  # type: ignore[assignment]
                 if self.incarnation != incarnation:
                     return
-                call = mb.pop(lane) if self.state is _ALIVE else None
+                if (lane.queue or lane.retries) and self.state is _ALIVE:
+                    call = mb.pop(lane)
+                else:
+                    call = None
                 if call is not None:
                     if lane.queue and lane.running < lane.limit and not self.scheduled:
                         self.scheduled = True
@@ -806,7 +825,7 @@ class ActorCore:
                     if not budget:
                         budget = _BUDGET
                         workers[task] = None
-                        await _sleep(0)
+                        await _YIELD
         finally:
             if self.incarnation == incarnation:
                 lane.running -= 1
