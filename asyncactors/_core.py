@@ -658,7 +658,7 @@ class ActorCore:
         try:
             budget = _BUDGET
             for lane in mb.lanes:
-                while lane.running < lane.limit and (lane.queue or lane.retries):
+                while lane.running < lane.limit and (lane.head is not None or lane.retries):
                     call = mb.pop(lane)
                     if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
@@ -813,12 +813,12 @@ class ActorCore:
                 call._args = call._kwargs = None  # type: ignore[assignment]
                 if self.incarnation != incarnation:
                     return
-                if (lane.queue or lane.retries) and self.state is _ALIVE:
+                if (lane.head is not None or lane.retries) and self.state is _ALIVE:
                     call = mb.pop(lane)
                 else:
                     call = None
                 if call is not None:
-                    if lane.queue and lane.running < lane.limit and not self.scheduled:
+                    if lane.head is not None and lane.running < lane.limit and not self.scheduled:
                         self.scheduled = True
                         self.loop.call_soon(self._drain, context=self.ctx)
                     budget -= 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from asyncactors._mailbox import Lane, Mailbox
 
 
@@ -66,7 +69,7 @@ def test_lanes_share_capacity() -> None:
     assert not mb.put(Msg(2), io)
     assert mb.pop(mb.default) is not None
     assert mb.depth == 2  # the io message moved in from the overflow
-    assert len(io.queue) == 2
+    assert len(io) == 2
 
 
 def test_remove_from_lane_and_overflow() -> None:
@@ -91,3 +94,33 @@ def test_take_all_empties_everything() -> None:
     assert list(mb.take_all()) == msgs
     assert mb.waiting == 0
     assert mb.depth == 0
+
+
+@given(
+    ops=st.lists(
+        st.one_of(st.just("push"), st.just("pop"), st.integers(min_value=0, max_value=20)),
+        max_size=60,
+    )
+)
+def test_lane_fifo_matches_a_list(ops: list[Any]) -> None:
+    """A lane's head-plus-deque FIFO behaves as a list under push, pop and discard."""
+    lane = Lane(None, 1)
+    model: list[Msg] = []
+    made = [Msg(i) for i in range(60)]
+    pushed = 0
+    for op in ops:
+        if op == "push":
+            lane.push(made[pushed])
+            model.append(made[pushed])
+            pushed += 1
+        elif op == "pop":
+            if model:
+                assert lane.pop() is model.pop(0)
+        else:
+            target = made[op]
+            assert lane.discard(target) == (target in model)
+            if target in model:
+                model.remove(target)
+        assert len(lane) == len(model)
+        assert (lane.head is None) == (not model)
+    assert [lane.pop() for _ in range(len(model))] == model
