@@ -171,10 +171,6 @@ class Mailbox:
             return True
         return False
 
-    def is_admitted(self, msg: Any) -> bool:
-        """Whether ``msg`` is in a lane rather than in the overflow."""
-        return not (self.overflow and msg in self.overflow)
-
     def take_all(self) -> Iterator[Any]:
         """Remove and yield every queued message, lanes first, then the overflow."""
         for lane in self.lanes:
