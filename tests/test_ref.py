@@ -96,24 +96,34 @@ async def test_cancelling_the_awaiting_task_does_not_cancel_the_call() -> None:
 
 async def test_result_blocks_other_thread_and_times_out() -> None:
     """result() works from another thread and raises GetTimeoutError (a TimeoutError) in time."""
+
+    class Gated:
+        async def until(self, gate: asyncio.Future[str]) -> str:
+            return await gate
+
     async with ActorSystem():
-        b = Box.remote()
-        slow = b.sleep.remote(0.05)
+        gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        slow = asyncactors.remote(Gated).remote().until.remote(gate)
         outcome: dict[str, Any] = {}
+        timed_out = threading.Event()
 
         def in_thread() -> None:
             try:
                 slow.result(timeout=0.001)
             except GetTimeoutError as e:
                 outcome["timeout"] = e
-            outcome["value"] = slow.result(timeout=5)
+            timed_out.set()
+            outcome["value"] = slow.result(timeout=30)
 
         t = threading.Thread(target=in_thread)
         t.start()
+        while not timed_out.is_set():
+            await asyncio.sleep(0.005)
+        gate.set_result("opened")  # only now can the call finish
         while t.is_alive():
             await asyncio.sleep(0.005)
         assert isinstance(outcome["timeout"], TimeoutError)
-        assert outcome["value"] == "slept"
+        assert outcome["value"] == "opened"
 
 
 async def test_result_on_loop_thread_raises() -> None:
