@@ -953,10 +953,19 @@ class ActorCore:
         return True
 
     def _spawn_hook(self, coro: Any) -> None:
-        task = self.loop.create_task(coro, context=self._hook_context())
+        """Run a lifecycle hook in a task counted among the workers while it runs."""
+        task = self.loop.create_task(self._run_hook(coro), context=self._hook_context())
         if self.workers is None:
             self.workers = {}
         self.workers[task] = None
+
+    async def _run_hook(self, coro: Any) -> None:
+        try:
+            await coro
+        finally:
+            # After a restart or death this is another dict, or None: no-op.
+            if self.workers is not None:
+                self.workers.pop(_current_task(), None)  # type: ignore[arg-type]
 
     def _hook_context(self) -> contextvars.Context:
         ctx = self.ctx.copy()
@@ -965,7 +974,6 @@ class ActorCore:
 
     async def _finish_creation(self) -> None:
         """Restore the checkpoint and run ``__post_create__``, off the drain."""
-        task = _current_task()
         incarnation = self.incarnation
         hook = "restoring its checkpoint"
         try:
@@ -989,9 +997,6 @@ class ActorCore:
                 if not self.scheduled:
                     self.scheduled = True
                     self.loop.call_soon(self._drain, context=self.ctx)
-        finally:
-            if self.incarnation == incarnation and self.workers is not None:
-                self.workers.pop(task, None)  # type: ignore[arg-type]
 
     def _became_alive(self) -> None:
         self.state = _ALIVE
@@ -1224,37 +1229,17 @@ class ActorCore:
         self._run_pre_destroy()
 
     async def _final_checkpoint(self) -> None:
-        task = _current_task()
         try:
             await self._save(self._capture())
         except Exception:
             logger.exception("%s: the checkpoint at stop failed", self.describe())
-        finally:
-            if self.workers is not None:
-                self.workers.pop(task, None)  # type: ignore[arg-type]
         self._run_pre_destroy()
 
-    def _run_pre_destroy(self) -> None:
-        pre_destroy = self.spec.pre_destroy
-        if pre_destroy is None:
-            self._finish()
-            return
-        system = self.system
-        previous, system._inline = system._inline, self
-        try:
-            result = pre_destroy(self.instance)
-        except Exception:
-            logger.exception("__pre_destroy__ of %s raised", self.describe())
-            result = None
-        finally:
-            system._inline = previous
-        if asyncio.iscoroutine(result):
-            self._spawn_hook(self._await_pre_destroy(result))
-        else:
-            self._finish()
+    def _call_pre_destroy(self) -> Any:
+        """Call ``__pre_destroy__``; return its coroutine if it is async, else ``None``.
 
-    def _pre_destroy_detached(self) -> None:
-        """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
+        What it raises is logged: nobody awaits a stopping actor's hook.
+        """
         assert self.spec.pre_destroy is not None
         system = self.system
         previous, system._inline = system._inline, self
@@ -1262,12 +1247,24 @@ class ActorCore:
             result = self.spec.pre_destroy(self.instance)
         except Exception:
             logger.exception("__pre_destroy__ of %s raised", self.describe())
-            return
+            return None
         finally:
             system._inline = previous
-        if asyncio.iscoroutine(result):
+        return result if asyncio.iscoroutine(result) else None
+
+    def _run_pre_destroy(self) -> None:
+        coro = self._call_pre_destroy() if self.spec.pre_destroy is not None else None
+        if coro is None:
+            self._finish()
+        else:
+            self._spawn_hook(self._await_pre_destroy(coro))
+
+    def _pre_destroy_detached(self) -> None:
+        """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
+        coro = self._call_pre_destroy()
+        if coro is not None:
             self.system._adopt(
-                self.loop.create_task(self._logged(result), context=self._hook_context())
+                self.loop.create_task(self._logged(coro), context=self._hook_context())
             )
 
     async def _logged(self, coro: Any) -> None:
@@ -1277,14 +1274,9 @@ class ActorCore:
             logger.exception("__pre_destroy__ of %s raised", self.describe())
 
     async def _await_pre_destroy(self, coro: Any) -> None:
-        task = _current_task()
         try:
-            await coro
-        except Exception:
-            logger.exception("__pre_destroy__ of %s raised", self.describe())
+            await self._logged(coro)
         finally:
-            if self.workers is not None:
-                self.workers.pop(task, None)  # type: ignore[arg-type]
             self._finish()
 
     def _finish(self) -> None:
