@@ -9,9 +9,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str) -> str:
+    """Run ``examples/name`` with warnings as errors; return its output, failing on errors."""
     proc = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / name)],
+        [sys.executable, "-W", "error", str(ROOT / "examples" / name), *args],
         capture_output=True,
         text=True,
         timeout=60,

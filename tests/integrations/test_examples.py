@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from typing import Any
 
 import aiohttp
@@ -13,12 +11,12 @@ import httpx
 import pytest
 
 from tests.integrations.servers import (
-    ROOT,
     aiohttp_serving,
     concurrent_requests,
     load_example,
     uvicorn_serving,
 )
+from tests.test_examples import run_example
 
 service = load_example("fastapi_service")
 rooms = load_example("aiohttp_rooms")
@@ -32,18 +30,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def run_example(name: str, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 async def poll(client: httpx.AsyncClient, path: str, until: Any) -> Any:
