@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._systems import Driver, System, _split
+from ._systems import Driver, System, _split, round_robin_callers
 from ._workload import Idle, Workload, YieldingCounter
 
 __all__ = [
@@ -108,7 +108,17 @@ def _ray_class(workload: type, max_concurrency: int | None) -> Any:
     return cls
 
 
-class _RayDriver:
+class _CoreOnlyScenarios:
+    """The scenarios only the floor and asyncactors run (``core_only``)."""
+
+    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
+        raise NotImplementedError
+
+    async def restart(self, n: int) -> int:
+        raise NotImplementedError  # peers have no supervision to compare
+
+
+class _RayDriver(_CoreOnlyScenarios):
     def __init__(self) -> None:
         self.handles: list[Any] = []
 
@@ -130,14 +140,7 @@ class _RayDriver:
         await asyncio.gather(*refs)
 
     async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
-        hs = list(actors)
-        k = len(hs)
-
-        async def caller(c: int, calls: int) -> None:
-            for j in range(calls):
-                await hs[(c + j) % k].incr.remote(1)
-
-        await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+        await round_robin_callers([h.incr.remote for h in actors], n_callers, n)
 
     async def count(self, actor: Any) -> int:
         result: int = await actor.value.remote()
@@ -149,12 +152,6 @@ class _RayDriver:
         self.handles.extend(handles)
         replies = await asyncio.gather(*(h.ping.remote() for h in handles))
         return sum(replies)
-
-    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
-        raise NotImplementedError
-
-    async def restart(self, n: int) -> int:
-        raise NotImplementedError  # core_only: peers have no supervision to compare
 
 
 @asynccontextmanager
@@ -213,7 +210,7 @@ def pykka_class(workload: type) -> Any:
     )
 
 
-class _PykkaDriver:
+class _PykkaDriver(_CoreOnlyScenarios):
     def __init__(self) -> None:
         self.pykka = _module("pykka")
         self.refs: list[Any] = []
@@ -269,12 +266,6 @@ class _PykkaDriver:
         replies: list[int] = list(self.pykka.get_all([r.proxy().ping() for r in refs]))
         return sum(replies)
 
-    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
-        raise NotImplementedError
-
-    async def restart(self, n: int) -> int:
-        raise NotImplementedError  # core_only: peers have no supervision to compare
-
 
 @asynccontextmanager
 async def _pykka_session() -> AsyncIterator[Driver]:
@@ -305,7 +296,7 @@ def xoscar_class(workload: type) -> Any:
     return type(f"Xoscar{workload.__name__}", (workload, xo.Actor), namespace)
 
 
-class _XoscarDriver:
+class _XoscarDriver(_CoreOnlyScenarios):
     def __init__(self, address: str) -> None:
         self.xo = _module("xoscar")
         self.address = address
@@ -331,14 +322,7 @@ class _XoscarDriver:
         await asyncio.gather(*(refs[i % k].incr(1) for i in range(n)))
 
     async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
-        refs = list(actors)
-        k = len(refs)
-
-        async def caller(c: int, calls: int) -> None:
-            for j in range(calls):
-                await refs[(c + j) % k].incr(1)
-
-        await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+        await round_robin_callers([r.incr for r in actors], n_callers, n)
 
     async def count(self, actor: Any) -> int:
         result: int = await actor.value()
@@ -349,12 +333,6 @@ class _XoscarDriver:
         refs = [await self.xo.create_actor(cls, address=self.address) for _ in range(n)]
         replies = await asyncio.gather(*(r.ping() for r in refs))
         return sum(replies)
-
-    async def io(self, actors: Sequence[Any], n: int) -> list[int]:
-        raise NotImplementedError
-
-    async def restart(self, n: int) -> int:
-        raise NotImplementedError  # core_only: peers have no supervision to compare
 
 
 @asynccontextmanager

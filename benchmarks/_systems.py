@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -147,14 +147,7 @@ class _FloorDriver:
         await asyncio.gather(*futs)
 
     async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
-        subs = [a.actor.submit for a in actors]
-        k = len(subs)
-
-        async def caller(c: int, calls: int) -> None:
-            for j in range(calls):
-                await subs[(c + j) % k](1)
-
-        await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+        await round_robin_callers([a.actor.submit for a in actors], n_callers, n)
 
     async def count(self, actor: Any) -> int:
         # The floor actor serves a single method; once the timed calls are awaited
@@ -209,6 +202,20 @@ def _split(n: int, parts: int) -> list[int]:
     return [q + (1 if i < r else 0) for i in range(parts)]
 
 
+async def round_robin_callers(
+    calls: Sequence[Callable[[int], Awaitable[Any]]], n_callers: int, n: int
+) -> None:
+    """``n_callers`` concurrent callers make ``n`` calls in all, each awaited before the
+    next; caller ``c``'s ``j``-th call is ``calls[(c + j) % len(calls)](1)``."""
+    k = len(calls)
+
+    async def caller(c: int, count: int) -> None:
+        for j in range(count):
+            await calls[(c + j) % k](1)
+
+    await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+
+
 @asynccontextmanager
 async def _floor_session() -> AsyncIterator[Driver]:
     async with AsyncExitStack() as stack:
@@ -248,14 +255,7 @@ class _AsyncActorsDriver:
         await asyncactors.get(refs)
 
     async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
-        hs = list(actors)
-        k = len(hs)
-
-        async def caller(c: int, calls: int) -> None:
-            for j in range(calls):
-                await hs[(c + j) % k].incr.remote(1)
-
-        await asyncio.gather(*(caller(c, m) for c, m in enumerate(_split(n, n_callers))))
+        await round_robin_callers([h.incr.remote for h in actors], n_callers, n)
 
     async def count(self, actor: Any) -> int:
         result = await actor.value.remote()
