@@ -1188,7 +1188,7 @@ class ActorCore:
 
     def _exit(self) -> None:
         """``exit_actor()`` was called: a normal stop, or a restart for a permanent child."""
-        if not self.supervisor.is_root and self.config.restart == "permanent":
+        if self.supervisor._restarts_after_exit(self):
             self._take_down("exited via exit_actor()")
             self._ask_supervisor("exited via exit_actor()")
             return

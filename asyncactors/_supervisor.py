@@ -192,6 +192,14 @@ class Supervisor:
                 sibling._take_down(f"a sibling crashed ({self.strategy} of {self!r})")
         self._schedule(self.backoff.delay(restarts), affected)
 
+    def _restarts_after_exit(self, child: Any) -> bool:
+        """Whether a child that stopped normally (``exit_actor()``) is restarted.
+
+        OTP restarts a permanent child whatever ended it; the root, like Ray,
+        restarts only after crashes.
+        """
+        return not self.is_root and child.restart == "permanent"
+
     def _affected(self, child: Any) -> list[Any]:
         if self.strategy == "one_for_one":
             return [child]
