@@ -1137,11 +1137,21 @@ class ActorCore:
         """Start the next incarnation: ``__init__`` again, then the kept mailbox."""
         if self.state is not _RESTARTING:
             return
-        self.restarts += 1
+        if self.incarnation:
+            self.restarts += 1
+        # else it was held, never started: this is its first start.
         self.state = _PENDING
         if not self.scheduled:
             self.scheduled = True
             self.loop.call_soon(self._drain, context=self.ctx)
+
+    def _hold(self) -> None:
+        """Wait, never started, for a supervisor that is down; ``_bring_up`` starts it.
+
+        It is RESTARTING meanwhile, like its siblings: calls queue, nothing runs.
+        """
+        self.state = _RESTARTING
+        self.scheduled = False
 
     # -- stopping -----------------------------------------------------------------
 

@@ -195,10 +195,12 @@ class ActorSystem:
                 core = ActorCore(self, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
-        if supervisor is not None:
-            supervisor._adopt(core)
-            core.supervisor = supervisor
         handle = spec.handle_type(core)
+        if supervisor is not None:
+            core.supervisor = supervisor
+            if not supervisor._adopt(core):
+                core._hold()  # it starts when its supervisor comes back up
+                return handle
         if threading.get_ident() == self._thread_id:
             self.loop.call_soon(core._drain, context=self._ctx)
         else:
@@ -316,6 +318,9 @@ class ActorSystem:
             self._done.set_result(None)
 
     async def _stop_all(self, timeout: float | None) -> None:
+        # A backoff may be long, and a crash-looping tree would crash again:
+        # restarts not yet due are dropped, and their actors' callers told.
+        self._root._abandon_restarts()
         cores = list(self._actors.values())
         for core in cores:
             core.request_stop("shutdown")
