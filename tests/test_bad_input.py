@@ -187,6 +187,19 @@ def test_task_only_option_raises_value_error_saying_it_is_a_task_option(
     assert option in _message(exc_info)
 
 
+def test_option_error_messages_read_as_english() -> None:
+    """Unknown and task-only option messages say "actor option", never "an actor option"."""
+    with pytest.raises(ValueError, match="unknown actor option 'max_concurency'") as unknown:
+        asyncactors.remote(max_concurency=4)(Plain)
+    assert "valid actor options: " in _message(unknown)
+    with pytest.raises(ValueError, match="not an actor option") as task_only:
+        asyncactors.remote(num_returns=2)(Plain)
+    assert "Valid actor options: " in _message(task_only)
+    for message in (_message(unknown), _message(task_only)):
+        assert "an actor options" not in message
+        assert "unknown an " not in message
+
+
 @pytest.mark.parametrize(
     "target",
     [plain_function, plain_coroutine_function, Plain()],
