@@ -214,7 +214,12 @@ class ActorHandle(Generic[_T]):
         )
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *self._core.spec.methods})
+        # As Ray's handle: the actor's methods for completion, not the handle's
+        # internals; plus what the handle itself offers.
+        return sorted({*self._core.spec.methods, *_HANDLE_API})
+
+
+_HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor")
 
 
 async def _wait_stopped(core: ActorCore) -> None:
