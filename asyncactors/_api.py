@@ -161,9 +161,11 @@ def stop(actor: ActorHandle[Any]) -> ObjectRef[None]:
     """Stop an actor gracefully once the calls sent to it before have run; any thread.
 
     The stop is queued in the mailbox like a call (Ray's
-    ``handle.__ray_terminate__.remote()``). When it runs, the actor refuses new
-    calls, fails the calls queued behind it with ``ActorDiedError``, lets its
-    running calls finish and runs ``__pre_destroy__``. It is not restarted, even
+    ``handle.__ray_terminate__.remote()``), never refused by ``max_pending_calls``.
+    When it runs, the actor refuses new calls, fails the calls still waiting
+    (queued behind it, in another concurrency group's queue, or waiting for a
+    ref argument) with ``ActorDiedError``, lets its running calls finish and
+    runs ``__pre_destroy__``. It is not restarted, even
     under a supervisor. The returned ref resolves to ``None`` once the actor is
     DEAD; it fails with ``ActorDiedError`` if the actor died or began stopping
     before the stop ran. ``ref.cancel()`` withdraws a stop that has not run.
