@@ -503,3 +503,14 @@ async def test_remote_after_shutdown_of_the_implicit_default_raises_until_init()
         assert await fresh.echo.remote(2) == 2
     finally:
         await asyncactors.shutdown()
+
+
+async def test_stop_is_not_refused_by_max_pending_calls() -> None:
+    """An actor at its max_pending_calls cap still accepts a stop, queued behind its calls."""
+    async with ActorSystem():
+        w = Worker.options(max_pending_calls=1).remote()
+        busy = w.nap.remote(0.01, "busy")
+        with pytest.raises(asyncactors.PendingCallsLimitExceeded):
+            w.echo.remote(1)
+        assert await asyncactors.stop(w) is None
+        assert await busy == "busy"
