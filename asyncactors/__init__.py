@@ -9,7 +9,7 @@
 """
 
 from ._actor_class import ActorClass, method, remote
-from ._api import get, get_actor, kill, put, wait
+from ._api import get, get_actor, kill, put, stop, wait
 from ._context import RuntimeContext, get_runtime_context
 from ._core import ActorState, exit_actor
 from ._events import ActorEvent, ActorExitInfo, EventStream
@@ -66,6 +66,7 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "stop",
     "wait",
 ]
 

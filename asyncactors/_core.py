@@ -21,9 +21,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._context import current_actor, running_actor
+from ._context import current_actor, current_call, running_actor
 from ._exceptions import (
     ActorDiedError,
     CheckpointError,
@@ -172,6 +172,7 @@ class ClassSpec:
         "name",
         "post_create",
         "pre_destroy",
+        "stop",
     )
 
     def __init__(
@@ -188,6 +189,8 @@ class ClassSpec:
         self.post_create = post_create
         self.pre_destroy = pre_destroy
         self.init_check = ArgChecker(cls, cls.__name__, drop_first=False)
+        # What a stop call (asyncactors.stop(), __ray_terminate__) runs.
+        self.stop = MethodSpec(self.name, "__ray_terminate__", _run_stop, SYNC, None, 0, None)
         # Set by ActorClass: the ActorHandle subclass with one attribute per method.
         self.handle_type: type[ActorHandle[Any]] = None  # type: ignore[assignment]
 
@@ -260,12 +263,51 @@ class Call(ObjectRef[Any]):
         return True
 
 
+# Why an actor stops gracefully: its system shuts down, its supervisor stops it,
+# its handles are gone, it called exit_actor(), or a stop call ran.
+StopWhy = Literal["shutdown", "supervisor", "released", "exit", "stop", "terminate"]
+StopVia = Literal["stop", "terminate"]
+
+# What a stop call was sent by, as error messages name it.
+_STOPPED_BY: Final[dict[str, str]] = {
+    "stop": "asyncactors.stop()",
+    "terminate": "__ray_terminate__()",
+}
+
 _STOP_REASONS: Final = {
     "shutdown": "was shut down with its actor system",
     "supervisor": "was stopped by its supervisor",
     "released": "stopped after all its handles were released",
     "exit": "exited via exit_actor()",
+    **{why: f"was stopped by {via}" for why, via in _STOPPED_BY.items()},
 }
+
+
+class _StopCall(Call):
+    """A stop call: queued like a call, its ref resolves once the actor is DEAD."""
+
+    __slots__ = ("_via",)
+
+    def __init__(self, core: ActorCore, via: StopVia) -> None:
+        super().__init__(core, core.spec.stop, (core, via), {})
+        self._via = via
+
+    def _describe(self) -> str:
+        return f"{_STOPPED_BY[self._via]} of {self._core.describe()}"
+
+    def _set_result(self, value: Any) -> None:
+        if self._state:
+            return
+        # The stop has run; its caller hears of it when the actor is DEAD.
+        self._core.stopped().add_done_callback(self._stopped)
+
+    def _stopped(self, _: asyncio.Future[None]) -> None:
+        Call._set_result(self, None)
+
+
+def _run_stop(instance: Any, core: ActorCore, via: StopVia) -> None:
+    """The body of a stop call: refuse new calls, fail queued ones, stop when idle."""
+    core._stop_after_running(via, f"was stopped by {_STOPPED_BY[via]} before running the call")
 
 
 def _died(core: ActorCore, reason: str) -> ActorDiedError:
@@ -398,7 +440,7 @@ class ActorCore:
         self.scheduled = True  # the creation step is scheduled by the system
         self.refusing = False
         self.finishing = False
-        self.stopping: str | None = None
+        self.stopping: StopWhy | None = None
         self.death: BaseException | None = None
         self.reason: str | None = None
         self.handles = 0
@@ -546,6 +588,8 @@ class ActorCore:
             return _died(self, "is not accepting calls: its actor system is being shut down")
         if self.stopping == "supervisor":
             return _died(self, "is not accepting calls: its supervisor is stopping it")
+        if self.stopping in _STOPPED_BY:
+            return _died(self, f"is stopping: {_STOPPED_BY[self.stopping]} was called")
         return _died(self, "is stopping: it called exit_actor()")
 
     def _dead_error(self) -> ActorDiedError:
@@ -837,7 +881,13 @@ class ActorCore:
         import anyio.to_thread
 
         func = functools.partial(spec.func, self.instance, *call._args, **call._kwargs)
-        return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+        # The thread runs in a copy of this context: this is how it finds its
+        # call (get_runtime_context().is_canceled()) without an event loop.
+        token = current_call.set(call)
+        try:
+            return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+        finally:
+            current_call.reset(token)
 
     # -- checkpoints --------------------------------------------------------------
 
@@ -1202,11 +1252,35 @@ class ActorCore:
             self._take_down("exited via exit_actor()")
             self._ask_supervisor("exited via exit_actor()")
             return
-        self.refusing = True
-        self.stopping = "exit"
-        self._fail_waiting("exited via exit_actor() before running the call")
+        self._stop_after_running("exit", "exited via exit_actor() before running the call")
 
-    def request_stop(self, why: str) -> None:
+    def _stop_after_running(self, why: StopWhy, reason: str) -> None:
+        """Refuse new calls, fail the waiting ones with ``reason``, and stop once
+        the running ones finish."""
+        self.refusing = True
+        self.stopping = why
+        self._fail_waiting(reason)
+
+    def submit_stop(self, via: StopVia) -> Call:
+        """Queue a graceful stop behind the calls already submitted (any thread).
+
+        When it runs, the actor refuses new calls, fails the calls still waiting
+        (in the mailbox, or for ref arguments) with ``ActorDiedError``, lets the
+        running ones finish, runs ``__pre_destroy__`` and is DEAD for good: no
+        supervisor restarts it. The returned ref resolves to ``None`` then; it
+        fails with ``ActorDiedError`` if the actor died before the stop ran.
+        """
+        call = _StopCall(self, via)
+        if _get_running_loop() is self.loop:
+            self._submit(call)
+            return call
+        try:
+            self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
+        except RuntimeError:
+            return self._loop_closed(call._spec, (), {})
+        return call
+
+    def request_stop(self, why: StopWhy) -> None:
         """Stop gracefully once every accepted call has finished.
 
         ``why`` is ``"shutdown"`` or ``"supervisor"`` (refuse new calls), or
