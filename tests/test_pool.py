@@ -26,11 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Gates:
     """Per-value events: ``started[v]`` is set when v's task starts; it ends when
-    ``release[v]`` is set. ``finished`` lists the values in the order they returned."""
+    ``release[v]`` is set, setting ``returning[v]`` as it returns. ``finished``
+    lists the values in the order they returned."""
 
     def __init__(self) -> None:
         self.started: defaultdict[Any, asyncio.Event] = defaultdict(asyncio.Event)
         self.release: defaultdict[Any, asyncio.Event] = defaultdict(asyncio.Event)
+        self.returning: defaultdict[Any, asyncio.Event] = defaultdict(asyncio.Event)
         self.finished: list[Any] = []
 
     def open(self, *values: Any) -> None:
@@ -62,6 +64,7 @@ class Worker:
             gates.started[v].set()
             await gates.release[v].wait()
             gates.finished.append(v)
+            gates.returning[v].set()
             if fail:
                 raise Boom(v)
             return v * 10
@@ -221,6 +224,24 @@ async def test_submissions_wait_while_every_actor_is_busy_and_start_in_order() -
         assert gates.started_values() == [0, 1, 2]
         gates.open(0, 2, 3, 4)
         assert [await pool.get_next() for _ in range(5)] == [0, 10, 20, 30, 40]
+
+
+async def test_new_submission_does_not_overtake_queued_ones() -> None:
+    """A value submitted just as an actor frees up waits behind those already queued."""
+    async with ActorSystem():
+        gates = Gates()
+        a = Worker.remote()
+        pool = ActorPool([a])
+        pool.submit(work(gates), 0)
+        pool.submit(work(gates), 1)
+        gates.open(0)
+        # Wakes in the loop iteration where value 0's task finishes, before the
+        # pool has started value 1.
+        await gates.returning[0].wait()
+        pool.submit(work(gates), 2)
+        gates.open(1, 2)
+        assert [await pool.get_next() for _ in range(3)] == [0, 10, 20]
+        assert (await a.stats.remote())[1] == [0, 1, 2]
 
 
 async def test_queued_submissions_all_run_and_return_in_order() -> None:
@@ -542,10 +563,12 @@ async def test_get_next_timeout_keeps_the_task() -> None:
 async def test_timeout_zero_returns_a_ready_result() -> None:
     """timeout=0 polls: a result that is already there is returned."""
     async with ActorSystem():
+        gates = Gates()
         pool = ActorPool([Worker.remote()])
-        pool.submit(double, 4)
-        await settle()
-        assert await pool.get_next(timeout=0) == 8
+        pool.submit(work(gates), 4)
+        gates.open(4)
+        await gates.returning[4].wait()  # wakes once the task's ref is resolved
+        assert await pool.get_next(timeout=0) == 40
 
 
 async def test_get_next_ignore_if_timedout_drops_the_task_and_its_actor_stays_busy() -> None:
@@ -905,14 +928,22 @@ def test_pool_is_generic_over_its_result_type(tmp_path: Path) -> None:
 
 
 @st.composite
+def releases(draw: st.DrawFn) -> tuple[list[int], list[int]]:
+    """The order in which the values' gates open, and the loop turns after each."""
+    n = draw(st.integers(0, 16))
+    order = draw(st.permutations(range(n)))
+    yields = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    return list(order), yields
+
+
+@st.composite
 def pool_cases(draw: st.DrawFn) -> tuple[int, int, int, list[int], frozenset[int], list[int]]:
     actors = draw(st.integers(1, 4))
     limit = draw(st.integers(1, 3))
-    n = draw(st.integers(0, 16))
-    order = draw(st.permutations(range(n)))
+    order, yields = draw(releases())
+    n = len(order)
     failing = draw(st.frozensets(st.integers(0, max(n - 1, 0)), max_size=n))
-    yields = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
-    return actors, limit, n, list(order), failing, yields
+    return actors, limit, n, order, failing, yields
 
 
 async def _release(gates: Gates, order: list[int], yields: list[int]) -> None:
@@ -975,27 +1006,85 @@ def test_every_submission_yields_exactly_one_result(
 
 
 @settings(max_examples=30, deadline=None)
-@given(
-    n_actors=st.integers(1, 4),
-    order=st.integers(0, 12).flatmap(lambda n: st.permutations(range(n))),
-    unordered=st.booleans(),
-)
+@given(n_actors=st.integers(1, 4), release=releases(), unordered=st.booleans())
 def test_map_preserves_order_whatever_the_completion_order(
-    n_actors: int, order: list[int], unordered: bool
+    n_actors: int, release: tuple[list[int], list[int]], unordered: bool
 ) -> None:
-    """map() yields f(v) for each value in order; map_unordered() the same multiset."""
+    """map() yields f(v) for each value in order; map_unordered() each once, as they finish."""
+    order, yields = release
 
     async def body(system: ActorSystem) -> None:
         gates = Gates()
         pool = ActorPool([Worker.remote() for _ in range(n_actors)])
         values = range(len(order))
         mapped = (pool.map_unordered if unordered else pool.map)(work(gates), values)
-        gates.open(*order)
-        results = [r async for r in mapped]
+
+        async def collect() -> list[int]:
+            return [r async for r in mapped]
+
+        _, results = await asyncio.gather(_release(gates, order, yields), collect())
         if unordered:
             assert sorted(results) == [v * 10 for v in values]
             assert results == [v * 10 for v in gates.finished]
         else:
             assert results == [v * 10 for v in values]
+
+    _run(body)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_actors=st.integers(1, 3),
+    limit=st.integers(1, 2),
+    release=releases(),
+    kills=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 2)), max_size=4),
+)
+def test_actors_dying_at_any_point_lose_no_submission(
+    n_actors: int,
+    limit: int,
+    release: tuple[list[int], list[int]],
+    kills: list[tuple[int, int]],
+) -> None:
+    """Killing actors at random points: each value still yields exactly one outcome, in
+    order; only tasks running on a killed actor fail (at most max_in_flight_per_actor each);
+    with no actor left, get_next() says so and push() carries on."""
+    order, yields = release
+
+    async def body(system: ActorSystem) -> None:
+        gates = Gates()
+        actors = [Worker.options(max_concurrency=2).remote() for _ in range(n_actors)]
+        pool = ActorPool(actors, max_in_flight_per_actor=limit)
+        for v in range(len(order)):
+            pool.submit(work(gates), v)
+        killed: set[int] = set()
+
+        async def release_and_kill() -> None:
+            for step, (v, k) in enumerate(zip(order, yields, strict=True)):
+                for at, victim in kills:
+                    if at == step and victim < n_actors:
+                        asyncactors.kill(actors[victim])
+                        killed.add(victim)
+                gates.open(v)
+                for _ in range(k):
+                    await asyncio.sleep(0)
+
+        outcomes: list[tuple[str, int]] = []
+
+        async def consume() -> None:
+            while pool.has_next():
+                try:
+                    outcomes.append(("value", await pool.get_next()))
+                except ActorDiedError:
+                    outcomes.append(("died", len(outcomes)))
+                except RuntimeError as exc:
+                    if "no actors" not in str(exc):
+                        raise
+                    pool.push(Worker.remote())
+
+        await asyncio.gather(release_and_kill(), consume())
+        assert len(outcomes) == len(order)
+        for v, (kind, value) in enumerate(outcomes):
+            assert (kind, value) in {("value", v * 10), ("died", v)}
+        assert sum(kind == "died" for kind, _ in outcomes) <= limit * len(killed)
 
     _run(body)
