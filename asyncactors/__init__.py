@@ -25,6 +25,7 @@ from ._exceptions import (
     TaskCancelledError,
 )
 from ._handle import ActorHandle, ActorMethod
+from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
@@ -39,6 +40,7 @@ __all__ = [
     "ActorHandle",
     "ActorInfo",
     "ActorMethod",
+    "ActorPool",
     "ActorState",
     "ActorSystem",
     "AsyncActorsError",

@@ -58,8 +58,9 @@ class ActorAlreadyExistsError(AsyncActorsError, ValueError):
 class GetTimeoutError(AsyncActorsError, TimeoutError):
     """The result was not ready in time.
 
-    Raised by ``asyncactors.get(..., timeout=)`` and ``ObjectRef.result(timeout=)``.
-    The call itself is not cancelled.
+    Raised by ``asyncactors.get(..., timeout=)``, ``ObjectRef.result(timeout=)`` and
+    ``ActorPool.get_next(timeout=)`` / ``get_next_unordered(timeout=)``. The call
+    itself is not cancelled.
     """
 
 
