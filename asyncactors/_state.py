@@ -24,7 +24,9 @@ are msgpack's own. Types are matched exactly, so that everything comes back as
 the type it went in as: a subclass (``OrderedDict``, ``defaultdict``, an
 ``IntEnum``, a ``bytearray``) is refused rather than silently turned into its
 base. Shared references are not preserved: an object reachable twice is
-stored, and restored, as two copies. A reference cycle is refused.
+stored, and restored, as two copies. A reference cycle is refused, and so are
+containers (list, dict, tuple, set, frozenset) nested more than ``MAX_DEPTH``
+deep, by the encoder and the decoder alike.
 msgpack's standard timestamp ext (-1) decodes to an aware UTC ``datetime``.
 """
 
@@ -421,9 +423,14 @@ def _decode_datetime(fields: list[Any]) -> datetime.datetime:
 def decode_state(data: bytes, *, source: str) -> Any:
     """Decode bytes made by ``encode_state``; build data only, never run code.
 
+    Time, memory and native stack are bounded on any input: nesting is decoded
+    without recursion, and containers nested more than ``MAX_DEPTH`` deep are
+    refused, as ``encode_state`` refuses them.
+
     Raises ``CheckpointCorruptError`` naming ``source`` (a file path or store key)
     when ``data`` is empty, truncated, has bytes after the object, is not valid
-    msgpack, or holds an ext type code or ext payload this module does not know.
+    msgpack, is nested too deep, or holds an ext type code or ext payload this
+    module does not know.
     """
     try:
         return _from_wire(_unpack(data))
