@@ -221,6 +221,18 @@ async def test_unsaveable_change_fails_its_call_and_is_rolled_back_even_with_no_
         assert w._core.restarts == 0
 
 
+async def test_rollback_does_not_use_up_a_supervisors_restart_intensity() -> None:
+    """Under a supervisor allowing no restarts, a rollback neither escalates nor kills."""
+    async with ActorSystem(), asyncactors.Supervisor("one_for_one", max_restarts=0) as sup:
+        w = wallet(supervisor=sup).remote()
+        await w.deposit.remote(5)
+        with pytest.raises(CheckpointError):
+            await w.grab.remote(1)
+        assert await w.state.remote() == (5, False)
+        assert not sup._failed
+        assert sup.children == [w]
+
+
 async def test_call_that_could_not_be_saved_is_not_retried() -> None:
     """A failed save is not retried, whatever max_task_retries and retry_exceptions say."""
     runs.clear()
