@@ -171,8 +171,16 @@ class ActorClass(Generic[_T]):
             TypeError: the arguments do not fit ``__init__``.
             ActorAlreadyExistsError: the name is taken and ``get_if_exists`` is false.
             RuntimeError: no running loop and no actor system, or the system is shut down.
+            ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
+        if self._config.store is None and self._options["checkpoint_every"]:
+            # Refused here, not in options(): the store may come in a later options().
+            raise ValueError(
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 

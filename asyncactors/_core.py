@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from ._context import current_actor, current_call, running_actor
 from ._exceptions import (
     ActorDiedError,
+    CheckpointCorruptError,
     CheckpointError,
     MailboxFullError,
     PendingCallsLimitExceeded,
@@ -89,6 +90,8 @@ class _Yield:
 
 
 _YIELD: Final = _Yield()
+
+_RESTORING: Final = "restoring its checkpoint"
 
 
 class _ActorExit(BaseException):
@@ -363,12 +366,14 @@ class ActorConfig:
 class _Rare:
     """State few actors need, allocated on first use to keep idle actors small."""
 
-    __slots__ = ("crash_times", "save_lock", "since_checkpoint")
+    __slots__ = ("crash_times", "key", "rollbacks", "save_lock", "since_checkpoint")
 
     def __init__(self) -> None:
         self.crash_times: deque[float] = deque()
         self.save_lock: asyncio.Lock | None = None
         self.since_checkpoint = 0
+        self.key: str | None = None
+        self.rollbacks = 0
 
 
 class ActorCore:
@@ -893,39 +898,67 @@ class ActorCore:
 
     @property
     def checkpoint_key(self) -> str:
-        """Where this actor's state lives in its store."""
-        if self.name is not None:
-            return f"{self.namespace}/{self.name}"
-        return f"actor-{self.actor_id}"
+        """Where this actor's state lives in its store (see ``_stores.checkpoint_key``)."""
+        rare = self._rare()
+        key = rare.key
+        if key is None:
+            from ._stores import checkpoint_key
+
+            key = rare.key = checkpoint_key(self.namespace, self.name, self.actor_id)
+        return key
 
     async def _checkpoint_after(self, call: Call, value: Any) -> None:
-        """Count a successful call; every N-th, save before the caller sees its result."""
+        """Count a successful call; every N-th, save before the caller sees its result.
+
+        A failed save fails the call and rolls the actor back to its last
+        checkpoint: what the caller was told never differs from what is durable.
+        """
         rare = self._rare()
         rare.since_checkpoint += 1
         if rare.since_checkpoint < self.config.checkpoint_every:
             call._set_result(value)
             return
         rare.since_checkpoint = 0
+        incarnation = self.incarnation
         try:
-            data = self._capture()
-        except TypeError as exc:
-            call._set_exception(exc)
-            return
-        try:
-            await self._save(data)
-        except Exception as exc:
-            err = CheckpointError(
-                f"{self.describe()} ran the call but could not save its state: {exc}"
-            )
-            err.__cause__ = exc
+            await self._save_state("ran the call but could not save its state")
+        except CheckpointError as exc:
+            self.failed += 1
+            err = CheckpointError(f"{exc}; the actor is rolled back to its last checkpoint")
+            err.__cause__ = exc.__cause__
             call._set_exception(err)
+            if self.incarnation == incarnation:
+                self._roll_back(err)
         else:
             call._set_result(value)
+
+    def _roll_back(self, exc: CheckpointError) -> None:
+        """Rebuild the actor from its last good checkpoint, undoing what was not saved.
+
+        Not a crash: the supervisor is not asked and no restart is counted, so it
+        happens even with ``max_restarts=0``. Queued calls run on the rebuilt actor.
+        """
+        self._take_down("was rolled back to its last checkpoint", exc=exc)
+        if self.state is _RESTARTING:
+            self._rare().rollbacks += 1
+            self._start_again()
 
     def _capture(self) -> bytes:
         from ._state import checkpoint_bytes
 
         return checkpoint_bytes(self.instance)
+
+    async def _save_state(self, failure: str) -> None:
+        """Capture the state now and save it.
+
+        Raises:
+            CheckpointError: ``<actor> <failure>: <why>``, caused by what the
+                encoder (``TypeError`` naming the attribute) or the store raised.
+        """
+        try:
+            await self._save(self._capture())
+        except Exception as exc:
+            raise CheckpointError(f"{self.describe()} {failure}: {exc}") from exc
 
     async def _save(self, data: bytes) -> None:
         store = self.config.store
@@ -943,8 +976,8 @@ class ActorCore:
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store could not save it.
-            TypeError: an attribute cannot be encoded.
+            CheckpointError: the state cannot be encoded (naming the attribute;
+                the cause is a ``TypeError``) or the store could not save it.
         """
         if self.config.store is None:
             raise RuntimeError(f"{self.describe()} has no checkpoint_store option")
@@ -954,15 +987,11 @@ class ActorCore:
             return
         while self.state is not _ALIVE:
             await self.wait_ready()  # raises ActorDiedError once it is DEAD
-        data = self._capture()
-        try:
-            await self._save(data)
-        except Exception as exc:
-            raise CheckpointError(f"{self.describe()} could not save its state: {exc}") from exc
+        await self._save_state("could not save its state")
 
     async def _restore(self) -> None:
-        from ._exceptions import CheckpointCorruptError
         from ._state import decode_state, restore_state
+        from ._stores import checkpoint_source
 
         store = self.config.store
         assert store is not None
@@ -970,7 +999,7 @@ class ActorCore:
         try:
             data = await store.load(key)
             if data is not None:
-                source = f"{store!r}[{key!r}]"
+                source = checkpoint_source(store, key)
                 restore_state(self.instance, decode_state(data, source=source), source=source)
         except CheckpointCorruptError:
             if self.config.on_corrupt_checkpoint != "start_fresh":
@@ -980,6 +1009,8 @@ class ActorCore:
                 self.describe(),
                 exc_info=True,
             )
+        # The instance now holds the last checkpoint: no call since it is unsaved.
+        self._rare().since_checkpoint = 0
 
     # -- creation -----------------------------------------------------------------
 
@@ -1025,7 +1056,7 @@ class ActorCore:
     async def _finish_creation(self) -> None:
         """Restore the checkpoint and run ``__post_create__``, off the drain."""
         incarnation = self.incarnation
-        hook = "restoring its checkpoint"
+        hook = _RESTORING
         try:
             if self.config.store is not None:
                 await self._restore()
@@ -1051,7 +1082,8 @@ class ActorCore:
     def _became_alive(self) -> None:
         self.state = _ALIVE
         self.death = None
-        self.system._emit("restarted" if self.restarts else "started", self)
+        rebuilt = self.restarts or (self.rare is not None and self.rare.rollbacks)
+        self.system._emit("restarted" if rebuilt else "started", self)
         waiters = self.ready_waiters
         if waiters is not None:
             self.ready_waiters = None
@@ -1065,6 +1097,14 @@ class ActorCore:
         if isinstance(exc, _ActorExit):
             self.death = None
             self._die(f"exited in {hook} via exit_actor()")
+            return
+        if hook == _RESTORING and isinstance(exc, CheckpointCorruptError):
+            # No restart can mend the bytes: fail now, and every waiting caller with it.
+            self.death = exc
+            self._die(
+                f"failed to start: its checkpoint is corrupt: {exc} "
+                "(on_corrupt_checkpoint='start_fresh' starts from __init__ instead)"
+            )
             return
         self._crash(exc, f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
 
@@ -1190,6 +1230,9 @@ class ActorCore:
         if self.incarnation:
             self.restarts += 1
         # else it was held, never started: this is its first start.
+        self._start_again()
+
+    def _start_again(self) -> None:
         self.state = _PENDING
         if not self.scheduled:
             self.scheduled = True
@@ -1377,9 +1420,9 @@ class ActorCore:
         self.supervisor._forget(self)
         self.system._unregister(self)
         store = self.config.store
-        if store is not None and self.name is None:
+        if store is not None and self.name is None and self.rare is not None and self.rare.key:
             # An unnamed actor's key is never used again.
-            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.checkpoint_key)))
+            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.rare.key)))
         self.system._emit(kind, self, self.death)
         waiters = self.stop_waiters
         if waiters is not None:

@@ -193,8 +193,9 @@ class ActorHandle(Generic[_T]):
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store failed to save.
-            TypeError: part of the state cannot be encoded (the message names it).
+            CheckpointError: the store failed to save, or part of the state
+                cannot be encoded (the message names it; the cause is a
+                ``TypeError``). The actor's state is unchanged either way.
         """
         await self._core.checkpoint()
 
