@@ -9,7 +9,7 @@
 """
 
 from ._actor_class import ActorClass, method, remote
-from ._api import get, get_actor, kill, put, wait
+from ._api import get, get_actor, kill, put, stop, wait
 from ._context import RuntimeContext, get_runtime_context
 from ._core import ActorState, exit_actor
 from ._events import ActorEvent, ActorExitInfo, EventStream
@@ -25,6 +25,7 @@ from ._exceptions import (
     TaskCancelledError,
 )
 from ._handle import ActorHandle, ActorMethod
+from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
@@ -39,6 +40,7 @@ __all__ = [
     "ActorHandle",
     "ActorInfo",
     "ActorMethod",
+    "ActorPool",
     "ActorState",
     "ActorSystem",
     "AsyncActorsError",
@@ -66,6 +68,7 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "stop",
     "wait",
 ]
 

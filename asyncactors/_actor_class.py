@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, TypeVar, overload
 
 from ._core import ASYNC, SYNC, THREAD, ActorConfig, ClassSpec, MethodSpec
 from ._handle import ActorHandle, make_handle_type
@@ -72,6 +72,7 @@ def _build_spec(cls: type) -> ClassSpec:
         attr = inspect.getattr_static(cls, name)
         if not inspect.isfunction(attr):
             continue
+        _refuse_generator(cls, name, attr)
         opts = {**METHOD_DEFAULTS, **getattr(attr, _METHOD_OPTIONS_ATTR, {})}
         if inspect.iscoroutinefunction(attr):
             kind = ASYNC
@@ -97,6 +98,21 @@ def _build_spec(cls: type) -> ClassSpec:
     return spec
 
 
+def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
+    # A call would return the generator object itself, unconsumed.
+    if inspect.isasyncgenfunction(func):
+        kind = "an async generator"
+    elif inspect.isgeneratorfunction(func):
+        kind = "a generator"
+    else:
+        return
+    raise TypeError(
+        f"{cls.__name__}.{name} is {kind} method, and asyncactors has no streaming "
+        "methods yet: a call would return the generator object, not its items. "
+        "Return a list instead, or have the actor push items to a consumer actor"
+    )
+
+
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
     groups = opts.get("concurrency_groups") or {}
     for m in spec.methods.values():
@@ -108,7 +124,11 @@ def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
 
 
 class ActorClass(Generic[_T]):
-    """An actor class: ``Cls.remote(...)`` creates an actor and returns its handle."""
+    """An actor class: ``Cls.remote(...)`` creates an actor and returns its handle.
+
+    The decorated class's attributes, static methods and class methods are
+    reachable through it (``Cls.LIMIT``, ``Cls.helper()``), as in Ray.
+    """
 
     __slots__ = ("__weakref__", "_config", "_options", "_spec")
 
@@ -151,8 +171,16 @@ class ActorClass(Generic[_T]):
             TypeError: the arguments do not fit ``__init__``.
             ActorAlreadyExistsError: the name is taken and ``get_if_exists`` is false.
             RuntimeError: no running loop and no actor system, or the system is shut down.
+            ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
+        if self._config.store is None and self._options["checkpoint_every"]:
+            # Refused here, not in options(): the store may come in a later options().
+            raise ValueError(
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 
@@ -164,6 +192,32 @@ class ActorClass(Generic[_T]):
 
     def __repr__(self) -> str:
         return f"<ActorClass {self._spec.name}>"
+
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, which would otherwise accept any attribute;
+        # the mypy plugin types the decorated class as the class itself.
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__") or name in ActorClass.__slots__:
+                raise AttributeError(name)
+            cls = self._spec.cls
+            try:
+                return getattr(cls, name)
+            except AttributeError:
+                raise AttributeError(
+                    f"actor class {cls.__name__} has no attribute {name!r}", name=name, obj=self
+                ) from None
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *dir(self._spec.cls)})
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> NoReturn:
+        name = self.__name__
+        raise TypeError(
+            f"cannot subclass the actor class {name}: inheriting from actor classes is not "
+            f"supported (as in Ray). Inherit from the plain class, {name}.__wrapped__ (or a "
+            "common non-actor base class), and decorate the subclass with @asyncactors.remote"
+        )
 
 
 @overload

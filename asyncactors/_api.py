@@ -1,4 +1,4 @@
-"""Module-level functions: ``get``, ``wait``, ``put``, ``kill``, ``get_actor``."""
+"""Module-level functions: ``get``, ``wait``, ``put``, ``kill``, ``stop``, ``get_actor``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any, TypeVar, overload
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
 from ._ref import ObjectRef, unwatch, watch_pending
-from ._system import default_system
+from ._system import check_actor_lookup, default_system
 
-__all__ = ["get", "get_actor", "kill", "put", "wait"]
+__all__ = ["get", "get_actor", "kill", "put", "stop", "wait"]
 
 _T = TypeVar("_T")
 
@@ -41,14 +41,15 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
 
     Raises:
         GetTimeoutError: not every value was ready within ``timeout`` seconds.
-        TypeError: ``refs`` is neither an ObjectRef nor a list of them.
+        ValueError: ``refs`` is neither an ObjectRef nor a list (as in Ray).
+        TypeError: the list holds something other than ObjectRefs.
         Exception: the first failure in list order, as the method raised it.
     """
     _check_timeout(timeout)
     single = isinstance(refs, ObjectRef)
     if not single:
         if not isinstance(refs, list | tuple):
-            raise TypeError(
+            raise ValueError(
                 f"get() takes an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}"
             )
         for r in refs:
@@ -157,6 +158,12 @@ def put(value: _T) -> ObjectRef[_T]:
     return ObjectRef._ready(value)
 
 
+def _check_handle(actor: object, api: str) -> None:
+    # ValueError, not TypeError: Ray's kill() raises it, and Ray code catches it.
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(f"{api}() takes an ActorHandle, got {type(actor).__name__}")
+
+
 def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
     """Stop an actor at once, from any thread.
 
@@ -166,20 +173,43 @@ def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
     restart the actor, and its queued calls survive.
 
     Raises:
-        TypeError: ``actor`` is not an ActorHandle.
+        ValueError: ``actor`` is not an ActorHandle (as in Ray).
+        TypeError: ``no_restart`` is not a bool.
     """
-    if not isinstance(actor, ActorHandle):
-        raise TypeError(f"kill() takes an ActorHandle, got {type(actor).__name__}")
+    _check_handle(actor, "kill")
     if not isinstance(no_restart, bool):
         raise TypeError(f"no_restart must be a bool, got {type(no_restart).__name__}")
     actor._core.kill(no_restart=no_restart)
+
+
+def stop(actor: ActorHandle[Any]) -> ObjectRef[None]:
+    """Stop an actor gracefully once the calls sent to it before have run; any thread.
+
+    The stop is queued in the mailbox like a call (Ray's
+    ``handle.__ray_terminate__.remote()``), never refused by ``max_pending_calls``.
+    When it runs, the actor refuses new calls, fails the calls still waiting
+    (queued behind it, in another concurrency group's queue, or waiting for a
+    ref argument) with ``ActorDiedError``, lets its running calls finish and
+    runs ``__pre_destroy__``. It is not restarted, even
+    under a supervisor. The returned ref resolves to ``None`` once the actor is
+    DEAD; it fails with ``ActorDiedError`` if the actor died or began stopping
+    before the stop ran. ``ref.cancel()`` withdraws a stop that has not run.
+
+    Raises:
+        ValueError: ``actor`` is not an ActorHandle (as ``kill()``).
+    """
+    _check_handle(actor, "stop")
+    return actor._core.submit_stop("stop")
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
     """A handle to the live actor named ``name`` in the current actor system.
 
     Raises:
-        ValueError: no live actor has that name in that namespace.
+        ValueError: no live actor has that name in that namespace, or ``name``
+            or ``namespace`` is empty (as in Ray).
+        TypeError: ``name`` or ``namespace`` is not a str.
         RuntimeError: there is no actor system here.
     """
+    check_actor_lookup(name, namespace)
     return default_system().get_actor(name, namespace)

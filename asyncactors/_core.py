@@ -17,14 +17,16 @@ import asyncio
 import contextvars
 import functools
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._context import current_actor, running_actor
+from ._context import current_actor, current_call, running_actor
 from ._exceptions import (
     ActorDiedError,
+    CheckpointCorruptError,
     CheckpointError,
     MailboxFullError,
     PendingCallsLimitExceeded,
@@ -88,6 +90,8 @@ class _Yield:
 
 
 _YIELD: Final = _Yield()
+
+_RESTORING: Final = "restoring its checkpoint"
 
 
 class _ActorExit(BaseException):
@@ -171,6 +175,7 @@ class ClassSpec:
         "name",
         "post_create",
         "pre_destroy",
+        "stop",
     )
 
     def __init__(
@@ -187,6 +192,8 @@ class ClassSpec:
         self.post_create = post_create
         self.pre_destroy = pre_destroy
         self.init_check = ArgChecker(cls, cls.__name__, drop_first=False)
+        # What a stop call (asyncactors.stop(), __ray_terminate__) runs.
+        self.stop = MethodSpec(self.name, "__ray_terminate__", _run_stop, SYNC, None, 0, None)
         # Set by ActorClass: the ActorHandle subclass with one attribute per method.
         self.handle_type: type[ActorHandle[Any]] = None  # type: ignore[assignment]
 
@@ -292,12 +299,6 @@ class _CappedCall(Call):
             ObjectRef._set_exception(self, exc, log=log)
 
 
-# Python's own messages ("'Call' object is not callable", "Object of type Call is
-# not JSON serializable") name a ref's type: the public one, not the engine's.
-for _cls in (Call, _CappedCall):
-    _cls.__name__ = _cls.__qualname__ = "ObjectRef"
-
-
 class _PendingCount:
     """How many calls an actor with ``max_pending_calls`` has submitted and not resolved.
 
@@ -339,12 +340,57 @@ class _PendingCount:
 
 _UNREACHABLE: Final = "is unreachable: its event loop is closed"
 
+# Why an actor stops gracefully: its system shuts down, its supervisor stops it,
+# its handles are gone, it called exit_actor(), or a stop call ran.
+StopWhy = Literal["shutdown", "supervisor", "released", "exit", "stop", "terminate"]
+StopVia = Literal["stop", "terminate"]
+
+# What a stop call was sent by, as error messages name it.
+_STOPPED_BY: Final[dict[str, str]] = {
+    "stop": "asyncactors.stop()",
+    "terminate": "__ray_terminate__()",
+}
+
 _STOP_REASONS: Final = {
     "shutdown": "was shut down with its actor system",
     "supervisor": "was stopped by its supervisor",
     "released": "stopped after all its handles were released",
     "exit": "exited via exit_actor()",
+    **{why: f"was stopped by {via}" for why, via in _STOPPED_BY.items()},
 }
+
+
+class _StopCall(Call):
+    """A stop call: queued like a call, its ref resolves once the actor is DEAD."""
+
+    __slots__ = ("_via",)
+
+    def __init__(self, core: ActorCore, via: StopVia) -> None:
+        super().__init__(core, core.spec.stop, (core, via), {})
+        self._via = via
+
+    def _describe(self) -> str:
+        return f"{_STOPPED_BY[self._via]} of {self._core.describe()}"
+
+    def _set_result(self, value: Any) -> None:
+        if self._state:
+            return
+        # The stop has run; its caller hears of it when the actor is DEAD.
+        self._core.stopped().add_done_callback(self._stopped)
+
+    def _stopped(self, _: asyncio.Future[None]) -> None:
+        Call._set_result(self, None)
+
+
+def _run_stop(instance: Any, core: ActorCore, via: StopVia) -> None:
+    """The body of a stop call: refuse new calls, fail queued ones, stop when idle."""
+    core._stop_after_running(via, f"was stopped by {_STOPPED_BY[via]} before running the call")
+
+
+# Python's own messages ("'Call' object is not callable", "Object of type Call is
+# not JSON serializable") name a ref's type: the public one, not the engine's.
+for _cls in (Call, _CappedCall, _StopCall):
+    _cls.__name__ = _cls.__qualname__ = "ObjectRef"
 
 
 def _died(core: ActorCore, reason: str) -> ActorDiedError:
@@ -400,12 +446,14 @@ class ActorConfig:
 class _Rare:
     """State few actors need, allocated on first use to keep idle actors small."""
 
-    __slots__ = ("crash_times", "save_lock", "since_checkpoint")
+    __slots__ = ("crash_times", "key", "rollbacks", "save_lock", "since_checkpoint")
 
     def __init__(self) -> None:
         self.crash_times: deque[float] = deque()
         self.save_lock: asyncio.Lock | None = None
         self.since_checkpoint = 0
+        self.key: str | None = None
+        self.rollbacks = 0
 
 
 class ActorCore:
@@ -478,7 +526,7 @@ class ActorCore:
         self.scheduled = True  # the creation step is scheduled by the system
         self.refusing = False
         self.finishing = False
-        self.stopping: str | None = None
+        self.stopping: StopWhy | None = None
         self.death: BaseException | None = None
         self.reason: str | None = None
         self.handles = 0
@@ -532,6 +580,10 @@ class ActorCore:
         if _get_running_loop() is self.loop:
             self._submit(call)
             return call
+        return self._submit_threadsafe(call)
+
+    def _submit_threadsafe(self, call: Call) -> Call:
+        """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
         try:
             self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
         except RuntimeError:
@@ -587,6 +639,8 @@ class ActorCore:
             return _died(self, "is not accepting calls: its actor system is being shut down")
         if self.stopping == "supervisor":
             return _died(self, "is not accepting calls: its supervisor is stopping it")
+        if self.stopping in _STOPPED_BY:
+            return _died(self, f"is stopping: {_STOPPED_BY[self.stopping]} was called")
         return _died(self, "is stopping: it called exit_actor()")
 
     def _dead_error(self) -> ActorDiedError:
@@ -827,9 +881,7 @@ class ActorCore:
                     elif spec.kind == SYNC:
                         value = spec.func(instance, *call._args, **call._kwargs)
                     else:
-                        value = await self._in_thread(
-                            functools.partial(spec.func, instance, *call._args, **call._kwargs)
-                        )
+                        value = await self._in_thread(spec, call)
                 except _CancelledError:
                     if self.incarnation != incarnation:
                         raise  # killed or restarted: the call was dealt with
@@ -854,11 +906,7 @@ class ActorCore:
                         return  # restarted meanwhile; the call was requeued or failed
                     self.processed += 1
                     if every and not call._state:
-                        failure = await self._checkpoint_after()
-                        if failure is None:
-                            call._set_result(value)
-                        else:
-                            call._set_exception(failure)
+                        await self._checkpoint_after(call, value)
                     else:
                         call._set_result(value)
                     if call._state == FAILED and task.cancelling():
@@ -890,49 +938,85 @@ class ActorCore:
                 if self.stopping is not None:
                     self._maybe_finish_stop()
 
-    async def _in_thread(self, func: Callable[[], Any]) -> Any:
+    async def _in_thread(self, spec: MethodSpec, call: Call) -> Any:
         import anyio.to_thread
 
-        return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+        func = functools.partial(spec.func, self.instance, *call._args, **call._kwargs)
+        # The thread runs in a copy of this context: this is how it finds its
+        # call (get_runtime_context().is_canceled()) without an event loop.
+        token = current_call.set(weakref.ref(call))
+        del call  # see _run_inline
+        try:
+            return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+        finally:
+            current_call.reset(token)
 
     # -- checkpoints --------------------------------------------------------------
 
     @property
     def checkpoint_key(self) -> str:
-        """Where this actor's state lives in its store."""
-        if self.name is not None:
-            return f"{self.namespace}/{self.name}"
-        return f"actor-{self.actor_id}"
+        """Where this actor's state lives in its store (see ``_stores.checkpoint_key``)."""
+        rare = self._rare()
+        key = rare.key
+        if key is None:
+            from ._stores import checkpoint_key
 
-    async def _checkpoint_after(self) -> BaseException | None:
-        """Count a successful call; every N-th, save the state. Return why saving failed, if it did.
+            key = rare.key = checkpoint_key(self.namespace, self.name, self.actor_id)
+        return key
 
-        The caller settles the call: this frame, which a failure's traceback
-        keeps, must not hold it (see ``_run_inline``).
+    async def _checkpoint_after(self, call: Call, value: Any) -> None:
+        """Count a successful call; every N-th, save before the caller sees its result.
+
+        A failed save fails the call and rolls the actor back to its last
+        checkpoint: what the caller was told never differs from what is durable.
         """
         rare = self._rare()
         rare.since_checkpoint += 1
         if rare.since_checkpoint < self.config.checkpoint_every:
-            return None
+            call._set_result(value)
+            return
         rare.since_checkpoint = 0
+        incarnation = self.incarnation
         try:
-            data = self._capture()
-        except TypeError as exc:
-            return exc
-        try:
-            await self._save(data)
-        except Exception as exc:
-            err = CheckpointError(
-                f"{self.describe()} ran the call but could not save its state: {exc}"
-            )
-            err.__cause__ = exc
-            return err
-        return None
+            await self._save_state("ran the call but could not save its state")
+        except CheckpointError as exc:
+            self.failed += 1
+            err = CheckpointError(f"{exc}; the actor is rolled back to its last checkpoint")
+            err.__cause__ = exc.__cause__
+            call._set_exception(err)
+            del call  # see _run_inline
+            if self.incarnation == incarnation:
+                self._roll_back(err)
+        else:
+            call._set_result(value)
+
+    def _roll_back(self, exc: CheckpointError) -> None:
+        """Rebuild the actor from its last good checkpoint, undoing what was not saved.
+
+        Not a crash: the supervisor is not asked and no restart is counted, so it
+        happens even with ``max_restarts=0``. Queued calls run on the rebuilt actor.
+        """
+        self._take_down("was rolled back to its last checkpoint", exc=exc)
+        if self.state is _RESTARTING:
+            self._rare().rollbacks += 1
+            self._start_again()
 
     def _capture(self) -> bytes:
         from ._state import checkpoint_bytes
 
         return checkpoint_bytes(self.instance)
+
+    async def _save_state(self, failure: str) -> None:
+        """Capture the state now and save it.
+
+        Raises:
+            CheckpointError: ``<actor> <failure>: <why>``, caused by what the
+                encoder (``TypeError`` naming the attribute) or the store raised.
+        """
+        try:
+            await self._save(self._capture())
+        except Exception as exc:
+            raise CheckpointError(f"{self.describe()} {failure}: {exc}") from exc
 
     async def _save(self, data: bytes) -> None:
         store = self.config.store
@@ -950,8 +1034,8 @@ class ActorCore:
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store could not save it.
-            TypeError: an attribute cannot be encoded.
+            CheckpointError: the state cannot be encoded (naming the attribute;
+                the cause is a ``TypeError``) or the store could not save it.
         """
         if self.config.store is None:
             raise RuntimeError(f"{self.describe()} has no checkpoint_store option")
@@ -961,15 +1045,11 @@ class ActorCore:
             return
         while self.state is not _ALIVE:
             await self.wait_ready()  # raises ActorDiedError once it is DEAD
-        data = self._capture()
-        try:
-            await self._save(data)
-        except Exception as exc:
-            raise CheckpointError(f"{self.describe()} could not save its state: {exc}") from exc
+        await self._save_state("could not save its state")
 
     async def _restore(self) -> None:
-        from ._exceptions import CheckpointCorruptError
         from ._state import decode_state, restore_state
+        from ._stores import checkpoint_source
 
         store = self.config.store
         assert store is not None
@@ -977,7 +1057,7 @@ class ActorCore:
         try:
             data = await store.load(key)
             if data is not None:
-                source = f"{store!r}[{key!r}]"
+                source = checkpoint_source(store, key)
                 restore_state(self.instance, decode_state(data, source=source), source=source)
         except CheckpointCorruptError:
             if self.config.on_corrupt_checkpoint != "start_fresh":
@@ -987,6 +1067,8 @@ class ActorCore:
                 self.describe(),
                 exc_info=True,
             )
+        # The instance now holds the last checkpoint: no call since it is unsaved.
+        self._rare().since_checkpoint = 0
 
     # -- creation -----------------------------------------------------------------
 
@@ -1032,7 +1114,7 @@ class ActorCore:
     async def _finish_creation(self) -> None:
         """Restore the checkpoint and run ``__post_create__``, off the drain."""
         incarnation = self.incarnation
-        hook = "restoring its checkpoint"
+        hook = _RESTORING
         try:
             if self.config.store is not None:
                 await self._restore()
@@ -1058,7 +1140,8 @@ class ActorCore:
     def _became_alive(self) -> None:
         self.state = _ALIVE
         self.death = None
-        self.system._emit("restarted" if self.restarts else "started", self)
+        rebuilt = self.restarts or (self.rare is not None and self.rare.rollbacks)
+        self.system._emit("restarted" if rebuilt else "started", self)
         waiters = self.ready_waiters
         if waiters is not None:
             self.ready_waiters = None
@@ -1072,6 +1155,14 @@ class ActorCore:
         if isinstance(exc, _ActorExit):
             self.death = None
             self._die(f"exited in {hook} via exit_actor()")
+            return
+        if hook == _RESTORING and isinstance(exc, CheckpointCorruptError):
+            # No restart can mend the bytes: fail now, and every waiting caller with it.
+            self.death = exc
+            self._die(
+                f"failed to start: its checkpoint is corrupt: {exc} "
+                "(on_corrupt_checkpoint='start_fresh' starts from __init__ instead)"
+            )
             return
         self._crash(exc, f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
 
@@ -1194,11 +1285,24 @@ class ActorCore:
         """Start the next incarnation: ``__init__`` again, then the kept mailbox."""
         if self.state is not _RESTARTING:
             return
-        self.restarts += 1
+        if self.incarnation:
+            self.restarts += 1
+        # else it was held, never started: this is its first start.
+        self._start_again()
+
+    def _start_again(self) -> None:
         self.state = _PENDING
         if not self.scheduled:
             self.scheduled = True
             self.loop.call_soon(self._drain, context=self.ctx)
+
+    def _hold(self) -> None:
+        """Wait, never started, for a supervisor that is down; ``_bring_up`` starts it.
+
+        It is RESTARTING meanwhile, like its siblings: calls queue, nothing runs.
+        """
+        self.state = _RESTARTING
+        self.scheduled = False
 
     # -- stopping -----------------------------------------------------------------
 
@@ -1249,11 +1353,31 @@ class ActorCore:
             self._take_down("exited via exit_actor()")
             self._ask_supervisor("exited via exit_actor()")
             return
-        self.refusing = True
-        self.stopping = "exit"
-        self._fail_waiting("exited via exit_actor() before running the call")
+        self._stop_after_running("exit", "exited via exit_actor() before running the call")
 
-    def request_stop(self, why: str) -> None:
+    def _stop_after_running(self, why: StopWhy, reason: str) -> None:
+        """Refuse new calls, fail the waiting ones with ``reason``, and stop once
+        the running ones finish."""
+        self.refusing = True
+        self.stopping = why
+        self._fail_waiting(reason)
+
+    def submit_stop(self, via: StopVia) -> Call:
+        """Queue a graceful stop behind the calls already submitted (any thread).
+
+        When it runs, the actor refuses new calls, fails the calls still waiting
+        (in the mailbox, or for ref arguments) with ``ActorDiedError``, lets the
+        running ones finish, runs ``__pre_destroy__`` and is DEAD for good: no
+        supervisor restarts it. The returned ref resolves to ``None`` then; it
+        fails with ``ActorDiedError`` if the actor died before the stop ran.
+        """
+        call = _StopCall(self, via)
+        if _get_running_loop() is self.loop:
+            self._submit(call)
+            return call
+        return self._submit_threadsafe(call)
+
+    def request_stop(self, why: StopWhy) -> None:
         """Stop gracefully once every accepted call has finished.
 
         ``why`` is ``"shutdown"`` or ``"supervisor"`` (refuse new calls), or
@@ -1350,9 +1474,9 @@ class ActorCore:
         self.supervisor._forget(self)
         self.system._unregister(self)
         store = self.config.store
-        if store is not None and self.name is None:
+        if store is not None and self.name is None and self.rare is not None and self.rare.key:
             # An unnamed actor's key is never used again.
-            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.checkpoint_key)))
+            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.rare.key)))
         self.system._emit(kind, self, self.death)
         waiters = self.stop_waiters
         if waiters is not None:

@@ -58,8 +58,9 @@ class ActorAlreadyExistsError(AsyncActorsError, ValueError):
 class GetTimeoutError(AsyncActorsError, TimeoutError):
     """The result was not ready in time.
 
-    Raised by ``asyncactors.get(..., timeout=)`` and ``ObjectRef.result(timeout=)``.
-    The call itself is not cancelled.
+    Raised by ``asyncactors.get(..., timeout=)``, ``ObjectRef.result(timeout=)`` and
+    ``ActorPool.get_next(timeout=)`` / ``get_next_unordered(timeout=)``. The call
+    itself is not cancelled.
     """
 
 
@@ -87,9 +88,11 @@ class MailboxFullError(AsyncActorsError):
 class CheckpointError(AsyncActorsError):
     """Saving or loading an actor's checkpoint failed.
 
-    Raised by ``await handle.checkpoint()`` when the store's ``save`` fails, and
-    by awaiting a call whose result waits for a checkpoint (``checkpoint_every=1``)
-    that could not be saved. The store's own exception is the ``__cause__``.
+    Raised by ``await handle.checkpoint()`` when the state cannot be encoded or
+    the store's ``save`` fails, and by awaiting a call whose result waits for a
+    checkpoint (``checkpoint_every``) that could not be saved; the actor is then
+    rolled back to its last good checkpoint. The encoder's ``TypeError`` (naming
+    the attribute) or the store's own exception is the ``__cause__``.
     """
 
 
@@ -97,6 +100,8 @@ class CheckpointCorruptError(CheckpointError, ValueError):
     """A stored checkpoint cannot be decoded; the message names the file or key.
 
     Raised by ``FileStore.load()`` and ``MemoryStore.load()`` on a corrupt or
-    truncated checkpoint. An actor that meets one fails to start with
-    ``ActorDiedError`` caused by it, unless ``on_corrupt_checkpoint="start_fresh"``.
+    truncated checkpoint, and when restoring one that is not a dict of attribute
+    names. An actor that meets one fails to start, at once and for good (no
+    restart can mend it), with ``ActorDiedError`` caused by it, as do the calls
+    waiting for it, unless ``on_corrupt_checkpoint="start_fresh"``.
     """

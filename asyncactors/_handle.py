@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ._core import ActorCore, MethodSpec
     from ._ref import ObjectRef
 
-__all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "make_handle_type"]
+__all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "RayTerminate", "make_handle_type"]
 
 _T = TypeVar("_T")
 
@@ -117,6 +117,22 @@ class ActorMethod:
         return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
 
 
+class RayTerminate:
+    """``handle.__ray_terminate__``: Ray's spelling of ``asyncactors.stop(handle)``."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ActorCore) -> None:
+        self._core = core
+
+    def remote(self) -> ObjectRef[None]:
+        """Queue a graceful stop behind the calls already sent; see ``asyncactors.stop()``."""
+        return self._core.submit_stop("terminate")
+
+    def __repr__(self) -> str:
+        return f"<__ray_terminate__ of {self._core.describe()}>"
+
+
 class MethodDescriptor:
     """Class attribute of a handle type: ``handle.incr`` gives an ``ActorMethod``."""
 
@@ -186,10 +202,17 @@ class ActorHandle(Generic[_T]):
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store failed to save.
-            TypeError: part of the state cannot be encoded (the message names it).
+            CheckpointError: the store failed to save, or part of the state
+                cannot be encoded (the message names it; the cause is a
+                ``TypeError``). The actor's state is unchanged either way.
         """
         await self._core.checkpoint()
+
+    @property
+    def __ray_terminate__(self) -> RayTerminate:
+        """Ray's graceful stop: ``handle.__ray_terminate__.remote()`` is
+        ``asyncactors.stop(handle)``."""
+        return RayTerminate(self._core)
 
     def __getattr__(self, name: str) -> Any:
         spec = object.__getattribute__(self, "_core").spec
@@ -223,7 +246,12 @@ class ActorHandle(Generic[_T]):
         )
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *self._core.spec.methods})
+        # As Ray's handle: the actor's methods for completion, not the handle's
+        # internals; plus what the handle itself offers.
+        return sorted({*self._core.spec.methods, *_HANDLE_API})
+
+
+_HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor")
 
 
 async def _wait_stopped(core: ActorCore) -> None:

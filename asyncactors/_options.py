@@ -117,16 +117,18 @@ def _check_resources(value: object) -> None:
         _check_number(f"resources[{key!r}]", amount)
 
 
-def _refuse_unknown(opts: Mapping[str, Any], valid: Mapping[str, Any], what: str) -> None:
+def _refuse_unknown(opts: Mapping[str, Any], valid: Mapping[str, Any], kind: str) -> None:
+    """Refuse option names not in ``valid``; ``kind`` is ``"actor"`` or ``"method"``."""
     for key in opts:
         if key in valid:
             continue
         if key in _TASK_ONLY:
+            article = "an" if kind[0] in "aeiou" else "a"
             raise ValueError(
-                f"{key!r} is a task option, not {what} option; asyncactors has no remote "
-                f"functions. Valid {what} options: {_choices(valid)}"
+                f"{key!r} is a task option, not {article} {kind} option; asyncactors has no "
+                f"remote functions. Valid {kind} options: {_choices(valid)}"
             )
-        raise ValueError(f"unknown {what} option {key!r}; valid options: {_choices(valid)}")
+        raise ValueError(f"unknown {kind} option {key!r}; valid {kind} options: {_choices(valid)}")
 
 
 def validate_actor_options(opts: Mapping[str, Any]) -> None:
@@ -136,7 +138,7 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
         ValueError: an unknown or task-only option, or a value out of range.
         TypeError: a value of the wrong type.
     """
-    _refuse_unknown(opts, ACTOR_DEFAULTS, "an actor")
+    _refuse_unknown(opts, ACTOR_DEFAULTS, "actor")
     for key, value in opts.items():
         if key in ("name", "namespace"):
             _check_optional_str(key, value)
@@ -211,7 +213,7 @@ def validate_method_options(opts: Mapping[str, Any]) -> None:
         ValueError: an unknown option or a value out of range.
         TypeError: a value of the wrong type.
     """
-    _refuse_unknown(opts, METHOD_DEFAULTS, "a method")
+    _refuse_unknown(opts, METHOD_DEFAULTS, "method")
     for key, value in opts.items():
         if key == "concurrency_group":
             _check_optional_str(key, value)
@@ -235,5 +237,5 @@ def validate_call_options(opts: Mapping[str, Any]) -> None:
     valid = {k: METHOD_DEFAULTS[k] for k in CALL_OPTION_NAMES}
     for key in opts:
         if key not in valid:
-            raise ValueError(f"unknown call option {key!r}; valid options: {_choices(valid)}")
+            raise ValueError(f"unknown call option {key!r}; valid call options: {_choices(valid)}")
     validate_method_options(opts)

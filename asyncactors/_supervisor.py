@@ -8,20 +8,26 @@ all its children down in reverse start order and fails itself, and its parent
 decides about the whole subtree.
 
 The system's root supervisor is one_for_one without an intensity of its own:
-each of its actors is limited by its own ``max_restarts``, as in Ray.
+each of its actors is limited by its own ``max_restarts``, as in Ray. A
+top-level supervisor that fails is its permanent child: the root restarts the
+subtree after the supervisor's own backoff, which grows with each failure in a
+row; a ``temporary`` one stays down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import time
 from collections import deque
 from dataclasses import dataclass
+from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from ._context import current_system
+from ._ref import logger
 
 if TYPE_CHECKING:
     from ._system import ActorSystem
@@ -30,6 +36,21 @@ __all__ = ["Backoff", "Child", "Supervisor"]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 _STRATEGIES: Final = ("one_for_one", "one_for_all", "rest_for_one")
+SupervisorRestart = Literal["permanent", "temporary"]
+_SUPERVISOR_RESTARTS: Final = ("permanent", "temporary")
+
+# Why the children of a restart still waiting out its backoff die at shutdown.
+_ABANDONED: Final = "was shut down with its actor system while waiting out a restart backoff"
+
+
+class _Status(Enum):
+    """Where a supervisor is in its own life."""
+
+    UP = "up"
+    # Down with its children, until its parent (or the root) brings it back.
+    RESTARTING = "restarting"
+    # Down for good: it takes no new children.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +60,9 @@ class Backoff:
     The n-th restart within a supervisor's window waits
     ``min(max_s, initial_s * multiplier ** (n - 1))``, scaled by a random factor in
     ``[1 - jitter, 1 + jitter]``. A quiet window (no restart for ``within_s``)
-    starts again from ``initial_s``.
+    starts again from ``initial_s``. The root restarts a failed top-level
+    supervisor after ``delay(n)`` of that supervisor's backoff, n counting its
+    failures in a row.
 
     Raises:
         ValueError: a negative time, a multiplier below 1, or jitter outside [0, 1].
@@ -73,6 +96,19 @@ class Backoff:
         return max(0.0, base)
 
 
+def _bad_restart(restart: object) -> str:
+    why = (
+        " ('transient' would act as 'permanent': a supervisor fails only by "
+        "exceeding its restart intensity, never normally)"
+        if restart == "transient"
+        else ""
+    )
+    return (
+        f"unknown restart {restart!r} for a Supervisor; valid: "
+        f"{', '.join(map(repr, _SUPERVISOR_RESTARTS))}{why}"
+    )
+
+
 class Child(Protocol):
     """What a supervisor needs of a child, actor or supervisor."""
 
@@ -91,9 +127,20 @@ class Supervisor:
     the block stops its children, newest first) or as a plain object owned by the
     actor system.
 
+    ``restart`` is what happens when this supervisor itself fails (more than
+    ``max_restarts`` restarts within ``within_s``): ``"permanent"`` (the default)
+    has its parent, or the system's root for a top-level supervisor, restart it
+    with all its children; the root waits ``backoff.delay(n)`` first, n counting
+    the failures in a row, each within ``within_s`` of the restart before it.
+    ``"temporary"`` leaves it and its children down for good. ``"transient"`` is
+    not offered: it would act as ``"permanent"``, since a supervisor fails only by
+    exceeding its intensity, never normally.
+
     Raises:
-        ValueError: an unknown strategy, or a negative ``max_restarts`` or ``within_s``.
+        ValueError: an unknown strategy or restart type, or a negative
+            ``max_restarts`` or ``within_s``.
         TypeError: ``backoff`` is not a ``Backoff`` or ``parent`` not a ``Supervisor``.
+        RuntimeError: ``parent`` has failed for good.
     """
 
     def __init__(
@@ -104,9 +151,12 @@ class Supervisor:
         backoff: Backoff | None = None,
         name: str | None = None,
         parent: Supervisor | None = None,
+        restart: SupervisorRestart = "permanent",
     ) -> None:
         if strategy not in _STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(_STRATEGIES)}")
+        if restart not in _SUPERVISOR_RESTARTS:
+            raise ValueError(_bad_restart(restart))
         if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
             raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
         if within_s <= 0:
@@ -121,16 +171,22 @@ class Supervisor:
         self.backoff = backoff if backoff is not None else Backoff()
         self.name = name
         self.parent = parent
-        # As a child, a supervisor is permanent: its parent restarts its subtree.
-        self.restart = "permanent"
+        self.restart: SupervisorRestart = restart
         self.is_root = False
         self._system: ActorSystem | None = None
         self._children: list[Any] = []
         self._history: deque[float] = deque()
-        self._failed = False
-        self._timer: Any = None
-        if parent is not None:
-            parent._adopt(self)
+        self._status = _Status.UP
+        self._why = ""  # why it failed for good
+        # Restarts waiting out their backoff, and the children each brings up.
+        self._timers: dict[asyncio.TimerHandle, list[Any]] = {}
+        # The root's: every supervisor of the system with pending restarts.
+        self._timed: set[Supervisor] = set()
+        # Failures of the whole subtree in a row, and when it last came up.
+        self._streak = 0
+        self._up_since = 0.0
+        if parent is not None and not parent._adopt(self):
+            self._status = _Status.RESTARTING
 
     # -- membership ---------------------------------------------------------------
 
@@ -143,13 +199,31 @@ class Supervisor:
             raise RuntimeError(f"{self!r} belongs to another ActorSystem")
 
     def _check_open(self) -> None:
-        """Raise ``RuntimeError`` if this supervisor gave up and takes no children."""
-        if self._failed:
-            raise RuntimeError(f"{self!r} has failed and cannot take new children")
+        """Raise ``RuntimeError`` if this supervisor is down for good and takes no children."""
+        if self._status is _Status.FAILED:
+            hint = (
+                ", or give it restart='permanent' (the default) to have a failed "
+                "supervisor restarted after a backoff"
+                if self.restart == "temporary"
+                else ""
+            )
+            raise RuntimeError(
+                f"{self!r} has failed and stays down; it takes no new children. "
+                f"Create a new Supervisor for them{hint}. It failed because: {self._why}"
+            )
 
-    def _adopt(self, child: Any) -> None:
+    def _adopt(self, child: Any) -> bool:
+        """Add a child, newest last; return whether it may start now.
+
+        While this supervisor is down waiting to be restarted, a new child waits
+        too, and starts with its siblings.
+
+        Raises:
+            RuntimeError: this supervisor has failed for good.
+        """
         self._check_open()
         self._children.append(child)
+        return self._status is _Status.UP
 
     def _forget(self, child: Any) -> None:
         """A child stopped for good (not to be restarted)."""
@@ -171,14 +245,15 @@ class Supervisor:
         """Apply the strategy to a child that crashed (it is already taken down)."""
         if child.restart == "temporary":
             self._forget(child)
-            child._die(f"{reason}; it is a temporary child, never restarted")
+            if isinstance(child, Supervisor):
+                what = f"{child!r} is a temporary supervisor"
+            else:
+                what = "it is a temporary child"
+            child._die(f"{reason}; {what}, never restarted")
             return
         if self.is_root:
             if isinstance(child, Supervisor):
-                # The root restarts no subtree: a top-level supervisor that gave
-                # up takes its actors with it, and the application goes on.
-                self._forget(child)
-                child._die(reason)
+                self._restart_top_level(child, reason)
             else:
                 self._restart_root_child(child, reason)
             return
@@ -209,14 +284,62 @@ class Supervisor:
         return self._children[index:]
 
     def _schedule(self, delay: float, children: list[Any]) -> None:
+        """Bring ``children`` (taken down) up again after ``delay`` seconds."""
         system = self._system
         assert system is not None
+        if system._closing:
+            # Nothing restarts during a shutdown, which must not wait out a backoff.
+            for c in children:
+                c._die(_ABANDONED)
+            return
+        root = system._root
 
         def bring_up() -> None:
+            del self._timers[handle]
+            if not self._timers:
+                root._timed.discard(self)
             for c in children:
                 c._bring_up()
 
-        system.loop.call_later(delay, bring_up)
+        handle = system.loop.call_later(delay, bring_up)
+        self._timers[handle] = children
+        root._timed.add(self)
+
+    def _cancel_timers(self) -> None:
+        """Drop this supervisor's pending restarts: its children come back with it."""
+        if self._timers:
+            for handle in self._timers:
+                handle.cancel()
+            self._timers.clear()
+            root = self._root()
+            if root is not None:
+                root._timed.discard(self)
+
+    def _abandon_restarts(self) -> None:
+        """The root's, at shutdown: no pending restart happens; its children die."""
+        for sup in list(self._timed):
+            pending, sup._timers = sup._timers, {}
+            for handle, children in pending.items():
+                handle.cancel()
+                for c in children:
+                    c._die(_ABANDONED)
+        self._timed.clear()
+
+    def _restart_top_level(self, child: Supervisor, reason: str) -> None:
+        """A failed top-level supervisor is the root's permanent child: back after a backoff."""
+        now = time.monotonic()
+        if now - child._up_since > child.within_s:
+            child._streak = 0  # it had been quiet for a while: start the backoff over
+        child._streak += 1
+        delay = child.backoff.delay(child._streak)
+        logger.warning(
+            "%r failed (%s); restarting it with its children in %.3g s (failure %d in a row)",
+            child,
+            reason,
+            delay,
+            child._streak,
+        )
+        self._schedule(delay, [child])
 
     def _restart_root_child(self, child: Any, reason: str) -> None:
         limit = child.max_restarts
@@ -239,9 +362,7 @@ class Supervisor:
 
     def _escalate(self, reason: str) -> None:
         """Intensity exceeded: take every child down, newest first, then fail."""
-        for c in reversed(self._children):
-            c._take_down(f"its supervisor {self!r} exceeded its restart intensity")
-        self._failed = True
+        self._take_down(f"its supervisor {self!r} exceeded its restart intensity")
         why = (
             f"{reason}; supervisor {self!r} exceeded {self.max_restarts} restarts "
             f"within {self.within_s} s"
@@ -258,17 +379,31 @@ class Supervisor:
     # -- the Child protocol, for nesting ------------------------------------------
 
     def _take_down(self, reason: str) -> None:
+        """Take every child down, newest first, until ``_bring_up``."""
+        if self._status is _Status.FAILED:
+            return
+        self._status = _Status.RESTARTING
+        # Its own pending restarts would bring children up inside a subtree that
+        # is down; they come back with the subtree instead.
+        self._cancel_timers()
         for c in reversed(self._children):
             c._take_down(reason)
 
     def _bring_up(self) -> None:
-        self._failed = False
+        """Restart every child in start order, with a fresh restart intensity."""
+        if self._status is not _Status.RESTARTING:
+            return
+        self._status = _Status.UP
         self._history.clear()
+        self._up_since = time.monotonic()
         for c in list(self._children):
             c._bring_up()
 
     def _die(self, reason: str) -> None:
-        self._failed = True
+        """Fail for good: every child dies, newest first, and no new one is taken."""
+        self._status = _Status.FAILED
+        self._why = reason
+        self._cancel_timers()
         for c in reversed(list(self._children)):
             c._die(reason)
         self._children.clear()

@@ -23,7 +23,15 @@ from ._supervisor import Supervisor
 if TYPE_CHECKING:
     from ._handle import ActorHandle
 
-__all__ = ["ActorInfo", "ActorSystem", "default_system", "init", "shutdown"]
+__all__ = [
+    "ActorInfo",
+    "ActorSystem",
+    "check_actor_lookup",
+    "check_namespace",
+    "default_system",
+    "init",
+    "shutdown",
+]
 
 _ids = itertools.count(1)
 _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
@@ -34,6 +42,34 @@ _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
 
 # How many dead actors list_actors() still reports.
 _GRAVEYARD_SIZE = 1000
+
+
+def check_namespace(namespace: object) -> None:
+    """Refuse a namespace that is not a non-empty str, with Ray's exception types.
+
+    Raises:
+        TypeError: not a str.
+        ValueError: the empty string.
+    """
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, got {type(namespace).__name__}")
+    if not namespace:
+        raise ValueError("'' is not a valid namespace; pass None for the system's namespace")
+
+
+def check_actor_lookup(name: object, namespace: object) -> None:
+    """Check ``get_actor()``'s arguments, with Ray's exception types.
+
+    Raises:
+        ValueError: ``name`` is empty or None, or ``namespace`` is empty.
+        TypeError: ``name`` or ``namespace`` is not a str.
+    """
+    if not name:
+        raise ValueError(f"get_actor() needs a non-empty actor name, got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"actor name must be a str, got {type(name).__name__}")
+    if namespace is not None:
+        check_namespace(namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +107,7 @@ class ActorSystem:
     def __init__(
         self, *, namespace: str = "default", shutdown_timeout: float | None = None
     ) -> None:
-        if not isinstance(namespace, str) or not namespace:
-            raise TypeError(f"namespace must be a non-empty str, got {namespace!r}")
+        check_namespace(namespace)
         if shutdown_timeout is not None and shutdown_timeout < 0:
             raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
         self._namespace = namespace
@@ -86,8 +121,6 @@ class ActorSystem:
         self._lock = threading.RLock()
         self._closing = False
         self._closed = False
-        # Made by asyncactors.init(): once shut down, it is not silently replaced.
-        self._explicit = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
         self._inline: ActorCore | None = None
@@ -195,10 +228,12 @@ class ActorSystem:
                 core = ActorCore(self, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
-        if supervisor is not None:
-            supervisor._adopt(core)
-            core.supervisor = supervisor
         handle = spec.handle_type(core)
+        if supervisor is not None:
+            core.supervisor = supervisor
+            if not supervisor._adopt(core):
+                core._hold()  # it starts when its supervisor comes back up
+                return handle
         if threading.get_ident() == self._thread_id:
             self.loop.call_soon(core._drain, context=self._ctx)
         else:
@@ -253,10 +288,11 @@ class ActorSystem:
         """A handle to the live actor named ``name``.
 
         Raises:
-            ValueError: no live actor has that name in that namespace.
+            ValueError: no live actor has that name in that namespace, or
+                ``name`` or ``namespace`` is empty (as in Ray).
+            TypeError: ``name`` or ``namespace`` is not a str.
         """
-        if not isinstance(name, str):
-            raise TypeError(f"actor name must be a str, got {type(name).__name__}")
+        check_actor_lookup(name, namespace)
         ns = namespace if namespace is not None else self._namespace
         with self._lock:
             core = self._names.get((ns, name))
@@ -308,14 +344,17 @@ class ActorSystem:
                 if stream is not None:
                     stream._close()
             self._streams = []
-            if _defaults.get(self._loop) is self and not self._explicit:
-                del _defaults[self._loop]
+            # The loop's default system stays registered once shut down, so
+            # that default_system() refuses instead of starting another.
             global _global_default
             if _global_default is self:
                 _global_default = None
             self._done.set_result(None)
 
     async def _stop_all(self, timeout: float | None) -> None:
+        # A backoff may be long, and a crash-looping tree would crash again:
+        # restarts not yet due are dropped, and their actors' callers told.
+        self._root._abandon_restarts()
         cores = list(self._actors.values())
         for core in cores:
             core.request_stop("shutdown")
@@ -350,7 +389,9 @@ def default_system() -> ActorSystem:
     """The system ``Cls.remote()`` uses here, creating the loop's default if needed.
 
     Raises:
-        RuntimeError: there is no running loop and no system to use.
+        RuntimeError: there is no running loop and no system to use, or the
+            loop's default system has been shut down and ``init()`` not called
+            again.
     """
     system = current_system.get()
     if system is not None:
@@ -358,14 +399,15 @@ def default_system() -> ActorSystem:
     loop = asyncio._get_running_loop()
     if loop is not None:
         system = _defaults.get(loop)
-        if system is not None and system._explicit and system._closing:
+        if system is not None and system._closing:
             # Refuse rather than start a stray system nobody will shut down,
             # e.g. a web handler creating an actor while its app stops.
             raise RuntimeError(
-                "the event loop's actor system (from asyncactors.init()) has been shut "
-                "down; call asyncactors.init() again to create actors on this loop"
+                "the event loop's default actor system has been shut down; call "
+                "asyncactors.init() again to create actors on this loop, or use "
+                "'async with asyncactors.ActorSystem()'"
             )
-        if system is None or system._closed:
+        if system is None:
             system = ActorSystem()
             system._bind(loop)
             _defaults[loop] = system
@@ -387,8 +429,11 @@ def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> Ac
     Raises:
         RuntimeError: no running event loop, or a default system already exists
             (unless ``ignore_reinit_error``).
+        TypeError: ``namespace`` is not a str.
+        ValueError: ``namespace`` is empty (as in Ray).
     """
     global _global_default
+    check_namespace(namespace)
     loop = asyncio._get_running_loop()
     if loop is None:
         raise RuntimeError(
@@ -405,7 +450,6 @@ def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> Ac
         )
     system = ActorSystem(namespace=namespace)
     system._bind(loop)
-    system._explicit = True
     _defaults[loop] = system
     _global_default = system
     return system

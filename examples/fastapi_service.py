@@ -19,8 +19,9 @@ Run it with ``python examples/fastapi_service.py`` (serves http://127.0.0.1:8000
   ``InjectedCrash``, which crashes it (its ``restart_on``); the supervisor
   restarts it, and the jobs queued behind the crash run on the new incarnation.
   ``GET /worker`` reports its restart count. More than 3 crashes within 5 s
-  exceed the supervisor's intensity: the worker stays down, and its endpoints
-  answer 503.
+  exceed the supervisor's intensity: the system's root restarts the supervisor
+  with the worker after a backoff that grows with each such failure, and jobs
+  submitted meanwhile wait for it.
 * ``GET /actors``: every live actor with its mailbox depth.
 
 An ``ActorDiedError`` (the system is shutting down) becomes 503.
@@ -241,18 +242,17 @@ CacheDep = Annotated[ActorHandle[LRUCache], Depends(actor_handle("cache"))]
 
 
 async def live_worker(system: ActorSystemDep) -> ActorHandle[JobWorker]:
-    """The background worker, or 503 once it is down for good.
+    """The background worker, or 503 if it has stopped for good.
 
     Raises:
-        HTTPException: 503, the worker crashed more often than its supervisor
-            allows (3 restarts within 5 s) and is dead.
+        HTTPException: 503, no live actor is named ``worker``.
     """
     try:
         return system.get_actor("worker")
     except ValueError:
         if system.closed:
             raise ActorDiedError("the worker stopped: the service is shutting down") from None
-        raise HTTPException(503, "the worker is down: it crashed too often") from None
+        raise HTTPException(503, "the worker has stopped") from None
 
 
 WorkerDep = Annotated[ActorHandle[JobWorker], Depends(live_worker)]

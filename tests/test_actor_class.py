@@ -234,3 +234,159 @@ def test_actor_class_repr_and_name() -> None:
     assert cls.__name__ == "Plain"
     assert "Plain" in repr(cls)
     assert cls.__wrapped__ is Plain
+
+
+# --- the class behind an ActorClass (Ray's test_actor_class_attributes and friends) -----------
+
+
+class Grandparent:
+    GRANDPARENT = 2
+
+    @staticmethod
+    def grandparent_static() -> int:
+        return 1
+
+
+class Parent1(Grandparent):
+    PARENT1 = 6
+
+    @staticmethod
+    def parent1_static() -> int:
+        return 2
+
+
+class Parent2:
+    PARENT2 = 7
+
+
+async def test_class_attributes_and_class_methods_are_reachable_through_the_actor_class() -> None:
+    """Inside and outside its methods, Cls.ATTR and Cls.classmethod() work, inherited ones too."""
+
+    @asyncactors.remote
+    class TestActor(Parent1, Parent2):
+        X = 3
+
+        @classmethod
+        def f(cls) -> int:
+            assert TestActor.GRANDPARENT == 2
+            assert TestActor.PARENT1 == 6
+            assert TestActor.PARENT2 == 7
+            assert TestActor.X == 3
+            return 4
+
+        def g(self) -> int:
+            assert TestActor.f() == 4
+            return TestActor.X
+
+    async with ActorSystem():
+        assert await TestActor.remote().g.remote() == 3
+    assert TestActor.f() == 4
+    assert TestActor.X == 3
+
+
+async def test_static_methods_are_reachable_through_the_actor_class() -> None:
+    """Cls.static() works for the class's own and inherited static methods."""
+
+    @asyncactors.remote
+    class TestActor(Parent1, Parent2):
+        X = 3
+
+        @staticmethod
+        def f() -> int:
+            assert TestActor.GRANDPARENT == 2
+            assert TestActor.X == 3
+            return 4
+
+        def g(self) -> int:
+            total: int = TestActor.f() + TestActor.parent1_static() + TestActor.grandparent_static()
+            return total
+
+    async with ActorSystem():
+        assert await TestActor.remote().g.remote() == 7
+
+
+def test_missing_class_attribute_raises_attribute_error_naming_the_actor_class() -> None:
+    """An attribute neither the ActorClass nor the class has raises AttributeError naming both."""
+    cls = asyncactors.remote(Plain)
+    with pytest.raises(AttributeError, match=r"actor class Plain has no attribute 'nope'"):
+        _ = cls.nope
+    assert not hasattr(cls, "__nope__")
+
+
+async def test_dir_of_actor_class_and_handle_lists_the_methods() -> None:
+    """dir() lists methods for completion, as Ray's test_actor_autocomplete checks."""
+
+    @asyncactors.remote
+    class Foo:
+        def method_one(self) -> None:
+            pass
+
+    assert {n for n in dir(Foo) if not n.startswith("_")} == {"method_one", "options", "remote"}
+    async with ActorSystem():
+        f = Foo.remote()
+        # Ray lists only "method_one"; the handle's own monitor() and checkpoint() are added.
+        assert [n for n in dir(f) if not n.startswith("_")] == [
+            "checkpoint",
+            "method_one",
+            "monitor",
+        ]
+        assert "__ray_terminate__" in dir(f)
+        assert [n for n in dir(f.method_one) if not n.startswith("_")] == [
+            "options",
+            "remote",
+            "submit",
+            "submit_nowait",
+        ]
+
+
+def test_subclassing_an_actor_class_raises_type_error_saying_how_to_inherit() -> None:
+    """class D(ActorCls) raises a TypeError pointing to the plain class and @remote."""
+    cls = asyncactors.remote(Plain)
+    with pytest.raises(TypeError, match="inheriting from actor classes is not supported") as e:
+
+        class Derived(cls):
+            pass
+
+    assert "Plain.__wrapped__" in str(e.value)
+    assert "@asyncactors.remote" in str(e.value)
+
+    @asyncactors.remote
+    class Fixed(cls.__wrapped__):
+        pass
+
+    assert isinstance(Fixed, asyncactors.ActorClass)
+
+
+class AsyncStream:
+    async def items(self):
+        yield 1
+
+
+class SyncStream:
+    def items(self):
+        yield 1
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind"),
+    [(AsyncStream, "an async generator"), (SyncStream, "a generator")],
+    ids=["async-generator", "generator"],
+)
+def test_generator_methods_are_refused_when_declared(cls: type, kind: str) -> None:
+    """A (async) generator method raises TypeError at @remote, naming it."""
+    with pytest.raises(TypeError, match=rf"{cls.__name__}\.items is {kind} method") as e:
+        asyncactors.remote(cls)
+    assert "streaming" in str(e.value)
+
+
+def test_private_generator_helpers_are_allowed() -> None:
+    """A generator whose name starts with '_' is no actor method, so it is not refused."""
+
+    class WithHelper:
+        def _chunks(self):
+            yield 1
+
+        def total(self) -> int:
+            return sum(self._chunks())
+
+    assert isinstance(asyncactors.remote(WithHelper), asyncactors.ActorClass)

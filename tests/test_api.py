@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -345,3 +347,238 @@ async def test_wait_loop_returns_each_ref_once_in_completion_order() -> None:
             assert all(r._waiters is None for r in pending)
         assert pending == []
         assert seen == order
+
+
+# --- graceful stop: asyncactors.stop() and __ray_terminate__ ---------------------------------
+
+
+class Journal:
+    """A sync actor that records its calls and its __pre_destroy__ into a shared list."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def note(self, tag: str) -> str:
+        self.log.append(tag)
+        return tag
+
+    def __pre_destroy__(self) -> None:
+        self.log.append("pre_destroy")
+
+
+async def test_stop_runs_after_the_calls_sent_before_and_fails_those_sent_after() -> None:
+    """stop(): earlier calls run, later ones fail with ActorDiedError; the ref resolves at DEAD."""
+    log: list[str] = []
+    async with ActorSystem() as system:
+        j = asyncactors.remote(Journal).remote(log)
+        before = [j.note.remote(f"call{i}") for i in range(3)]
+        stop = asyncactors.stop(j)
+        after = j.note.remote("after")
+        assert await stop is None
+        assert system.list_actors()[0].state is asyncactors.ActorState.DEAD
+        assert await asyncactors.get(before) == ["call0", "call1", "call2"]
+        assert log == ["call0", "call1", "call2", "pre_destroy"]
+        with pytest.raises(
+            ActorDiedError, match=r"stopped by asyncactors\.stop\(\) before running the call"
+        ):
+            await after
+        with pytest.raises(ActorDiedError, match=r"was stopped by asyncactors\.stop\(\)"):
+            await j.note.remote("later")
+        assert (await j.monitor()).reason == "was stopped by asyncactors.stop()"
+
+
+async def test_stop_waits_for_running_calls_and_resolves_only_when_dead() -> None:
+    """A call running when the stop runs finishes; the stop's ref stays pending until then."""
+
+    class Job:
+        async def work(self, gate: asyncio.Event, tag: str) -> str:
+            await gate.wait()
+            return tag
+
+    async with ActorSystem():
+        gate = asyncio.Event()
+        job = asyncactors.remote(Job).remote()
+        running = job.work.remote(gate, "running")
+        stop = asyncactors.stop(job)
+        queued = job.work.remote(gate, "queued")
+        with pytest.raises(ActorDiedError, match=r"asyncactors\.stop\(\)"):
+            await queued
+        await asyncio.sleep(0)
+        assert not stop.done()
+        with pytest.raises(ActorDiedError, match=r"is stopping: asyncactors\.stop\(\) was called"):
+            await job.work.remote(gate, "refused")
+        gate.set()
+        assert await running == "running"
+        assert await stop is None
+
+
+async def test_ray_terminate_is_a_queued_graceful_stop() -> None:
+    """handle.__ray_terminate__.remote() is Ray's spelling of stop(), and errors name it."""
+    log: list[str] = []
+    async with ActorSystem():
+        j = asyncactors.remote(Journal).remote(log)
+        first = j.note.remote("first")
+        assert await j.__ray_terminate__.remote() is None
+        assert await first == "first"
+        assert log == ["first", "pre_destroy"]
+        with pytest.raises(ActorDiedError, match=r"was stopped by __ray_terminate__\(\)"):
+            await j.note.remote("late")
+
+
+async def test_stop_is_final_even_for_a_restartable_supervised_actor() -> None:
+    """A stopped actor is not restarted, under a supervisor or with max_restarts=-1."""
+    log: list[str] = []
+    actor_class = asyncactors.remote(Journal)
+    async with ActorSystem() as system:
+        events = system.events()
+        sup = asyncactors.Supervisor("one_for_one", max_restarts=5)
+        supervised = actor_class.options(supervisor=sup, restart="permanent").remote(log)
+        unlimited = actor_class.options(max_restarts=-1).remote(log)
+        stops = [asyncactors.stop(supervised), asyncactors.stop(unlimited)]
+        assert await asyncactors.get(stops) == [None, None]
+    kinds = [event.kind async for event in events]
+    assert kinds.count("stopped") == 2
+    assert "restarting" not in kinds
+
+
+async def test_stop_from_another_thread_queues_behind_that_threads_calls() -> None:
+    """stop() is thread-safe: a thread's calls sent before it run, and result() sees None."""
+    log: list[str] = []
+    async with ActorSystem():
+        j = asyncactors.remote(Journal).remote(log)
+
+        def from_thread() -> Any:
+            refs = [j.note.remote(f"t{i}") for i in range(3)]
+            stopped = asyncactors.stop(j).result(timeout=5)
+            return [ref.result(timeout=5) for ref in refs], stopped
+
+        assert await asyncio.to_thread(from_thread) == (["t0", "t1", "t2"], None)
+        assert log == ["t0", "t1", "t2", "pre_destroy"]
+
+
+async def test_stop_of_a_dead_actor_fails_with_actor_died_error() -> None:
+    """stop() of an actor that is already dead fails with ActorDiedError saying why."""
+    async with ActorSystem():
+        w = Worker.remote()
+        asyncactors.kill(w)
+        with pytest.raises(ActorDiedError, match="killed"):
+            await asyncactors.stop(w)
+
+
+async def test_cancelling_a_queued_stop_withdraws_it() -> None:
+    """ref.cancel() on a stop that has not run yet leaves the actor serving."""
+    async with ActorSystem():
+        w = Worker.options(max_concurrency=1).remote()
+        busy = w.nap.remote(0.01, "busy")
+        stop = asyncactors.stop(w)
+        assert stop.cancel()
+        assert await busy == "busy"
+        assert await w.echo.remote("still here") == "still here"
+
+
+# --- runtime context -------------------------------------------------------------------------
+
+
+async def test_is_canceled_lets_a_thread_method_see_its_call_was_cancelled() -> None:
+    """A run_in_thread method polling is_canceled() sees True once its ref is cancelled."""
+
+    class Poller:
+        @asyncactors.method(run_in_thread=True)
+        def poll(self, started: threading.Event, seen: threading.Event) -> None:
+            ctx = asyncactors.get_runtime_context()
+            assert not ctx.is_canceled()
+            started.set()
+            deadline = time.monotonic() + 5
+            while not ctx.is_canceled() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if ctx.is_canceled():
+                seen.set()
+
+    async with ActorSystem():
+        started, seen = threading.Event(), threading.Event()
+        p = asyncactors.remote(Poller).remote()
+        ref = p.poll.remote(started, seen)
+        assert await asyncio.to_thread(started.wait, 5)
+        assert ref.cancel()
+        assert await asyncio.to_thread(seen.wait, 5)
+        with pytest.raises(asyncactors.TaskCancelledError):
+            await ref
+
+
+async def test_is_canceled_in_async_methods() -> None:
+    """is_canceled() is False in a call running normally and True in one being cancelled."""
+    seen: list[bool] = []
+
+    class Sleeper:
+        async def ok(self) -> bool:
+            await asyncio.sleep(0)
+            return asyncactors.get_runtime_context().is_canceled()
+
+        async def sleep(self, started: asyncio.Event, handled: asyncio.Event) -> None:
+            started.set()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                seen.append(asyncactors.get_runtime_context().is_canceled())
+                handled.set()
+                raise
+
+    async with ActorSystem():
+        s = asyncactors.remote(Sleeper).remote()
+        assert await s.ok.remote() is False
+        started, handled = asyncio.Event(), asyncio.Event()
+        ref = s.sleep.remote(started, handled)
+        await started.wait()
+        ref.cancel()
+        with pytest.raises(asyncactors.TaskCancelledError):
+            await ref
+        await handled.wait()
+        assert seen == [True]
+        assert asyncactors.get_runtime_context().is_canceled() is False
+
+
+async def test_runtime_context_has_rays_spellings() -> None:
+    """get_actor_id(), get_actor_name(), was_current_actor_reconstructed and current_actor."""
+    async with ActorSystem():
+        w = Worker.options(name="me").remote()
+        ctx = await w.context.remote()
+        assert ctx.get_actor_id() == str(ctx.actor_id)
+        assert ctx.get_actor_name() == "me"
+        assert ctx.was_current_actor_reconstructed is False
+        assert ctx.current_actor == w
+        outside = asyncactors.get_runtime_context()
+        assert outside.get_actor_id() is None
+        with pytest.raises(RuntimeError, match="inside an actor"):
+            _ = outside.current_actor
+
+
+# --- the loop's default system after shutdown -------------------------------------------------
+
+
+async def test_remote_after_shutdown_of_the_implicit_default_raises_until_init() -> None:
+    """After shutdown() of the loop's implicit default, .remote() refuses until init()."""
+    w = Worker.remote()
+    assert await w.echo.remote(1) == 1
+    await asyncactors.shutdown()
+    with pytest.raises(RuntimeError, match=r"shut down; call asyncactors\.init\(\) again"):
+        Worker.remote()
+    with pytest.raises(RuntimeError, match=r"asyncactors\.init\(\)"):
+        asyncactors.get_actor("anything")
+    system = asyncactors.init()
+    try:
+        fresh = Worker.remote()
+        assert fresh._core.system is system
+        assert await fresh.echo.remote(2) == 2
+    finally:
+        await asyncactors.shutdown()
+
+
+async def test_stop_is_not_refused_by_max_pending_calls() -> None:
+    """An actor at its max_pending_calls cap still accepts a stop, queued behind its calls."""
+    async with ActorSystem():
+        w = Worker.options(max_pending_calls=1).remote()
+        busy = w.nap.remote(0.01, "busy")
+        with pytest.raises(asyncactors.PendingCallsLimitExceeded):
+            w.echo.remote(1)
+        assert await asyncactors.stop(w) is None
+        assert await busy == "busy"

@@ -187,6 +187,19 @@ def test_task_only_option_raises_value_error_saying_it_is_a_task_option(
     assert option in _message(exc_info)
 
 
+def test_option_error_messages_read_as_english() -> None:
+    """Unknown and task-only option messages say "actor option", never "an actor option"."""
+    with pytest.raises(ValueError, match="unknown actor option 'max_concurency'") as unknown:
+        asyncactors.remote(max_concurency=4)(Plain)
+    assert "valid actor options: " in _message(unknown)
+    with pytest.raises(ValueError, match="not an actor option") as task_only:
+        asyncactors.remote(num_returns=2)(Plain)
+    assert "Valid actor options: " in _message(task_only)
+    for message in (_message(unknown), _message(task_only)):
+        assert "an actor options" not in message
+        assert "unknown an " not in message
+
+
 @pytest.mark.parametrize(
     "target",
     [plain_function, plain_coroutine_function, Plain()],
@@ -231,6 +244,18 @@ async def test_invalid_actor_class_options_raise_at_options_and_leave_class_usab
         assert await handle.increment.remote() == 6
         (info,) = system.list_actors()
         assert info.mailbox_capacity == 1000, "the failed .options() call changed the class"
+
+
+async def test_checkpoint_every_without_a_store_raises_value_error_at_remote() -> None:
+    """checkpoint_every without checkpoint_store would save nothing: remote() refuses it."""
+    declared = Counter.options(checkpoint_every=1)
+    async with asyncactors.ActorSystem() as system:
+        with pytest.raises(ValueError, match="'checkpoint_every' needs option 'checkpoint_store'"):
+            declared.remote(0)
+        assert system.list_actors() == []
+        # The store may come in a later options(), as a deployment's choice.
+        handle = declared.options(checkpoint_store=asyncactors.MemoryStore()).remote(0)
+        assert await handle.increment.remote() == 1
 
 
 def test_instantiating_actor_class_directly_raises_type_error_pointing_to_remote() -> None:
@@ -352,6 +377,47 @@ async def test_get_actor_of_missing_name_raises_value_error_naming_it() -> None:
             system.get_actor("no-such-actor")
 
 
+@pytest.mark.parametrize(
+    ("name", "namespace", "match"),
+    [
+        (None, None, "non-empty actor name"),
+        ("", None, "non-empty actor name"),
+        ("svc", "", "not a valid namespace"),
+    ],
+    ids=["none-name", "empty-name", "empty-namespace"],
+)
+async def test_get_actor_with_empty_name_or_namespace_raises_value_error_as_in_ray(
+    name: Any, namespace: Any, match: str
+) -> None:
+    async with asyncactors.ActorSystem() as system:
+        with pytest.raises(ValueError, match=match):
+            asyncactors.get_actor(name, namespace)
+        with pytest.raises(ValueError, match=match):
+            system.get_actor(name, namespace)
+
+
+@pytest.mark.parametrize(
+    ("name", "namespace", "match"),
+    [(42, None, "actor name must be a str"), ("svc", 7, "namespace must be a str")],
+    ids=["int-name", "int-namespace"],
+)
+async def test_get_actor_with_a_non_str_name_or_namespace_raises_type_error(
+    name: Any, namespace: Any, match: str
+) -> None:
+    async with asyncactors.ActorSystem():
+        with pytest.raises(TypeError, match=match):
+            asyncactors.get_actor(name, namespace)
+
+
+async def test_empty_namespace_for_a_system_raises_value_error_as_in_ray() -> None:
+    with pytest.raises(ValueError, match="not a valid namespace"):
+        asyncactors.ActorSystem(namespace="")
+    with pytest.raises(ValueError, match="not a valid namespace"):
+        asyncactors.init(namespace="")
+    with pytest.raises(TypeError, match="namespace must be a str"):
+        asyncactors.ActorSystem(namespace=None)
+
+
 async def test_get_actor_in_other_namespace_raises_value_error_naming_it() -> None:
     async with asyncactors.ActorSystem():
         await Counter.options(name="only-here").remote(0)
@@ -387,10 +453,19 @@ async def test_kill_fails_running_and_queued_calls_with_actor_died_error_saying_
 @pytest.mark.parametrize(
     "target", [object(), Counter, "actor-name"], ids=["object", "class", "str"]
 )
-async def test_kill_of_something_not_a_handle_raises_type_error(target: Any) -> None:
+async def test_kill_of_something_not_a_handle_raises_value_error_as_in_ray(target: Any) -> None:
     async with asyncactors.ActorSystem():
-        with pytest.raises(TypeError, match=r"(?i)handle"):
+        with pytest.raises(ValueError, match=r"(?i)handle"):
             asyncactors.kill(target)
+
+
+@pytest.mark.parametrize(
+    "target", [object(), Counter, "actor-name"], ids=["object", "class", "str"]
+)
+async def test_stop_of_something_not_a_handle_raises_value_error_like_kill(target: Any) -> None:
+    async with asyncactors.ActorSystem():
+        with pytest.raises(ValueError, match=r"stop\(\) takes an ActorHandle"):
+            asyncactors.stop(target)
 
 
 async def test_call_after_explicit_shutdown_fails_with_actor_died_error_saying_shut_down() -> None:
@@ -446,6 +521,19 @@ async def test_wait_with_negative_timeout_raises_value_error_naming_it() -> None
         refs = [asyncactors.put(1)]
         with pytest.raises(ValueError, match="timeout"):
             await asyncactors.wait(refs, timeout=-1)
+
+
+@pytest.mark.parametrize("refs", [1, "ref", {1: 2}], ids=["int", "str", "dict"])
+async def test_get_of_neither_a_ref_nor_a_list_raises_value_error_as_in_ray(refs: Any) -> None:
+    async with asyncactors.ActorSystem():
+        with pytest.raises(ValueError, match="ObjectRef or a list"):
+            await asyncactors.get(refs)
+
+
+async def test_get_of_a_list_holding_non_refs_raises_type_error_as_in_ray() -> None:
+    async with asyncactors.ActorSystem():
+        with pytest.raises(TypeError, match="ObjectRefs only"):
+            await asyncactors.get([asyncactors.put(1), 2])
 
 
 async def test_wait_with_a_single_ref_instead_of_a_list_raises_type_error() -> None:

@@ -398,8 +398,8 @@ async def test_creating_and_dropping_many_actors_does_not_leak() -> None:
         assert second - first < 2_000_000
 
 
-async def test_a_million_actors_created_and_dropped_do_not_leak() -> None:
-    """Creating, calling and dropping a million actors in a loop leaves no objects behind."""
+async def churn_leaves_nothing(n: int) -> None:
+    """Create, call and drop ``n`` actors in a loop; assert no objects are left behind."""
     import sys
 
     async def batch(n: int) -> None:
@@ -410,14 +410,25 @@ async def test_a_million_actors_created_and_dropped_do_not_leak() -> None:
         await batch(20_000)  # fill caches, free lists and the bounded graveyard
         gc.collect()
         before = sys.getallocatedblocks()
-        await batch(1_000_000)
+        await batch(n)
         for _ in range(5):  # the last batch stops a few loop iterations later
             await asyncio.sleep(0)
         gc.collect()
         after = sys.getallocatedblocks()
         assert len(system._actors) == 0
-        # A leak of even one object per actor would be a million blocks.
+        # A leak of even one object per actor would be n blocks.
         assert after - before < 50_000, after - before
+
+
+async def test_many_actors_created_and_dropped_leave_no_objects() -> None:
+    """Creating, calling and dropping 100,000 actors in a loop leaves no objects behind."""
+    await churn_leaves_nothing(100_000)
+
+
+@pytest.mark.slow
+async def test_a_million_actors_created_and_dropped_leave_no_objects() -> None:
+    """The same with a million actors (about 10 s; run with ``pytest -m slow``)."""
+    await churn_leaves_nothing(1_000_000)
 
 
 async def test_capped_remote_from_threads_returns_at_once_while_the_loop_is_blocked() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 
 import asyncactors
 from asyncactors import ActorDiedError, ActorState, ActorSystem, Backoff, Supervisor
+
+from .conftest import pending_tasks
 
 FAST = Backoff(initial_s=0.001, max_s=0.002, jitter=0.0)
 
@@ -304,19 +307,237 @@ async def test_intensity_exceeded_escalates_to_parent() -> None:
         assert await y.incr.remote() == 1
 
 
-async def test_intensity_exceeded_under_root_kills_the_subtree() -> None:
-    """A top-level supervisor that gives up takes its actors down; the app goes on."""
+class Stamped:
+    """Records when each incarnation started; crashes on demand or while told to."""
+
+    def __init__(self, starts: list[float], fail_starts: list[int] | None = None) -> None:
+        starts.append(time.monotonic())
+        if fail_starts:
+            fail_starts.pop()
+            raise Boom("crash on start")
+
+    def ping(self) -> str:
+        return "pong"
+
+    def crash(self) -> None:
+        raise Boom
+
+
+def stamped(**options: Any) -> asyncactors.ActorClass[Stamped]:
+    return asyncactors.remote(restart_on=(Boom,), **options)(Stamped)
+
+
+class RecordingBackoff(Backoff):
+    """A Backoff that records each attempt number it is asked to delay."""
+
+    def delay(self, attempt: int) -> float:
+        ATTEMPTS.append(attempt)
+        return super().delay(attempt)
+
+
+ATTEMPTS: list[int] = []
+
+
+def pending_timers() -> list[asyncio.TimerHandle]:
+    """Timers of the running loop not yet run or cancelled."""
+    loop: Any = asyncio.get_running_loop()
+    return [h for h in loop._scheduled if not h.cancelled()]
+
+
+async def test_top_level_supervisor_past_intensity_comes_back_after_a_growing_backoff() -> None:
+    """A crash-looping child takes its top-level supervisor down and back up, with growing
+    delays; calls queued meanwhile run on the new tree."""
+    backoff = Backoff(initial_s=0.01, max_s=0.04, multiplier=2.0, jitter=0.0)
+    y_starts: list[float] = []
+    x_starts: list[float] = []
+    async with ActorSystem() as system:
+        events = system.events()
+        sup = Supervisor(max_restarts=1, within_s=5.0, backoff=backoff)
+        y = await stamped(supervisor=sup).remote(y_starts)
+        # x fails its first 6 starts: two per tree incarnation (one restart, then one
+        # too many), so the tree fails three times in a row.
+        x = stamped(supervisor=sup).remote(x_starts, [1] * 6)
+        queued = [y.ping.remote() for _ in range(3)]
+        assert await x.ping.remote() == "pong"
+        assert await asyncactors.get(queued) == ["pong"] * 3
+        assert len(x_starts) == 7
+        assert len(y_starts) == 4
+        # The root waited backoff.delay(n) before the n-th restart of the tree.
+        gaps = [b - a for a, b in itertools.pairwise(y_starts)]
+        for gap, delay in zip(gaps, [0.01, 0.02, 0.04], strict=True):
+            assert gap >= delay, (gaps, delay)
+        assert await y.ping.remote() == "pong"
+        assert sup.children == [y, x]
+    y_id = y._core.actor_id
+    kinds = [e.kind async for e in events if e.actor_id == y_id]
+    assert kinds == ["started"] + ["restarting", "restarted"] * 3 + ["stopped"]
+
+
+async def test_top_level_backoff_starts_over_after_a_quiet_within_s() -> None:
+    """Failures of a top-level tree in a row count up its backoff; a quiet within_s resets it."""
+    ATTEMPTS.clear()
     async with ActorSystem():
-        sup = Supervisor(max_restarts=0, backoff=FAST)
+        sup = Supervisor(max_restarts=0, within_s=0.2, backoff=RecordingBackoff(0, 0, jitter=0))
+        x = await stamped(supervisor=sup).remote([])
+        for _ in range(2):
+            with pytest.raises(Boom):
+                await x.crash.remote()
+            assert await x.ping.remote() == "pong"
+        await asyncio.sleep(0.25)
+        with pytest.raises(Boom):
+            await x.crash.remote()
+        assert await x.ping.remote() == "pong"
+    assert ATTEMPTS == [1, 2, 1]
+
+
+async def test_escalating_supervisor_drops_its_own_pending_restarts() -> None:
+    """A child waiting out its own backoff comes back with the whole tree, not alone."""
+    seen: list[tuple[str, list[ActorState]]] = []
+
+    class Peer:
+        def __init__(self, tag: str, system: ActorSystem) -> None:
+            seen.append((tag, [a.state for a in system.list_actors() if a.name == "b"]))
+
+        def crash(self) -> None:
+            raise Boom
+
+        def ping(self) -> str:
+            return "pong"
+
+    backoff = Backoff(initial_s=0.05, max_s=1.0, multiplier=2.0, jitter=0.0)
+    async with ActorSystem() as system:
+        sup = Supervisor(max_restarts=1, backoff=backoff)
+        cls = asyncactors.remote(restart_on=(Boom,), supervisor=sup)(Peer)
+        a = await cls.remote("a", system)
+        b = await cls.options(name="b").remote("b", system)
+        # The second time round the tree's backoff (0.1 s) outlasts a's own (0.05 s).
+        for _ in range(2):
+            with pytest.raises(Boom):
+                await a.crash.remote()  # restart 1: a would be back after 0.05 s ...
+            with pytest.raises(Boom):
+                await b.crash.remote()  # ... but restart 2 takes the whole tree down
+            assert await asyncactors.get([a.ping.remote(), b.ping.remote()]) == ["pong"] * 2
+    # Each restart of a sees b starting with it, not still waiting to restart.
+    assert [states for tag, states in seen if tag == "a"][1:] == [[ActorState.PENDING_CREATION]] * 2
+
+
+async def test_children_added_during_the_backoff_start_with_the_tree() -> None:
+    """An actor (or a supervisor's actor) created while its tree is down starts when it is up."""
+    slow = Backoff(initial_s=0.05, max_s=0.05, jitter=0.0)
+    async with ActorSystem() as system:
+        events = system.events()
+        sup = Supervisor(max_restarts=0, backoff=slow)
+        x = await worker(supervisor=sup).remote("x", [])
+        with pytest.raises(Boom):
+            await x.crash.remote()
+        late = worker(supervisor=sup).remote("late", [])
+        inner = Supervisor(parent=sup)
+        nested = worker(supervisor=inner).remote("nested", [])
+        states = {i.actor_id: i.state for i in system.list_actors()}
+        assert states[late._core.actor_id] is ActorState.RESTARTING
+        assert states[nested._core.actor_id] is ActorState.RESTARTING
+        queued = nested.incr.remote()
+        assert await late.context.remote() == (0, False)  # a first start, not a restart
+        assert await queued == 1
+        assert x._core.state is ActorState.ALIVE
+        await events.aclose()
+    started = {e.actor_id async for e in events if e.kind == "started"}
+    assert {late._core.actor_id, nested._core.actor_id} <= started
+
+
+async def test_intensity_exceeded_under_root_temporary_stays_down() -> None:
+    """A temporary top-level supervisor that gives up takes its actors down for good."""
+    async with ActorSystem() as system:
+        sup = Supervisor(max_restarts=0, backoff=FAST, restart="temporary")
         x = await worker(supervisor=sup).remote("x", [])
         y = await worker(supervisor=sup).remote("y", [])
         other = await worker().remote("other", [])
         with pytest.raises(Boom):
             await x.crash.remote()
         for h in (x, y):
-            with pytest.raises(ActorDiedError, match="exceeded 0 restarts"):
+            with pytest.raises(ActorDiedError, match=r"exceeded 0 restarts.*temporary supervisor"):
                 await h.incr.remote()
         assert await other.incr.remote() == 1
+        with pytest.raises(
+            RuntimeError,
+            match=r"has failed and stays down.*Create a new Supervisor.*restart='permanent'",
+        ):
+            worker(supervisor=sup).remote("z", [])
+        assert len(system.list_actors()) == 3  # nothing half-created
+
+
+async def test_temporary_nested_supervisor_is_not_restarted_by_its_parent() -> None:
+    """A temporary child supervisor that fails stays down; its siblings serve on."""
+    async with ActorSystem():
+        top = Supervisor(max_restarts=5, backoff=FAST)
+        inner = Supervisor(max_restarts=0, backoff=FAST, parent=top, restart="temporary")
+        x = await worker(supervisor=inner).remote("x", [])
+        sibling = await worker(supervisor=top).remote("s", [])
+        with pytest.raises(Boom):
+            await x.crash.remote()
+        with pytest.raises(ActorDiedError, match="temporary supervisor, never restarted"):
+            await x.incr.remote()
+        assert await sibling.incr.remote() == 1
+        assert top.children == [sibling]
+
+
+async def test_shutdown_during_the_backoff_fails_waiting_callers_and_leaves_nothing() -> None:
+    """Shutdown does not wait out a tree's backoff: waiting callers get ActorDiedError, and
+    no timer or task is left."""
+    long = Backoff(initial_s=30.0, max_s=30.0, jitter=0.0)
+    async with ActorSystem() as system:
+        sup = Supervisor(max_restarts=0, backoff=long)
+        x = await worker(supervisor=sup).remote("x", [])
+        y = await worker(supervisor=sup).remote("y", [])
+        with pytest.raises(Boom):
+            await x.crash.remote()
+        late = worker(supervisor=sup).remote("late", [])
+        waiting = [x.incr.remote(), y.incr.remote(), late.incr.remote()]
+        await asyncio.wait_for(system.shutdown(), 2.0)
+        for ref in waiting:
+            with pytest.raises(ActorDiedError, match="while waiting out a restart backoff"):
+                await ref
+        with pytest.raises(ActorDiedError):
+            await late
+        assert pending_timers() == []
+        assert pending_tasks() == set()
+
+
+async def test_a_crash_during_shutdown_is_not_restarted() -> None:
+    """An actor crashing while the system drains dies at once; its queued callers are told."""
+
+    class Gated:
+        def __init__(self, gate: asyncio.Event) -> None:
+            self.gate = gate
+
+        async def wait(self) -> str:
+            await self.gate.wait()
+            return "opened"
+
+        async def crash(self) -> None:
+            raise Boom
+
+        async def ping(self) -> str:
+            return "pong"
+
+    gate = asyncio.Event()
+    long = Backoff(initial_s=30.0, max_s=30.0, jitter=0.0)
+    async with ActorSystem() as system:
+        sup = Supervisor(max_restarts=5, backoff=long)
+        g = await asyncactors.remote(restart_on=(Boom,), supervisor=sup, max_concurrency=1)(
+            Gated
+        ).remote(gate)
+        opened, crash, after = g.wait.remote(), g.crash.remote(), g.ping.remote()
+        stopping = asyncio.ensure_future(system.shutdown())
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.wait_for(stopping, 2.0)
+        assert await opened == "opened"
+        with pytest.raises(Boom):
+            await crash
+        with pytest.raises(ActorDiedError, match="while waiting out a restart backoff"):
+            await after
+        assert pending_timers() == []
 
 
 async def test_restart_types() -> None:
@@ -416,19 +637,12 @@ async def test_supervisor_validates_its_arguments() -> None:
         asyncactors.remote(restart_on=(Boom, "x"))(Worker)
     with pytest.raises(ValueError, match="multiplier must be >= 1"):
         Backoff(multiplier=0.5)
-
-
-async def test_failed_supervisor_refuses_new_children() -> None:
-    """An actor cannot join a supervisor that gave up; nothing is left half-created."""
-    async with ActorSystem() as system:
-        sup = Supervisor(max_restarts=0, backoff=FAST)
-        x = await worker(supervisor=sup).remote("x", [])
-        with pytest.raises(Boom):
-            await x.crash.remote()
-        await x.monitor()
-        with pytest.raises(RuntimeError, match="has failed and cannot take new children"):
-            worker(supervisor=sup).remote("y", [])
-        assert [a.state for a in system.list_actors()] == [ActorState.DEAD]
+    with pytest.raises(
+        ValueError, match=r"unknown restart 'never'.*valid: 'permanent', 'temporary'"
+    ):
+        Supervisor(restart="never")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'transient' would act as 'permanent'"):
+        Supervisor(restart="transient")  # type: ignore[arg-type]
 
 
 async def test_thousands_of_restarts() -> None:

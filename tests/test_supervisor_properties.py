@@ -1,11 +1,13 @@
-"""A hypothesis state machine: random calls, crashes, kills and restarts lose nothing."""
+"""Hypothesis: random calls, crashes, kills and restarts lose nothing; crash-looping
+trees come back, or shut down cleanly."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -157,3 +159,87 @@ class CrashAndRestart(RuleBasedStateMachine):
 
 CrashAndRestart.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_crash_and_restart = CrashAndRestart.TestCase
+
+
+class Flaky:
+    """Fails its first starts, as many as ``fails`` holds; records every start."""
+
+    def __init__(self, starts: list[int], fails: list[int]) -> None:
+        starts.append(1)
+        if fails:
+            fails.pop()
+            raise Boom
+
+    def ping(self) -> str:
+        return "pong"
+
+
+def _expected_attempts(failures: int, intensity: int) -> list[int]:
+    """Backoff attempts for a child failing ``failures`` starts in a row under a
+    top-level supervisor allowing ``intensity`` restarts: its own restarts count
+    1..intensity within each incarnation of the tree, and each failure of the tree
+    counts up the root's attempt."""
+    attempts = []
+    for i in range(failures):
+        k = i % (intensity + 1)
+        attempts.append(k + 1 if k < intensity else i // (intensity + 1) + 1)
+    return attempts
+
+
+@given(
+    failures=st.integers(0, 7),
+    intensity=st.integers(0, 2),
+    calls=st.integers(0, 5),
+    stop_after=st.one_of(st.none(), st.integers(0, 40)),
+)
+@settings(max_examples=40, deadline=None)
+def test_crash_looping_tree_comes_back_or_shuts_down_cleanly(
+    failures: int, intensity: int, calls: int, stop_after: int | None
+) -> None:
+    """Under a top-level supervisor a crash-looping child brings the tree down and back,
+    with the backoff counting each failure in a row; calls to its sibling run once, in order.
+    A shutdown at any point answers every caller and leaves no timer or task behind."""
+    attempts: list[int] = []
+
+    class Counting(Backoff):
+        def delay(self, attempt: int) -> float:
+            attempts.append(attempt)
+            return super().delay(attempt)
+
+    async def run() -> None:
+        ran: list[int] = []
+
+        class Sibling:
+            def put(self, i: int) -> int:
+                ran.append(i)
+                return i
+
+        starts: list[int] = []
+        async with ActorSystem() as system:
+            backoff = Counting(initial_s=0.001, max_s=0.004, jitter=0)
+            sup = Supervisor(max_restarts=intensity, within_s=60, backoff=backoff)
+            sibling = await asyncactors.remote(supervisor=sup)(Sibling).remote()
+            flaky = asyncactors.remote(supervisor=sup)(Flaky).remote(starts, [1] * failures)
+            refs = [sibling.put.remote(i) for i in range(calls)] + [flaky.ping.remote()]
+            if stop_after is None:
+                assert await asyncactors.get(refs) == [*range(calls), "pong"]
+                assert len(starts) == failures + 1
+                assert attempts == _expected_attempts(failures, intensity)
+            else:
+                for _ in range(stop_after):
+                    await asyncio.sleep(0)
+                await asyncio.wait_for(system.shutdown(), 5)
+                done, _ = await asyncactors.wait(refs, num_returns=len(refs), timeout=0)
+                assert len(done) == len(refs), "a caller would wait forever"
+                answered = []
+                for ref in refs[:-1]:
+                    with contextlib.suppress(ActorDiedError):
+                        answered.append(await ref)
+                assert answered == list(range(len(answered)))  # a prefix, in order
+                assert ran == answered
+                loop: Any = asyncio.get_running_loop()
+                assert [h for h in loop._scheduled if not h.cancelled()] == []
+                assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
+            assert ran == list(range(len(ran)))  # each call ran once, in order
+
+    asyncio.run(run())
