@@ -14,10 +14,10 @@ The hot path is ``ActorCore.call`` -> ``Mailbox.put`` -> ``ActorCore._drain``
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
@@ -223,6 +223,12 @@ class Call(ObjectRef[Any]):
     def _describe(self) -> str:
         return f"call {self._spec.name}() on {self._core.describe()}"
 
+    def __repr__(self) -> str:
+        return f"<ObjectRef {self._state_name()}: {self._describe()}>"
+
+    def _unreachable(self) -> ActorDiedError:
+        return _died(self._core, _UNREACHABLE)
+
     def _admitted(self) -> None:
         self._pos = _QUEUED
         admit = self._admit
@@ -265,6 +271,74 @@ class Call(ObjectRef[Any]):
         self._set_exception(TaskCancelledError(f"{self._describe()} was cancelled"), log=False)
         return True
 
+
+class _CappedCall(Call):
+    """A call to an actor with ``max_pending_calls``: it gives its place back once resolved."""
+
+    __slots__ = ("_count",)
+
+    def __init__(
+        self,
+        core: ActorCore,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        count: _PendingCount,
+    ) -> None:
+        Call.__init__(self, core, spec, args, kwargs)
+        self._count = count
+
+    def _set_result(self, value: Any) -> None:
+        if not self._state:
+            self._count.give_back()
+            ObjectRef._set_result(self, value)
+
+    def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
+        if not self._state:
+            self._count.give_back()
+            ObjectRef._set_exception(self, exc, log=log)
+
+
+class _PendingCount:
+    """How many calls an actor with ``max_pending_calls`` has submitted and not resolved.
+
+    A lock guards the count, so a caller on any thread takes a place at once,
+    without a round trip to the actor's loop, and the cap holds exactly.
+    """
+
+    __slots__ = ("cap", "lock", "n")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def admit(
+        self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Call:
+        """Take a place and return the new call.
+
+        Raises:
+            PendingCallsLimitExceeded: every place is taken.
+        """
+        with self.lock:
+            full = self.n >= self.cap
+            if not full:
+                self.n += 1
+        if full:
+            raise PendingCallsLimitExceeded(
+                f"{core.describe()} already has {self.cap} pending calls "
+                f"(its max_pending_calls); wait for some to finish"
+            )
+        return _CappedCall(core, spec, args, kwargs, self)
+
+    def give_back(self) -> None:
+        """A call resolved: free its place."""
+        with self.lock:
+            self.n -= 1
+
+
+_UNREACHABLE: Final = "is unreachable: its event loop is closed"
 
 # Why an actor stops gracefully: its system shuts down, its supervisor stops it,
 # its handles are gone, it called exit_actor(), or a stop call ran.
@@ -311,6 +385,12 @@ class _StopCall(Call):
 def _run_stop(instance: Any, core: ActorCore, via: StopVia) -> None:
     """The body of a stop call: refuse new calls, fail queued ones, stop when idle."""
     core._stop_after_running(via, f"was stopped by {_STOPPED_BY[via]} before running the call")
+
+
+# Python's own messages ("'Call' object is not callable", "Object of type Call is
+# not JSON serializable") name a ref's type: the public one, not the engine's.
+for _cls in (Call, _CappedCall, _StopCall):
+    _cls.__name__ = _cls.__qualname__ = "ObjectRef"
 
 
 def _died(core: ActorCore, reason: str) -> ActorDiedError:
@@ -397,6 +477,7 @@ class ActorCore:
         "mailbox",
         "name",
         "namespace",
+        "pending",
         "processed",
         "rare",
         "ready_waiters",
@@ -454,6 +535,8 @@ class ActorCore:
         self.restarts = 0
         self.incarnation = 0
         self.rare: _Rare | None = None
+        # Only an actor with max_pending_calls counts its calls: the others pay nothing.
+        self.pending = _PendingCount(config.cap) if config.cap > 0 else None
 
     @property
     def max_restarts(self) -> int:
@@ -489,43 +572,24 @@ class ActorCore:
         Raises:
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
-        if _get_running_loop() is self.loop:
-            if self.config.cap > 0:
-                self._check_cap()
+        pending = self.pending
+        if pending is None:
             call = Call(self, spec, args, kwargs)
+        else:
+            call = pending.admit(self, spec, args, kwargs)
+        if _get_running_loop() is self.loop:
             self._submit(call)
             return call
-        return self._call_threadsafe(spec, args, kwargs)
+        return self._submit_threadsafe(call)
 
-    def _call_threadsafe(
-        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Call:
-        if self.config.cap > 0:
-            # The cap must be checked where the count lives: hand the whole
-            # submission to the loop and wait for its verdict.
-            cf: concurrent.futures.Future[Call] = concurrent.futures.Future()
-
-            def submit_here() -> None:
-                try:
-                    cf.set_result(self.call(spec, args, kwargs))
-                except BaseException as exc:
-                    cf.set_exception(exc)
-
-            try:
-                self.loop.call_soon_threadsafe(submit_here, context=self.ctx)
-            except RuntimeError:
-                return self._loop_closed(spec, args, kwargs)
-            return cf.result()
-        call = Call(self, spec, args, kwargs)
+    def _submit_threadsafe(self, call: Call) -> Call:
+        """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
         try:
             self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
         except RuntimeError:
-            return self._loop_closed(spec, args, kwargs)
-        return call
-
-    def _loop_closed(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
-        call = Call(self, spec, args, kwargs)
-        call._set_exception(_died(self, "is unreachable: its event loop is closed"))
+            if not self.loop.is_closed():
+                raise
+            call._set_exception(_died(self, _UNREACHABLE))
         return call
 
     def call_nowait(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
@@ -537,24 +601,6 @@ class ActorCore:
                 f"({mb.depth}/{mb.capacity}); use 'await ...submit()' to wait for room"
             )
         return self.call(spec, args, kwargs)
-
-    def _check_cap(self) -> None:
-        cap = self.config.cap
-        if self.pending_calls() >= cap:
-            raise PendingCallsLimitExceeded(
-                f"{self.describe()} already has {cap} pending calls "
-                f"(its max_pending_calls); wait for some to finish"
-            )
-
-    def pending_calls(self) -> int:
-        """Calls submitted and not finished."""
-        mb = self.mailbox
-        n = 0
-        if mb is not None:
-            n = mb.waiting + sum(lane.running - lane.idle for lane in mb.lanes)
-        if self.deps_waiting:
-            n += len(self.deps_waiting)
-        return n
 
     def _submit(self, call: Call) -> None:
         if self.refusing:
@@ -722,6 +768,7 @@ class ActorCore:
                         self._spawn(lane, call)
         finally:
             system._inline = previous
+            call = None  # see _run_inline
         if budget < _BUDGET and not self.scheduled and self.stopping is None:
             # Having run calls, come back once more in the next loop iteration,
             # as a worker lingers: a caller awaiting each call in turn submits
@@ -745,10 +792,16 @@ class ActorCore:
             self._exited(call)
             return
         except BaseException as exc:
-            if self._raised(call, exc):
+            crashed = self._raised(call, exc)
+            if not crashed:
+                call._args = call._kwargs = None  # type: ignore[assignment]
+            # exc's traceback keeps this frame (and _drain's) alive: holding the
+            # call too, they would put it in a reference cycle, and it would
+            # outlive its last reference, with the log of a failure nobody awaited.
+            del call
+            if crashed or isinstance(exc, Exception):
                 return
-            if not isinstance(exc, Exception):
-                raise
+            raise
         else:
             self.processed += 1
             call._set_result(value)
@@ -876,9 +929,12 @@ class ActorCore:
                         workers[task] = None
                         await _YIELD
         finally:
+            # See _run_inline. After a restart or death ``workers`` is a dict the
+            # core dropped, still naming the call this task ran.
+            call = None
+            workers.pop(task, None)
             if self.incarnation == incarnation:
                 lane.running -= 1
-                workers.pop(task, None)
                 if self.stopping is not None:
                     self._maybe_finish_stop()
 
@@ -888,7 +944,8 @@ class ActorCore:
         func = functools.partial(spec.func, self.instance, *call._args, **call._kwargs)
         # The thread runs in a copy of this context: this is how it finds its
         # call (get_runtime_context().is_canceled()) without an event loop.
-        token = current_call.set(call)
+        token = current_call.set(weakref.ref(call))
+        del call  # see _run_inline
         try:
             return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
         finally:
@@ -927,6 +984,7 @@ class ActorCore:
             err = CheckpointError(f"{exc}; the actor is rolled back to its last checkpoint")
             err.__cause__ = exc.__cause__
             call._set_exception(err)
+            del call  # see _run_inline
             if self.incarnation == incarnation:
                 self._roll_back(err)
         else:
@@ -1317,11 +1375,7 @@ class ActorCore:
         if _get_running_loop() is self.loop:
             self._submit(call)
             return call
-        try:
-            self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
-        except RuntimeError:
-            return self._loop_closed(call._spec, (), {})
-        return call
+        return self._submit_threadsafe(call)
 
     def request_stop(self, why: StopWhy) -> None:
         """Stop gracefully once every accepted call has finished.

@@ -104,6 +104,15 @@ class ActorMethod:
             f"'{self._spec.name}.remote(...)' instead of '{self._spec.name}(...)'"
         )
 
+    if not TYPE_CHECKING:  # at runtime only: mypy reports this mistake itself
+
+        def __await__(self):
+            name = self._spec.name
+            raise TypeError(
+                f"actor methods cannot be awaited; use 'await handle.{name}.remote(...)' "
+                f"instead of 'await handle.{name}'"
+            )
+
     def __repr__(self) -> str:
         return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
 

@@ -148,7 +148,7 @@ def test_list_shows_scenarios_and_systems(
 ) -> None:
     assert bench.main(["--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("seq_sync", "mem_1m", "io_c100", "floor", "asyncactors"):
+    for name in ("seq_sync", "wait_loop", "mem_1m", "io_c100", "floor", "asyncactors"):
         assert name in out
     # Every peer is either available or listed with the reason it is not.
     for peer in ("ray", "pykka", "xoscar"):
