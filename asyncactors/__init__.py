@@ -8,7 +8,7 @@
 >>> await c.incr.remote(5)
 """
 
-from ._actor_class import ActorClass, method, remote
+from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import get, get_actor, kill, put, wait
 from ._context import RuntimeContext, get_runtime_context
 from ._core import ActorState, exit_actor
@@ -24,7 +24,7 @@ from ._exceptions import (
     PendingCallsLimitExceeded,
     TaskCancelledError,
 )
-from ._handle import ActorHandle, ActorMethod
+from ._handle import ActorHandle, ActorMethod, typed
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
@@ -51,6 +51,7 @@ __all__ = [
     "GetTimeoutError",
     "MailboxFullError",
     "MemoryStore",
+    "MethodDef",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
@@ -66,6 +67,7 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "typed",
     "wait",
 ]
 
