@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # A cold mypy run analyses asyncactors and the standard library's stubs first.
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(120)
 
 ACTORS = """\
 from typing import Generic, TypeVar
@@ -280,7 +280,7 @@ def pyright_reports(tmp_path_factory: pytest.TempPathFactory) -> list[Report]:
         ],
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=100,
         check=False,
     )
     assert done.stdout, done.stderr
