@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mypy import api as mypy_api
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,12 +231,11 @@ def write(directory: Path, files: dict[str, str]) -> list[str]:
 @pytest.fixture(scope="module")
 def mypy_reports(tmp_path_factory: pytest.TempPathFactory) -> list[Report]:
     """What mypy with the plugin reports on the mypy snippets."""
-    api = pytest.importorskip("mypy.api")
     base = tmp_path_factory.mktemp("mypy")
     config = base / "mypy.ini"
     config.write_text(f"[mypy]\nplugins = asyncactors.mypy\nstrict = True\nmypy_path = {ROOT}\n")
     paths = write(base / "src", MYPY_FILES)
-    out, err, _ = api.run(
+    out, err, _ = mypy_api.run(
         [
             "--config-file",
             str(config),
@@ -252,6 +252,7 @@ def mypy_reports(tmp_path_factory: pytest.TempPathFactory) -> list[Report]:
         assert match, line
         path, number, kind, message = match.groups()
         reports.append(Report(Path(path).name, int(number), kind, message))
+    assert {r.file for r in reports} <= set(MYPY_FILES), reports
     return sorted(reports)
 
 
@@ -293,6 +294,7 @@ def pyright_reports(tmp_path_factory: pytest.TempPathFactory) -> list[Report]:
         kind = "note" if diagnostic["severity"] == "information" else diagnostic["severity"]
         line = diagnostic["range"]["start"]["line"] + 1
         reports.append(Report(Path(diagnostic["file"]).name, line, kind, message))
+    assert {r.file for r in reports} <= set(PYRIGHT_FILES), reports
     return sorted(reports)
 
 
