@@ -8,7 +8,7 @@
 >>> await c.incr.remote(5)
 """
 
-from ._actor_class import ActorClass, method, remote
+from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import get, get_actor, kill, put, stop, wait
 from ._context import RuntimeContext, get_runtime_context
 from ._core import ActorState, exit_actor
@@ -24,7 +24,7 @@ from ._exceptions import (
     PendingCallsLimitExceeded,
     TaskCancelledError,
 )
-from ._handle import ActorHandle, ActorMethod
+from ._handle import ActorHandle, ActorMethod, typed
 from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
@@ -53,6 +53,7 @@ __all__ = [
     "GetTimeoutError",
     "MailboxFullError",
     "MemoryStore",
+    "MethodDef",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
@@ -69,6 +70,7 @@ __all__ = [
     "remote",
     "shutdown",
     "stop",
+    "typed",
     "wait",
 ]
 
