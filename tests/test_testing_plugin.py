@@ -218,7 +218,10 @@ def test_a_failing_test_gets_no_leak_report_on_top_of_its_failure(
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ("leak_chek=False", "takes the keyword arguments leak_check, shutdown_timeout; got leak_chek"),
+        (
+            "leak_chek=False",
+            "takes the keyword arguments leak_check, shutdown_timeout; got leak_chek",
+        ),
         ("leak_check='no'", "leak_check must be True or False, got 'no'"),
         ("shutdown_timeout=-1", "shutdown_timeout must be a finite number >= 0, got -1"),
     ],
@@ -324,7 +327,9 @@ def test_anyio_plugin_alone_with_the_plugin_given_by_p(
     )
     pytester.makepyfile(actors=ACTORS)
     pytester.makepyfile(ANYIO_TESTS)
-    result = pytester.runpytest("-p", "anyio", "-p", "asyncactors.testing", "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        "-p", "anyio", "-p", "asyncactors.testing", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*", "*Gate(id=*): 1 pending*"])
 
@@ -397,7 +402,9 @@ def test_strict_leaks_fails_any_test_that_leaves_a_system_open(pytester: pytest.
     pytester.runpytest().assert_outcomes(passed=1)
     result = pytester.runpytest("-o", "asyncactors_strict_leaks=true")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*asyncactors (asyncactors_strict_leaks): leaked: *not shut down*"])
+    result.stdout.fnmatch_lines(
+        ["*asyncactors (asyncactors_strict_leaks): leaked: *not shut down*"]
+    )
 
 
 def test_this_project_checks_every_test_for_leaks(pytestconfig: pytest.Config) -> None:
