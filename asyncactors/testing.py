@@ -24,6 +24,7 @@ mode, any loop scope) or anyio's (``@pytest.mark.anyio``, asyncio backend).
 from __future__ import annotations
 
 import math
+import traceback
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ _MARKER_ARGS: Final = ("leak_check", "shutdown_timeout")
 _LOOP_SCOPES: Final = ("function", "class", "module", "package", "session")
 _ANYIO_SYSTEM: Final = "_asyncactors_system_anyio"
 _CALL_FAILED: Final = pytest.StashKey[bool]()
+# What the actor_system fixture found wrong at tear-down, for pytest_runtest_teardown.
+_PROBLEMS: Final = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,6 +88,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # then shuts down without piling a leak report on top of the failure.
         item.stash[_CALL_FAILED] = True
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    result = yield
+    problems = item.stash.get(_PROBLEMS, None)
+    if problems is not None:
+        pytest.fail(problems, pytrace=False)
+    return result
 
 
 def _seconds(value: object, where: str) -> float:
@@ -238,14 +250,24 @@ def actor_system(request: pytest.FixtureRequest) -> ActorSystem:
 
 async def _run_system(request: pytest.FixtureRequest) -> AsyncIterator[ActorSystem]:
     settings = _settings(request)
+    item = request.node
     # Set-up and tear-down may run in different tasks (pytest-asyncio): hold no
-    # task group or cancel scope across the yield.
-    async with ActorSystem(shutdown_timeout=settings.shutdown_timeout) as system:
-        yield system
-        quiet = not settings.leak_check or request.node.stash.get(_CALL_FAILED, False)
-        leaks = [] if quiet else _leaks(system)
-        busy = {core: what for core in list(system._actors.values()) if (what := _leftovers(core))}
-    if request.node.stash.get(_CALL_FAILED, False):
+    # task group or cancel scope across the yield. Nor may the tear-down raise:
+    # pytest-asyncio would then leave this fixture's context variables (the
+    # current system) set for the tests that follow. What went wrong is
+    # reported by pytest_runtest_teardown instead.
+    try:
+        async with ActorSystem(shutdown_timeout=settings.shutdown_timeout) as system:
+            yield system
+            quiet = not settings.leak_check or item.stash.get(_CALL_FAILED, False)
+            leaks = [] if quiet else _leaks(system)
+            busy = {c: what for c in list(system._actors.values()) if (what := _leftovers(c))}
+    except Exception:
+        item.stash[_PROBLEMS] = (
+            f"asyncactors: the actor system's shutdown raised:\n{traceback.format_exc()}"
+        )
+        return
+    if item.stash.get(_CALL_FAILED, False):
         return
     problems = []
     if leaks:
@@ -265,7 +287,7 @@ async def _run_system(request: pytest.FixtureRequest) -> AsyncIterator[ActorSyst
             + "\n  ".join(busy.get(core) or core.describe() for core in system._forced_down)
         )
     if problems:
-        pytest.fail("asyncactors: " + "\n".join(problems), pytrace=False)
+        item.stash[_PROBLEMS] = "asyncactors: " + "\n".join(problems)
 
 
 def _system_fixture(

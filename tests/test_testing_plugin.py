@@ -131,6 +131,31 @@ def test_a_test_leaving_a_pending_call_fails_naming_the_actor_and_method(
     assert "Counter" not in result.stdout.str()
 
 
+def test_tests_after_a_reported_leak_do_not_inherit_its_closed_system(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester, "asyncactors_shutdown_timeout = 0.05")
+    pytester.makepyfile(
+        """
+        import asyncactors
+        from actors import Counter, Gate
+
+        async def test_leaks(actor_system):
+            Gate.remote().wait.remote()
+
+        async def test_default_system_afterwards():
+            assert await Counter.remote().incr.remote() == 1
+            await asyncactors.shutdown()
+
+        async def test_fixture_afterwards(actor_system):
+            assert await Counter.remote().incr.remote() == 1
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*"])
+
+
 def test_leak_check_false_lets_a_test_leave_calls_that_finish_in_the_shutdown(
     pytester: pytest.Pytester,
 ) -> None:
