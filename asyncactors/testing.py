@@ -48,6 +48,7 @@ _MARKER_ARGS: Final = ("leak_check", "shutdown_timeout")
 _LOOP_SCOPES: Final = ("function", "class", "module", "package", "session")
 _ANYIO_SYSTEM: Final = "_asyncactors_system_anyio"
 _CALL_FAILED: Final = pytest.StashKey[bool]()
+_SETTINGS: Final = pytest.StashKey["_Settings"]()
 # What the actor_system fixture found wrong at tear-down, for pytest_runtest_teardown.
 _PROBLEMS: Final = pytest.StashKey[str]()
 
@@ -75,7 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "settings for one test: leak_check=False lets the test leave pending calls "
         f"behind; shutdown_timeout (seconds) overrides the {SHUTDOWN_TIMEOUT_INI} option",
     )
-    _seconds(config.getini(SHUTDOWN_TIMEOUT_INI), f"the {SHUTDOWN_TIMEOUT_INI} option")
+    try:
+        _seconds(config.getini(SHUTDOWN_TIMEOUT_INI), f"the {SHUTDOWN_TIMEOUT_INI} option")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if config.getini(STRICT_LEAKS_INI):
         config.pluginmanager.register(_StrictLeakCheck(), "asyncactors-strict-leaks")
 
@@ -100,14 +104,19 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _seconds(value: object, where: str) -> float:
+    """``value`` as a number of seconds.
+
+    Raises:
+        ValueError: it is not a finite number >= 0 (the message names ``where``).
+    """
     if isinstance(value, bool):
         value = None  # not a number of seconds, although float() takes it
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise pytest.UsageError(f"{where} must be a number of seconds, got {value!r}") from None
+        raise ValueError(f"{where} must be a number of seconds, got {value!r}") from None
     if not math.isfinite(seconds) or seconds < 0:
-        raise pytest.UsageError(f"{where} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{where} must be a finite number >= 0, got {value!r}")
     return seconds
 
 
@@ -120,7 +129,18 @@ class _Settings:
 
 
 def _settings(request: pytest.FixtureRequest) -> _Settings:
-    """The ini options, overridden by the test's ``asyncactors`` marker."""
+    """The ini options, overridden by the test's ``asyncactors`` marker.
+
+    A bad marker fails the test with a message and no traceback: the mistake is
+    in the marker, not in the plugin's code.
+    """
+    try:
+        return _parse_settings(request)
+    except ValueError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _parse_settings(request: pytest.FixtureRequest) -> _Settings:
     timeout = _seconds(request.config.getini(SHUTDOWN_TIMEOUT_INI), SHUTDOWN_TIMEOUT_INI)
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
@@ -129,12 +149,12 @@ def _settings(request: pytest.FixtureRequest) -> _Settings:
     unknown = sorted(set(marker.kwargs) - set(_MARKER_ARGS))
     if marker.args or unknown:
         got = ", ".join([*map(repr, marker.args), *unknown])
-        raise pytest.UsageError(
+        raise ValueError(
             f"{where} takes the keyword arguments {', '.join(_MARKER_ARGS)}; got {got}"
         )
     leak_check = marker.kwargs.get("leak_check", True)
     if not isinstance(leak_check, bool):
-        raise pytest.UsageError(f"{where}: leak_check must be True or False, got {leak_check!r}")
+        raise ValueError(f"{where}: leak_check must be True or False, got {leak_check!r}")
     if "shutdown_timeout" not in marker.kwargs:
         return _Settings(leak_check, timeout, SHUTDOWN_TIMEOUT_INI)
     timeout = _seconds(marker.kwargs["shutdown_timeout"], f"{where}: shutdown_timeout")
@@ -216,6 +236,8 @@ def actor_system(request: pytest.FixtureRequest) -> ActorSystem:
     if the shutdown had to cancel calls after ``asyncactors_shutdown_timeout``
     seconds.
     """
+    # Checked here, before any event loop is involved.
+    request.node.stash[_SETTINGS] = _settings(request)
     # The system must run on the test's own event loop, so the fixture that
     # runs it is one that the plugin running the test runs on that loop.
     has_asyncio = request.config.pluginmanager.has_plugin("asyncio")
@@ -249,8 +271,8 @@ def actor_system(request: pytest.FixtureRequest) -> ActorSystem:
 
 
 async def _run_system(request: pytest.FixtureRequest) -> AsyncIterator[ActorSystem]:
-    settings = _settings(request)
     item = request.node
+    settings = item.stash[_SETTINGS]
     # Set-up and tear-down may run in different tasks (pytest-asyncio): hold no
     # task group or cancel scope across the yield. Nor may the tear-down raise:
     # pytest-asyncio would then leave this fixture's context variables (the

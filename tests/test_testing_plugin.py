@@ -228,11 +228,13 @@ def test_a_failing_test_gets_no_leak_report_on_top_of_its_failure(
     _project(pytester, "asyncactors_shutdown_timeout = 0.05")
     pytester.makepyfile(
         """
+        import pytest
+
         from actors import Gate
 
         async def test_fails(actor_system):
             Gate.remote().wait.remote()
-            assert False, "the test's own failure"
+            pytest.fail("the test's own failure", pytrace=False)
         """
     )
     result = pytester.runpytest()
@@ -419,9 +421,12 @@ def test_strict_leaks_fails_any_test_that_leaves_a_system_open(pytester: pytest.
         """
         import asyncactors
 
+        OPEN = []
+
         async def test_leaves_a_system_open():
             system = asyncactors.ActorSystem()
             await system.__aenter__()
+            OPEN.append(system)  # alive: the check sees systems not yet collected
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
