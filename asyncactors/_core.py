@@ -1390,6 +1390,16 @@ class ActorCore:
             self.refusing = True
         self._maybe_finish_stop()
 
+    def pending_calls(self) -> int:
+        """Calls submitted and not finished (for diagnostics, not the hot path)."""
+        mb = self.mailbox
+        n = 0
+        if mb is not None:
+            n = mb.waiting + sum(lane.running - lane.idle for lane in mb.lanes)
+        if self.deps_waiting:
+            n += len(self.deps_waiting)
+        return n
+
     def _busy(self) -> bool:
         if self.scheduled or self.workers or self.deps_waiting:
             return True
