@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
+from . import _deadlock
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
 from ._ref import ObjectRef
@@ -37,10 +38,14 @@ async def get(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -
 async def get(refs: Any, *, timeout: float | None = None) -> Any:
     """The value of a ref, or the values of a list of refs in the same order.
 
-    Waiting is not cancelling: on timeout the calls go on.
+    Waiting is not cancelling: on timeout the calls go on. Without a timeout,
+    inside an actor's method, a wait that could never end raises at once; a
+    wait with a timeout is not checked, and times out.
 
     Raises:
         GetTimeoutError: not every value was ready within ``timeout`` seconds.
+        DeadlockError: (no timeout) a ref can never be ready because its call
+            waits for the calling method to finish; that call is cancelled.
         TypeError: ``refs`` is neither an ObjectRef nor a list of them.
         Exception: the first failure in list order, as the method raised it.
     """
@@ -57,12 +62,15 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
     if timeout is None:
         if single:
             return await refs
+        # Every ref is needed: check them all before waiting for the first.
+        _deadlock.check(refs, len(refs))
         return [await r for r in refs]
     try:
         async with asyncio.timeout(timeout) as scope:
+            # Through future(), which the deadlock check does not see: this wait ends.
             if single:
-                return await refs
-            return [await r for r in refs]
+                return await refs.future()
+            return [await r.future() for r in refs]
     except TimeoutError:
         if scope.expired():
             pending = 1 if single else sum(not r.done() for r in refs)
@@ -81,9 +89,14 @@ async def wait(
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
-    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled.
+    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled, except
+    on ``DeadlockError``.
 
     Raises:
+        DeadlockError: (no timeout, inside an actor's method) fewer than
+            ``num_returns`` refs can ever be ready, because their calls wait for
+            the calling method to finish; those calls are cancelled. A wait with
+            a timeout is not checked, and times out.
         TypeError: ``refs`` is not a list of ObjectRefs.
         ValueError: duplicate refs, ``num_returns`` outside 1..len(refs), or a
             negative timeout.
@@ -112,14 +125,18 @@ async def wait(
             if count[0] >= num_returns and not enough.done():
                 enough.set_result(None)
 
+        waiting = _deadlock.enter(refs, num_returns) if timeout is None else None
         for r in refs:
             if r._loop is loop or r._loop is None:
                 r._add_callback(on_done)
             else:
                 # A ref of another loop reports through a future of this one.
                 r.future().add_done_callback(lambda _, ref=r: on_done(ref))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(enough, timeout)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(enough, timeout)
+        finally:
+            _deadlock.leave(waiting)
     ready: list[ObjectRef[Any]] = []
     not_ready: list[ObjectRef[Any]] = []
     for r in refs:

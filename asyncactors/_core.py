@@ -195,10 +195,23 @@ class ClassSpec:
 class Call(ObjectRef[Any]):
     """A call in flight: the ref its caller holds is the call itself."""
 
-    # _attempts is set only on calls that are retried.
-    __slots__ = ("_admit", "_args", "_attempts", "_core", "_kwargs", "_lane", "_pos", "_spec")
+    # _attempts is set only on calls that are retried; _awaiting only on async
+    # calls that have blocked in a wait (see _deadlock).
+    __slots__ = (
+        "_admit",
+        "_args",
+        "_attempts",
+        "_awaiting",
+        "_core",
+        "_kwargs",
+        "_lane",
+        "_pos",
+        "_spec",
+    )
 
     _attempts: int
+    _awaiting: Any
+    _lane: Lane | None
 
     def __init__(
         self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -13,6 +13,7 @@ __all__ = [
     "AsyncActorsError",
     "CheckpointCorruptError",
     "CheckpointError",
+    "DeadlockError",
     "GetTimeoutError",
     "MailboxFullError",
     "PendingCallsLimitExceeded",
@@ -61,6 +62,25 @@ class GetTimeoutError(AsyncActorsError, TimeoutError):
     Raised by ``asyncactors.get(..., timeout=)`` and ``ObjectRef.result(timeout=)``.
     The call itself is not cancelled.
     """
+
+
+class DeadlockError(AsyncActorsError, RuntimeError):
+    """Waiting for this ref from inside an actor's method would never end.
+
+    Raised at once by ``await ref``, ``asyncactors.get()`` and ``asyncactors.wait()``
+    without a timeout, called from an async method, when the call waited for
+    cannot finish until the waiting method does: it is queued behind that method
+    (a self-call with ``max_concurrency=1``), or behind calls that are themselves
+    waiting on it through a chain of actors (A -> B -> A), or it waits for the
+    waiting method's own result as an argument. The message names the chain;
+    ``chain`` holds its calls, from the waiting method back to it. The call
+    waited for is cancelled as by ``ObjectRef.cancel()``, so it never runs behind
+    the waiter's back.
+    """
+
+    def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.chain = chain
 
 
 class TaskCancelledError(AsyncActorsError):

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
+from ._context import current_actor
 from ._exceptions import ActorDiedError, GetTimeoutError
 
 __all__ = ["ObjectRef", "logger"]
@@ -25,6 +26,7 @@ logger.addHandler(logging.NullHandler())
 _T = TypeVar("_T")
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
+_actor_here = current_actor.get
 
 PENDING = 0
 OK = 1
@@ -177,7 +179,12 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
-        return fut.__await__()
+        if _actor_here() is None:
+            return fut.__await__()
+        # An actor's method is about to block: check that the wait can end.
+        from ._deadlock import blocked  # it needs the engine, which imports this module
+
+        return blocked(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]

@@ -1,0 +1,272 @@
+"""Deadlock detection: a wait inside an actor's method that could never end.
+
+Only a wait that blocks is looked at: ``await ref`` on a ref that is not done,
+``asyncactors.get()`` and ``asyncactors.wait()`` without a timeout. When it
+blocks the worker task of an actor's call W, the wait-for graph is built from
+what W waits for:
+
+* a running call waits for what it recorded when it blocked (``Call._awaiting``);
+  a running call that recorded nothing can finish on its own;
+* a queued call (or one in the overflow of a full mailbox) waits for a slot of
+  its lane, so it can start only when one of the calls holding the lane's slots
+  finishes; a lane with a free or lingering slot, or a slot held by anything
+  but a running call, lets it start;
+* a call whose arguments are refs waits for all of them.
+
+A node can finish when enough of what it waits for can (one for a queued call,
+all for arguments, ``num_returns`` for ``wait()``); the nodes this least fixpoint
+does not reach can never finish. If W is among them, the wait raises
+``DeadlockError`` instead of blocking, and each call W waits for that can never
+finish is cancelled, so it does not run behind W's back. Each blocking wait
+checks the cycle it would close, so whichever wait closes a cycle raises.
+
+A wait with a timeout is neither checked nor recorded: it ends by itself. Waits
+in tasks a method starts (``asyncio.gather``, ``create_task``) are not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from ._context import current_actor
+from ._core import _ALIVE, _DEPS, _OVERFLOW, _QUEUED, _RUNNING, Call
+from ._exceptions import DeadlockError
+from ._ref import ObjectRef
+
+__all__ = ["blocked", "check", "enter", "leave"]
+
+_current_task = asyncio.current_task
+
+# What a node waits for: refs, and how many of them must finish for it to finish.
+_Needs = tuple[list[ObjectRef[Any]], int]
+
+
+class Waiting:
+    """What a running call is blocked on, recorded on it for the other waits' checks."""
+
+    __slots__ = ("call", "needed", "refs")
+
+    def __init__(self, call: Call, refs: Sequence[ObjectRef[Any]], needed: int) -> None:
+        self.call = call
+        self.refs = refs
+        self.needed = needed
+
+
+def _running_call() -> Call | None:
+    """The actor call whose worker task is running here, if any."""
+    core = current_actor.get()
+    if core is None:
+        return None
+    workers = core.workers
+    if not workers:
+        return None
+    call = workers.get(_current_task())  # type: ignore[arg-type]
+    if call is None or call._pos != _RUNNING:
+        return None  # a hook, or a task the method started: not a slot holder
+    return call
+
+
+def check(
+    refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None = None
+) -> Call | None:
+    """Check a wait for ``needed`` of ``refs`` that is about to block this task.
+
+    Returns the call of the actor's method waiting here, or ``None`` outside
+    an actor's call.
+
+    Raises:
+        DeadlockError: the wait could never end. ``fut``, the waiter's own
+            future on the ref, is cancelled first; then each call waited for
+            that can never finish is cancelled.
+    """
+    waiter = _running_call()
+    if waiter is None:
+        return None
+    needs = _pending(refs, needed)
+    if needs is not None:
+        stuck = _stuck(waiter, needs)
+        if stuck is not None:
+            graph, finishing = stuck
+            err = _error(waiter, graph, finishing)
+            if fut is not None:
+                fut.cancel()  # before the calls: it must not hold their exception
+            for ref in needs[0]:
+                if ref not in finishing and ref is not waiter:
+                    assert isinstance(ref, Call)
+                    ref._cancel()
+            raise err
+    return waiter
+
+
+def enter(
+    refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None = None
+) -> Waiting | None:
+    """``check()`` the wait, then record it on the waiting call until ``leave()``."""
+    waiter = check(refs, needed, fut)
+    if waiter is None:
+        return None
+    waiting = waiter._awaiting = Waiting(waiter, refs, needed)
+    return waiting
+
+
+def leave(waiting: Waiting | None) -> None:
+    """The wait ``enter()`` recorded has ended."""
+    if waiting is not None and waiting.call._awaiting is waiting:
+        waiting.call._awaiting = None
+
+
+def blocked(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> Generator[Any, None, Any]:
+    """``ObjectRef.__await__`` inside an actor, for a ref not done: checked, recorded."""
+    waiting = enter((ref,), 1, fut)
+    if waiting is None:
+        return fut.__await__()
+    return _recorded(fut, waiting)
+
+
+def _recorded(fut: asyncio.Future[Any], waiting: Waiting) -> Generator[Any, None, Any]:
+    try:
+        return (yield from fut.__await__())
+    finally:
+        leave(waiting)
+
+
+# -- the wait-for graph ---------------------------------------------------------
+
+
+def _pending(refs: Sequence[ObjectRef[Any]], needed: int) -> _Needs | None:
+    """The refs not done yet and how many of them are still needed; ``None``: none."""
+    pending = [r for r in refs if not r._state]
+    needed -= len(refs) - len(pending)
+    return (pending, needed) if needed > 0 and pending else None
+
+
+def _needs(node: ObjectRef[Any], waiter: Call) -> _Needs | None:
+    """What ``node`` waits for; ``None`` if it can finish without any of it."""
+    if not isinstance(node, Call) or node._state or node._loop is not waiter._loop:
+        return None
+    pos = node._pos
+    core = node._core
+    if pos == _RUNNING:
+        waiting: Waiting | None = getattr(node, "_awaiting", None)
+        return None if waiting is None else _pending(waiting.refs, waiting.needed)
+    if pos in (_QUEUED, _OVERFLOW):
+        lane = node._lane
+        workers = core.workers
+        if (
+            core.state is not _ALIVE
+            or lane is None
+            or lane.idle
+            or lane.running < lane.limit
+            or not workers
+        ):
+            return None
+        holders: list[ObjectRef[Any]] = [
+            c for c in workers.values() if c is not None and c._lane is lane and c._pos == _RUNNING
+        ]
+        # A slot held by a worker between calls frees by itself.
+        return (holders, 1) if len(holders) >= lane.running else None
+    if pos == _DEPS:
+        deps = [a for a in (*node._args, *node._kwargs.values()) if isinstance(a, ObjectRef)]
+        return _pending(deps, len(deps))
+    return None
+
+
+_Graph = dict[ObjectRef[Any], _Needs]
+
+
+def _stuck(waiter: Call, needs: _Needs) -> tuple[_Graph, set[ObjectRef[Any]]] | None:
+    """The graph from ``waiter`` and the nodes that can finish, if ``waiter`` cannot."""
+    refs, needed = needs
+    # Most waits are for a call that can finish on its own: no graph for them.
+    if sum(r is not waiter and _needs(r, waiter) is None for r in refs) >= needed:
+        return None
+    graph: _Graph = {waiter: needs}
+    finishing: set[ObjectRef[Any]] = set()
+    todo: list[ObjectRef[Any]] = [waiter]
+    while todo:
+        for ref in graph[todo.pop()][0]:
+            if ref in graph or ref in finishing:
+                continue
+            ref_needs = _needs(ref, waiter)
+            if ref_needs is None:
+                finishing.add(ref)
+            else:
+                graph[ref] = ref_needs
+                todo.append(ref)
+    waiting_on: dict[ObjectRef[Any], list[ObjectRef[Any]]] = {}
+    missing: dict[ObjectRef[Any], int] = {}
+    for node, (node_refs, node_needed) in graph.items():
+        missing[node] = node_needed
+        for ref in node_refs:
+            waiting_on.setdefault(ref, []).append(node)
+    ready = list(finishing)
+    while ready:
+        for node in waiting_on.get(ready.pop(), ()):
+            if node not in finishing:
+                missing[node] -= 1
+                if missing[node] <= 0:
+                    finishing.add(node)
+                    ready.append(node)
+    return None if waiter in finishing else (graph, finishing)
+
+
+# -- the message ----------------------------------------------------------------
+
+
+def _label(call: Call) -> str:
+    core = call._core
+    named = f", name={core.name!r}" if core.name else ""
+    return f"{core.spec.name}(id={core.actor_id}{named}).{call._spec.name}()"
+
+
+def _chain(waiter: Call, graph: _Graph, finishing: set[ObjectRef[Any]]) -> list[Call]:
+    """The shortest path of calls that cannot finish from ``waiter`` back to itself."""
+    first = next(r for r in graph[waiter][0] if r not in finishing)
+    previous: dict[ObjectRef[Any], ObjectRef[Any] | None] = {first: None}
+    todo = deque([first])
+    while todo and waiter not in previous:
+        node = todo.popleft()
+        for ref in graph[node][0]:
+            if ref not in finishing and ref not in previous:
+                previous[ref] = node
+                todo.append(ref)
+    path: list[Call] = []
+    at: ObjectRef[Any] | None = waiter if waiter in previous else first
+    while at is not None:
+        assert isinstance(at, Call)
+        path.append(at)
+        at = previous[at]
+    path.append(waiter)
+    path.reverse()
+    return path
+
+
+def _error(waiter: Call, graph: _Graph, finishing: set[ObjectRef[Any]]) -> DeadlockError:
+    path = _chain(waiter, graph, finishing)
+    labels = tuple(_label(c) for c in path)
+    if path[1] is waiter:
+        return DeadlockError(f"deadlock: {labels[0]} waits for its own result", labels)
+    parts = [f"deadlock: {labels[0]} waits for {labels[1]}"]
+    for node, label in zip(path[1:-1], labels[2:], strict=True):
+        parts.append(_relation(node, label, graph))
+    if path[-1] is not waiter:  # pragma: no cover - defensive: each wait checks its own cycle
+        parts.append(", which can never finish")
+    return DeadlockError("".join(parts), labels)
+
+
+def _relation(node: Call, label: str, graph: _Graph) -> str:
+    """How ``node`` waits for ``label``, the next call of the chain."""
+    pos = node._pos
+    if pos == _DEPS:
+        return f", which waits for its argument {label}"
+    if pos == _RUNNING:
+        return f", which waits for {label}"
+    lane = node._lane
+    assert lane is not None
+    where = "" if lane.name is None else f" in concurrency group {lane.name!r}"
+    others = len(graph[node][0]) - 1
+    more = f" and {others} other waiting call{'s' * (others > 1)}" if others else ""
+    return f", which is queued{where} behind {label}{more}"
