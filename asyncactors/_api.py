@@ -125,18 +125,16 @@ async def wait(
             if count[0] >= num_returns and not enough.done():
                 enough.set_result(None)
 
-        waiting = _deadlock.enter(refs, num_returns) if timeout is None else None
+        if timeout is None:
+            _deadlock.check(refs, num_returns, enough, record=True)
         for r in refs:
             if r._loop is loop or r._loop is None:
                 r._add_callback(on_done)
             else:
                 # A ref of another loop reports through a future of this one.
                 r.future().add_done_callback(lambda _, ref=r: on_done(ref))
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(enough, timeout)
-        finally:
-            _deadlock.leave(waiting)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(enough, timeout)
     ready: list[ObjectRef[Any]] = []
     not_ready: list[ObjectRef[Any]] = []
     for r in refs:

@@ -195,13 +195,13 @@ class ClassSpec:
 class Call(ObjectRef[Any]):
     """A call in flight: the ref its caller holds is the call itself."""
 
-    # _attempts is set only on calls that are retried; _awaiting only on async
-    # calls that have blocked in a wait (see _deadlock).
+    # _attempts is set only on calls that are retried; _blocked only on calls
+    # that blocked in a wait inside their method (see _deadlock).
     __slots__ = (
         "_admit",
         "_args",
         "_attempts",
-        "_awaiting",
+        "_blocked",
         "_core",
         "_kwargs",
         "_lane",
@@ -210,7 +210,7 @@ class Call(ObjectRef[Any]):
     )
 
     _attempts: int
-    _awaiting: Any
+    _blocked: Any
     _lane: Lane | None
 
     def __init__(

@@ -5,8 +5,9 @@ Only a wait that blocks is looked at: ``await ref`` on a ref that is not done,
 blocks the worker task of an actor's call W, the wait-for graph is built from
 what W waits for:
 
-* a running call waits for what it recorded when it blocked (``Call._awaiting``);
-  a running call that recorded nothing can finish on its own;
+* a running call waits for what it recorded when it blocked (``Call._blocked``),
+  while the future it awaits is pending; any other running call can finish on
+  its own;
 * a queued call (or one in the overflow of a full mailbox) waits for a slot of
   its lane, so it can start only when one of the calls holding the lane's slots
   finishes; a lane with a free or lingering slot, or a slot held by anything
@@ -36,23 +37,12 @@ from ._core import _ALIVE, _DEPS, _OVERFLOW, _QUEUED, _RUNNING, Call
 from ._exceptions import DeadlockError
 from ._ref import ObjectRef
 
-__all__ = ["blocked", "check", "enter", "leave"]
+__all__ = ["blocked", "check"]
 
 _current_task = asyncio.current_task
 
 # What a node waits for: refs, and how many of them must finish for it to finish.
-_Needs = tuple[list[ObjectRef[Any]], int]
-
-
-class Waiting:
-    """What a running call is blocked on, recorded on it for the other waits' checks."""
-
-    __slots__ = ("call", "needed", "refs")
-
-    def __init__(self, call: Call, refs: Sequence[ObjectRef[Any]], needed: int) -> None:
-        self.call = call
-        self.refs = refs
-        self.needed = needed
+_Needs = tuple[Sequence[ObjectRef[Any]], int]
 
 
 def _running_call() -> Call | None:
@@ -63,74 +53,70 @@ def _running_call() -> Call | None:
     workers = core.workers
     if not workers:
         return None
-    call = workers.get(_current_task())  # type: ignore[arg-type]
+    # Passing the loop spares current_task() looking it up (Python code in 3.11).
+    call = workers.get(_current_task(core.loop))  # type: ignore[arg-type]
     if call is None or call._pos != _RUNNING:
         return None  # a hook, or a task the method started: not a slot holder
     return call
 
 
 def check(
-    refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None = None
-) -> Call | None:
+    refs: Sequence[ObjectRef[Any]],
+    needed: int,
+    fut: asyncio.Future[Any] | None = None,
+    *,
+    record: bool = False,
+) -> None:
     """Check a wait for ``needed`` of ``refs`` that is about to block this task.
 
-    Returns the call of the actor's method waiting here, or ``None`` outside
-    an actor's call.
+    Does nothing outside an actor's call. With ``record``, notes on the waiting
+    call what it waits for, for the checks of other waits, for as long as
+    ``fut`` (the future the task is about to await) is pending.
 
     Raises:
-        DeadlockError: the wait could never end. ``fut``, the waiter's own
-            future on the ref, is cancelled first; then each call waited for
-            that can never finish is cancelled.
+        DeadlockError: the wait could never end. ``fut`` is cancelled first;
+            then each call waited for that can never finish is cancelled.
     """
     waiter = _running_call()
     if waiter is None:
-        return None
+        return
     needs = _pending(refs, needed)
     if needs is not None:
-        stuck = _stuck(waiter, needs)
-        if stuck is not None:
-            graph, finishing = stuck
-            err = _error(waiter, graph, finishing)
-            if fut is not None:
-                fut.cancel()  # before the calls: it must not hold their exception
-            for ref in needs[0]:
-                if ref not in finishing and ref is not waiter:
-                    assert isinstance(ref, Call)
-                    ref._cancel()
-            raise err
-    return waiter
+        _check(waiter, needs, fut)
+        if record:
+            assert fut is not None
+            waiter._blocked = (refs, needed, fut)
 
 
-def enter(
-    refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None = None
-) -> Waiting | None:
-    """``check()`` the wait, then record it on the waiting call until ``leave()``."""
-    waiter = check(refs, needed, fut)
-    if waiter is None:
-        return None
-    waiting = waiter._awaiting = Waiting(waiter, refs, needed)
-    return waiting
-
-
-def leave(waiting: Waiting | None) -> None:
-    """The wait ``enter()`` recorded has ended."""
-    if waiting is not None and waiting.call._awaiting is waiting:
-        waiting.call._awaiting = None
+def _check(waiter: Call, needs: _Needs, fut: asyncio.Future[Any] | None) -> None:
+    stuck = _stuck(waiter, needs)
+    if stuck is None:
+        return
+    graph, finishing = stuck
+    err = _error(waiter, graph, finishing)
+    if fut is not None:
+        fut.cancel()  # before the calls: it must not hold their exception
+    for ref in needs[0]:
+        if ref not in finishing and ref is not waiter:
+            assert isinstance(ref, Call)
+            ref._cancel()
+    raise err
 
 
 def blocked(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> Generator[Any, None, Any]:
-    """``ObjectRef.__await__`` inside an actor, for a ref not done: checked, recorded."""
-    waiting = enter((ref,), 1, fut)
-    if waiting is None:
-        return fut.__await__()
-    return _recorded(fut, waiting)
+    """``ObjectRef.__await__`` inside an actor, for a ref not done: checked, recorded.
 
-
-def _recorded(fut: asyncio.Future[Any], waiting: Waiting) -> Generator[Any, None, Any]:
-    try:
-        return (yield from fut.__await__())
-    finally:
-        leave(waiting)
+    Raises:
+        DeadlockError: as ``check()``.
+    """
+    waiter = _running_call()
+    if waiter is not None:
+        # Most waits are for a call that can finish on its own: no graph for them.
+        if ref is waiter or _needs(ref, waiter) is not None:
+            _check(waiter, ((ref,), 1), fut)
+        # No need to erase it: it lapses when fut is done, resolved or cancelled.
+        waiter._blocked = ((ref,), 1, fut)
+    return fut.__await__()
 
 
 # -- the wait-for graph ---------------------------------------------------------
@@ -150,8 +136,11 @@ def _needs(node: ObjectRef[Any], waiter: Call) -> _Needs | None:
     pos = node._pos
     core = node._core
     if pos == _RUNNING:
-        waiting: Waiting | None = getattr(node, "_awaiting", None)
-        return None if waiting is None else _pending(waiting.refs, waiting.needed)
+        try:
+            refs, needed, fut = node._blocked
+        except AttributeError:
+            return None  # it never blocked
+        return None if fut.done() else _pending(refs, needed)
     if pos in (_QUEUED, _OVERFLOW):
         lane = node._lane
         workers = core.workers
@@ -180,7 +169,6 @@ _Graph = dict[ObjectRef[Any], _Needs]
 def _stuck(waiter: Call, needs: _Needs) -> tuple[_Graph, set[ObjectRef[Any]]] | None:
     """The graph from ``waiter`` and the nodes that can finish, if ``waiter`` cannot."""
     refs, needed = needs
-    # Most waits are for a call that can finish on its own: no graph for them.
     if sum(r is not waiter and _needs(r, waiter) is None for r in refs) >= needed:
         return None
     graph: _Graph = {waiter: needs}

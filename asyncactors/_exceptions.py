@@ -67,9 +67,9 @@ class GetTimeoutError(AsyncActorsError, TimeoutError):
 class DeadlockError(AsyncActorsError, RuntimeError):
     """Waiting for this ref from inside an actor's method would never end.
 
-    Raised at once by ``await ref``, ``asyncactors.get()`` and ``asyncactors.wait()``
-    without a timeout, called from an async method, when the call waited for
-    cannot finish until the waiting method does: it is queued behind that method
+    Raised by ``await ref``, ``asyncactors.get()`` and ``asyncactors.wait()``
+    without a timeout, at once, in an actor's async method, when the call waited
+    for cannot finish until the waiting method does: it is queued behind that method
     (a self-call with ``max_concurrency=1``), or behind calls that are themselves
     waiting on it through a chain of actors (A -> B -> A), or it waits for the
     waiting method's own result as an argument. The message names the chain;

@@ -510,3 +510,28 @@ async def test_wait_raises_only_when_too_few_refs_can_be_ready() -> None:
         assert isinstance(err, DeadlockError)
         assert await m.count.remote() == 1  # the second self-call was cancelled
         assert await other.runs.remote() == ["leaf", "leaf"]
+
+
+async def test_a_call_blocked_in_wait_counts_for_later_checks() -> None:
+    """A.f blocked in asyncactors.wait() on B.leaf closes the cycle B.x -> A.leaf -> A.f."""
+
+    @asyncactors.remote(max_concurrency=1)
+    class WaitsOnB:
+        async def f(self, b: Any) -> list[Any]:
+            ready, _ = await asyncactors.wait([b.leaf.remote()])
+            return [await r for r in ready]
+
+        async def leaf(self) -> str:
+            return "leaf"
+
+    async with ActorSystem():
+        a, b = WaitsOnB.remote(), One.remote()
+        go = asyncio.Event()
+        x = b.gate_then_ask.remote(go, a, "leaf")
+        f = a.f.remote(b)
+        await settle()
+        go.set()
+        with pytest.raises(DeadlockError) as info:
+            await asyncio.wait_for(x.future(), 2)
+        assert info.value.chain[2] == label(a, "f", "WaitsOnB")
+        assert await asyncio.wait_for(f.future(), 2) == ["leaf"]
