@@ -133,8 +133,12 @@ async def wait(
             else:
                 # A ref of another loop reports through a future of this one.
                 r.future().add_done_callback(lambda _, ref=r: on_done(ref))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(enough, timeout)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(enough, timeout)
+        finally:
+            if timeout is None:
+                _deadlock.done_waiting()
     ready: list[ObjectRef[Any]] = []
     not_ready: list[ObjectRef[Any]] = []
     for r in refs:

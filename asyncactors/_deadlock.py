@@ -5,7 +5,7 @@ Only a wait that blocks is looked at: ``await ref`` on a ref that is not done,
 blocks the worker task of an actor's call W, the wait-for graph is built from
 what W waits for:
 
-* a running call waits for what it recorded when it blocked (``Call._blocked``),
+* a running call waits for what it recorded when it blocked (``Call._blocked``)
   while the future it awaits is pending; any other running call can finish on
   its own;
 * a queued call (or one in the overflow of a full mailbox) waits for a slot of
@@ -37,7 +37,7 @@ from ._core import _ALIVE, _DEPS, _OVERFLOW, _QUEUED, _RUNNING, Call
 from ._exceptions import DeadlockError
 from ._ref import ObjectRef
 
-__all__ = ["blocked", "check"]
+__all__ = ["blocked", "check", "done_waiting"]
 
 _current_task = asyncio.current_task
 
@@ -70,8 +70,9 @@ def check(
     """Check a wait for ``needed`` of ``refs`` that is about to block this task.
 
     Does nothing outside an actor's call. With ``record``, notes on the waiting
-    call what it waits for, for the checks of other waits, for as long as
-    ``fut`` (the future the task is about to await) is pending.
+    call what it waits for, for the checks of other waits, until
+    ``done_waiting()`` or until ``fut`` (the future the task is about to await)
+    is done.
 
     Raises:
         DeadlockError: the wait could never end. ``fut`` is cancelled first;
@@ -84,8 +85,14 @@ def check(
     if needs is not None:
         _check(waiter, needs, fut)
         if record:
-            assert fut is not None
             waiter._blocked = (refs, needed, fut)
+
+
+def done_waiting() -> None:
+    """The wait ``check(..., record=True)`` recorded here has ended."""
+    waiter = _running_call()
+    if waiter is not None:
+        waiter._blocked = None
 
 
 def _check(waiter: Call, needs: _Needs, fut: asyncio.Future[Any] | None) -> None:
@@ -110,13 +117,22 @@ def blocked(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> Generator[Any, Non
         DeadlockError: as ``check()``.
     """
     waiter = _running_call()
-    if waiter is not None:
-        # Most waits are for a call that can finish on its own: no graph for them.
-        if ref is waiter or _needs(ref, waiter) is not None:
-            _check(waiter, ((ref,), 1), fut)
-        # No need to erase it: it lapses when fut is done, resolved or cancelled.
-        waiter._blocked = ((ref,), 1, fut)
-    return fut.__await__()
+    if waiter is None:
+        return fut.__await__()
+    # Most waits are for a call that can finish on its own: no graph for them.
+    if ref is waiter or _needs(ref, waiter) is not None:
+        _check(waiter, ((ref,), 1), fut)
+    record = waiter._blocked = ((ref,), 1, fut)
+    return _recorded(fut, waiter, record)
+
+
+def _recorded(fut: asyncio.Future[Any], waiter: Call, record: Any) -> Generator[Any, None, Any]:
+    try:
+        return (yield from fut.__await__())
+    finally:
+        # The record would keep the ref, and its value, as long as the call.
+        if waiter._blocked is record:
+            waiter._blocked = None
 
 
 # -- the wait-for graph ---------------------------------------------------------
@@ -136,11 +152,10 @@ def _needs(node: ObjectRef[Any], waiter: Call) -> _Needs | None:
     pos = node._pos
     core = node._core
     if pos == _RUNNING:
-        try:
-            refs, needed, fut = node._blocked
-        except AttributeError:
-            return None  # it never blocked
-        return None if fut.done() else _pending(refs, needed)
+        record = getattr(node, "_blocked", None)  # set only on calls that blocked
+        if record is None or record[2].done():
+            return None
+        return _pending(record[0], record[1])
     if pos in (_QUEUED, _OVERFLOW):
         lane = node._lane
         workers = core.workers

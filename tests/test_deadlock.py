@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from typing import Any
 
@@ -535,3 +536,33 @@ async def test_a_call_blocked_in_wait_counts_for_later_checks() -> None:
             await asyncio.wait_for(x.future(), 2)
         assert info.value.chain[2] == label(a, "f", "WaitsOnB")
         assert await asyncio.wait_for(f.future(), 2) == ["leaf"]
+
+
+async def test_a_finished_call_keeps_nothing_it_waited_for() -> None:
+    """The record of a wait ends with it: a kept ref does not keep the values it awaited."""
+
+    class Big:
+        pass
+
+    @asyncactors.remote
+    class Maker:
+        def make(self) -> Big:
+            return Big()
+
+    @asyncactors.remote
+    class User:
+        async def use(self, maker: Any, how: str) -> str:
+            if how == "await":
+                await maker.make.remote()
+            else:
+                await asyncactors.wait([maker.make.remote()])
+            return "used"
+
+    async with ActorSystem():
+        maker, user = Maker.remote(), User.remote()
+        for how in ("await", "wait"):
+            ref = user.use.remote(maker, how)
+            assert await ref == "used"
+            gc.collect()
+            alive = [o for o in gc.get_objects() if isinstance(o, Big)]
+            assert alive == [], how
