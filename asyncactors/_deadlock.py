@@ -22,7 +22,8 @@ finish is cancelled, so it does not run behind W's back. Each blocking wait
 checks the cycle it would close, so whichever wait closes a cycle raises.
 
 A wait with a timeout is neither checked nor recorded: it ends by itself. Waits
-in tasks a method starts (``asyncio.gather``, ``create_task``) are not seen.
+in tasks a method starts (``asyncio.gather``, ``create_task``) and on
+``ref.future()`` are not seen, nor are ``__post_create__``'s.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from ._context import current_actor
-from ._core import _ALIVE, _DEPS, _OVERFLOW, _QUEUED, _RUNNING, Call
+from ._core import _ALIVE, _DEPS, _OVERFLOW, _QUEUED, _RUNNING, ActorCore, Call
 from ._exceptions import DeadlockError
+from ._mailbox import Lane
 from ._ref import ObjectRef
 
 __all__ = ["blocked", "check", "done_waiting"]
 
 _current_task = asyncio.current_task
 
-# What a node waits for: refs, and how many of them must finish for it to finish.
-_Needs = tuple[Sequence[ObjectRef[Any]], int]
+# A node of the wait-for graph: a call (or another ref), or the slots of a lane.
+_Node = ObjectRef[Any] | tuple["ActorCore", Lane]
+# What a node waits for: nodes, and how many of them must finish for it to finish.
+_Needs = tuple[Sequence[_Node], int]
 
 
 def _running_call() -> Call | None:
@@ -145,8 +149,19 @@ def _pending(refs: Sequence[ObjectRef[Any]], needed: int) -> _Needs | None:
     return (pending, needed) if needed > 0 and pending else None
 
 
-def _needs(node: ObjectRef[Any], waiter: Call) -> _Needs | None:
+def _needs(node: _Node, waiter: Call) -> _Needs | None:
     """What ``node`` waits for; ``None`` if it can finish without any of it."""
+    if isinstance(node, tuple):
+        # The slots of a lane, all taken: one frees when one of their calls finishes.
+        owner, full = node
+        assert owner.workers is not None
+        holders: list[_Node] = [
+            c
+            for c in owner.workers.values()
+            if c is not None and c._lane is full and c._pos == _RUNNING
+        ]
+        # A slot held by a worker between calls frees by itself.
+        return (holders, 1) if len(holders) >= full.running else None
     if not isinstance(node, Call) or node._state or node._loop is not waiter._loop:
         return None
     pos = node._pos
@@ -158,37 +173,38 @@ def _needs(node: ObjectRef[Any], waiter: Call) -> _Needs | None:
         return _pending(record[0], record[1])
     if pos in (_QUEUED, _OVERFLOW):
         lane = node._lane
-        workers = core.workers
-        if (
-            core.state is not _ALIVE
-            or lane is None
-            or lane.idle
-            or lane.running < lane.limit
-            or not workers
-        ):
-            return None
-        holders: list[ObjectRef[Any]] = [
-            c for c in workers.values() if c is not None and c._lane is lane and c._pos == _RUNNING
-        ]
-        # A slot held by a worker between calls frees by itself.
-        return (holders, 1) if len(holders) >= lane.running else None
+        slots = None if lane is None else _full(core, lane)
+        return None if slots is None else ([slots], 1)
     if pos == _DEPS:
+        # Its arguments first, then a slot of its lane.
         deps = [a for a in (*node._args, *node._kwargs.values()) if isinstance(a, ObjectRef)]
-        return _pending(deps, len(deps))
+        needs: list[_Node] = [d for d in deps if not d._state]
+        mb = core.mailbox
+        slots = None if mb is None else _full(core, mb.lane(node._spec.group))
+        if slots is not None:
+            needs.append(slots)
+        return (needs, len(needs)) if needs else None
     return None
 
 
-_Graph = dict[ObjectRef[Any], _Needs]
+def _full(core: ActorCore, lane: Lane) -> tuple[ActorCore, Lane] | None:
+    """The node of ``lane``'s slots if none is free now, else ``None``."""
+    if core.state is not _ALIVE or lane.idle or lane.running < lane.limit or not core.workers:
+        return None
+    return core, lane
 
 
-def _stuck(waiter: Call, needs: _Needs) -> tuple[_Graph, set[ObjectRef[Any]]] | None:
+_Graph = dict[_Node, _Needs]
+
+
+def _stuck(waiter: Call, needs: _Needs) -> tuple[_Graph, set[_Node]] | None:
     """The graph from ``waiter`` and the nodes that can finish, if ``waiter`` cannot."""
     refs, needed = needs
     if sum(r is not waiter and _needs(r, waiter) is None for r in refs) >= needed:
         return None
     graph: _Graph = {waiter: needs}
-    finishing: set[ObjectRef[Any]] = set()
-    todo: list[ObjectRef[Any]] = [waiter]
+    finishing: set[_Node] = set()
+    todo: list[_Node] = [waiter]
     while todo:
         for ref in graph[todo.pop()][0]:
             if ref in graph or ref in finishing:
@@ -199,8 +215,8 @@ def _stuck(waiter: Call, needs: _Needs) -> tuple[_Graph, set[ObjectRef[Any]]] | 
             else:
                 graph[ref] = ref_needs
                 todo.append(ref)
-    waiting_on: dict[ObjectRef[Any], list[ObjectRef[Any]]] = {}
-    missing: dict[ObjectRef[Any], int] = {}
+    waiting_on: dict[_Node, list[_Node]] = {}
+    missing: dict[_Node, int] = {}
     for node, (node_refs, node_needed) in graph.items():
         missing[node] = node_needed
         for ref in node_refs:
@@ -225,10 +241,10 @@ def _label(call: Call) -> str:
     return f"{core.spec.name}(id={core.actor_id}{named}).{call._spec.name}()"
 
 
-def _chain(waiter: Call, graph: _Graph, finishing: set[ObjectRef[Any]]) -> list[Call]:
-    """The shortest path of calls that cannot finish from ``waiter`` back to itself."""
+def _chain(waiter: Call, graph: _Graph, finishing: set[_Node]) -> list[_Node]:
+    """The shortest path of nodes that cannot finish from ``waiter`` back to itself."""
     first = next(r for r in graph[waiter][0] if r not in finishing)
-    previous: dict[ObjectRef[Any], ObjectRef[Any] | None] = {first: None}
+    previous: dict[_Node, _Node | None] = {first: None}
     todo = deque([first])
     while todo and waiter not in previous:
         node = todo.popleft()
@@ -236,10 +252,9 @@ def _chain(waiter: Call, graph: _Graph, finishing: set[ObjectRef[Any]]) -> list[
             if ref not in finishing and ref not in previous:
                 previous[ref] = node
                 todo.append(ref)
-    path: list[Call] = []
-    at: ObjectRef[Any] | None = waiter if waiter in previous else first
+    path: list[_Node] = []
+    at: _Node | None = waiter if waiter in previous else first
     while at is not None:
-        assert isinstance(at, Call)
         path.append(at)
         at = previous[at]
     path.append(waiter)
@@ -247,29 +262,32 @@ def _chain(waiter: Call, graph: _Graph, finishing: set[ObjectRef[Any]]) -> list[
     return path
 
 
-def _error(waiter: Call, graph: _Graph, finishing: set[ObjectRef[Any]]) -> DeadlockError:
+def _error(waiter: Call, graph: _Graph, finishing: set[_Node]) -> DeadlockError:
     path = _chain(waiter, graph, finishing)
-    labels = tuple(_label(c) for c in path)
+    calls = [node for node in path if isinstance(node, Call)]
+    labels = tuple(_label(c) for c in calls)
     if path[1] is waiter:
         return DeadlockError(f"deadlock: {labels[0]} waits for its own result", labels)
     parts = [f"deadlock: {labels[0]} waits for {labels[1]}"]
-    for node, label in zip(path[1:-1], labels[2:], strict=True):
-        parts.append(_relation(node, label, graph))
+    for i in range(1, len(path) - 1):
+        node, after = path[i], path[i + 1]
+        if isinstance(node, Call):
+            parts.append(_relation(node, after, path[i + 2] if i + 2 < len(path) else None, graph))
     if path[-1] is not waiter:  # pragma: no cover - defensive: each wait checks its own cycle
         parts.append(", which can never finish")
     return DeadlockError("".join(parts), labels)
 
 
-def _relation(node: Call, label: str, graph: _Graph) -> str:
-    """How ``node`` waits for ``label``, the next call of the chain."""
-    pos = node._pos
-    if pos == _DEPS:
-        return f", which waits for its argument {label}"
-    if pos == _RUNNING:
-        return f", which waits for {label}"
-    lane = node._lane
-    assert lane is not None
+def _relation(node: Call, after: _Node, holder: _Node | None, graph: _Graph) -> str:
+    """How ``node`` waits for the next call of the chain, ``after`` or the ``holder`` of a slot."""
+    if not isinstance(after, tuple):
+        assert isinstance(after, Call)
+        argument = "its argument " if node._pos == _DEPS else ""
+        return f", which waits for {argument}{_label(after)}"
+    assert isinstance(holder, Call)
+    lane = after[1]
     where = "" if lane.name is None else f" in concurrency group {lane.name!r}"
-    others = len(graph[node][0]) - 1
+    others = len(graph[after][0]) - 1
     more = f" and {others} other waiting call{'s' * (others > 1)}" if others else ""
-    return f", which is queued{where} behind {label}{more}"
+    queued = "will queue, once its arguments are ready," if node._pos == _DEPS else "is queued"
+    return f", which {queued}{where} behind {_label(holder)}{more}"

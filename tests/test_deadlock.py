@@ -337,7 +337,7 @@ async def test_running_blocked_target_is_cancelled() -> None:
 
 
 async def test_get_and_wait_without_timeout_raise() -> None:
-    """asyncactors.get (one ref or a list) and asyncactors.wait raise; the calls never run."""
+    """get (one ref or a list) and wait raise; the calls they waited for never run."""
 
     class User:
         def __init__(self) -> None:
@@ -566,3 +566,73 @@ async def test_a_finished_call_keeps_nothing_it_waited_for() -> None:
             gc.collect()
             alive = [o for o in gc.get_objects() if isinstance(o, Big)]
             assert alive == [], how
+
+
+async def test_self_call_with_a_ref_argument_raises_before_the_argument_is_ready() -> None:
+    """A self-call waiting for its argument would still queue behind the waiter: it raises."""
+
+    @asyncactors.remote(max_concurrency=1)
+    class Chained:
+        def __init__(self) -> None:
+            self.ran = 0
+
+        async def f(self, me: Any, other: Any) -> Any:
+            try:
+                return await me.g.remote(other.gate.remote(event))
+            except DeadlockError as exc:
+                return exc
+
+        async def g(self, x: Any) -> Any:
+            self.ran += 1
+            return x
+
+        def count(self) -> int:
+            return self.ran
+
+    event = asyncio.Event()
+    async with ActorSystem():
+        c, other = Chained.remote(), One.remote()
+        err = await asyncio.wait_for(c.f.remote(c, other).future(), 2)
+        assert isinstance(err, DeadlockError)
+        f, g = label(c, "f", "Chained"), label(c, "g", "Chained")
+        assert str(err) == (
+            f"deadlock: {f} waits for {g}, which will queue, once its arguments are ready, "
+            f"behind {f}"
+        )
+        event.set()
+        assert await other.runs.remote() == ["gate"]
+        assert await c.count.remote() == 0
+
+
+async def test_a_cancelled_wait_stops_counting_before_its_task_resumes() -> None:
+    """A wait whose future was cancelled does not count, even before its task runs again."""
+
+    @asyncactors.remote(max_concurrency=1)
+    class Cancellable:
+        async def f(self, b: Any) -> str:
+            try:
+                await b.leaf.remote()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()
+                return "cancelled"
+            return "waited"
+
+        async def leaf(self) -> str:
+            return "leaf"
+
+    async with ActorSystem():
+        a, b = Cancellable.remote(), One.remote()
+        go = asyncio.Event()
+        x = b.gate_then_ask.remote(go, a, "leaf")  # holds B's slot until go
+        f = a.f.remote(b)  # A.f awaits B.leaf, queued behind B.x
+        await settle()
+        workers = a._core.workers
+        task = next(t for t, call in workers.items() if call is f)
+        # B.x wakes first and awaits A.leaf, queued behind A.f, whose wait has
+        # just been cancelled but which has not run again yet.
+        go.set()
+        task.cancel()
+        assert await asyncio.wait_for(f.future(), 2) == "cancelled"
+        assert await asyncio.wait_for(x.future(), 2) == "leaf"
