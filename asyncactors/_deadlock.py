@@ -44,7 +44,7 @@ __all__ = ["blocked", "check", "done_waiting"]
 _current_task = asyncio.current_task
 
 # A node of the wait-for graph: a call (or another ref), or the slots of a lane.
-_Node = ObjectRef[Any] | tuple["ActorCore", Lane]
+_Node = ObjectRef[Any] | tuple[ActorCore, Lane]
 # What a node waits for: nodes, and how many of them must finish for it to finish.
 _Needs = tuple[Sequence[_Node], int]
 
@@ -89,6 +89,7 @@ def check(
     if needs is not None:
         _check(waiter, needs, fut)
         if record:
+            assert fut is not None
             waiter._blocked = (refs, needed, fut)
 
 
