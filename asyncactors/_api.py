@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
+from . import _deadlock
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
 from ._ref import ObjectRef, unwatch, watch_pending
@@ -37,12 +38,16 @@ async def get(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -
 async def get(refs: Any, *, timeout: float | None = None) -> Any:
     """The value of a ref, or the values of a list of refs in the same order.
 
-    Waiting is not cancelling: on timeout the calls go on.
+    Waiting is not cancelling: on timeout the calls go on. Without a timeout,
+    inside an actor's method, a wait that could never end raises at once; a
+    wait with a timeout is not checked, and times out.
 
     Raises:
         GetTimeoutError: not every value was ready within ``timeout`` seconds.
         ValueError: ``refs`` is neither an ObjectRef nor a list (as in Ray).
         TypeError: the list holds something other than ObjectRefs.
+        DeadlockError: (no timeout) a ref can never be ready because its call
+            waits for the calling method to finish; that call is cancelled.
         Exception: the first failure in list order, as the method raised it.
     """
     _check_timeout(timeout)
@@ -58,12 +63,15 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
     if timeout is None:
         if single:
             return await refs
+        # Every ref is needed: check them all before waiting for the first.
+        _deadlock.check(refs, len(refs))
         return [await r for r in refs]
     try:
         async with asyncio.timeout(timeout) as scope:
+            # Through future(), which the deadlock check does not see: this wait ends.
             if single:
-                return await refs
-            return [await r for r in refs]
+                return await refs.future()
+            return [await r.future() for r in refs]
     except TimeoutError:
         if scope.expired():
             pending = 1 if single else sum(not r.done() for r in refs)
@@ -82,11 +90,16 @@ async def wait(
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
-    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled, and
+    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled (except
+    on ``DeadlockError``), and
     nothing is left attached to the refs still pending, so each call costs time
     in proportion to ``len(refs)``, however many calls came before.
 
     Raises:
+        DeadlockError: (no timeout, inside an actor's method) fewer than
+            ``num_returns`` refs can ever be ready, because their calls wait for
+            the calling method to finish; those calls are cancelled. A wait with
+            a timeout is not checked, and times out.
         TypeError: ``refs`` is not a list of ObjectRefs.
         ValueError: duplicate refs, ``num_returns`` outside 1..len(refs), or a
             negative timeout.
@@ -137,15 +150,22 @@ async def _until_done(refs: Sequence[ObjectRef[Any]], needed: int, timeout: floa
     here, afar = watch_pending(refs, loop, on_done)
     # Counted here, not before: a ref of another loop may have finished meanwhile.
     remaining -= len(refs) - len(here) - len(afar)
+    blocking = False
     try:
         for r in afar:
             r._add_callback_from_afar(relay)
         if remaining <= 0:
             return
+        if timeout is None:
+            # Only an unbounded wait can hang for good; a timed one just times out.
+            _deadlock.check(refs, needed, enough, record=True)
+            blocking = True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await enough
     finally:
+        if blocking:
+            _deadlock.done_waiting()
         # Refs still pending must not keep a callback per call of wait().
         unwatch(here, on_done)
         for r in afar:

@@ -8,9 +8,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import TaskCancelledError
-from ._ref import FAILED
-
 if TYPE_CHECKING:
     from ._core import ActorCore
     from ._handle import ActorHandle
@@ -94,9 +91,7 @@ class RuntimeContext:
         cancelled while it runs.
         """
         call = self._call
-        return (
-            call is not None and call._state == FAILED and isinstance(call._exc, TaskCancelledError)
-        )
+        return call is not None and call._was_cancelled()
 
     def get_actor_id(self) -> str | None:
         """Ray's spelling: the actor's id as a string, or ``None`` outside an actor."""

@@ -201,10 +201,23 @@ class ClassSpec:
 class Call(ObjectRef[Any]):
     """A call in flight: the ref its caller holds is the call itself."""
 
-    # _attempts is set only on calls that are retried.
-    __slots__ = ("_admit", "_args", "_attempts", "_core", "_kwargs", "_lane", "_pos", "_spec")
+    # _attempts is set only on calls that are retried; _blocked only on calls
+    # that blocked in a wait inside their method (see _deadlock).
+    __slots__ = (
+        "_admit",
+        "_args",
+        "_attempts",
+        "_blocked",
+        "_core",
+        "_kwargs",
+        "_lane",
+        "_pos",
+        "_spec",
+    )
 
     _attempts: int
+    _blocked: Any
+    _lane: Lane | None
 
     def __init__(
         self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -15,7 +15,8 @@ import logging
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Generic, TypeVar
 
-from ._exceptions import ActorDiedError, GetTimeoutError
+from ._context import current_actor
+from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
 __all__ = ["ObjectRef", "logger", "unwatch", "watch_pending"]
 
@@ -26,6 +27,7 @@ _T = TypeVar("_T")
 _Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
+_actor_here = current_actor.get
 
 PENDING = 0
 OK = 1
@@ -64,8 +66,10 @@ def _is_lifecycle(exc: BaseException) -> bool:
 class ObjectRef(Generic[_T]):
     """The future result of ``handle.method.remote()`` or ``asyncactors.put()``.
 
-    Await it for the value, or the method's own exception. ``result()`` blocks a
-    thread other than the actor system's loop thread.
+    Await it for the value, or the method's own exception. Inside an actor's
+    async method, awaiting a ref whose call cannot finish until that method does
+    raises ``DeadlockError`` at once. ``result()`` blocks a thread other than the
+    actor system's loop thread.
     """
 
     __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
@@ -128,6 +132,10 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
+
+    def _was_cancelled(self) -> bool:
+        """Whether the call behind this ref was cancelled."""
+        return self._state == FAILED and isinstance(self._exc, TaskCancelledError)
 
     def _add_callback(self, callback: _Callback) -> None:
         """Call ``callback(self)`` on the loop thread once resolved (now, if it is)."""
@@ -207,7 +215,10 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
-        return fut.__await__()
+        if _actor_here() is None:
+            return fut.__await__()
+        # An actor's method is about to block: check that the wait can end.
+        return (_blocked or _load_blocked())(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]
@@ -326,6 +337,20 @@ def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
                 r._waiters = None
             elif callback in waiters:
                 waiters.remove(callback)
+
+
+_Blocked = Callable[[ObjectRef[Any], asyncio.Future[Any]], Generator[Any, None, Any]]
+_blocked: _Blocked | None = None
+
+
+def _load_blocked() -> _Blocked:
+    # The deadlock check needs the engine, which imports this module; an import
+    # inside a function costs 1.5 us a time, so the first use keeps the function.
+    global _blocked
+    from ._deadlock import blocked
+
+    _blocked = blocked
+    return blocked
 
 
 def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
