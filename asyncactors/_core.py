@@ -867,7 +867,7 @@ class ActorCore:
             self.failed += 1
             self._crash(exc, _crash_reason(call, exc), call)
             return False
-        if call._spec.retry_exceptions and self._retry(call, exc):
+        if call._spec.retry_exceptions and not call._state and self._retry(call, exc):
             # Ray reruns the call; it goes ahead of the calls still queued.
             mb = self.mailbox
             assert mb is not None
@@ -884,7 +884,7 @@ class ActorCore:
         if isinstance(exc, _ActorExit):
             return _died(self, "exited: the method called exit_actor()")
         if isinstance(exc, SystemExit):
-            err: BaseException = _died(self, f"exited: the method raised SystemExit({exc.code!r})")
+            err: BaseException = _died(self, f"exited: the method raised {exc!r}")
         elif isinstance(exc, _CancelledError):
             # Not the caller's own cancellation, nor ref.cancel(): say so.
             err = TaskCancelledError(
@@ -978,24 +978,21 @@ class ActorCore:
                         if type(value) is _CoroutineType:
                             _returned_coroutine(spec, value)
                 except BaseException as exc:
-                    if isinstance(exc, _CancelledError) and task.cancelling():
-                        # This worker was cancelled, not just a CancelledError raised.
-                        if self.incarnation != incarnation:
-                            raise  # killed or restarted: the call was dealt with
-                        if not call._state:
-                            # Neither ref.cancel() nor the actor system did it.
-                            self._die("had its worker task cancelled from outside the actor system")
-                            raise
-                        task.uncancel()  # ref.cancel(): the call is settled
-                        self.processed += 1
-                        self.failed += 1
-                        call._args = call._kwargs = None
-                    elif self.incarnation != incarnation:
+                    if self.incarnation != incarnation:
+                        # Killed or restarted: the call was requeued or failed,
+                        # unless it is the one that called exit_actor().
                         self._settle_late(call, exc)
-                        if isinstance(exc, KeyboardInterrupt):
+                        if _propagates(exc):
                             raise
                         return
-                    elif self._raised(call, exc):
+                    if task.cancelling():
+                        if call._state:
+                            task.uncancel()  # ref.cancel(): the call is settled already
+                        elif isinstance(exc, _CancelledError):
+                            # Cancelled neither by ref.cancel() nor by the actor system.
+                            self._die("had its worker task cancelled from outside the actor system")
+                            raise
+                    if self._raised(call, exc):
                         call._args = call._kwargs = None  # type: ignore[assignment]
                         if isinstance(exc, KeyboardInterrupt):
                             raise

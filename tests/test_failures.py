@@ -162,6 +162,70 @@ async def test_cancelling_the_worker_from_outside_kills_the_actor_with_a_clear_m
             await r.put.remote(1)
 
 
+async def test_a_cancelled_call_whose_method_raises_another_error_is_not_retried() -> None:
+    """ref.cancel() of a running call whose method turns the cancellation into another
+    exception: the call stays cancelled and is not retried, and the worker's cancellation
+    is cleared, so a later method's own CancelledError does not kill the actor."""
+    runs: list[str] = []
+
+    class Converts(Raiser):
+        async def convert(self) -> None:
+            runs.append("convert")
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise ValueError("converted") from None
+
+    async with system_within_limit():
+        c = asyncactors.remote(max_concurrency=1)(Converts).remote()
+        ref = c.convert.options(max_task_retries=3, retry_exceptions=True).remote()
+        await asyncio.sleep(0.01)
+        assert ref.cancel()
+        with pytest.raises(TaskCancelledError, match="was cancelled"):
+            await ref
+        with pytest.raises(TaskCancelledError, match="nobody cancelled the call"):
+            await c.inner_cancelled.remote()
+        assert await c.aput.remote(1) == 1
+        assert runs == ["convert"]
+        assert state_of(c) is ActorState.ALIVE
+
+
+async def test_exit_actor_during_shutdown_does_not_restart_a_permanent_child() -> None:
+    """exit_actor() while the system shuts down stops a permanent child for good instead of
+    restarting it, and the shutdown completes."""
+    starts: list[str] = []
+
+    class Child(Quitter):
+        def __init__(self, destroyed: list[str]) -> None:
+            super().__init__(destroyed)
+            starts.append("start")
+
+        async def hold(self, gate: asyncio.Event) -> None:
+            await gate.wait()
+
+        def quit(self) -> None:
+            asyncactors.exit_actor()
+
+    destroyed: list[str] = []
+    async with system_within_limit() as system:
+        sup = asyncactors.Supervisor(backoff=FAST)
+        q = asyncactors.remote(Child).options(supervisor=sup, max_concurrency=1).remote(destroyed)
+        await q
+        gate = asyncio.Event()
+        held = q.hold.remote(gate)
+        quit_ref = q.quit.remote()  # queued behind hold(): it runs during the shutdown
+        shutdown = asyncio.ensure_future(system.shutdown())
+        await asyncio.sleep(0.01)
+        assert q._core.stopping == "shutdown"
+        gate.set()
+        await held
+        with pytest.raises(ActorDiedError, match="exit_actor"):
+            await quit_ref
+        await shutdown
+    assert starts == ["start"]
+    assert destroyed == ["destroyed"]
+
+
 @pytest.mark.parametrize("method", ["sync_raise", "async_raise"])
 async def test_system_exit_in_a_method_exits_the_actor(method: str) -> None:
     """SystemExit raised in a method exits the actor as exit_actor() does: __pre_destroy__
