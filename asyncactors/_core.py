@@ -843,7 +843,8 @@ class ActorCore:
 
         Any exception is the call's failure, except these: ``exit_actor()`` and
         ``SystemExit`` exit the actor; a ``CancelledError`` the method raised (not
-        a cancellation of the call) fails the call with ``TaskCancelledError``;
+        a cancellation of the call) fails the call with ``TaskCancelledError``,
+        and ``StopIteration`` with ``RuntimeError``, as in a generator;
         ``KeyboardInterrupt`` fails the call, and the runner re-raises it. The call
         is not settled when it crashed the actor (the restart deals with it) or
         is queued to run again (``retry_exceptions``).
@@ -860,6 +861,8 @@ class ActorCore:
                 call._set_exception(exc)
                 self._resume()  # the calls behind it run if the loop goes on
                 return True
+            exc = self._failure(call, exc)
+        elif isinstance(exc, StopIteration):
             exc = self._failure(call, exc)
         restart_on = self.config.restart_on
         if restart_on and isinstance(exc, restart_on):
@@ -891,6 +894,9 @@ class ActorCore:
                 f"{call._describe()} failed: the method raised CancelledError although "
                 "nobody cancelled the call (an inner task's cancellation escaped?)"
             )
+        elif isinstance(exc, StopIteration):
+            # A future cannot hold it (it would end the awaiting coroutine): PEP 479.
+            err = RuntimeError(f"{call._describe()} failed: the method raised StopIteration")
         else:
             return exc
         err.__cause__ = exc

@@ -132,6 +132,19 @@ async def test_cancelled_error_raised_by_method_is_task_cancelled_error(method: 
         assert await r.put.remote(2) == 2
 
 
+async def test_stop_iteration_raised_by_a_sync_method_is_a_runtime_error() -> None:
+    """StopIteration, which no future can hold, reaches the caller as RuntimeError naming
+    the method, the original as __cause__; the calls behind it run."""
+    async with system_within_limit():
+        r = asyncactors.remote(Raiser).remote()
+        bad = r.sync_raise.remote(StopIteration)
+        behind = r.put.remote(1)
+        with pytest.raises(RuntimeError, match=r"call sync_raise\(\) .* raised StopIteration") as e:
+            await bad
+        assert isinstance(e.value.__cause__, StopIteration)
+        assert await asyncio.wait_for(behind, LIMIT) == 1
+
+
 async def test_inner_task_cancellation_escaping_a_method_does_not_kill_the_actor() -> None:
     """An inner task's CancelledError escaping an async method fails that call only."""
     async with system_within_limit() as system:
@@ -710,12 +723,14 @@ async def test_sync_method_returning_a_coroutine_fails_the_call(
 
 # -- property: no BaseException loses a call or hangs shutdown -------------------------
 
-RAISES: dict[str, Callable[[], BaseException] | None] = {
+# What a method raises, and what its caller gets.
+RAISES: dict[str, tuple[Callable[[], BaseException], type[BaseException]] | None] = {
     "value": None,
-    "error": lambda: ValueError("e"),
-    "generator_exit": GeneratorExit,
-    "cancelled": asyncio.CancelledError,
-    "base": BaseException,
+    "error": (lambda: ValueError("e"), ValueError),
+    "generator_exit": (GeneratorExit, GeneratorExit),
+    "cancelled": (asyncio.CancelledError, TaskCancelledError),
+    "stop_iteration": (StopIteration, RuntimeError),
+    "base": (BaseException, BaseException),
 }
 
 
@@ -726,9 +741,9 @@ class Mixed:
 
     def sync_op(self, i: int, kind: str) -> int:
         self.ran.append(i)
-        make = RAISES[kind]
-        if make is not None:
-            raise make()
+        raises = RAISES[kind]
+        if raises is not None:
+            raise raises[0]()
         return i
 
     async def async_op(self, i: int, kind: str, yields: int) -> int:
@@ -752,12 +767,11 @@ async def _mixed_body(
     _, pending = await asyncio.wait(futures, timeout=HANG_TIMEOUT)
     assert not pending, f"{len(pending)} of {len(refs)} calls never resolved"
     for i, (fut, (_, kind, _)) in enumerate(zip(futures, plans, strict=True)):
-        if kind == "value":
+        raises = RAISES[kind]
+        if raises is None:
             assert fut.result() == i
-        elif kind == "cancelled":
-            assert isinstance(fut.exception(), TaskCancelledError)
         else:
-            assert type(fut.exception()) is type(RAISES[kind]())  # type: ignore[misc]
+            assert type(fut.exception()) is raises[1]
     assert sorted(await m.log.remote()) == list(range(len(plans)))
     assert system.list_actors()[0].state is ActorState.ALIVE
 
@@ -774,9 +788,9 @@ async def _mixed_body(
 def test_no_exception_a_method_raises_loses_a_call_or_hangs_shutdown(
     max_concurrency: int, plans: list[tuple[bool, str, int]]
 ) -> None:
-    """Whatever mix of values, exceptions, GeneratorExit, CancelledError and BaseException
-    the methods produce, every call resolves once, each ran once, the actor stays alive,
-    and shutdown returns."""
+    """Whatever mix of values, exceptions, GeneratorExit, CancelledError, StopIteration and
+    BaseException the methods produce, every call resolves once, each ran once, the actor
+    stays alive, and shutdown returns."""
     _run(_mixed_body, max_concurrency, plans)
 
 
