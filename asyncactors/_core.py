@@ -17,11 +17,12 @@ import asyncio
 import contextvars
 import functools
 import threading
+import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
 from ._context import current_actor, current_call, running_actor
 from ._exceptions import (
@@ -46,6 +47,7 @@ __all__ = ["ActorConfig", "ActorCore", "ActorState", "ClassSpec", "MethodSpec", 
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
+_CoroutineType = types.CoroutineType
 
 # How many calls one drain callback or worker runs before it yields to the loop,
 # so that a long mailbox cannot starve other actors and I/O.
@@ -98,21 +100,45 @@ class _ActorExit(BaseException):
     """Raised by ``exit_actor()``; a BaseException so ``except Exception`` lets it by."""
 
 
-def exit_actor() -> None:
-    """Stop the current actor once the running method returns.
+# How an actor stops normally: ActorCore.stopping during an exit.
+_EXIT: Final = "exit"
+_SYSTEM_EXIT: Final = "system_exit"
 
-    The caller of that method gets ``ActorDiedError``; calls still queued fail
-    the same way. ``__pre_destroy__`` runs. This is a normal stop, not a crash.
+
+def exit_actor() -> None:
+    """Stop the current actor: it takes no further call and stops once the method returns.
+
+    Raises an exception (a ``BaseException``, so ``except Exception`` lets it by)
+    that ends the method; its caller gets ``ActorDiedError``, and so do the calls
+    still queued. The actor exits even if the method catches that exception: its
+    caller then gets what the method returns or raises. ``__pre_destroy__``
+    runs. This is a normal stop, not a crash. Works in a task the method
+    started, too.
 
     Raises:
         TypeError: called outside an actor's method.
     """
-    if running_actor() is None:
+    core = running_actor()
+    if core is None:
         raise TypeError(
             "asyncactors.exit_actor() can only be called inside an actor's method "
             "(or __init__ / __post_create__)"
         )
+    if _get_running_loop() is core.loop:
+        core._exit(_EXIT)
+    else:  # a method running in a thread (run_in_thread=True)
+        core.loop.call_soon_threadsafe(core._exit, _EXIT, context=core.ctx)
     raise _ActorExit
+
+
+def _returned_coroutine(spec: MethodSpec, coro: types.CoroutineType[Any, Any, Any]) -> NoReturn:
+    """A sync method returned a coroutine: close it unawaited and fail the call."""
+    coro.close()  # no "coroutine was never awaited" warning: the error says it all
+    raise TypeError(
+        f"{spec.class_name}.{spec.name}() is a sync method but returned a coroutine "
+        f"({coro.__qualname__}) without awaiting it; declare it 'async def' so that "
+        "the actor awaits it"
+    )
 
 
 class MethodSpec:
@@ -354,8 +380,11 @@ class _PendingCount:
 _UNREACHABLE: Final = "is unreachable: its event loop is closed"
 
 # Why an actor stops gracefully: its system shuts down, its supervisor stops it,
-# its handles are gone, it called exit_actor(), or a stop call ran.
-StopWhy = Literal["shutdown", "supervisor", "released", "exit", "stop", "terminate"]
+# its handles are gone, it called exit_actor() or raised SystemExit, or a stop
+# call ran.
+StopWhy = Literal[
+    "shutdown", "supervisor", "released", "exit", "system_exit", "stop", "terminate"
+]
 StopVia = Literal["stop", "terminate"]
 
 # What a stop call was sent by, as error messages name it.
@@ -368,7 +397,8 @@ _STOP_REASONS: Final = {
     "shutdown": "was shut down with its actor system",
     "supervisor": "was stopped by its supervisor",
     "released": "stopped after all its handles were released",
-    "exit": "exited via exit_actor()",
+    _EXIT: "exited via exit_actor()",
+    _SYSTEM_EXIT: "exited: a method raised SystemExit",
     **{why: f"was stopped by {via}" for why, via in _STOPPED_BY.items()},
 }
 
@@ -654,6 +684,8 @@ class ActorCore:
             return _died(self, "is not accepting calls: its supervisor is stopping it")
         if self.stopping in _STOPPED_BY:
             return _died(self, f"is stopping: {_STOPPED_BY[self.stopping]} was called")
+        if self.stopping == _SYSTEM_EXIT:
+            return _died(self, "is stopping: a method raised SystemExit")
         return _died(self, "is stopping: it called exit_actor()")
 
     def _dead_error(self) -> ActorDiedError:
@@ -801,41 +833,107 @@ class ActorCore:
                 value = call._spec.func(self.instance, *call._args, **kwargs)
             else:
                 value = call._spec.func(self.instance, *call._args)
-        except _ActorExit:
-            self._exited(call)
-            return
+            if type(value) is _CoroutineType:
+                _returned_coroutine(call._spec, value)
         except BaseException as exc:
-            crashed = self._raised(call, exc)
-            if not crashed:
+            settled = self._raised(call, exc)
+            if settled:
                 call._args = call._kwargs = None  # type: ignore[assignment]
             # exc's traceback keeps this frame (and _drain's) alive: holding the
             # call too, they would put it in a reference cycle, and it would
             # outlive its last reference, with the log of a failure nobody awaited.
             del call
-            if crashed or isinstance(exc, Exception):
-                return
-            raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return
         else:
             self.processed += 1
             call._set_result(value)
         call._args = call._kwargs = None  # type: ignore[assignment]
 
     def _raised(self, call: Call, exc: BaseException) -> bool:
-        """Settle a call whose method raised; return whether that crashed the actor."""
-        self.processed += 1
-        self.failed += 1
+        """Deal with a call whose method raised; return whether that settled the call.
+
+        Any exception is the call's failure, except these: ``exit_actor()`` and
+        ``SystemExit`` exit the actor; a ``CancelledError`` the method raised (not
+        a cancellation of the call) fails the call with ``TaskCancelledError``,
+        and ``StopIteration`` with ``RuntimeError``, as in a generator;
+        ``KeyboardInterrupt`` fails the call, and the runner re-raises it. The call
+        is not settled when it crashed the actor (the restart deals with it) or
+        is queued to run again (``retry_exceptions``).
+        """
+        if not isinstance(exc, Exception):
+            if isinstance(exc, _ActorExit | SystemExit):
+                self.processed += 1
+                call._set_exception(self._failure(call, exc))
+                self._exit(_EXIT if isinstance(exc, _ActorExit) else _SYSTEM_EXIT)
+                return True
+            if isinstance(exc, KeyboardInterrupt):
+                self.processed += 1
+                self.failed += 1
+                call._set_exception(exc)
+                self._resume()  # the calls behind it run if the loop goes on
+                return True
+            exc = self._failure(call, exc)
+        elif isinstance(exc, StopIteration):
+            exc = self._failure(call, exc)
         restart_on = self.config.restart_on
         if restart_on and isinstance(exc, restart_on):
+            self.processed += 1
+            self.failed += 1
             self._crash(exc, _crash_reason(call, exc), call)
-            return True
-        call._set_exception(exc)
-        return False
-
-    def _exited(self, call: Call) -> None:
-        """The method called exit_actor(): its caller learns the actor is gone."""
+            return False
+        if call._spec.retry_exceptions and not call._state and self._retry(call, exc):
+            # Ray reruns the call; it goes ahead of the calls still queued.
+            mb = self.mailbox
+            assert mb is not None
+            mb.retry(call, mb.lane(call._spec.group))
+            call._pos = _QUEUED
+            return False
         self.processed += 1
-        call._set_exception(_died(self, "exited: the method called exit_actor()"))
-        self._exit()
+        self.failed += 1
+        call._set_exception(exc)
+        return True
+
+    def _failure(self, call: Call, exc: BaseException) -> BaseException:
+        """What the caller of a call whose method raised ``exc`` gets."""
+        if isinstance(exc, _ActorExit):
+            return _died(self, "exited: the method called exit_actor()")
+        if isinstance(exc, SystemExit):
+            err: BaseException = _died(self, f"exited: the method raised {exc!r}")
+        elif isinstance(exc, _CancelledError):
+            # Not the caller's own cancellation, nor ref.cancel(): say so.
+            err = TaskCancelledError(
+                f"{call._describe()} failed: the method raised CancelledError although "
+                "nobody cancelled the call (an inner task's cancellation escaped?)"
+            )
+        elif isinstance(exc, StopIteration):
+            # A future cannot hold it (it would end the awaiting coroutine): PEP 479.
+            err = RuntimeError(f"{call._describe()} failed: the method raised StopIteration")
+        else:
+            return exc
+        err.__cause__ = exc
+        return err
+
+    def _settle_late(self, call: Call, exc: BaseException | None, value: Any = None) -> None:
+        """Settle the call that called ``exit_actor()`` once its method ends after a restart.
+
+        The restart left that call to its runner; every other call of the old
+        incarnation was requeued or failed, and is not touched here.
+        """
+        if call._pos != _RUNNING or call._state:
+            return
+        self.processed += 1
+        if exc is None:
+            call._set_result(value)
+        else:
+            call._set_exception(self._failure(call, exc))
+
+    def _resume(self) -> None:
+        """Schedule a drain, for the calls behind one whose runner is ending."""
+        if not self.scheduled and self.state is _ALIVE:
+            self.scheduled = True
+            self.loop.call_soon(self._drain, context=self.ctx)
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
@@ -891,32 +989,38 @@ class ActorCore:
                             value = await spec.func(instance, *call._args, **kwargs)
                         else:
                             value = await spec.func(instance, *call._args)
-                    elif spec.kind == SYNC:
-                        value = spec.func(instance, *call._args, **call._kwargs)
                     else:
-                        value = await self._in_thread(spec, call)
-                except _CancelledError:
-                    if self.incarnation != incarnation:
-                        raise  # killed or restarted: the call was dealt with
-                    if not call._state:
-                        # Cancelled by someone other than ref.cancel().
-                        self.failed += 1
-                        call._set_exception(_died(self, "was cancelled while running the call"))
-                        self._die("its task was cancelled from outside the actor system")
-                        raise
-                    task.uncancel()
-                    self.processed += 1
-                    self.failed += 1
-                except _ActorExit:
-                    self._exited(call)
+                        if spec.kind == SYNC:
+                            value = spec.func(instance, *call._args, **call._kwargs)
+                        else:
+                            value = await self._in_thread(spec, call)
+                        if type(value) is _CoroutineType:
+                            _returned_coroutine(spec, value)
                 except BaseException as exc:
-                    if self.incarnation != incarnation or self._raised(call, exc):
+                    if self.incarnation != incarnation:
+                        # Killed or restarted: the call was requeued or failed,
+                        # unless it is the one that called exit_actor().
+                        self._settle_late(call, exc)
+                        if _propagates(exc):
+                            raise
                         return
-                    if not isinstance(exc, Exception):
-                        raise
+                    if task.cancelling():
+                        if call._state:
+                            task.uncancel()  # ref.cancel(): the call is settled already
+                        elif isinstance(exc, _CancelledError):
+                            # Cancelled neither by ref.cancel() nor by the actor system.
+                            self._die("had its worker task cancelled from outside the actor system")
+                            raise
+                    if self._raised(call, exc):
+                        call._args = call._kwargs = None  # type: ignore[assignment]
+                        if isinstance(exc, KeyboardInterrupt):
+                            raise
                 else:
                     if self.incarnation != incarnation:
-                        return  # restarted meanwhile; the call was requeued or failed
+                        # Restarted meanwhile: the call was requeued or failed,
+                        # unless it is the one that called exit_actor().
+                        self._settle_late(call, None, value)
+                        return
                     self.processed += 1
                     if every and not call._state:
                         await self._checkpoint_after(call, value)
@@ -925,7 +1029,7 @@ class ActorCore:
                     if call._state == FAILED and task.cancelling():
                         # ref.cancel() hit a method that swallowed the cancellation.
                         task.uncancel()
-                call._args = call._kwargs = None  # type: ignore[assignment]
+                    call._args = call._kwargs = None  # type: ignore[assignment]
                 if self.incarnation != incarnation:
                     return
                 if (lane.head is not None or lane.retries) and self.state is _ALIVE:
@@ -1093,11 +1197,13 @@ class ActorCore:
             self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
         except BaseException as exc:
             self._creation_failed(exc, "__init__")
-            if not isinstance(exc, Exception | _ActorExit):
+            if isinstance(exc, KeyboardInterrupt):
                 raise
             return False
         finally:
             system._inline = previous
+        if self.stopping is not None and self._exited_in("__init__"):
+            return False
         if self.spec.post_create is not None or self.config.store is not None:
             self._spawn_hook(self._finish_creation())
             return False
@@ -1134,17 +1240,19 @@ class ActorCore:
             hook = "__post_create__"
             if self.spec.post_create is not None:
                 await self.spec.post_create(self.instance)
-        except _CancelledError:
-            if self.incarnation == incarnation:
-                self._creation_failed(_died(self, f"was cancelled in {hook}"), hook)
-            raise
         except BaseException as exc:
+            propagates = _propagates(exc)
             if self.incarnation == incarnation:
-                self._creation_failed(exc, hook)
-            if not isinstance(exc, Exception | _ActorExit):
+                cancelled = propagates and isinstance(exc, _CancelledError)
+                self._creation_failed(
+                    _died(self, f"was cancelled in {hook}") if cancelled else exc, hook
+                )
+            if propagates:
                 raise
         else:
             if self.incarnation == incarnation and self.state is _PENDING:
+                if self.stopping is not None and self._exited_in(hook):
+                    return
                 self._became_alive()
                 if not self.scheduled:
                     self.scheduled = True
@@ -1165,9 +1273,11 @@ class ActorCore:
     def _creation_failed(self, exc: BaseException, hook: str) -> None:
         if self.state is _DEAD:
             return
-        if isinstance(exc, _ActorExit):
+        if isinstance(exc, _ActorExit | SystemExit):
+            how = "via exit_actor()" if isinstance(exc, _ActorExit) else f"by raising {exc!r}"
             self.death = None
-            self._die(f"exited in {hook} via exit_actor()")
+            # __pre_destroy__ runs if there is an instance: __init__ returned.
+            self._die(f"exited in {hook} {how}", pre_destroy=True)
             return
         if hook == _RESTORING and isinstance(exc, CheckpointCorruptError):
             # No restart can mend the bytes: fail now, and every waiting caller with it.
@@ -1178,6 +1288,13 @@ class ActorCore:
             )
             return
         self._crash(exc, f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
+
+    def _exited_in(self, hook: str) -> bool:
+        """Whether ``hook`` called exit_actor() and caught its exception; stop if so."""
+        if self.stopping == _EXIT:
+            self._creation_failed(_ActorExit(), hook)
+            return True
+        return False
 
     async def wait_ready(self) -> None:
         """Wait until ``__init__`` and ``__post_create__`` have run.
@@ -1237,7 +1354,12 @@ class ActorCore:
             self._die(f"{reason}; its supervisor failed to handle the crash")
 
     def _retry(self, call: Call, exc: BaseException | None) -> bool:
-        """Whether ``call`` may run again (Ray's rules); counts the attempt if so."""
+        """Whether ``call`` may run again (Ray's rules); counts the attempt if so.
+
+        ``exc`` is what its method raised, checked against ``retry_exceptions``;
+        ``None`` for a call a crash interrupted, retried within ``max_task_retries``
+        alone.
+        """
         spec = call._spec
         limit = spec.max_task_retries
         if limit is None:
@@ -1264,7 +1386,9 @@ class ActorCore:
         self.incarnation += 1
         again: list[Call] = []
         if crashed is not None and not crashed._state:
-            if self._retry(crashed, exc):
+            # A crash is a system failure, as a dead worker process is for Ray:
+            # retried under max_task_retries whatever retry_exceptions says.
+            if self._retry(crashed, None):
                 again.append(crashed)
             else:
                 assert exc is not None or reason
@@ -1360,13 +1484,33 @@ class ActorCore:
             for call in deps:
                 call._set_exception(self._error(reason))
 
-    def _exit(self) -> None:
-        """``exit_actor()`` was called: a normal stop, or a restart for a permanent child."""
-        if self.supervisor._restarts_after_exit(self):
-            self._take_down("exited via exit_actor()")
-            self._ask_supervisor("exited via exit_actor()")
+    def _exit(self, how: StopWhy) -> None:
+        """A normal stop (``how``: exit_actor() or SystemExit), from the moment it is asked for.
+
+        The actor takes no further call, whatever the method then does with the
+        exception. It stops once its running calls have finished, or, as a
+        permanent child of a supervisor, restarts at once (unless a stop is under
+        way already). During ``__init__`` or ``__post_create__`` creation acts on
+        it when the hook returns.
+        """
+        stopping = self.stopping
+        if stopping in (_EXIT, _SYSTEM_EXIT) or self.finishing:
             return
-        self._stop_after_running("exit", "exited via exit_actor() before running the call")
+        state = self.state
+        why = _STOP_REASONS[how]
+        if state is _ALIVE and stopping is None and self.supervisor._restarts_after_exit(self):
+            workers = self.workers
+            task = _current_task()
+            if workers and task in workers:
+                # The restart leaves the calling method's call to its worker,
+                # which settles it when the method ends.
+                workers[task] = None
+            self._take_down(why)
+            self._ask_supervisor(why)
+            return
+        if state is not _ALIVE and state is not _PENDING:
+            return
+        self._stop_after_running(how, f"{why} before running the call")
 
     def _stop_after_running(self, why: StopWhy, reason: str) -> None:
         """Refuse new calls, fail the waiting ones with ``reason``, and stop once
@@ -1449,8 +1593,8 @@ class ActorCore:
         previous, system._inline = system._inline, self
         try:
             result = self.spec.pre_destroy(self.instance)
-        except Exception:
-            logger.exception("__pre_destroy__ of %s raised", self.describe())
+        except BaseException as exc:
+            self._hook_raised(exc)
             return None
         finally:
             system._inline = previous
@@ -1474,8 +1618,18 @@ class ActorCore:
     async def _logged(self, coro: Any) -> None:
         try:
             await coro
-        except Exception:
-            logger.exception("__pre_destroy__ of %s raised", self.describe())
+        except BaseException as exc:
+            self._hook_raised(exc)
+
+    def _hook_raised(self, exc: BaseException) -> None:
+        """Log what ``__pre_destroy__`` raised; re-raise only what must propagate.
+
+        exit_actor() and SystemExit ask for the stop already under way.
+        """
+        if _propagates(exc):
+            raise exc
+        if not isinstance(exc, _ActorExit | SystemExit):
+            logger.error("__pre_destroy__ of %s raised", self.describe(), exc_info=exc)
 
     async def _await_pre_destroy(self, coro: Any) -> None:
         try:
@@ -1565,6 +1719,17 @@ async def _delete_quietly(store: Any, key: str) -> None:
         await store.delete(key)
     except Exception:
         logger.exception("deleting checkpoint %r from %r failed", key, store)
+
+
+def _propagates(exc: BaseException) -> bool:
+    """Whether a BaseException out of user code goes on up: KeyboardInterrupt, or a
+    cancellation of the running task (not a CancelledError the code raised itself)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if isinstance(exc, _CancelledError):
+        task = _current_task()
+        return task is not None and task.cancelling() > 0
+    return False
 
 
 def _crash_reason(call: Call, exc: BaseException) -> str:
