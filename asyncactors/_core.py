@@ -973,6 +973,16 @@ class ActorCore:
                         if self.incarnation == incarnation:
                             lane.idle -= 1
                     call = mb.pop(lane) if self.state is _ALIVE else None
+                    if (
+                        call is not None
+                        and lane.head is not None
+                        and lane.running < lane.limit
+                        and not self.scheduled
+                    ):
+                        # Calls queued while this task lingered went to it alone:
+                        # free slots must take the others now, not after this call.
+                        self.scheduled = True
+                        self.loop.call_soon(self._drain, context=self.ctx)
                     continue
                 lingered = False
                 if call._state:
