@@ -28,6 +28,7 @@ from ._handle import ActorHandle, ActorMethod
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
+from ._sync import get_sync, start_background
 from ._system import ActorInfo, ActorSystem, init, shutdown
 
 __all__ = [
@@ -60,12 +61,14 @@ __all__ = [
     "get",
     "get_actor",
     "get_runtime_context",
+    "get_sync",
     "init",
     "kill",
     "method",
     "put",
     "remote",
     "shutdown",
+    "start_background",
     "stop",
     "wait",
 ]
