@@ -8,7 +8,7 @@
 >>> await c.incr.remote(5)
 """
 
-from ._actor_class import ActorClass, method, remote
+from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import get, get_actor, kill, put, stop, wait
 from ._context import RuntimeContext, get_runtime_context
 from ._core import ActorState, exit_actor
@@ -19,12 +19,14 @@ from ._exceptions import (
     AsyncActorsError,
     CheckpointCorruptError,
     CheckpointError,
+    DeadlockError,
     GetTimeoutError,
     MailboxFullError,
     PendingCallsLimitExceeded,
     TaskCancelledError,
 )
-from ._handle import ActorHandle, ActorMethod
+from ._handle import ActorHandle, ActorMethod, typed
+from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
@@ -40,6 +42,7 @@ __all__ = [
     "ActorHandle",
     "ActorInfo",
     "ActorMethod",
+    "ActorPool",
     "ActorState",
     "ActorSystem",
     "AsyncActorsError",
@@ -47,11 +50,13 @@ __all__ = [
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointStore",
+    "DeadlockError",
     "EventStream",
     "FileStore",
     "GetTimeoutError",
     "MailboxFullError",
     "MemoryStore",
+    "MethodDef",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
@@ -70,6 +75,7 @@ __all__ = [
     "shutdown",
     "start_background",
     "stop",
+    "typed",
     "wait",
 ]
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    NoReturn,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 from ._core import ASYNC, SYNC, THREAD, ActorConfig, ClassSpec, MethodSpec
-from ._handle import ActorHandle, make_handle_type
+from ._handle import ActorHandle, ActorMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
@@ -17,28 +28,108 @@ from ._options import (
 )
 from ._system import default_system
 
-__all__ = ["ActorClass", "method", "remote"]
+__all__ = ["ActorClass", "MethodDef", "method", "remote"]
 
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
+_S = TypeVar("_S")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Raw = TypeVar("_Raw")
 
-_METHOD_OPTIONS_ATTR: Final = "__asyncactors_method_options__"
+
+class MethodDef(Generic[_S, _P, _R, _Raw]):
+    """An actor method declared with ``@asyncactors.method``: the function and its options.
+
+    A descriptor. On an instance it gives the bound method, so the actor's own
+    code calls ``self.incr(1)`` as a plain method; on the class, ``Cls.incr``
+    is this object, which calls the function too. Type checkers see the method
+    on the class as its ``ActorMethod[_P, _R]``, so that
+    ``asyncactors.typed(handle).incr.remote(...)`` is checked without plugins.
+    ``_S`` is the class, ``_R`` the result (awaited, for an async method) and
+    ``_Raw`` what calling the function returns.
+    """
+
+    func: Callable[Concatenate[_S, _P], _Raw]
+    options: Mapping[str, Any]
+
+    def __init__(
+        self, func: Callable[Concatenate[_S, _P], _Raw], options: Mapping[str, Any]
+    ) -> None:
+        self.func = func
+        self.options = options
+        functools.update_wrapper(self, func)
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> ActorMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        return self.func.__get__(instance, owner)
+
+    def __call__(self, instance: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _Raw:
+        """Call the function: ``Cls.method(instance, ...)``."""
+        return self.func(instance, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<asyncactors.method {self.func.__qualname__}>"
 
 
+class _MethodDecorator(Protocol):
+    """What ``@asyncactors.method(...)`` with options returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+    ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+    @overload
+    def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+
+@overload
+def method(func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+@overload
 def method(
     *,
     concurrency_group: str | None = None,
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
-) -> Callable[[_F], _F]:
-    """Per-method options for an actor method.
+) -> _MethodDecorator: ...
 
-    ``run_in_thread=True`` runs a blocking sync method in a worker thread, still
-    within the actor's concurrency limit, so it does not block the event loop.
+
+def method(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    concurrency_group: str | None = None,
+    run_in_thread: bool = False,
+    max_task_retries: int | None = None,
+    retry_exceptions: bool | list[type[BaseException]] | None = None,
+) -> Any:
+    """Declare an actor method: ``@asyncactors.method`` or ``@asyncactors.method(**options)``.
+
+    Options: ``run_in_thread=True`` runs a blocking sync method in a worker
+    thread, still within the actor's concurrency limit, so it does not block the
+    event loop; ``concurrency_group``, ``max_task_retries`` and
+    ``retry_exceptions`` as in Ray. A decorated method is typed for checkers
+    without plugins: see ``asyncactors.typed()``.
 
     Raises:
-        TypeError: an option of the wrong type, or ``run_in_thread`` on an async method.
+        TypeError: not a function, an option of the wrong type, or
+            ``run_in_thread`` on an async method.
         ValueError: an option out of range.
     """
     opts = {
@@ -49,19 +140,20 @@ def method(
     }
     validate_method_options(opts)
 
-    def decorate(func: _F) -> _F:
-        if not callable(func):
-            raise TypeError(f"@asyncactors.method decorates methods, got {func!r}")
+    def decorate(func: Callable[..., Any]) -> MethodDef[Any, ..., Any, Any]:
+        if not inspect.isfunction(func):
+            raise TypeError(
+                f"@asyncactors.method decorates methods (def or async def), got {func!r}"
+            )
         if run_in_thread and (
             inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
         ):
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
-        setattr(func, _METHOD_OPTIONS_ATTR, opts)
-        return func
+        return MethodDef(func, MappingProxyType(opts))
 
-    return decorate
+    return decorate if func is None else decorate(func)
 
 
 def _build_spec(cls: type) -> ClassSpec:
@@ -69,11 +161,13 @@ def _build_spec(cls: type) -> ClassSpec:
     for name in dir(cls):
         if name.startswith("_"):
             continue
-        attr = inspect.getattr_static(cls, name)
+        static = inspect.getattr_static(cls, name)
+        declared = static.options if isinstance(static, MethodDef) else {}
+        attr = _function(static)
         if not inspect.isfunction(attr):
             continue
         _refuse_generator(cls, name, attr)
-        opts = {**METHOD_DEFAULTS, **getattr(attr, _METHOD_OPTIONS_ATTR, {})}
+        opts = {**METHOD_DEFAULTS, **declared}
         if inspect.iscoroutinefunction(attr):
             kind = ASYNC
         elif opts["run_in_thread"]:
@@ -90,10 +184,10 @@ def _build_spec(cls: type) -> ClassSpec:
             opts["max_task_retries"],
             tuple(retry) if isinstance(retry, list) else retry,
         )
-    post_create = getattr(cls, "__post_create__", None)
+    post_create = _function(getattr(cls, "__post_create__", None))
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
         raise TypeError(f"{cls.__name__}.__post_create__ must be 'async def'")
-    spec = ClassSpec(cls, methods, post_create, getattr(cls, "__pre_destroy__", None))
+    spec = ClassSpec(cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None)))
     spec.handle_type = make_handle_type(cls.__name__, methods)
     return spec
 
@@ -111,6 +205,11 @@ def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
         "methods yet: a call would return the generator object, not its items. "
         "Return a list instead, or have the actor push items to a consumer actor"
     )
+
+
+def _function(attr: Any) -> Any:
+    """The function behind ``attr``, unwrapping ``@asyncactors.method``."""
+    return attr.func if isinstance(attr, MethodDef) else attr
 
 
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
@@ -171,8 +270,16 @@ class ActorClass(Generic[_T]):
             TypeError: the arguments do not fit ``__init__``.
             ActorAlreadyExistsError: the name is taken and ``get_if_exists`` is false.
             RuntimeError: no running loop and no actor system, or the system is shut down.
+            ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
+        if self._config.store is None and self._options["checkpoint_every"]:
+            # Refused here, not in options(): the store may come in a later options().
+            raise ValueError(
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 

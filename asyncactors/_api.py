@@ -7,9 +7,10 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
+from . import _deadlock
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
-from ._ref import ObjectRef
+from ._ref import ObjectRef, unwatch, watch_pending
 from ._system import check_actor_lookup, default_system
 
 __all__ = ["get", "get_actor", "kill", "put", "stop", "wait"]
@@ -56,12 +57,16 @@ async def get(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -
 async def get(refs: Any, *, timeout: float | None = None) -> Any:
     """The value of a ref, or the values of a list of refs in the same order.
 
-    Waiting is not cancelling: on timeout the calls go on.
+    Waiting is not cancelling: on timeout the calls go on. Without a timeout,
+    inside an actor's method, a wait that could never end raises at once; a
+    wait with a timeout is not checked, and times out.
 
     Raises:
         GetTimeoutError: not every value was ready within ``timeout`` seconds.
         ValueError: ``refs`` is neither an ObjectRef nor a list (as in Ray).
         TypeError: the list holds something other than ObjectRefs.
+        DeadlockError: (no timeout) a ref can never be ready because its call
+            waits for the calling method to finish; that call is cancelled.
         Exception: the first failure in list order, as the method raised it.
     """
     _check_timeout(timeout)
@@ -69,12 +74,15 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
     if timeout is None:
         if single:
             return await refs
+        # Every ref is needed: check them all before waiting for the first.
+        _deadlock.check(refs, len(refs))
         return [await r for r in refs]
     try:
         async with asyncio.timeout(timeout) as scope:
+            # Through future(), which the deadlock check does not see: this wait ends.
             if single:
-                return await refs
-            return [await r for r in refs]
+                return await refs.future()
+            return [await r.future() for r in refs]
     except TimeoutError:
         if scope.expired():
             pending = 1 if single else sum(not r.done() for r in refs)
@@ -93,19 +101,30 @@ async def wait(
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
-    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled.
+    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled (except
+    on ``DeadlockError``), and
+    nothing is left attached to the refs still pending, so each call costs time
+    in proportion to ``len(refs)``, however many calls came before.
 
     Raises:
+        DeadlockError: (no timeout, inside an actor's method) fewer than
+            ``num_returns`` refs can ever be ready, because their calls wait for
+            the calling method to finish; those calls are cancelled. A wait with
+            a timeout is not checked, and times out.
         TypeError: ``refs`` is not a list of ObjectRefs.
         ValueError: duplicate refs, ``num_returns`` outside 1..len(refs), or a
             negative timeout.
+        ActorDiedError: a pending ref belongs to an event loop that is closed.
     """
     if not isinstance(refs, list | tuple):
         raise TypeError(f"wait() takes a list of ObjectRefs, got {type(refs).__name__}")
+    done = 0
     for r in refs:
         if not isinstance(r, ObjectRef):
             raise TypeError(f"wait() takes ObjectRefs only, got {type(r).__name__}")
-    if len({id(r) for r in refs}) != len(refs):
+        if r._state:
+            done += 1
+    if len(set(refs)) != len(refs):
         raise ValueError("wait() requires a list of unique ObjectRefs; got duplicates")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
@@ -114,29 +133,55 @@ async def wait(
             f"num_returns must be between 1 and len(refs) = {len(refs)}, got {num_returns}"
         )
     _check_timeout(timeout)
-    if sum(r.done() for r in refs) < num_returns and timeout != 0:
-        loop = asyncio.get_running_loop()
-        enough = loop.create_future()
-        count = [0]
-
-        def on_done(_: ObjectRef[Any]) -> None:
-            count[0] += 1
-            if count[0] >= num_returns and not enough.done():
-                enough.set_result(None)
-
-        for r in refs:
-            if r._loop is loop or r._loop is None:
-                r._add_callback(on_done)
-            else:
-                # A ref of another loop reports through a future of this one.
-                r.future().add_done_callback(lambda _, ref=r: on_done(ref))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(enough, timeout)
+    if done < num_returns and timeout != 0:
+        await _until_done(refs, num_returns, timeout)
     ready: list[ObjectRef[Any]] = []
     not_ready: list[ObjectRef[Any]] = []
     for r in refs:
-        (ready if r.done() and len(ready) < num_returns else not_ready).append(r)
+        (ready if r._state and len(ready) < num_returns else not_ready).append(r)
     return ready, not_ready
+
+
+async def _until_done(refs: Sequence[ObjectRef[Any]], needed: int, timeout: float | None) -> None:
+    """Wait until ``needed`` of ``refs`` are done, or ``timeout`` passes."""
+    loop = asyncio.get_running_loop()
+    enough = loop.create_future()
+    remaining = needed
+
+    def on_done(_: ObjectRef[Any]) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if not remaining and not enough.done():
+            enough.set_result(None)
+
+    def relay(ref: ObjectRef[Any]) -> None:
+        # A ref of another loop reports on its own loop's thread.
+        loop.call_soon_threadsafe(on_done, ref)
+
+    here, afar = watch_pending(refs, loop, on_done)
+    # Counted here, not before: a ref of another loop may have finished meanwhile.
+    remaining -= len(refs) - len(here) - len(afar)
+    blocking = False
+    try:
+        for r in afar:
+            r._add_callback_from_afar(relay)
+        if remaining <= 0:
+            return
+        if timeout is None:
+            # Only an unbounded wait can hang for good; a timed one just times out.
+            _deadlock.check(refs, needed, enough, record=True)
+            blocking = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await enough
+    finally:
+        if blocking:
+            _deadlock.done_waiting()
+        # Refs still pending must not keep a callback per call of wait().
+        unwatch(here, on_done)
+        for r in afar:
+            # A closed loop runs nothing more, so it needs no cleaning.
+            r._on_own_loop(r._remove_callback, relay)
 
 
 def put(value: _T) -> ObjectRef[_T]:

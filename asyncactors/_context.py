@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from ._exceptions import TaskCancelledError
-from ._ref import FAILED
 
 if TYPE_CHECKING:
     from ._core import ActorCore
@@ -32,7 +30,11 @@ current_system: ContextVar[ActorSystem | None] = ContextVar("asyncactors_system"
 # set and reset on every drain.
 current_actor: ContextVar[ActorCore | None] = ContextVar("asyncactors_actor", default=None)
 # Set only around a run_in_thread method: its thread has no task to look up.
-current_call: ContextVar[ObjectRef[Any] | None] = ContextVar("asyncactors_call", default=None)
+# Weak: the context copied for the thread outlives the call in frames that a
+# failure's traceback keeps, and must not keep the call alive (see _core._run_inline).
+current_call: ContextVar[weakref.ref[ObjectRef[Any]] | None] = ContextVar(
+    "asyncactors_call", default=None
+)
 
 
 def running_actor() -> ActorCore | None:
@@ -50,9 +52,9 @@ def _running_call(core: ActorCore) -> ObjectRef[Any] | None:
 
     A sync method running inline cannot be cancelled while it runs.
     """
-    call = current_call.get()
-    if call is not None:
-        return call
+    ref = current_call.get()
+    if ref is not None:
+        return ref()
     workers = core.workers
     if workers and asyncio._get_running_loop() is core.loop:
         task = asyncio.current_task()
@@ -89,9 +91,7 @@ class RuntimeContext:
         cancelled while it runs.
         """
         call = self._call
-        return (
-            call is not None and call._state == FAILED and isinstance(call._exc, TaskCancelledError)
-        )
+        return call is not None and call._was_cancelled()
 
     def get_actor_id(self) -> str | None:
         """Ray's spelling: the actor's id as a string, or ``None`` outside an actor."""

@@ -14,18 +14,20 @@ The hot path is ``ActorCore.call`` -> ``Mailbox.put`` -> ``ActorCore._drain``
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import threading
+import types
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
 from ._context import current_actor, current_call, running_actor
 from ._exceptions import (
     ActorDiedError,
+    CheckpointCorruptError,
     CheckpointError,
     MailboxFullError,
     PendingCallsLimitExceeded,
@@ -45,6 +47,7 @@ __all__ = ["ActorConfig", "ActorCore", "ActorState", "ClassSpec", "MethodSpec", 
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
+_CoroutineType = types.CoroutineType
 
 # How many calls one drain callback or worker runs before it yields to the loop,
 # so that a long mailbox cannot starve other actors and I/O.
@@ -90,26 +93,52 @@ class _Yield:
 
 _YIELD: Final = _Yield()
 
+_RESTORING: Final = "restoring its checkpoint"
+
 
 class _ActorExit(BaseException):
     """Raised by ``exit_actor()``; a BaseException so ``except Exception`` lets it by."""
 
 
-def exit_actor() -> None:
-    """Stop the current actor once the running method returns.
+# How an actor stops normally: ActorCore.stopping during an exit.
+_EXIT: Final = "exit"
+_SYSTEM_EXIT: Final = "system_exit"
 
-    The caller of that method gets ``ActorDiedError``; calls still queued fail
-    the same way. ``__pre_destroy__`` runs. This is a normal stop, not a crash.
+
+def exit_actor() -> None:
+    """Stop the current actor: it takes no further call and stops once the method returns.
+
+    Raises an exception (a ``BaseException``, so ``except Exception`` lets it by)
+    that ends the method; its caller gets ``ActorDiedError``, and so do the calls
+    still queued. The actor exits even if the method catches that exception: its
+    caller then gets what the method returns or raises. ``__pre_destroy__``
+    runs. This is a normal stop, not a crash. Works in a task the method
+    started, too.
 
     Raises:
         TypeError: called outside an actor's method.
     """
-    if running_actor() is None:
+    core = running_actor()
+    if core is None:
         raise TypeError(
             "asyncactors.exit_actor() can only be called inside an actor's method "
             "(or __init__ / __post_create__)"
         )
+    if _get_running_loop() is core.loop:
+        core._exit(_EXIT)
+    else:  # a method running in a thread (run_in_thread=True)
+        core.loop.call_soon_threadsafe(core._exit, _EXIT, context=core.ctx)
     raise _ActorExit
+
+
+def _returned_coroutine(spec: MethodSpec, coro: types.CoroutineType[Any, Any, Any]) -> NoReturn:
+    """A sync method returned a coroutine: close it unawaited and fail the call."""
+    coro.close()  # no "coroutine was never awaited" warning: the error says it all
+    raise TypeError(
+        f"{spec.class_name}.{spec.name}() is a sync method but returned a coroutine "
+        f"({coro.__qualname__}) without awaiting it; declare it 'async def' so that "
+        "the actor awaits it"
+    )
 
 
 class MethodSpec:
@@ -198,10 +227,23 @@ class ClassSpec:
 class Call(ObjectRef[Any]):
     """A call in flight: the ref its caller holds is the call itself."""
 
-    # _attempts is set only on calls that are retried.
-    __slots__ = ("_admit", "_args", "_attempts", "_core", "_kwargs", "_lane", "_pos", "_spec")
+    # _attempts is set only on calls that are retried; _blocked only on calls
+    # that blocked in a wait inside their method (see _deadlock).
+    __slots__ = (
+        "_admit",
+        "_args",
+        "_attempts",
+        "_blocked",
+        "_core",
+        "_kwargs",
+        "_lane",
+        "_pos",
+        "_spec",
+    )
 
     _attempts: int
+    _blocked: Any
+    _lane: Lane | None
 
     def __init__(
         self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -219,6 +261,12 @@ class Call(ObjectRef[Any]):
 
     def _describe(self) -> str:
         return f"call {self._spec.name}() on {self._core.describe()}"
+
+    def __repr__(self) -> str:
+        return f"<ObjectRef {self._state_name()}: {self._describe()}>"
+
+    def _unreachable(self) -> ActorDiedError:
+        return _died(self._core, _UNREACHABLE)
 
     def _admitted(self) -> None:
         self._pos = _QUEUED
@@ -263,9 +311,80 @@ class Call(ObjectRef[Any]):
         return True
 
 
+class _CappedCall(Call):
+    """A call to an actor with ``max_pending_calls``: it gives its place back once resolved."""
+
+    __slots__ = ("_count",)
+
+    def __init__(
+        self,
+        core: ActorCore,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        count: _PendingCount,
+    ) -> None:
+        Call.__init__(self, core, spec, args, kwargs)
+        self._count = count
+
+    def _set_result(self, value: Any) -> None:
+        if not self._state:
+            self._count.give_back()
+            ObjectRef._set_result(self, value)
+
+    def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
+        if not self._state:
+            self._count.give_back()
+            ObjectRef._set_exception(self, exc, log=log)
+
+
+class _PendingCount:
+    """How many calls an actor with ``max_pending_calls`` has submitted and not resolved.
+
+    A lock guards the count, so a caller on any thread takes a place at once,
+    without a round trip to the actor's loop, and the cap holds exactly.
+    """
+
+    __slots__ = ("cap", "lock", "n")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def admit(
+        self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Call:
+        """Take a place and return the new call.
+
+        Raises:
+            PendingCallsLimitExceeded: every place is taken.
+        """
+        with self.lock:
+            full = self.n >= self.cap
+            if not full:
+                self.n += 1
+        if full:
+            raise PendingCallsLimitExceeded(
+                f"{core.describe()} already has {self.cap} pending calls "
+                f"(its max_pending_calls); wait for some to finish"
+            )
+        return _CappedCall(core, spec, args, kwargs, self)
+
+    def give_back(self) -> None:
+        """A call resolved: free its place."""
+        with self.lock:
+            self.n -= 1
+
+
+_UNREACHABLE: Final = "is unreachable: its event loop is closed"
+
 # Why an actor stops gracefully: its system shuts down, its supervisor stops it,
-# its handles are gone, it called exit_actor(), or a stop call ran.
-StopWhy = Literal["shutdown", "supervisor", "released", "exit", "stop", "terminate"]
+# its handles are gone, it called exit_actor() or raised SystemExit, or a stop
+# call ran.
+StopWhy = Literal[
+    "shutdown", "supervisor", "released", "exit", "system_exit", "stop", "terminate"
+]
 StopVia = Literal["stop", "terminate"]
 
 # What a stop call was sent by, as error messages name it.
@@ -278,7 +397,8 @@ _STOP_REASONS: Final = {
     "shutdown": "was shut down with its actor system",
     "supervisor": "was stopped by its supervisor",
     "released": "stopped after all its handles were released",
-    "exit": "exited via exit_actor()",
+    _EXIT: "exited via exit_actor()",
+    _SYSTEM_EXIT: "exited: a method raised SystemExit",
     **{why: f"was stopped by {via}" for why, via in _STOPPED_BY.items()},
 }
 
@@ -308,6 +428,12 @@ class _StopCall(Call):
 def _run_stop(instance: Any, core: ActorCore, via: StopVia) -> None:
     """The body of a stop call: refuse new calls, fail queued ones, stop when idle."""
     core._stop_after_running(via, f"was stopped by {_STOPPED_BY[via]} before running the call")
+
+
+# Python's own messages ("'Call' object is not callable", "Object of type Call is
+# not JSON serializable") name a ref's type: the public one, not the engine's.
+for _cls in (Call, _CappedCall, _StopCall):
+    _cls.__name__ = _cls.__qualname__ = "ObjectRef"
 
 
 def _died(core: ActorCore, reason: str) -> ActorDiedError:
@@ -363,12 +489,14 @@ class ActorConfig:
 class _Rare:
     """State few actors need, allocated on first use to keep idle actors small."""
 
-    __slots__ = ("crash_times", "save_lock", "since_checkpoint")
+    __slots__ = ("crash_times", "key", "rollbacks", "save_lock", "since_checkpoint")
 
     def __init__(self) -> None:
         self.crash_times: deque[float] = deque()
         self.save_lock: asyncio.Lock | None = None
         self.since_checkpoint = 0
+        self.key: str | None = None
+        self.rollbacks = 0
 
 
 class ActorCore:
@@ -392,6 +520,7 @@ class ActorCore:
         "mailbox",
         "name",
         "namespace",
+        "pending",
         "processed",
         "rare",
         "ready_waiters",
@@ -449,6 +578,8 @@ class ActorCore:
         self.restarts = 0
         self.incarnation = 0
         self.rare: _Rare | None = None
+        # Only an actor with max_pending_calls counts its calls: the others pay nothing.
+        self.pending = _PendingCount(config.cap) if config.cap > 0 else None
 
     @property
     def max_restarts(self) -> int:
@@ -484,43 +615,24 @@ class ActorCore:
         Raises:
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
-        if _get_running_loop() is self.loop:
-            if self.config.cap > 0:
-                self._check_cap()
+        pending = self.pending
+        if pending is None:
             call = Call(self, spec, args, kwargs)
+        else:
+            call = pending.admit(self, spec, args, kwargs)
+        if _get_running_loop() is self.loop:
             self._submit(call)
             return call
-        return self._call_threadsafe(spec, args, kwargs)
+        return self._submit_threadsafe(call)
 
-    def _call_threadsafe(
-        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Call:
-        if self.config.cap > 0:
-            # The cap must be checked where the count lives: hand the whole
-            # submission to the loop and wait for its verdict.
-            cf: concurrent.futures.Future[Call] = concurrent.futures.Future()
-
-            def submit_here() -> None:
-                try:
-                    cf.set_result(self.call(spec, args, kwargs))
-                except BaseException as exc:
-                    cf.set_exception(exc)
-
-            try:
-                self.loop.call_soon_threadsafe(submit_here, context=self.ctx)
-            except RuntimeError:
-                return self._loop_closed(spec, args, kwargs)
-            return cf.result()
-        call = Call(self, spec, args, kwargs)
+    def _submit_threadsafe(self, call: Call) -> Call:
+        """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
         try:
             self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
         except RuntimeError:
-            return self._loop_closed(spec, args, kwargs)
-        return call
-
-    def _loop_closed(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
-        call = Call(self, spec, args, kwargs)
-        call._set_exception(_died(self, "is unreachable: its event loop is closed"))
+            if not self.loop.is_closed():
+                raise
+            call._set_exception(_died(self, _UNREACHABLE))
         return call
 
     def call_nowait(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
@@ -532,24 +644,6 @@ class ActorCore:
                 f"({mb.depth}/{mb.capacity}); use 'await ...submit()' to wait for room"
             )
         return self.call(spec, args, kwargs)
-
-    def _check_cap(self) -> None:
-        cap = self.config.cap
-        if self.pending_calls() >= cap:
-            raise PendingCallsLimitExceeded(
-                f"{self.describe()} already has {cap} pending calls "
-                f"(its max_pending_calls); wait for some to finish"
-            )
-
-    def pending_calls(self) -> int:
-        """Calls submitted and not finished."""
-        mb = self.mailbox
-        n = 0
-        if mb is not None:
-            n = mb.waiting + sum(lane.running - lane.idle for lane in mb.lanes)
-        if self.deps_waiting:
-            n += len(self.deps_waiting)
-        return n
 
     def _submit(self, call: Call) -> None:
         if self.refusing:
@@ -590,6 +684,8 @@ class ActorCore:
             return _died(self, "is not accepting calls: its supervisor is stopping it")
         if self.stopping in _STOPPED_BY:
             return _died(self, f"is stopping: {_STOPPED_BY[self.stopping]} was called")
+        if self.stopping == _SYSTEM_EXIT:
+            return _died(self, "is stopping: a method raised SystemExit")
         return _died(self, "is stopping: it called exit_actor()")
 
     def _dead_error(self) -> ActorDiedError:
@@ -717,6 +813,7 @@ class ActorCore:
                         self._spawn(lane, call)
         finally:
             system._inline = previous
+            call = None  # see _run_inline
         if budget < _BUDGET and not self.scheduled and self.stopping is None:
             # Having run calls, come back once more in the next loop iteration,
             # as a worker lingers: a caller awaiting each call in turn submits
@@ -736,35 +833,107 @@ class ActorCore:
                 value = call._spec.func(self.instance, *call._args, **kwargs)
             else:
                 value = call._spec.func(self.instance, *call._args)
-        except _ActorExit:
-            self._exited(call)
-            return
+            if type(value) is _CoroutineType:
+                _returned_coroutine(call._spec, value)
         except BaseException as exc:
-            if self._raised(call, exc):
-                return
-            if not isinstance(exc, Exception):
+            settled = self._raised(call, exc)
+            if settled:
+                call._args = call._kwargs = None  # type: ignore[assignment]
+            # exc's traceback keeps this frame (and _drain's) alive: holding the
+            # call too, they would put it in a reference cycle, and it would
+            # outlive its last reference, with the log of a failure nobody awaited.
+            del call
+            if isinstance(exc, KeyboardInterrupt):
                 raise
+            return
         else:
             self.processed += 1
             call._set_result(value)
         call._args = call._kwargs = None  # type: ignore[assignment]
 
     def _raised(self, call: Call, exc: BaseException) -> bool:
-        """Settle a call whose method raised; return whether that crashed the actor."""
-        self.processed += 1
-        self.failed += 1
+        """Deal with a call whose method raised; return whether that settled the call.
+
+        Any exception is the call's failure, except these: ``exit_actor()`` and
+        ``SystemExit`` exit the actor; a ``CancelledError`` the method raised (not
+        a cancellation of the call) fails the call with ``TaskCancelledError``,
+        and ``StopIteration`` with ``RuntimeError``, as in a generator;
+        ``KeyboardInterrupt`` fails the call, and the runner re-raises it. The call
+        is not settled when it crashed the actor (the restart deals with it) or
+        is queued to run again (``retry_exceptions``).
+        """
+        if not isinstance(exc, Exception):
+            if isinstance(exc, _ActorExit | SystemExit):
+                self.processed += 1
+                call._set_exception(self._failure(call, exc))
+                self._exit(_EXIT if isinstance(exc, _ActorExit) else _SYSTEM_EXIT)
+                return True
+            if isinstance(exc, KeyboardInterrupt):
+                self.processed += 1
+                self.failed += 1
+                call._set_exception(exc)
+                self._resume()  # the calls behind it run if the loop goes on
+                return True
+            exc = self._failure(call, exc)
+        elif isinstance(exc, StopIteration):
+            exc = self._failure(call, exc)
         restart_on = self.config.restart_on
         if restart_on and isinstance(exc, restart_on):
+            self.processed += 1
+            self.failed += 1
             self._crash(exc, _crash_reason(call, exc), call)
-            return True
-        call._set_exception(exc)
-        return False
-
-    def _exited(self, call: Call) -> None:
-        """The method called exit_actor(): its caller learns the actor is gone."""
+            return False
+        if call._spec.retry_exceptions and not call._state and self._retry(call, exc):
+            # Ray reruns the call; it goes ahead of the calls still queued.
+            mb = self.mailbox
+            assert mb is not None
+            mb.retry(call, mb.lane(call._spec.group))
+            call._pos = _QUEUED
+            return False
         self.processed += 1
-        call._set_exception(_died(self, "exited: the method called exit_actor()"))
-        self._exit()
+        self.failed += 1
+        call._set_exception(exc)
+        return True
+
+    def _failure(self, call: Call, exc: BaseException) -> BaseException:
+        """What the caller of a call whose method raised ``exc`` gets."""
+        if isinstance(exc, _ActorExit):
+            return _died(self, "exited: the method called exit_actor()")
+        if isinstance(exc, SystemExit):
+            err: BaseException = _died(self, f"exited: the method raised {exc!r}")
+        elif isinstance(exc, _CancelledError):
+            # Not the caller's own cancellation, nor ref.cancel(): say so.
+            err = TaskCancelledError(
+                f"{call._describe()} failed: the method raised CancelledError although "
+                "nobody cancelled the call (an inner task's cancellation escaped?)"
+            )
+        elif isinstance(exc, StopIteration):
+            # A future cannot hold it (it would end the awaiting coroutine): PEP 479.
+            err = RuntimeError(f"{call._describe()} failed: the method raised StopIteration")
+        else:
+            return exc
+        err.__cause__ = exc
+        return err
+
+    def _settle_late(self, call: Call, exc: BaseException | None, value: Any = None) -> None:
+        """Settle the call that called ``exit_actor()`` once its method ends after a restart.
+
+        The restart left that call to its runner; every other call of the old
+        incarnation was requeued or failed, and is not touched here.
+        """
+        if call._pos != _RUNNING or call._state:
+            return
+        self.processed += 1
+        if exc is None:
+            call._set_result(value)
+        else:
+            call._set_exception(self._failure(call, exc))
+
+    def _resume(self) -> None:
+        """Schedule a drain, for the calls behind one whose runner is ending."""
+        if not self.scheduled and self.state is _ALIVE:
+            self.scheduled = True
+            self.loop.call_soon(self._drain, context=self.ctx)
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
@@ -820,32 +989,38 @@ class ActorCore:
                             value = await spec.func(instance, *call._args, **kwargs)
                         else:
                             value = await spec.func(instance, *call._args)
-                    elif spec.kind == SYNC:
-                        value = spec.func(instance, *call._args, **call._kwargs)
                     else:
-                        value = await self._in_thread(spec, call)
-                except _CancelledError:
-                    if self.incarnation != incarnation:
-                        raise  # killed or restarted: the call was dealt with
-                    if not call._state:
-                        # Cancelled by someone other than ref.cancel().
-                        self.failed += 1
-                        call._set_exception(_died(self, "was cancelled while running the call"))
-                        self._die("its task was cancelled from outside the actor system")
-                        raise
-                    task.uncancel()
-                    self.processed += 1
-                    self.failed += 1
-                except _ActorExit:
-                    self._exited(call)
+                        if spec.kind == SYNC:
+                            value = spec.func(instance, *call._args, **call._kwargs)
+                        else:
+                            value = await self._in_thread(spec, call)
+                        if type(value) is _CoroutineType:
+                            _returned_coroutine(spec, value)
                 except BaseException as exc:
-                    if self.incarnation != incarnation or self._raised(call, exc):
+                    if self.incarnation != incarnation:
+                        # Killed or restarted: the call was requeued or failed,
+                        # unless it is the one that called exit_actor().
+                        self._settle_late(call, exc)
+                        if _propagates(exc):
+                            raise
                         return
-                    if not isinstance(exc, Exception):
-                        raise
+                    if task.cancelling():
+                        if call._state:
+                            task.uncancel()  # ref.cancel(): the call is settled already
+                        elif isinstance(exc, _CancelledError):
+                            # Cancelled neither by ref.cancel() nor by the actor system.
+                            self._die("had its worker task cancelled from outside the actor system")
+                            raise
+                    if self._raised(call, exc):
+                        call._args = call._kwargs = None  # type: ignore[assignment]
+                        if isinstance(exc, KeyboardInterrupt):
+                            raise
                 else:
                     if self.incarnation != incarnation:
-                        return  # restarted meanwhile; the call was requeued or failed
+                        # Restarted meanwhile: the call was requeued or failed,
+                        # unless it is the one that called exit_actor().
+                        self._settle_late(call, None, value)
+                        return
                     self.processed += 1
                     if every and not call._state:
                         await self._checkpoint_after(call, value)
@@ -854,7 +1029,7 @@ class ActorCore:
                     if call._state == FAILED and task.cancelling():
                         # ref.cancel() hit a method that swallowed the cancellation.
                         task.uncancel()
-                call._args = call._kwargs = None  # type: ignore[assignment]
+                    call._args = call._kwargs = None  # type: ignore[assignment]
                 if self.incarnation != incarnation:
                     return
                 if (lane.head is not None or lane.retries) and self.state is _ALIVE:
@@ -871,9 +1046,12 @@ class ActorCore:
                         workers[task] = None
                         await _YIELD
         finally:
+            # See _run_inline. After a restart or death ``workers`` is a dict the
+            # core dropped, still naming the call this task ran.
+            call = None
+            workers.pop(task, None)
             if self.incarnation == incarnation:
                 lane.running -= 1
-                workers.pop(task, None)
                 if self.stopping is not None:
                     self._maybe_finish_stop()
 
@@ -883,7 +1061,8 @@ class ActorCore:
         func = functools.partial(spec.func, self.instance, *call._args, **call._kwargs)
         # The thread runs in a copy of this context: this is how it finds its
         # call (get_runtime_context().is_canceled()) without an event loop.
-        token = current_call.set(call)
+        token = current_call.set(weakref.ref(call))
+        del call  # see _run_inline
         try:
             return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
         finally:
@@ -893,39 +1072,68 @@ class ActorCore:
 
     @property
     def checkpoint_key(self) -> str:
-        """Where this actor's state lives in its store."""
-        if self.name is not None:
-            return f"{self.namespace}/{self.name}"
-        return f"actor-{self.actor_id}"
+        """Where this actor's state lives in its store (see ``_stores.checkpoint_key``)."""
+        rare = self._rare()
+        key = rare.key
+        if key is None:
+            from ._stores import checkpoint_key
+
+            key = rare.key = checkpoint_key(self.namespace, self.name, self.actor_id)
+        return key
 
     async def _checkpoint_after(self, call: Call, value: Any) -> None:
-        """Count a successful call; every N-th, save before the caller sees its result."""
+        """Count a successful call; every N-th, save before the caller sees its result.
+
+        A failed save fails the call and rolls the actor back to its last
+        checkpoint: what the caller was told never differs from what is durable.
+        """
         rare = self._rare()
         rare.since_checkpoint += 1
         if rare.since_checkpoint < self.config.checkpoint_every:
             call._set_result(value)
             return
         rare.since_checkpoint = 0
+        incarnation = self.incarnation
         try:
-            data = self._capture()
-        except TypeError as exc:
-            call._set_exception(exc)
-            return
-        try:
-            await self._save(data)
-        except Exception as exc:
-            err = CheckpointError(
-                f"{self.describe()} ran the call but could not save its state: {exc}"
-            )
-            err.__cause__ = exc
+            await self._save_state("ran the call but could not save its state")
+        except CheckpointError as exc:
+            self.failed += 1
+            err = CheckpointError(f"{exc}; the actor is rolled back to its last checkpoint")
+            err.__cause__ = exc.__cause__
             call._set_exception(err)
+            del call  # see _run_inline
+            if self.incarnation == incarnation:
+                self._roll_back(err)
         else:
             call._set_result(value)
+
+    def _roll_back(self, exc: CheckpointError) -> None:
+        """Rebuild the actor from its last good checkpoint, undoing what was not saved.
+
+        Not a crash: the supervisor is not asked and no restart is counted, so it
+        happens even with ``max_restarts=0``. Queued calls run on the rebuilt actor.
+        """
+        self._take_down("was rolled back to its last checkpoint", exc=exc)
+        if self.state is _RESTARTING:
+            self._rare().rollbacks += 1
+            self._start_again()
 
     def _capture(self) -> bytes:
         from ._state import checkpoint_bytes
 
         return checkpoint_bytes(self.instance)
+
+    async def _save_state(self, failure: str) -> None:
+        """Capture the state now and save it.
+
+        Raises:
+            CheckpointError: ``<actor> <failure>: <why>``, caused by what the
+                encoder (``TypeError`` naming the attribute) or the store raised.
+        """
+        try:
+            await self._save(self._capture())
+        except Exception as exc:
+            raise CheckpointError(f"{self.describe()} {failure}: {exc}") from exc
 
     async def _save(self, data: bytes) -> None:
         store = self.config.store
@@ -943,8 +1151,8 @@ class ActorCore:
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store could not save it.
-            TypeError: an attribute cannot be encoded.
+            CheckpointError: the state cannot be encoded (naming the attribute;
+                the cause is a ``TypeError``) or the store could not save it.
         """
         if self.config.store is None:
             raise RuntimeError(f"{self.describe()} has no checkpoint_store option")
@@ -954,15 +1162,11 @@ class ActorCore:
             return
         while self.state is not _ALIVE:
             await self.wait_ready()  # raises ActorDiedError once it is DEAD
-        data = self._capture()
-        try:
-            await self._save(data)
-        except Exception as exc:
-            raise CheckpointError(f"{self.describe()} could not save its state: {exc}") from exc
+        await self._save_state("could not save its state")
 
     async def _restore(self) -> None:
-        from ._exceptions import CheckpointCorruptError
         from ._state import decode_state, restore_state
+        from ._stores import checkpoint_source
 
         store = self.config.store
         assert store is not None
@@ -970,7 +1174,7 @@ class ActorCore:
         try:
             data = await store.load(key)
             if data is not None:
-                source = f"{store!r}[{key!r}]"
+                source = checkpoint_source(store, key)
                 restore_state(self.instance, decode_state(data, source=source), source=source)
         except CheckpointCorruptError:
             if self.config.on_corrupt_checkpoint != "start_fresh":
@@ -980,6 +1184,8 @@ class ActorCore:
                 self.describe(),
                 exc_info=True,
             )
+        # The instance now holds the last checkpoint: no call since it is unsaved.
+        self._rare().since_checkpoint = 0
 
     # -- creation -----------------------------------------------------------------
 
@@ -991,11 +1197,13 @@ class ActorCore:
             self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
         except BaseException as exc:
             self._creation_failed(exc, "__init__")
-            if not isinstance(exc, Exception | _ActorExit):
+            if isinstance(exc, KeyboardInterrupt):
                 raise
             return False
         finally:
             system._inline = previous
+        if self.stopping is not None and self._exited_in("__init__"):
+            return False
         if self.spec.post_create is not None or self.config.store is not None:
             self._spawn_hook(self._finish_creation())
             return False
@@ -1025,24 +1233,26 @@ class ActorCore:
     async def _finish_creation(self) -> None:
         """Restore the checkpoint and run ``__post_create__``, off the drain."""
         incarnation = self.incarnation
-        hook = "restoring its checkpoint"
+        hook = _RESTORING
         try:
             if self.config.store is not None:
                 await self._restore()
             hook = "__post_create__"
             if self.spec.post_create is not None:
                 await self.spec.post_create(self.instance)
-        except _CancelledError:
-            if self.incarnation == incarnation:
-                self._creation_failed(_died(self, f"was cancelled in {hook}"), hook)
-            raise
         except BaseException as exc:
+            propagates = _propagates(exc)
             if self.incarnation == incarnation:
-                self._creation_failed(exc, hook)
-            if not isinstance(exc, Exception | _ActorExit):
+                cancelled = propagates and isinstance(exc, _CancelledError)
+                self._creation_failed(
+                    _died(self, f"was cancelled in {hook}") if cancelled else exc, hook
+                )
+            if propagates:
                 raise
         else:
             if self.incarnation == incarnation and self.state is _PENDING:
+                if self.stopping is not None and self._exited_in(hook):
+                    return
                 self._became_alive()
                 if not self.scheduled:
                     self.scheduled = True
@@ -1051,7 +1261,8 @@ class ActorCore:
     def _became_alive(self) -> None:
         self.state = _ALIVE
         self.death = None
-        self.system._emit("restarted" if self.restarts else "started", self)
+        rebuilt = self.restarts or (self.rare is not None and self.rare.rollbacks)
+        self.system._emit("restarted" if rebuilt else "started", self)
         waiters = self.ready_waiters
         if waiters is not None:
             self.ready_waiters = None
@@ -1062,11 +1273,28 @@ class ActorCore:
     def _creation_failed(self, exc: BaseException, hook: str) -> None:
         if self.state is _DEAD:
             return
-        if isinstance(exc, _ActorExit):
+        if isinstance(exc, _ActorExit | SystemExit):
+            how = "via exit_actor()" if isinstance(exc, _ActorExit) else f"by raising {exc!r}"
             self.death = None
-            self._die(f"exited in {hook} via exit_actor()")
+            # __pre_destroy__ runs if there is an instance: __init__ returned.
+            self._die(f"exited in {hook} {how}", pre_destroy=True)
+            return
+        if hook == _RESTORING and isinstance(exc, CheckpointCorruptError):
+            # No restart can mend the bytes: fail now, and every waiting caller with it.
+            self.death = exc
+            self._die(
+                f"failed to start: its checkpoint is corrupt: {exc} "
+                "(on_corrupt_checkpoint='start_fresh' starts from __init__ instead)"
+            )
             return
         self._crash(exc, f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
+
+    def _exited_in(self, hook: str) -> bool:
+        """Whether ``hook`` called exit_actor() and caught its exception; stop if so."""
+        if self.stopping == _EXIT:
+            self._creation_failed(_ActorExit(), hook)
+            return True
+        return False
 
     async def wait_ready(self) -> None:
         """Wait until ``__init__`` and ``__post_create__`` have run.
@@ -1126,7 +1354,12 @@ class ActorCore:
             self._die(f"{reason}; its supervisor failed to handle the crash")
 
     def _retry(self, call: Call, exc: BaseException | None) -> bool:
-        """Whether ``call`` may run again (Ray's rules); counts the attempt if so."""
+        """Whether ``call`` may run again (Ray's rules); counts the attempt if so.
+
+        ``exc`` is what its method raised, checked against ``retry_exceptions``;
+        ``None`` for a call a crash interrupted, retried within ``max_task_retries``
+        alone.
+        """
         spec = call._spec
         limit = spec.max_task_retries
         if limit is None:
@@ -1153,7 +1386,9 @@ class ActorCore:
         self.incarnation += 1
         again: list[Call] = []
         if crashed is not None and not crashed._state:
-            if self._retry(crashed, exc):
+            # A crash is a system failure, as a dead worker process is for Ray:
+            # retried under max_task_retries whatever retry_exceptions says.
+            if self._retry(crashed, None):
                 again.append(crashed)
             else:
                 assert exc is not None or reason
@@ -1190,6 +1425,9 @@ class ActorCore:
         if self.incarnation:
             self.restarts += 1
         # else it was held, never started: this is its first start.
+        self._start_again()
+
+    def _start_again(self) -> None:
         self.state = _PENDING
         if not self.scheduled:
             self.scheduled = True
@@ -1246,13 +1484,33 @@ class ActorCore:
             for call in deps:
                 call._set_exception(self._error(reason))
 
-    def _exit(self) -> None:
-        """``exit_actor()`` was called: a normal stop, or a restart for a permanent child."""
-        if self.supervisor._restarts_after_exit(self):
-            self._take_down("exited via exit_actor()")
-            self._ask_supervisor("exited via exit_actor()")
+    def _exit(self, how: StopWhy) -> None:
+        """A normal stop (``how``: exit_actor() or SystemExit), from the moment it is asked for.
+
+        The actor takes no further call, whatever the method then does with the
+        exception. It stops once its running calls have finished, or, as a
+        permanent child of a supervisor, restarts at once (unless a stop is under
+        way already). During ``__init__`` or ``__post_create__`` creation acts on
+        it when the hook returns.
+        """
+        stopping = self.stopping
+        if stopping in (_EXIT, _SYSTEM_EXIT) or self.finishing:
             return
-        self._stop_after_running("exit", "exited via exit_actor() before running the call")
+        state = self.state
+        why = _STOP_REASONS[how]
+        if state is _ALIVE and stopping is None and self.supervisor._restarts_after_exit(self):
+            workers = self.workers
+            task = _current_task()
+            if workers and task in workers:
+                # The restart leaves the calling method's call to its worker,
+                # which settles it when the method ends.
+                workers[task] = None
+            self._take_down(why)
+            self._ask_supervisor(why)
+            return
+        if state is not _ALIVE and state is not _PENDING:
+            return
+        self._stop_after_running(how, f"{why} before running the call")
 
     def _stop_after_running(self, why: StopWhy, reason: str) -> None:
         """Refuse new calls, fail the waiting ones with ``reason``, and stop once
@@ -1274,11 +1532,7 @@ class ActorCore:
         if _get_running_loop() is self.loop:
             self._submit(call)
             return call
-        try:
-            self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
-        except RuntimeError:
-            return self._loop_closed(call._spec, (), {})
-        return call
+        return self._submit_threadsafe(call)
 
     def request_stop(self, why: StopWhy) -> None:
         """Stop gracefully once every accepted call has finished.
@@ -1292,6 +1546,16 @@ class ActorCore:
         if why != "released":
             self.refusing = True
         self._maybe_finish_stop()
+
+    def pending_calls(self) -> int:
+        """Calls submitted and not finished (for diagnostics, not the hot path)."""
+        mb = self.mailbox
+        n = 0
+        if mb is not None:
+            n = mb.waiting + sum(lane.running - lane.idle for lane in mb.lanes)
+        if self.deps_waiting:
+            n += len(self.deps_waiting)
+        return n
 
     def _busy(self) -> bool:
         if self.scheduled or self.workers or self.deps_waiting:
@@ -1329,8 +1593,8 @@ class ActorCore:
         previous, system._inline = system._inline, self
         try:
             result = self.spec.pre_destroy(self.instance)
-        except Exception:
-            logger.exception("__pre_destroy__ of %s raised", self.describe())
+        except BaseException as exc:
+            self._hook_raised(exc)
             return None
         finally:
             system._inline = previous
@@ -1354,8 +1618,18 @@ class ActorCore:
     async def _logged(self, coro: Any) -> None:
         try:
             await coro
-        except Exception:
-            logger.exception("__pre_destroy__ of %s raised", self.describe())
+        except BaseException as exc:
+            self._hook_raised(exc)
+
+    def _hook_raised(self, exc: BaseException) -> None:
+        """Log what ``__pre_destroy__`` raised; re-raise only what must propagate.
+
+        exit_actor() and SystemExit ask for the stop already under way.
+        """
+        if _propagates(exc):
+            raise exc
+        if not isinstance(exc, _ActorExit | SystemExit):
+            logger.error("__pre_destroy__ of %s raised", self.describe(), exc_info=exc)
 
     async def _await_pre_destroy(self, coro: Any) -> None:
         try:
@@ -1377,9 +1651,9 @@ class ActorCore:
         self.supervisor._forget(self)
         self.system._unregister(self)
         store = self.config.store
-        if store is not None and self.name is None:
+        if store is not None and self.name is None and self.rare is not None and self.rare.key:
             # An unnamed actor's key is never used again.
-            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.checkpoint_key)))
+            self.system._adopt(self.loop.create_task(_delete_quietly(store, self.rare.key)))
         self.system._emit(kind, self, self.death)
         waiters = self.stop_waiters
         if waiters is not None:
@@ -1445,6 +1719,17 @@ async def _delete_quietly(store: Any, key: str) -> None:
         await store.delete(key)
     except Exception:
         logger.exception("deleting checkpoint %r from %r failed", key, store)
+
+
+def _propagates(exc: BaseException) -> bool:
+    """Whether a BaseException out of user code goes on up: KeyboardInterrupt, or a
+    cancellation of the running task (not a CancelledError the code raised itself)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if isinstance(exc, _CancelledError):
+        task = _current_task()
+        return task is not None and task.cancelling() > 0
+    return False
 
 
 def _crash_reason(call: Call, exc: BaseException) -> str:

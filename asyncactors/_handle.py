@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._events import ActorExitInfo, exit_info
 from ._options import validate_call_options
@@ -14,15 +14,28 @@ if TYPE_CHECKING:
     from ._core import ActorCore, MethodSpec
     from ._ref import ObjectRef
 
-__all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "RayTerminate", "make_handle_type"]
+__all__ = [
+    "ActorHandle",
+    "ActorMethod",
+    "MethodDescriptor",
+    "RayTerminate",
+    "make_handle_type",
+    "typed",
+]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-class ActorMethod:
+# Generic for type checkers only: instances are created unsubscripted, and
+# Generic adds neither slots nor __new__, so a call costs what it did.
+class ActorMethod(Generic[_P, _R]):
     """``handle.method``: submit calls with ``.remote()``, ``.submit()`` or ``.submit_nowait()``.
 
-    It keeps its actor alive as a handle does.
+    It keeps its actor alive as a handle does. ``ActorMethod[P, R]`` takes the
+    method's parameters ``P`` (without ``self``) and gives ``ObjectRef[R]``,
+    ``R`` being the method's result (awaited, for an async method).
     """
 
     __slots__ = ("_core", "_spec")
@@ -37,7 +50,7 @@ class ActorMethod:
         if core is not None:
             core.handle_released()
 
-    def remote(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
         """Submit a call and return its ``ObjectRef`` at once.
 
         The call runs even if nobody awaits the ref. When the mailbox is full the
@@ -53,7 +66,7 @@ class ActorMethod:
             check(args, kwargs)
         return self._core.call(spec, args, kwargs)
 
-    async def submit(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    async def submit(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
         """Submit a call, wait until it is in the mailbox, and return its ref.
 
         This is backpressure for producer loops: it waits while the mailbox is
@@ -67,7 +80,7 @@ class ActorMethod:
         spec.check(args, kwargs)
         return await self._core.submit(spec, args, kwargs)
 
-    def submit_nowait(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    def submit_nowait(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
         """Submit a call only if the mailbox has room now, and return its ref.
 
         Raises:
@@ -79,7 +92,7 @@ class ActorMethod:
         spec.check(args, kwargs)
         return self._core.call_nowait(spec, args, kwargs)
 
-    def options(self, **opts: Any) -> ActorMethod:
+    def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """This method with per-call options: ``concurrency_group``, ``max_task_retries``,
         ``retry_exceptions``.
 
@@ -98,11 +111,23 @@ class ActorMethod:
             )
         return ActorMethod(core, self._spec.with_options(opts))
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(
-            f"actor methods cannot be called directly; use "
-            f"'{self._spec.name}.remote(...)' instead of '{self._spec.name}(...)'"
-        )
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, so that they report calling a method
+        # without .remote() where it is written.
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            raise TypeError(
+                f"actor methods cannot be called directly; use "
+                f"'{self._spec.name}.remote(...)' instead of '{self._spec.name}(...)'"
+            )
+
+    if not TYPE_CHECKING:  # at runtime only: mypy reports this mistake itself
+
+        def __await__(self):
+            name = self._spec.name
+            raise TypeError(
+                f"actor methods cannot be awaited; use 'await handle.{name}.remote(...)' "
+                f"instead of 'await handle.{name}'"
+            )
 
     def __repr__(self) -> str:
         return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
@@ -135,7 +160,7 @@ class MethodDescriptor:
     def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
         if handle is None:
             return self
-        method = ActorMethod(handle._core, self.spec)
+        method: ActorMethod[..., Any] = ActorMethod(handle._core, self.spec)
         # The handle's __dict__ now shadows this non-data descriptor: later
         # accesses are a plain attribute load.
         handle.__dict__[self.spec.name] = method
@@ -193,8 +218,9 @@ class ActorHandle(Generic[_T]):
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store failed to save.
-            TypeError: part of the state cannot be encoded (the message names it).
+            CheckpointError: the store failed to save, or part of the state
+                cannot be encoded (the message names it; the cause is a
+                ``TypeError``). The actor's state is unchanged either way.
         """
         await self._core.checkpoint()
 
@@ -204,7 +230,11 @@ class ActorHandle(Generic[_T]):
         ``asyncactors.stop(handle)``."""
         return RayTerminate(self._core)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> ActorMethod[..., Any]:
+        # Reached only for names that are not methods of the actor, so it always
+        # raises. Its return type tells type checkers that every other attribute
+        # is an actor method; the mypy plugin (asyncactors.mypy) types each one
+        # from the actor class.
         spec = object.__getattribute__(self, "_core").spec
         if name.startswith("_"):
             raise AttributeError(
@@ -242,6 +272,18 @@ class ActorHandle(Generic[_T]):
 
 
 _HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor")
+
+
+def typed(handle: ActorHandle[_T]) -> type[_T]:
+    """Return ``handle`` itself, typed so that checkers without plugins check its calls.
+
+    ``typed(handle).incr.remote(1)`` is ``handle.incr.remote(1)``. pyright cannot
+    tell that ``handle.incr`` is ``Cls.incr``; through ``typed()`` it looks the
+    method up on the class, where ``@asyncactors.method`` gives it a typed
+    ``ActorMethod``. Undecorated methods are plain functions there, so use the
+    handle itself (or mypy with ``asyncactors.mypy``) for those.
+    """
+    return handle  # type: ignore[return-value]
 
 
 async def _wait_stopped(core: ActorCore) -> None:

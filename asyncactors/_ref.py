@@ -12,19 +12,22 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, Generic, TypeVar
 
-from ._exceptions import ActorDiedError, GetTimeoutError
+from ._context import current_actor
+from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
-__all__ = ["ObjectRef", "logger"]
+__all__ = ["ObjectRef", "logger", "unwatch", "watch_pending"]
 
 logger = logging.getLogger("asyncactors")
 logger.addHandler(logging.NullHandler())
 
 _T = TypeVar("_T")
+_Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
+_actor_here = current_actor.get
 
 PENDING = 0
 OK = 1
@@ -63,8 +66,10 @@ def _is_lifecycle(exc: BaseException) -> bool:
 class ObjectRef(Generic[_T]):
     """The future result of ``handle.method.remote()`` or ``asyncactors.put()``.
 
-    Await it for the value, or the method's own exception. ``result()`` blocks a
-    thread other than the actor system's loop thread.
+    Await it for the value, or the method's own exception. Inside an actor's
+    async method, awaiting a ref whose call cannot finish until that method does
+    raises ``DeadlockError`` at once. ``result()`` blocks a thread other than the
+    actor system's loop thread.
     """
 
     __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
@@ -128,7 +133,11 @@ class ObjectRef(Generic[_T]):
                 log.exc = None
             self._log = _SEEN
 
-    def _add_callback(self, callback: Callable[[ObjectRef[Any]], None]) -> None:
+    def _was_cancelled(self) -> bool:
+        """Whether the call behind this ref was cancelled."""
+        return self._state == FAILED and isinstance(self._exc, TaskCancelledError)
+
+    def _add_callback(self, callback: _Callback) -> None:
         """Call ``callback(self)`` on the loop thread once resolved (now, if it is)."""
         if self._state:
             callback(self)
@@ -138,6 +147,35 @@ class ObjectRef(Generic[_T]):
             self._waiters = [callback]
         else:
             waiters.append(callback)
+
+    def _remove_callback(self, callback: _Callback) -> None:
+        """Forget ``callback`` if it was added and has not been called yet (loop thread only)."""
+        unwatch((self,), callback)
+
+    def _add_callback_from_afar(self, callback: _Callback) -> None:
+        """``_add_callback`` from a thread or loop other than the ref's own.
+
+        Raises:
+            ActorDiedError: the ref's loop is closed, so it can never resolve.
+        """
+        if not self._on_own_loop(self._add_callback, callback):
+            raise self._unreachable()
+
+    def _on_own_loop(self, method: Callable[[_Callback], None], callback: _Callback) -> bool:
+        """Have the ref's loop thread run ``method(callback)``; ``False`` if that loop is closed."""
+        loop = self._loop
+        assert loop is not None
+        try:
+            loop.call_soon_threadsafe(method, callback)
+        except RuntimeError:
+            if not loop.is_closed():
+                raise
+            return False
+        return True
+
+    def _unreachable(self) -> ActorDiedError:
+        """The error of waiting for this pending ref once its loop is closed."""
+        return ActorDiedError(f"{self._describe()} can never finish: its event loop is closed")
 
     def _outcome(self) -> Any:
         self._retrieved()
@@ -177,7 +215,10 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
-        return fut.__await__()
+        if _actor_here() is None:
+            return fut.__await__()
+        # An actor's method is about to block: check that the wait can end.
+        return (_blocked or _load_blocked())(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]
@@ -206,8 +247,10 @@ class ObjectRef(Generic[_T]):
         def relay(ref: ObjectRef[Any]) -> None:
             running.call_soon_threadsafe(_copy_outcome, ref, fut)
 
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._add_callback, relay)
+        try:
+            self._add_callback_from_afar(relay)
+        except ActorDiedError as exc:
+            fut.set_exception(exc)
         return fut
 
     async def _await_from_other_loop(self, running: asyncio.AbstractEventLoop | None) -> _T:
@@ -220,6 +263,7 @@ class ObjectRef(Generic[_T]):
 
         Raises:
             GetTimeoutError: not ready within ``timeout`` seconds (the call goes on).
+            ActorDiedError: the ref's event loop is closed, so the call can never finish.
             RuntimeError: called on the actor system's loop thread, where waiting
                 would deadlock; use ``await ref`` there.
             Exception: whatever the method raised.
@@ -235,23 +279,80 @@ class ObjectRef(Generic[_T]):
         return self._outcome()  # type: ignore[no-any-return]
 
     def _block(self, timeout: float | None) -> bool:
-        """Block this thread (not the ref's loop thread) until resolved; False on timeout."""
+        """Block this thread (not the ref's loop thread) until resolved; False on timeout.
+
+        Raises:
+            ActorDiedError: the ref's event loop is closed, so it can never resolve.
+        """
         if self._state:
             return True
-        loop = self._loop
-        assert loop is not None
         cf: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def relay(_: ObjectRef[Any]) -> None:
             cf.set_result(None)
 
-        loop.call_soon_threadsafe(self._add_callback, relay)
+        self._add_callback_from_afar(relay)
         done, _ = concurrent.futures.wait([cf], timeout)
         return bool(done)
 
     def __repr__(self) -> str:
-        state = ("pending", "done", "failed")[self._state]
-        return f"<{self._describe()} {state}>"
+        return f"<ObjectRef {self._state_name()}>"
+
+    def _state_name(self) -> str:
+        return ("pending", "done", "failed")[self._state]
+
+
+def watch_pending(
+    refs: Iterable[ObjectRef[Any]],
+    loop: asyncio.AbstractEventLoop,
+    callback: _Callback,
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """Add ``callback`` to each pending ref of ``loop`` (the running one).
+
+    Returns those refs, then the pending refs of other loops, untouched. For
+    ``wait()``, which does this over every ref on every call: ``_add_callback``
+    is inlined, as a method call per ref would double its cost.
+    """
+    here: list[ObjectRef[Any]] = []
+    afar: list[ObjectRef[Any]] = []
+    for r in refs:
+        if r._state:
+            continue
+        if r._loop is loop:
+            waiters = r._waiters
+            if waiters is None:
+                r._waiters = [callback]
+            else:
+                waiters.append(callback)
+            here.append(r)
+        else:
+            afar.append(r)
+    return here, afar
+
+
+def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
+    """``_remove_callback`` on each of ``refs``, inlined as in ``watch_pending``."""
+    for r in refs:
+        waiters = r._waiters
+        if waiters is not None:
+            if len(waiters) == 1 and waiters[0] is callback:
+                r._waiters = None
+            elif callback in waiters:
+                waiters.remove(callback)
+
+
+_Blocked = Callable[[ObjectRef[Any], asyncio.Future[Any]], Generator[Any, None, Any]]
+_blocked: _Blocked | None = None
+
+
+def _load_blocked() -> _Blocked:
+    # The deadlock check needs the engine, which imports this module; an import
+    # inside a function costs 1.5 us a time, so the first use keeps the function.
+    global _blocked
+    from ._deadlock import blocked
+
+    _blocked = blocked
+    return blocked
 
 
 def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
@@ -262,3 +363,53 @@ def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
     else:
         assert ref._exc is not None
         fut.set_exception(ref._exc)
+
+
+# What Python would report with the internal type's name ("unsupported operand
+# type(s) for +: 'Call' and 'int'") instead says what a ref is and what to write.
+# Set at runtime only, so that mypy still reports these mistakes itself.
+_BINARY = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "matmul": "@",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "divmod": "divmod()",
+    "pow": "**",
+    "lshift": "<<",
+    "rshift": ">>",
+    "and": "&",
+    "xor": "^",
+    "or": "|",
+}
+_UNARY_AND_ORDER = {
+    **{"neg": "unary -", "pos": "unary +", "invert": "~", "abs": "abs()"},
+    **{"lt": "<", "le": "<=", "gt": ">", "ge": ">="},
+}
+_MISUSES = {
+    **{f"__{op}__": f"'{sym}' is not supported on" for op, sym in _BINARY.items()},
+    **{f"__r{op}__": f"'{sym}' is not supported on" for op, sym in _BINARY.items()},
+    **{f"__{op}__": f"'{sym}' is not supported on" for op, sym in _UNARY_AND_ORDER.items()},
+    **{f"__{op}__": f"{op}() cannot convert" for op in ("int", "float", "complex", "round")},
+    "__index__": "an integer is needed, not",
+    "__iter__": "cannot iterate over",
+    "__contains__": "'in' is not supported on",
+    "__getitem__": "cannot index or slice",
+}
+
+
+def _misuse(what: str) -> Callable[..., Any]:
+    def refuse(self: ObjectRef[Any], *args: Any) -> Any:
+        raise TypeError(
+            f"{what} an ObjectRef: it is the future result of a call, not its value; "
+            "get the value first with 'await ref' (or 'ref.result()' in a thread outside "
+            "the event loop)"
+        )
+
+    return refuse
+
+
+for _name, _what in _MISUSES.items():
+    setattr(ObjectRef, _name, _misuse(_what))

@@ -121,6 +121,8 @@ class ActorSystem:
         self._names: dict[tuple[str, str], ActorCore] = {}
         self._graveyard: deque[ActorCore] = deque(maxlen=_GRAVEYARD_SIZE)
         self._orphans: set[asyncio.Task[Any]] = set()
+        # The actors shutdown() forced down when its timeout expired.
+        self._forced_down: list[ActorCore] = []
         self._lock = threading.RLock()
         self._closing = False
         self._closed = False
@@ -143,6 +145,11 @@ class ActorSystem:
     def namespace(self) -> str:
         """The namespace of names given without one."""
         return self._namespace
+
+    @property
+    def shutdown_timeout(self) -> float | None:
+        """Seconds leaving ``async with`` gives calls to finish (``None``: no limit)."""
+        return self._shutdown_timeout
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -367,6 +374,7 @@ class ActorSystem:
             if late:
                 for core in cores:
                     if core.state is not ActorState.DEAD:
+                        self._forced_down.append(core)
                         core._die(
                             "was shut down with its actor system: the shutdown timeout "
                             f"({timeout} s) expired before its calls finished",

@@ -510,6 +510,6 @@ def test_get_sync_checks_its_arguments(system: BackgroundSystem) -> None:
     with pytest.raises(ValueError, match="get_sync"):
         asyncactors.get_sync(1)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="ObjectRefs only"):
-        asyncactors.get_sync([ref, 2])  # type: ignore[list-item]
+        asyncactors.get_sync([ref, 2])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout must be >= 0"):
         asyncactors.get_sync(ref, timeout=-1)
