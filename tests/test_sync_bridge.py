@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import asyncactors
-from asyncactors import ActorDiedError, GetTimeoutError, _system
+from asyncactors import ActorDiedError, GetTimeoutError, ObjectRef, _system
 from asyncactors._sync import BackgroundSystem
 
 
@@ -459,7 +459,11 @@ def test_get_sync_returns_one_value_or_a_list_in_order(system: BackgroundSystem)
     """get_sync takes one ref or a list (or tuple) and returns values in input order."""
     c = Counter.remote()
     assert asyncactors.get_sync(c.incr.remote()) == 1
-    slow_first = [Slow.remote().slow.remote(0), c.incr.remote(), asyncactors.put("x")]
+    slow_first: list[ObjectRef[Any]] = [
+        Slow.remote().slow.remote(0),
+        c.incr.remote(),
+        asyncactors.put("x"),
+    ]
     assert asyncactors.get_sync(slow_first, timeout=5) == [0, 2, "x"]
     assert asyncactors.get_sync((c.incr.remote(),)) == [3]
     assert asyncactors.get_sync([]) == []
@@ -510,6 +514,6 @@ def test_get_sync_checks_its_arguments(system: BackgroundSystem) -> None:
     with pytest.raises(ValueError, match="get_sync"):
         asyncactors.get_sync(1)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="ObjectRefs only"):
-        asyncactors.get_sync([ref, 2])  # type: ignore[arg-type]
+        asyncactors.get_sync([ref, 2])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="timeout must be >= 0"):
         asyncactors.get_sync(ref, timeout=-1)
