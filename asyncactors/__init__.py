@@ -30,6 +30,7 @@ from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
+from ._sync import get_sync, start_background
 from ._system import ActorInfo, ActorSystem, init, shutdown
 
 __all__ = [
@@ -65,12 +66,14 @@ __all__ = [
     "get",
     "get_actor",
     "get_runtime_context",
+    "get_sync",
     "init",
     "kill",
     "method",
     "put",
     "remote",
     "shutdown",
+    "start_background",
     "stop",
     "typed",
     "wait",

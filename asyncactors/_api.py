@@ -18,13 +18,32 @@ __all__ = ["get", "get_actor", "kill", "put", "stop", "wait"]
 _T = TypeVar("_T")
 
 
-def _check_timeout(timeout: float | None) -> None:
+def _check_timeout(timeout: float | None, name: str = "timeout") -> None:
     if timeout is None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
+        raise TypeError(f"{name} must be a number or None, got {type(timeout).__name__}")
     if timeout < 0:
-        raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+        raise ValueError(f"{name} must be >= 0 or None, got {timeout}")
+
+
+def _check_refs(refs: object, api: str) -> bool:
+    """Check ``get()``-style arguments; return whether ``refs`` is a single ref.
+
+    Raises:
+        ValueError: neither an ObjectRef nor a list or tuple (as in Ray).
+        TypeError: the list holds something other than ObjectRefs.
+    """
+    if isinstance(refs, ObjectRef):
+        return True
+    if not isinstance(refs, list | tuple):
+        raise ValueError(
+            f"{api}() takes an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}"
+        )
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"{api}() takes ObjectRefs only, got {type(r).__name__}")
+    return False
 
 
 @overload
@@ -51,15 +70,7 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
         Exception: the first failure in list order, as the method raised it.
     """
     _check_timeout(timeout)
-    single = isinstance(refs, ObjectRef)
-    if not single:
-        if not isinstance(refs, list | tuple):
-            raise ValueError(
-                f"get() takes an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}"
-            )
-        for r in refs:
-            if not isinstance(r, ObjectRef):
-                raise TypeError(f"get() takes ObjectRefs only, got {type(r).__name__}")
+    single = _check_refs(refs, "get")
     if timeout is None:
         if single:
             return await refs

@@ -274,24 +274,26 @@ class ObjectRef(Generic[_T]):
                 "ObjectRef.result() would block the actor system's own event loop; "
                 "use 'await ref' or 'await asyncactors.get(ref)' there"
             )
-        if not self._state:
-            cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-            def relay(ref: ObjectRef[Any]) -> None:
-                if ref._state == OK:
-                    cf.set_result(ref._value)
-                else:
-                    assert ref._exc is not None
-                    cf.set_exception(ref._exc)
-
-            self._add_callback_from_afar(relay)
-            try:
-                concurrent.futures.wait([cf], timeout)
-            except BaseException:  # pragma: no cover - KeyboardInterrupt while blocked
-                raise
-            if not cf.done():
-                raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
+        if not self._state and not self._block(timeout):
+            raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
         return self._outcome()  # type: ignore[no-any-return]
+
+    def _block(self, timeout: float | None) -> bool:
+        """Block this thread (not the ref's loop thread) until resolved; False on timeout.
+
+        Raises:
+            ActorDiedError: the ref's event loop is closed, so it can never resolve.
+        """
+        if self._state:
+            return True
+        cf: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def relay(_: ObjectRef[Any]) -> None:
+            cf.set_result(None)
+
+        self._add_callback_from_afar(relay)
+        done, _ = concurrent.futures.wait([cf], timeout)
+        return bool(done)
 
     def __repr__(self) -> str:
         return f"<ObjectRef {self._state_name()}>"

@@ -38,6 +38,9 @@ _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
     weakref.WeakKeyDictionary()
 )
 _global_default: ActorSystem | None = None
+# The system start_background() runs on its own loop thread: the default of
+# threads without a loop, and of running loops that have no default of their own.
+_background: ActorSystem | None = None
 _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
 
 # How many dead actors list_actors() still reports.
@@ -390,11 +393,17 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
-        return f"<ActorSystem namespace={self._namespace!r} {state} actors={len(self._actors)}>"
+        name = type(self).__name__
+        return f"<{name} namespace={self._namespace!r} {state} actors={len(self._actors)}>"
 
 
 def default_system() -> ActorSystem:
     """The system ``Cls.remote()`` uses here, creating the loop's default if needed.
+
+    The system of the enclosing ``async with ActorSystem()`` comes first. In a
+    running loop: the loop's default system, else the background system of
+    ``start_background()``, else a new default system for the loop. Without a
+    running loop: the background system, else the system of the last ``init()``.
 
     Raises:
         RuntimeError: there is no running loop and no system to use, or the
@@ -416,16 +425,22 @@ def default_system() -> ActorSystem:
                 "'async with asyncactors.ActorSystem()'"
             )
         if system is None:
+            background = _background
+            if background is not None and not background._closing:
+                return background
             system = ActorSystem()
             system._bind(loop)
             _defaults[loop] = system
         return system
+    background = _background
+    if background is not None and not background._closing:
+        return background
     if _global_default is not None and not _global_default._closing:
         return _global_default
     raise RuntimeError(
         "no running event loop and no actor system: create actors inside async code "
         "(for example under asyncio.run(main())), inside 'async with asyncactors.ActorSystem():', "
-        "or after asyncactors.init()"
+        "after asyncactors.init(), or after asyncactors.start_background()"
     )
 
 

@@ -15,7 +15,7 @@ the fixture, the marker and the ini options is not affected.
   timeout, so that a stuck call fails the test instead of hanging it.
 * ini ``asyncactors_strict_leaks`` (default false): check every test, whether
   it uses the fixture or not, for an actor system left open or one of its
-  tasks left pending.
+  tasks left pending, or a ``start_background()`` system left running.
 
 The fixture runs on the test's own event loop: pytest-asyncio's (auto or strict
 mode, any loop scope) or anyio's (``@pytest.mark.anyio``, asyncio backend).
@@ -33,6 +33,7 @@ from typing import Any, Final
 import pytest
 
 from ._core import ActorCore, ActorState, Call
+from ._sync import BackgroundSystem
 from ._system import ActorSystem, live_systems
 
 __all__ = ["actor_system"]
@@ -348,7 +349,7 @@ class _StrictLeakCheck:
 
     @pytest.fixture(autouse=True)
     def _asyncactors_no_leaks(self, request: pytest.FixtureRequest) -> Iterator[None]:
-        """Fail a test that leaves an actor system open or one of its tasks pending.
+        """Fail a test that leaves an actor system open, running or one of its tasks pending.
 
         ``@pytest.mark.asyncactors(leak_check=False)`` exempts a test.
         """
@@ -361,13 +362,19 @@ class _StrictLeakCheck:
         for system in live_systems():
             if id(system) in before:
                 continue
-            if system._loop is not None and not system._closed:
+            if isinstance(system, BackgroundSystem) and system._running:
+                leaked.append(f"{system!r} was not stopped: its loop thread still runs")
+            elif system._loop is not None and not system._closed:
                 leaked.append(f"{system!r} was not shut down")
             elif system._orphans:
                 leaked.append(f"{system!r} left tasks pending: {system._orphans}")
         if leaked:
             # Stop what leaked so that it cannot spill into the next test.
             for system in live_systems():
+                if isinstance(system, BackgroundSystem):
+                    # Its loop runs in its own thread; a loop blocked for good is given up on.
+                    system._stop(1, give_up_after=3)
+                    continue
                 loop = system._loop
                 if loop is not None and not loop.is_closed() and not loop.is_running():
                     loop.run_until_complete(system.shutdown(timeout=1))
