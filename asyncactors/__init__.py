@@ -9,9 +9,7 @@
 """
 
 from ._actor_class import ActorClass, MethodDef, method, remote
-from ._api import get, get_actor, kill, put, stop, wait
-from ._context import RuntimeContext, get_runtime_context
-from ._core import ActorState, exit_actor
+from ._api import exit_actor, get, get_actor, kill, put, stop, wait
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -28,10 +26,12 @@ from ._exceptions import (
 from ._handle import ActorHandle, ActorMethod, typed
 from ._pool import ActorPool
 from ._ref import ObjectRef
+from ._runtime import RuntimeContext, get_runtime_context
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
-from ._system import ActorInfo, ActorSystem, init, shutdown
+from ._system import ActorSystem, init, shutdown
+from ._types import ActorInfo, ActorState, EventKind
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -51,6 +51,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointStore",
     "DeadlockError",
+    "EventKind",
     "EventStream",
     "FileStore",
     "GetTimeoutError",

@@ -18,7 +18,6 @@ from typing import (
     overload,
 )
 
-from ._core import ASYNC, SYNC, THREAD, ActorConfig, ClassSpec, MethodSpec
 from ._handle import ActorHandle, ActorMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
@@ -26,7 +25,9 @@ from ._options import (
     validate_actor_options,
     validate_method_options,
 )
+from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._system import default_system
+from ._types import ASYNC, SYNC, THREAD
 
 __all__ = ["ActorClass", "MethodDef", "method", "remote"]
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
-from . import _deadlock
-from ._exceptions import GetTimeoutError
+from ._context import current_actor, running_actor
+from ._exceptions import GetTimeoutError, _ActorExit
 from ._handle import ActorHandle
 from ._ref import ObjectRef, unwatch, watch_pending
 from ._system import check_actor_lookup, default_system
+from ._types import StopReason
 
-__all__ = ["get", "get_actor", "kill", "put", "stop", "wait"]
+__all__ = ["exit_actor", "get", "get_actor", "kill", "put", "stop", "wait"]
 
 _T = TypeVar("_T")
 
@@ -75,7 +76,9 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
         if single:
             return await refs
         # Every ref is needed: check them all before waiting for the first.
-        _deadlock.check(refs, len(refs))
+        actor = current_actor.get()
+        if actor is not None:
+            actor.check_wait(refs, len(refs), None)
         return [await r for r in refs]
     try:
         async with asyncio.timeout(timeout) as scope:
@@ -161,22 +164,21 @@ async def _until_done(refs: Sequence[ObjectRef[Any]], needed: int, timeout: floa
     here, afar = watch_pending(refs, loop, on_done)
     # Counted here, not before: a ref of another loop may have finished meanwhile.
     remaining -= len(refs) - len(here) - len(afar)
-    blocking = False
+    actor = current_actor.get() if timeout is None else None
     try:
         for r in afar:
             r._add_callback_from_afar(relay)
         if remaining <= 0:
             return
-        if timeout is None:
+        if actor is not None:
             # Only an unbounded wait can hang for good; a timed one just times out.
-            _deadlock.check(refs, needed, enough, record=True)
-            blocking = True
+            actor.check_wait(refs, needed, enough)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await enough
     finally:
-        if blocking:
-            _deadlock.done_waiting()
+        if actor is not None:
+            actor.done_waiting()
         # Refs still pending must not keep a callback per call of wait().
         unwatch(here, on_done)
         for r in afar:
@@ -230,7 +232,7 @@ def stop(actor: ActorHandle[Any]) -> ObjectRef[None]:
         ValueError: ``actor`` is not an ActorHandle (as ``kill()``).
     """
     _check_handle(actor, "stop")
-    return actor._core.submit_stop("stop")
+    return actor._core.submit_stop(StopReason.STOP)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
@@ -244,3 +246,26 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
     """
     check_actor_lookup(name, namespace)
     return default_system().get_actor(name, namespace)
+
+
+def exit_actor() -> NoReturn:
+    """Stop the current actor: it takes no further call and stops once the method returns.
+
+    Raises an exception (a ``BaseException``, so ``except Exception`` lets it by)
+    that ends the method; its caller gets ``ActorDiedError``, and so do the calls
+    still queued. The actor exits even if the method catches that exception: its
+    caller then gets what the method returns or raises. ``__pre_destroy__``
+    runs. This is a normal stop, not a crash. Works in a task the method
+    started, too.
+
+    Raises:
+        TypeError: called outside an actor's method.
+    """
+    core = running_actor()
+    if core is None:
+        raise TypeError(
+            "asyncactors.exit_actor() can only be called inside an actor's method "
+            "(or __init__ / __post_create__)"
+        )
+    core.request_exit()
+    raise _ActorExit

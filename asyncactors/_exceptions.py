@@ -125,3 +125,8 @@ class CheckpointCorruptError(CheckpointError, ValueError):
     restart can mend it), with ``ActorDiedError`` caused by it, as do the calls
     waiting for it, unless ``on_corrupt_checkpoint="start_fresh"``.
     """
+
+
+class _ActorExit(BaseException):
+    """Raised by ``exit_actor()`` to end the method; a BaseException, so that
+    ``except Exception`` in user code lets it by. Engines catch it."""

@@ -24,10 +24,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ._api import _check_timeout
-from ._core import ActorState
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
 from ._ref import ObjectRef
+from ._types import ActorState
 
 __all__ = ["ActorPool"]
 

@@ -215,10 +215,11 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
-        if _actor_here() is None:
+        actor = _actor_here()
+        if actor is None:
             return fut.__await__()
-        # An actor's method is about to block: check that the wait can end.
-        return (_blocked or _load_blocked())(self, fut)
+        # An actor's method is about to block: its engine checks that the wait can end.
+        return actor.blocking_wait(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]
@@ -339,20 +340,6 @@ def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
                 r._waiters = None
             elif callback in waiters:
                 waiters.remove(callback)
-
-
-_Blocked = Callable[[ObjectRef[Any], asyncio.Future[Any]], Generator[Any, None, Any]]
-_blocked: _Blocked | None = None
-
-
-def _load_blocked() -> _Blocked:
-    # The deadlock check needs the engine, which imports this module; an import
-    # inside a function costs 1.5 us a time, so the first use keeps the function.
-    global _blocked
-    from ._deadlock import blocked
-
-    _blocked = blocked
-    return blocked
 
 
 def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:

@@ -10,21 +10,22 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_system
-from ._core import ActorConfig, ActorCore, ActorState, ClassSpec
+from ._backends import get_backend
+from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
+from ._specs import ActorConfig, ClassSpec
 from ._supervisor import Supervisor
+from ._types import ActorInfo, ActorState, EventKind, StopReason
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle
+    from ._protocols import Backend, EngineCore
 
 __all__ = [
-    "ActorInfo",
     "ActorSystem",
     "check_actor_lookup",
     "check_namespace",
@@ -75,28 +76,6 @@ def check_actor_lookup(name: object, namespace: object) -> None:
         check_namespace(namespace)
 
 
-@dataclass(frozen=True, slots=True)
-class ActorInfo:
-    """One actor, as ``ActorSystem.list_actors()`` reports it.
-
-    ``calls_processed`` counts calls that ran to an outcome (value or exception);
-    ``calls_failed`` counts those of them that raised. ``mailbox_depth`` counts
-    calls queued in the mailbox, not those waiting for room in it.
-    """
-
-    actor_id: int
-    class_name: str
-    name: str | None
-    namespace: str
-    state: ActorState
-    mailbox_depth: int
-    mailbox_capacity: int
-    peak_depth: int
-    calls_processed: int
-    calls_failed: int
-    running: int
-
-
 class ActorSystem:
     """A set of actors sharing an event loop, a name registry and a shutdown.
 
@@ -117,26 +96,28 @@ class ActorSystem:
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
-        self._actors: dict[int, ActorCore] = {}
-        self._names: dict[tuple[str, str], ActorCore] = {}
-        self._graveyard: deque[ActorCore] = deque(maxlen=_GRAVEYARD_SIZE)
+        self._actors: dict[int, EngineCore] = {}
+        self._names: dict[tuple[str, str], EngineCore] = {}
+        self._graveyard: deque[EngineCore] = deque(maxlen=_GRAVEYARD_SIZE)
         self._orphans: set[asyncio.Task[Any]] = set()
         # The actors shutdown() forced down when its timeout expired.
-        self._forced_down: list[ActorCore] = []
+        self._forced_down: list[EngineCore] = []
         self._lock = threading.RLock()
         self._closing = False
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
-        self._inline: ActorCore | None = None
         self._root = Supervisor(strategy="one_for_one")
         self._root.is_root = True
-        self._root._system = self
         # Weak: a stream its reader dropped must not keep collecting events.
         self._streams: list[weakref.ref[EventStream]] = []
         # Actors' code runs in this context, not in whichever caller woke them.
         self._ctx = contextvars.Context()
         self._ctx.run(current_system.set, self)
+        self._backend: Backend = get_backend("local")
+        # What the engine sees of this system; it gets its loop in _bind.
+        self._host = _Host(self)
+        self._root._bind(self._host)
         _live_systems.add(self)
 
     # -- properties ---------------------------------------------------------------
@@ -171,8 +152,8 @@ class ActorSystem:
         if loop is None:
             loop = asyncio.get_running_loop()
         if self._loop is None:
-            self._loop = loop
-            self._thread_id = threading.get_ident()
+            self._loop = self._host.loop = loop
+            self._thread_id = self._host.thread_id = threading.get_ident()
         elif self._loop is not loop:
             raise RuntimeError("this ActorSystem runs on another event loop")
 
@@ -215,14 +196,16 @@ class ActorSystem:
             )
         if self._loop is None:
             self._bind()
-        supervisor = config.supervisor
+        supervisor: Supervisor | None = opts["supervisor"]
         if supervisor is not None:
-            supervisor._bind(self)
+            supervisor._bind(self._host)
             supervisor._check_open()
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
+        create = self._backend.create_core
+        host = self._host
         if name is None:
-            core = ActorCore(self, spec, next(_ids), config, None, namespace, args, kwargs)
+            core = create(host, spec, next(_ids), config, None, namespace, args, kwargs)
             self._actors[core.actor_id] = core
         else:
             key = (namespace, name)
@@ -230,27 +213,24 @@ class ActorSystem:
                 existing = self._names.get(key)
                 if existing is not None:
                     if opts["get_if_exists"]:
-                        return spec.handle_type(existing)
+                        return _handle(spec, existing)
                     raise ActorAlreadyExistsError(
                         f"an actor named {name!r} already exists in namespace {key[0]!r} "
                         f"({existing.describe()}); pass get_if_exists=True to reuse it"
                     )
-                core = ActorCore(self, spec, next(_ids), config, name, namespace, args, kwargs)
+                core = create(host, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
-        handle = spec.handle_type(core)
+        handle = _handle(spec, core)
         if supervisor is not None:
             core.supervisor = supervisor
-            if not supervisor._adopt(core):
+            if not supervisor._add_child(core):
                 core._hold()  # it starts when its supervisor comes back up
                 return handle
-        if threading.get_ident() == self._thread_id:
-            self.loop.call_soon(core._drain, context=self._ctx)
-        else:
-            self.loop.call_soon_threadsafe(core._drain, context=self._ctx)
+        core.start()
         return handle
 
-    def _unregister(self, core: ActorCore) -> None:
+    def _unregister(self, core: EngineCore) -> None:
         with self._lock:
             self._actors.pop(core.actor_id, None)
             if core.name is not None:
@@ -259,12 +239,18 @@ class ActorSystem:
                     del self._names[key]
         self._graveyard.append(core)
 
-    def _emit(self, kind: str, core: ActorCore, exc: BaseException | None = None) -> None:
+    def _emit(self, kind: EventKind, core: EngineCore, exc: BaseException | None = None) -> None:
         """Publish a lifecycle event to every open ``events()`` stream."""
         if not self._streams:
             return
         event = ActorEvent(
-            kind, core.actor_id, core.spec.name, core.name, core.restarts, exc, time.time()
+            kind=kind,
+            actor_id=core.actor_id,
+            class_name=core.spec.name,
+            name=core.name,
+            restart_count=core.restarts,
+            exception=exc,
+            timestamp=time.time(),
         )
         live = []
         for ref in self._streams:
@@ -288,7 +274,7 @@ class ActorSystem:
             self._streams.append(weakref.ref(stream))
         return stream
 
-    def _adopt(self, task: asyncio.Task[Any]) -> None:
+    def _keep_task(self, task: asyncio.Task[Any]) -> None:
         """Keep a cancelled task of a dead actor until it has finished."""
         if not task.done():
             self._orphans.add(task)
@@ -310,14 +296,14 @@ class ActorSystem:
         if core is None:
             hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
             raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
-        return core.spec.handle_type(core)
+        return _handle(core.spec, core)
 
     def list_actors(self) -> list[ActorInfo]:
         """Every live actor, then up to the last 1000 dead ones, oldest first."""
         with self._lock:
             live = list(self._actors.values())
         dead = [c for c in self._graveyard if c.actor_id not in self._actors]
-        return [ActorInfo(*core.info()) for core in (*live, *dead)]
+        return [core.info() for core in (*live, *dead)]
 
     # -- shutdown -----------------------------------------------------------------
 
@@ -367,7 +353,7 @@ class ActorSystem:
         self._root._abandon_restarts()
         cores = list(self._actors.values())
         for core in cores:
-            core.request_stop("shutdown")
+            core.request_stop(StopReason.SHUTDOWN)
         stops = [core.stopped() for core in cores]
         if stops:
             _, late = await asyncio.wait(stops, timeout=timeout)
@@ -410,7 +396,7 @@ def default_system() -> ActorSystem:
             loop's default system has been shut down and ``init()`` not called
             again.
     """
-    system = current_system.get()
+    system: ActorSystem | None = current_system.get()
     if system is not None:
         return system
     loop = asyncio._get_running_loop()
@@ -491,3 +477,46 @@ async def shutdown(timeout: float | None = None) -> None:
 def live_systems() -> list[ActorSystem]:
     """Systems not yet garbage-collected (for the test suite's leak check)."""
     return list(_live_systems)
+
+
+class _Host:
+    """What the engine sees of its ``ActorSystem`` (``_protocols.Host``)."""
+
+    __slots__ = ("ctx", "inline", "lock", "loop", "root", "system", "thread_id")
+
+    loop: asyncio.AbstractEventLoop
+    thread_id: int | None
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+        self.ctx = system._ctx
+        self.lock = system._lock
+        self.root = system._root
+        self.inline: RunningActor | None = None
+        self.thread_id = None
+
+    @property
+    def closing(self) -> bool:
+        """Whether the system is shutting down."""
+        return self.system._closing
+
+    def on_loop_thread(self) -> bool:
+        """Whether the calling thread is the loop's."""
+        return threading.get_ident() == self.thread_id
+
+    def emit(self, kind: EventKind, core: Any, exc: BaseException | None = None) -> None:
+        """Publish a lifecycle event to the system's open ``events()`` streams."""
+        self.system._emit(kind, core, exc)
+
+    def keep_task(self, task: asyncio.Task[Any]) -> None:
+        """Keep a task of a dead actor until it has finished; shutdown awaits it."""
+        self.system._keep_task(task)
+
+    def unregister(self, core: Any) -> None:
+        """``core`` is DEAD: free its id and name."""
+        self.system._unregister(core)
+
+
+def _handle(spec: ClassSpec, core: EngineCore) -> ActorHandle[Any]:
+    handle: ActorHandle[Any] = spec.handle_type(core)
+    return handle

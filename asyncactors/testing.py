@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import math
 import traceback
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pytest
 
-from ._core import ActorCore, ActorState, Call
 from ._sync import BackgroundSystem
 from ._system import ActorSystem, live_systems
 
@@ -169,44 +167,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _queued(core: ActorCore) -> Iterator[Call]:
-    mb = core.mailbox
-    if mb is not None:
-        for lane in mb.lanes:
-            yield from lane.retries or ()
-            if lane.head is not None:
-                yield lane.head
-            yield from lane.rest or ()
-        yield from mb.overflow or ()
-    yield from core.deps_waiting or ()
-
-
-def _leftovers(core: ActorCore) -> str | None:
-    """What ``core`` has still to do, naming the methods; ``None`` if nothing."""
-    parts = []
-    pending = core.pending_calls()
-    if pending:
-        running = [c for c in (core.workers or {}).values() if c is not None]
-        names = Counter(c._spec.name for c in (*running, *_queued(core)) if not c.done())
-        which = ", ".join(f"{n}()" + (f" x{k}" if k > 1 else "") for n, k in sorted(names.items()))
-        parts.append(_plural(pending, "pending call") + (f": {which}" if which else ""))
-    mb = core.mailbox
-    # Workers of calls hold lane slots; the other tasks run lifecycle hooks.
-    hooks = len(core.workers or ()) - (sum(lane.running for lane in mb.lanes) if mb else 0)
-    if hooks > 0:
-        parts.append(
-            _plural(hooks, "task")
-            + " of __post_create__, __pre_destroy__ or a checkpoint still running"
-        )
-    if not parts:
-        return None
-    state = "" if core.state is ActorState.ALIVE else f" ({core.state})"
-    return f"{core.describe()}{state}: {'; '.join(parts)}"
-
-
 def _leaks(system: ActorSystem) -> list[str]:
     """The actors of ``system`` that have work left, and the tasks of its dead actors."""
-    leaks = [what for core in list(system._actors.values()) if (what := _leftovers(core))]
+    leaks = [what for core in list(system._actors.values()) if (what := core.leftovers())]
     if system._orphans:
         leaks.append(_plural(len(system._orphans), "task") + " of dead actors still running")
     return leaks
@@ -284,7 +247,7 @@ async def _run_system(request: pytest.FixtureRequest) -> AsyncIterator[ActorSyst
             yield system
             quiet = not settings.leak_check or item.stash.get(_CALL_FAILED, False)
             leaks = [] if quiet else _leaks(system)
-            busy = {c: what for c in list(system._actors.values()) if (what := _leftovers(c))}
+            busy = {c: what for c in list(system._actors.values()) if (what := c.leftovers())}
     except Exception:
         item.stash[_PROBLEMS] = (
             f"asyncactors: the actor system's shutdown raised:\n{traceback.format_exc()}"

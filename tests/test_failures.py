@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 import asyncactors
 from asyncactors import ActorDiedError, ActorState, ActorSystem, Backoff, TaskCancelledError
-from asyncactors._core import ActorCore, StopWhy
+from asyncactors._backends._local import ActorCore
+from asyncactors._types import StopReason
 from tests.test_properties import HANG_TIMEOUT, _run
 
 FAST = Backoff(initial_s=0.001, max_s=0.002, jitter=0.0)
@@ -801,7 +802,7 @@ async def test_exit_actor_from_a_thread_is_handed_to_the_loop(
     threads: list[int] = []
     original = ActorCore._exit
 
-    def spy(core: ActorCore, how: StopWhy) -> None:
+    def spy(core: ActorCore, how: StopReason) -> None:
         threads.append(threading.get_ident())
         original(core, how)
 

@@ -33,18 +33,20 @@ from collections import deque
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from ._context import current_actor
-from ._core import _ALIVE, _DEPS, _OVERFLOW, _QUEUED, _RUNNING, ActorCore, Call
-from ._exceptions import DeadlockError
-from ._mailbox import Lane
-from ._ref import ObjectRef
+from ..._context import current_actor
+from ..._exceptions import DeadlockError
+from ..._mailbox import Lane
+from ..._ref import ObjectRef
+from ..._types import ActorState
+from .base import CoreBase
+from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 
 __all__ = ["blocked", "check", "done_waiting"]
 
 _current_task = asyncio.current_task
 
 # A node of the wait-for graph: a call (or another ref), or the slots of a lane.
-_Node = ObjectRef[Any] | tuple[ActorCore, Lane]
+_Node = ObjectRef[Any] | tuple[CallOwner, Lane]
 # What a node waits for: nodes, and how many of them must finish for it to finish.
 _Needs = tuple[Sequence[_Node], int]
 
@@ -52,14 +54,15 @@ _Needs = tuple[Sequence[_Node], int]
 def _running_call() -> Call | None:
     """The actor call whose worker task is running here, if any."""
     core = current_actor.get()
-    if core is None:
+    if not isinstance(core, CoreBase):
         return None
     workers = core.workers
     if not workers:
         return None
     # Passing the loop spares current_task() looking it up (Python code in 3.11).
-    call = workers.get(_current_task(core.loop))  # type: ignore[arg-type]
-    if call is None or call._pos != _RUNNING:
+    task = _current_task(core.loop)
+    call = workers.get(task) if task is not None else None
+    if call is None or call._pos != RUNNING:
         return None  # a hook, or a task the method started: not a slot holder
     return call
 
@@ -159,7 +162,7 @@ def _needs(node: _Node, waiter: Call) -> _Needs | None:
         holders: list[_Node] = [
             c
             for c in owner.workers.values()
-            if c is not None and c._lane is full and c._pos == _RUNNING
+            if c is not None and c._lane is full and c._pos == RUNNING
         ]
         # A slot held by a worker between calls frees by itself.
         return (holders, 1) if len(holders) >= full.running else None
@@ -167,16 +170,16 @@ def _needs(node: _Node, waiter: Call) -> _Needs | None:
         return None
     pos = node._pos
     core = node._core
-    if pos == _RUNNING:
+    if pos == RUNNING:
         record = getattr(node, "_blocked", None)  # set only on calls that blocked
         if record is None or record[2].done():
             return None
         return _pending(record[0], record[1])
-    if pos in (_QUEUED, _OVERFLOW):
+    if pos in (QUEUED, OVERFLOW):
         lane = node._lane
         slots = None if lane is None else _full(core, lane)
         return None if slots is None else ([slots], 1)
-    if pos == _DEPS:
+    if pos == DEPS:
         # Its arguments first, then a slot of its lane.
         deps = [a for a in (*node._args, *node._kwargs.values()) if isinstance(a, ObjectRef)]
         needs: list[_Node] = [d for d in deps if not d._state]
@@ -188,9 +191,14 @@ def _needs(node: _Node, waiter: Call) -> _Needs | None:
     return None
 
 
-def _full(core: ActorCore, lane: Lane) -> tuple[ActorCore, Lane] | None:
+def _full(core: CallOwner, lane: Lane) -> tuple[CallOwner, Lane] | None:
     """The node of ``lane``'s slots if none is free now, else ``None``."""
-    if core.state is not _ALIVE or lane.idle or lane.running < lane.limit or not core.workers:
+    if (
+        core.state is not ActorState.ALIVE
+        or lane.idle
+        or lane.running < lane.limit
+        or not core.workers
+    ):
         return None
     return core, lane
 
@@ -283,12 +291,12 @@ def _relation(node: Call, after: _Node, holder: _Node | None, graph: _Graph) -> 
     """How ``node`` waits for the next call of the chain, ``after`` or the ``holder`` of a slot."""
     if not isinstance(after, tuple):
         assert isinstance(after, Call)
-        argument = "its argument " if node._pos == _DEPS else ""
+        argument = "its argument " if node._pos == DEPS else ""
         return f", which waits for {argument}{_label(after)}"
     assert isinstance(holder, Call)
     lane = after[1]
     where = "" if lane.name is None else f" in concurrency group {lane.name!r}"
     others = len(graph[after][0]) - 1
     more = f" and {others} other waiting call{'s' * (others > 1)}" if others else ""
-    queued = "will queue, once its arguments are ready," if node._pos == _DEPS else "is queued"
+    queued = "will queue, once its arguments are ready," if node._pos == DEPS else "is queued"
     return f", which {queued}{where} behind {_label(holder)}{more}"
