@@ -26,6 +26,7 @@ from ._options import (
     validate_method_options,
 )
 from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._supervisor import Supervisor
 from ._system import default_system
 from ._types import ASYNC, SYNC, THREAD
 
@@ -253,7 +254,7 @@ class ActorClass(Generic[_T]):
             ValueError: an unknown or task-only option, or a value out of range.
             TypeError: a value of the wrong type.
         """
-        validate_actor_options(opts)
+        _validate_actor_options(opts)
         merged = {**self._options, **opts}
         _check_groups(self._spec, merged)
         if merged["get_if_exists"] and not merged["name"]:
@@ -336,7 +337,7 @@ def remote(cls: Any = None, /, **options: Any) -> Any:
         ValueError: an unknown or task-only option, a value out of range, or a
             method's concurrency group that the options do not define.
     """
-    validate_actor_options(options)
+    _validate_actor_options(options)
 
     def decorate(target: Any) -> ActorClass[Any]:
         if not isinstance(target, type):
@@ -358,3 +359,19 @@ def remote(cls: Any = None, /, **options: Any) -> Any:
     if options:
         raise TypeError("use either @remote or @remote(**options), not both")
     return decorate(cls)
+
+
+def _validate_actor_options(opts: Mapping[str, Any]) -> None:
+    """``validate_actor_options``, plus the ``supervisor`` option's type.
+
+    Raises:
+        ValueError: an unknown or task-only option, or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    validate_actor_options(opts)
+    supervisor = opts.get("supervisor")
+    if supervisor is not None and not isinstance(supervisor, Supervisor):
+        raise TypeError(
+            "option 'supervisor' must be an asyncactors.Supervisor, "
+            f"got {type(supervisor).__name__}"
+        )

@@ -11,10 +11,11 @@ import asyncio
 import weakref
 from collections.abc import Generator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from ._ref import ObjectRef, actor_var
 
 if TYPE_CHECKING:
-    from ._ref import ObjectRef
     from ._specs import ClassSpec
 
 __all__ = [
@@ -65,7 +66,8 @@ current_system: ContextVar[Any] = ContextVar("asyncactors_system", default=None)
 # inline in a drain callback instead, which marks the actor on its system's host
 # (Host.inline): two attribute stores cost less than a ContextVar set and reset
 # on every drain.
-current_actor: ContextVar[RunningActor | None] = ContextVar("asyncactors_actor", default=None)
+# The same variable as _ref.actor_var, seen with its full type.
+current_actor = cast("ContextVar[RunningActor | None]", actor_var)
 # Set only around a run_in_thread method: its thread has no task to look up.
 # Weak: the context copied for the thread outlives the call in frames that a
 # failure's traceback keeps, and must not keep the call alive.

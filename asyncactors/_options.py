@@ -167,14 +167,7 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
                 _check_number(key, value)
         elif key == "resources":
             _check_resources(value)
-        elif key == "supervisor":
-            from ._supervisor import Supervisor
-
-            if value is not None and not isinstance(value, Supervisor):
-                raise TypeError(
-                    f"option 'supervisor' must be an asyncactors.Supervisor, "
-                    f"got {type(value).__name__}"
-                )
+        # "supervisor" is checked by _actor_class, above the Supervisor class.
         elif key == "restart":
             if value not in (None, "permanent", "transient", "temporary"):
                 raise ValueError(

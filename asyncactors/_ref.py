@@ -13,9 +13,9 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Generic, TypeVar
+from contextvars import ContextVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from ._context import current_actor
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
 __all__ = ["ObjectRef", "logger", "unwatch", "watch_pending"]
@@ -27,7 +27,21 @@ _T = TypeVar("_T")
 _Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
-_actor_here = current_actor.get
+
+
+class BlockingWaiter(Protocol):
+    """What ``ObjectRef.__await__`` needs of the actor whose code awaits."""
+
+    def blocking_wait(
+        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+    ) -> Generator[Any, None, Any]: ...
+
+
+# The actor whose async code runs in this task (set by the engines). Declared
+# here, below _context (which re-exports it with its full type), so that
+# awaiting a ref inside an actor can reach its engine without an upward import.
+actor_var: ContextVar[BlockingWaiter | None] = ContextVar("asyncactors_actor", default=None)
+_actor_here = actor_var.get
 
 PENDING = 0
 OK = 1
