@@ -22,6 +22,7 @@ from ._handle import ActorHandle, ActorMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
+    check_name_for_get_if_exists,
     validate_actor_options,
     validate_method_options,
 )
@@ -257,8 +258,7 @@ class ActorClass(Generic[_T]):
         _validate_actor_options(opts)
         merged = {**self._options, **opts}
         _check_groups(self._spec, merged)
-        if merged["get_if_exists"] and not merged["name"]:
-            raise ValueError("option 'get_if_exists' requires option 'name'")
+        check_name_for_get_if_exists(merged)
         return ActorClass(self._spec, merged)
 
     def remote(self, *args: Any, **kwargs: Any) -> ActorHandle[_T]:

@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar, overload
 from ._context import current_actor, running_actor
 from ._exceptions import GetTimeoutError, _ActorExit
 from ._handle import ActorHandle
+from ._options import check_timeout
 from ._ref import ObjectRef, unwatch, watch_pending
 from ._system import check_actor_lookup, default_system
 from ._types import StopReason
@@ -17,15 +18,6 @@ from ._types import StopReason
 __all__ = ["exit_actor", "get", "get_actor", "kill", "put", "stop", "wait"]
 
 _T = TypeVar("_T")
-
-
-def _check_timeout(timeout: float | None, name: str = "timeout") -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"{name} must be a number or None, got {type(timeout).__name__}")
-    if timeout < 0:
-        raise ValueError(f"{name} must be >= 0 or None, got {timeout}")
 
 
 def _check_refs(refs: object, api: str) -> bool:
@@ -70,7 +62,7 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
             waits for the calling method to finish; that call is cancelled.
         Exception: the first failure in list order, as the method raised it.
     """
-    _check_timeout(timeout)
+    check_timeout(timeout)
     single = _check_refs(refs, "get")
     if timeout is None:
         if single:
@@ -135,7 +127,7 @@ async def wait(
         raise ValueError(
             f"num_returns must be between 1 and len(refs) = {len(refs)}, got {num_returns}"
         )
-    _check_timeout(timeout)
+    check_timeout(timeout)
     if done < num_returns and timeout != 0:
         await _until_done(refs, num_returns, timeout)
     ready: list[ObjectRef[Any]] = []

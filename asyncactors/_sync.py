@@ -16,8 +16,9 @@ from typing import Any, Literal, TypeVar, get_args, overload
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _system
-from ._api import _check_refs, _check_timeout
+from ._api import _check_refs
 from ._exceptions import GetTimeoutError
+from ._options import check_timeout
 from ._ref import ObjectRef, logger
 from ._system import ActorSystem
 
@@ -98,7 +99,7 @@ class BackgroundSystem(ActorSystem):
 
     def _stop(self, timeout: float | None, give_up_after: float | None) -> None:
         """``stop(timeout)``; after ``give_up_after`` seconds stop waiting for a wedged loop."""
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if threading.get_ident() == self._thread_id:
             raise RuntimeError(
                 "a background ActorSystem cannot be stopped from its own loop thread (inside "
@@ -211,7 +212,7 @@ def start_background(
     """
     if loop not in _LOOP_KINDS:
         raise ValueError(f"loop must be 'asyncio' or 'uvloop', got {loop!r}")
-    _check_timeout(shutdown_timeout, "shutdown_timeout")
+    check_timeout(shutdown_timeout, "shutdown_timeout")
     with _start_lock:
         running = _system._background
         if running is not None:
@@ -263,7 +264,7 @@ def get_sync(refs: Any, *, timeout: float | None = None) -> Any:
         TypeError: the list holds something other than ObjectRefs.
         Exception: the first failure in list order, as the method raised it.
     """
-    _check_timeout(timeout)
+    check_timeout(timeout)
     single = _check_refs(refs, "get_sync")
     items: Sequence[ObjectRef[Any]] = [refs] if single else refs
     running = asyncio._get_running_loop()

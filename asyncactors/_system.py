@@ -17,6 +17,7 @@ from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
+from ._options import check_timeout
 from ._specs import ActorConfig, ClassSpec
 from ._supervisor import Supervisor
 from ._types import ActorInfo, ActorState, EventKind, StopReason
@@ -90,8 +91,7 @@ class ActorSystem:
         self, *, namespace: str = "default", shutdown_timeout: float | None = None
     ) -> None:
         check_namespace(namespace)
-        if shutdown_timeout is not None and shutdown_timeout < 0:
-            raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
+        check_timeout(shutdown_timeout, "shutdown_timeout")
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -318,8 +318,7 @@ class ActorSystem:
         Raises:
             RuntimeError: called from another event loop than the system's.
         """
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+        check_timeout(timeout)
         if self._loop is None:
             self._closing = self._closed = True
             return

@@ -294,8 +294,8 @@ def _relation(node: Call, after: _Node, holder: _Node | None, graph: _Graph) -> 
         argument = "its argument " if node._pos == DEPS else ""
         return f", which waits for {argument}{_label(after)}"
     assert isinstance(holder, Call)
-    lane = after[1]
-    where = "" if lane.name is None else f" in concurrency group {lane.name!r}"
+    group = node._spec.group
+    where = "" if group is None else f" in concurrency group {group!r}"
     others = len(graph[after][0]) - 1
     more = f" and {others} other waiting call{'s' * (others > 1)}" if others else ""
     queued = "will queue, once its arguments are ready," if node._pos == DEPS else "is queued"

@@ -348,9 +348,8 @@ class Dispatch(CoreBase):
 
     def _resume(self) -> None:
         """Schedule a drain, for the calls behind one whose runner is ending."""
-        if not self.scheduled and self.state is _ALIVE:
-            self.scheduled = True
-            self.loop.call_soon(self._drain, context=self.ctx)
+        if self.state is _ALIVE:
+            self._schedule_drain()
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
@@ -390,16 +389,10 @@ class Dispatch(CoreBase):
                         if self.incarnation == incarnation:
                             lane.idle -= 1
                     call = mb.pop(lane) if self.state is _ALIVE else None
-                    if (
-                        call is not None
-                        and lane.head is not None
-                        and lane.running < lane.limit
-                        and not self.scheduled
-                    ):
+                    if call is not None and lane.head is not None and lane.running < lane.limit:
                         # Calls queued while this task lingered went to it alone:
                         # free slots must take the others now, not after this call.
-                        self.scheduled = True
-                        self.loop.call_soon(self._drain, context=self.ctx)
+                        self._schedule_drain()
                     continue
                 lingered = False
                 if call._state:

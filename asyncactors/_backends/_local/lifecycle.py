@@ -113,21 +113,15 @@ class Lifecycle(CoreBase):
                 if self.stopping is not None and self._exited_in(hook):
                     return
                 self._became_alive()
-                if not self.scheduled:
-                    self.scheduled = True
-                    self.loop.call_soon(self._drain, context=self.ctx)
+                self._schedule_drain()
 
     def _became_alive(self) -> None:
         self.state = _ALIVE
         self.death = None
         rebuilt = self.restarts or (self.cold is not None and self.cold.rollbacks)
         self.host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
-        waiters = self.ready_waiters
-        if waiters is not None:
-            self.ready_waiters = None
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+        waiters, self.ready_waiters = self.ready_waiters, None
+        self._settle_waiters(waiters)
 
     def _creation_failed(self, exc: BaseException, hook: str) -> None:
         if self.state is _DEAD:
@@ -208,12 +202,8 @@ class Lifecycle(CoreBase):
                 if task is not current:
                     task.cancel()
                     self.host.keep_task(task)
-        waiters = self.ready_waiters
-        if waiters is not None:
-            self.ready_waiters = None
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(self._dead_error())
+        waiters, self.ready_waiters = self.ready_waiters, None
+        self._settle_waiters(waiters, self._dead_error)
         self.instance = None
         self._stopped_for_good(EventKind.DEAD)
 
@@ -397,12 +387,8 @@ class Lifecycle(CoreBase):
         if self.config.store is not None and self.name is None:
             self._drop_checkpoint()  # an unnamed actor's key is never used again
         self.host.emit(kind, self, self.death)
-        waiters = self.stop_waiters
-        if waiters is not None:
-            self.stop_waiters = None
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+        waiters, self.stop_waiters = self.stop_waiters, None
+        self._settle_waiters(waiters)
 
     def stopped(self) -> asyncio.Future[None]:
         """A future of the loop that completes when the actor is DEAD."""
