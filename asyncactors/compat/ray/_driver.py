@@ -1,0 +1,588 @@
+"""The event loop of ``asyncactors.compat.ray``, run by whichever thread blocks on it.
+
+Ray's programs are sync: the driver calls ``.remote()`` and blocks in
+``ray.get``. Running the actors' event loop in a background thread would cost
+two thread hand-offs per blocking get (four for a threaded actor, whose
+methods run off the loop), and each hand-off waits for the other thread to be
+scheduled: on a busy machine that is most of a call's time. Here instead:
+
+* The loop has one owner at a time (``_lock``). A thread that blocks in a get
+  and finds the loop free owns it and runs it (``_drive``) until its refs are
+  ready: no hand-off.
+* Sync work (a threaded actor's method, a sync task, an actor's ``__init__``)
+  is an ``_Item``. A blocked thread that is not itself running an item runs
+  items between turns of the loop, without owning it meanwhile, so a
+  sequential call to a threaded actor stays in the caller's thread. Pool
+  threads run items too: those queued while no such thread is blocked,
+  generators (their consumer must not be the thread that produces), and
+  items that wait longer than ``GRACE``, for parallelism.
+* A helper thread runs the loop once nobody has for ``GRACE``: actors'
+  background work, timers and calls from threads that never block go on.
+  A thread that then blocks asks it to hand the loop over.
+
+A thread running inside the loop (an async method) must not block on it:
+``wait()`` raises there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Final
+
+from ..._ref import ObjectRef as NativeRef
+from ..._ref import unwatch
+
+__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "in_pool_thread"]
+
+# How long the loop may go unrun, or an item untaken, before the helper steps in.
+GRACE: Final = 0.002
+# The helper's polling interval while another thread holds the loop grows to this.
+_MAX_POLL: Final = 0.01
+# Pool threads running items (not blocked in a get) at most.
+POOL_CAP: Final = 128
+# An idle pool thread exits after this long.
+_POOL_IDLE: Final = 5.0
+
+_get_running_loop = asyncio._get_running_loop
+_set_running_loop = asyncio._set_running_loop
+_get_ident = threading.get_ident
+
+
+class LoopThreadError(RuntimeError):
+    """A blocking wait was asked for on the event loop's own thread."""
+
+
+class _Local(threading.local):
+    # Items this thread is running (nested through waits inside them).
+    depth = 0
+    # Whether this is a pool thread.
+    pool = False
+    item: _Item | None = None
+
+
+_tls = _Local()
+
+
+def current_item() -> _Item | None:
+    """The item this thread is running, if any."""
+    return _tls.item
+
+
+def in_pool_thread() -> bool:
+    """Whether this thread is one of a driver's pool threads."""
+    return _tls.pool
+
+
+def _noop() -> None:
+    pass
+
+
+class _Item:
+    """Sync work for a thread off the loop; its future (of the loop) gets the outcome."""
+
+    __slots__ = ("args", "ctx", "fn", "fut", "ok", "value")
+
+    def __init__(
+        self,
+        fut: asyncio.Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        ctx: contextvars.Context,
+    ) -> None:
+        self.fut = fut
+        self.fn = fn
+        self.args = args
+        self.ctx = ctx
+        self.ok = False
+        self.value: Any = None
+
+    def cancelled(self) -> bool:
+        """Whether the waiting side has given up on this item (a cancelled call)."""
+        return self.fut.cancelled()
+
+    def run(self) -> None:
+        previous = _tls.item
+        _tls.item = self
+        try:
+            self.value = self.ctx.run(self.fn, *self.args)
+            self.ok = True
+        except BaseException as exc:  # any outcome is the caller's, as a method's is
+            self.value = exc
+        finally:
+            _tls.item = previous
+            self.fn = self.args = None  # type: ignore[assignment]
+
+    def settle(self) -> None:
+        """Hand the outcome to the future (loop owner only)."""
+        fut = self.fut
+        if fut.done():
+            return
+        if self.ok:
+            fut.set_result(self.value)
+        else:
+            fut.set_exception(self.value)
+        self.value = None
+
+
+class _Countdown:
+    """Counts refs becoming done; wakes threads waiting for the loop's owner to finish them."""
+
+    __slots__ = ("driver", "remaining")
+
+    def __init__(self, driver: Driver, remaining: int) -> None:
+        self.driver = driver
+        self.remaining = remaining
+
+    def hit(self, _: NativeRef[Any]) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.driver._wake()
+
+    def done(self) -> bool:
+        return self.remaining <= 0
+
+
+class Driver:
+    """An asyncio event loop, run in turn by the threads that block on it; see the module."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        # Set by the runtime: the engine's view of which thread is the loop's.
+        self.on_owner_change: Callable[[int | None], None] = _ignore
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._gen = 0
+        self._handover = False
+        self._closed = False
+        # Threads waiting for refs or for the loop while another thread owns it.
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
+        # Whether the owner, now driving, takes items off _work itself.
+        self._owner_takes_items = False
+        self._work: collections.deque[_Item] = collections.deque()
+        self._pool_work: collections.deque[_Item] = collections.deque()
+        self._taken = 0
+        self._pool_cond = threading.Condition(threading.Lock())
+        self._pool_threads = 0
+        self._pool_idle = 0
+        self._pool_blocked = 0
+        self._helper_stop = threading.Event()
+        self._helper = threading.Thread(
+            target=self._help, name="asyncactors-ray-loop-helper", daemon=True
+        )
+        self._helper_ident: int | None = None
+        self._helper.start()
+
+    # -- ownership ------------------------------------------------------------------
+
+    def _acquire(self, blocking: bool = False, timeout: float = -1) -> bool:
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        me = _get_ident()
+        self._owner = me
+        self._gen += 1
+        if me != self._helper_ident:
+            self._handover = False
+        self.on_owner_change(me)
+        return True
+
+    def _release(self) -> None:
+        self._owner = None
+        self.on_owner_change(None)
+        self._lock.release()
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    def _wake(self) -> None:
+        """Wake the threads waiting on the owner (a countdown reached zero, an item queued)."""
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    def owns(self) -> bool:
+        """Whether this thread may touch the loop's state: it runs it or owns it."""
+        return self._owner == _get_ident() or _get_running_loop() is self.loop
+
+    def enter(self) -> bool:
+        """Own the loop, if it is free, so that work can go onto it directly.
+
+        Returns whether ``leave()`` must follow. While entered, the loop counts
+        as running in this thread, so the engine submits calls directly instead
+        of through ``call_soon_threadsafe``.
+        """
+        if self._closed or not self._lock.acquire(False):
+            return False
+        me = _get_ident()
+        self._owner = me
+        self._gen += 1
+        self._handover = False
+        self.on_owner_change(me)
+        self._entered_over = _get_running_loop()
+        _set_running_loop(self.loop)
+        return True
+
+    def leave(self) -> None:
+        """Undo ``enter()``."""
+        _set_running_loop(self._entered_over)
+        self._entered_over = None
+        self._release()
+
+    _entered_over: asyncio.AbstractEventLoop | None = None
+
+    def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` with the loop's state to itself: now if possible, else soon.
+
+        Raises:
+            RuntimeError: the loop is closed.
+        """
+        if self.owns():
+            fn(*args)
+        elif self._acquire():
+            try:
+                fn(*args)
+            finally:
+                self._release()
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    # -- running the loop -----------------------------------------------------------
+
+    def _drive(self, done: Callable[[], bool], deadline: float | None, takes_items: bool) -> None:
+        """Run the loop here (its owner) until ``done()``, the deadline, or an item for us."""
+        loop = self.loop
+        previous = _get_running_loop()
+        hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(
+            firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
+            finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
+        )
+        _set_running_loop(loop)
+        loop._thread_id = _get_ident()  # type: ignore[attr-defined]
+        self._owner_takes_items = takes_items
+        timer = loop.call_at(deadline, _noop) if deadline is not None else None
+        work = self._work
+        run_once = loop._run_once  # type: ignore[attr-defined]
+        try:
+            while not done():
+                if takes_items and work:
+                    return
+                if deadline is not None and loop.time() >= deadline:
+                    return
+                run_once()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._owner_takes_items = False
+            loop._thread_id = None  # type: ignore[attr-defined]
+            _set_running_loop(previous)
+            sys.set_asyncgen_hooks(*hooks)
+
+    def wait(self, refs: Sequence[NativeRef[Any]], needed: int, timeout: float | None) -> bool:
+        """Block this thread until ``needed`` of ``refs`` are done; ``False`` on timeout.
+
+        Raises:
+            LoopThreadError: called on the loop's own thread (inside an async
+                method), where it would wait for itself.
+            RuntimeError: the driver was closed while waiting.
+        """
+        pending = [r for r in refs if not r._state]
+        needed -= len(refs) - len(pending)
+        if needed <= 0:
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        if _get_running_loop() is self.loop:
+            raise LoopThreadError("blocking on the event loop thread")
+        countdown = _Countdown(self, needed)
+        hit = countdown.hit
+        self.call_on_loop(_watch, pending, hit)
+        try:
+            return self._block(countdown.done, timeout)
+        finally:
+            if not self._closed:
+                self.call_on_loop(unwatch, pending, hit)
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        """Run ``coro`` on the loop and block this thread for its result.
+
+        Raises:
+            GetTimeoutError-free: ``TimeoutError`` after ``timeout`` (the coroutine is cancelled).
+            LoopThreadError: called on the loop's own thread.
+        """
+        if _get_running_loop() is self.loop:
+            coro.close()
+            raise LoopThreadError("blocking on the event loop thread")
+        holder: list[asyncio.Task[Any]] = []
+
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            task.add_done_callback(lambda _: self._wake())
+            holder.append(task)
+
+        self.call_on_loop(start)
+        finished = self._block(lambda: bool(holder) and holder[0].done(), timeout)
+        task = holder[0] if holder else None
+        if not finished:
+            if task is not None:
+                self.call_on_loop(task.cancel)
+            raise TimeoutError(f"not done within {timeout} s")
+        assert task is not None
+        return task.result()
+
+    def _block(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait until ``done()``; drive the loop and run items meanwhile when we can."""
+        deadline = None if timeout is None else self.loop.time() + timeout
+        takes_items = _tls.depth == 0
+        counted_blocked = False
+        if _tls.pool:
+            # A pool thread blocked in a get leaves room for another.
+            counted_blocked = True
+            with self._pool_cond:
+                self._pool_blocked += 1
+                more = (self._work or self._pool_work) and not self._pool_idle
+            if more:
+                self._grow_pool()
+        try:
+            while True:
+                if done():
+                    return True
+                if deadline is not None and self.loop.time() >= deadline:
+                    return False
+                if self._closed:
+                    raise RuntimeError("ray.shutdown() was called while this thread waited")
+                if takes_items:
+                    item = self._take(self._work)
+                    if item is not None:
+                        self._run_item(item)
+                        continue
+                if self._acquire():
+                    try:
+                        self._drive(done, deadline, takes_items)
+                    finally:
+                        self._release()
+                    continue
+                if self._owner == self._helper_ident and self._owner is not None:
+                    # The helper runs the loop only while nobody else wants it.
+                    self._handover = True
+                    try:
+                        self.loop.call_soon_threadsafe(_noop)
+                    except RuntimeError:
+                        pass
+                self._wait_for_owner(done, deadline, takes_items)
+        finally:
+            if counted_blocked:
+                with self._pool_cond:
+                    self._pool_blocked -= 1
+
+    def _wait_for_owner(
+        self, done: Callable[[], bool], deadline: float | None, takes_items: bool
+    ) -> None:
+        with self._cond:
+            self._waiters += 1
+            try:
+                while not (
+                    done()
+                    or self._closed
+                    or not self._lock.locked()
+                    or (takes_items and self._work)
+                ):
+                    remaining = None if deadline is None else deadline - self.loop.time()
+                    if remaining is not None and remaining <= 0:
+                        return
+                    self._cond.wait(remaining)
+            finally:
+                self._waiters -= 1
+
+    # -- items ----------------------------------------------------------------------
+
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, pool_only: bool = False
+    ) -> asyncio.Future[Any]:
+        """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context.
+
+        Called on the loop (its owner). ``pool_only`` keeps it from a thread
+        blocked in a get: for work that its waiter must not run itself.
+        """
+        fut = self.loop.create_future()
+        item = _Item(fut, fn, args, contextvars.copy_context())
+        if pool_only:
+            self._pool_work.append(item)
+            self._notify_pool()
+        else:
+            self._work.append(item)
+            if not self._owner_takes_items:
+                self._notify_pool()
+            self._wake()
+        return fut
+
+    def _take(self, queue: collections.deque[_Item]) -> _Item | None:
+        while queue:
+            try:
+                item = queue.popleft()
+            except IndexError:
+                return None
+            if not item.cancelled():
+                return item
+        return None
+
+    def _run_item(self, item: _Item) -> None:
+        self._taken += 1
+        tls = _tls
+        tls.depth += 1
+        try:
+            item.run()
+        finally:
+            tls.depth -= 1
+        self._settle(item)
+
+    def _settle(self, item: _Item) -> None:
+        if self._closed:
+            return
+        if self._acquire():
+            try:
+                item.settle()
+            finally:
+                self._release()
+            return
+        try:
+            self.loop.call_soon_threadsafe(item.settle)
+        except RuntimeError:  # closed meanwhile: nobody waits for it any more
+            pass
+
+    def _notify_pool(self) -> None:
+        with self._pool_cond:
+            if self._pool_idle:
+                self._pool_cond.notify()
+                return
+        self._grow_pool()
+
+    def _grow_pool(self) -> None:
+        with self._pool_cond:
+            if self._closed or self._pool_threads - self._pool_blocked >= POOL_CAP:
+                return
+            self._pool_threads += 1
+        threading.Thread(target=self._pool_main, name="asyncactors-ray-worker", daemon=True).start()
+
+    def _pool_main(self) -> None:
+        _tls.pool = True
+        # Waits inside its items never take other items: those could need a
+        # lock the outer item holds.
+        _tls.depth = 1
+        cond = self._pool_cond
+        while True:
+            item = self._take(self._pool_work) or self._take(self._work)
+            if item is None:
+                with cond:
+                    item = self._take(self._pool_work) or self._take(self._work)
+                    if item is None:
+                        if self._closed:
+                            self._pool_threads -= 1
+                            return
+                        self._pool_idle += 1
+                        woken = cond.wait(_POOL_IDLE)
+                        self._pool_idle -= 1
+                        if not woken and not (self._work or self._pool_work):
+                            self._pool_threads -= 1
+                            return
+                        continue
+            self._taken += 1
+            item.run()
+            self._settle(item)
+
+    # -- the helper -----------------------------------------------------------------
+
+    def _help(self) -> None:
+        self._helper_ident = _get_ident()
+        stop = self._helper_stop
+        poll = GRACE
+        last_gen = -1
+        last_taken = -1
+        since = time.monotonic()
+        while not stop.wait(poll):
+            now = time.monotonic()
+            gen = self._gen
+            if gen != last_gen:
+                last_gen, since = gen, now
+                poll = GRACE
+            elif self._lock.locked():
+                # Held all along, by a thread running the loop: look less often.
+                poll = min(poll * 2, _MAX_POLL)
+            elif now - since >= GRACE and not self._handover and self._acquire():
+                try:
+                    self._drive(self._helper_done, None, False)
+                finally:
+                    self._handover = False
+                    self._release()
+                last_gen, since, poll = self._gen, time.monotonic(), GRACE
+            if (self._work or self._pool_work) and self._taken == last_taken:
+                self._grow_pool()
+            last_taken = self._taken
+
+    def _helper_done(self) -> bool:
+        if self._work or self._pool_work:
+            # Nobody blocked takes them while the helper drives: the pool does.
+            with self._pool_cond:
+                idle = self._pool_idle
+            if not idle:
+                self._grow_pool()
+            else:
+                with self._pool_cond:
+                    self._pool_cond.notify(len(self._work) + len(self._pool_work))
+        return self._handover or self._closed
+
+    # -- closing --------------------------------------------------------------------
+
+    def close(self, finish: Coroutine[Any, Any, Any]) -> None:
+        """Run ``finish`` (the actor system's shutdown), then close the loop and stop the threads.
+
+        Raises:
+            LoopThreadError: called on the loop's own thread.
+        """
+        try:
+            self.run(finish)
+        finally:
+            self._closed = True
+            self._helper_stop.set()
+            # Wake the helper out of its select, and every waiting thread.
+            try:
+                self.loop.call_soon_threadsafe(_noop)
+            except RuntimeError:
+                pass
+            if self._helper is not threading.current_thread():
+                self._helper.join(5)
+            with self._cond:
+                self._cond.notify_all()
+            with self._pool_cond:
+                self._pool_cond.notify_all()
+            if self._acquire(True, 5):
+                try:
+                    self._finish_loop()
+                finally:
+                    self._release()
+
+    def _finish_loop(self) -> None:
+        loop = self.loop
+        holder: list[asyncio.Task[Any]] = [loop.create_task(loop.shutdown_asyncgens())]
+        self._drive(lambda: holder[0].done(), loop.time() + 5, False)
+        loop.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has run."""
+        return self._closed
+
+
+def _watch(refs: Sequence[NativeRef[Any]], hit: Callable[[NativeRef[Any]], None]) -> None:
+    for r in refs:
+        r._add_callback(hit)
+
+
+def _ignore(_: int | None) -> None:
+    pass
