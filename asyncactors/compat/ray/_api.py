@@ -171,6 +171,9 @@ def wait(
                 "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, "
                 f"got list containing {type(r)}"
             )
+    _check_timeout(timeout)
+    if not natives:
+        return [], []
     if len(set(map(id, natives))) != len(natives):
         raise ValueError("Wait requires a list of unique object refs.")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
@@ -181,7 +184,6 @@ def wait(
         raise ValueError(
             "num_returns cannot be greater than the number of objects provided to ray.wait."
         )
-    _check_timeout(timeout)
     if natives:
         driver = (
             ray_waitables[0]._driver

@@ -153,8 +153,6 @@ class Driver:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        # Set by the runtime: the engine's view of which thread is the loop's.
-        self.on_owner_change: Callable[[int | None], None] = _ignore
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._gen = 0
@@ -189,12 +187,10 @@ class Driver:
         self._gen += 1
         if me != self._helper_ident:
             self._handover = False
-        self.on_owner_change(me)
         return True
 
     def _release(self) -> None:
         self._owner = None
-        self.on_owner_change(None)
         self._lock.release()
         if self._waiters:
             with self._cond:
@@ -223,7 +219,6 @@ class Driver:
         self._owner = me
         self._gen += 1
         self._handover = False
-        self.on_owner_change(me)
         self._entered_over = _get_running_loop()
         _set_running_loop(self.loop)
         return True
@@ -349,6 +344,8 @@ class Driver:
                 more = (self._work or self._pool_work) and not self._pool_idle
             if more:
                 self._grow_pool()
+        owned = False
+        work = self._work
         try:
             while True:
                 if done():
@@ -357,16 +354,18 @@ class Driver:
                     return False
                 if self._closed:
                     raise RuntimeError("ray.shutdown() was called while this thread waited")
-                if takes_items:
-                    item = self._take(self._work)
+                if takes_items and work:
+                    item = self._take(work)
                     if item is not None:
-                        self._run_item(item)
+                        if owned:
+                            # Not held while user code runs: another thread, or
+                            # the helper, runs the loop if the item takes long.
+                            self._release()
+                        owned = self._run_item(item)
                         continue
-                if self._acquire():
-                    try:
-                        self._drive(done, deadline, takes_items)
-                    finally:
-                        self._release()
+                if owned or self._acquire():
+                    owned = True
+                    self._drive(done, deadline, takes_items)
                     continue
                 if self._owner == self._helper_ident and self._owner is not None:
                     # The helper runs the loop only while nobody else wants it.
@@ -377,6 +376,8 @@ class Driver:
                         pass
                 self._wait_for_owner(done, deadline, takes_items)
         finally:
+            if owned:
+                self._release()
             if counted_blocked:
                 with self._pool_cond:
                     self._pool_blocked -= 1
@@ -432,7 +433,8 @@ class Driver:
                 return item
         return None
 
-    def _run_item(self, item: _Item) -> None:
+    def _run_item(self, item: _Item) -> bool:
+        """Run ``item`` here and settle it; return whether this thread now owns the loop."""
         self._taken += 1
         tls = _tls
         tls.depth += 1
@@ -440,21 +442,28 @@ class Driver:
             item.run()
         finally:
             tls.depth -= 1
-        self._settle(item)
+        return self._settle(item, keep=True)
 
-    def _settle(self, item: _Item) -> None:
+    def _settle(self, item: _Item, keep: bool = False) -> bool:
+        """Hand ``item``'s outcome to the loop: directly if the loop is free (then keep
+        owning it if ``keep``), else through ``call_soon_threadsafe``."""
         if self._closed:
-            return
+            return False
         if self._acquire():
             try:
                 item.settle()
-            finally:
+            except BaseException:
                 self._release()
-            return
+                raise
+            if keep:
+                return True
+            self._release()
+            return False
         try:
             self.loop.call_soon_threadsafe(item.settle)
         except RuntimeError:  # closed meanwhile: nobody waits for it any more
             pass
+        return False
 
     def _notify_pool(self) -> None:
         with self._pool_cond:
@@ -583,6 +592,3 @@ def _watch(refs: Sequence[NativeRef[Any]], hit: Callable[[NativeRef[Any]], None]
     for r in refs:
         r._add_callback(hit)
 
-
-def _ignore(_: int | None) -> None:
-    pass

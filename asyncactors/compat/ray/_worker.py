@@ -120,13 +120,8 @@ class Runtime:
         self.namespace = namespace if namespace is not None else str(uuid.uuid4())
         self.system = ActorSystem(namespace=self.namespace)
         self.system._bind(self.driver.loop)
-        host = self.system._host
-        host.thread_id = None
-
-        def owner_changed(ident: int | None) -> None:
-            host.thread_id = ident
-
-        self.driver.on_owner_change = owner_changed
+        # No thread is the loop's for good: the engine hands work to it thread-safely.
+        self.system._host.thread_id = None
         self.job_id = format(_next_job(), "08x")
         self.node_id = uuid.uuid4().hex + uuid.uuid4().hex[:24]
         cpus = float(num_cpus if num_cpus is not None else (os.cpu_count() or 1))

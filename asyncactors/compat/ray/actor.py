@@ -532,7 +532,7 @@ class ActorHandle:
                 raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
             target = found
         native = getattr(self._native, target.native_name)
-        method = ActorMethod(self, target, native, target.num_returns)
+        method = ActorMethod(target, native, target.num_returns, self._rt.driver)
         self.__dict__[name] = method
         return method
 
@@ -599,20 +599,17 @@ class _Terminate:
 class ActorMethod:
     """``handle.method``: ``.remote(*args)`` calls it; ``.options(...)`` overrides options."""
 
-    __slots__ = ("_driver", "_handle", "_native", "_num_returns", "_target")
+    # No reference to the handle: cached in the handle's __dict__, it would
+    # make a cycle, and the actor would outlive its last handle until a GC.
+    __slots__ = ("_driver", "_native", "_num_returns", "_target")
 
     def __init__(
-        self,
-        handle: ActorHandle,
-        target: Target,
-        native: NativeMethod[..., Any],
-        num_returns: int | str,
+        self, target: Target, native: NativeMethod[..., Any], num_returns: int | str, driver: Any
     ) -> None:
-        self._handle = handle
         self._target = target
         self._native = native
         self._num_returns = num_returns
-        self._driver = handle._rt.driver
+        self._driver = driver
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method; return its ``ObjectRef`` (a list of them for
@@ -666,7 +663,7 @@ class ActorMethod:
             retry = check_retry_exceptions(native_opts["retry_exceptions"])
             native_opts["retry_exceptions"] = list(retry) if isinstance(retry, tuple) else retry
         native = self._native.options(**native_opts) if native_opts else self._native
-        return ActorMethod(self._handle, self._target, native, n)
+        return ActorMethod(self._target, native, n, self._driver)
 
     def bind(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Ray's DAG API.
