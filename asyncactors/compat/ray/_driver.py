@@ -232,18 +232,18 @@ class Driver:
     _entered_over: asyncio.AbstractEventLoop | None = None
 
     def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` with the loop's state to itself: now if possible, else soon.
+        """Run ``fn(*args)`` as on the loop's thread: now if the loop is free, else soon.
 
         Raises:
             RuntimeError: the loop is closed.
         """
         if self.owns():
             fn(*args)
-        elif self._acquire():
+        elif self.enter():
             try:
                 fn(*args)
             finally:
-                self._release()
+                self.leave()
         else:
             self.loop.call_soon_threadsafe(fn, *args)
 
@@ -343,7 +343,7 @@ class Driver:
                 self._pool_blocked += 1
                 more = (self._work or self._pool_work) and not self._pool_idle
             if more:
-                self._grow_pool()
+                self._grow_pool(1)
         owned = False
         work = self._work
         try:
@@ -470,14 +470,27 @@ class Driver:
             if self._pool_idle:
                 self._pool_cond.notify()
                 return
-        self._grow_pool()
+        self._grow_pool(1)
 
-    def _grow_pool(self) -> None:
+    def _serve_all(self) -> None:
+        """Have the pool take every queued item: wake idle threads, start more."""
+        queued = len(self._work) + len(self._pool_work)
         with self._pool_cond:
-            if self._closed or self._pool_threads - self._pool_blocked >= POOL_CAP:
-                return
-            self._pool_threads += 1
-        threading.Thread(target=self._pool_main, name="asyncactors-ray-worker", daemon=True).start()
+            idle = self._pool_idle
+            if idle:
+                self._pool_cond.notify(queued)
+        if queued > idle:
+            self._grow_pool(queued - idle)
+
+    def _grow_pool(self, n: int) -> None:
+        with self._pool_cond:
+            room = POOL_CAP - (self._pool_threads - self._pool_blocked)
+            n = 0 if self._closed else min(n, room)
+            self._pool_threads += max(n, 0)
+        for _ in range(n):
+            threading.Thread(
+                target=self._pool_main, name="asyncactors-ray-worker", daemon=True
+            ).start()
 
     def _pool_main(self) -> None:
         _tls.pool = True
@@ -531,19 +544,14 @@ class Driver:
                     self._release()
                 last_gen, since, poll = self._gen, time.monotonic(), GRACE
             if (self._work or self._pool_work) and self._taken == last_taken:
-                self._grow_pool()
+                # Items nobody took for a whole poll: a thread for each.
+                self._serve_all()
             last_taken = self._taken
 
     def _helper_done(self) -> bool:
         if self._work or self._pool_work:
             # Nobody blocked takes them while the helper drives: the pool does.
-            with self._pool_cond:
-                idle = self._pool_idle
-            if not idle:
-                self._grow_pool()
-            else:
-                with self._pool_cond:
-                    self._pool_cond.notify(len(self._work) + len(self._pool_work))
+            self._serve_all()
         return self._handover or self._closed
 
     # -- closing --------------------------------------------------------------------
