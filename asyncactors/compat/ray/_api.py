@@ -123,7 +123,9 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     if refs:
         driver = refs[0]._driver
         try:
-            ready = driver.wait([r._native for r in refs], len(refs), timeout)
+            ready = driver.wait(
+                [r._native for r in refs], len(refs), timeout, [r._call for r in refs]
+            )
         except LoopThreadError:
             raise _on_loop_error("get") from None
         if not ready:
@@ -190,8 +192,9 @@ def wait(
             if isinstance(ray_waitables[0], ObjectRef)
             else ray_waitables[0]._completed._driver
         )
+        calls = [r._call if isinstance(r, ObjectRef) else None for r in ray_waitables]
         try:
-            driver.wait(natives, num_returns, timeout)
+            driver.wait(natives, num_returns, timeout, calls)
         except LoopThreadError:
             raise _on_loop_error("wait") from None
     ready: list[Any] = []

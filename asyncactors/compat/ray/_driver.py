@@ -10,15 +10,17 @@ scheduled: on a busy machine that is most of a call's time. Here instead:
   and finds the loop free owns it and runs it (``_drive``) until its refs are
   ready: no hand-off.
 * Sync work (a threaded actor's method, a sync task, an actor's ``__init__``)
-  is an ``_Item``. A blocked thread that is not itself running an item runs
-  items between turns of the loop, without owning it meanwhile, so a
-  sequential call to a threaded actor stays in the caller's thread. Pool
-  threads run items too: those queued while no such thread is blocked,
-  generators (their consumer must not be the thread that produces), and
-  items that wait longer than ``GRACE``, for parallelism.
+  is an ``_Item``, run off the loop. An item of a call that the driving
+  thread itself waits for (without a timeout) goes to that thread, which
+  runs it between turns of the loop, without owning the loop meanwhile: a
+  sequential call to a threaded actor stays in the caller's thread. Every
+  other item goes to a pool thread at once, so that nobody's wait is held
+  up by work it does not wait for.
 * A helper thread runs the loop once nobody has for ``GRACE``: actors'
-  background work, timers and calls from threads that never block go on.
-  A thread that then blocks asks it to hand the loop over.
+  background work, timers and calls from threads that never block go on. A
+  thread that then blocks asks it to hand the loop over. It also gives the
+  pool the items a busy thread could not get to within ``GRACE``, so that
+  several actors' blocking methods still run in parallel.
 
 A thread running inside the loop (an async method) must not block on it:
 ``wait()`` raises there.
@@ -32,18 +34,21 @@ import contextvars
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Final
 
 from ..._ref import ObjectRef as NativeRef
 from ..._ref import unwatch
 
-__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "in_pool_thread"]
+__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item"]
 
-# How long the loop may go unrun, or an item untaken, before the helper steps in.
+# The helper's shortest look: how long the loop may go unrun before it steps in,
+# once nothing has run it for a while.
 GRACE: Final = 0.002
-# The helper's polling interval while another thread holds the loop grows to this.
-_MAX_POLL: Final = 0.01
+# Its longest, while other threads keep running the loop: how late it may step in
+# once they stop, and how long an item may wait for a busy thread before the pool
+# takes it.
+_MAX_POLL: Final = 0.02
 # Pool threads running items (not blocked in a get) at most.
 POOL_CAP: Final = 128
 # An idle pool thread exits after this long.
@@ -52,6 +57,8 @@ _POOL_IDLE: Final = 5.0
 _get_running_loop = asyncio._get_running_loop
 _set_running_loop = asyncio._set_running_loop
 _get_ident = threading.get_ident
+
+_Queue = collections.deque
 
 
 class LoopThreadError(RuntimeError):
@@ -74,11 +81,6 @@ def current_item() -> _Item | None:
     return _tls.item
 
 
-def in_pool_thread() -> bool:
-    """Whether this thread is one of a driver's pool threads."""
-    return _tls.pool
-
-
 def _noop() -> None:
     pass
 
@@ -86,7 +88,7 @@ def _noop() -> None:
 class _Item:
     """Sync work for a thread off the loop; its future (of the loop) gets the outcome."""
 
-    __slots__ = ("args", "ctx", "fn", "fut", "ok", "value")
+    __slots__ = ("args", "call", "core", "ctx", "fn", "fut", "ok", "value")
 
     def __init__(
         self,
@@ -94,11 +96,16 @@ class _Item:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         ctx: contextvars.Context,
+        call: Any,
+        core: Any,
     ) -> None:
         self.fut = fut
         self.fn = fn
         self.args = args
         self.ctx = ctx
+        # The call this item runs, if any, and its actor: whose wait it serves.
+        self.call = call
+        self.core = core
         self.ok = False
         self.value: Any = None
 
@@ -148,6 +155,27 @@ class _Countdown:
         return self.remaining <= 0
 
 
+class _Wants:
+    """The calls a blocked thread waits for, and the items of theirs it will run itself."""
+
+    __slots__ = ("_cores", "calls", "items", "refs")
+
+    def __init__(self, refs: Sequence[Any]) -> None:
+        self.refs = refs
+        self.calls = {id(r) for r in refs}
+        self._cores: set[int] | None = None
+        self.items: collections.deque[_Item] = _Queue()
+
+    def wants(self, call: Any, core: Any) -> bool:
+        if call is not None:
+            return id(call) in self.calls
+        # An actor's __init__: wanted by whoever waits for one of its calls.
+        cores = self._cores
+        if cores is None:
+            cores = self._cores = {id(getattr(r, "_core", None)) for r in self.refs}
+        return id(core) in cores
+
+
 class Driver:
     """An asyncio event loop, run in turn by the threads that block on it; see the module."""
 
@@ -161,15 +189,17 @@ class Driver:
         # Threads waiting for refs or for the loop while another thread owns it.
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
-        # Whether the owner, now driving, takes items off _work itself.
-        self._owner_takes_items = False
-        self._work: collections.deque[_Item] = collections.deque()
-        self._pool_work: collections.deque[_Item] = collections.deque()
+        # What the thread now driving waits for: its items go to it.
+        self._wants: _Wants | None = None
+        # Every blocked thread's own items, for the helper to hand to the pool.
+        self._mine: list[collections.deque[_Item]] = []
+        self._work: collections.deque[_Item] = _Queue()
         self._taken = 0
         self._pool_cond = threading.Condition(threading.Lock())
         self._pool_threads = 0
         self._pool_idle = 0
         self._pool_blocked = 0
+        self._entered_over: asyncio.AbstractEventLoop | None = None
         self._helper_stop = threading.Event()
         self._helper = threading.Thread(
             target=self._help, name="asyncactors-ray-loop-helper", daemon=True
@@ -197,7 +227,7 @@ class Driver:
                 self._cond.notify_all()
 
     def _wake(self) -> None:
-        """Wake the threads waiting on the owner (a countdown reached zero, an item queued)."""
+        """Wake the threads waiting on the owner (a countdown reached zero)."""
         if self._waiters:
             with self._cond:
                 self._cond.notify_all()
@@ -213,12 +243,8 @@ class Driver:
         as running in this thread, so the engine submits calls directly instead
         of through ``call_soon_threadsafe``.
         """
-        if self._closed or not self._lock.acquire(False):
+        if self._closed or not self._acquire():
             return False
-        me = _get_ident()
-        self._owner = me
-        self._gen += 1
-        self._handover = False
         self._entered_over = _get_running_loop()
         _set_running_loop(self.loop)
         return True
@@ -228,8 +254,6 @@ class Driver:
         _set_running_loop(self._entered_over)
         self._entered_over = None
         self._release()
-
-    _entered_over: asyncio.AbstractEventLoop | None = None
 
     def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` as on the loop's thread: now if the loop is free, else soon.
@@ -249,8 +273,13 @@ class Driver:
 
     # -- running the loop -----------------------------------------------------------
 
-    def _drive(self, done: Callable[[], bool], deadline: float | None, takes_items: bool) -> None:
-        """Run the loop here (its owner) until ``done()``, the deadline, or an item for us."""
+    def _drive(
+        self,
+        done: Callable[[], bool],
+        deadline: float | None,
+        mine: collections.deque[_Item] | None,
+    ) -> None:
+        """Run the loop here (its owner) until ``done()``, the deadline, or an item in ``mine``."""
         loop = self.loop
         previous = _get_running_loop()
         hooks = sys.get_asyncgen_hooks()
@@ -260,13 +289,11 @@ class Driver:
         )
         _set_running_loop(loop)
         loop._thread_id = _get_ident()  # type: ignore[attr-defined]
-        self._owner_takes_items = takes_items
         timer = loop.call_at(deadline, _noop) if deadline is not None else None
-        work = self._work
         run_once = loop._run_once  # type: ignore[attr-defined]
         try:
             while not done():
-                if takes_items and work:
+                if mine:
                     return
                 if deadline is not None and loop.time() >= deadline:
                     return
@@ -274,18 +301,26 @@ class Driver:
         finally:
             if timer is not None:
                 timer.cancel()
-            self._owner_takes_items = False
             loop._thread_id = None  # type: ignore[attr-defined]
             _set_running_loop(previous)
             sys.set_asyncgen_hooks(*hooks)
 
-    def wait(self, refs: Sequence[NativeRef[Any]], needed: int, timeout: float | None) -> bool:
+    def wait(
+        self,
+        refs: Sequence[NativeRef[Any]],
+        needed: int,
+        timeout: float | None,
+        calls: Iterable[Any] | None = None,
+    ) -> bool:
         """Block this thread until ``needed`` of ``refs`` are done; ``False`` on timeout.
+
+        ``calls`` are the calls that produce the refs (the refs themselves by
+        default): this thread runs their sync work itself.
 
         Raises:
             LoopThreadError: called on the loop's own thread (inside an async
                 method), where it would wait for itself.
-            RuntimeError: the driver was closed while waiting.
+            RuntimeError: ``ray.shutdown()`` closed the driver while waiting.
         """
         pending = [r for r in refs if not r._state]
         needed -= len(refs) - len(pending)
@@ -299,16 +334,19 @@ class Driver:
         hit = countdown.hit
         self.call_on_loop(_watch, pending, hit)
         try:
-            return self._block(countdown.done, timeout)
+            wants = None
+            if timeout is None and _tls.depth == 0:
+                wants = _Wants([c for c in calls if c is not None] if calls is not None else pending)
+            return self._block(countdown.done, timeout, wants)
         finally:
-            if not self._closed:
+            if not self._closed and any(not r._state for r in pending):
                 self.call_on_loop(unwatch, pending, hit)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop and block this thread for its result.
 
         Raises:
-            GetTimeoutError-free: ``TimeoutError`` after ``timeout`` (the coroutine is cancelled).
+            TimeoutError: not done within ``timeout`` seconds (it is cancelled).
             LoopThreadError: called on the loop's own thread.
         """
         if _get_running_loop() is self.loop:
@@ -322,7 +360,7 @@ class Driver:
             holder.append(task)
 
         self.call_on_loop(start)
-        finished = self._block(lambda: bool(holder) and holder[0].done(), timeout)
+        finished = self._block(lambda: bool(holder) and holder[0].done(), timeout, None)
         task = holder[0] if holder else None
         if not finished:
             if task is not None:
@@ -331,21 +369,22 @@ class Driver:
         assert task is not None
         return task.result()
 
-    def _block(self, done: Callable[[], bool], timeout: float | None) -> bool:
-        """Wait until ``done()``; drive the loop and run items meanwhile when we can."""
+    def _block(self, done: Callable[[], bool], timeout: float | None, wants: _Wants | None) -> bool:
+        """Wait until ``done()``; drive the loop meanwhile when it is free, and run the
+        items of ``wants``."""
         deadline = None if timeout is None else self.loop.time() + timeout
-        takes_items = _tls.depth == 0
-        counted_blocked = False
-        if _tls.pool:
+        mine = wants.items if wants is not None else None
+        if mine is not None:
+            self._mine.append(mine)
+        counted_blocked = _tls.pool
+        if counted_blocked:
             # A pool thread blocked in a get leaves room for another.
-            counted_blocked = True
             with self._pool_cond:
                 self._pool_blocked += 1
-                more = (self._work or self._pool_work) and not self._pool_idle
+                more = self._work and not self._pool_idle
             if more:
                 self._grow_pool(1)
         owned = False
-        work = self._work
         try:
             while True:
                 if done():
@@ -354,18 +393,30 @@ class Driver:
                     return False
                 if self._closed:
                     raise RuntimeError("ray.shutdown() was called while this thread waited")
-                if takes_items and work:
-                    item = self._take(work)
-                    if item is not None:
-                        if owned:
-                            # Not held while user code runs: another thread, or
-                            # the helper, runs the loop if the item takes long.
-                            self._release()
-                        owned = self._run_item(item)
+                if mine:
+                    try:
+                        item = mine.popleft()
+                    except IndexError:  # the helper handed it to the pool
                         continue
+                    if item.cancelled():
+                        continue
+                    if mine:
+                        # More than one at a time (calls to several actors, or
+                        # max_concurrency > 1): they run in parallel, as in Ray.
+                        self._hand_over(mine)
+                    if owned:
+                        # Not held while user code runs: another thread, or
+                        # the helper, runs the loop if the item takes long.
+                        self._release()
+                    owned = self._run_item(item)
+                    continue
                 if owned or self._acquire():
                     owned = True
-                    self._drive(done, deadline, takes_items)
+                    self._wants = wants
+                    try:
+                        self._drive(done, deadline, mine)
+                    finally:
+                        self._wants = None
                     continue
                 if self._owner == self._helper_ident and self._owner is not None:
                     # The helper runs the loop only while nobody else wants it.
@@ -374,26 +425,30 @@ class Driver:
                         self.loop.call_soon_threadsafe(_noop)
                     except RuntimeError:
                         pass
-                self._wait_for_owner(done, deadline, takes_items)
+                self._wait_for_owner(done, deadline, mine)
         finally:
             if owned:
                 self._release()
+            if mine is not None:
+                self._mine.remove(mine)
+                if mine:
+                    # Done waiting: what is left is anybody's.
+                    self._work.extend(mine)
+                    self._serve_all()
             if counted_blocked:
                 with self._pool_cond:
                     self._pool_blocked -= 1
 
     def _wait_for_owner(
-        self, done: Callable[[], bool], deadline: float | None, takes_items: bool
+        self,
+        done: Callable[[], bool],
+        deadline: float | None,
+        mine: collections.deque[_Item] | None,
     ) -> None:
         with self._cond:
             self._waiters += 1
             try:
-                while not (
-                    done()
-                    or self._closed
-                    or not self._lock.locked()
-                    or (takes_items and self._work)
-                ):
+                while not (done() or self._closed or not self._lock.locked() or mine):
                     remaining = None if deadline is None else deadline - self.loop.time()
                     if remaining is not None and remaining <= 0:
                         return
@@ -404,34 +459,32 @@ class Driver:
     # -- items ----------------------------------------------------------------------
 
     def submit(
-        self, fn: Callable[..., Any], *args: Any, pool_only: bool = False
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        call: Any = None,
+        core: Any = None,
+        pool_only: bool = False,
     ) -> asyncio.Future[Any]:
         """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context.
 
-        Called on the loop (its owner). ``pool_only`` keeps it from a thread
-        blocked in a get: for work that its waiter must not run itself.
+        Called on the loop (by its owner). ``call`` (and ``core``, its actor)
+        say whose wait the item serves: the thread driving the loop runs it if
+        it waits for that call, else a pool thread does. ``pool_only`` keeps
+        it from any waiter: for work its waiter must not run itself (a
+        generator, whose consumer waits for each item).
         """
         fut = self.loop.create_future()
-        item = _Item(fut, fn, args, contextvars.copy_context())
-        if pool_only:
-            self._pool_work.append(item)
-            self._notify_pool()
+        item = _Item(fut, fn, args, contextvars.copy_context(), call, core)
+        wants = self._wants
+        if wants is not None and not pool_only and wants.wants(call, core):
+            wants.items.append(item)
+            if self._waiters:
+                self._wake()
         else:
             self._work.append(item)
-            if not self._owner_takes_items:
-                self._notify_pool()
-            self._wake()
+            self._notify_pool()
         return fut
-
-    def _take(self, queue: collections.deque[_Item]) -> _Item | None:
-        while queue:
-            try:
-                item = queue.popleft()
-            except IndexError:
-                return None
-            if not item.cancelled():
-                return item
-        return None
 
     def _run_item(self, item: _Item) -> bool:
         """Run ``item`` here and settle it; return whether this thread now owns the loop."""
@@ -474,7 +527,7 @@ class Driver:
 
     def _serve_all(self) -> None:
         """Have the pool take every queued item: wake idle threads, start more."""
-        queued = len(self._work) + len(self._pool_work)
+        queued = len(self._work)
         with self._pool_cond:
             idle = self._pool_idle
             if idle:
@@ -485,12 +538,23 @@ class Driver:
     def _grow_pool(self, n: int) -> None:
         with self._pool_cond:
             room = POOL_CAP - (self._pool_threads - self._pool_blocked)
-            n = 0 if self._closed else min(n, room)
-            self._pool_threads += max(n, 0)
+            n = 0 if self._closed else max(0, min(n, room))
+            self._pool_threads += n
         for _ in range(n):
             threading.Thread(
                 target=self._pool_main, name="asyncactors-ray-worker", daemon=True
             ).start()
+
+    def _take(self) -> _Item | None:
+        work = self._work
+        while work:
+            try:
+                item = work.popleft()
+            except IndexError:
+                return None
+            if not item.cancelled():
+                return item
+        return None
 
     def _pool_main(self) -> None:
         _tls.pool = True
@@ -499,10 +563,10 @@ class Driver:
         _tls.depth = 1
         cond = self._pool_cond
         while True:
-            item = self._take(self._pool_work) or self._take(self._work)
+            item = self._take()
             if item is None:
                 with cond:
-                    item = self._take(self._pool_work) or self._take(self._work)
+                    item = self._take()
                     if item is None:
                         if self._closed:
                             self._pool_threads -= 1
@@ -510,7 +574,7 @@ class Driver:
                         self._pool_idle += 1
                         woken = cond.wait(_POOL_IDLE)
                         self._pool_idle -= 1
-                        if not woken and not (self._work or self._pool_work):
+                        if not woken and not self._work:
                             self._pool_threads -= 1
                             return
                         continue
@@ -526,32 +590,44 @@ class Driver:
         poll = GRACE
         last_gen = -1
         last_taken = -1
-        since = time.monotonic()
         while not stop.wait(poll):
-            now = time.monotonic()
             gen = self._gen
             if gen != last_gen:
-                last_gen, since = gen, now
-                poll = GRACE
-            elif self._lock.locked():
-                # Held all along, by a thread running the loop: look less often.
+                # Other threads run the loop: look again later. Each look takes
+                # the GIL from them, so the busier they are, the rarer it is.
+                last_gen = gen
                 poll = min(poll * 2, _MAX_POLL)
-            elif now - since >= GRACE and not self._handover and self._acquire():
+            elif self._lock.locked():
+                poll = _MAX_POLL  # one long drive: its owner is blocked, the loop runs
+            elif not self._handover and self._acquire():
+                # Nobody ran the loop for a whole poll.
                 try:
-                    self._drive(self._helper_done, None, False)
+                    self._drive(self._helper_done, None, None)
                 finally:
                     self._handover = False
                     self._release()
-                last_gen, since, poll = self._gen, time.monotonic(), GRACE
-            if (self._work or self._pool_work) and self._taken == last_taken:
-                # Items nobody took for a whole poll: a thread for each.
-                self._serve_all()
-            last_taken = self._taken
+                last_gen, poll = self._gen, GRACE
+            taken = self._taken
+            if taken == last_taken:
+                self._hand_stale_items()
+            last_taken = taken
+
+    def _hand_over(self, mine: collections.deque[_Item]) -> None:
+        """Give the pool the items a blocked thread has not started."""
+        while True:
+            try:
+                self._work.append(mine.popleft())
+            except IndexError:
+                break
+        if self._work:
+            self._serve_all()
+
+    def _hand_stale_items(self) -> None:
+        """Nobody took an item for a whole poll: the pool takes every waiting one."""
+        for mine in list(self._mine):
+            self._hand_over(mine)
 
     def _helper_done(self) -> bool:
-        if self._work or self._pool_work:
-            # Nobody blocked takes them while the helper drives: the pool does.
-            self._serve_all()
         return self._handover or self._closed
 
     # -- closing --------------------------------------------------------------------
@@ -587,7 +663,7 @@ class Driver:
     def _finish_loop(self) -> None:
         loop = self.loop
         holder: list[asyncio.Task[Any]] = [loop.create_task(loop.shutdown_asyncgens())]
-        self._drive(lambda: holder[0].done(), loop.time() + 5, False)
+        self._drive(lambda: holder[0].done(), loop.time() + 5, None)
         loop.close()
 
     @property
@@ -599,4 +675,3 @@ class Driver:
 def _watch(refs: Sequence[NativeRef[Any]], hit: Callable[[NativeRef[Any]], None]) -> None:
     for r in refs:
         r._add_callback(hit)
-

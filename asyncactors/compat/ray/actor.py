@@ -19,6 +19,7 @@ from ... import _exceptions as native_exc
 from ..._actor_class import ActorClass as NativeActorClass
 from ..._actor_class import method as native_method
 from ..._actor_class import remote as native_remote
+from ..._context import current_actor
 from ..._handle import ActorHandle as NativeHandle
 from ..._handle import ActorMethod as NativeMethod
 from ..._ref import ObjectRef as NativeRef
@@ -33,7 +34,7 @@ from ._exec import (
     encode_args,
 )
 from ._refs import ObjectRef, ObjectRefGenerator, Stream, split
-from ._serialization import load_args, lookup, register, share
+from ._serialization import deserialize, load_args, lookup, register, share
 from ._worker import Runtime, check_runtime_env, runtime
 from .exceptions import (
     ActorDiedError,
@@ -268,8 +269,18 @@ def _wrap(target: Target, *, threaded: bool) -> Any:
         pool_only = target.generator is not None
 
         async def run(self: Any, ctl: Any, *args: Any, **kwargs: Any) -> Any:
+            core = current_actor.get()
+            assert core is not None
             return await self._driver.submit(
-                call_sync, target, self._obj, ctl, args, kwargs, pool_only=pool_only
+                call_sync,
+                target,
+                self._obj,
+                ctl,
+                args,
+                kwargs,
+                call=core.running_call(),
+                core=core,
+                pool_only=pool_only,
             )
 
     else:  # a sync method of an async actor runs on its loop, as in Ray
@@ -304,7 +315,9 @@ async def _holder_post_create(self: Any) -> None:
         # On the loop, as Ray runs an async actor's __init__ where its loop is.
         self._obj = _construct(meta, args, kwargs)
     else:
-        self._obj = await self._driver.submit(_construct, meta, args, kwargs)
+        self._obj = await self._driver.submit(
+            _construct, meta, args, kwargs, core=current_actor.get()
+        )
 
 
 def _construct(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -331,13 +344,29 @@ async def _ready(self: Any, ctl: Any) -> bool:
     return True
 
 
+def _ray_call_target(fn: Any) -> Target:
+    fn = deserialize(fn)
+    return Target(fn, getattr(fn, "__name__", "__ray_call__"), {})
+
+
 async def _ray_call_threaded(self: Any, ctl: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    target = Target(fn, getattr(fn, "__name__", "__ray_call__"), {})
-    return await self._driver.submit(call_sync, target, None, ctl, (self._obj, *args), kwargs)
+    target = _ray_call_target(fn)
+    core = current_actor.get()
+    assert core is not None
+    return await self._driver.submit(
+        call_sync,
+        target,
+        None,
+        ctl,
+        (self._obj, *args),
+        kwargs,
+        call=core.running_call(),
+        core=core,
+    )
 
 
 async def _ray_call_async(self: Any, ctl: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    target = Target(fn, getattr(fn, "__name__", "__ray_call__"), {})
+    target = _ray_call_target(fn)
     if target.is_async:
         return await call_async(target, None, ctl, (self._obj, *args), kwargs)
     return call_sync(target, None, ctl, (self._obj, *args), kwargs)

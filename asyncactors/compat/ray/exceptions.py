@@ -98,13 +98,29 @@ class RayTaskError(RayError):
     ) -> None:
         super().__init__(function_name, traceback_str, cause)
         self.function_name = function_name
-        self.traceback_str = traceback_str
+        self._traceback_str = traceback_str
         self.cause = cause
         self.proctitle = proctitle or f"ray::{function_name}"
         self.pid = pid or os.getpid()
         self.ip = ip or "127.0.0.1"
         self.actor_repr = actor_repr
         self._actor_id = actor_id
+
+    @property
+    def traceback_str(self) -> str:
+        """The cause's traceback, formatted when first asked for.
+
+        Not formatted when the error is made: that runs in a worker thread, and
+        CPython 3.11's traceback formatting parses source with ``ast``, whose
+        recursion guard is not thread-safe there (gh-106905).
+        """
+        text = self._traceback_str
+        if not text:
+            cause = self.cause
+            text = self._traceback_str = "".join(
+                traceback.format_exception(type(cause), cause, cause.__traceback__)
+            )
+        return text
 
     def __str__(self) -> str:
         where = f"pid={self.pid}, ip={self.ip}"
@@ -381,8 +397,7 @@ def task_error(exc: BaseException, function_name: str, actor_id: str | None = No
     """
     if isinstance(exc, RayTaskError):
         return exc
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    err = RayTaskError(function_name, tb, exc, actor_id=actor_id).as_instanceof_cause()
+    err = RayTaskError(function_name, "", exc, actor_id=actor_id).as_instanceof_cause()
     err.__cause__ = exc
     return err
 

@@ -14,6 +14,7 @@ from typing import Any, Final, NoReturn
 
 from ... import _exceptions as native_exc
 from ..._actor_class import remote as native_remote
+from ..._context import current_actor
 from ..._handle import ActorMethod as NativeMethod
 from ._exec import STREAMING, Target, call_async, call_sync, check_retry_exceptions, encode_args
 from ._refs import Stream
@@ -48,8 +49,18 @@ class _Tasks:
         try:
             if target.is_async:
                 return await call_async(target, None, ctl, args, kwargs)
+            core = current_actor.get()
+            assert core is not None
             return await self._driver.submit(
-                call_sync, target, None, ctl, args, kwargs, pool_only=target.generator is not None
+                call_sync,
+                target,
+                None,
+                ctl,
+                args,
+                kwargs,
+                call=core.running_call(),
+                core=core,
+                pool_only=target.generator is not None,
             )
         finally:
             if demand:
