@@ -217,3 +217,17 @@ def test_progress_display_off_a_terminal_prints_one_line_per_step(bench: ModuleT
     assert lines[1] == "a note"
     assert "2/2" in lines[2]
     assert "100%" in lines[2]
+
+
+def test_ray_compat_quick_run_without_real_ray(tmp_path: Path) -> None:
+    """python -m benchmarks.ray_compat --quick --systems compat reports every metric."""
+    out = tmp_path / "ray.json"
+    proc = _run("benchmarks.ray_compat", "--quick", "--systems", "compat", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    for metric in ("import_to_first", "seq_sync", "pipelined", "tasks", "arg_1kb"):
+        assert metric in proc.stdout
+    assert "1 KB argument" in proc.stdout
+    data = json.loads(out.read_text(encoding="utf-8"))
+    medians = data["medians"]["compat"]
+    assert all(math.isfinite(v) and v > 0 for v in medians.values())
+    assert "goals" not in data  # no real Ray to compare with

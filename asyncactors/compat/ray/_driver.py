@@ -40,7 +40,7 @@ from typing import Any, Final
 from ..._ref import ObjectRef as NativeRef
 from ..._ref import unwatch
 
-__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item"]
+__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "outlived"]
 
 # The helper's shortest look: how long the loop may go unrun before it steps in,
 # once nothing has run it for a while.
@@ -71,6 +71,8 @@ class _Local(threading.local):
     # Whether this is a pool thread.
     pool = False
     item: _Item | None = None
+    # The driver whose item this thread runs, if any.
+    driver: Driver | None = None
 
 
 _tls = _Local()
@@ -79,6 +81,13 @@ _tls = _Local()
 def current_item() -> _Item | None:
     """The item this thread is running, if any."""
     return _tls.item
+
+
+def outlived() -> bool:
+    """Whether this thread runs an item of a driver that has been closed: user code that
+    ``ray.shutdown()`` could not stop, and that must not start Ray again."""
+    driver = _tls.driver
+    return driver is not None and driver._closed
 
 
 def _noop() -> None:
@@ -274,13 +283,16 @@ class Driver:
     # -- running the loop -----------------------------------------------------------
 
     def _drive(
-        self,
-        done: Callable[[], bool],
-        deadline: float | None,
-        mine: collections.deque[_Item] | None,
-    ) -> None:
-        """Run the loop here (its owner) until ``done()``, the deadline, or an item in ``mine``."""
+        self, done: Callable[[], bool], deadline: float | None, wants: _Wants | None
+    ) -> bool:
+        """Run the loop here (its owner) until ``done()`` or the deadline; run the
+        items that come into ``mine`` between its turns.
+
+        Returns whether this thread still owns the loop: running an item, it
+        lets go of it, and another thread may have taken it meanwhile.
+        """
         loop = self.loop
+        me = _get_ident()
         previous = _get_running_loop()
         hooks = sys.get_asyncgen_hooks()
         sys.set_asyncgen_hooks(
@@ -288,22 +300,54 @@ class Driver:
             finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
         )
         _set_running_loop(loop)
-        loop._thread_id = _get_ident()  # type: ignore[attr-defined]
+        loop._thread_id = me  # type: ignore[attr-defined]
         timer = loop.call_at(deadline, _noop) if deadline is not None else None
         run_once = loop._run_once  # type: ignore[attr-defined]
+        mine = wants.items if wants is not None else None
+        self._wants = wants
+        owned = True
         try:
             while not done():
                 if mine:
-                    return
+                    try:
+                        item = mine.popleft()
+                    except IndexError:  # the helper handed it to the pool
+                        continue
+                    if item.cancelled():
+                        continue
+                    if mine:
+                        # More than one at a time (calls to several actors, or
+                        # max_concurrency > 1): they run in parallel, as in Ray.
+                        self._hand_over(mine)
+                    # User code runs off the loop, which is free meanwhile: another
+                    # thread, or the helper, runs it if the item takes long.
+                    _set_running_loop(previous)
+                    loop._thread_id = None  # type: ignore[attr-defined]
+                    self._wants = None
+                    owned = False
+                    self._release()
+                    self._run_here(item)
+                    if not self._acquire():
+                        self._settle(item)
+                        return False
+                    owned = True
+                    self._wants = wants
+                    item.settle()
+                    _set_running_loop(loop)
+                    loop._thread_id = me  # type: ignore[attr-defined]
+                    continue
                 if deadline is not None and loop.time() >= deadline:
-                    return
+                    break
                 run_once()
         finally:
             if timer is not None:
                 timer.cancel()
-            loop._thread_id = None  # type: ignore[attr-defined]
-            _set_running_loop(previous)
+            if owned:
+                self._wants = None
+                loop._thread_id = None  # type: ignore[attr-defined]
+                _set_running_loop(previous)
             sys.set_asyncgen_hooks(*hooks)
+        return True
 
     def wait(
         self,
@@ -393,30 +437,8 @@ class Driver:
                     return False
                 if self._closed:
                     raise RuntimeError("ray.shutdown() was called while this thread waited")
-                if mine:
-                    try:
-                        item = mine.popleft()
-                    except IndexError:  # the helper handed it to the pool
-                        continue
-                    if item.cancelled():
-                        continue
-                    if mine:
-                        # More than one at a time (calls to several actors, or
-                        # max_concurrency > 1): they run in parallel, as in Ray.
-                        self._hand_over(mine)
-                    if owned:
-                        # Not held while user code runs: another thread, or
-                        # the helper, runs the loop if the item takes long.
-                        self._release()
-                    owned = self._run_item(item)
-                    continue
                 if owned or self._acquire():
-                    owned = True
-                    self._wants = wants
-                    try:
-                        self._drive(done, deadline, mine)
-                    finally:
-                        self._wants = None
+                    owned = self._drive(done, deadline, wants)
                     continue
                 if self._owner == self._helper_ident and self._owner is not None:
                     # The helper runs the loop only while nobody else wants it.
@@ -486,37 +508,33 @@ class Driver:
             self._notify_pool()
         return fut
 
-    def _run_item(self, item: _Item) -> bool:
-        """Run ``item`` here and settle it; return whether this thread now owns the loop."""
+    def _run_here(self, item: _Item) -> None:
+        """Run ``item`` in this thread, blocked in a wait for it."""
         self._taken += 1
         tls = _tls
         tls.depth += 1
+        outer, tls.driver = tls.driver, self
         try:
             item.run()
         finally:
             tls.depth -= 1
-        return self._settle(item, keep=True)
+            tls.driver = outer
 
-    def _settle(self, item: _Item, keep: bool = False) -> bool:
-        """Hand ``item``'s outcome to the loop: directly if the loop is free (then keep
-        owning it if ``keep``), else through ``call_soon_threadsafe``."""
+    def _settle(self, item: _Item) -> None:
+        """Hand ``item``'s outcome to the loop: directly if the loop is free, else
+        through ``call_soon_threadsafe``."""
         if self._closed:
-            return False
+            return
         if self._acquire():
             try:
                 item.settle()
-            except BaseException:
+            finally:
                 self._release()
-                raise
-            if keep:
-                return True
-            self._release()
-            return False
+            return
         try:
             self.loop.call_soon_threadsafe(item.settle)
         except RuntimeError:  # closed meanwhile: nobody waits for it any more
             pass
-        return False
 
     def _notify_pool(self) -> None:
         with self._pool_cond:
@@ -558,11 +576,16 @@ class Driver:
 
     def _pool_main(self) -> None:
         _tls.pool = True
+        _tls.driver = self
         # Waits inside its items never take other items: those could need a
         # lock the outer item holds.
         _tls.depth = 1
         cond = self._pool_cond
         while True:
+            if self._closed:
+                with cond:
+                    self._pool_threads -= 1
+                return
             item = self._take()
             if item is None:
                 with cond:
@@ -626,6 +649,8 @@ class Driver:
         """Nobody took an item for a whole poll: the pool takes every waiting one."""
         for mine in list(self._mine):
             self._hand_over(mine)
+        if self._work:
+            self._serve_all()
 
     def _helper_done(self) -> bool:
         return self._handover or self._closed

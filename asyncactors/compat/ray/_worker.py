@@ -7,7 +7,9 @@ use without ``init()`` starts one, also after ``shutdown()``.
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -15,7 +17,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from ..._system import ActorSystem
-from ._driver import Driver
+from ._driver import Driver, outlived
 from .exceptions import UnsupportedFeatureError
 
 __all__ = [
@@ -175,6 +177,7 @@ def _memory() -> int:
 
 _runtime: Runtime | None = None
 _lock = threading.RLock()
+_exit_hooked = False
 
 
 class RayContext:
@@ -190,7 +193,7 @@ class RayContext:
             "webui_url": None,
         }
         self.dashboard_url: str | None = None
-        self.python_version = ".".join(map(str, os.sys.version_info[:3]))
+        self.python_version = ".".join(map(str, sys.version_info[:3]))
         self.ray_version = "in-process"
         self.namespace = rt.namespace
 
@@ -259,6 +262,11 @@ def init(
         _runtime = Runtime(
             namespace=namespace, num_cpus=num_cpus, num_gpus=num_gpus, resources=resources
         )
+        global _exit_hooked
+        if not _exit_hooked:
+            # As Ray: a program that never calls shutdown() has it called at exit.
+            atexit.register(shutdown)
+            _exit_hooked = True
         return RayContext(_runtime)
 
 
@@ -294,6 +302,11 @@ def runtime() -> Runtime:
     rt = _runtime
     if rt is not None:
         return rt
+    if outlived():
+        raise RuntimeError(
+            "ray.shutdown() was called while this task or actor method ran; it cannot "
+            "use Ray any more (Ray would have stopped its worker process)"
+        )
     with _lock:
         if _runtime is None:
             init()
