@@ -1,3 +1,6 @@
+# mypy cannot see what @ray.remote makes of a class, and real Ray may or may not
+# be installed where mypy runs:
+# mypy: disable-error-code="attr-defined, untyped-decorator, import-not-found, unused-ignore"
 """One Ray program on ``asyncactors.compat.ray`` and on real Ray (local), side by side.
 
 Run it with ``python -m benchmarks.ray_compat`` (``--help`` for options).
@@ -144,7 +147,7 @@ def _worker(system: str, n: int) -> None:
 
         ray.init()
     else:
-        import ray  # type: ignore[import-not-found,no-redef]
+        import ray  # type: ignore[no-redef]
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -209,7 +212,12 @@ def report(results: dict[str, list[dict[str, float]]]) -> tuple[str, dict[str, A
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
     data: dict[str, Any] = {"medians": medians, "runs": results}
     if "compat" in medians:
         c = medians["compat"]

@@ -275,10 +275,12 @@ def test_wait_returns_ready_and_not_ready_in_input_order(ray: ModuleType) -> Non
     assert ready == [fast[0], fast[1]]
     assert not_ready == [slow, fast[2]]
     ready, not_ready = ray.wait(refs, num_returns=4, timeout=0.02)
-    assert slow in not_ready and len(ready) == 3
+    assert slow in not_ready
+    assert len(ready) == 3
     ray.get(a.set_event.remote())
     ready, not_ready = ray.wait(refs, num_returns=4)
-    assert ready == refs and not_ready == []
+    assert ready == refs
+    assert not_ready == []
 
 
 def test_wait_checks_its_arguments(ray: ModuleType) -> None:
@@ -295,7 +297,7 @@ def test_wait_checks_its_arguments(ray: ModuleType) -> None:
 
 def test_get_checks_its_arguments(ray: ModuleType) -> None:
     """ray.get refuses a non-ref, with Ray's exception types."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ObjectRef"):
         ray.get(1)
     with pytest.raises(TypeError):
         ray.get([1])
@@ -316,7 +318,7 @@ def test_actor_cannot_be_instantiated_or_called_directly(ray: ModuleType) -> Non
 
 
 def test_runtime_context_inside_and_outside_actors(ray: ModuleType) -> None:
-    """get_runtime_context() gives the job, the namespace and, inside an actor, its id and handle."""
+    """get_runtime_context() gives the job and namespace; in an actor, its id and handle."""
 
     @ray.remote
     class Who:
@@ -326,7 +328,8 @@ def test_runtime_context_inside_and_outside_actors(ray: ModuleType) -> None:
 
     ctx = ray.get_runtime_context()
     assert ctx.get_actor_id() is None
-    assert ctx.get_job_id() and ctx.namespace
+    assert ctx.get_job_id()
+    assert ctx.namespace
     w = Who.options(name="who").remote()
     actor_id, name, handle = ray.get(w.who.remote())
     assert actor_id == w._actor_id.hex()
@@ -372,7 +375,8 @@ def test_resources_and_nodes_describe_one_node(ray: ModuleType) -> None:
     """cluster_resources() is what init said; actors with num_cpus hold theirs while alive."""
     assert ray.cluster_resources()["CPU"] == 2.0
     assert ray.available_resources()["CPU"] == 2.0
-    assert len(ray.nodes()) == 1 and ray.nodes()[0]["Alive"]
+    assert len(ray.nodes()) == 1
+    assert ray.nodes()[0]["Alive"]
     c = Counter.options(num_cpus=1).remote()
     ray.get(c.value.remote())
     assert ray.available_resources()["CPU"] == 1.0

@@ -55,10 +55,13 @@ def test_method_exception_is_a_ray_task_error_and_the_original_type(ray: ModuleT
     with pytest.raises(ValueError, match="boom") as info:
         ray.get(f.fail.remote("boom"))
     err = info.value
-    assert isinstance(err, rex.RayTaskError) and isinstance(err, rex.RayError)
+    assert isinstance(err, rex.RayTaskError)
+    assert isinstance(err, rex.RayError)
     assert type(err).__name__ == "RayTaskError(ValueError)"
-    assert isinstance(err.cause, ValueError) and str(err.cause) == "boom"
-    assert "Faulty.fail" in str(err) and "ValueError: boom" in str(err)
+    assert isinstance(err.cause, ValueError)
+    assert str(err.cause) == "boom"
+    assert "Faulty.fail" in str(err)
+    assert "ValueError: boom" in str(err)
     # The actor serves on after a method's exception.
     assert ray.get(f.ok.remote()) == "ok"
 
@@ -72,10 +75,11 @@ def test_custom_exception_fields_read_through(ray: ModuleType) -> None:
 
 def test_task_error_pickles_and_keeps_both_types(ray: ModuleType) -> None:
     """RayTaskError(X) survives pickling as an instance of both classes."""
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="p") as info:
         ray.get(Faulty.remote().fail.remote("p"))
     again = pickle.loads(pickle.dumps(info.value))
-    assert isinstance(again, rex.RayTaskError) and isinstance(again, ValueError)
+    assert isinstance(again, rex.RayTaskError)
+    assert isinstance(again, ValueError)
 
 
 def test_failed_ref_as_argument_fails_the_dependent_call(ray: ModuleType) -> None:

@@ -10,6 +10,13 @@ import sys
 
 import pytest
 
+# Imported here, so that the inner sessions find it imported instead of importing
+# (and assertion-rewriting) it again each time.
+import asyncactors.compat.ray  # noqa: F401
+
+# Hypothesis's plugin imports all of hypothesis at each inner session's end.
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
 pytest_plugins = ["pytester"]
 
 CONFTEST = """
@@ -108,7 +115,7 @@ def test_option_runs_a_ray_test_suite_in_process(pytester: pytest.Pytester) -> N
     pytester.makeini(INI)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ray_suite=RAY_TESTS)
-    _check_outcome(pytester.runpytest("--ray-in-process", "-p", "no:cacheprovider"))
+    _check_outcome(pytester.runpytest("--ray-in-process", *QUIET))
 
 
 def test_environment_variable_runs_a_ray_test_suite_in_process(
@@ -119,7 +126,7 @@ def test_environment_variable_runs_a_ray_test_suite_in_process(
     pytester.makeini(INI)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ray_suite=RAY_TESTS)
-    _check_outcome(pytester.runpytest("-p", "no:cacheprovider"))
+    _check_outcome(pytester.runpytest(*QUIET))
 
 
 def test_bad_environment_value_is_a_usage_error(
@@ -129,7 +136,7 @@ def test_bad_environment_value_is_a_usage_error(
     monkeypatch.setenv("ASYNCACTORS_RAY_IN_PROCESS", "maybe")
     pytester.makeini(INI)
     pytester.makepyfile("def test_nothing(): pass")
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*QUIET)
     result.stderr.fnmatch_lines(["*ASYNCACTORS_RAY_IN_PROCESS must be 1 or 0*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 

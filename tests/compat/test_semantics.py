@@ -70,9 +70,11 @@ def test_objects_keep_their_class_across_a_call(ray: ModuleType) -> None:
 
     b = Box.remote()
     p = ray.get(b.identity.remote(Point(3)))
-    assert isinstance(p, Point) and p.x == 3
+    assert isinstance(p, Point)
+    assert p.x == 3
     local = ray.get(b.identity.remote(Local(4)))
-    assert isinstance(local, Local) and local.v == 4
+    assert isinstance(local, Local)
+    assert local.v == 4
     square = ray.get(b.identity.remote(lambda v: v * v))
     assert square(5) == 25
 
@@ -90,8 +92,10 @@ def test_handles_and_refs_pickle(ray: ModuleType) -> None:
     ref = ray.put([1, 2])
     again_ref = pickle.loads(pickle.dumps(ref))
     again_b = pickle.loads(pickle.dumps(b))
-    assert again_ref == ref and ray.get(again_ref) == [1, 2]
-    assert again_b == b and ray.get(again_b.keep.remote(1)) == 1
+    assert again_ref == ref
+    assert ray.get(again_ref) == [1, 2]
+    assert again_b == b
+    assert ray.get(again_b.keep.remote(1)) == 1
 
 
 def test_handles_and_refs_inside_arguments_stay_themselves(ray: ModuleType) -> None:
@@ -321,7 +325,8 @@ def test_runtime_env_installs_are_refused_and_placement_is_ignored(ray: ModuleTy
     with pytest.raises(rex.UnsupportedFeatureError, match="pip"):
         Box.options(runtime_env={"pip": ["requests"]})
     pg = ray.util.placement_group([{"CPU": 1}, {"CPU": 1}], strategy="SPREAD")
-    assert ray.get(pg.ready()) == pg and pg.wait(1)
+    assert ray.get(pg.ready()) == pg
+    assert pg.wait(1)
     strategy = ray.util.scheduling_strategies.PlacementGroupSchedulingStrategy(pg)
     b = Box.options(scheduling_strategy=strategy).remote()
     assert ray.get(b.keep.remote(1)) == 1
@@ -347,5 +352,6 @@ def test_a_timed_wait_returns_on_time_while_an_item_blocks(ray: ModuleType) -> N
     ready, _ = ray.wait([ref], timeout=0.05)
     elapsed = time.monotonic() - start
     release.set()
-    assert ready == [] and elapsed < 1
+    assert ready == []
+    assert elapsed < 1
     assert ray.get(ref, timeout=5) == "released"

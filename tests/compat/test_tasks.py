@@ -88,7 +88,8 @@ def test_sync_tasks_run_in_parallel(ray: ModuleType) -> None:
 def test_num_returns_gives_a_ref_per_value(ray: ModuleType) -> None:
     """num_returns=2 returns two refs; options(num_returns=) overrides per call."""
     a, b = pair.remote(1)
-    assert ray.get(a) == 1 and ray.get(b) == 2
+    assert ray.get(a) == 1
+    assert ray.get(b) == 2
 
     @ray.remote
     def listify(xs: list[int]) -> list[int]:
@@ -178,7 +179,7 @@ def test_task_without_retry_exceptions_is_not_retried(ray: ModuleType) -> None:
         tries.append(1)
         raise ValueError("once")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="once"):
         ray.get(once.remote())
     assert tries == [1]
 
@@ -192,7 +193,7 @@ def test_retry_exceptions_as_a_list_of_types(ray: ModuleType) -> None:
         tries.append(1)
         raise exc("x")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="x"):
         ray.get(picky.remote(ValueError))
     assert len(tries) == 1
     with pytest.raises(KeyError):
@@ -208,7 +209,9 @@ def test_task_options_are_checked(ray: ModuleType) -> None:
         compat_ray.remote(bogus=1)(lambda: None)
     with pytest.raises(TypeError, match="cannot be called directly"):
         double(1)
-    assert ray.get(double.options(num_cpus=0.5, name="d", scheduling_strategy="SPREAD").remote(2)) == 4
+    assert (
+        ray.get(double.options(num_cpus=0.5, name="d", scheduling_strategy="SPREAD").remote(2)) == 4
+    )
 
 
 def test_task_arguments_are_checked_at_the_call(ray: ModuleType) -> None:
@@ -287,7 +290,8 @@ def test_actor_pool_timeout_push_and_pop(ray: ModuleType) -> None:
     ray.get(gate.open.remote())
     assert pool.get_next(timeout=5) == "done"
     idle = pool.pop_idle()
-    assert idle == first and pool.pop_idle() is None
+    assert idle == first
+    assert pool.pop_idle() is None
     pool.push(idle)
     with pytest.raises(ValueError, match="already"):
         pool.push(idle)
@@ -364,7 +368,7 @@ def test_concurrency_group_chosen_per_call(ray: ModuleType) -> None:
     # The default group's one slot is taken: the release must come through "side".
     ray.get(b.release.options(concurrency_group="side").remote(), timeout=5)
     assert ray.get(blocked, timeout=5) == "unblocked"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nope"):
         b.release.options(concurrency_group="nope").remote()
 
 
@@ -392,7 +396,7 @@ def test_concurrency_groups_in_options_are_refused(ray: ModuleType) -> None:
 
     with pytest.raises(ValueError, match="concurrency_groups"):
         Plain.options(concurrency_groups={"a": 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="missing"):
 
         @ray.remote
         class Undeclared:

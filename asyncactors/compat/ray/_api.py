@@ -1,7 +1,8 @@
-"""Ray's module functions: ``get``, ``wait``, ``put``, ``kill``, ``cancel``, ``get_actor`` and the rest."""
+"""Ray's module functions: ``get``, ``wait``, ``put``, ``kill``, ``cancel``, ``get_actor`` ..."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,7 @@ def remote(*args: Any, **options: Any) -> Any:
             "parentheses, for example '@ray.remote', or it must be applied using some of "
             "the arguments in the list ['num_returns', 'num_cpus', 'num_gpus', 'memory', "
             "'max_calls', 'max_restarts', ...], for example '@ray.remote(num_returns=2, "
-            "resources={\"CustomResource\": 1})'."
+            'resources={"CustomResource": 1})\'.'
         )
 
     def decorate(target: Any) -> Any:
@@ -181,7 +182,7 @@ def wait(
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
     if num_returns <= 0:
-        raise ValueError("Invalid number of objects to return %d." % num_returns)
+        raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(natives):
         raise ValueError(
             "num_returns cannot be greater than the number of objects provided to ray.wait."
@@ -277,10 +278,9 @@ def cancel(ray_waitable: Any, *, force: bool = False, recursive: bool = True) ->
             raise ValueError(
                 "force=True is not supported for actor tasks; use ray.kill() to stop the actor"
             )
-    try:
+    # A closed loop (after ray.shutdown()) runs nothing more: nothing to cancel.
+    with contextlib.suppress(RuntimeError):
         ray_waitable._driver.call_on_loop(_cancel, call)
-    except RuntimeError:  # the loop is closed: nothing runs any more
-        pass
 
 
 def _cancel(call: NativeRef[Any]) -> None:

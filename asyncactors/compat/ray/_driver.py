@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import sys
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Final
 
@@ -380,7 +380,9 @@ class Driver:
         try:
             wants = None
             if timeout is None and _tls.depth == 0:
-                wants = _Wants([c for c in calls if c is not None] if calls is not None else pending)
+                wants = _Wants(
+                    [c for c in calls if c is not None] if calls is not None else pending
+                )
             return self._block(countdown.done, timeout, wants)
         finally:
             if not self._closed and any(not r._state for r in pending):
@@ -443,10 +445,8 @@ class Driver:
                 if self._owner == self._helper_ident and self._owner is not None:
                     # The helper runs the loop only while nobody else wants it.
                     self._handover = True
-                    try:
+                    with contextlib.suppress(RuntimeError):
                         self.loop.call_soon_threadsafe(_noop)
-                    except RuntimeError:
-                        pass
                 self._wait_for_owner(done, deadline, mine)
         finally:
             if owned:
@@ -531,10 +531,9 @@ class Driver:
             finally:
                 self._release()
             return
-        try:
+        # Closed meanwhile: nobody waits for it any more.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(item.settle)
-        except RuntimeError:  # closed meanwhile: nobody waits for it any more
-            pass
 
     def _notify_pool(self) -> None:
         with self._pool_cond:
@@ -669,10 +668,8 @@ class Driver:
             self._closed = True
             self._helper_stop.set()
             # Wake the helper out of its select, and every waiting thread.
-            try:
+            with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(_noop)
-            except RuntimeError:
-                pass
             if self._helper is not threading.current_thread():
                 self._helper.join(5)
             with self._cond:

@@ -144,7 +144,7 @@ def _registered_ref(key: int) -> ObjectRef:
 
 
 def split(call: NativeRef[Any], n: int, driver: Driver) -> list[ObjectRef]:
-    """``n`` refs to the items of ``call``'s value, a tuple of ``n`` payloads (``num_returns=n``)."""
+    """``n`` refs to the items of ``call``'s value: ``n`` payloads (``num_returns=n``)."""
     children: list[NativeRef[Any]] = [NativeRef(driver.loop) for _ in range(n)]
 
     def on_done(parent: NativeRef[Any]) -> None:

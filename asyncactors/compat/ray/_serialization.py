@@ -101,7 +101,7 @@ def serialize(value: Any, what: str = "the value") -> Any:
 
 def _cloudpickle(value: Any, first: Exception, what: str) -> bytes:
     try:
-        import cloudpickle
+        import cloudpickle  # type: ignore[import-untyped, import-not-found, unused-ignore]
     except ImportError:
         raise TypeError(
             f"Could not serialize {what} {_short(value)} with pickle ({first}); "

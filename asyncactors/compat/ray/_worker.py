@@ -59,9 +59,22 @@ _IGNORED_INIT: Final = frozenset(
 )
 
 # runtime_env fields that would install or fetch something for the workers.
-_RUNTIME_ENV_INSTALLS: Final = ("pip", "conda", "uv", "container", "image_uri", "py_modules", "py_executable")
+_RUNTIME_ENV_INSTALLS: Final = (
+    "pip",
+    "conda",
+    "uv",
+    "container",
+    "image_uri",
+    "py_modules",
+    "py_executable",
+)
 # Fields that change nothing here.
-_RUNTIME_ENV_IGNORED: Final = ("config", "eager_install", "worker_process_setup_hook", "_ray_commit")
+_RUNTIME_ENV_IGNORED: Final = (
+    "config",
+    "eager_install",
+    "worker_process_setup_hook",
+    "_ray_commit",
+)
 
 
 def check_runtime_env(env: Any, where: str, *, job: bool = False) -> None:

@@ -229,8 +229,7 @@ class ClassMeta:
                 func, f"{self.name}.{name}", opts, name=name, bound=bound, drop_first=drop
             )
         self.is_async = any(t.is_async for t in self.methods.values())
-        init = cls.__init__ if cls.__init__ is not object.__init__ else (lambda self: None)
-        self.init_check = ArgChecker(init, f"{self.name}.__init__", drop_first=True)
+        self.init_check = ArgChecker(cls, f"{self.name}.__init__", drop_first=False)
         self.holder = _holder_class(self)
         base: dict[str, Any] = {
             "max_concurrency": 1000 if self.is_async else 1,
@@ -458,8 +457,7 @@ class ActorClass:
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         name = self._meta.name
         raise TypeError(
-            "Actors cannot be instantiated directly. "
-            f"Instead of '{name}()', use '{name}.remote()'."
+            f"Actors cannot be instantiated directly. Instead of '{name}()', use '{name}.remote()'."
         )
 
     def __reduce__(self) -> Any:
@@ -539,7 +537,7 @@ class ActorHandle:
     def __init__(self, native: NativeHandle[Any], rt: Runtime) -> None:
         self._native = native
         self._rt = rt
-        self._meta: ClassMeta = native._core.spec.cls._compat_meta
+        self._meta: ClassMeta = vars(native._core.spec.cls)["_compat_meta"]
 
     @property
     def _actor_id(self) -> ActorID:

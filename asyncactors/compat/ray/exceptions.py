@@ -9,7 +9,6 @@ timeout) arrive as Ray's classes (``from_native()``).
 
 from __future__ import annotations
 
-import functools
 import os
 import traceback
 from typing import Any
@@ -170,9 +169,18 @@ def _rebuild_task_error(*parts: Any) -> RayTaskError:
     return err.as_instanceof_cause() if dual else err
 
 
-@functools.cache
+_duals: dict[type[BaseException], type[RayTaskError] | None] = {}
+
+
 def _dual_class(cause_cls: type[BaseException]) -> type[RayTaskError] | None:
     """``RayTaskError(Cause)``, made once per cause class; ``None`` where Python refuses it."""
+    if cause_cls in _duals:
+        return _duals[cause_cls]
+    dual = _duals[cause_cls] = _make_dual(cause_cls)
+    return dual
+
+
+def _make_dual(cause_cls: type[BaseException]) -> type[RayTaskError] | None:
     name = f"RayTaskError({cause_cls.__name__})"
 
     def __getattr__(self: RayTaskError, attr: str) -> Any:
@@ -281,7 +289,9 @@ class NodeDiedError(RayError):
 class ObjectLostError(RayError):
     """The object's value is gone; for a ref whose last holder went away before it was read."""
 
-    def __init__(self, object_ref_hex: str = "", owner_address: str = "", call_site: str = "") -> None:
+    def __init__(
+        self, object_ref_hex: str = "", owner_address: str = "", call_site: str = ""
+    ) -> None:
         super().__init__(object_ref_hex)
         self.object_ref_hex = object_ref_hex
         self.owner_address = owner_address
@@ -389,7 +399,9 @@ class UnsupportedFeatureError(NotImplementedError):
         self.feature = feature
 
 
-def task_error(exc: BaseException, function_name: str, actor_id: str | None = None) -> BaseException:
+def task_error(
+    exc: BaseException, function_name: str, actor_id: str | None = None
+) -> BaseException:
     """What a caller gets for ``exc`` raised by a task or method named ``function_name``.
 
     A ``RayTaskError`` as an instance of ``exc``'s class; an ``exc`` that

@@ -76,9 +76,7 @@ def _task_runner(rt: Runtime) -> Any:
         driver = rt.driver
         entered = driver.enter()
         try:
-            handle = rt.system._create(
-                _TASKS._spec, _TASKS._config, _TASKS._options, (rt,), {}
-            )
+            handle = rt.system._create(_TASKS._spec, _TASKS._config, _TASKS._options, (rt,), {})
         finally:
             if entered:
                 driver.leave()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -61,10 +62,8 @@ class ActorPool:
 
     def _drop_pending(self) -> None:
         while self.has_next():
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.get_next_unordered(timeout=0, ignore_if_timedout=True)
-            except TimeoutError:
-                pass
 
     def submit(self, fn: Callable[[Any, Any], ObjectRef], value: Any) -> None:
         """Call ``fn(actor, value)`` on an idle actor, or queue it until one is free."""
