@@ -49,6 +49,8 @@ GRACE: Final = 0.002
 # once they stop, and how long an item may wait for a busy thread before the pool
 # takes it.
 _MAX_POLL: Final = 0.02
+# Turns of the loop run without polling for I/O and timers, between two that do.
+_SKIPPED_POLLS: Final = 8
 # Pool threads running items (not blocked in a get) at most.
 POOL_CAP: Final = 128
 # An idle pool thread exits after this long.
@@ -178,7 +180,8 @@ class _Wants:
     def wants(self, call: Any, core: Any) -> bool:
         if call is not None:
             return id(call) in self.calls
-        # An actor's __init__: wanted by whoever waits for one of its calls.
+        # An actor's __init__, or a call to an actor that runs one call at a time:
+        # wanted by whoever waits for one of its calls, which cannot run before it.
         cores = self._cores
         if cores is None:
             cores = self._cores = {id(getattr(r, "_core", None)) for r in self.refs}
@@ -303,6 +306,8 @@ class Driver:
         loop._thread_id = me  # type: ignore[attr-defined]
         timer = loop.call_at(deadline, _noop) if deadline is not None else None
         run_once = loop._run_once  # type: ignore[attr-defined]
+        ready: collections.deque[asyncio.Handle] = loop._ready  # type: ignore[attr-defined]
+        skipped = 0
         mine = wants.items if wants is not None else None
         self._wants = wants
         owned = True
@@ -338,7 +343,17 @@ class Driver:
                     continue
                 if deadline is not None and loop.time() >= deadline:
                     break
-                run_once()
+                if ready and skipped < _SKIPPED_POLLS:
+                    # What a turn of the loop would run, without polling for I/O
+                    # and timers first: a few times in a row, then a full turn.
+                    skipped += 1
+                    for _ in range(len(ready)):
+                        handle = ready.popleft()
+                        if not handle._cancelled:
+                            handle._run()
+                else:
+                    skipped = 0
+                    run_once()
         finally:
             if timer is not None:
                 timer.cancel()

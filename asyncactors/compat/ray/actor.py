@@ -277,7 +277,8 @@ def _wrap(target: Target, *, threaded: bool) -> Any:
                 ctl,
                 args,
                 kwargs,
-                call=core.running_call(),
+                # One call at a time: the actor, not the call, says whose wait it serves.
+                call=None if self._serial else core.running_call(),
                 core=core,
                 pool_only=pool_only,
             )
@@ -304,9 +305,13 @@ def _holder_init(self: Any, boot: tuple[Any, ClassMeta], *args: Any, **kwargs: A
     self._driver, self._meta = boot
     self._init = (args, kwargs)
     self._obj = None
+    self._serial = False
 
 
 async def _holder_post_create(self: Any) -> None:
+    core: Any = current_actor.get()  # the engine's core: its config too
+    config = core.config
+    self._serial = config.max_concurrency == 1 and not config.groups
     args, kwargs = self._init
     args, kwargs = await _resolved(args, kwargs)
     meta: ClassMeta = self._meta
