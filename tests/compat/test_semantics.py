@@ -355,3 +355,112 @@ def test_a_timed_wait_returns_on_time_while_an_item_blocks(ray: ModuleType) -> N
     assert ready == []
     assert elapsed < 1
     assert ray.get(ref, timeout=5) == "released"
+
+
+def test_wait_inside_an_async_method_raises_unless_it_does_not_block(ray: ModuleType) -> None:
+    """ray.wait with a timeout other than 0 inside an async method raises; timeout=0 polls."""
+
+    @ray.remote
+    class Poller:
+        async def poll(self, refs: list[Any]) -> int:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            return len(ready)
+
+        async def block(self, refs: list[Any]) -> None:
+            ray.wait(refs)
+
+    ref = ray.put(1)
+    p = Poller.remote()
+    assert ray.get(p.poll.remote([ref])) == 1
+    with pytest.raises(RuntimeError, match="await"):
+        ray.get(p.block.remote([Box.remote().identity.remote(1)]))
+
+
+def test_job_env_vars_are_set_and_actor_env_vars_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ray.init(runtime_env={'env_vars'}) sets them here; an actor's own are refused."""
+    monkeypatch.delenv("H13_JOB_VAR", raising=False)
+    compat_ray.init(runtime_env={"env_vars": {"H13_JOB_VAR": "yes"}})
+    try:
+        import os
+
+        assert os.environ["H13_JOB_VAR"] == "yes"
+        with pytest.raises(rex.UnsupportedFeatureError, match="env_vars"):
+            Box.options(runtime_env={"env_vars": {"X": "1"}})
+        with pytest.raises(rex.UnsupportedFeatureError, match="working_dir"):
+            Box.options(runtime_env={"working_dir": "/somewhere/else"})
+        Box.options(runtime_env={"working_dir": "."})
+    finally:
+        compat_ray.shutdown()
+        os.environ.pop("H13_JOB_VAR", None)
+
+
+def test_dags_and_dynamic_returns_are_refused(ray: ModuleType) -> None:
+    """.bind() and num_returns='dynamic' are refused, naming the feature."""
+    with pytest.raises(rex.UnsupportedFeatureError, match="bind"):
+        Box.bind()
+
+    @ray.remote
+    def f() -> int:
+        return 1
+
+    with pytest.raises(rex.UnsupportedFeatureError, match="bind"):
+        f.bind()
+    with pytest.raises(ValueError, match="dynamic"):
+        f.options(num_returns="dynamic")
+
+
+def test_a_thread_that_outlives_shutdown_cannot_restart_ray(ray: ModuleType) -> None:
+    """User code still running after ray.shutdown() gets an error instead of a new Ray."""
+    release = threading.Event()
+    started = threading.Event()
+    seen: list[BaseException] = []
+
+    @ray.remote
+    def lingering() -> None:
+        started.set()
+        release.wait(5)
+        try:
+            ray.put(1)
+        except RuntimeError as exc:
+            seen.append(exc)
+
+    lingering.remote()
+    assert started.wait(5)
+    ray.shutdown()
+    release.set()
+    for _ in range(500):
+        if seen:
+            break
+        time.sleep(0.002)
+    assert not ray.is_initialized()
+    assert seen and "shutdown" in str(seen[0])
+    ray.init()
+
+
+def test_a_get_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
+    """After a pause long enough for the helper to run the loop, gets still work at once."""
+    b = Box.remote()
+    assert ray.get(b.keep.remote(1)) == 1
+    time.sleep(0.1)  # the helper runs the loop meanwhile
+    start = time.monotonic()
+    assert ray.get([b.keep.remote(i) for i in range(100)]) == list(range(2, 102))
+    assert time.monotonic() - start < 5
+
+
+def test_constructor_error_with_max_restarts_restarts_then_dies(ray: ModuleType) -> None:
+    """An actor whose __init__ keeps raising is restarted within max_restarts, then dead."""
+    attempts: list[int] = []
+
+    @ray.remote(max_restarts=2)
+    class Failing:
+        def __init__(self) -> None:
+            attempts.append(1)
+            raise OSError("no disk")
+
+        def m(self) -> None: ...
+
+    with pytest.raises(rex.ActorDiedError, match="no disk"):
+        ray.get(Failing.remote().m.remote(), timeout=10)
+    assert len(attempts) == 3
