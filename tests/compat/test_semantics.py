@@ -435,7 +435,8 @@ def test_a_thread_that_outlives_shutdown_cannot_restart_ray(ray: ModuleType) -> 
             break
         time.sleep(0.002)
     assert not ray.is_initialized()
-    assert seen and "shutdown" in str(seen[0])
+    assert seen
+    assert "shutdown" in str(seen[0])
     ray.init()
 
 
