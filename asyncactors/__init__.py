@@ -27,6 +27,7 @@ from ._handle import ActorHandle, ActorMethod, typed
 from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._runtime import RuntimeContext, get_runtime_context
+from ._stream import StreamRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
@@ -61,6 +62,7 @@ __all__ = [
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "StreamRef",
     "Supervisor",
     "TaskCancelledError",
     "exit_actor",
