@@ -27,8 +27,8 @@ from ._handle import ActorHandle, ActorMethod, typed
 from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._runtime import RuntimeContext, get_runtime_context
-from ._stream import StreamRef
 from ._stores import CheckpointStore, FileStore, MemoryStore
+from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
 from ._system import ActorSystem, init, shutdown
