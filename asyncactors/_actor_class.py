@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import MappingProxyType
 from typing import (
     TYPE_CHECKING,
@@ -19,7 +19,7 @@ from typing import (
     overload,
 )
 
-from ._handle import ActorHandle, ActorMethod, make_handle_type
+from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
@@ -84,6 +84,40 @@ class MethodDef(Generic[_S, _P, _R, _Raw]):
         return f"<asyncactors.method {self.func.__qualname__}>"
 
 
+class StreamMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A generator method declared with ``@asyncactors.method``: ``_R`` is the item type.
+
+    Type checkers see it on the class as its ``StreamMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> StreamMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
+class MultiMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A method declared with ``@asyncactors.method(num_returns=N)``, N > 1.
+
+    Type checkers see it on the class as its ``MultiReturnMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None
+    ) -> MultiReturnMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
 class _MethodDecorator(Protocol):
     """What ``@asyncactors.method(...)`` with options returns."""
 
@@ -93,7 +127,31 @@ class _MethodDecorator(Protocol):
     ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
 
     @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+    @overload
     def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+class _MultiDecorator(Protocol):
+    """What ``@asyncactors.method(num_returns=N, ...)`` returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+    ) -> MultiMethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], _R], /
+    ) -> MultiMethodDef[_S, _P, _R, _R]: ...
 
 
 @overload
@@ -103,7 +161,32 @@ def method(
 
 
 @overload
+def method(
+    func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+
+@overload
 def method(func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+# num_returns=1 also fits the overload below, which it precedes: not a conflict.
+@overload
+def method(  # type: ignore[overload-overlap]
+    *,
+    concurrency_group: str | None = None,
+    run_in_thread: bool = False,
+    max_task_retries: int | None = None,
+    retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: Literal[1, "streaming"] | None = None,
+    stream_buffer: int | None = None,
+) -> _MethodDecorator: ...
 
 
 @overload
@@ -113,9 +196,8 @@ def method(
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
-    num_returns: int | Literal["streaming"] | None = None,
-    stream_buffer: int | None = None,
-) -> _MethodDecorator: ...
+    num_returns: int,
+) -> _MultiDecorator: ...
 
 
 def method(
@@ -168,8 +250,15 @@ def method(
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
-        check_stream_options(func.__qualname__, _is_generator(func), opts)
-        return MethodDef(func, MappingProxyType(opts))
+        stream = _is_generator(func)
+        check_stream_options(func.__qualname__, stream, opts)
+        if stream:
+            kind: type[MethodDef[Any, ..., Any, Any]] = StreamMethodDef
+        elif isinstance(num_returns, int) and num_returns > 1:
+            kind = MultiMethodDef
+        else:
+            kind = MethodDef
+        return kind(func, MappingProxyType(opts))
 
     return decorate if func is None else decorate(func)
 
