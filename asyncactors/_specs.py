@@ -65,6 +65,9 @@ class MethodSpec:
                 new.retry_exceptions = tuple(value)
             elif key == "num_returns":
                 new.num_returns = 1 if value in (None, "streaming") else value
+            elif key == "stream_buffer":
+                if value is not None:  # None: the method's own
+                    new.stream_buffer = value
             else:
                 setattr(new, key, value)
         return new

@@ -842,3 +842,16 @@ async def test_call_options_that_do_not_fit_a_stream_are_refused() -> None:
         with pytest.raises(ValueError, match="'stream_buffer' must be >= 1"):
             s.sgen.options(stream_buffer=0)
         assert await s.sgen.options(num_returns="streaming", stream_buffer=1).remote(2) == [0, 1]
+
+
+async def test_stream_buffer_none_per_call_keeps_the_methods_own() -> None:
+    """.options(stream_buffer=None) leaves the method's declared stream_buffer in force."""
+    async with asyncactors.ActorSystem():
+        s = Source.options(max_concurrency=2).remote()
+        stream = s.small.options(stream_buffer=None).remote(100)
+        await until(lambda: _is_produced(s, 3), "parked")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert await s.stats.remote() == (3, 0)
+        assert await anext(stream) == 0
+        await stream.aclose()
