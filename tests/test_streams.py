@@ -446,6 +446,22 @@ async def test_a_failed_stream_nobody_consumed_is_logged(caplog: pytest.LogCaptu
         )
 
 
+async def test_a_failure_after_the_consumer_closed_the_stream_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aclose() gives the rest up, a failure the consumer never read included: no log."""
+    async with asyncactors.ActorSystem():
+        s = Source.remote()
+        stream = s.then_fail.remote(3)
+        assert await anext(stream) == 0
+        await s.stats.remote()  # the generator has failed by now, after 3 items
+        with caplog.at_level(logging.ERROR, logger="asyncactors"):
+            await stream.aclose()
+            del stream
+            gc.collect()
+        assert not [r for r in caplog.records if "nobody awaited" in r.message]
+
+
 async def test_a_crash_ends_an_open_stream_with_actor_died_error_after_its_items() -> None:
     """A restart_on crash elsewhere ends the running stream: its items, then ActorDiedError."""
     closings: list[int] = []

@@ -171,6 +171,8 @@ class StreamCall(Call):
     async def close(self) -> None:
         """Cancel the stream and wait until its generator is closed."""
         self._cancel()
+        # Closed by its consumer: a failure it did not read is none of its business.
+        self._retrieved()
         if self._open:
             assert self._loop is not None
             fut = self._loop.create_future()
@@ -303,7 +305,11 @@ async def _pump_thread(call: StreamCall, gen: Generator[Any, Any, Any]) -> None:
                 await call._room()
     finally:
         current_call.reset(token)
-        if steps.release():
+        if not steps.release():
+            pass  # a step still runs: its thread closes the generator once it yields
+        elif gen.gi_frame is None:
+            call._closed_now(None)  # it returned or raised: closed already
+        else:
             await anyio.to_thread.run_sync(steps.close, abandon_on_cancel=True)
 
 
