@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 import weakref
 from collections import deque
@@ -307,7 +308,7 @@ async def _pump_thread(call: StreamCall, gen: Generator[Any, Any, Any]) -> None:
         current_call.reset(token)
         if not steps.release():
             pass  # a step still runs: its thread closes the generator once it yields
-        elif gen.gi_frame is None:
+        elif inspect.getgeneratorstate(gen) == inspect.GEN_CLOSED:
             call._closed_now(None)  # it returned or raised: closed already
         else:
             await anyio.to_thread.run_sync(steps.close, abandon_on_cancel=True)
