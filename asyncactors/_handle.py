@@ -101,10 +101,12 @@ class ActorMethod(Generic[_P, _R]):
 
     def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """This method with per-call options: ``concurrency_group``, ``max_task_retries``,
-        ``retry_exceptions``.
+        ``retry_exceptions``, ``num_returns`` (the result split into that many refs),
+        ``stream_buffer`` (generator methods).
 
         Raises:
-            ValueError: an unknown option, or a concurrency group the actor lacks.
+            ValueError: an unknown option, a concurrency group the actor lacks, or
+                an option that does not fit the kind of method.
             TypeError: an option value of the wrong type.
         """
         validate_call_options(opts)
