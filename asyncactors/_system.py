@@ -221,7 +221,7 @@ class ActorSystem:
                 core = create(host, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
-        handle = _handle(spec, core)
+        handle: ActorHandle[Any] = spec.handle_type(core)
         if supervisor is not None:
             core.supervisor = supervisor
             if not supervisor._add_child(core):
