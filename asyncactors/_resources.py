@@ -203,16 +203,17 @@ class ResourcePool:
         over = {n: a for n, a in amounts.items() if _units(a) > self._total.get(n, 0)}
         if not over:
             return
-        have = {n: self._total.get(n, 0) / _UNIT for n in over}
-        missing = [n for n, a in have.items() if not a]
-        hint = (
-            f"; declare its capacity with ActorSystem(resources={{{missing[0]!r}: ...}})"
-            if missing
-            else ""
-        )
+        have = {n: self._total[n] / _UNIT for n in over if self._total.get(n)}
+        missing = [n for n in over if n not in have]
+        if missing:
+            raise ValueError(
+                f"{what} asks for {describe_amounts(over)}, but its actor system has no "
+                f"{', '.join(map(repr, missing))}; declare its capacity with "
+                f"ActorSystem(resources={{{missing[0]!r}: ...}})"
+            )
         raise ValueError(
             f"{what} asks for {describe_amounts(over)}, more than its actor system has in all "
-            f"({describe_amounts(have)}){hint}"
+            f"({describe_amounts(have)})"
         )
 
     def request(
@@ -389,13 +390,13 @@ class ResourcePool:
     def _pick_gpus(self, current: dict[int, int], units: int) -> dict[int, int] | None:
         """GPUs for ``units`` (whole GPUs, or a share of one), keeping ``current`` where
         it can; a share goes to the fullest GPU it fits on, as Ray packs fractions."""
+        if not units:
+            return {}
         free = list(self._gpu_free)
         for i, held in current.items():
             free[i] += held
         if units < _UNIT:
             fitting = [i for i, f in enumerate(free) if f >= units]
-            if not units:
-                return {}
             if not fitting:
                 return None
             return {min(fitting, key=lambda i: (i not in current, free[i], i)): units}

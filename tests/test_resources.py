@@ -116,10 +116,16 @@ async def test_init_takes_a_capacity() -> None:
 
 
 def test_start_background_takes_a_capacity() -> None:
-    """start_background(resources=) declares the background system's capacity."""
+    """start_background(resources=) declares the capacity; an actor created from this
+    thread that must wait is created on the loop's thread once the GPU is free."""
     with asyncactors.start_background(resources={"GPU": [7]}):
         h = job(num_gpus=1).remote("a", [])
         assert h.assigned.remote().result(timeout=10) == ({"GPU": 1.0}, {"GPU": ["7"]})
+        later = job(num_gpus=1).remote("b", [])
+        ref = later.assigned.remote()
+        assert not ref.done()
+        asyncactors.kill(h)
+        assert ref.result(timeout=10) == ({"GPU": 1.0}, {"GPU": ["7"]})
 
 
 # -- reservations -------------------------------------------------------------------------
@@ -155,7 +161,7 @@ async def test_a_demand_above_the_capacity_is_refused_at_creation() -> None:
     async with ActorSystem(resources={"CPU": 2}) as system:
         with pytest.raises(ValueError, match=r"asks for CPU: 3, more than .* \(CPU: 2\)"):
             job(num_cpus=3).remote("a", [])
-        with pytest.raises(ValueError, match=r"GPU: 1, .* declare its capacity with Actor"):
+        with pytest.raises(ValueError, match=r"GPU: 1, but its actor system has no 'GPU'; decl"):
             job(num_gpus=1).remote("a", [])
         with pytest.raises(ValueError, match=r"ActorSystem\(resources=\{'db': \.\.\.\}\)"):
             job(resources={"db": 1}).remote("a", [])
