@@ -333,12 +333,21 @@ class ActorClass(Generic[_T]):
     reachable through it (``Cls.LIMIT``, ``Cls.helper()``), as in Ray.
     """
 
-    __slots__ = ("__weakref__", "_config", "_options", "_spec")
+    __slots__ = ("__weakref__", "_config", "_options", "_refusal", "_spec")
 
     def __init__(self, spec: ClassSpec, options: Mapping[str, Any]) -> None:
         self._spec = spec
         self._options: Mapping[str, Any] = MappingProxyType(dict(options))
         self._config = ActorConfig(spec, self._options)
+        # Why remote() refuses these options, worked out once: the store may
+        # still come in a later options(), so declaring them is not an error.
+        self._refusal: str | None = None
+        if self._config.store is None and self._options["checkpoint_every"]:
+            self._refusal = (
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
 
     @property
     def __name__(self) -> str:
@@ -376,13 +385,8 @@ class ActorClass(Generic[_T]):
             ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
-        if self._config.store is None and self._options["checkpoint_every"]:
-            # Refused here, not in options(): the store may come in a later options().
-            raise ValueError(
-                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
-                "(a MemoryStore, a FileStore or another CheckpointStore); "
-                "without one nothing would be saved"
-            )
+        if self._refusal is not None:
+            raise ValueError(self._refusal)
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 
