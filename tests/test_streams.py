@@ -306,24 +306,25 @@ async def test_cancelling_the_consuming_task_closes_the_generator() -> None:
     async with asyncactors.ActorSystem():
         s = Source.remote()
         stream = s.blocked.remote()
+        got: list[int] = []
 
         async def consume() -> None:
-            async for _ in stream:
-                pass
+            async for item in stream:
+                got.append(item)
 
         task = asyncio.create_task(consume())
-        await until(lambda: _true_after(s), "the first item")
+
+        async def first_item() -> bool:
+            await asyncio.sleep(0)
+            return got == [0]
+
+        await until(first_item, "the first item")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         await closed(s)
         with pytest.raises(TaskCancelledError):
             await anext(stream)
-
-
-async def _true_after(s: Any) -> bool:
-    await asyncio.sleep(0.005)
-    return True
 
 
 async def test_dropping_the_last_reference_closes_the_generator() -> None:
@@ -759,16 +760,8 @@ async def test_an_async_generator_method_makes_an_async_actor() -> None:
         def items(self) -> Iterator[int]:
             yield 1
 
-    async with asyncactors.ActorSystem() as system:
-        A.remote()
-        S.remote()
-        await asyncio.sleep(0)
-        caps = {}
-        for info in system.list_actors():
-            caps[info.class_name] = info
-        a = A.remote()
-        s = S.remote()
-        assert await a.items.remote() == await s.items.remote() == [1]
+    async with asyncactors.ActorSystem():
+        assert await A.remote().items.remote() == await S.remote().items.remote() == [1]
     assert A._config.max_concurrency == 1000
     assert S._config.max_concurrency == 1
 
