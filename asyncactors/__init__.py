@@ -28,6 +28,7 @@ from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._runtime import RuntimeContext, get_runtime_context
 from ._stores import CheckpointStore, FileStore, MemoryStore
+from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
 from ._system import ActorSystem, init, shutdown
@@ -61,6 +62,7 @@ __all__ = [
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "StreamRef",
     "Supervisor",
     "TaskCancelledError",
     "exit_actor",

@@ -20,6 +20,7 @@ from ..._types import ActorState, EventKind, StopReason
 from .base import CoreBase
 from .call import Call, StopCall
 from .common import STOP_REASONS, STOPPED_BY, died_error, propagates
+from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
@@ -287,6 +288,7 @@ class Lifecycle(CoreBase):
         self.stopping = why
         if why is not StopReason.RELEASED:
             self.refusing = True
+            end_streams(self, why)
         self._maybe_finish_stop()
 
     def pending_calls(self) -> int:
