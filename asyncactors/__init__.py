@@ -9,7 +9,7 @@
 """
 
 from ._actor_class import ActorClass, MethodDef, method, remote
-from ._api import exit_actor, get, get_actor, kill, put, stop, wait
+from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -28,6 +28,7 @@ from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._runtime import RuntimeContext, get_runtime_context
 from ._stores import CheckpointStore, FileStore, MemoryStore
+from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
 from ._system import ActorSystem, init, shutdown
@@ -61,6 +62,7 @@ __all__ = [
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "StreamRef",
     "Supervisor",
     "TaskCancelledError",
     "exit_actor",
@@ -73,6 +75,7 @@ __all__ = [
     "method",
     "put",
     "remote",
+    "set_resources",
     "shutdown",
     "start_background",
     "stop",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import MappingProxyType
 from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
+    Literal,
     NoReturn,
     ParamSpec,
     Protocol,
@@ -18,18 +19,20 @@ from typing import (
     overload,
 )
 
-from ._handle import ActorHandle, ActorMethod, make_handle_type
+from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
+    STREAM_BUFFER,
     check_name_for_get_if_exists,
+    check_stream_options,
     validate_actor_options,
     validate_method_options,
 )
 from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._supervisor import Supervisor
 from ._system import default_system
-from ._types import ASYNC, SYNC, THREAD
+from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
 
 __all__ = ["ActorClass", "MethodDef", "method", "remote"]
 
@@ -81,6 +84,40 @@ class MethodDef(Generic[_S, _P, _R, _Raw]):
         return f"<asyncactors.method {self.func.__qualname__}>"
 
 
+class StreamMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A generator method declared with ``@asyncactors.method``: ``_R`` is the item type.
+
+    Type checkers see it on the class as its ``StreamMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> StreamMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
+class MultiMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A method declared with ``@asyncactors.method(num_returns=N)``, N > 1.
+
+    Type checkers see it on the class as its ``MultiReturnMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None
+    ) -> MultiReturnMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
 class _MethodDecorator(Protocol):
     """What ``@asyncactors.method(...)`` with options returns."""
 
@@ -90,7 +127,31 @@ class _MethodDecorator(Protocol):
     ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
 
     @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+    @overload
     def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+class _MultiDecorator(Protocol):
+    """What ``@asyncactors.method(num_returns=N, ...)`` returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+    ) -> MultiMethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], _R], /
+    ) -> MultiMethodDef[_S, _P, _R, _R]: ...
 
 
 @overload
@@ -100,7 +161,32 @@ def method(
 
 
 @overload
+def method(
+    func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+
+@overload
 def method(func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+# num_returns=1 also fits the overload below, which it precedes: not a conflict.
+@overload
+def method(  # type: ignore[overload-overlap]
+    *,
+    concurrency_group: str | None = None,
+    run_in_thread: bool = False,
+    max_task_retries: int | None = None,
+    retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: Literal[1, "streaming"] | None = None,
+    stream_buffer: int | None = None,
+) -> _MethodDecorator: ...
 
 
 @overload
@@ -110,7 +196,8 @@ def method(
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
-) -> _MethodDecorator: ...
+    num_returns: int,
+) -> _MultiDecorator: ...
 
 
 def method(
@@ -121,25 +208,34 @@ def method(
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: int | Literal["streaming"] | None = None,
+    stream_buffer: int | None = None,
 ) -> Any:
     """Declare an actor method: ``@asyncactors.method`` or ``@asyncactors.method(**options)``.
 
-    Options: ``run_in_thread=True`` runs a blocking sync method in a worker
-    thread, still within the actor's concurrency limit, so it does not block the
-    event loop; ``concurrency_group``, ``max_task_retries`` and
-    ``retry_exceptions`` as in Ray. A decorated method is typed for checkers
+    Options: ``run_in_thread=True`` runs a blocking sync method (or each step
+    of a generator method) in a worker thread, still within the actor's
+    concurrency limit, so it does not block the event loop;
+    ``concurrency_group``, ``max_task_retries``, ``retry_exceptions`` and
+    ``num_returns`` (``.remote()`` returns that many refs) as in Ray;
+    ``stream_buffer`` (default 16) is how many items a generator method may
+    run ahead of its consumer. A decorated method is typed for checkers
     without plugins: see ``asyncactors.typed()``.
 
     Raises:
         TypeError: not a function, an option of the wrong type, or
             ``run_in_thread`` on an async method.
-        ValueError: an option out of range.
+        ValueError: an option out of range, or one that does not fit the kind
+            of method (``stream_buffer`` on a method that is no generator,
+            retries or ``num_returns`` on a generator method).
     """
     opts = {
         "concurrency_group": concurrency_group,
         "run_in_thread": run_in_thread,
         "max_task_retries": max_task_retries,
         "retry_exceptions": retry_exceptions,
+        "num_returns": num_returns,
+        "stream_buffer": stream_buffer,
     }
     validate_method_options(opts)
 
@@ -154,7 +250,15 @@ def method(
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
-        return MethodDef(func, MappingProxyType(opts))
+        stream = _is_generator(func)
+        check_stream_options(func.__qualname__, stream, opts)
+        if stream:
+            kind: type[MethodDef[Any, ..., Any, Any]] = StreamMethodDef
+        elif isinstance(num_returns, int) and num_returns > 1:
+            kind = MultiMethodDef
+        else:
+            kind = MethodDef
+        return kind(func, MappingProxyType(opts))
 
     return decorate if func is None else decorate(func)
 
@@ -169,15 +273,10 @@ def _build_spec(cls: type) -> ClassSpec:
         attr = _function(static)
         if not inspect.isfunction(attr):
             continue
-        _refuse_generator(cls, name, attr)
         opts = {**METHOD_DEFAULTS, **declared}
-        if inspect.iscoroutinefunction(attr):
-            kind = ASYNC
-        elif opts["run_in_thread"]:
-            kind = THREAD
-        else:
-            kind = SYNC
+        kind = _kind(attr, opts["run_in_thread"])
         retry = opts["retry_exceptions"]
+        num_returns = opts["num_returns"]
         methods[name] = MethodSpec(
             cls.__name__,
             name,
@@ -186,6 +285,8 @@ def _build_spec(cls: type) -> ClassSpec:
             opts["concurrency_group"],
             opts["max_task_retries"],
             tuple(retry) if isinstance(retry, list) else retry,
+            num_returns=1 if num_returns in (None, "streaming") else num_returns,
+            stream_buffer=opts["stream_buffer"] or STREAM_BUFFER,
         )
     post_create = _function(getattr(cls, "__post_create__", None))
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
@@ -195,19 +296,19 @@ def _build_spec(cls: type) -> ClassSpec:
     return spec
 
 
-def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
-    # A call would return the generator object itself, unconsumed.
+def _kind(func: Callable[..., Any], in_thread: bool) -> MethodKind:
+    """How the engine runs ``func``; a generator method streams its items."""
+    if inspect.iscoroutinefunction(func):
+        return ASYNC
     if inspect.isasyncgenfunction(func):
-        kind = "an async generator"
-    elif inspect.isgeneratorfunction(func):
-        kind = "a generator"
-    else:
-        return
-    raise TypeError(
-        f"{cls.__name__}.{name} is {kind} method, and asyncactors has no streaming "
-        "methods yet: a call would return the generator object, not its items. "
-        "Return a list instead, or have the actor push items to a consumer actor"
-    )
+        return STREAM_ASYNC
+    if inspect.isgeneratorfunction(func):
+        return STREAM_THREAD if in_thread else STREAM_SYNC
+    return THREAD if in_thread else SYNC
+
+
+def _is_generator(func: Callable[..., Any]) -> bool:
+    return inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
 
 
 def _function(attr: Any) -> Any:
@@ -232,12 +333,21 @@ class ActorClass(Generic[_T]):
     reachable through it (``Cls.LIMIT``, ``Cls.helper()``), as in Ray.
     """
 
-    __slots__ = ("__weakref__", "_config", "_options", "_spec")
+    __slots__ = ("__weakref__", "_config", "_options", "_refusal", "_spec")
 
     def __init__(self, spec: ClassSpec, options: Mapping[str, Any]) -> None:
         self._spec = spec
         self._options: Mapping[str, Any] = MappingProxyType(dict(options))
         self._config = ActorConfig(spec, self._options)
+        # Why remote() refuses these options, worked out once: the store may
+        # still come in a later options(), so declaring them is not an error.
+        self._refusal: str | None = None
+        if self._config.store is None and self._options["checkpoint_every"]:
+            self._refusal = (
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
 
     @property
     def __name__(self) -> str:
@@ -275,13 +385,8 @@ class ActorClass(Generic[_T]):
             ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
-        if self._config.store is None and self._options["checkpoint_every"]:
-            # Refused here, not in options(): the store may come in a later options().
-            raise ValueError(
-                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
-                "(a MemoryStore, a FileStore or another CheckpointStore); "
-                "without one nothing would be saved"
-            )
+        if self._refusal is not None:
+            raise ValueError(self._refusal)
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 

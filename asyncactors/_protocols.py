@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from ._context import RunningActor
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._stream import StreamSource
 from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
 
 __all__ = ["Backend", "Child", "EngineCore", "Host", "Parent"]
@@ -118,20 +119,29 @@ class EngineCore(RunningActor, Child, Protocol):
     def start(self) -> None:
         """Schedule creation (any thread)."""
 
+    def park(self) -> None:
+        """Stay PENDING_CREATION, before ``start()``: calls queue, nothing runs."""
+
     def call(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:
         """Submit a call from any thread; return its ref at once."""
 
+    def stream(
+        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StreamSource:
+        """Submit a generator method's call from any thread; return its stream at once."""
+
     def call_nowait(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:
-        """Submit only if the mailbox has room now."""
+        """Submit only if the mailbox has room now (a ``StreamSource`` for a generator)."""
 
     async def submit(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:
-        """Submit, then wait until the call is in the mailbox."""
+        """Submit, then wait until the call is in the mailbox (a ``StreamSource`` for a
+        generator)."""
 
     def submit_stop(self, via: StopReason) -> ObjectRef[Any]:
         """Queue a graceful stop behind the calls already sent."""

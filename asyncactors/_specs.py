@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ._signature import ArgChecker
-from ._types import ASYNC, MethodKind, RestartType
+from ._types import ASYNC, STREAM_ASYNC, MethodKind, RestartType
 
-__all__ = ["ActorConfig", "ClassSpec", "MethodSpec"]
+__all__ = ["ActorConfig", "ClassSpec", "MethodSpec", "actor_demand"]
 
 
 class MethodSpec:
@@ -22,7 +23,9 @@ class MethodSpec:
         "kind",
         "max_task_retries",
         "name",
+        "num_returns",
         "retry_exceptions",
+        "stream_buffer",
     )
 
     def __init__(
@@ -34,6 +37,9 @@ class MethodSpec:
         group: str | None,
         max_task_retries: int | None,
         retry_exceptions: bool | tuple[type[BaseException], ...] | None,
+        *,
+        num_returns: int = 1,
+        stream_buffer: int = 16,
     ) -> None:
         self.class_name = class_name
         self.name = name
@@ -42,6 +48,10 @@ class MethodSpec:
         self.group = group
         self.max_task_retries = max_task_retries
         self.retry_exceptions = retry_exceptions
+        # How many refs .remote() returns (Ray's num_returns); 1 for streams.
+        self.num_returns = num_returns
+        # How far a generator method may run ahead of its consumer, in items.
+        self.stream_buffer = stream_buffer
         self.check = ArgChecker(func, f"{class_name}.{name}", drop_first=True)
 
     def with_options(self, opts: Mapping[str, Any]) -> MethodSpec:
@@ -54,6 +64,11 @@ class MethodSpec:
                 new.group = value
             elif key == "retry_exceptions" and isinstance(value, list):
                 new.retry_exceptions = tuple(value)
+            elif key == "num_returns":
+                new.num_returns = 1 if value in (None, "streaming") else value
+            elif key == "stream_buffer":
+                if value is not None:  # None: the method's own
+                    new.stream_buffer = value
             else:
                 setattr(new, key, value)
         return new
@@ -84,7 +99,8 @@ class ClassSpec:
         self.cls = cls
         self.name = cls.__name__
         self.methods = methods
-        self.has_async = any(m.kind == ASYNC for m in methods.values())
+        # An async generator method makes an async actor too, as in Ray.
+        self.has_async = any(m.kind in (ASYNC, STREAM_ASYNC) for m in methods.values())
         self.post_create = post_create
         self.pre_destroy = pre_destroy
         self.init_check = ArgChecker(cls, cls.__name__, drop_first=False)
@@ -109,6 +125,7 @@ class ActorConfig:
         "max_restarts",
         "max_task_retries",
         "on_corrupt_checkpoint",
+        "resources",
         "restart",
         "restart_on",
         "store",
@@ -136,6 +153,16 @@ class ActorConfig:
         self.store: Any = opts["checkpoint_store"]
         self.checkpoint_every: int = opts["checkpoint_every"] if self.store is not None else 0
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
+        self.resources = actor_demand(opts)
+
+
+def actor_demand(opts: Mapping[str, Any]) -> Mapping[str, float] | None:
+    """What an actor with these options reserves: ``num_cpus``, ``num_gpus``,
+    ``memory`` and custom ``resources`` by name; ``None`` if nothing (the usual
+    case, which creation then tests in one comparison)."""
+    named = {"CPU": opts["num_cpus"], "GPU": opts["num_gpus"], "memory": opts["memory"]}
+    demand = {k: v for k, v in {**named, **(opts["resources"] or {})}.items() if v}
+    return MappingProxyType(demand) if demand else None
 
 
 def _unset_handle_type(core: Any) -> Any:

@@ -1,6 +1,6 @@
 """Supervision trees: OTP's strategies and restart intensity, with backoff.
 
-A supervisor's children are actors (``ActorCore``) and other supervisors, in
+A supervisor's children are actors (engine cores) and other supervisors, in
 start order. When a child fails, the supervisor counts the restart against its
 intensity (``max_restarts`` within ``within_s``), then restarts the child, all
 children, or the child and those started after it. Past the intensity it takes

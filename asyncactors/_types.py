@@ -5,12 +5,18 @@ A leaf module: every layer may import it, and it imports nothing of the package.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from types import MappingProxyType
 from typing import Final, Literal
 
 __all__ = [
     "ASYNC",
+    "STREAMS",
+    "STREAM_ASYNC",
+    "STREAM_SYNC",
+    "STREAM_THREAD",
     "SYNC",
     "THREAD",
     "ActorInfo",
@@ -37,12 +43,21 @@ class MethodKind(IntEnum):
     SYNC = 0  # inline on the loop
     ASYNC = 1  # awaited in a worker task
     THREAD = 2  # in a worker thread (``run_in_thread=True``)
+    # Generator methods: a stream, driven in a worker task, item by item.
+    STREAM_ASYNC = 3  # an async generator
+    STREAM_SYNC = 4  # a generator, stepped inline on the loop
+    STREAM_THREAD = 5  # a generator stepped in worker threads (``run_in_thread=True``)
 
 
 # Module-level names: the hot path compares kinds without an attribute lookup.
 SYNC: Final = MethodKind.SYNC
 ASYNC: Final = MethodKind.ASYNC
 THREAD: Final = MethodKind.THREAD
+STREAM_ASYNC: Final = MethodKind.STREAM_ASYNC
+STREAM_SYNC: Final = MethodKind.STREAM_SYNC
+STREAM_THREAD: Final = MethodKind.STREAM_THREAD
+# The kinds of generator methods, for the cold paths that treat streams apart.
+STREAMS: Final = frozenset({STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD})
 
 
 class StopReason(StrEnum):
@@ -80,6 +95,9 @@ class ActorInfo:
     ``calls_processed`` counts calls that ran to an outcome (value or exception);
     ``calls_failed`` counts those of them that raised. ``mailbox_depth`` counts
     calls queued in the mailbox, not those waiting for room in it.
+    ``resources`` is what the actor holds of its system's logical resources;
+    ``pending_resources`` what it waits to hold: its whole demand while it
+    waits to be created, or the increases a ``set_resources()`` waits for.
     """
 
     actor_id: int
@@ -93,3 +111,8 @@ class ActorInfo:
     calls_processed: int
     calls_failed: int
     running: int
+    resources: Mapping[str, float] = field(default_factory=lambda: _NOTHING)
+    pending_resources: Mapping[str, float] = field(default_factory=lambda: _NOTHING)
+
+
+_NOTHING: Final[Mapping[str, float]] = MappingProxyType({})

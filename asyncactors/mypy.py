@@ -10,8 +10,11 @@ It also types ``handle.name`` on an ``ActorHandle[Counter]``: ``Counter.name``'s
 parameters (without ``self``; each may also be an ``ObjectRef`` of its type,
 which the actor resolves before the call) and result (awaited, for an async
 method) make it an ``ActorMethod[[params], result]``, so mypy itself checks
-``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A name
-that is not a public method of the class is an error, as it is at run time.
+``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A
+generator method is a ``StreamMethod[[params], item]`` (``.remote()`` gives a
+``StreamRef[item]``), and one declared with ``@asyncactors.method(num_returns=N)``
+a ``MultiReturnMethod`` (``.remote()`` gives a list of refs). A name that is
+not a public method of the class is an error, as it is at run time.
 Enable it in the mypy configuration::
 
     [tool.mypy]
@@ -23,8 +26,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from functools import partial
-from typing import Final
+from typing import Final, cast
 
+from mypy.checker import TypeChecker
 from mypy.errorcodes import ATTR_DEFINED
 from mypy.nodes import (
     ARG_STAR,
@@ -60,7 +64,22 @@ _HANDLE: Final = "asyncactors._handle.ActorHandle"
 # Looked up by the type checker through the package's own names.
 _ACTOR_METHOD: Final = "asyncactors.ActorMethod"
 _OBJECT_REF: Final = "asyncactors.ObjectRef"
+_HANDLE_MODULE: Final = "asyncactors._handle"
 _METHOD_DEF: Final = "asyncactors._actor_class.MethodDef"
+_MULTI_METHOD_DEF: Final = "asyncactors._actor_class.MultiMethodDef"
+# The declared results of generator functions whose first argument is the item.
+_ITERATORS = frozenset(
+    f"{module}.{name}"
+    for module in ("typing", "collections.abc")
+    for name in (
+        "Generator",
+        "Iterator",
+        "Iterable",
+        "AsyncGenerator",
+        "AsyncIterator",
+        "AsyncIterable",
+    )
+)
 _COROUTINE: Final = "typing.Coroutine"
 
 
@@ -121,7 +140,7 @@ def _is_actor_method(node: SymbolNode | None) -> bool:
         typ = get_proper_type(node.var.type)
         # Other decorators may return anything; give the benefit of the doubt
         # unless the result is clearly an object rather than a function.
-        return not isinstance(typ, Instance) or typ.type.fullname == _METHOD_DEF
+        return not isinstance(typ, Instance) or typ.type.has_base(_METHOD_DEF)
     if isinstance(node, Var):
         typ = get_proper_type(node.type)
         return node.is_initialized_in_class and isinstance(typ, CallableType | AnyType)
@@ -163,6 +182,26 @@ def _result_type(node: SymbolNode | None, ret: Type) -> Type:
     return ret
 
 
+def _item_type(ret: Type) -> Type:
+    """What a generator method yields, from its declared result (Any if undeclared)."""
+    proper = get_proper_type(ret)
+    if isinstance(proper, Instance) and proper.type.fullname in _ITERATORS and proper.args:
+        return proper.args[0]
+    return AnyType(TypeOfAny.unannotated if isinstance(proper, AnyType) else TypeOfAny.special_form)
+
+
+def _returns_many(node: SymbolNode | None) -> bool:
+    """Whether ``@asyncactors.method(num_returns=N)``, N > 1, declares the method.
+
+    Read from the decorated type, which mypy's cache keeps, not from the decorator's
+    arguments, which it does not.
+    """
+    if not isinstance(node, Decorator):
+        return False
+    typ = get_proper_type(node.var.type)
+    return isinstance(typ, Instance) and typ.type.has_base(_MULTI_METHOD_DEF)
+
+
 def _accepting_refs(ctx: AttributeContext, typ: Type) -> Type:
     if isinstance(get_proper_type(typ), AnyType):
         return typ
@@ -181,8 +220,25 @@ def _remote_method_type(
         member.arg_names,
         variables=member.variables,
     )
+    func = _function(node)
+    if func is not None and (func.is_generator or func.is_async_generator):
+        return _handle_type(ctx, "StreamMethod", [params, _item_type(member.ret_type)])
     result = _result_type(node, member.ret_type)
+    if _returns_many(node):
+        return _handle_type(ctx, "MultiReturnMethod", [params, result])
     return ctx.api.named_generic_type(_ACTOR_METHOD, [params, result])
+
+
+def _handle_type(ctx: AttributeContext, name: str, args: list[Type]) -> Type:
+    """``asyncactors._handle.<name>[args]``, a class the package does not export.
+
+    ``named_generic_type`` finds only names a package's top module has.
+    """
+    checker = cast(TypeChecker, ctx.api)
+    symbol = checker.modules[_HANDLE_MODULE].names.get(name)
+    if symbol is None or not isinstance(symbol.node, TypeInfo):
+        return ctx.default_attr_type
+    return Instance(symbol.node, args)
 
 
 def _handle_attribute(name: str, ctx: AttributeContext) -> Type:

@@ -19,17 +19,19 @@ LAYERS: list[list[str]] = [
     # L0: leaves.
     ["_exceptions", "_types", "_signature", "_mailbox", "_state", "_tools"],
     # L1: refs, specs, options, context variables, events, stores.
-    ["_ref", "_specs", "_stores", "_context", "_options", "_events"],
+    ["_ref", "_stream", "_specs", "_stores", "_context", "_options", "_events"],
     # L2: the seam.
     ["_protocols"],
     # L3: the engines and supervision.
     [
+        "_resources",
         "_supervisor",
         "_backends",
         "_backends._local.common",
         "_backends._local.call",
         "_backends._local.base",
         "_backends._local.deadlock",
+        "_backends._local.stream",
         "_backends._local.dispatch",
         "_backends._local.lifecycle",
         "_backends._local.restart",

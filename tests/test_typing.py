@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(120)
 
 ACTORS = """\
+from collections.abc import AsyncIterator, Iterator
 from typing import Generic, TypeVar
 
 import asyncactors
@@ -81,6 +82,23 @@ class Box(Generic[T]):
 
     def get(self) -> T:
         return self.value
+
+
+@asyncactors.remote
+class Tokens:
+    async def generate(self, prompt: str) -> AsyncIterator[str]:
+        yield prompt
+
+    def count(self, n: int) -> Iterator[int]:
+        yield n
+
+    @asyncactors.method(stream_buffer=4)
+    async def words(self, text: str) -> AsyncIterator[str]:
+        yield text
+
+    @asyncactors.method(num_returns=2)
+    def pair(self) -> tuple[int, str]:
+        return 1, "a"
 """
 
 # Inside an actor, a decorated method is the function it decorates.
@@ -101,7 +119,7 @@ class Local:
 
 MYPY_RIGHT = """\
 import asyncactors
-from actors import Box, Counter, NoInit
+from actors import Box, Counter, NoInit, Tokens
 from asyncactors import ActorHandle, ObjectRef
 
 
@@ -128,12 +146,22 @@ async def main(ref: ObjectRef[int], box: ActorHandle[Box[str]]) -> None:
     reveal_type(await anyone.whatever.remote(1, x=2))  # N: Revealed type is "Any"
     reveal_type(await asyncactors.typed(c).add.remote(1))  # N: Revealed type is "int"
     await c.monitor()
+    t = Tokens.remote()
+    reveal_type(t.generate)  # N: Revealed type is "asyncactors._handle.StreamMethod[[prompt: str | asyncactors._ref.ObjectRef[str]], str]"
+    reveal_type(t.generate.remote("hi"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
+    async for token in t.generate.remote("hi"):
+        reveal_type(token)  # N: Revealed type is "str"
+    reveal_type(await t.count.remote(3))  # N: Revealed type is "list[int]"
+    reveal_type(await t.words.options(stream_buffer=2).remote("a b"))  # N: Revealed type is "list[str]"
+    reveal_type(t.pair.remote())  # N: Revealed type is "list[asyncactors._ref.ObjectRef[Any]]"
+    reveal_type(asyncactors.typed(t).words.remote("a"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
 
 
 """ + LOCAL_ACTOR.format(twice='Revealed type is "int"', later='Revealed type is "int"')
 
 MYPY_WRONG = """\
-from actors import Counter, NoInit
+from actors import Counter, NoInit, Tokens
+from asyncactors import ObjectRef
 
 
 async def main() -> None:
@@ -153,11 +181,16 @@ async def main() -> None:
     c.helper.remote()  # E: Counter actor has no method "helper"  [attr-defined]
     c.size.remote()  # E: Counter actor has no method "size"  [attr-defined]
     c.n.remote()  # E: Counter actor has no method "n"  [attr-defined]
+    t = Tokens.remote()
+    t.generate.remote(1)  # E: Argument 1 to "remote" of "StreamMethod" has incompatible type "int"; expected "str | ObjectRef[str]"  [arg-type]
+    items: list[str] = await t.count.remote(2)  # E: Incompatible types in assignment (expression has type "list[int]", variable has type "list[str]")  [assignment]
+    t.generate.remote("x").result()  # E: "StreamRef[str]" has no attribute "result"  [attr-defined]
+    whole: ObjectRef[int] = t.pair.remote()  # E: Incompatible types in assignment (expression has type "list[ObjectRef[Any]]", variable has type "ObjectRef[int]")  [assignment]
 """
 
 PYRIGHT_RIGHT = """\
 import asyncactors
-from actors import Counter
+from actors import Counter, Tokens
 
 
 async def main() -> None:
@@ -172,6 +205,10 @@ async def main() -> None:
     reveal_type(m.label.options(concurrency_group="io"))  # N: Type of "m.label.options(concurrency_group="io")" is "ActorMethod[(k: int), str]"
     reveal_type(c.incr)  # N: Type of "c.incr" is "ActorMethod[..., Any]"
     reveal_type(await c.incr.remote("unchecked"))  # N: Type of "await c.incr.remote("unchecked")" is "Any"
+    t = asyncactors.typed(Tokens.remote())
+    reveal_type(t.words.remote("a"))  # N: Type of "t.words.remote("a")" is "StreamRef[str]"
+    reveal_type(await t.words.remote("a"))  # N: Type of "await t.words.remote("a")" is "list[str]"
+    reveal_type(t.pair.remote())  # N: Type of "t.pair.remote()" is "list[ObjectRef[Any]]"
 
 
 """ + LOCAL_ACTOR.format(

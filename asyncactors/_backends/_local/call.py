@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
@@ -182,9 +183,14 @@ class PendingCount:
         self.lock = threading.Lock()
 
     def admit(
-        self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        make: Callable[..., Call] | None = None,
     ) -> Call:
-        """Take a place and return the new call.
+        """Take a place and return the new call: a ``CappedCall``, or ``make(..., self)``.
 
         Raises:
             PendingCallsLimitExceeded: every place is taken.
@@ -198,7 +204,7 @@ class PendingCount:
                 f"{core.describe()} already has {self.cap} pending calls "
                 f"(its max_pending_calls); wait for some to finish"
             )
-        return CappedCall(core, spec, args, kwargs, self)
+        return (make or CappedCall)(core, spec, args, kwargs, self)
 
     def give_back(self) -> None:
         """A call resolved: free its place."""

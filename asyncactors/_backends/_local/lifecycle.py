@@ -20,6 +20,7 @@ from ..._types import ActorState, EventKind, StopReason
 from .base import CoreBase
 from .call import Call, StopCall
 from .common import STOP_REASONS, STOPPED_BY, died_error, propagates
+from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
@@ -68,6 +69,14 @@ class Lifecycle(CoreBase):
             return False
         self._became_alive()
         return True
+
+    def park(self) -> None:
+        """Stay PENDING_CREATION until ``start()``: calls queue, and nothing runs.
+
+        For an actor waiting for resources: created once they are granted.
+        """
+        # Marked as scheduled with no drain scheduled: submitting a call schedules none.
+        self.scheduled = True
 
     def _spawn_hook(self, coro: Any) -> None:
         """Run a lifecycle hook in a task counted among the workers while it runs."""
@@ -279,6 +288,7 @@ class Lifecycle(CoreBase):
         self.stopping = why
         if why is not StopReason.RELEASED:
             self.refusing = True
+            end_streams(self, why)
         self._maybe_finish_stop()
 
     def pending_calls(self) -> int:

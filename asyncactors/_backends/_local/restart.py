@@ -13,7 +13,7 @@ import functools
 from typing import Final
 
 from ..._ref import logger
-from ..._types import ActorState, EventKind
+from ..._types import STREAMS, ActorState, EventKind
 from .base import CoreBase
 from .call import QUEUED, Call
 
@@ -76,6 +76,8 @@ class Restarts(CoreBase):
         alone.
         """
         spec = call._spec
+        if spec.kind in STREAMS:
+            return False  # its consumer may have items already: a rerun would repeat them
         limit = spec.max_task_retries
         if limit is None:
             limit = self.config.max_task_retries
