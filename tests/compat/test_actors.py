@@ -386,3 +386,40 @@ def test_resources_and_nodes_describe_one_node(ray: ModuleType) -> None:
             break
         time.sleep(0.005)
     assert ray.available_resources()["CPU"] == 2.0
+
+
+def test_actor_that_does_not_fit_waits_for_resources(ray: ModuleType) -> None:
+    """An actor needing CPUs held by another waits until they are free, as in Ray."""
+
+    @ray.remote(num_cpus=2)
+    class Big:
+        def cpus(self) -> dict[str, float]:
+            return ray.get_runtime_context().get_assigned_resources()
+
+    first = Big.remote()
+    assert ray.get(first.cpus.remote()) == {"CPU": 2.0}
+    second = Big.remote()
+    ready, _ = ray.wait([second.cpus.remote()], timeout=0.05)
+    assert ready == []
+    ray.kill(first)
+    assert ray.get(second.cpus.remote(), timeout=5) == {"CPU": 2.0}
+    with pytest.raises(ValueError, match="more than"):
+        Big.options(num_cpus=3).remote()
+
+
+def test_running_tasks_hold_their_cpus(ray: ModuleType) -> None:
+    """A running task's num_cpus shows as used in available_resources()."""
+    started = threading.Event()
+    release = threading.Event()
+
+    @ray.remote(num_cpus=1.5)
+    def busy() -> None:
+        started.set()
+        release.wait(5)
+
+    ref = busy.remote()
+    assert started.wait(5)
+    assert ray.available_resources()["CPU"] == 0.5
+    release.set()
+    ray.get(ref)
+    assert ray.available_resources()["CPU"] == 2.0

@@ -311,7 +311,7 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
 
 def cluster_resources() -> dict[str, float]:
     """The resources of the one node: ``CPU`` (``num_cpus``), ``GPU``, ``memory``, custom ones."""
-    return dict(runtime().cluster)
+    return runtime().cluster()
 
 
 def available_resources() -> dict[str, float]:
@@ -335,12 +335,14 @@ def nodes() -> list[dict[str, Any]]:
             "MetricsExportPort": 0,
             "NodeName": NODE_IP,
             "alive": True,
-            "Resources": dict(rt.cluster),
+            "Resources": rt.cluster(),
             "Labels": {},
         }
     ]
 
 
 def get_gpu_ids() -> list[int]:
-    """GPUs assigned to this worker: none are assigned in one process."""
-    return []
+    """The ids of the GPUs the running actor holds (its ``num_gpus``); none outside actors."""
+    from ..._runtime import get_runtime_context as native_context
+
+    return [int(i) for i in native_context().get_accelerator_ids()["GPU"]]

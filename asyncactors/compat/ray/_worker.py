@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
 
+from ..._resources import machine_memory
 from ..._system import ActorSystem
 from ._driver import Driver, outlived
 from .exceptions import UnsupportedFeatureError
@@ -133,38 +134,49 @@ class Runtime:
     ) -> None:
         self.driver = Driver()
         self.namespace = namespace if namespace is not None else str(uuid.uuid4())
-        self.system = ActorSystem(namespace=self.namespace)
+        capacity: dict[str, Any] = {
+            "CPU": float(num_cpus if num_cpus is not None else (os.cpu_count() or 1))
+        }
+        if num_gpus:
+            capacity["GPU"] = num_gpus
+        capacity.update({k: float(v) for k, v in (resources or {}).items()})
+        # Actors' num_cpus, num_gpus, memory and resources reserve the system's
+        # capacity (see Resources): an actor that does not fit waits, as in Ray.
+        self.system = ActorSystem(namespace=self.namespace, resources=capacity)
         self.system._bind(self.driver.loop)
         # No thread is the loop's for good: the engine hands work to it thread-safely.
         self.system._host.thread_id = None
         self.job_id = format(_next_job(), "08x")
         self.node_id = uuid.uuid4().hex + uuid.uuid4().hex[:24]
-        cpus = float(num_cpus if num_cpus is not None else (os.cpu_count() or 1))
-        self.cluster: dict[str, float] = {"CPU": cpus}
-        if num_gpus:
-            self.cluster["GPU"] = float(num_gpus)
-        self.cluster.update({k: float(v) for k, v in (resources or {}).items()})
-        self.cluster["memory"] = float(_memory())
-        self.cluster["object_store_memory"] = float(_memory() // 3)
-        self.cluster[f"node:{NODE_IP}"] = 1.0
-        self.cluster["node:__internal_head__"] = 1.0
-        self._used: dict[str, float] = {}
-        self._used_lock = threading.Lock()
+        # What Ray's node has beside the logical resources.
+        self._node_extras = {
+            "object_store_memory": float(machine_memory() // 3),
+            f"node:{NODE_IP}": 1.0,
+            "node:__internal_head__": 1.0,
+        }
+        # What running tasks hold (actors' reservations are the system's).
+        self._tasks_use: dict[str, float] = {}
+        self._tasks_lock = threading.Lock()
         # The hidden actor that runs tasks, made on the first task.
         self.tasks: Any = None
         self.tasks_core: Any = None
 
     def use(self, demand: Mapping[str, float], sign: int) -> None:
-        """Count ``demand`` as in use (``sign`` 1) or free again (-1), for available_resources()."""
-        with self._used_lock:
+        """Count a running task's ``demand`` as in use (``sign`` 1) or free again (-1)."""
+        with self._tasks_lock:
             for key, amount in demand.items():
-                self._used[key] = self._used.get(key, 0.0) + sign * amount
+                self._tasks_use[key] = self._tasks_use.get(key, 0.0) + sign * amount
+
+    def cluster(self) -> dict[str, float]:
+        """The node's resources, as Ray's ``cluster_resources()``."""
+        return {**self.system.cluster_resources(), **self._node_extras}
 
     def available(self) -> dict[str, float]:
-        """The node's resources not held by actors and running tasks."""
-        with self._used_lock:
-            used = dict(self._used)
-        free = {k: v - used.get(k, 0.0) for k, v in self.cluster.items()}
+        """The node's resources not reserved by actors nor held by running tasks."""
+        with self._tasks_lock:
+            used = dict(self._tasks_use)
+        free = {**self.system.available_resources(), **self._node_extras}
+        free = {k: v - used.get(k, 0.0) for k, v in free.items()}
         return {k: v for k, v in free.items() if v > 0}
 
     def close(self) -> None:
@@ -179,13 +191,6 @@ def _next_job() -> int:
     global _jobs
     _jobs += 1
     return _jobs
-
-
-def _memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 8 * 1024**3
 
 
 _runtime: Runtime | None = None

@@ -389,7 +389,6 @@ class ActorClass:
         self._meta = meta
         self._options = dict(options)
         self._native: NativeActorClass[Any] | None = None
-        self._demand = _demand(self._options)
 
     @property
     def __name__(self) -> str:
@@ -445,11 +444,7 @@ class ActorClass:
         finally:
             if entered:
                 driver.leave()
-        handle = ActorHandle(nh, rt)
-        if self._demand:
-            rt.use(self._demand, 1)
-            driver.call_on_loop(_free_when_dead, nh._core, rt, self._demand)
-        return handle
+        return ActorHandle(nh, rt)
 
     def bind(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Ray's DAG API.
@@ -472,8 +467,8 @@ class ActorClass:
         return f"ActorClass({self._meta.name})"
 
 
-def _demand(options: Mapping[str, Any]) -> dict[str, float]:
-    """The resources an actor or task holds while it lives or runs."""
+def task_demand(options: Mapping[str, Any]) -> dict[str, float]:
+    """The resources a task holds while it runs (an actor's are the engine's business)."""
     demand = {
         resource: float(options[key])
         for key, resource in _RESOURCE_OPTIONS.items()
@@ -482,10 +477,6 @@ def _demand(options: Mapping[str, Any]) -> dict[str, float]:
     for key, amount in (options.get("resources") or {}).items():
         demand[key] = demand.get(key, 0.0) + float(amount)
     return demand
-
-
-def _free_when_dead(core: Any, rt: Runtime, demand: dict[str, float]) -> None:
-    core.stopped().add_done_callback(lambda _: rt.use(demand, -1))
 
 
 def make_actor_class(cls: type, options: Mapping[str, Any]) -> ActorClass:

@@ -23,10 +23,10 @@ from ._worker import Runtime, runtime
 from .actor import (
     COMMON_OPTIONS,
     TASK_ONLY_OPTIONS,
-    _demand,
     check_options,
     check_scheduling,
     finish_call,
+    task_demand,
 )
 from .exceptions import PendingCallsLimitExceeded, UnsupportedFeatureError
 
@@ -92,7 +92,7 @@ class RemoteFunction:
         self._function = func
         self._options = dict(options)
         self._target = Target(func, func.__name__, self._options)
-        self._demand = _demand({"num_cpus": 1, **self._options})
+        self._demand = task_demand({"num_cpus": 1, **self._options})
         retry = check_retry_exceptions(self._options.get("retry_exceptions", False))
         self._native_opts: dict[str, Any] = {}
         if retry:

@@ -78,12 +78,12 @@ class RuntimeContext:
         return wrap_handle(self._native.current_actor, self._rt)
 
     def get_assigned_resources(self) -> dict[str, float]:
-        """The resources held by the running code: none are assigned in one process."""
-        return {}
+        """What the running actor holds of the node's resources (its ``num_cpus`` ...)."""
+        return self._native.get_assigned_resources()
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
-        """Accelerators assigned: none."""
-        return {"GPU": []}
+        """The ids of the GPUs the running actor holds: ``{"GPU": ["0"]}``."""
+        return self._native.get_accelerator_ids()
 
     def get_node_labels(self) -> dict[str, str]:
         """The node's labels: none."""

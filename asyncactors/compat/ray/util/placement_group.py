@@ -89,7 +89,7 @@ def placement_group(
         raise ValueError(f"Invalid placement group strategy {strategy!r}; valid: {STRATEGIES}")
     if not isinstance(bundles, list) or not bundles:
         raise ValueError(f"The placement group `bundles` argument cannot be empty, got {bundles!r}")
-    node = runtime().cluster
+    node = runtime().cluster()
     checked = []
     for bundle in bundles:
         if not isinstance(bundle, Mapping) or not bundle:
