@@ -462,7 +462,7 @@ class Driver:
                     self._handover = True
                     with contextlib.suppress(RuntimeError):
                         self.loop.call_soon_threadsafe(_noop)
-                self._wait_for_owner(done, deadline, mine)
+                self._wait_for_owner(done, deadline)
         finally:
             if owned:
                 self._release()
@@ -476,16 +476,12 @@ class Driver:
                 with self._pool_cond:
                     self._pool_blocked -= 1
 
-    def _wait_for_owner(
-        self,
-        done: Callable[[], bool],
-        deadline: float | None,
-        mine: collections.deque[_Item] | None,
-    ) -> None:
+    def _wait_for_owner(self, done: Callable[[], bool], deadline: float | None) -> None:
+        # Items go to a thread's own queue only while it drives: none come here.
         with self._cond:
             self._waiters += 1
             try:
-                while not (done() or self._closed or not self._lock.locked() or mine):
+                while not (done() or self._closed or not self._lock.locked()):
                     remaining = None if deadline is None else deadline - self.loop.time()
                     if remaining is not None and remaining <= 0:
                         return
@@ -515,9 +511,7 @@ class Driver:
         item = _Item(fut, fn, args, contextvars.copy_context(), call, core)
         wants = self._wants
         if wants is not None and not pool_only and wants.wants(call, core):
-            wants.items.append(item)
-            if self._waiters:
-                self._wake()
+            wants.items.append(item)  # the driving thread: it runs it after this turn
         else:
             self._work.append(item)
             self._notify_pool()
