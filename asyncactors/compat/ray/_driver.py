@@ -32,6 +32,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import os
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -53,6 +54,8 @@ _MAX_POLL: Final = 0.02
 _SKIPPED_POLLS: Final = 8
 # Pool threads running items (not blocked in a get) at most.
 POOL_CAP: Final = 128
+# Pool threads started as soon as items wait; more only when those are stuck.
+_POOL_EAGER: Final = max(4, os.cpu_count() or 1)
 # An idle pool thread exits after this long.
 _POOL_IDLE: Final = 5.0
 
@@ -99,7 +102,7 @@ def _noop() -> None:
 class _Item:
     """Sync work for a thread off the loop; its future (of the loop) gets the outcome."""
 
-    __slots__ = ("args", "call", "core", "ctx", "fn", "fut", "ok", "value")
+    __slots__ = ("args", "call", "core", "ctx", "fn", "fut", "ok", "share", "value")
 
     def __init__(
         self,
@@ -109,6 +112,7 @@ class _Item:
         ctx: contextvars.Context,
         call: Any,
         core: Any,
+        share: bool,
     ) -> None:
         self.fut = fut
         self.fn = fn
@@ -117,6 +121,8 @@ class _Item:
         # The call this item runs, if any, and its actor: whose wait it serves.
         self.call = call
         self.core = core
+        # Whether it goes to the pool at once when its waiter is busy with another.
+        self.share = share
         self.ok = False
         self.value: Any = None
 
@@ -320,9 +326,11 @@ class Driver:
                         continue
                     if item.cancelled():
                         continue
-                    if mine:
-                        # More than one at a time (calls to several actors, or
+                    if mine and any(other.share for other in mine):
+                        # More than one actor call at a time (to several actors, or
                         # max_concurrency > 1): they run in parallel, as in Ray.
+                        # Tasks stay: short ones run fastest here, one after another,
+                        # and the helper gives the pool those that wait too long.
                         self._hand_over(mine)
                     # User code runs off the loop, which is free meanwhile: another
                     # thread, or the helper, runs it if the item takes long.
@@ -498,6 +506,7 @@ class Driver:
         call: Any = None,
         core: Any = None,
         pool_only: bool = False,
+        share: bool = True,
     ) -> asyncio.Future[Any]:
         """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context.
 
@@ -505,10 +514,11 @@ class Driver:
         say whose wait the item serves: the thread driving the loop runs it if
         it waits for that call, else a pool thread does. ``pool_only`` keeps
         it from any waiter: for work its waiter must not run itself (a
-        generator, whose consumer waits for each item).
+        generator, whose consumer waits for each item). ``share=False`` keeps it
+        with its waiter while that waiter runs another item (short tasks).
         """
         fut = self.loop.create_future()
-        item = _Item(fut, fn, args, contextvars.copy_context(), call, core)
+        item = _Item(fut, fn, args, contextvars.copy_context(), call, core, share)
         wants = self._wants
         if wants is not None and not pool_only and wants.wants(call, core):
             wants.items.append(item)  # the driving thread: it runs it after this turn
@@ -549,17 +559,24 @@ class Driver:
             if self._pool_idle:
                 self._pool_cond.notify()
                 return
-        self._grow_pool(1)
+            busy = self._pool_threads - self._pool_blocked
+        # Beyond a few running threads, another is started only for items that
+        # wait a whole poll of the helper (the running ones are all stuck).
+        if busy < _POOL_EAGER:
+            self._grow_pool(1)
 
     def _serve_all(self) -> None:
-        """Have the pool take every queued item: wake idle threads, start more."""
+        """Have the pool take the queued items: wake the idle threads, and start more,
+        at most doubling the busy ones each time (items that block get threads fast,
+        a burst of short ones does not make a thread each)."""
         queued = len(self._work)
         with self._pool_cond:
             idle = self._pool_idle
             if idle:
                 self._pool_cond.notify(queued)
+            busy = self._pool_threads - self._pool_blocked - idle
         if queued > idle:
-            self._grow_pool(queued - idle)
+            self._grow_pool(min(queued - idle, max(_POOL_EAGER, busy)))
 
     def _grow_pool(self, n: int) -> None:
         with self._pool_cond:

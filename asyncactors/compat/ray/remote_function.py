@@ -61,6 +61,7 @@ class _Tasks:
                 call=core.running_call(),
                 core=core,
                 pool_only=target.generator is not None,
+                share=False,
             )
         finally:
             if demand:
