@@ -184,6 +184,38 @@ def ray_installed() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+def wait_for_ray_to_exit(timeout: float = 30.0) -> None:
+    """Wait until the processes of the Ray run just measured are gone.
+
+    Ray's processes (raylet, GCS, workers, agents) go on for seconds after
+    ``ray.shutdown()``; a run measured meanwhile would share the CPUs with them.
+    Found by this Ray installation's path in their command lines (Linux).
+    """
+    spec = importlib.util.find_spec("ray")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    marker = os.fsencode(spec.submodule_search_locations[0])
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        time.sleep(5)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for entry in proc.iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    alive = True
+                    break
+            except OSError:
+                continue
+        if not alive:
+            return
+        time.sleep(0.2)
+
+
 def _fmt(seconds: float) -> str:
     if seconds >= 1:
         return f"{seconds:.2f} s"
@@ -275,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for system in order:
             print(f"run {i + 1}/{runs}: {system} ...", file=sys.stderr, flush=True)
             results[system].append(measure_once(system, n))
+            if system == "ray":
+                wait_for_ray_to_exit()
     text, data = report(results)
     print(text)
     if args.json:

@@ -35,7 +35,7 @@ import contextvars
 import os
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any, Final
 
 from ..._ref import ObjectRef as NativeRef
@@ -100,13 +100,31 @@ def _noop() -> None:
 
 
 class _Item:
-    """Sync work for a thread off the loop; its future (of the loop) gets the outcome."""
+    """Sync work for a thread off the loop. Awaiting it (on the loop) gives the outcome.
 
-    __slots__ = ("args", "call", "core", "ctx", "fn", "fut", "ok", "share", "value")
+    The awaiting task first gives the loop one turn without a future: a thread
+    driving the loop that waits for this item runs it right after that turn,
+    and the task finds it done. Only an item still pending then gets a future.
+    """
+
+    __slots__ = (
+        "args",
+        "call",
+        "core",
+        "ctx",
+        "dropped",
+        "fn",
+        "fut",
+        "loop",
+        "ok",
+        "settled",
+        "share",
+        "value",
+    )
 
     def __init__(
         self,
-        fut: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         ctx: contextvars.Context,
@@ -114,7 +132,7 @@ class _Item:
         core: Any,
         share: bool,
     ) -> None:
-        self.fut = fut
+        self.loop = loop
         self.fn = fn
         self.args = args
         self.ctx = ctx
@@ -125,10 +143,14 @@ class _Item:
         self.share = share
         self.ok = False
         self.value: Any = None
+        self.settled = False
+        # The awaiting side gave up (a cancelled call): nobody runs it any more.
+        self.dropped = False
+        self.fut: asyncio.Future[None] | None = None
 
     def cancelled(self) -> bool:
         """Whether the waiting side has given up on this item (a cancelled call)."""
-        return self.fut.cancelled()
+        return self.dropped
 
     def run(self) -> None:
         previous = _tls.item
@@ -143,15 +165,27 @@ class _Item:
             self.fn = self.args = None  # type: ignore[assignment]
 
     def settle(self) -> None:
-        """Hand the outcome to the future (loop owner only)."""
+        """The outcome is in: wake the awaiting task if it waits (loop owner only)."""
+        self.settled = True
         fut = self.fut
-        if fut.done():
-            return
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            if not self.settled:
+                yield  # one turn of the loop, as asyncio.sleep(0)
+            if not self.settled:
+                fut = self.fut = self.loop.create_future()
+                yield from fut
+        except BaseException:
+            if not self.settled:
+                self.dropped = True
+            raise
+        value, self.value = self.value, None
         if self.ok:
-            fut.set_result(self.value)
-        else:
-            fut.set_exception(self.value)
-        self.value = None
+            return value
+        raise value
 
 
 class _Countdown:
@@ -507,8 +541,9 @@ class Driver:
         core: Any = None,
         pool_only: bool = False,
         share: bool = True,
-    ) -> asyncio.Future[Any]:
-        """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context.
+    ) -> _Item:
+        """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context;
+        await the returned item for its outcome.
 
         Called on the loop (by its owner). ``call`` (and ``core``, its actor)
         say whose wait the item serves: the thread driving the loop runs it if
@@ -517,15 +552,14 @@ class Driver:
         generator, whose consumer waits for each item). ``share=False`` keeps it
         with its waiter while that waiter runs another item (short tasks).
         """
-        fut = self.loop.create_future()
-        item = _Item(fut, fn, args, contextvars.copy_context(), call, core, share)
+        item = _Item(self.loop, fn, args, contextvars.copy_context(), call, core, share)
         wants = self._wants
         if wants is not None and not pool_only and wants.wants(call, core):
             wants.items.append(item)  # the driving thread: it runs it after this turn
         else:
             self._work.append(item)
             self._notify_pool()
-        return fut
+        return item
 
     def _run_here(self, item: _Item) -> None:
         """Run ``item`` in this thread, blocked in a wait for it."""
