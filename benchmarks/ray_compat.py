@@ -101,8 +101,12 @@ def run_program(ray: Any, n: int, t0: float) -> dict[str, float]:
 
     def per_call(label: str, count: int, fn: Any) -> None:
         start = time.perf_counter()
+        cpu = time.process_time()
         fn()
         out[label] = (time.perf_counter() - start) / count
+        # CPU time of this process (all its threads): what a call costs here,
+        # whatever else the machine runs. For Ray, only the driver's share.
+        out[f"{label}_cpu"] = (time.process_time() - cpu) / count
 
     def seq_sync() -> None:
         for _ in range(n):
@@ -251,6 +255,18 @@ def report(results: dict[str, list[dict[str, float]]]) -> tuple[str, dict[str, A
             )
         )
     data: dict[str, Any] = {"medians": medians, "runs": results}
+    if results.get("compat"):
+        cpu = {
+            m: statistics.median(r[f"{m}_cpu"] for r in results["compat"])
+            for m in METRICS[1:]
+            if all(f"{m}_cpu" in r for r in results["compat"])
+        }
+        data["compat_cpu"] = cpu
+        lines.append("")
+        lines.append(
+            "compat, CPU time per call (all its threads; the machine's load does not "
+            "inflate it): " + ", ".join(f"{m} {_fmt(v)}" for m, v in cpu.items())
+        )
     if "compat" in medians:
         c = medians["compat"]
         extra = c["arg_1kb"] - c["seq_sync"]
