@@ -471,6 +471,24 @@ class ActorCore:
             rare = self.rare = _Rare()
         return rare
 
+    def start(self) -> None:
+        """Schedule creation: ``__init__`` runs as the actor's first step (any thread)."""
+        if threading.get_ident() == self.system._thread_id:
+            self.loop.call_soon(self._drain, context=self.ctx)
+        else:
+            self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
+
+    def reduce_handle(self) -> Any:
+        """How a handle to this actor pickles: it does not; it lives in this process.
+
+        Raises:
+            TypeError: always, on this engine.
+        """
+        raise TypeError(
+            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
+            "pass the handle itself to other actors"
+        )
+
     def describe(self) -> str:
         """``Counter(id=3, name='c')``: how errors and logs name this actor."""
         named = f", name={self.name!r}" if self.name else ""

@@ -235,9 +235,7 @@ class Supervisor:
     @property
     def children(self) -> list[Any]:
         """The live children, handles and supervisors, in start order."""
-        from ._core import ActorCore
-
-        return [c.spec.handle_type(c) if isinstance(c, ActorCore) else c for c in self._children]
+        return [c if isinstance(c, Supervisor) else c.spec.handle_type(c) for c in self._children]
 
     # -- failure handling ---------------------------------------------------------
 
@@ -428,14 +426,13 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Stop every child gracefully, newest first, waiting for each to finish."""
-        from ._core import ActorCore
-
         for c in reversed(list(self._children)):
-            if isinstance(c, ActorCore):
+            if isinstance(c, Supervisor):
+                await c.stop()
+            else:
+                # An actor's core, whichever engine runs it.
                 c.request_stop("supervisor")
                 await c.stopped()
-            else:
-                await c.stop()
         self._children.clear()
         if self.parent is not None:
             self.parent._forget(self)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._backends import get_backend
 from ._context import current_system
 from ._core import ActorConfig, ActorCore, ActorState, ClassSpec
 from ._events import ActorEvent, EventStream
@@ -102,21 +103,44 @@ class ActorSystem:
     giving calls ``shutdown_timeout`` seconds to finish (``None``: no limit).
     Leaving it by an exception cancels running calls at once instead, as a
     task group would.
+
+    ``backend="ray"`` runs each actor as a Ray actor: it uses the Ray this
+    process has already initialised, or calls ``ray.init(address=address,
+    namespace=namespace, **ray_init_options)`` when the system starts and
+    ``ray.shutdown()`` when it has shut down.
+
+    Raises:
+        ValueError: an unknown backend (the message lists the valid ones), or
+            ``address`` / ``ray_init_options`` with ``backend="local"``.
+        ImportError: ``backend="ray"`` without Ray installed (the message says
+            ``pip install 'asyncactors[ray]'``).
     """
 
     def __init__(
-        self, *, namespace: str = "default", shutdown_timeout: float | None = None
+        self,
+        *,
+        namespace: str = "default",
+        shutdown_timeout: float | None = None,
+        backend: str = "local",
+        address: str | None = None,
+        ray_init_options: Mapping[str, Any] | None = None,
     ) -> None:
         check_namespace(namespace)
         if shutdown_timeout is not None and shutdown_timeout < 0:
             raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
+        # The engine that runs this system's actors; it owns whatever it starts
+        # (a local Ray) and the system closes it after the last actor stopped.
+        self._engine = get_backend(backend).open_engine(
+            namespace=namespace, address=address, ray_init_options=ray_init_options
+        )
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
-        self._actors: dict[int, ActorCore] = {}
-        self._names: dict[tuple[str, str], ActorCore] = {}
-        self._graveyard: deque[ActorCore] = deque(maxlen=_GRAVEYARD_SIZE)
+        # Cores of any engine (ActorCore, or the Ray engine's RayCore).
+        self._actors: dict[int, Any] = {}
+        self._names: dict[tuple[str, str], Any] = {}
+        self._graveyard: deque[Any] = deque(maxlen=_GRAVEYARD_SIZE)
         self._orphans: set[asyncio.Task[Any]] = set()
         self._lock = threading.RLock()
         self._closing = False
@@ -153,6 +177,11 @@ class ActorSystem:
         return self._loop
 
     @property
+    def backend(self) -> str:
+        """The engine's name: ``"local"`` or ``"ray"``."""
+        return self._engine.name
+
+    @property
     def closed(self) -> bool:
         """Whether ``shutdown()`` has begun."""
         return self._closing
@@ -163,6 +192,7 @@ class ActorSystem:
         if self._loop is None:
             self._loop = loop
             self._thread_id = threading.get_ident()
+            self._engine.start()
         elif self._loop is not loop:
             raise RuntimeError("this ActorSystem runs on another event loop")
 
@@ -211,13 +241,19 @@ class ActorSystem:
             supervisor._check_open()
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
+        engine = self._engine
+        core: Any
         if name is None:
-            core = ActorCore(self, spec, next(_ids), config, None, namespace, args, kwargs)
+            core = engine.create_core(
+                self, spec, next(_ids), config, opts, None, namespace, args, kwargs
+            )
             self._actors[core.actor_id] = core
         else:
             key = (namespace, name)
+            # Outside this system: a name its engine knows (a Ray actor of another driver).
+            elsewhere = None if key in self._names else engine.find_actor(self, name, namespace)
             with self._lock:
-                existing = self._names.get(key)
+                existing = self._names.get(key) or elsewhere
                 if existing is not None:
                     if opts["get_if_exists"]:
                         return spec.handle_type(existing)
@@ -225,7 +261,9 @@ class ActorSystem:
                         f"an actor named {name!r} already exists in namespace {key[0]!r} "
                         f"({existing.describe()}); pass get_if_exists=True to reuse it"
                     )
-                core = ActorCore(self, spec, next(_ids), config, name, namespace, args, kwargs)
+                core = engine.create_core(
+                    self, spec, next(_ids), config, opts, name, namespace, args, kwargs
+                )
                 self._names[key] = core
                 self._actors[core.actor_id] = core
         handle = spec.handle_type(core)
@@ -234,13 +272,20 @@ class ActorSystem:
             if not supervisor._adopt(core):
                 core._hold()  # it starts when its supervisor comes back up
                 return handle
-        if threading.get_ident() == self._thread_id:
-            self.loop.call_soon(core._drain, context=self._ctx)
-        else:
-            self.loop.call_soon_threadsafe(core._drain, context=self._ctx)
+        try:
+            core.start()
+        except BaseException:
+            # Nothing started (a Ray name taken meanwhile): the name stays free.
+            with self._lock:
+                self._actors.pop(core.actor_id, None)
+                if name is not None and self._names.get((namespace, name)) is core:
+                    del self._names[(namespace, name)]
+            if supervisor is not None:
+                supervisor._forget(core)
+            raise
         return handle
 
-    def _unregister(self, core: ActorCore) -> None:
+    def _unregister(self, core: Any) -> None:
         with self._lock:
             self._actors.pop(core.actor_id, None)
             if core.name is not None:
@@ -249,7 +294,7 @@ class ActorSystem:
                     del self._names[key]
         self._graveyard.append(core)
 
-    def _emit(self, kind: str, core: ActorCore, exc: BaseException | None = None) -> None:
+    def _emit(self, kind: str, core: Any, exc: BaseException | None = None) -> None:
         """Publish a lifecycle event to every open ``events()`` stream."""
         if not self._streams:
             return
@@ -297,10 +342,13 @@ class ActorSystem:
         with self._lock:
             core = self._names.get((ns, name))
             names = sorted(n for (n_ns, n) in self._names if n_ns == ns)
+        if core is None and not self._closing:
+            core = self._engine.find_actor(self, name, ns)
         if core is None:
             hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
             raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
-        return core.spec.handle_type(core)
+        handle: ActorHandle[Any] = core.spec.handle_type(core)
+        return handle
 
     def list_actors(self) -> list[ActorInfo]:
         """Every live actor, then up to the last 1000 dead ones, oldest first."""
@@ -326,6 +374,7 @@ class ActorSystem:
             raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
         if self._loop is None:
             self._closing = self._closed = True
+            await self._engine.close()
             return
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError("ActorSystem.shutdown() must run on the system's own event loop")
@@ -337,6 +386,7 @@ class ActorSystem:
         self._done = self._loop.create_future()
         try:
             await self._stop_all(timeout)
+            await self._engine.close()
         finally:
             self._closed = True
             for ref in self._streams:
@@ -382,7 +432,11 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
-        return f"<ActorSystem namespace={self._namespace!r} {state} actors={len(self._actors)}>"
+        engine = "" if self._engine.name == "local" else f" backend={self._engine.name!r}"
+        return (
+            f"<ActorSystem namespace={self._namespace!r}{engine} {state} "
+            f"actors={len(self._actors)}>"
+        )
 
 
 def default_system() -> ActorSystem:
