@@ -310,7 +310,28 @@ def _run_stop(instance: Any, core: ActorCore, via: StopVia) -> None:
     core._stop_after_running(via, f"was stopped by {_STOPPED_BY[via]} before running the call")
 
 
-def _died(core: ActorCore, reason: str) -> ActorDiedError:
+def retry_allowed(call: Any, config: ActorConfig, exc: BaseException | None) -> bool:
+    """Whether ``call`` may run again after a crash (Ray's rules: the call's,
+    then the method's, then the actor's ``max_task_retries``, and for the call
+    that raised, ``retry_exceptions``); counts the attempt if so."""
+    spec = call._spec
+    limit = spec.max_task_retries
+    if limit is None:
+        limit = config.max_task_retries
+    attempts: int = getattr(call, "_attempts", 0)
+    if limit != -1 and attempts >= limit:
+        return False
+    if exc is not None:
+        allowed = spec.retry_exceptions
+        if not allowed:
+            return False
+        if isinstance(allowed, tuple) and not isinstance(exc, allowed):
+            return False
+    call._attempts = attempts + 1
+    return True
+
+
+def _died(core: Any, reason: str) -> ActorDiedError:
     return ActorDiedError(
         f"{core.describe()} {reason}",
         actor_id=core.actor_id,
@@ -1145,21 +1166,7 @@ class ActorCore:
 
     def _retry(self, call: Call, exc: BaseException | None) -> bool:
         """Whether ``call`` may run again (Ray's rules); counts the attempt if so."""
-        spec = call._spec
-        limit = spec.max_task_retries
-        if limit is None:
-            limit = self.config.max_task_retries
-        attempts: int = getattr(call, "_attempts", 0)
-        if limit != -1 and attempts >= limit:
-            return False
-        if exc is not None:
-            allowed = spec.retry_exceptions
-            if not allowed:
-                return False
-            if isinstance(allowed, tuple) and not isinstance(exc, allowed):
-                return False
-        call._attempts = attempts + 1
-        return True
+        return retry_allowed(call, self.config, exc)
 
     def _take_down(
         self, reason: str, crashed: Call | None = None, exc: BaseException | None = None

@@ -254,6 +254,13 @@ class ObjectRef(Generic[_T]):
         state = ("pending", "done", "failed")[self._state]
         return f"<{self._describe()} {state}>"
 
+    def __reduce__(self) -> Any:
+        # Only engines whose refs live outside this process (Ray's) pickle them.
+        raise TypeError(
+            f"{self._describe()} cannot be serialized: it lives in this process. Pass it "
+            "as a top-level argument (it is resolved first), or pass its value"
+        )
+
 
 def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
     if fut.done():
