@@ -8,6 +8,7 @@ killed after it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import Iterator
 from typing import Any
@@ -41,10 +42,8 @@ def _kill_leftovers() -> None:
     from asyncactors._backends._ray import _engine
 
     for handle in _engine.live_ray_actors():
-        try:
+        with contextlib.suppress(Exception):  # already gone
             ray.kill(handle, no_restart=True)
-        except Exception:  # pragma: no cover - already gone
-            pass
 
 
 @pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])

@@ -418,7 +418,9 @@ async def test_supervisor_strategies(backend: str, strategy: Any, expected: list
 async def test_supervisor_escalates_past_its_intensity(backend: str) -> None:
     """More restarts than max_restarts within within_s stops the tree for good."""
     async with ActorSystem(backend=backend):
-        sup = Supervisor("one_for_one", max_restarts=1, within_s=60, backoff=FAST, restart="temporary")
+        sup = Supervisor(
+            "one_for_one", max_restarts=1, within_s=60, backoff=FAST, restart="temporary"
+        )
         m = Member.options(supervisor=sup).remote("a")
         with pytest.raises(Boom):
             await m.crash.remote()
@@ -529,9 +531,13 @@ async def test_submit_waits_for_room(backend: str) -> None:
         first = c.hold.remote(0.3)
         await asyncio.sleep(0.05)  # first is running
         sent = []
-        with pytest.raises(MailboxFullError):
-            for _ in range(4):
+        for _ in range(4):
+            try:
                 sent.append(c.hold.submit_nowait(0.0))
+            except MailboxFullError:
+                break
+        else:
+            pytest.fail("submit_nowait() never found the mailbox full")
         # Locally the mailbox holds queued calls; on Ray the window counts
         # the calls in flight, the running one too.
         assert len(sent) == (2 if backend == "local" else 1)

@@ -513,7 +513,15 @@ class _Caller:
             opts = None
         else:
             opts = (spec.group, spec.max_task_retries, spec.retry_exceptions)
-        ref = self._remote(self._token, seq, name, opts, call._args, call._kwargs)
+        try:
+            ref = self._remote(self._token, seq, name, opts, call._args, call._kwargs)
+        except Exception as exc:
+            # Nothing was sent (an argument Ray cannot pickle): the seq is free again.
+            self._seq = seq
+            self._inflight -= 1
+            call._pos = _NEW
+            call._set_exception(exc)
+            return
         call._ray = ref
         ref._on_completed(call._completed)
         if call._admit is not None:
@@ -772,6 +780,7 @@ class RayCore(_Caller):
         self._watch_seq = 0
         self._watch_ref: Any = None
         self._left = False
+        self._key = ""
         _specs.setdefault(spec.cls, spec)
 
     # -- what the supervisor reads ------------------------------------------------
@@ -852,8 +861,9 @@ class RayCore(_Caller):
         self._token = next(_tokens)
         self._seq = 0
         self._watch_seq = 0
-        _owners[_actor_key(handle)] = self
-        _alive[_actor_key(handle)] = handle
+        key = self._key = _actor_key(handle)
+        _owners[key] = self
+        _alive[key] = handle
         self._watch()
         self._pump()
         self._maybe_send_stop()
@@ -1038,6 +1048,10 @@ class RayCore(_Caller):
 
     def _stopped_for_good(self, kind: str, *, emit: bool = True) -> None:
         self._final_kind = kind
+        if _owners.get(self._key) is self:
+            # Handles that come back now, or get_actor() of a detached actor
+            # left running, reach the Ray actor anew.
+            del _owners[self._key]
         self.supervisor._forget(self)
         self.system._unregister(self)
         store = self.config.store

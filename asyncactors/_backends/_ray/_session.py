@@ -57,16 +57,28 @@ def starts_local(address: str | None, options: Mapping[str, Any]) -> bool:
 
 
 @contextlib.contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    previous = os.environ.get(name)
-    os.environ[name] = value
+def _single_machine() -> Iterator[None]:
+    """While Ray starts: a single-machine cluster, which binds to 127.0.0.1.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` twice: its servers (and the
+    processes they start) from the environment as they start, and this process
+    when Ray is imported, as a constant that decides whether 127.0.0.1 is kept
+    as the node's address or replaced by the machine's external address.
+    """
+    from ray._private import ray_constants
+
+    previous = os.environ.get(_SINGLE_MACHINE)
+    constant = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_SINGLE_MACHINE] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
+        ray_constants.ENABLE_RAY_CLUSTER = constant
         if previous is None:
-            os.environ.pop(name, None)
+            os.environ.pop(_SINGLE_MACHINE, None)
         else:
-            os.environ[name] = previous
+            os.environ[_SINGLE_MACHINE] = previous
 
 
 def init_ray(
@@ -81,9 +93,7 @@ def init_ray(
     options = dict(ray_init_options or {})
     if starts_local(address, options) and "_node_ip_address" not in options:
         options["_node_ip_address"] = _LOOPBACK
-        # Read by Ray's servers as they start: bind to the loopback interface,
-        # not to all of them.
-        with _environ(_SINGLE_MACHINE, "0"):
+        with _single_machine():
             ray.init(address=address, namespace=namespace, **options)
     else:
         ray.init(address=address, namespace=namespace, **options)
