@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -67,6 +68,9 @@ class Counter:
     def quit(self) -> None:
         asyncactors.exit_actor()
 
+    def pid(self) -> int:
+        return os.getpid()
+
 
 def unique(prefix: str) -> str:
     """A name no other test uses: Ray's names outlive a test by a moment."""
@@ -114,6 +118,17 @@ async def test_calls_from_one_caller_run_in_order(backend: str) -> None:
         refs = [c.append.remote(i) for i in range(300)]
         assert await asyncactors.get(refs) == list(range(1, 301))
         assert await c.appended.remote() == list(range(300))
+
+
+async def test_calls_from_another_thread(backend: str) -> None:
+    """.remote() and ref.result() work from a thread other than the system's loop."""
+    async with ActorSystem(backend=backend):
+        c = Counter.remote()
+
+        def work() -> list[int]:
+            return [c.incr.remote().result(timeout=10) for _ in range(3)]
+
+        assert await asyncio.to_thread(work) == [1, 2, 3]
 
 
 async def test_wait_returns_ready_refs_first(backend: str) -> None:
@@ -463,6 +478,9 @@ class Account:
 
     def total(self) -> int:
         return self.balance
+
+    def pid(self) -> int:
+        return os.getpid()
 
 
 async def test_checkpoint_restores_after_a_kill(backend: str, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -348,13 +349,11 @@ async def test_detached_actor_outlives_its_system(ray_session: None) -> None:
 async def test_restart_after_its_process_died(ray_session: None, tmp_path: Path) -> None:
     """When an actor's process dies, its supervisor starts a new Ray actor that
     restores the checkpoint; handles held here keep working."""
-    import ray
-
     async with ActorSystem(backend="ray") as system:
         events = system.events()
         a = Account.options(checkpoint_store=FileStore(tmp_path), max_restarts=1).remote()
         assert await a.deposit.remote(5) == 5
-        ray.kill(a._core._ray_handle, no_restart=True)
+        os.kill(await a.pid.remote(), signal.SIGKILL)
         kinds = []
         async for event in events:
             kinds.append(event.kind)
@@ -369,20 +368,33 @@ async def test_restart_after_its_process_died(ray_session: None, tmp_path: Path)
 async def test_calls_in_flight_when_the_process_dies(ray_session: None) -> None:
     """Calls in flight when the process dies run again if max_task_retries allows,
     else fail with ActorDiedError; the actor serves on after its restart."""
-    import ray
-
     async with ActorSystem(backend="ray"):
         kept = Counter.options(max_restarts=1, max_task_retries=1).remote()
         lost = Counter.options(max_restarts=1).remote()
-        await asyncio.gather(kept, lost)
+        pids = [await kept.pid.remote(), await lost.pid.remote()]
         k, lo = kept.hold.remote(0.5), lost.hold.remote(0.5)
         await asyncio.sleep(0.1)
-        ray.kill(kept._core._ray_handle, no_restart=True)
-        ray.kill(lost._core._ray_handle, no_restart=True)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
         assert await k == 0.5
         with pytest.raises(ActorDiedError, match="restarted during the call"):
             await lo
         assert await lost.incr.remote() == 1
+
+
+@ray_only
+async def test_ray_kill_from_outside_is_a_kill(ray_session: None) -> None:
+    """ray.kill() on an actor's Ray handle kills it for good, as asyncactors.kill()."""
+    import ray
+
+    async with ActorSystem(backend="ray"):
+        c = Counter.options(max_restarts=-1).remote()
+        await c
+        ray.kill(c._core._ray_handle, no_restart=True)
+        info = await c.monitor()
+        assert info.reason.startswith("was killed by ray.kill()")
+        with pytest.raises(ActorDiedError, match=r"killed by ray\.kill\(\)"):
+            await c.incr.remote()
 
 
 @ray_only

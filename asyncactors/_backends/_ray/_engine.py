@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import ray
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 
 from ..._core import (
     _STOPPED_BY,
@@ -54,7 +54,15 @@ from ..._options import ACTOR_DEFAULTS
 from ..._ref import ObjectRef, logger
 from ..._stores import MemoryStore
 from . import _session
-from ._refs import Raised, RayObjectRef, first_line, from_ray, on_ray_result
+from ._refs import (
+    Raised,
+    RayObjectRef,
+    death_reason,
+    first_line,
+    from_ray,
+    killed_by_ray,
+    on_ray_result,
+)
 
 if TYPE_CHECKING:
     from ..._supervisor import Supervisor
@@ -90,6 +98,8 @@ CANCEL: Final = "_cancel"
 
 # How long a dying actor's host may run __pre_destroy__ before it is killed.
 _PRE_DESTROY_GRACE_S: Final = 5.0
+# How soon to ask again about an actor Ray has lost touch with.
+_REWATCH_S: Final = 0.2
 # How long a host that stopped may take to send its last replies before it is killed.
 _RETIRE_GRACE_S: Final = 1.0
 
@@ -585,7 +595,9 @@ class _Caller:
             self.failed += 1
             call._set_exception(result.error())
         elif isinstance(result, RayError):
-            if isinstance(result, RayActorError):
+            if isinstance(result, ActorUnavailableError):
+                self._unavailable(call, result)
+            elif isinstance(result, RayActorError):
                 self._lost(call, result)
             else:
                 # Ray failed the call before the host saw it (its arguments could
@@ -611,6 +623,20 @@ class _Caller:
         """A future of the loop that completes when the actor is DEAD."""
         raise NotImplementedError
 
+    def _unavailable(self, call: RayCall, exc: ActorUnavailableError) -> None:
+        """Ray lost touch with the actor during ``call``, which may have run or not;
+        the actor may come back (its watch tells). The call runs again if its
+        retries allow, else fails."""
+        if call._state:
+            return
+        if self.state is not _DEAD and retry_allowed(call, self.config, None):
+            call._pos = _BACKLOG
+            self._resend.append(call)
+            self._pump()
+            return
+        self.failed += 1
+        call._set_exception(self._error(f"was unavailable during the call: {first_line(exc)}"))
+
     def _lost(self, call: RayCall, exc: RayActorError) -> None:
         """The Ray actor died with ``call`` in flight."""
         if self.state is not _DEAD:
@@ -625,7 +651,7 @@ class _Caller:
         self._inflight = 0
         self.state = _DEAD
         self.refusing = True
-        self.reason = f"died: its Ray actor died ({first_line(exc)})"
+        self.reason = f"died: its Ray actor died ({death_reason(exc)})"
         self._final_kind = "dead"
         self._fail_waiting(self.reason)
 
@@ -732,7 +758,7 @@ class _Caller:
         if type(result) is Raised:
             raise result.error()
         if isinstance(result, RayActorError):
-            raise self._error(f"died: its Ray actor died ({first_line(result)})") from result
+            raise self._error(f"died: its Ray actor died ({death_reason(result)})") from result
         if isinstance(result, RayError):
             raise from_ray(result, self.describe())
         return result
@@ -881,7 +907,10 @@ class RayCore(_Caller):
         if gen != self._gen or self._left:
             return
         if isinstance(result, RayError):
-            if isinstance(result, RayActorError):
+            if isinstance(result, ActorUnavailableError):
+                # Out of touch for now: ask again shortly; a death ends this.
+                self.loop.call_later(_REWATCH_S, self._rewatch, gen)
+            elif isinstance(result, RayActorError):
                 self._gone(result)
             else:
                 logger.error("%s: watching its Ray actor failed: %r", self.describe(), result)
@@ -893,6 +922,10 @@ class RayCore(_Caller):
             if gen != self._gen:
                 return
         if self.state is not _DEAD:
+            self._watch()
+
+    def _rewatch(self, gen: int) -> None:
+        if gen == self._gen and self.state is not _DEAD:
             self._watch()
 
     def _on_event(
@@ -947,8 +980,13 @@ class RayCore(_Caller):
         self._stop_sent = False
         if self.state is _DEAD:
             return
-        reason = f"crashed: its Ray actor died ({first_line(exc)})"
+        why = death_reason(exc)
         self.death = from_ray(exc, self.describe())
+        if killed_by_ray(exc):
+            # Somebody called ray.kill() on it: a kill, as asyncactors.kill().
+            self._die(f"was killed by ray.kill() ({why})", now=True)
+            return
+        reason = f"crashed: its Ray actor died ({why})"
         self.system._emit("crashed", self, self.death)
         if self.state is _RESTARTING:
             return  # already down; its restart starts a new Ray actor
@@ -971,7 +1009,7 @@ class RayCore(_Caller):
         else:
             self.failed += 1
             call._set_exception(
-                self._error(f"restarted during the call: its Ray actor died ({first_line(exc)})")
+                self._error(f"restarted during the call: its Ray actor died ({death_reason(exc)})")
             )
 
     # -- the Child protocol -------------------------------------------------------

@@ -21,7 +21,16 @@ from ray.exceptions import TaskCancelledError as RayTaskCancelledError
 from ..._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 from ..._ref import ObjectRef
 
-__all__ = ["Raised", "RayObjectRef", "first_line", "from_ray", "on_ray_result", "rebuild_ref"]
+__all__ = [
+    "Raised",
+    "RayObjectRef",
+    "death_reason",
+    "first_line",
+    "from_ray",
+    "killed_by_ray",
+    "on_ray_result",
+    "rebuild_ref",
+]
 
 _T = TypeVar("_T")
 _get_running_loop = asyncio._get_running_loop
@@ -63,6 +72,20 @@ def first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def death_reason(exc: BaseException) -> str:
+    """Why Ray says an actor died: the line of its message that says so."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line.startswith("The actor is dead because"):
+            return line.removeprefix("The actor is dead because").strip().rstrip(".")
+    return first_line(exc)
+
+
+def killed_by_ray(exc: BaseException) -> bool:
+    """Whether someone called ``ray.kill()`` on the actor: a kill, not a crash."""
+    return "killed by `ray.kill`" in str(exc)
+
+
 def from_ray(exc: BaseException, what: str = "the Ray actor") -> BaseException:
     """Ray's error as asyncactors raises it.
 
@@ -75,7 +98,7 @@ def from_ray(exc: BaseException, what: str = "the Ray actor") -> BaseException:
         return cause if isinstance(cause, BaseException) else exc
     new: BaseException
     if isinstance(exc, RayActorError):
-        new = ActorDiedError(f"{what} died: {first_line(exc)}")
+        new = ActorDiedError(f"{what} died: {death_reason(exc)}")
     elif isinstance(exc, RayTaskCancelledError):
         new = TaskCancelledError(f"{what}: the call was cancelled")
     elif isinstance(exc, RayGetTimeoutError):
