@@ -25,7 +25,15 @@ import asyncactors
 from ._floor import FloorActor
 from ._workload import Crash, Crashy, Idle, IOService, Workload
 
-__all__ = ["ASYNCACTORS", "BASELINE", "Driver", "System", "core_systems", "timed_io_call"]
+__all__ = [
+    "ASYNCACTORS",
+    "BASELINE",
+    "AsyncActorsDriver",
+    "Driver",
+    "System",
+    "core_systems",
+    "timed_io_call",
+]
 
 BASELINE = "floor"
 """The system every other one is compared with."""
@@ -226,7 +234,7 @@ async def _floor_session() -> AsyncIterator[Driver]:
 # asyncactors, with default options except where a scenario sets max_concurrency.
 
 
-class _AsyncActorsDriver:
+class AsyncActorsDriver:
     def __init__(self) -> None:
         self._classes: dict[tuple[type, int | None], Any] = {}
 
@@ -295,7 +303,7 @@ class _AsyncActorsDriver:
 @asynccontextmanager
 async def _asyncactors_session() -> AsyncIterator[Driver]:
     async with asyncactors.ActorSystem():
-        yield _AsyncActorsDriver()
+        yield AsyncActorsDriver()
 
 
 def core_systems() -> dict[str, System]:

@@ -524,7 +524,10 @@ class _Caller:
         else:
             opts = (spec.group, spec.max_task_retries, spec.retry_exceptions)
         try:
-            ref = self._remote(self._token, seq, name, opts, call._args, call._kwargs)
+            # One list argument: Ray serialises (and checks against the host's
+            # signature) each argument on its own, and packs a list of plain
+            # values with msgpack, without pickle.
+            ref = self._remote([self._token, seq, name, opts, [*call._args], call._kwargs])
         except Exception as exc:
             # Nothing was sent (an argument Ray cannot pickle): the seq is free again.
             self._seq = seq
@@ -545,7 +548,7 @@ class _Caller:
             return None
         seq = self._seq
         self._seq = seq + 1
-        ref = remote(self._token, seq, op, None, args, {})
+        ref = remote([self._token, seq, op, None, [*args], {}])
         on_ray_result(self.loop, ref, functools.partial(self._ordered, op))
         return ref
 

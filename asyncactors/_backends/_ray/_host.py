@@ -25,8 +25,9 @@ from typing import Any, ClassVar, Final
 
 import ray
 
-from ..._core import ActorConfig, ActorCore
+from ..._core import SYNC, ActorConfig, ActorCore, ActorState, Call, MethodSpec
 from ..._options import ACTOR_DEFAULTS
+from ..._ref import OK as _OK
 from ..._ref import ObjectRef
 from ..._system import ActorSystem
 from . import _engine
@@ -44,6 +45,8 @@ from ._engine import (
 from ._refs import Raised
 
 __all__ = ["ActorHost"]
+
+_ALIVE: Final = ActorState.ALIVE
 
 # Events the owner stops watching after.
 _FINAL: Final = ("stopped", "dead")
@@ -106,6 +109,50 @@ class HostedCore(ActorCore):
         # Its owner decides when it stops, not handles made inside its process.
         with self.system._lock:
             self.handles -= 1
+
+    def run_now(self, spec: MethodSpec, args: Any, kwargs: dict[str, Any]) -> Call | None:
+        """Run a call of a sync method at once if the drain would run it next
+        anyway (the actor is ALIVE, its lane has room and nothing queued, no
+        ref among the arguments); return it, or ``None`` to queue it instead.
+
+        This saves the host's coroutine the loop turns of a queued call.
+        """
+        if (
+            self.state is not _ALIVE
+            or spec.kind != SYNC
+            or self.refusing
+            or self.stopping is not None
+            or self.config.checkpoint_every
+        ):
+            return None
+        mb = self.mailbox
+        if mb is not None:
+            if mb.overflow:
+                return None
+            lane = mb.default if spec.group is None else mb.lane(spec.group)
+            if lane.head is not None or lane.retries or lane.running >= lane.limit:
+                return None
+        for a in args:
+            if isinstance(a, ObjectRef):
+                return None
+        if kwargs:
+            for a in kwargs.values():
+                if isinstance(a, ObjectRef):
+                    return None
+        call = Call(self, spec, args, kwargs)
+        # In the system's context, as the drain runs it (get_runtime_context()).
+        self.ctx.run(self._run_marked, call)
+        return call
+
+    def _run_marked(self, call: Call) -> None:
+        system = self.system
+        previous, system._inline = system._inline, self
+        try:
+            self._run_inline(call)
+        finally:
+            system._inline = previous
+        if self.stopping is not None:
+            self._maybe_finish_stop()  # the method called exit_actor()
 
 
 class WorkerSystem(ActorSystem):
@@ -172,16 +219,10 @@ class ActorHost:
 
     # -- calls --------------------------------------------------------------------
 
-    async def call(
-        self,
-        token: int,
-        seq: int,
-        name: str,
-        opts: tuple[Any, ...] | None,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        """Run one call of the caller ``token`` in its turn; return its value or ``Raised``."""
+    async def call(self, message: list[Any]) -> Any:
+        """Run one call (``[token, seq, name, options, args, kwargs]``) of the caller
+        ``token`` in its turn; return its value or ``Raised``."""
+        token, seq, name, opts, args, kwargs = message
         expected = self._expected.get(token, 0)
         if seq == expected:
             self._expected[token] = seq + 1
@@ -203,7 +244,17 @@ class ActorHost:
                     "retry_exceptions": opts[2],
                 }
             )
-        local = self._core.call(spec, args, kwargs)
+        core = self._core
+        local = core.run_now(spec, args, kwargs)
+        if local is not None and local._state:
+            # A sync method that ran at once, as the actor's drain would have run it.
+            if local._state == _OK:
+                return local._value
+            local._retrieved()
+            assert local._exc is not None
+            return Raised.of(local._exc)
+        if local is None:
+            local = core.call(spec, args, kwargs)
         key = (token, seq)
         calls = self._calls
         calls[key] = local
