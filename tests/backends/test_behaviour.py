@@ -381,6 +381,17 @@ async def test_restart_retries_the_running_call(backend: str) -> None:
             await f.incr.remote()
 
 
+async def test_kill_without_no_restart_is_a_crash_at_once(backend: str) -> None:
+    """kill(no_restart=False) takes the actor down at once: the next call runs on
+    the restarted actor."""
+    async with ActorSystem(backend=backend):
+        f = Flaky.remote()
+        assert await f.incr.remote() == 1
+        asyncactors.kill(f, no_restart=False)
+        assert f._core.state is ActorState.RESTARTING
+        assert await f.incr.remote() == 1
+
+
 async def test_running_call_without_retries_fails_on_restart(backend: str) -> None:
     """With max_task_retries=0 a call running when the actor restarts fails; queued ones run."""
     async with ActorSystem(backend=backend):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import asyncactors
 from asyncactors import ActorAlreadyExistsError, ActorDiedError, ActorSystem, FileStore, MemoryStore
 
+from ..test_examples import run_example
 from .conftest import HAS_RAY
 from .test_behaviour import Account, Counter, Relay, unique
 
@@ -132,6 +134,20 @@ async def test_resource_options_reach_rays_scheduler(ray_session: None) -> None:
 
 
 # -- Ray itself -------------------------------------------------------------------
+
+
+@ray_only
+async def test_stopping_actors_logs_no_error(
+    ray_session: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopping, killing and shutting down actors leaves nothing on the error log."""
+    caplog.set_level(logging.ERROR, logger="asyncactors")
+    async with ActorSystem(backend="ray"):
+        a, b = Counter.remote(), Counter.remote()
+        await asyncio.gather(a.incr.remote(), b.incr.remote())
+        await asyncactors.stop(a)
+        asyncactors.kill(b, no_restart=False)
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 @ray_only
@@ -405,3 +421,11 @@ async def test_a_handle_to_itself_passes_to_other_actors(ray_session: None) -> N
         me = await r.me.remote()
         assert me == r
         assert await Relay.remote(me).add_via_peer.remote(2, 3) == 5
+
+
+@ray_only
+def test_scale_out_example_prints_the_same_on_both_backends(ray_session: None) -> None:
+    """examples/scale_out.py --self-test: the pipeline prints the same in process and on Ray."""
+    out = run_example("scale_out.py", "--self-test")
+    assert "self-test ok" in out
+    assert "splitter incarnation: 2" in out

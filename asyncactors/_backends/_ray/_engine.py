@@ -935,8 +935,9 @@ class RayCore(_Caller):
         self, kind: str, inc: int, restarts: int, reason: str | None, exc: BaseException | None
     ) -> None:
         if kind == "crashed":
-            self.death = exc
-            self.system._emit("crashed", self, exc)
+            if inc == self.incarnation:  # else this side took it down already
+                self.death = exc
+                self.system._emit("crashed", self, exc)
         elif kind == "restarting":
             if inc > self.incarnation and self.state is not _DEAD:
                 self.state = _RESTARTING
@@ -1124,7 +1125,13 @@ class RayCore(_Caller):
         if no_restart:
             self._die("was killed by asyncactors.kill()", now=True)
         elif self.state is not _DEAD and self.state is not _RESTARTING:
-            self._order(CRASH)
+            # A crash decided here, at once, as locally: its supervisor acts
+            # (siblings too) before any later call reaches them.
+            reason = "was killed by asyncactors.kill(no_restart=False)"
+            self.death = None
+            self.system._emit("crashed", self)
+            self._take_down(reason)
+            self._ask_supervisor(reason)
 
     def request_stop(self, why: str) -> None:
         """Stop gracefully once every accepted call has finished.

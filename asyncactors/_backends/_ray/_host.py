@@ -234,7 +234,10 @@ class ActorHost:
             self._wake(token, seq + 1)
         # else: it arrives after its turn was skipped; no order is left to keep.
         if name[0] == "_":
-            return self._order(name, token, args)
+            outcome = self._order(name, token, args)
+            if name == DIE:
+                await self._after_orphans()
+            return outcome
         spec = self._methods[name]
         if opts is not None:
             spec = spec.with_options(
@@ -300,7 +303,6 @@ class ActorHost:
                 core.restarts = args[0]
             elif op == DIE:
                 core._die(args[0], pre_destroy=args[1])
-                return self._after_orphans()
             elif op == CRASH:
                 core.kill(no_restart=False)
             elif op == REQUEST_STOP:
