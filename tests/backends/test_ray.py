@@ -293,6 +293,18 @@ async def test_values_ray_cannot_move_fail_only_their_call(ray_session: None) ->
         assert await asyncio.wait_for(s.echo.remote(1), 10) == 1
 
 
+@ray_only
+async def test_creation_that_ray_refuses(ray_session: None) -> None:
+    """Constructor arguments Ray cannot pickle: Cls.remote() raises at once on the
+    loop; from another thread the handle's actor dies, saying why."""
+    async with ActorSystem(backend="ray"):
+        with pytest.raises(TypeError):
+            Counter.remote(threading.Lock())
+        h = await asyncio.to_thread(Counter.remote, threading.Lock())
+        with pytest.raises(ActorDiedError, match="could not be created on Ray"):
+            await h
+
+
 # -- refs and handles -------------------------------------------------------------
 
 
@@ -367,7 +379,9 @@ async def test_restart_after_its_process_died(ray_session: None, tmp_path: Path)
     restores the checkpoint; handles held here keep working."""
     async with ActorSystem(backend="ray") as system:
         events = system.events()
-        a = Account.options(checkpoint_store=FileStore(tmp_path), max_restarts=1).remote()
+        a = Account.options(
+            name=unique("acct"), checkpoint_store=FileStore(tmp_path), max_restarts=1
+        ).remote()
         assert await a.deposit.remote(5) == 5
         os.kill(await a.pid.remote(), signal.SIGKILL)
         kinds = []

@@ -98,6 +98,9 @@ CANCEL: Final = "_cancel"
 
 # How long a dying actor's host may run __pre_destroy__ before it is killed.
 _PRE_DESTROY_GRACE_S: Final = 5.0
+# How long a restart waits for Ray to free the name of the dead process.
+_NAME_WAIT_S: Final = 0.1
+_NAME_WAIT_TRIES: Final = 50
 # How soon to ask again about an actor Ray has lost touch with.
 _REWATCH_S: Final = 0.2
 # How long a host that stopped may take to send its last replies before it is killed.
@@ -842,13 +845,30 @@ class RayCore(_Caller):
         if _get_running_loop() is self.loop:
             self._launch(first=True)
         else:
-            self.loop.call_soon_threadsafe(self._launch)
+            self.loop.call_soon_threadsafe(self._launch_or_die)
+
+    def _launch_or_die(self) -> None:
+        """Create the Ray actor for ``Cls.remote()`` called in another thread,
+        which has returned: a failure is the actor's death, told to its callers."""
+        try:
+            self._launch()
+        except Exception as exc:
+            self.death = exc
+            self._die(f"could not be created on Ray: {type(exc).__name__}: {exc}")
 
     def _hold(self) -> None:
         """Wait, never started, for a supervisor that is down; ``_bring_up`` starts it."""
         self.state = _RESTARTING
 
-    def _launch(self, first: bool = False) -> None:
+    def _relaunch(self, attempt: int) -> None:
+        if self.state is _PENDING and self._ray_handle is None:
+            try:
+                self._launch(attempt=attempt)
+            except Exception as exc:
+                self.death = exc
+                self._die(f"could not restart on Ray: {type(exc).__name__}: {exc}")
+
+    def _launch(self, first: bool = False, attempt: int = 0) -> None:
         opts = self.opts
         ray_opts: dict[str, Any] = {"max_restarts": 0, "max_task_retries": 0}
         for key in _SCHEDULING_OPTIONS:
@@ -882,6 +902,10 @@ class RayCore(_Caller):
             )
             if first:
                 raise err from exc
+            if attempt < _NAME_WAIT_TRIES:
+                # Its dead process may still hold the name for a moment.
+                self.loop.call_later(_NAME_WAIT_S, self._relaunch, attempt + 1)
+                return
             self.death = err
             self._die(f"could not restart: {err}")
             return
@@ -978,6 +1002,10 @@ class RayCore(_Caller):
 
     def _gone(self, exc: RayActorError) -> None:
         """The Ray actor's process died: a crash, for the supervisor to decide."""
+        if self._ray_handle is not None:
+            # Ray keeps a dead actor's name until it is killed: free it for
+            # the restart, which starts a new Ray actor under the same name.
+            _kill(self._ray_handle)
         self._gen += 1
         self._ray_handle = self._remote = None
         self._inflight = 0
@@ -1035,7 +1063,7 @@ class RayCore(_Caller):
             self.restarts += 1
         self.state = _PENDING
         if self._ray_handle is None:
-            self._launch()
+            self._launch_or_die()
         else:
             self._order(BRING_UP, self.restarts)
 
