@@ -416,6 +416,9 @@ class Member:
     def restarts(self) -> int:
         return asyncactors.get_runtime_context().restart_count
 
+    def quit(self) -> None:
+        asyncactors.exit_actor()
+
 
 @pytest.mark.parametrize(
     ("strategy", "expected"),
@@ -439,6 +442,30 @@ async def test_supervisor_strategies(backend: str, strategy: Any, expected: list
                 break
         assert [await m.restarts.remote() for m in members] == expected
         await events.aclose()
+
+
+async def test_restart_types(backend: str) -> None:
+    """Permanent and transient children restart after a crash, temporary ones do not;
+    a transient child that calls exit_actor() stays down."""
+    async with ActorSystem(backend=backend):
+        sup = Supervisor("one_for_one", backoff=FAST)
+        perm, trans, temp = [
+            Member.options(supervisor=sup, restart=r).remote(r)
+            for r in ("permanent", "transient", "temporary")
+        ]
+        for m in (perm, trans, temp):
+            with pytest.raises(Boom):
+                await m.crash.remote()
+        assert await perm.restarts.remote() == 1
+        assert await trans.restarts.remote() == 1
+        with pytest.raises(ActorDiedError):
+            await temp.restarts.remote()
+        with pytest.raises(ActorDiedError, match="exit_actor"):
+            await trans.quit.remote()
+        assert (await trans.monitor()).state is ActorState.DEAD
+        with pytest.raises(ActorDiedError, match="exit_actor"):
+            await perm.quit.remote()
+        assert await perm.restarts.remote() == 2  # permanent: back after a normal exit too
 
 
 async def test_supervisor_escalates_past_its_intensity(backend: str) -> None:

@@ -413,6 +413,26 @@ async def test_calls_in_flight_when_the_process_dies(ray_session: None) -> None:
 
 
 @ray_only
+async def test_a_call_ray_lost_touch_during_is_not_a_death(ray_session: None) -> None:
+    """ActorUnavailableError fails (or retries) that call; the actor is not taken for dead."""
+    from ray.exceptions import ActorUnavailableError
+
+    from asyncactors._backends._ray._engine import RayCall
+
+    async with ActorSystem(backend="ray"):
+        c = Counter.remote()
+        await c
+        core = c._core
+        call = RayCall(core, core.spec.methods["incr"], (), {})
+        call._gen = -1  # Ray's reply for a call outside the window
+        core._settled(call, ActorUnavailableError("lost touch", None))
+        with pytest.raises(ActorDiedError, match="was unavailable during the call"):
+            await call
+        assert core.state is asyncactors.ActorState.ALIVE
+        assert await c.incr.remote() == 1
+
+
+@ray_only
 async def test_ray_kill_from_outside_is_a_kill(ray_session: None) -> None:
     """ray.kill() on an actor's Ray handle kills it for good, as asyncactors.kill()."""
     import ray
