@@ -305,6 +305,20 @@ async def test_creation_that_ray_refuses(ray_session: None) -> None:
             await h
 
 
+@ray_only
+async def test_the_window_bounds_calls_in_flight(ray_session: None) -> None:
+    """At most mailbox_size calls of a handle are in flight; the others follow, in order."""
+    async with ActorSystem(backend="ray") as system:
+        c = Counter.options(mailbox_size=8).remote()
+        refs = [c.append.remote(i) for i in range(50)]
+        assert c._core._inflight == 8
+        assert await asyncactors.get(refs) == list(range(1, 51))
+        assert await c.appended.remote() == list(range(50))
+        (info,) = system.list_actors()
+        assert info.peak_depth == 8
+        assert info.mailbox_capacity == 8
+
+
 # -- refs and handles -------------------------------------------------------------
 
 

@@ -347,6 +347,7 @@ class _Caller:
         self._seq = 0
         self._inflight = 0
         self._window = config.mailbox_size
+        self._refill = config.mailbox_size * 3 // 4
         self._backlog: deque[RayCall] = deque()
         self._resend: list[RayCall] = []
         self._deps: set[RayCall] = set()
@@ -618,7 +619,9 @@ class _Caller:
         if not call._state:
             return  # to be sent again
         call._args = call._kwargs = None  # type: ignore[assignment]
-        if self._backlog or self._resend:
+        if self._resend or (self._backlog and self._inflight <= self._refill):
+            # A full window refills in batches: one send per reply would cost
+            # a loop turn per call (as many as calls), a batch one per batch.
             self._pump()
         self._after_settle()
 
