@@ -8,10 +8,8 @@
 >>> await c.incr.remote(5)
 """
 
-from ._actor_class import ActorClass, method, remote
-from ._api import get, get_actor, kill, put, stop, wait
-from ._context import RuntimeContext, get_runtime_context
-from ._core import ActorState, exit_actor
+from ._actor_class import ActorClass, MethodDef, method, remote
+from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -19,17 +17,22 @@ from ._exceptions import (
     AsyncActorsError,
     CheckpointCorruptError,
     CheckpointError,
+    DeadlockError,
     GetTimeoutError,
     MailboxFullError,
     PendingCallsLimitExceeded,
     TaskCancelledError,
 )
-from ._handle import ActorHandle, ActorMethod
+from ._handle import ActorHandle, ActorMethod, typed
 from ._pool import ActorPool
 from ._ref import ObjectRef
+from ._runtime import RuntimeContext, get_runtime_context
 from ._stores import CheckpointStore, FileStore, MemoryStore
+from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
-from ._system import ActorInfo, ActorSystem, init, shutdown
+from ._sync import get_sync, start_background
+from ._system import ActorSystem, init, shutdown
+from ._types import ActorInfo, ActorState, EventKind
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -48,27 +51,35 @@ __all__ = [
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointStore",
+    "DeadlockError",
+    "EventKind",
     "EventStream",
     "FileStore",
     "GetTimeoutError",
     "MailboxFullError",
     "MemoryStore",
+    "MethodDef",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "StreamRef",
     "Supervisor",
     "TaskCancelledError",
     "exit_actor",
     "get",
     "get_actor",
     "get_runtime_context",
+    "get_sync",
     "init",
     "kill",
     "method",
     "put",
     "remote",
+    "set_resources",
     "shutdown",
+    "start_background",
     "stop",
+    "typed",
     "wait",
 ]
 

@@ -2,66 +2,265 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    NoReturn,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
-from ._core import ASYNC, SYNC, THREAD, ActorConfig, ClassSpec, MethodSpec
-from ._handle import ActorHandle, make_handle_type
+from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
+    STREAM_BUFFER,
+    check_name_for_get_if_exists,
+    check_stream_options,
     validate_actor_options,
     validate_method_options,
 )
+from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._supervisor import Supervisor
 from ._system import default_system
+from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
 
-__all__ = ["ActorClass", "method", "remote"]
+__all__ = ["ActorClass", "MethodDef", "method", "remote"]
 
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
+_S = TypeVar("_S")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Raw = TypeVar("_Raw")
 
-_METHOD_OPTIONS_ATTR: Final = "__asyncactors_method_options__"
+
+class MethodDef(Generic[_S, _P, _R, _Raw]):
+    """An actor method declared with ``@asyncactors.method``: the function and its options.
+
+    A descriptor. On an instance it gives the bound method, so the actor's own
+    code calls ``self.incr(1)`` as a plain method; on the class, ``Cls.incr``
+    is this object, which calls the function too. Type checkers see the method
+    on the class as its ``ActorMethod[_P, _R]``, so that
+    ``asyncactors.typed(handle).incr.remote(...)`` is checked without plugins.
+    ``_S`` is the class, ``_R`` the result (awaited, for an async method) and
+    ``_Raw`` what calling the function returns.
+    """
+
+    func: Callable[Concatenate[_S, _P], _Raw]
+    options: Mapping[str, Any]
+
+    def __init__(
+        self, func: Callable[Concatenate[_S, _P], _Raw], options: Mapping[str, Any]
+    ) -> None:
+        self.func = func
+        self.options = options
+        functools.update_wrapper(self, func)
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> ActorMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        return self.func.__get__(instance, owner)
+
+    def __call__(self, instance: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _Raw:
+        """Call the function: ``Cls.method(instance, ...)``."""
+        return self.func(instance, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<asyncactors.method {self.func.__qualname__}>"
 
 
+class StreamMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A generator method declared with ``@asyncactors.method``: ``_R`` is the item type.
+
+    Type checkers see it on the class as its ``StreamMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> StreamMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
+class MultiMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A method declared with ``@asyncactors.method(num_returns=N)``, N > 1.
+
+    Type checkers see it on the class as its ``MultiReturnMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None
+    ) -> MultiReturnMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
+class _MethodDecorator(Protocol):
+    """What ``@asyncactors.method(...)`` with options returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+    ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+    @overload
+    def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+class _MultiDecorator(Protocol):
+    """What ``@asyncactors.method(num_returns=N, ...)`` returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+    ) -> MultiMethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], _R], /
+    ) -> MultiMethodDef[_S, _P, _R, _R]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+
+@overload
+def method(func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+# num_returns=1 also fits the overload below, which it precedes: not a conflict.
+@overload
+def method(  # type: ignore[overload-overlap]
+    *,
+    concurrency_group: str | None = None,
+    run_in_thread: bool = False,
+    max_task_retries: int | None = None,
+    retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: Literal[1, "streaming"] | None = None,
+    stream_buffer: int | None = None,
+) -> _MethodDecorator: ...
+
+
+@overload
 def method(
     *,
     concurrency_group: str | None = None,
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
-) -> Callable[[_F], _F]:
-    """Per-method options for an actor method.
+    num_returns: int,
+) -> _MultiDecorator: ...
 
-    ``run_in_thread=True`` runs a blocking sync method in a worker thread, still
-    within the actor's concurrency limit, so it does not block the event loop.
+
+def method(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    concurrency_group: str | None = None,
+    run_in_thread: bool = False,
+    max_task_retries: int | None = None,
+    retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: int | Literal["streaming"] | None = None,
+    stream_buffer: int | None = None,
+) -> Any:
+    """Declare an actor method: ``@asyncactors.method`` or ``@asyncactors.method(**options)``.
+
+    Options: ``run_in_thread=True`` runs a blocking sync method (or each step
+    of a generator method) in a worker thread, still within the actor's
+    concurrency limit, so it does not block the event loop;
+    ``concurrency_group``, ``max_task_retries``, ``retry_exceptions`` and
+    ``num_returns`` (``.remote()`` returns that many refs) as in Ray;
+    ``stream_buffer`` (default 16) is how many items a generator method may
+    run ahead of its consumer. A decorated method is typed for checkers
+    without plugins: see ``asyncactors.typed()``.
 
     Raises:
-        TypeError: an option of the wrong type, or ``run_in_thread`` on an async method.
-        ValueError: an option out of range.
+        TypeError: not a function, an option of the wrong type, or
+            ``run_in_thread`` on an async method.
+        ValueError: an option out of range, or one that does not fit the kind
+            of method (``stream_buffer`` on a method that is no generator,
+            retries or ``num_returns`` on a generator method).
     """
     opts = {
         "concurrency_group": concurrency_group,
         "run_in_thread": run_in_thread,
         "max_task_retries": max_task_retries,
         "retry_exceptions": retry_exceptions,
+        "num_returns": num_returns,
+        "stream_buffer": stream_buffer,
     }
     validate_method_options(opts)
 
-    def decorate(func: _F) -> _F:
-        if not callable(func):
-            raise TypeError(f"@asyncactors.method decorates methods, got {func!r}")
+    def decorate(func: Callable[..., Any]) -> MethodDef[Any, ..., Any, Any]:
+        if not inspect.isfunction(func):
+            raise TypeError(
+                f"@asyncactors.method decorates methods (def or async def), got {func!r}"
+            )
         if run_in_thread and (
             inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
         ):
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
-        setattr(func, _METHOD_OPTIONS_ATTR, opts)
-        return func
+        stream = _is_generator(func)
+        check_stream_options(func.__qualname__, stream, opts)
+        if stream:
+            kind: type[MethodDef[Any, ..., Any, Any]] = StreamMethodDef
+        elif isinstance(num_returns, int) and num_returns > 1:
+            kind = MultiMethodDef
+        else:
+            kind = MethodDef
+        return kind(func, MappingProxyType(opts))
 
-    return decorate
+    return decorate if func is None else decorate(func)
 
 
 def _build_spec(cls: type) -> ClassSpec:
@@ -69,18 +268,15 @@ def _build_spec(cls: type) -> ClassSpec:
     for name in dir(cls):
         if name.startswith("_"):
             continue
-        attr = inspect.getattr_static(cls, name)
+        static = inspect.getattr_static(cls, name)
+        declared = static.options if isinstance(static, MethodDef) else {}
+        attr = _function(static)
         if not inspect.isfunction(attr):
             continue
-        _refuse_generator(cls, name, attr)
-        opts = {**METHOD_DEFAULTS, **getattr(attr, _METHOD_OPTIONS_ATTR, {})}
-        if inspect.iscoroutinefunction(attr):
-            kind = ASYNC
-        elif opts["run_in_thread"]:
-            kind = THREAD
-        else:
-            kind = SYNC
+        opts = {**METHOD_DEFAULTS, **declared}
+        kind = _kind(attr, opts["run_in_thread"])
         retry = opts["retry_exceptions"]
+        num_returns = opts["num_returns"]
         methods[name] = MethodSpec(
             cls.__name__,
             name,
@@ -89,28 +285,35 @@ def _build_spec(cls: type) -> ClassSpec:
             opts["concurrency_group"],
             opts["max_task_retries"],
             tuple(retry) if isinstance(retry, list) else retry,
+            num_returns=1 if num_returns in (None, "streaming") else num_returns,
+            stream_buffer=opts["stream_buffer"] or STREAM_BUFFER,
         )
-    post_create = getattr(cls, "__post_create__", None)
+    post_create = _function(getattr(cls, "__post_create__", None))
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
         raise TypeError(f"{cls.__name__}.__post_create__ must be 'async def'")
-    spec = ClassSpec(cls, methods, post_create, getattr(cls, "__pre_destroy__", None))
+    spec = ClassSpec(cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None)))
     spec.handle_type = make_handle_type(cls.__name__, methods)
     return spec
 
 
-def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
-    # A call would return the generator object itself, unconsumed.
+def _kind(func: Callable[..., Any], in_thread: bool) -> MethodKind:
+    """How the engine runs ``func``; a generator method streams its items."""
+    if inspect.iscoroutinefunction(func):
+        return ASYNC
     if inspect.isasyncgenfunction(func):
-        kind = "an async generator"
-    elif inspect.isgeneratorfunction(func):
-        kind = "a generator"
-    else:
-        return
-    raise TypeError(
-        f"{cls.__name__}.{name} is {kind} method, and asyncactors has no streaming "
-        "methods yet: a call would return the generator object, not its items. "
-        "Return a list instead, or have the actor push items to a consumer actor"
-    )
+        return STREAM_ASYNC
+    if inspect.isgeneratorfunction(func):
+        return STREAM_THREAD if in_thread else STREAM_SYNC
+    return THREAD if in_thread else SYNC
+
+
+def _is_generator(func: Callable[..., Any]) -> bool:
+    return inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
+
+
+def _function(attr: Any) -> Any:
+    """The function behind ``attr``, unwrapping ``@asyncactors.method``."""
+    return attr.func if isinstance(attr, MethodDef) else attr
 
 
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
@@ -130,12 +333,21 @@ class ActorClass(Generic[_T]):
     reachable through it (``Cls.LIMIT``, ``Cls.helper()``), as in Ray.
     """
 
-    __slots__ = ("__weakref__", "_config", "_options", "_spec")
+    __slots__ = ("__weakref__", "_config", "_options", "_refusal", "_spec")
 
     def __init__(self, spec: ClassSpec, options: Mapping[str, Any]) -> None:
         self._spec = spec
         self._options: Mapping[str, Any] = MappingProxyType(dict(options))
         self._config = ActorConfig(spec, self._options)
+        # Why remote() refuses these options, worked out once: the store may
+        # still come in a later options(), so declaring them is not an error.
+        self._refusal: str | None = None
+        if self._config.store is None and self._options["checkpoint_every"]:
+            self._refusal = (
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
 
     @property
     def __name__(self) -> str:
@@ -153,11 +365,10 @@ class ActorClass(Generic[_T]):
             ValueError: an unknown or task-only option, or a value out of range.
             TypeError: a value of the wrong type.
         """
-        validate_actor_options(opts)
+        _validate_actor_options(opts)
         merged = {**self._options, **opts}
         _check_groups(self._spec, merged)
-        if merged["get_if_exists"] and not merged["name"]:
-            raise ValueError("option 'get_if_exists' requires option 'name'")
+        check_name_for_get_if_exists(merged)
         return ActorClass(self._spec, merged)
 
     def remote(self, *args: Any, **kwargs: Any) -> ActorHandle[_T]:
@@ -171,8 +382,11 @@ class ActorClass(Generic[_T]):
             TypeError: the arguments do not fit ``__init__``.
             ActorAlreadyExistsError: the name is taken and ``get_if_exists`` is false.
             RuntimeError: no running loop and no actor system, or the system is shut down.
+            ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
+        if self._refusal is not None:
+            raise ValueError(self._refusal)
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 
@@ -228,7 +442,7 @@ def remote(cls: Any = None, /, **options: Any) -> Any:
         ValueError: an unknown or task-only option, a value out of range, or a
             method's concurrency group that the options do not define.
     """
-    validate_actor_options(options)
+    _validate_actor_options(options)
 
     def decorate(target: Any) -> ActorClass[Any]:
         if not isinstance(target, type):
@@ -250,3 +464,19 @@ def remote(cls: Any = None, /, **options: Any) -> Any:
     if options:
         raise TypeError("use either @remote or @remote(**options), not both")
     return decorate(cls)
+
+
+def _validate_actor_options(opts: Mapping[str, Any]) -> None:
+    """``validate_actor_options``, plus the ``supervisor`` option's type.
+
+    Raises:
+        ValueError: an unknown or task-only option, or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    validate_actor_options(opts)
+    supervisor = opts.get("supervisor")
+    if supervisor is not None and not isinstance(supervisor, Supervisor):
+        raise TypeError(
+            "option 'supervisor' must be an asyncactors.Supervisor, "
+            f"got {type(supervisor).__name__}"
+        )

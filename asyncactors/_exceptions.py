@@ -13,6 +13,7 @@ __all__ = [
     "AsyncActorsError",
     "CheckpointCorruptError",
     "CheckpointError",
+    "DeadlockError",
     "GetTimeoutError",
     "MailboxFullError",
     "PendingCallsLimitExceeded",
@@ -64,6 +65,25 @@ class GetTimeoutError(AsyncActorsError, TimeoutError):
     """
 
 
+class DeadlockError(AsyncActorsError, RuntimeError):
+    """Waiting for this ref from inside an actor's method would never end.
+
+    Raised by ``await ref``, ``asyncactors.get()`` and ``asyncactors.wait()``
+    without a timeout, at once, in an actor's async method, when the call waited
+    for cannot finish until the waiting method does: it is queued behind that method
+    (a self-call with ``max_concurrency=1``), or behind calls that are themselves
+    waiting on it through a chain of actors (A -> B -> A), or it waits for the
+    waiting method's own result as an argument. The message names the chain;
+    ``chain`` holds its calls, from the waiting method back to it. The call
+    waited for is cancelled as by ``ObjectRef.cancel()``, so it never runs behind
+    the waiter's back.
+    """
+
+    def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.chain = chain
+
+
 class TaskCancelledError(AsyncActorsError):
     """The call was cancelled with ``ObjectRef.cancel()``.
 
@@ -88,9 +108,11 @@ class MailboxFullError(AsyncActorsError):
 class CheckpointError(AsyncActorsError):
     """Saving or loading an actor's checkpoint failed.
 
-    Raised by ``await handle.checkpoint()`` when the store's ``save`` fails, and
-    by awaiting a call whose result waits for a checkpoint (``checkpoint_every=1``)
-    that could not be saved. The store's own exception is the ``__cause__``.
+    Raised by ``await handle.checkpoint()`` when the state cannot be encoded or
+    the store's ``save`` fails, and by awaiting a call whose result waits for a
+    checkpoint (``checkpoint_every``) that could not be saved; the actor is then
+    rolled back to its last good checkpoint. The encoder's ``TypeError`` (naming
+    the attribute) or the store's own exception is the ``__cause__``.
     """
 
 
@@ -98,6 +120,13 @@ class CheckpointCorruptError(CheckpointError, ValueError):
     """A stored checkpoint cannot be decoded; the message names the file or key.
 
     Raised by ``FileStore.load()`` and ``MemoryStore.load()`` on a corrupt or
-    truncated checkpoint. An actor that meets one fails to start with
-    ``ActorDiedError`` caused by it, unless ``on_corrupt_checkpoint="start_fresh"``.
+    truncated checkpoint, and when restoring one that is not a dict of attribute
+    names. An actor that meets one fails to start, at once and for good (no
+    restart can mend it), with ``ActorDiedError`` caused by it, as do the calls
+    waiting for it, unless ``on_corrupt_checkpoint="start_fresh"``.
     """
+
+
+class _ActorExit(BaseException):
+    """Raised by ``exit_actor()`` to end the method; a BaseException, so that
+    ``except Exception`` in user code lets it by. Engines catch it."""

@@ -5,29 +5,49 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from ._events import ActorExitInfo, exit_info
-from ._options import validate_call_options
+from ._events import ActorExitInfo
+from ._options import check_stream_options, validate_call_options
+from ._ref import ObjectRef, split
+from ._stream import StreamRef
+from ._types import STREAMS, StopReason
 
 if TYPE_CHECKING:
-    from ._core import ActorCore, MethodSpec
-    from ._ref import ObjectRef
+    from ._protocols import EngineCore
+    from ._specs import MethodSpec
 
-__all__ = ["ActorHandle", "ActorMethod", "MethodDescriptor", "RayTerminate", "make_handle_type"]
+__all__ = [
+    "ActorHandle",
+    "ActorMethod",
+    "MethodDescriptor",
+    "MultiReturnMethod",
+    "RayTerminate",
+    "StreamMethod",
+    "make_handle_type",
+    "method_type",
+    "typed",
+]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Y = TypeVar("_Y")
 
 
-class ActorMethod:
+# Generic for type checkers only: instances are created unsubscripted, and
+# Generic adds neither slots nor __new__, so a call costs what it did.
+class ActorMethod(Generic[_P, _R]):
     """``handle.method``: submit calls with ``.remote()``, ``.submit()`` or ``.submit_nowait()``.
 
-    It keeps its actor alive as a handle does.
+    It keeps its actor alive as a handle does. ``ActorMethod[P, R]`` takes the
+    method's parameters ``P`` (without ``self``) and gives ``ObjectRef[R]``,
+    ``R`` being the method's result (awaited, for an async method).
     """
 
     __slots__ = ("_core", "_spec")
 
-    def __init__(self, core: ActorCore, spec: MethodSpec) -> None:
+    def __init__(self, core: EngineCore, spec: MethodSpec) -> None:
         core.handle_added()
         self._core = core
         self._spec = spec
@@ -37,7 +57,7 @@ class ActorMethod:
         if core is not None:
             core.handle_released()
 
-    def remote(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
         """Submit a call and return its ``ObjectRef`` at once.
 
         The call runs even if nobody awaits the ref. When the mailbox is full the
@@ -53,7 +73,7 @@ class ActorMethod:
             check(args, kwargs)
         return self._core.call(spec, args, kwargs)
 
-    async def submit(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    async def submit(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
         """Submit a call, wait until it is in the mailbox, and return its ref.
 
         This is backpressure for producer loops: it waits while the mailbox is
@@ -67,7 +87,7 @@ class ActorMethod:
         spec.check(args, kwargs)
         return await self._core.submit(spec, args, kwargs)
 
-    def submit_nowait(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    def submit_nowait(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
         """Submit a call only if the mailbox has room now, and return its ref.
 
         Raises:
@@ -79,15 +99,19 @@ class ActorMethod:
         spec.check(args, kwargs)
         return self._core.call_nowait(spec, args, kwargs)
 
-    def options(self, **opts: Any) -> ActorMethod:
+    def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """This method with per-call options: ``concurrency_group``, ``max_task_retries``,
-        ``retry_exceptions``.
+        ``retry_exceptions``, ``num_returns`` (the result split into that many refs),
+        ``stream_buffer`` (generator methods).
 
         Raises:
-            ValueError: an unknown option, or a concurrency group the actor lacks.
+            ValueError: an unknown option, a concurrency group the actor lacks, or
+                an option that does not fit the kind of method.
             TypeError: an option value of the wrong type.
         """
         validate_call_options(opts)
+        spec = self._spec
+        check_stream_options(f"{spec.class_name}.{spec.name}", spec.kind in STREAMS, opts)
         group = opts.get("concurrency_group")
         core = self._core
         groups = core.config.groups or {}
@@ -96,16 +120,124 @@ class ActorMethod:
                 f"concurrency group {group!r} does not exist on {core.describe()}; "
                 f"its groups: {sorted(groups) or 'none'}"
             )
-        return ActorMethod(core, self._spec.with_options(opts))
+        spec = spec.with_options(opts)
+        return method_type(spec)(core, spec)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(
-            f"actor methods cannot be called directly; use "
-            f"'{self._spec.name}.remote(...)' instead of '{self._spec.name}(...)'"
-        )
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, so that they report calling a method
+        # without .remote() where it is written.
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            raise TypeError(
+                f"actor methods cannot be called directly; use "
+                f"'{self._spec.name}.remote(...)' instead of '{self._spec.name}(...)'"
+            )
+
+    if not TYPE_CHECKING:  # at runtime only: mypy reports this mistake itself
+
+        def __await__(self):
+            name = self._spec.name
+            raise TypeError(
+                f"actor methods cannot be awaited; use 'await handle.{name}.remote(...)' "
+                f"instead of 'await handle.{name}'"
+            )
 
     def __repr__(self) -> str:
         return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
+
+
+class StreamMethod(ActorMethod[_P, _Y]):
+    """``handle.method`` of a generator method: ``.remote()`` returns a ``StreamRef``.
+
+    ``StreamMethod[P, Y]`` takes the method's parameters ``P`` and streams the
+    items ``Y`` it yields.
+    """
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> StreamRef[_Y]:  # type: ignore[override]
+        """Start the stream and return its ``StreamRef`` at once.
+
+        The generator starts when the call's turn comes, even if nobody
+        iterates the stream, and parks once ``stream_buffer`` items wait.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return StreamRef(self._core.stream(spec, args, kwargs))
+
+    async def submit(self, *args: _P.args, **kwargs: _P.kwargs) -> StreamRef[_Y]:  # type: ignore[override]
+        """Start the stream once its call is in the mailbox (backpressure); return it.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return StreamRef(await self._core.submit(spec, args, kwargs))  # type: ignore[arg-type]
+
+    def submit_nowait(self, *args: _P.args, **kwargs: _P.kwargs) -> StreamRef[_Y]:  # type: ignore[override]
+        """Start the stream only if the mailbox has room now; return it.
+
+        Raises:
+            MailboxFullError: the mailbox is full.
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return StreamRef(self._core.call_nowait(spec, args, kwargs))  # type: ignore[arg-type]
+
+    def options(self, **opts: Any) -> StreamMethod[_P, _Y]:
+        """This method with per-call options: ``concurrency_group``, ``stream_buffer``.
+
+        Raises:
+            ValueError: an unknown option, a concurrency group the actor lacks,
+                or an option that does not apply to streams.
+            TypeError: an option value of the wrong type.
+        """
+        return ActorMethod.options(self, **opts)  # type: ignore[return-value]
+
+
+class MultiReturnMethod(ActorMethod[_P, _R]):
+    """``handle.method`` of a method with ``num_returns`` > 1: ``.remote()`` returns
+    that many refs, one per item of the method's result (a sequence), as in Ray."""
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> list[ObjectRef[Any]]:  # type: ignore[override]
+        """Submit a call and return its ``num_returns`` refs at once.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        return split(ActorMethod.remote(self, *args, **kwargs), self._spec.num_returns)
+
+    async def submit(self, *args: _P.args, **kwargs: _P.kwargs) -> list[ObjectRef[Any]]:  # type: ignore[override]
+        """Submit a call, wait until it is in the mailbox, and return its refs."""
+        return split(await ActorMethod.submit(self, *args, **kwargs), self._spec.num_returns)
+
+    def submit_nowait(self, *args: _P.args, **kwargs: _P.kwargs) -> list[ObjectRef[Any]]:  # type: ignore[override]
+        """Submit a call only if the mailbox has room now, and return its refs.
+
+        Raises:
+            MailboxFullError: the mailbox is full.
+        """
+        ref = ActorMethod.submit_nowait(self, *args, **kwargs)
+        return split(ref, self._spec.num_returns)
+
+
+def method_type(spec: MethodSpec) -> type[ActorMethod[Any, Any]]:
+    """The ``ActorMethod`` class for ``spec``: chosen once, so ``.remote()`` never checks."""
+    if spec.kind in STREAMS:
+        return StreamMethod
+    if spec.num_returns > 1:
+        return MultiReturnMethod
+    return ActorMethod
 
 
 class RayTerminate:
@@ -113,12 +245,12 @@ class RayTerminate:
 
     __slots__ = ("_core",)
 
-    def __init__(self, core: ActorCore) -> None:
+    def __init__(self, core: EngineCore) -> None:
         self._core = core
 
     def remote(self) -> ObjectRef[None]:
         """Queue a graceful stop behind the calls already sent; see ``asyncactors.stop()``."""
-        return self._core.submit_stop("terminate")
+        return self._core.submit_stop(StopReason.TERMINATE)
 
     def __repr__(self) -> str:
         return f"<__ray_terminate__ of {self._core.describe()}>"
@@ -127,15 +259,16 @@ class RayTerminate:
 class MethodDescriptor:
     """Class attribute of a handle type: ``handle.incr`` gives an ``ActorMethod``."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("method_type", "spec")
 
     def __init__(self, spec: MethodSpec) -> None:
         self.spec = spec
+        self.method_type = method_type(spec)
 
     def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
         if handle is None:
             return self
-        method = ActorMethod(handle._core, self.spec)
+        method: ActorMethod[..., Any] = self.method_type(handle._core, self.spec)
         # The handle's __dict__ now shadows this non-data descriptor: later
         # accesses are a plain attribute load.
         handle.__dict__[self.spec.name] = method
@@ -154,9 +287,9 @@ class ActorHandle(Generic[_T]):
     # is allocated only when a method is first accessed.
     __slots__ = ("__dict__", "__weakref__", "_core")
 
-    _core: ActorCore
+    _core: EngineCore
 
-    def __init__(self, core: ActorCore) -> None:
+    def __init__(self, core: EngineCore) -> None:
         core.handle_added()
         self._core = core
 
@@ -182,7 +315,13 @@ class ActorHandle(Generic[_T]):
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(_wait_stopped(core), core.loop)
             )
-        return exit_info(core)
+        return ActorExitInfo(
+            actor_id=core.actor_id,
+            name=core.name,
+            state=core.state,
+            reason=core.reason or "",
+            exception=core.death,
+        )
 
     async def checkpoint(self) -> None:
         """Save the actor's state to its ``checkpoint_store`` now.
@@ -193,8 +332,9 @@ class ActorHandle(Generic[_T]):
         Raises:
             RuntimeError: the actor has no ``checkpoint_store``.
             ActorDiedError: the actor is dead.
-            CheckpointError: the store failed to save.
-            TypeError: part of the state cannot be encoded (the message names it).
+            CheckpointError: the store failed to save, or part of the state
+                cannot be encoded (the message names it; the cause is a
+                ``TypeError``). The actor's state is unchanged either way.
         """
         await self._core.checkpoint()
 
@@ -204,7 +344,11 @@ class ActorHandle(Generic[_T]):
         ``asyncactors.stop(handle)``."""
         return RayTerminate(self._core)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> ActorMethod[..., Any]:
+        # Reached only for names that are not methods of the actor, so it always
+        # raises. Its return type tells type checkers that every other attribute
+        # is an actor method; the mypy plugin (asyncactors.mypy) types each one
+        # from the actor class.
         spec = object.__getattribute__(self, "_core").spec
         if name.startswith("_"):
             raise AttributeError(
@@ -242,7 +386,19 @@ class ActorHandle(Generic[_T]):
 _HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor")
 
 
-async def _wait_stopped(core: ActorCore) -> None:
+def typed(handle: ActorHandle[_T]) -> type[_T]:
+    """Return ``handle`` itself, typed so that checkers without plugins check its calls.
+
+    ``typed(handle).incr.remote(1)`` is ``handle.incr.remote(1)``. pyright cannot
+    tell that ``handle.incr`` is ``Cls.incr``; through ``typed()`` it looks the
+    method up on the class, where ``@asyncactors.method`` gives it a typed
+    ``ActorMethod``. Undecorated methods are plain functions there, so use the
+    handle itself (or mypy with ``asyncactors.mypy``) for those.
+    """
+    return handle  # type: ignore[return-value]
+
+
+async def _wait_stopped(core: EngineCore) -> None:
     await core.stopped()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -9,6 +10,11 @@ __all__ = [
     "ACTOR_DEFAULTS",
     "CALL_OPTION_NAMES",
     "METHOD_DEFAULTS",
+    "check_gpu_amount",
+    "check_name_for_get_if_exists",
+    "check_resource_amounts",
+    "check_stream_options",
+    "check_timeout",
     "validate_actor_options",
     "validate_call_options",
     "validate_method_options",
@@ -42,12 +48,40 @@ METHOD_DEFAULTS: Final[Mapping[str, Any]] = {
     "run_in_thread": False,
     "max_task_retries": None,
     "retry_exceptions": None,
+    # None: 1 for a method, "streaming" for a generator method.
+    "num_returns": None,
+    # None: STREAM_BUFFER, for generator methods only.
+    "stream_buffer": None,
 }
 
-CALL_OPTION_NAMES: Final = ("concurrency_group", "max_task_retries", "retry_exceptions")
+# How far a generator method runs ahead of its consumer unless told otherwise.
+STREAM_BUFFER: Final = 16
+
+CALL_OPTION_NAMES: Final = (
+    "concurrency_group",
+    "max_task_retries",
+    "num_returns",
+    "retry_exceptions",
+    "stream_buffer",
+)
 
 _TASK_ONLY: Final = ("num_returns", "max_retries", "retry_exceptions", "max_calls")
 _LIFETIMES: Final = (None, "detached", "non_detached")
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> None:
+    """Refuse a timeout that is neither ``None`` nor a number >= 0, naming it ``name``.
+
+    Raises:
+        TypeError: not a number or ``None``.
+        ValueError: negative.
+    """
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{name} must be a number or None, got {type(timeout).__name__}")
+    if timeout < 0:
+        raise ValueError(f"{name} must be >= 0 or None, got {timeout}")
 
 
 def _choices(names: Any) -> str:
@@ -67,6 +101,52 @@ def _check_number(option: str, value: object) -> None:
         raise TypeError(f"option {option!r} must be a number, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"option {option!r} must be >= 0, got {value}")
+
+
+def check_gpu_amount(option: str, value: float) -> None:
+    """Refuse a number of GPUs above 1 that is not whole, as Ray does.
+
+    A fraction of one GPU shares that GPU with other actors; more than one GPU
+    means whole GPUs.
+
+    Raises:
+        ValueError: ``value`` is above 1 and not a whole number.
+    """
+    if value > 1 and value != int(value):
+        raise ValueError(
+            f"{option} must be a fraction of one GPU or a whole number of GPUs "
+            f"(as in Ray), got {value}"
+        )
+
+
+def check_resource_amounts(resources: object, api: str) -> None:
+    """Check a mapping of resource names (``CPU``, ``GPU``, ``memory`` or custom) to amounts.
+
+    Raises:
+        TypeError: not a mapping, a name that is not a str, or an amount that is
+            not a number.
+        ValueError: an empty name, a negative amount, or a number of GPUs above
+            1 that is not whole.
+    """
+    if not isinstance(resources, Mapping):
+        raise TypeError(
+            f"{api} takes a dict of resource name -> amount, got {type(resources).__name__}"
+        )
+    for key, amount in resources.items():
+        if not isinstance(key, str):
+            raise TypeError(f"resource names must be str, got {key!r}")
+        if not key:
+            raise ValueError(f"{api}: resource names must not be empty")
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise TypeError(
+                f"{api}: the amount of {key!r} must be a number, got {type(amount).__name__}"
+            )
+        if not 0 <= amount < math.inf:  # NaN too
+            raise ValueError(
+                f"{api}: the amount of {key!r} must be a finite number >= 0, got {amount}"
+            )
+        if key == "GPU":
+            check_gpu_amount(f"{api}: the amount of 'GPU'", amount)
 
 
 def _check_optional_str(option: str, value: object) -> None:
@@ -165,16 +245,11 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
         elif key in ("num_cpus", "num_gpus", "memory"):
             if value is not None:
                 _check_number(key, value)
+                if key == "num_gpus":
+                    check_gpu_amount("option 'num_gpus'", value)
         elif key == "resources":
             _check_resources(value)
-        elif key == "supervisor":
-            from ._supervisor import Supervisor
-
-            if value is not None and not isinstance(value, Supervisor):
-                raise TypeError(
-                    f"option 'supervisor' must be an asyncactors.Supervisor, "
-                    f"got {type(value).__name__}"
-                )
+        # "supervisor" is checked by _actor_class, above the Supervisor class.
         elif key == "restart":
             if value not in (None, "permanent", "transient", "temporary"):
                 raise ValueError(
@@ -202,6 +277,15 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
             raise ValueError(
                 f"option 'on_corrupt_checkpoint' must be 'raise' or 'start_fresh', got {value!r}"
             )
+    check_name_for_get_if_exists(opts)
+
+
+def check_name_for_get_if_exists(opts: Mapping[str, Any]) -> None:
+    """Refuse ``get_if_exists`` without a ``name``, in options as given or merged.
+
+    Raises:
+        ValueError: ``get_if_exists`` is true and ``name`` is empty.
+    """
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("option 'get_if_exists' requires option 'name'")
 
@@ -225,6 +309,59 @@ def validate_method_options(opts: Mapping[str, Any]) -> None:
                 _check_int(key, value, minimum=0, allow_minus_one=True)
         elif key == "retry_exceptions":
             _check_retry_exceptions(key, value)
+        elif key == "num_returns":
+            _check_num_returns(value)
+        elif key == "stream_buffer" and value is not None:
+            _check_int(key, value, minimum=1)
+
+
+def _check_num_returns(value: object) -> None:
+    if value is None or value == "streaming":
+        return
+    if value == "dynamic":
+        raise ValueError(
+            "option 'num_returns' cannot be 'dynamic' (Ray's deprecated generator of refs); "
+            "declare a generator method instead: it streams its items"
+        )
+    if isinstance(value, str):
+        raise ValueError(f"option 'num_returns' must be an int >= 1 or 'streaming', got {value!r}")
+    _check_int("num_returns", value, minimum=1)
+
+
+def check_stream_options(where: str, stream: bool, opts: Mapping[str, Any]) -> None:
+    """Refuse method options that do not fit the kind of method ``where`` names.
+
+    ``stream`` says whether it is a generator method. A stream is never retried
+    (its consumer has its items already) and returns one stream, not refs.
+
+    Raises:
+        ValueError: ``stream_buffer`` or ``num_returns="streaming"`` on a method
+            that is no generator; ``num_returns`` other than "streaming",
+            ``max_task_retries`` or ``retry_exceptions`` on a generator method.
+    """
+    num_returns = opts.get("num_returns")
+    if stream:
+        if num_returns not in (None, "streaming"):
+            raise ValueError(
+                f"{where} is a generator method: it returns a stream, so option "
+                f"'num_returns' can only be 'streaming' (the default), got {num_returns!r}"
+            )
+        for key in ("max_task_retries", "retry_exceptions"):
+            if opts.get(key) is not None:
+                raise ValueError(
+                    f"{where} is a generator method, and streams are never retried "
+                    f"(its consumer may have items already): option {key!r} does not apply"
+                )
+    else:
+        if opts.get("stream_buffer") is not None:
+            raise ValueError(
+                f"option 'stream_buffer' is for generator methods, and {where} is not one"
+            )
+        if num_returns == "streaming":
+            raise ValueError(
+                f"num_returns='streaming' is for generator methods, and {where} is not one; "
+                "make it a generator (yield its items) to stream them"
+            )
 
 
 def validate_call_options(opts: Mapping[str, Any]) -> None:

@@ -12,19 +12,36 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextvars import ContextVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from ._exceptions import ActorDiedError, GetTimeoutError
+from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
-__all__ = ["ObjectRef", "logger"]
+__all__ = ["ObjectRef", "logger", "split", "unwatch", "watch_pending"]
 
 logger = logging.getLogger("asyncactors")
 logger.addHandler(logging.NullHandler())
 
 _T = TypeVar("_T")
+_Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
+
+
+class BlockingWaiter(Protocol):
+    """What ``ObjectRef.__await__`` needs of the actor whose code awaits."""
+
+    def blocking_wait(
+        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+    ) -> Generator[Any, None, Any]: ...
+
+
+# The actor whose async code runs in this task (set by the engines). Declared
+# here, below _context (which re-exports it with its full type), so that
+# awaiting a ref inside an actor can reach its engine without an upward import.
+actor_var: ContextVar[BlockingWaiter | None] = ContextVar("asyncactors_actor", default=None)
+_actor_here = actor_var.get
 
 PENDING = 0
 OK = 1
@@ -63,8 +80,10 @@ def _is_lifecycle(exc: BaseException) -> bool:
 class ObjectRef(Generic[_T]):
     """The future result of ``handle.method.remote()`` or ``asyncactors.put()``.
 
-    Await it for the value, or the method's own exception. ``result()`` blocks a
-    thread other than the actor system's loop thread.
+    Await it for the value, or the method's own exception. Inside an actor's
+    async method, awaiting a ref whose call cannot finish until that method does
+    raises ``DeadlockError`` at once. ``result()`` blocks a thread other than the
+    actor system's loop thread.
     """
 
     __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
@@ -128,7 +147,11 @@ class ObjectRef(Generic[_T]):
                 log.exc = None
             self._log = _SEEN
 
-    def _add_callback(self, callback: Callable[[ObjectRef[Any]], None]) -> None:
+    def _was_cancelled(self) -> bool:
+        """Whether the call behind this ref was cancelled."""
+        return self._state == FAILED and isinstance(self._exc, TaskCancelledError)
+
+    def _add_callback(self, callback: _Callback) -> None:
         """Call ``callback(self)`` on the loop thread once resolved (now, if it is)."""
         if self._state:
             callback(self)
@@ -138,6 +161,35 @@ class ObjectRef(Generic[_T]):
             self._waiters = [callback]
         else:
             waiters.append(callback)
+
+    def _remove_callback(self, callback: _Callback) -> None:
+        """Forget ``callback`` if it was added and has not been called yet (loop thread only)."""
+        unwatch((self,), callback)
+
+    def _add_callback_from_afar(self, callback: _Callback) -> None:
+        """``_add_callback`` from a thread or loop other than the ref's own.
+
+        Raises:
+            ActorDiedError: the ref's loop is closed, so it can never resolve.
+        """
+        if not self._on_own_loop(self._add_callback, callback):
+            raise self._unreachable()
+
+    def _on_own_loop(self, method: Callable[[_Callback], None], callback: _Callback) -> bool:
+        """Have the ref's loop thread run ``method(callback)``; ``False`` if that loop is closed."""
+        loop = self._loop
+        assert loop is not None
+        try:
+            loop.call_soon_threadsafe(method, callback)
+        except RuntimeError:
+            if not loop.is_closed():
+                raise
+            return False
+        return True
+
+    def _unreachable(self) -> ActorDiedError:
+        """The error of waiting for this pending ref once its loop is closed."""
+        return ActorDiedError(f"{self._describe()} can never finish: its event loop is closed")
 
     def _outcome(self) -> Any:
         self._retrieved()
@@ -177,7 +229,11 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
-        return fut.__await__()
+        actor = _actor_here()
+        if actor is None:
+            return fut.__await__()
+        # An actor's method is about to block: its engine checks that the wait can end.
+        return actor.blocking_wait(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]
@@ -206,8 +262,10 @@ class ObjectRef(Generic[_T]):
         def relay(ref: ObjectRef[Any]) -> None:
             running.call_soon_threadsafe(_copy_outcome, ref, fut)
 
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._add_callback, relay)
+        try:
+            self._add_callback_from_afar(relay)
+        except ActorDiedError as exc:
+            fut.set_exception(exc)
         return fut
 
     async def _await_from_other_loop(self, running: asyncio.AbstractEventLoop | None) -> _T:
@@ -220,6 +278,7 @@ class ObjectRef(Generic[_T]):
 
         Raises:
             GetTimeoutError: not ready within ``timeout`` seconds (the call goes on).
+            ActorDiedError: the ref's event loop is closed, so the call can never finish.
             RuntimeError: called on the actor system's loop thread, where waiting
                 would deadlock; use ``await ref`` there.
             Exception: whatever the method raised.
@@ -230,29 +289,32 @@ class ObjectRef(Generic[_T]):
                 "ObjectRef.result() would block the actor system's own event loop; "
                 "use 'await ref' or 'await asyncactors.get(ref)' there"
             )
-        if not self._state:
-            assert loop is not None
-            cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-            def relay(ref: ObjectRef[Any]) -> None:
-                if ref._state == OK:
-                    cf.set_result(ref._value)
-                else:
-                    assert ref._exc is not None
-                    cf.set_exception(ref._exc)
-
-            loop.call_soon_threadsafe(self._add_callback, relay)
-            try:
-                concurrent.futures.wait([cf], timeout)
-            except BaseException:  # pragma: no cover - KeyboardInterrupt while blocked
-                raise
-            if not cf.done():
-                raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
+        if not self._state and not self._block(timeout):
+            raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
         return self._outcome()  # type: ignore[no-any-return]
 
+    def _block(self, timeout: float | None) -> bool:
+        """Block this thread (not the ref's loop thread) until resolved; False on timeout.
+
+        Raises:
+            ActorDiedError: the ref's event loop is closed, so it can never resolve.
+        """
+        if self._state:
+            return True
+        cf: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def relay(_: ObjectRef[Any]) -> None:
+            cf.set_result(None)
+
+        self._add_callback_from_afar(relay)
+        done, _ = concurrent.futures.wait([cf], timeout)
+        return bool(done)
+
     def __repr__(self) -> str:
-        state = ("pending", "done", "failed")[self._state]
-        return f"<{self._describe()} {state}>"
+        return f"<ObjectRef {self._state_name()}>"
+
+    def _state_name(self) -> str:
+        return ("pending", "done", "failed")[self._state]
 
     def __reduce__(self) -> Any:
         # Only engines whose refs live outside this process (Ray's) pickle them.
@@ -260,6 +322,118 @@ class ObjectRef(Generic[_T]):
             f"{self._describe()} cannot be serialized: it lives in this process. Pass it "
             "as a top-level argument (it is resolved first), or pass its value"
         )
+
+
+class _PartRef(ObjectRef[Any]):
+    """One of the refs of a call with ``num_returns`` > 1: one item of its result."""
+
+    __slots__ = ("_index", "_whole")
+
+    def __init__(self, whole: ObjectRef[Any], index: int) -> None:
+        ObjectRef.__init__(self, whole._loop)
+        self._whole = whole
+        self._index = index
+
+    def _describe(self) -> str:
+        return f"result {self._index} of {self._whole._describe()}"
+
+    def cancel(self) -> bool:
+        """Cancel the call, as ``cancel()`` on any of its refs does (as in Ray)."""
+        return self._whole.cancel()
+
+    def __repr__(self) -> str:
+        return f"<ObjectRef {self._state_name()}: {self._describe()}>"
+
+
+def split(whole: ObjectRef[Any], n: int) -> list[ObjectRef[Any]]:
+    """``n`` refs to the items of ``whole``'s value, as Ray's ``num_returns=n`` gives.
+
+    The value must be a sequence of ``n`` items; otherwise each ref fails with
+    ``TypeError`` or ``ValueError`` saying so, and if ``whole`` fails, each
+    fails with its error. Such a failure is logged once if none of the refs is
+    awaited. Call from any thread.
+    """
+    parts = [_PartRef(whole, i) for i in range(n)]
+
+    def settle(whole: ObjectRef[Any]) -> None:
+        whole._retrieved()  # the parts carry its outcome on
+        exc: BaseException | None
+        if whole._state == OK:
+            value = whole._value
+            exc = _misfit(whole, value, n)
+            if exc is None:
+                for part, item in zip(parts, value, strict=True):
+                    part._set_result(item)
+                return
+        else:
+            exc = whole._exc
+        assert exc is not None
+        seen = any(part._log is _SEEN for part in parts)
+        log = None if seen else _UnretrievedFailure(exc, whole._describe())
+        for part in parts:
+            part._set_exception(exc, log=False)
+            if log is not None:
+                part._log = log
+
+    if whole._state or whole._loop is None or _get_running_loop() is whole._loop:
+        whole._add_callback(settle)
+    elif not whole._on_own_loop(whole._add_callback, settle):
+        unreachable = whole._unreachable()
+        for part in parts:
+            part._set_exception(unreachable)
+    return list(parts)
+
+
+def _misfit(whole: ObjectRef[Any], value: Any, n: int) -> Exception | None:
+    """Why ``value`` cannot be split into ``n`` results, if it cannot."""
+    declared = f"{whole._describe()} was declared with num_returns={n}"
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+        return TypeError(
+            f"{declared}, so its result must be a sequence of {n} items (a tuple or a "
+            f"list), but it returned {type(value).__name__}"
+        )
+    if len(value) != n:
+        return ValueError(f"{declared}, but it returned {len(value)} items")
+    return None
+
+
+def watch_pending(
+    refs: Iterable[ObjectRef[Any]],
+    loop: asyncio.AbstractEventLoop,
+    callback: _Callback,
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """Add ``callback`` to each pending ref of ``loop`` (the running one).
+
+    Returns those refs, then the pending refs of other loops, untouched. For
+    ``wait()``, which does this over every ref on every call: ``_add_callback``
+    is inlined, as a method call per ref would double its cost.
+    """
+    here: list[ObjectRef[Any]] = []
+    afar: list[ObjectRef[Any]] = []
+    for r in refs:
+        if r._state:
+            continue
+        if r._loop is loop:
+            waiters = r._waiters
+            if waiters is None:
+                r._waiters = [callback]
+            else:
+                waiters.append(callback)
+            here.append(r)
+        else:
+            afar.append(r)
+    return here, afar
+
+
+def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
+    """``_remove_callback`` on each of ``refs``, inlined as in ``watch_pending``."""
+    for r in refs:
+        waiters = r._waiters
+        if waiters is not None:
+            if len(waiters) == 1 and waiters[0] is callback:
+                r._waiters = None
+            elif callback in waiters:
+                waiters.remove(callback)
 
 
 def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
@@ -270,3 +444,53 @@ def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
     else:
         assert ref._exc is not None
         fut.set_exception(ref._exc)
+
+
+# What Python would report with the internal type's name ("unsupported operand
+# type(s) for +: 'Call' and 'int'") instead says what a ref is and what to write.
+# Set at runtime only, so that mypy still reports these mistakes itself.
+_BINARY = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "matmul": "@",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "divmod": "divmod()",
+    "pow": "**",
+    "lshift": "<<",
+    "rshift": ">>",
+    "and": "&",
+    "xor": "^",
+    "or": "|",
+}
+_UNARY_AND_ORDER = {
+    **{"neg": "unary -", "pos": "unary +", "invert": "~", "abs": "abs()"},
+    **{"lt": "<", "le": "<=", "gt": ">", "ge": ">="},
+}
+_MISUSES = {
+    **{f"__{op}__": f"'{sym}' is not supported on" for op, sym in _BINARY.items()},
+    **{f"__r{op}__": f"'{sym}' is not supported on" for op, sym in _BINARY.items()},
+    **{f"__{op}__": f"'{sym}' is not supported on" for op, sym in _UNARY_AND_ORDER.items()},
+    **{f"__{op}__": f"{op}() cannot convert" for op in ("int", "float", "complex", "round")},
+    "__index__": "an integer is needed, not",
+    "__iter__": "cannot iterate over",
+    "__contains__": "'in' is not supported on",
+    "__getitem__": "cannot index or slice",
+}
+
+
+def _misuse(what: str) -> Callable[..., Any]:
+    def refuse(self: ObjectRef[Any], *args: Any) -> Any:
+        raise TypeError(
+            f"{what} an ObjectRef: it is the future result of a call, not its value; "
+            "get the value first with 'await ref' (or 'ref.result()' in a thread outside "
+            "the event loop)"
+        )
+
+    return refuse
+
+
+for _name, _what in _MISUSES.items():
+    setattr(ObjectRef, _name, _misuse(_what))

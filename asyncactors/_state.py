@@ -24,7 +24,9 @@ are msgpack's own. Types are matched exactly, so that everything comes back as
 the type it went in as: a subclass (``OrderedDict``, ``defaultdict``, an
 ``IntEnum``, a ``bytearray``) is refused rather than silently turned into its
 base. Shared references are not preserved: an object reachable twice is
-stored, and restored, as two copies. A reference cycle is refused.
+stored, and restored, as two copies. A reference cycle is refused, and so are
+containers (list, dict, tuple, set, frozenset) nested more than ``MAX_DEPTH``
+deep, by the encoder and the decoder alike.
 msgpack's standard timestamp ext (-1) decodes to an aware UTC ``datetime``.
 """
 
@@ -35,7 +37,7 @@ import inspect
 import re
 import zoneinfo
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
@@ -62,9 +64,9 @@ EXT_DATETIME = 4
 EXT_DATE = 5
 EXT_BIGINT = 6
 
-#: Containers nested deeper than this are refused when encoding. Each level costs
-#: a few Python frames, and decoding a tuple or set recurses through msgpack's
-#: ext hook, so this keeps both well inside the interpreter's recursion limit.
+#: Containers nested deeper than this are refused, when encoding and when
+#: decoding alike, so that every checkpoint that loads can be saved again.
+#: Encoding recurses a few Python frames per level; decoding does not recurse.
 MAX_DEPTH = 100
 
 SUPPORTED = "msgpack with datetime, date, set, frozenset, tuple, bytes"
@@ -75,6 +77,7 @@ _PLAIN = frozenset({str, bytes, bool, float, type(None)})
 # A ZoneInfo key as the tz database spells them; anything else is not looked up.
 _ZONE_KEY = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
 _MICROSECOND = datetime.timedelta(microseconds=1)
+_INT: Final = frozenset({int})
 
 
 class _Unencodable(Exception):
@@ -225,10 +228,20 @@ class _Corrupt(Exception):
     """A well-formed msgpack ext whose contents make no sense."""
 
 
+# Decoding never nests one msgpack unpack call in another beyond a leaf's payload:
+# each call holds a large fixed-size context on the C stack, so decoding nested
+# tuples through the ext hook overflowed a thread's stack after a few dozen
+# levels, long before any Python limit. The hook decodes only leaf exts (their
+# payload holds plain values); a tuple, set or frozenset ext comes out of an
+# unpack call as a pending ``(code, payload)`` tuple -- with ``use_list=True``
+# msgpack itself never makes a tuple -- and ``_from_wire`` decodes it after, with
+# a stack of its own.
+
+
 def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(
         data,
-        ext_hook=_ext_hook,
+        ext_hook=_leaf_hook,
         raw=False,
         use_list=True,
         strict_map_key=False,
@@ -236,24 +249,25 @@ def _unpack(data: bytes) -> Any:
     )
 
 
-def _unpack_list(data: bytes, what: str) -> list[Any]:
-    items = _unpack(data)
+def _unpack_plain(data: bytes, what: str) -> list[Any]:
+    """A leaf ext's payload, without the ext hook: an ext inside it is just wrong."""
+    return _as_list(msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=False), what)
+
+
+def _as_list(items: Any, what: str) -> list[Any]:
     if type(items) is not list:
-        raise _Corrupt(f"{what} payload is {type(items).__name__}, not an array")
+        found = "an ext" if type(items) in (tuple, msgpack.ExtType) else type(items).__name__
+        raise _Corrupt(f"{what} payload is {found}, not an array")
     return items
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == EXT_TUPLE:
-        return tuple(_unpack_list(data, "tuple"))
-    if code == EXT_SET:
-        return set(_unpack_list(data, "set"))
-    if code == EXT_FROZENSET:
-        return frozenset(_unpack_list(data, "frozenset"))
+def _leaf_hook(code: int, data: bytes) -> Any:
+    if code in _COLLECTIONS:
+        return (code, data)
     if code == EXT_DATETIME:
-        return _decode_datetime(_unpack_list(data, "datetime"))
+        return _decode_datetime(_unpack_plain(data, "datetime"))
     if code == EXT_DATE:
-        fields = _unpack_list(data, "date")
+        fields = _unpack_plain(data, "date")
         _check_ints(fields, 3, "date")
         return datetime.date(*fields)
     if code == EXT_BIGINT:
@@ -261,9 +275,125 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise _Corrupt(f"unknown msgpack ext type code {code}")
 
 
+_COLLECTIONS: Final[dict[int, tuple[str, Callable[[list[Any]], Any]]]] = {
+    EXT_TUPLE: ("tuple", tuple),
+    EXT_SET: ("set", set),
+    EXT_FROZENSET: ("frozenset", frozenset),
+}
+# What may hold a pending ext: only these need a look inside.
+_NESTED: Final = frozenset({list, dict, tuple})
+
+
+_ITEMS: Final = object()
+
+
+class _Frame:
+    """A container being decoded: its items, decoded in place, then built.
+
+    For a tuple, set or frozenset, ``build`` makes it from its items. For a
+    dict, the items are its values and ``keys`` the dict, or, where a key needs
+    decoding too, the items are its keys then its values and ``keys`` is
+    ``_ITEMS``. For a list, the items are the list itself.
+    """
+
+    __slots__ = ("build", "depth", "i", "items", "keys", "slot", "target")
+
+    def __init__(
+        self,
+        items: list[Any],
+        build: Callable[[list[Any]], Any] | None,
+        keys: Any,
+        depth: int,
+        target: list[Any],
+        slot: int,
+    ) -> None:
+        self.items = items
+        self.build = build
+        self.keys = keys
+        self.depth = depth
+        self.i = 0
+        self.target = target
+        self.slot = slot
+
+    def result(self) -> Any:
+        items = self.items
+        if self.build is not None:
+            return self.build(items)
+        keys = self.keys
+        if keys is None:
+            return items  # a list, decoded in place
+        if keys is _ITEMS:
+            half = len(items) // 2  # keys first, then values
+            return dict(zip(items[:half], items[half:], strict=True))
+        return dict(zip(keys, items, strict=True))
+
+
+def _enter(target: list[Any], slot: int, depth: int) -> _Frame | None:
+    """Decode the container ``target[slot]`` in place if nothing in it is nested;
+    else return its frame. Raises ``_Corrupt`` if it is nested too deep."""
+    # The encoder's limit, so that whatever loads can be saved again.
+    if depth >= MAX_DEPTH:
+        raise _Corrupt(f"containers are nested more than {MAX_DEPTH} deep")
+    value = target[slot]
+    t = type(value)
+    build: Callable[[list[Any]], Any] | None = None
+    keys: Any = None
+    if t is list:
+        items = value
+    elif t is dict:
+        items = list(value.values())
+        keys = value
+        if not _NESTED.isdisjoint(map(type, value)):
+            items = [*value, *items]
+            keys = _ITEMS
+    else:
+        what, build = _COLLECTIONS[value[0]]
+        items = _as_list(_unpack(value[1]), what)
+    if _NESTED.isdisjoint(map(type, items)):
+        if build is not None:
+            target[slot] = build(items)
+        return None  # a list or dict of plain values stays as it is
+    return _Frame(items, build, keys, depth, target, slot)
+
+
+def _from_wire(wire: Any) -> Any:
+    """``wire`` (from ``_unpack``) with each pending tuple, set and frozenset decoded.
+
+    Depth first with an explicit stack, innermost containers built first: the
+    native stack stays flat however deep the data, and nesting beyond
+    ``MAX_DEPTH`` is refused before its payload is unpacked.
+    """
+    if type(wire) not in _NESTED:
+        return wire
+    out = [wire]
+    frame = _enter(out, 0, 0)
+    if frame is None:
+        return out[0]
+    stack = [frame]
+    while stack:
+        frame = stack[-1]
+        items = frame.items
+        n = len(items)
+        i = frame.i
+        child = None
+        while i < n:
+            if type(items[i]) in _NESTED:
+                child = _enter(items, i, frame.depth + 1)
+                if child is not None:
+                    break
+            i += 1
+        if child is not None:
+            frame.i = i + 1
+            stack.append(child)
+        else:
+            stack.pop()
+            frame.target[frame.slot] = frame.result()
+    return out[0]
+
+
 def _check_ints(fields: list[Any], n: int, what: str) -> None:
-    if len(fields) != n or any(type(f) is not int for f in fields):
-        raise _Corrupt(f"{what} payload is not {n} integers: {fields!r}")
+    if len(fields) != n or not _INT.issuperset(map(type, fields)):
+        raise _Corrupt(f"{what} payload is not {n} integers: {_short_repr(fields)}")
 
 
 def _decode_datetime(fields: list[Any]) -> datetime.datetime:
@@ -293,12 +423,17 @@ def _decode_datetime(fields: list[Any]) -> datetime.datetime:
 def decode_state(data: bytes, *, source: str) -> Any:
     """Decode bytes made by ``encode_state``; build data only, never run code.
 
+    Time, memory and native stack are bounded on any input: nesting is decoded
+    without recursion, and containers nested more than ``MAX_DEPTH`` deep are
+    refused, as ``encode_state`` refuses them.
+
     Raises ``CheckpointCorruptError`` naming ``source`` (a file path or store key)
     when ``data`` is empty, truncated, has bytes after the object, is not valid
-    msgpack, or holds an ext type code or ext payload this module does not know.
+    msgpack, is nested too deep, or holds an ext type code or ext payload this
+    module does not know.
     """
     try:
-        return _unpack(data)
+        return _from_wire(_unpack(data))
     except Exception as exc:
         raise CheckpointCorruptError(
             f"corrupt or truncated checkpoint {source}: {_describe(exc)}"
@@ -345,8 +480,10 @@ def checkpoint_bytes(instance: object) -> bytes:
     """Capture ``instance``'s state (see ``capture_state``) and encode it.
 
     Raises ``TypeError`` naming what could not be encoded, e.g. ``attribute
-    'conn' of Cache: socket is not serialisable (...)``, or ``key
-    ['pool'][0] of Cache.__save_state__(): ...`` for a ``__save_state__`` result.
+    'conn' of Cache: socket is not serialisable (...); define
+    Cache.__save_state__ and __restore_state__ to choose what is saved``, or
+    ``key ['pool'][0] of Cache.__save_state__(): ...`` for a ``__save_state__``
+    result.
     """
     cls_name = _class_name(type(instance))
     own = getattr(type(instance), "__save_state__", None) is not None
@@ -361,12 +498,16 @@ def checkpoint_bytes(instance: object) -> bytes:
                 if path
                 else f"{cls_name}.__save_state__() result"
             )
-        elif path:
+            raise TypeError(f"{where}: {exc.reason}") from None
+        if path:
             # The outermost segment is the attribute's name, a key of vars(instance).
             where = f"attribute {path[-1][1]!r}{_format_path(path[:-1])} of {cls_name}"
         else:
             where = f"the attributes of {cls_name}"
-        raise TypeError(f"{where}: {exc.reason}") from None
+        raise TypeError(
+            f"{where}: {exc.reason}; define {cls_name}.__save_state__ and __restore_state__"
+            " to choose what is saved"
+        ) from None
 
 
 def restore_state(instance: object, state: Any, *, source: str | None = None) -> None:

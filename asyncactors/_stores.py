@@ -1,9 +1,9 @@
 """Where checkpoints live: the ``CheckpointStore`` protocol, ``MemoryStore``, ``FileStore``.
 
-A store maps string keys (``"default/counter"``, ``"actor-17"``) to the bytes
-of one checkpoint. It does not interpret them beyond checking, on ``load``,
-that they decode as a checkpoint, so that a corrupt one is reported by the
-store that holds it, naming the file or key.
+A store maps string keys (see ``checkpoint_key``) to the bytes of one
+checkpoint. It does not interpret them beyond checking, on ``load``, that they
+decode as a checkpoint, so that a corrupt one is reported by the store that
+holds it, naming the file or key.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -19,15 +20,45 @@ import anyio.to_thread
 
 from ._state import decode_state
 
-__all__ = ["CheckpointStore", "FileStore", "MemoryStore"]
+__all__ = ["CheckpointStore", "FileStore", "MemoryStore", "checkpoint_key", "checkpoint_source"]
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace("/", "%2F")
+
+
+def checkpoint_key(namespace: str, name: str | None, actor_id: int) -> str:
+    """The key under which an actor's checkpoints are stored.
+
+    A named actor's key is ``<namespace>/<name>``, with ``%`` and ``/`` in
+    either written ``%25`` and ``%2F``: keys of different (namespace, name)
+    pairs differ, and a pair without those characters keeps the plain
+    ``namespace/name`` of earlier versions. An unnamed actor's key is
+    ``actor-<id>-<32 random hex digits>``, new for each actor: ids start at 1
+    in every process, and an unnamed actor must never find the checkpoint of an
+    unrelated actor of another process or system run. It holds no ``/``, so it
+    is never a named actor's key either.
+    """
+    if name is None:
+        return f"actor-{actor_id}-{secrets.token_hex(16)}"
+    return f"{_escape(namespace)}/{_escape(name)}"
+
+
+def checkpoint_source(store: object, key: str) -> str:
+    """How errors name the checkpoint under ``key``: its file for a ``FileStore``."""
+    if isinstance(store, FileStore):
+        return f"file {str(store.path_for(key))!r}"
+    if isinstance(store, MemoryStore):
+        return f"in MemoryStore key {key!r}"
+    return f"{store!r}[{key!r}]"
 
 
 @runtime_checkable
 class CheckpointStore(Protocol):
     """What ``checkpoint_store=`` accepts: async ``load``, ``save`` and ``delete`` by key.
 
-    Keys are arbitrary strings chosen by asyncactors, e.g. ``"default/counter"``
-    for a named actor or ``"actor-17"``; a store must map every key to its own
+    Keys are arbitrary strings chosen by asyncactors (``checkpoint_key``), e.g.
+    ``"default/counter"`` for a named actor; a store must map every key to its own
     place in storage, whatever characters it holds. Data is opaque bytes.
     """
 
@@ -80,7 +111,7 @@ class MemoryStore:
         """
         data = self._data.get(_check_key(key))
         if data is not None:
-            decode_state(data, source=f"in MemoryStore key {key!r}")
+            decode_state(data, source=checkpoint_source(self, key))
         return data
 
     async def save(self, key: str, data: bytes) -> None:
@@ -158,7 +189,7 @@ class FileStore:
         Raises ``CheckpointCorruptError`` naming the file if it is empty,
         truncated or not a valid checkpoint, and ``OSError`` if it cannot be read.
         """
-        return await anyio.to_thread.run_sync(self._load_sync, self.path_for(key))
+        return await anyio.to_thread.run_sync(self._load_sync, key)
 
     async def save(self, key: str, data: bytes) -> None:
         """Atomically replace ``key``'s file with ``data`` and make it durable.
@@ -175,13 +206,12 @@ class FileStore:
     def __repr__(self) -> str:
         return f"FileStore({str(self.directory)!r})"
 
-    @staticmethod
-    def _load_sync(path: Path) -> bytes | None:
+    def _load_sync(self, key: str) -> bytes | None:
         try:
-            data = path.read_bytes()
+            data = self.path_for(key).read_bytes()
         except FileNotFoundError:
             return None
-        decode_state(data, source=f"file {str(path)!r}")
+        decode_state(data, source=checkpoint_source(self, key))
         return data
 
     def _save_sync(self, path: Path, data: bytes) -> None:

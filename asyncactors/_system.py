@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._backends import get_backend
-from ._context import current_system
-from ._core import ActorConfig, ActorCore, ActorState, ClassSpec
+from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
+from ._options import check_timeout
+from ._resources import ResourcePool, describe_amounts
+from ._specs import ActorConfig, ClassSpec
 from ._supervisor import Supervisor
+from ._types import ActorInfo, ActorState, EventKind, StopReason
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle
+    from ._protocols import Backend, EngineCore
 
 __all__ = [
-    "ActorInfo",
     "ActorSystem",
     "check_actor_lookup",
     "check_namespace",
@@ -39,6 +42,9 @@ _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
     weakref.WeakKeyDictionary()
 )
 _global_default: ActorSystem | None = None
+# The system start_background() runs on its own loop thread: the default of
+# threads without a loop, and of running loops that have no default of their own.
+_background: ActorSystem | None = None
 _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
 
 # How many dead actors list_actors() still reports.
@@ -73,28 +79,6 @@ def check_actor_lookup(name: object, namespace: object) -> None:
         check_namespace(namespace)
 
 
-@dataclass(frozen=True, slots=True)
-class ActorInfo:
-    """One actor, as ``ActorSystem.list_actors()`` reports it.
-
-    ``calls_processed`` counts calls that ran to an outcome (value or exception);
-    ``calls_failed`` counts those of them that raised. ``mailbox_depth`` counts
-    calls queued in the mailbox, not those waiting for room in it.
-    """
-
-    actor_id: int
-    class_name: str
-    name: str | None
-    namespace: str
-    state: ActorState
-    mailbox_depth: int
-    mailbox_capacity: int
-    peak_depth: int
-    calls_processed: int
-    calls_failed: int
-    running: int
-
-
 class ActorSystem:
     """A set of actors sharing an event loop, a name registry and a shutdown.
 
@@ -104,14 +88,24 @@ class ActorSystem:
     Leaving it by an exception cancels running calls at once instead, as a
     task group would.
 
-    ``backend="ray"`` runs each actor as a Ray actor: it uses the Ray this
-    process has already initialised, or calls ``ray.init(address=address,
-    namespace=namespace, **ray_init_options)`` when the system starts and
-    ``ray.shutdown()`` when it has shut down.
+    ``resources`` declares the logical capacity that actors' ``num_cpus``,
+    ``num_gpus``, ``memory`` and ``resources`` options reserve:
+    ``{"CPU": 8, "GPU": 2, "memory": bytes, "custom": 4}``. ``CPU`` defaults to
+    ``os.cpu_count()``, ``memory`` to the machine's memory, and there is no GPU
+    and no custom resource unless given. ``"GPU"`` takes a count (ids 0..n-1)
+    or a list of GPU ids (``[3, 5]``).
+
+    ``backend="ray"`` runs each actor as a Ray actor: the system uses the Ray
+    this process has already initialised, or calls ``ray.init(address=address,
+    namespace=namespace, **ray_init_options)`` when it starts and
+    ``ray.shutdown()`` once it has shut down. Ray's scheduler then places
+    actors by their resource options (``resources`` is the local engine's).
 
     Raises:
-        ValueError: an unknown backend (the message lists the valid ones), or
-            ``address`` / ``ray_init_options`` with ``backend="local"``.
+        TypeError, ValueError: a bad namespace, timeout or resources (the
+            message names it); an unknown backend (the message lists the
+            valid ones); ``address`` or ``ray_init_options`` with
+            ``backend="local"``.
         ImportError: ``backend="ray"`` without Ray installed (the message says
             ``pip install 'asyncactors[ray]'``).
     """
@@ -121,41 +115,43 @@ class ActorSystem:
         *,
         namespace: str = "default",
         shutdown_timeout: float | None = None,
+        resources: Mapping[str, float | list[int] | list[str]] | None = None,
         backend: str = "local",
         address: str | None = None,
         ray_init_options: Mapping[str, Any] | None = None,
     ) -> None:
         check_namespace(namespace)
-        if shutdown_timeout is not None and shutdown_timeout < 0:
-            raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
-        # The engine that runs this system's actors; it owns whatever it starts
-        # (a local Ray) and the system closes it after the last actor stopped.
-        self._engine = get_backend(backend).open_engine(
-            namespace=namespace, address=address, ray_init_options=ray_init_options
-        )
+        check_timeout(shutdown_timeout, "shutdown_timeout")
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
-        # Cores of any engine (ActorCore, or the Ray engine's RayCore).
-        self._actors: dict[int, Any] = {}
-        self._names: dict[tuple[str, str], Any] = {}
-        self._graveyard: deque[Any] = deque(maxlen=_GRAVEYARD_SIZE)
+        self._actors: dict[int, EngineCore] = {}
+        self._names: dict[tuple[str, str], EngineCore] = {}
+        self._graveyard: deque[EngineCore] = deque(maxlen=_GRAVEYARD_SIZE)
         self._orphans: set[asyncio.Task[Any]] = set()
+        # The actors shutdown() forced down when its timeout expired.
+        self._forced_down: list[EngineCore] = []
         self._lock = threading.RLock()
+        self._resources = ResourcePool(resources, self._lock)
         self._closing = False
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
-        self._inline: ActorCore | None = None
         self._root = Supervisor(strategy="one_for_one")
         self._root.is_root = True
-        self._root._system = self
         # Weak: a stream its reader dropped must not keep collecting events.
         self._streams: list[weakref.ref[EventStream]] = []
         # Actors' code runs in this context, not in whichever caller woke them.
         self._ctx = contextvars.Context()
         self._ctx.run(current_system.set, self)
+        self._backend: Backend = get_backend(backend)
+        # What the engine sees of this system; it gets its loop in _bind.
+        self._host = _Host(self)
+        self._root._bind(self._host)
+        self._backend.open(
+            self._host, namespace=namespace, address=address, ray_init_options=ray_init_options
+        )
         _live_systems.add(self)
 
     # -- properties ---------------------------------------------------------------
@@ -164,6 +160,11 @@ class ActorSystem:
     def namespace(self) -> str:
         """The namespace of names given without one."""
         return self._namespace
+
+    @property
+    def shutdown_timeout(self) -> float | None:
+        """Seconds leaving ``async with`` gives calls to finish (``None``: no limit)."""
+        return self._shutdown_timeout
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -179,7 +180,7 @@ class ActorSystem:
     @property
     def backend(self) -> str:
         """The engine's name: ``"local"`` or ``"ray"``."""
-        return self._engine.name
+        return self._backend.name
 
     @property
     def closed(self) -> bool:
@@ -190,9 +191,9 @@ class ActorSystem:
         if loop is None:
             loop = asyncio.get_running_loop()
         if self._loop is None:
-            self._loop = loop
-            self._thread_id = threading.get_ident()
-            self._engine.start()
+            self._loop = self._host.loop = loop
+            self._thread_id = self._host.thread_id = threading.get_ident()
+            self._backend.start(self._host)
         elif self._loop is not loop:
             raise RuntimeError("this ActorSystem runs on another event loop")
 
@@ -235,45 +236,48 @@ class ActorSystem:
             )
         if self._loop is None:
             self._bind()
-        supervisor = config.supervisor
+        supervisor: Supervisor | None = opts["supervisor"]
         if supervisor is not None:
-            supervisor._bind(self)
+            supervisor._bind(self._host)
             supervisor._check_open()
+        # Ray's scheduler reserves what a Ray actor asks for; the system's pool
+        # is the local engine's.
+        demand = config.resources if self._backend.reserves_resources else None
+        if demand is not None:
+            self._resources.check(f"cannot create a {spec.name} actor: it", demand)
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
-        engine = self._engine
-        core: Any
+        create = self._backend.create_core
+        host = self._host
         if name is None:
-            core = engine.create_core(
-                self, spec, next(_ids), config, opts, None, namespace, args, kwargs
-            )
+            core = create(host, spec, next(_ids), config, None, namespace, args, kwargs)
             self._actors[core.actor_id] = core
         else:
             key = (namespace, name)
             # Outside this system: a name its engine knows (a Ray actor of another driver).
-            elsewhere = None if key in self._names else engine.find_actor(self, name, namespace)
+            elsewhere = (
+                None if key in self._names else self._backend.find_actor(host, name, namespace)
+            )
             with self._lock:
                 existing = self._names.get(key) or elsewhere
                 if existing is not None:
                     if opts["get_if_exists"]:
-                        return spec.handle_type(existing)
+                        return _handle(spec, existing)
                     raise ActorAlreadyExistsError(
                         f"an actor named {name!r} already exists in namespace {key[0]!r} "
                         f"({existing.describe()}); pass get_if_exists=True to reuse it"
                     )
-                core = engine.create_core(
-                    self, spec, next(_ids), config, opts, name, namespace, args, kwargs
-                )
+                core = create(host, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
-        handle = spec.handle_type(core)
-        if supervisor is not None:
-            core.supervisor = supervisor
-            if not supervisor._adopt(core):
-                core._hold()  # it starts when its supervisor comes back up
-                return handle
+        handle: ActorHandle[Any] = spec.handle_type(core)
+        if demand is not None:
+            # Parked first: a grant may come from the loop's thread at once.
+            core.park()
+            if not self._resources.request(core, demand, lambda: self._launch(core, supervisor)):
+                return handle  # PENDING_CREATION until its turn comes
         try:
-            core.start()
+            self._launch(core, supervisor)
         except BaseException:
             # Nothing started (a Ray name taken meanwhile): the name stays free.
             with self._lock:
@@ -285,7 +289,22 @@ class ActorSystem:
             raise
         return handle
 
-    def _unregister(self, core: Any) -> None:
+    def _launch(self, core: EngineCore, supervisor: Supervisor | None) -> None:
+        """Start a new actor, under its supervisor if it has one."""
+        if supervisor is not None:
+            core.supervisor = supervisor
+            try:
+                up = supervisor._add_child(core)
+            except RuntimeError as exc:
+                # Only after waiting for resources: .remote() checked it was open.
+                core._die(f"could not start: {exc}")
+                return
+            if not up:
+                core._hold()  # it starts when its supervisor comes back up
+                return
+        core.start()
+
+    def _unregister(self, core: EngineCore) -> None:
         with self._lock:
             self._actors.pop(core.actor_id, None)
             if core.name is not None:
@@ -293,13 +312,21 @@ class ActorSystem:
                 if self._names.get(key) is core:
                     del self._names[key]
         self._graveyard.append(core)
+        if self._resources.members:
+            self._resources.release(core)
 
-    def _emit(self, kind: str, core: Any, exc: BaseException | None = None) -> None:
+    def _emit(self, kind: EventKind, core: EngineCore, exc: BaseException | None = None) -> None:
         """Publish a lifecycle event to every open ``events()`` stream."""
         if not self._streams:
             return
         event = ActorEvent(
-            kind, core.actor_id, core.spec.name, core.name, core.restarts, exc, time.time()
+            kind=kind,
+            actor_id=core.actor_id,
+            class_name=core.spec.name,
+            name=core.name,
+            restart_count=core.restarts,
+            exception=exc,
+            timestamp=time.time(),
         )
         live = []
         for ref in self._streams:
@@ -323,7 +350,7 @@ class ActorSystem:
             self._streams.append(weakref.ref(stream))
         return stream
 
-    def _adopt(self, task: asyncio.Task[Any]) -> None:
+    def _keep_task(self, task: asyncio.Task[Any]) -> None:
         """Keep a cancelled task of a dead actor until it has finished."""
         if not task.done():
             self._orphans.add(task)
@@ -343,19 +370,37 @@ class ActorSystem:
             core = self._names.get((ns, name))
             names = sorted(n for (n_ns, n) in self._names if n_ns == ns)
         if core is None and not self._closing:
-            core = self._engine.find_actor(self, name, ns)
+            core = self._backend.find_actor(self._host, name, ns)
         if core is None:
             hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
             raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
-        handle: ActorHandle[Any] = core.spec.handle_type(core)
-        return handle
+        return _handle(core.spec, core)
 
     def list_actors(self) -> list[ActorInfo]:
         """Every live actor, then up to the last 1000 dead ones, oldest first."""
         with self._lock:
             live = list(self._actors.values())
         dead = [c for c in self._graveyard if c.actor_id not in self._actors]
-        return [ActorInfo(*core.info()) for core in (*live, *dead)]
+        pool = self._resources
+        return [
+            dataclasses.replace(
+                core.info(),
+                resources=MappingProxyType(pool.assigned(core)),
+                pending_resources=MappingProxyType(pool.pending(core)),
+            )
+            if core in pool.members
+            else core.info()
+            for core in (*live, *dead)
+        ]
+
+    def cluster_resources(self) -> dict[str, float]:
+        """The system's capacity of each resource it has, as Ray's ``cluster_resources()``."""
+        return self._resources.cluster()
+
+    def available_resources(self) -> dict[str, float]:
+        """What actors have not reserved, as Ray's ``available_resources()``: resources
+        with nothing left are omitted."""
+        return self._resources.available()
 
     # -- shutdown -----------------------------------------------------------------
 
@@ -370,11 +415,10 @@ class ActorSystem:
         Raises:
             RuntimeError: called from another event loop than the system's.
         """
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+        check_timeout(timeout)
         if self._loop is None:
             self._closing = self._closed = True
-            await self._engine.close()
+            await self._backend.close(self._host)
             return
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError("ActorSystem.shutdown() must run on the system's own event loop")
@@ -386,7 +430,7 @@ class ActorSystem:
         self._done = self._loop.create_future()
         try:
             await self._stop_all(timeout)
-            await self._engine.close()
+            await self._backend.close(self._host)
         finally:
             self._closed = True
             for ref in self._streams:
@@ -405,15 +449,21 @@ class ActorSystem:
         # A backoff may be long, and a crash-looping tree would crash again:
         # restarts not yet due are dropped, and their actors' callers told.
         self._root._abandon_restarts()
+        for core, demand in self._resources.close():
+            core._die(
+                "was shut down with its actor system before it was created: it was still "
+                f"waiting for resources ({describe_amounts(demand)})"
+            )
         cores = list(self._actors.values())
         for core in cores:
-            core.request_stop("shutdown")
+            core.request_stop(StopReason.SHUTDOWN)
         stops = [core.stopped() for core in cores]
         if stops:
             _, late = await asyncio.wait(stops, timeout=timeout)
             if late:
                 for core in cores:
                     if core.state is not ActorState.DEAD:
+                        self._forced_down.append(core)
                         core._die(
                             "was shut down with its actor system: the shutdown timeout "
                             f"({timeout} s) expired before its calls finished",
@@ -432,22 +482,25 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
-        engine = "" if self._engine.name == "local" else f" backend={self._engine.name!r}"
-        return (
-            f"<ActorSystem namespace={self._namespace!r}{engine} {state} "
-            f"actors={len(self._actors)}>"
-        )
+        name = type(self).__name__
+        engine = "" if self._backend.name == "local" else f" backend={self._backend.name!r}"
+        return f"<{name} namespace={self._namespace!r}{engine} {state} actors={len(self._actors)}>"
 
 
 def default_system() -> ActorSystem:
     """The system ``Cls.remote()`` uses here, creating the loop's default if needed.
+
+    The system of the enclosing ``async with ActorSystem()`` comes first. In a
+    running loop: the loop's default system, else the background system of
+    ``start_background()``, else a new default system for the loop. Without a
+    running loop: the background system, else the system of the last ``init()``.
 
     Raises:
         RuntimeError: there is no running loop and no system to use, or the
             loop's default system has been shut down and ``init()`` not called
             again.
     """
-    system = current_system.get()
+    system: ActorSystem | None = current_system.get()
     if system is not None:
         return system
     loop = asyncio._get_running_loop()
@@ -462,23 +515,35 @@ def default_system() -> ActorSystem:
                 "'async with asyncactors.ActorSystem()'"
             )
         if system is None:
+            background = _background
+            if background is not None and not background._closing:
+                return background
             system = ActorSystem()
             system._bind(loop)
             _defaults[loop] = system
         return system
+    background = _background
+    if background is not None and not background._closing:
+        return background
     if _global_default is not None and not _global_default._closing:
         return _global_default
     raise RuntimeError(
         "no running event loop and no actor system: create actors inside async code "
         "(for example under asyncio.run(main())), inside 'async with asyncactors.ActorSystem():', "
-        "or after asyncactors.init()"
+        "after asyncactors.init(), or after asyncactors.start_background()"
     )
 
 
-def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> ActorSystem:
+def init(
+    *,
+    namespace: str = "default",
+    ignore_reinit_error: bool = False,
+    resources: Mapping[str, float | list[int] | list[str]] | None = None,
+) -> ActorSystem:
     """Create the running loop's default actor system and return it.
 
     Threads without a loop then use it too. Pair with ``await asyncactors.shutdown()``.
+    ``resources`` is the system's capacity, as for ``ActorSystem``.
 
     Raises:
         RuntimeError: no running event loop, or a default system already exists
@@ -502,7 +567,7 @@ def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> Ac
             "asyncactors.init() was already called on this event loop; "
             "call 'await asyncactors.shutdown()' first or pass ignore_reinit_error=True"
         )
-    system = ActorSystem(namespace=namespace)
+    system = ActorSystem(namespace=namespace, resources=resources)
     system._bind(loop)
     _defaults[loop] = system
     _global_default = system
@@ -522,3 +587,48 @@ async def shutdown(timeout: float | None = None) -> None:
 def live_systems() -> list[ActorSystem]:
     """Systems not yet garbage-collected (for the test suite's leak check)."""
     return list(_live_systems)
+
+
+class _Host:
+    """What the engine sees of its ``ActorSystem`` (``_protocols.Host``)."""
+
+    __slots__ = ("ctx", "engine", "inline", "lock", "loop", "root", "system", "thread_id")
+
+    loop: asyncio.AbstractEventLoop
+    thread_id: int | None
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+        self.ctx = system._ctx
+        self.lock = system._lock
+        self.root = system._root
+        self.inline: RunningActor | None = None
+        self.thread_id = None
+        # What the engine keeps for this system (Ray's: the Ray it uses).
+        self.engine: Any = None
+
+    @property
+    def closing(self) -> bool:
+        """Whether the system is shutting down."""
+        return self.system._closing
+
+    def on_loop_thread(self) -> bool:
+        """Whether the calling thread is the loop's."""
+        return threading.get_ident() == self.thread_id
+
+    def emit(self, kind: EventKind, core: Any, exc: BaseException | None = None) -> None:
+        """Publish a lifecycle event to the system's open ``events()`` streams."""
+        self.system._emit(kind, core, exc)
+
+    def keep_task(self, task: asyncio.Task[Any]) -> None:
+        """Keep a task of a dead actor until it has finished; shutdown awaits it."""
+        self.system._keep_task(task)
+
+    def unregister(self, core: Any) -> None:
+        """``core`` is DEAD: free its id and name."""
+        self.system._unregister(core)
+
+
+def _handle(spec: ClassSpec, core: EngineCore) -> ActorHandle[Any]:
+    handle: ActorHandle[Any] = spec.handle_type(core)
+    return handle

@@ -139,6 +139,9 @@ class _CoreOnlyScenarios:
     async def io(self, actors: Sequence[Any], n: int) -> list[int]:
         raise NotImplementedError
 
+    async def wait_loop(self, actor: Any, n: int) -> None:
+        raise NotImplementedError
+
     async def restart(self, n: int) -> int:
         raise NotImplementedError  # peers have no supervision to compare
 

@@ -104,7 +104,8 @@ class CallScenario(Scenario):
     workload: Workload = SyncCounter
     pattern: str = "seq"
     """``seq`` (one caller, awaited in turn), ``pipelined`` (all submitted, then
-    gathered) or ``callers`` (``n_callers`` concurrent sequential callers)."""
+    gathered), ``callers`` (``n_callers`` concurrent sequential callers) or
+    ``wait_loop`` (all submitted, then waited for one at a time)."""
     n_actors: int = 1
     n_callers: int = 1
     max_concurrency: int | None = None
@@ -118,6 +119,8 @@ class CallScenario(Scenario):
             await driver.pipelined(actors, n)
         elif self.pattern == "callers":
             await driver.callers(actors, self.n_callers, n)
+        elif self.pattern == "wait_loop":
+            await driver.wait_loop(actors[0], n)
         else:
             raise ValueError(f"unknown pattern {self.pattern!r}")
 
@@ -319,6 +322,18 @@ _SCENARIOS: tuple[Scenario, ...] = (
         workload=SyncCounter,
         pattern="seq",
         arg=PAYLOAD,
+    ),
+    CallScenario(
+        name="wait_loop",
+        group="calls",
+        description="submit 2k calls to an async method that yields once, then wait for "
+        "them one at a time as a crawler does (floor: asyncio.wait, FIRST_COMPLETED)",
+        size=2_000,
+        quick_size=200,
+        workload=YieldingCounter,
+        pattern="wait_loop",
+        max_concurrency=1,
+        core_only=True,
     ),
     CreateScenario(
         name="create",

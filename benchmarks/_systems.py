@@ -63,6 +63,10 @@ class Driver(Protocol):
         Caller ``c`` calls ``actors[(c + j) % len(actors)]`` for its ``j``-th call.
         """
 
+    async def wait_loop(self, actor: Any, n: int) -> None:
+        """Submit ``n`` calls ``incr(1)``, then wait for the pending ones until none is
+        left, each wait returning as soon as one is done (a crawler's loop)."""
+
     async def count(self, actor: Any) -> int:
         """Return the actor's count of calls, through the actor."""
 
@@ -156,6 +160,12 @@ class _FloorDriver:
 
     async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
         await round_robin_callers([a.actor.submit for a in actors], n_callers, n)
+
+    async def wait_loop(self, actor: Any, n: int) -> None:
+        submit = actor.actor.submit
+        pending = {submit(1) for _ in range(n)}
+        while pending:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
 
     async def count(self, actor: Any) -> int:
         # The floor actor serves a single method; once the timed calls are awaited
@@ -264,6 +274,12 @@ class AsyncActorsDriver:
 
     async def callers(self, actors: Sequence[Any], n_callers: int, n: int) -> None:
         await round_robin_callers([h.incr.remote for h in actors], n_callers, n)
+
+    async def wait_loop(self, actor: Any, n: int) -> None:
+        incr = actor.incr
+        pending = [incr.remote(1) for _ in range(n)]
+        while pending:
+            _, pending = await asyncactors.wait(pending, num_returns=1)
 
     async def count(self, actor: Any) -> int:
         result = await actor.value.remote()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 
 import pytest
@@ -367,16 +368,14 @@ class SyncStream:
         yield 1
 
 
-@pytest.mark.parametrize(
-    ("cls", "kind"),
-    [(AsyncStream, "an async generator"), (SyncStream, "a generator")],
-    ids=["async-generator", "generator"],
-)
-def test_generator_methods_are_refused_when_declared(cls: type, kind: str) -> None:
-    """A (async) generator method raises TypeError at @remote, naming it."""
-    with pytest.raises(TypeError, match=rf"{cls.__name__}\.items is {kind} method") as e:
-        asyncactors.remote(cls)
-    assert "streaming" in str(e.value)
+@pytest.mark.parametrize("cls", [AsyncStream, SyncStream], ids=["async-generator", "generator"])
+async def test_generator_methods_are_streaming_methods(cls: type) -> None:
+    """A (async) generator method is declared as any method; .remote() returns a StreamRef."""
+    actor_cls = asyncactors.remote(cls)
+    async with asyncactors.ActorSystem():
+        stream = actor_cls.remote().items.remote()
+        assert isinstance(stream, asyncactors.StreamRef)
+        assert await stream == [1]
 
 
 def test_private_generator_helpers_are_allowed() -> None:
@@ -390,3 +389,89 @@ def test_private_generator_helpers_are_allowed() -> None:
             return sum(self._chunks())
 
     assert isinstance(asyncactors.remote(WithHelper), asyncactors.ActorClass)
+
+
+class Base:
+    @asyncactors.method
+    def base(self, k: int) -> int:
+        """Adds 100."""
+        return k + 100
+
+
+class Derived(Base):
+    @asyncactors.method(max_task_retries=2)
+    async def through_self(self, k: int) -> int:
+        return self.base(k)
+
+    @asyncactors.method
+    def through_super(self, k: int) -> int:
+        return super().base(k)
+
+    def through_class(self, k: int) -> int:
+        return Base.base(self, k)
+
+
+async def test_decorated_methods_stay_plain_methods_inside_the_actor() -> None:
+    """@method (bare or with options) methods are called, and called through self, super() and
+    the class, as the functions they decorate; the options reach the actor."""
+    cls = asyncactors.remote(Derived)
+    methods = cls._spec.methods
+    assert methods["through_self"].max_task_retries == 2
+    assert methods["base"].func is Base.__dict__["base"].func
+    async with ActorSystem():
+        d = cls.remote()
+        assert await d.base.remote(1) == 101
+        assert await d.through_self.remote(2) == 102
+        assert await d.through_super.remote(3) == 103
+        assert await d.through_class.remote(4) == 104
+
+
+def test_decorated_method_keeps_the_function_metadata() -> None:
+    """A decorated method keeps its function's name, docstring and signature."""
+    declared = Base.__dict__["base"]
+    assert isinstance(declared, asyncactors.MethodDef)
+    assert (declared.__name__, declared.__doc__) == ("base", "Adds 100.")
+    assert inspect.signature(declared) == inspect.signature(declared.func)
+    assert "k" in inspect.signature(declared).parameters
+
+
+def test_method_decorator_refuses_what_is_not_a_function() -> None:
+    """@method names what it got when that is not a def or async def."""
+    with pytest.raises(TypeError, match=r"decorates methods .* got <staticmethod"):
+        asyncactors.method(staticmethod(len))  # type: ignore[call-overload]
+
+
+async def test_decorated_hooks_still_run() -> None:
+    """@method on __post_create__ and __pre_destroy__ leaves them working hooks."""
+    seen: list[str] = []
+
+    class Hooked:
+        @asyncactors.method
+        async def __post_create__(self) -> None:
+            seen.append("created")
+
+        @asyncactors.method
+        def __pre_destroy__(self) -> None:
+            seen.append("destroyed")
+
+    async with ActorSystem():
+        await asyncactors.remote(Hooked).remote()
+    assert seen == ["created", "destroyed"]
+
+
+async def test_typed_is_the_handle_itself() -> None:
+    """typed(handle) is a typing view: it returns the very handle."""
+    async with ActorSystem():
+        handle = asyncactors.remote(Plain).remote(5)
+        view = asyncactors.typed(handle)
+        assert view is handle  # type: ignore[comparison-overlap]
+        assert await view.get.remote() == 5  # type: ignore[attr-defined]
+
+
+async def test_calling_a_method_without_remote_raises() -> None:
+    """handle.m(...) raises TypeError at run time, naming .remote(), though type checkers
+    do not see ActorMethod.__call__."""
+    async with ActorSystem():
+        handle = asyncactors.remote(Plain).remote()
+        with pytest.raises(TypeError, match=r"use 'get.remote\(...\)' instead of 'get\(...\)'"):
+            handle.get()  # type: ignore[operator]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from typing import Any
@@ -223,7 +224,7 @@ async def test_init_and_shutdown_control_the_default_system() -> None:
         assert asyncactors.init(ignore_reinit_error=True) is system
         w = Worker.remote()
         assert await w.echo.remote(5) == 5
-        assert w._core.system is system
+        assert w._core.host.system is system
     finally:
         await asyncactors.shutdown()
     with pytest.raises(ActorDiedError, match="shut down"):
@@ -235,10 +236,10 @@ async def test_first_remote_creates_default_system() -> None:
     w = Worker.remote()
     try:
         assert await w.echo.remote(1) == 1
-        assert not w._core.system.closed
+        assert not w._core.host.system.closed
     finally:
         await asyncactors.shutdown()
-    assert w._core.system.closed
+    assert w._core.host.system.closed
 
 
 def test_remote_without_loop_or_system_raises() -> None:
@@ -279,6 +280,73 @@ async def test_no_stray_system_after_init_shutdown() -> None:
         assert await Worker.remote().echo.remote(1) == 1
     finally:
         await asyncactors.shutdown()
+
+
+@asyncactors.remote
+class Gated:
+    async def until(self, gate: asyncio.Future[Any], value: Any = None) -> Any:
+        await gate
+        return value
+
+
+async def test_wait_leaves_no_callback_on_refs_still_pending() -> None:
+    """Timed-out, satisfied and cancelled waits leave nothing attached to pending refs."""
+    async with ActorSystem():
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        g = Gated.remote()
+        pending = g.until.remote(gate)
+        for _ in range(20):
+            ready, not_ready = await asyncactors.wait([pending], timeout=0.001)
+            assert (ready, not_ready) == ([], [pending])
+        assert pending._waiters is None
+
+        soon: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done = g.until.remote(soon)
+        asyncio.get_running_loop().call_soon(soon.set_result, None)
+        ready, _ = await asyncactors.wait([pending, done], num_returns=1)
+        assert ready == [done]
+        assert pending._waiters is None
+
+        waiter = asyncio.ensure_future(asyncactors.wait([pending]))
+        await asyncio.sleep(0)
+        assert pending._waiters is not None  # it is waiting now
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert pending._waiters is None
+        gate.set_result(None)
+        await pending
+
+
+async def test_wait_from_another_loop_leaves_no_callback_on_the_ref() -> None:
+    """A wait() on a ref of another loop, in another thread, cleans up on the ref's loop."""
+    async with ActorSystem():
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending = Gated.remote().until.remote(gate)
+        outcome = await asyncio.to_thread(asyncio.run, asyncactors.wait([pending], timeout=0.001))
+        assert outcome == ([], [pending])
+        assert pending._waiters is None
+        gate.set_result(None)
+        await pending
+
+
+async def test_wait_loop_returns_each_ref_once_in_completion_order() -> None:
+    """A crawler's loop of wait(pending, num_returns=1) gets each ref once, as it finishes."""
+    async with ActorSystem():
+        loop = asyncio.get_running_loop()
+        gates: list[asyncio.Future[None]] = [loop.create_future() for _ in range(50)]
+        g = Gated.remote()
+        refs = [g.until.remote(gate, i) for i, gate in enumerate(gates)]
+        order = list(range(50))
+        random.Random(8).shuffle(order)
+        pending, seen = refs, []
+        for i in order:
+            gates[i].set_result(None)
+            ready, pending = await asyncactors.wait(pending, num_returns=1)
+            seen.append(await ready[0])
+            assert all(r._waiters is None for r in pending)
+        assert pending == []
+        assert seen == order
 
 
 # --- graceful stop: asyncactors.stop() and __ray_terminate__ ---------------------------------
@@ -499,7 +567,7 @@ async def test_remote_after_shutdown_of_the_implicit_default_raises_until_init()
     system = asyncactors.init()
     try:
         fresh = Worker.remote()
-        assert fresh._core.system is system
+        assert fresh._core.host.system is system
         assert await fresh.echo.remote(2) == 2
     finally:
         await asyncactors.shutdown()

@@ -246,6 +246,18 @@ async def test_invalid_actor_class_options_raise_at_options_and_leave_class_usab
         assert info.mailbox_capacity == 1000, "the failed .options() call changed the class"
 
 
+async def test_checkpoint_every_without_a_store_raises_value_error_at_remote() -> None:
+    """checkpoint_every without checkpoint_store would save nothing: remote() refuses it."""
+    declared = Counter.options(checkpoint_every=1)
+    async with asyncactors.ActorSystem() as system:
+        with pytest.raises(ValueError, match="'checkpoint_every' needs option 'checkpoint_store'"):
+            declared.remote(0)
+        assert system.list_actors() == []
+        # The store may come in a later options(), as a deployment's choice.
+        handle = declared.options(checkpoint_store=asyncactors.MemoryStore()).remote(0)
+        assert await handle.increment.remote() == 1
+
+
 def test_instantiating_actor_class_directly_raises_type_error_pointing_to_remote() -> None:
     with pytest.raises(TypeError, match="remote"):
         Counter(1)

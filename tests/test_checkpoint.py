@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import itertools
 import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from asyncactors import (
     FileStore,
     MemoryStore,
 )
+from asyncactors._state import encode_state
+from asyncactors._supervisor import _Status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,8 +130,8 @@ async def test_result_waits_for_the_save() -> None:
         assert await store.load("default/slow") is not None
 
 
-async def test_failed_save_fails_the_call_and_keeps_the_old_checkpoint() -> None:
-    """A save that raises gives the caller CheckpointError; the last good state is kept."""
+async def test_failed_save_fails_the_call_and_rolls_back_to_the_old_checkpoint() -> None:
+    """A save that raises gives the caller CheckpointError; the actor returns to the saved state."""
 
     class FlakyStore(MemoryStore):
         fail = False
@@ -146,13 +150,14 @@ async def test_failed_save_fails_the_call_and_keeps_the_old_checkpoint() -> None
             await a.deposit.remote(2)
         assert isinstance(e.value.__cause__, OSError)
         store.fail = False
+        assert await a.state.remote() == (1, [1])
         with pytest.raises(Boom):
             await a.crash.remote()
         assert await a.state.remote() == (1, [1])
 
 
 async def test_unencodable_attribute_is_named() -> None:
-    """A checkpoint of state msgpack cannot hold raises TypeError naming the attribute."""
+    """State msgpack cannot hold is a CheckpointError naming the attribute and __save_state__."""
 
     class Holder:
         def __init__(self) -> None:
@@ -163,10 +168,146 @@ async def test_unencodable_attribute_is_named() -> None:
 
     async with ActorSystem():
         h = asyncactors.remote(checkpoint_store=MemoryStore(), checkpoint_every=1)(Holder).remote()
-        with pytest.raises(TypeError, match="attribute 'lock'"):
+        with pytest.raises(CheckpointError, match=r"attribute 'lock'.*__save_state__") as e:
             await h.ping.remote()
-        with pytest.raises(TypeError, match="attribute 'lock'"):
+        assert isinstance(e.value.__cause__, TypeError)
+        with pytest.raises(CheckpointError, match=r"attribute 'lock'.*__save_state__") as e:
             await h.checkpoint()
+        assert isinstance(e.value.__cause__, TypeError)
+
+
+# -- a failed save rolls the actor back -----------------------------------------------
+
+runs: list[str] = []
+
+
+class Wallet:
+    """Keeps a balance; ``grab`` also keeps a lock, which no checkpoint can hold."""
+
+    def __init__(self) -> None:
+        self.balance = 0
+
+    def deposit(self, k: int) -> int:
+        self.balance += k
+        return self.balance
+
+    @asyncactors.method(max_task_retries=-1, retry_exceptions=True)
+    def grab(self, k: int) -> int:
+        runs.append("grab")
+        self.balance += k
+        self.lock = threading.Lock()
+        return self.balance
+
+    def state(self) -> tuple[int, bool]:
+        return self.balance, hasattr(self, "lock")
+
+
+def wallet(**options: Any) -> asyncactors.ActorClass[Wallet]:
+    options.setdefault("checkpoint_store", MemoryStore())
+    options.setdefault("checkpoint_every", 1)
+    return asyncactors.remote(**options)(Wallet)
+
+
+async def test_unsaveable_change_fails_its_call_and_is_rolled_back_even_with_no_restarts() -> None:
+    """The call gets CheckpointError, counts as failed, and its change is undone; no restart."""
+    async with ActorSystem() as system:
+        w = wallet(max_restarts=0).remote()
+        assert await w.deposit.remote(5) == 5
+        with pytest.raises(CheckpointError, match=r"attribute 'lock' of Wallet.*__save_state__"):
+            await w.grab.remote(7)
+        assert await w.state.remote() == (5, False)  # reads work, on the saved state
+        assert await w.deposit.remote(1) == 6
+        [info] = system.list_actors()
+        assert (info.state, info.calls_processed, info.calls_failed) == ("ALIVE", 4, 1)
+        assert w._core.restarts == 0
+
+
+async def test_rollback_does_not_use_up_a_supervisors_restart_intensity() -> None:
+    """Under a supervisor allowing no restarts, a rollback neither escalates nor kills."""
+    async with ActorSystem(), asyncactors.Supervisor("one_for_one", max_restarts=0) as sup:
+        w = wallet(supervisor=sup).remote()
+        await w.deposit.remote(5)
+        with pytest.raises(CheckpointError):
+            await w.grab.remote(1)
+        assert await w.state.remote() == (5, False)
+        assert sup._status is _Status.UP
+        assert sup.children == [w]
+
+
+async def test_call_that_could_not_be_saved_is_not_retried() -> None:
+    """A failed save is not retried, whatever max_task_retries and retry_exceptions say."""
+    runs.clear()
+    async with ActorSystem():
+        w = wallet().remote()
+        with pytest.raises(CheckpointError):
+            await w.grab.remote(1)
+        assert runs == ["grab"]
+
+
+async def test_rollback_undoes_acknowledged_calls_since_the_last_checkpoint() -> None:
+    """With checkpoint_every=3, calls acknowledged after the last save roll back too."""
+    async with ActorSystem():
+        w = wallet(checkpoint_every=3).remote()
+        for k in (1, 2, 3, 4):  # saved after 1+2+3; 4 acknowledged, never saved
+            await w.deposit.remote(k)
+        await w.deposit.remote(10)
+        with pytest.raises(CheckpointError):
+            await w.grab.remote(100)  # the third call since the save: it saves
+        assert await w.state.remote() == (6, False)
+
+
+async def test_queued_calls_run_on_the_rolled_back_actor_in_order() -> None:
+    """Calls queued behind a call whose save failed run, in order, after the rollback."""
+    async with ActorSystem():
+        w = wallet().remote()
+        await w.deposit.remote(5)
+        failed = w.grab.remote(7)
+        later = [w.deposit.remote(1), w.deposit.remote(2)]
+        with pytest.raises(CheckpointError):
+            await failed
+        assert [await ref for ref in later] == [6, 8]
+
+
+async def test_rollback_is_reported_as_a_restart_not_a_crash() -> None:
+    """events() shows restarting and restarted around a rollback, never crashed."""
+    async with ActorSystem() as system:
+        w = wallet().remote()
+        await w
+        events = system.events()
+        with pytest.raises(CheckpointError) as e:
+            await w.grab.remote(1)
+        await w.state.remote()
+        await events.aclose()
+        seen = [(ev.kind, ev.restart_count, ev.exception) async for ev in events]
+        assert seen == [("restarting", 0, e.value), ("restarted", 0, None)]
+
+
+async def test_save_state_hook_raising_fails_the_call_instead_of_leaving_it_pending() -> None:
+    """Whatever __save_state__ raises becomes the call's CheckpointError; the caller never hangs."""
+
+    class Picky:
+        def __init__(self) -> None:
+            self.items: list[int] = []
+
+        def add(self, x: int) -> int:
+            self.items.append(x)
+            return len(self.items)
+
+        def __save_state__(self) -> Any:
+            if 13 in self.items:
+                raise KeyError("13 is unlucky")
+            return {"items": self.items}
+
+        def __restore_state__(self, state: Any) -> None:
+            self.items = state["items"]
+
+    async with ActorSystem():
+        p = asyncactors.remote(checkpoint_store=MemoryStore(), checkpoint_every=1)(Picky).remote()
+        await p.add.remote(1)
+        with pytest.raises(CheckpointError, match="unlucky") as e:
+            await asyncio.wait_for(p.add.remote(13), 2)
+        assert isinstance(e.value.__cause__, KeyError)
+        assert await p.add.remote(2) == 2
 
 
 async def test_save_and_restore_hooks_are_used() -> None:
@@ -224,6 +365,79 @@ async def test_corrupt_checkpoint_fails_start_or_starts_fresh(
             ).remote()
             assert await fresh.state.remote() == (0, [])
         assert any("corrupt checkpoint ignored" in r.getMessage() for r in caplog.records)
+
+
+async def test_corrupt_checkpoint_fails_the_actor_and_its_callers_at_once(
+    tmp_path: Path,
+) -> None:
+    """With max_restarts=-1 a corrupt file is no crash loop: start and queued calls fail once."""
+    store = FileStore(tmp_path)
+    path = store.path_for("default/c")
+    path.write_bytes(b"\xc1")
+    async with ActorSystem():
+        a = account(checkpoint_store=store, name="c", max_restarts=-1).remote()
+        pending = a.state.remote()
+        with pytest.raises(ActorDiedError, match="checkpoint is corrupt") as e:
+            await pending
+        assert str(path) in str(e.value)
+        assert isinstance(e.value.__cause__, CheckpointCorruptError)
+        with pytest.raises(ActorDiedError, match="failed to start") as e:
+            await a
+        assert str(path) in str(e.value)
+        assert a._core.restarts == 0
+        assert (await a.monitor()).state == "DEAD"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [[1, 2], {"balance": 5, 3: "x"}, 7],
+    ids=["list", "non-str-keys", "int"],
+)
+async def test_checkpoint_of_the_wrong_shape_is_refused_naming_the_file(
+    tmp_path: Path, state: Any
+) -> None:
+    """Valid msgpack that is not a dict of attribute names fails the start naming the file."""
+    store = FileStore(tmp_path)
+    await store.save("default/c", encode_state(state))
+    async with ActorSystem():
+        a = account(checkpoint_store=store, name="c").remote()
+        with pytest.raises(ActorDiedError, match="failed to start") as e:
+            await a
+        assert str(store.path_for("default/c")) in str(e.value)
+        assert isinstance(e.value.__cause__, CheckpointCorruptError)
+        fresh = account(
+            checkpoint_store=store, name="c2", on_corrupt_checkpoint="start_fresh"
+        ).remote()
+        assert await fresh.state.remote() == (0, [])
+
+
+async def test_slashes_in_namespace_and_name_do_not_share_a_checkpoint() -> None:
+    """Namespace 'x/a' with name 'b' does not start from the state of namespace 'x', name 'a/b'."""
+    store = MemoryStore()
+    async with ActorSystem():
+        first = account(checkpoint_store=store, checkpoint_every=1, namespace="x", name="a/b")
+        await first.remote().deposit.remote(5)
+        second = account(checkpoint_store=store, namespace="x/a", name="b").remote()
+        assert await second.state.remote() == (0, [])
+
+
+async def test_unnamed_actor_in_a_new_run_does_not_see_a_dead_runs_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ids restart at 1 in each process; an unnamed actor still starts from its constructor."""
+
+    class KilledBeforeCleanup(MemoryStore):
+        async def delete(self, key: str) -> None:
+            pass  # the process died before it could delete the checkpoint
+
+    store = KilledBeforeCleanup()
+    for run in range(2):
+        monkeypatch.setattr(asyncactors._system, "_ids", itertools.count(1))  # a new process
+        async with ActorSystem():
+            a = account(checkpoint_store=store, checkpoint_every=1).remote()
+            assert await a.state.remote() == (0, []), f"run {run} saw another run's state"
+            await a.deposit.remote(5)
+            assert a._core.actor_id == 1
 
 
 async def test_unnamed_actor_checkpoint_is_deleted_when_it_stops() -> None:

@@ -429,3 +429,115 @@ async def test_many_actors_created_and_dropped_leave_no_objects() -> None:
 async def test_a_million_actors_created_and_dropped_leave_no_objects() -> None:
     """The same with a million actors (about 10 s; run with ``pytest -m slow``)."""
     await churn_leaves_nothing(1_000_000)
+
+
+async def test_capped_remote_from_threads_returns_at_once_while_the_loop_is_blocked() -> None:
+    """With max_pending_calls, .remote() from other threads never waits for the blocked
+    loop, and across threads exactly max_pending_calls calls are accepted."""
+    async with ActorSystem():
+        c = await Counter.options(max_pending_calls=5).remote()
+        accepted: list[Any] = []
+        refused: list[BaseException] = []
+
+        def caller() -> None:
+            for _ in range(4):
+                try:
+                    accepted.append(c.incr.remote())
+                except asyncactors.PendingCallsLimitExceeded as exc:
+                    refused.append(exc)
+
+        threads = [threading.Thread(target=caller, daemon=True) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=2)  # blocks the loop's thread on purpose
+        assert not any(t.is_alive() for t in threads), ".remote() waited for the loop"
+        assert (len(accepted), len(refused)) == (5, 7)
+        assert "max_pending_calls" in str(refused[0])
+        assert sorted(await asyncactors.get(accepted)) == [1, 2, 3, 4, 5]
+        assert await c.incr.remote() == 6  # every place was given back
+
+
+async def test_a_pending_call_gives_its_place_back_once_however_it_resolves() -> None:
+    """With max_pending_calls=1, a call's place comes back when it returns, raises, is
+    cancelled (queued or running) or is refused, and only once: a cancelled call whose
+    method still returns does not free a second place."""
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    class Stubborn:
+        def fail(self) -> None:
+            raise ValueError("no")
+
+        async def ignore_cancel(self) -> str:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                finished.set()
+            return "finished anyway"
+
+        async def hold(self, gate: asyncio.Future[None]) -> None:
+            await gate
+
+    async with ActorSystem():
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        s = asyncactors.remote(Stubborn).options(max_pending_calls=1).remote()
+        assert s.hold.remote(gate).cancel()  # queued behind the actor's creation
+        await s
+        with pytest.raises(ValueError, match="no"):
+            await s.fail.remote()
+        running = s.ignore_cancel.remote()
+        await started.wait()
+        assert running.cancel()
+        await finished.wait()  # the method returned after its call was settled
+        held = s.hold.remote(gate)
+        with pytest.raises(asyncactors.PendingCallsLimitExceeded):
+            s.hold.remote(gate)
+        held.cancel()
+        asyncactors.kill(s)
+        for _ in range(3):  # a dead actor's calls are refused and hold no place
+            with pytest.raises(ActorDiedError):
+                await s.fail.remote()
+
+
+async def test_awaiting_a_method_instead_of_a_call_says_what_to_write() -> None:
+    """'await handle.method' (without .remote()) raises a TypeError saying to write
+    'await handle.method.remote(...)'."""
+    async with ActorSystem():
+        c = Counter.remote()
+        with pytest.raises(TypeError, match=r"use 'await handle\.incr\.remote\(\.\.\.\)'"):
+            await c.incr
+        assert await c.incr.remote() == 1
+
+
+async def test_calls_queued_while_a_worker_lingers_run_concurrently() -> None:
+    """Two calls sent right after an awaited one both start at once when slots are free.
+
+    The worker that served the first call lingers one loop turn; the calls sent
+    meanwhile must not queue behind each other on it.
+    """
+
+    @asyncactors.remote
+    class Sleeper:
+        def __init__(self) -> None:
+            self.running = 0
+            self.peak = 0
+            self.gate = asyncio.Event()
+
+        async def nap(self) -> None:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            if self.running == 2:
+                self.gate.set()
+            await self.gate.wait()
+            self.running -= 1
+
+        async def quick(self) -> int:
+            return self.peak
+
+    async with ActorSystem():
+        s = Sleeper.remote()
+        await s.quick.remote()  # leaves a lingering worker behind
+        both = asyncio.gather(s.nap.remote(), s.nap.remote())
+        await asyncio.wait_for(both, timeout=5)
+        assert await s.quick.remote() == 2

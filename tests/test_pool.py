@@ -904,7 +904,7 @@ async def main(h: ActorHandle[Any]) -> None:
     async for r in typed.map_unordered(lambda a, v: a.double.remote(v), [1, 2]):
         reveal_type(r)
     def text(a: ActorHandle[Any], v: str) -> ObjectRef[str]:
-        return a.m.remote(v)  # type: ignore[no-any-return]
+        return a.m.remote(v)
     typed.submit(text, "x")
 """
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import operator
+import re
 import threading
 from typing import Any
 
 import pytest
 
 import asyncactors
-from asyncactors import ActorSystem, GetTimeoutError, TaskCancelledError
+from asyncactors import ActorDiedError, ActorSystem, GetTimeoutError, TaskCancelledError
 
 
 @asyncactors.remote
@@ -235,3 +237,215 @@ async def test_awaiting_from_another_loop() -> None:
         while t.is_alive():
             await asyncio.sleep(0.005)
         assert box == ["slept"]
+
+
+@asyncactors.remote
+class Failing:
+    def boom(self) -> None:
+        raise RuntimeError("sync kaput")
+
+    async def aboom(self) -> None:
+        raise RuntimeError("async kaput")
+
+    @asyncactors.method(run_in_thread=True)
+    def tboom(self) -> None:
+        raise RuntimeError("thread kaput")
+
+    def ok(self) -> str:
+        return "ok"
+
+    async def hang(self) -> None:
+        await asyncio.Event().wait()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def no_gc_records() -> Any:
+    """The 'asyncactors' logger's messages, with the cyclic garbage collector off."""
+    records = _Records()
+    log = logging.getLogger("asyncactors")
+    log.addHandler(records)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield records.messages
+    finally:
+        if was_enabled:
+            gc.enable()
+        log.removeHandler(records)
+
+
+async def _dropped_unawaited(ref: Any, messages: list[str]) -> list[str]:
+    """Wait for ``ref`` without retrieving it, then drop it; return what was logged then."""
+    await asyncactors.wait([ref], timeout=5)
+    assert ref.done()
+    assert messages == []  # not before its last reference goes
+    del ref
+    return messages
+
+
+@pytest.mark.parametrize("method", ["boom", "aboom", "tboom"])
+async def test_unretrieved_failure_is_logged_when_the_ref_goes_without_gc(
+    method: str, no_gc_records: list[str]
+) -> None:
+    """A failed call (sync, async or threaded method) nobody awaited is logged as its
+    last reference goes, with the cyclic garbage collector off."""
+    async with ActorSystem():
+        f = Failing.remote()
+        logged = await _dropped_unawaited(getattr(f, method).remote(), no_gc_records)
+        assert len(logged) == 1
+        assert f"call {method}() on actor Failing" in logged[0]
+        assert "nobody awaited it" in logged[0]
+
+
+async def test_unretrieved_failures_of_crash_kill_and_checkpoint_are_logged_without_gc(
+    no_gc_records: list[str],
+) -> None:
+    """A call failed by a crash, a kill or a failed checkpoint is logged as its last
+    reference goes, with the cyclic garbage collector off."""
+
+    class BrokenStore(asyncactors.MemoryStore):
+        async def save(self, key: str, data: bytes) -> None:
+            raise OSError("disk full")
+
+    async with ActorSystem():
+        crashing = Failing.options(restart_on=(RuntimeError,), max_restarts=1).remote()
+        logged = await _dropped_unawaited(crashing.boom.remote(), no_gc_records)
+        assert len(logged) == 1
+        assert "call boom()" in logged.pop()
+
+        saving = Failing.options(checkpoint_store=BrokenStore(), checkpoint_every=1).remote()
+        logged = await _dropped_unawaited(saving.ok.remote(), no_gc_records)
+        assert len(logged) == 1
+        assert "call ok()" in logged.pop()
+
+        killed = Failing.remote()
+        ref = killed.hang.remote()
+        await asyncio.sleep(0.01)  # running
+        asyncactors.kill(killed)
+        await asyncio.sleep(0)  # the cancelled worker task ends on its next step
+        logged = await _dropped_unawaited(ref, no_gc_records)
+        del ref
+        assert len(logged) == 1
+        assert "call hang()" in logged.pop()
+
+
+def test_pending_ref_of_a_closed_loop_raises_actor_died_naming_the_actor() -> None:
+    """.remote() to a capped actor returns at once while its loop is stopped; result(),
+    get() and wait() on that ref once the loop closed raise ActorDiedError naming the
+    actor, not 'Event loop is closed'."""
+    loop = asyncio.new_event_loop()
+    try:
+        handle = loop.run_until_complete(_handle_outliving_its_system(max_pending_calls=2))
+        # Submitted from outside the stopped loop: queued there, and never run.
+        ref = _returned_promptly(lambda: handle.add.remote(1))
+    finally:
+        loop.close()
+    assert not ref.done()
+    with pytest.raises(ActorDiedError, match=r"actor Box\(id=\d+\) is unreachable") as e:
+        ref.result(timeout=5)
+    assert e.value.class_name == "Box"
+    with pytest.raises(ActorDiedError, match="event loop is closed"):
+        asyncio.run(asyncactors.get(ref, timeout=5))
+    with pytest.raises(ActorDiedError, match="event loop is closed"):
+        asyncio.run(asyncactors.wait([ref], timeout=5))
+
+
+def test_remote_after_the_loop_closed_fails_the_ref_of_a_capped_actor_at_once() -> None:
+    """.remote() on an actor with max_pending_calls whose loop has closed returns a
+    failed ref at once, and the failed call holds no place."""
+    loop = asyncio.new_event_loop()
+    try:
+        handle = loop.run_until_complete(_handle_outliving_its_system(max_pending_calls=1))
+    finally:
+        loop.close()
+    for _ in range(3):  # with a place leaked, the second call would be refused
+        ref = handle.add.remote(1)
+        assert ref.done()
+        with pytest.raises(ActorDiedError, match="event loop is closed"):
+            ref.result()
+
+
+def _returned_promptly(submit: Any) -> Any:
+    """``submit()``, run in a thread that must not wait for any event loop."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(submit()), daemon=True)
+    thread.start()
+    thread.join(timeout=2)
+    assert out, "the call waited for the event loop"
+    return out[0]
+
+
+async def _handle_outliving_its_system(**options: Any) -> Any:
+    async with ActorSystem():
+        return await Box.options(**options).remote()
+
+
+def _unpack(ref: Any) -> None:
+    _a, _b = ref
+
+
+_MISUSES = {
+    "ref + 1": lambda r: r + 1,
+    "1 - ref": lambda r: 1 - r,
+    "ref * 2": lambda r: r * 2,
+    "ref / 2": lambda r: r / 2,
+    "ref % 2": lambda r: r % 2,
+    "ref ** 2": lambda r: r**2,
+    "ref & 1": lambda r: r & 1,
+    "1 | ref": lambda r: 1 | r,
+    "ref += 1": lambda r: operator.iadd(r, 1),
+    "ref < 1": lambda r: r < 1,
+    "ref >= 1": lambda r: r >= 1,
+    "-ref": lambda r: -r,
+    "~ref": lambda r: ~r,
+    "abs(ref)": abs,
+    "int(ref)": int,
+    "float(ref)": float,
+    "round(ref)": round,
+    "range(ref)": range,
+    "ref[0]": lambda r: r[0],
+    "list(ref)": list,
+    "for x in ref": lambda r: [x for x in r],
+    "1 in ref": lambda r: 1 in r,
+    "a, b = ref": _unpack,
+}
+
+
+@pytest.mark.parametrize("misuse", list(_MISUSES))
+async def test_using_a_ref_as_its_value_says_to_await_it(misuse: str) -> None:
+    """Arithmetic, comparison, conversion, indexing or iteration of a ref raises a
+    TypeError naming ObjectRef (never the internal Call) and saying to await it."""
+    async with ActorSystem():
+        ref = Box.remote().combine.remote(1, 2)
+        with pytest.raises(TypeError) as e:
+            _MISUSES[misuse](ref)
+        assert "ObjectRef" in str(e.value)
+        assert "await ref" in str(e.value)
+        assert "Call" not in str(e.value)
+        assert await ref == 3
+
+
+async def test_other_mistakes_with_a_ref_name_objectref_not_the_internal_type() -> None:
+    """What Python itself reports about a ref (a call, a missing attribute, len()) names
+    ObjectRef, as does the repr, which also says which call it is."""
+    async with ActorSystem():
+        ref: Any = Box.remote().combine.remote(1, 2)
+        described = r": call combine\(\) on actor Box\(id=\d+\)>"
+        assert re.fullmatch("<ObjectRef pending" + described, repr(ref))
+        for mistake in (lambda: ref(), lambda: ref.value, lambda: len(ref)):
+            with pytest.raises((TypeError, AttributeError)) as e:
+                mistake()
+            assert "ObjectRef" in str(e.value)
+            assert "Call" not in str(e.value)
+        await ref
+        assert re.fullmatch("<ObjectRef done" + described, repr(ref))
+        assert repr(asyncactors.put(1)) == "<ObjectRef done>"

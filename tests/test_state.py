@@ -11,8 +11,14 @@ from __future__ import annotations
 import collections
 import datetime
 import enum
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -22,8 +28,10 @@ from hypothesis import strategies as st
 
 from asyncactors._exceptions import CheckpointCorruptError
 from asyncactors._state import (
+    EXT_BIGINT,
     EXT_DATE,
     EXT_DATETIME,
+    EXT_FROZENSET,
     EXT_SET,
     EXT_TUPLE,
     MAX_DEPTH,
@@ -35,6 +43,7 @@ from asyncactors._state import (
 )
 
 UTC = datetime.UTC
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def roundtrip(value: Any) -> Any:
@@ -479,6 +488,11 @@ def test_pickle_data_is_refused_not_loaded() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=64))
 def test_arbitrary_bytes_decode_or_raise_corrupt_and_nothing_else(data: bytes) -> None:
+    assert_decodes_or_is_corrupt(data)
+
+
+def assert_decodes_or_is_corrupt(data: bytes) -> None:
+    """``data`` decodes, or raises the library's corrupt-checkpoint error naming its source."""
     try:
         decode_state(data, source="fuzz")
     except CheckpointCorruptError as exc:
@@ -486,3 +500,173 @@ def test_arbitrary_bytes_decode_or_raise_corrupt_and_nothing_else(data: bytes) -
     else:
         return
     assert "fuzz" in message
+
+
+# -- hostile and deep data: bounded, on any stack -----------------------------------
+
+# Runs in a subprocess, so that a segfault fails the test instead of killing
+# pytest: decodes each case in a thread with a 4 MiB stack and reports, as JSON,
+# "ok" and whether the value came back equal, or the exception's type and message.
+DEEP_CHILD = textwrap.dedent(
+    """
+    import json, sys, threading
+    import msgpack
+    from asyncactors._state import MAX_DEPTH, decode_state, encode_state
+
+    def tuple_ext(payload):
+        return msgpack.packb(msgpack.ExtType(1, payload))
+
+    hostile = msgpack.packb(None)       # 200 tuple exts, each the payload of the next
+    for _ in range(200):
+        hostile = tuple_ext(hostile)
+    hostile_arrays = msgpack.packb([])  # 200 tuple exts, each in a 1-item array
+    for _ in range(200):
+        hostile_arrays = tuple_ext(b"\\x91" + hostile_arrays)
+    deep = "leaf"                        # what the library writes: 98 nested tuples
+    for _ in range(98):
+        deep = (deep,)
+    own = {"x": deep, "deepest": [(frozenset({(1,)}),)] }
+    for _ in range(MAX_DEPTH - 5):
+        own["deepest"] = [own["deepest"]]
+    cases = {
+        "hostile": (hostile, None),
+        "hostile_arrays": (hostile_arrays, None),
+        "own": (encode_state(own), own),
+    }
+    results = {}
+
+    def run():
+        for name, (data, expected) in cases.items():
+            try:
+                value = decode_state(data, source="file '/ckpt/hostile.msgpack'")
+            except Exception as exc:
+                results[name] = [type(exc).__name__, str(exc)]
+            else:
+                results[name] = ["ok", value == expected]
+
+    threading.stack_size(4 * 1024 * 1024)
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    print(json.dumps(results))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def deep_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]:
+    script = tmp_path_factory.mktemp("deep") / "deep.py"
+    script.write_text(DEEP_CHILD)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, f"decoding crashed the process ({proc.returncode}): {proc.stderr}"
+    results: dict[str, list[Any]] = json.loads(proc.stdout)
+    return results
+
+
+def test_200_nested_tuple_exts_are_a_corrupt_checkpoint_not_a_crash(
+    deep_results: dict[str, list[Any]],
+) -> None:
+    """A 714-byte file of tuple exts nested 200 deep fails cleanly on a 4 MiB thread stack."""
+    kind, message = deep_results["hostile"]
+    assert kind == "CheckpointCorruptError"
+    assert "/ckpt/hostile.msgpack" in message
+    kind, message = deep_results["hostile_arrays"]
+    assert kind == "CheckpointCorruptError"
+    assert f"nested more than {MAX_DEPTH} deep" in message
+    assert "/ckpt/hostile.msgpack" in message
+
+
+def test_checkpoint_nested_almost_to_the_limit_loads_on_a_4_mib_thread_stack(
+    deep_results: dict[str, list[Any]],
+) -> None:
+    """98 nested tuples, written by encode_state, decode equal in a thread with a 4 MiB stack."""
+    assert deep_results["own"] == ["ok", True]
+
+
+def nested_lists(levels: int) -> bytes:
+    data: bytes = msgpack.packb(0)
+    for _ in range(levels):
+        data = b"\x91" + data
+    return data
+
+
+def test_decoding_refuses_the_nesting_encoding_refuses() -> None:
+    """MAX_DEPTH nested containers decode; one more is corrupt, as encode refuses it."""
+    assert decode_state(nested_lists(MAX_DEPTH), source="s") is not None
+    with pytest.raises(
+        CheckpointCorruptError, match=f"src: containers are nested more than {MAX_DEPTH}"
+    ):
+        decode_state(nested_lists(MAX_DEPTH + 1), source="src")
+    within: Any = 0
+    for _ in range(MAX_DEPTH):
+        within = [within]
+    assert roundtrip(within) == within
+
+
+def test_deep_nesting_inside_dict_keys_and_set_elements_counts_too() -> None:
+    """Tuples nested in dict keys and set elements count towards the same depth limit."""
+    wire = msgpack.packb(0)
+    for _ in range(MAX_DEPTH):
+        wire = msgpack.packb(msgpack.ExtType(EXT_TUPLE, b"\x91" + wire))
+    assert type(decode_state(wire, source="k")) is tuple  # MAX_DEPTH deep: fine alone
+    as_key = b"\x81" + wire + b"\x01"  # {key: 1}: one level deeper
+    with pytest.raises(CheckpointCorruptError, match="nested more than"):
+        decode_state(as_key, source="k")
+    as_element = msgpack.packb(msgpack.ExtType(EXT_FROZENSET, b"\x91" + wire))
+    with pytest.raises(CheckpointCorruptError, match="nested more than"):
+        decode_state(as_element, source="k")
+
+
+def wire_values(leaf_bytes: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    """Msgpack arrays, maps and exts around ``leaf_bytes``, ext payloads nested at random."""
+    codes = st.sampled_from(
+        [EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_DATETIME, EXT_DATE, EXT_BIGINT, 0, 99]
+    )
+
+    def extend(inner: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+        arrays = st.lists(inner, max_size=3).map(
+            lambda items: bytes([0x90 | len(items)]) + b"".join(items)
+        )
+        maps = st.lists(st.tuples(inner, inner), max_size=2).map(
+            lambda pairs: bytes([0x80 | len(pairs)]) + b"".join(k + v for k, v in pairs)
+        )
+        exts = st.tuples(codes, inner | arrays).map(
+            lambda c: msgpack.packb(msgpack.ExtType(c[0], c[1]))
+        )
+        return arrays | maps | exts
+
+    return st.recursive(leaf_bytes, extend, max_leaves=12)
+
+
+plain_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.text(max_size=4),
+    st.binary(max_size=4),
+).map(lambda v: msgpack.packb(v, use_bin_type=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(wire_values(plain_leaves | st.binary(max_size=3)))
+def test_random_nested_ext_data_decodes_or_is_corrupt_and_nothing_else(data: bytes) -> None:
+    """Well-formed msgpack with ext types nested at random gives a value or the corrupt error."""
+    assert_decodes_or_is_corrupt(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_damaged_real_checkpoints_decode_or_are_corrupt_and_nothing_else(
+    data: st.DataObject,
+) -> None:
+    """A real checkpoint with bytes overwritten gives a value or the corrupt error."""
+    damaged = bytearray(SAMPLE)
+    for _ in range(data.draw(st.integers(1, 4))):
+        damaged[data.draw(st.integers(0, len(damaged) - 1))] = data.draw(st.integers(0, 255))
+    assert_decodes_or_is_corrupt(bytes(damaged))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,14 @@ from hypothesis import strategies as st
 from asyncactors import _stores
 from asyncactors._exceptions import CheckpointCorruptError
 from asyncactors._state import decode_state, encode_state
-from asyncactors._stores import CheckpointStore, FileStore, MemoryStore, safe_file_name
+from asyncactors._stores import (
+    CheckpointStore,
+    FileStore,
+    MemoryStore,
+    checkpoint_key,
+    checkpoint_source,
+    safe_file_name,
+)
 
 OLD = encode_state({"n": 1, "seen": (1, 2)})
 NEW = encode_state({"n": 2, "seen": (1, 2, 3), "blob": b"x" * 10_000})
@@ -337,3 +346,64 @@ def test_distinct_keys_get_distinct_plain_file_names(keys: list[str]) -> None:
         assert name not in (".", "..")
         assert name.endswith(".msgpack")
         assert name.isascii()
+
+
+# -- checkpoint keys ----------------------------------------------------------------
+
+
+def parse_key(key: str) -> tuple[str, str]:
+    """The (namespace, name) a named key was made from: its one '/' splits it."""
+    assert key.count("/") == 1, key
+    unescape = {"%25": "%", "%2F": "/"}
+    namespace, name = (re.sub("%25|%2F", lambda m: unescape[m[0]], part) for part in key.split("/"))
+    return namespace, name
+
+
+# Few characters besides the special ones, so that hypothesis meets them often.
+odd_parts = st.text(alphabet="a/%2F5", min_size=1, max_size=6) | st.text(min_size=1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(odd_parts, odd_parts)
+def test_named_keys_give_back_their_namespace_and_name(namespace: str, name: str) -> None:
+    """(namespace, name) -> key is injective: the key decodes to the very pair, '/' and '%' too."""
+    assert parse_key(checkpoint_key(namespace, name, 1)) == (namespace, name)
+
+
+def test_named_keys_of_tricky_pairs_are_all_distinct() -> None:
+    """Every pair of a few tricky parts gets its own key."""
+    parts = ["a", "a/a", "a%2Fa", "a%252Fa", "%", "%2F", "%25", "/", "//", "a/", "/a"]
+    pairs = list(itertools.product(parts, parts))
+    assert len({checkpoint_key(ns, name, 1) for ns, name in pairs}) == len(pairs)
+
+
+def test_a_slash_in_the_namespace_or_in_the_name_gives_different_keys() -> None:
+    """Namespace 'x/a' with name 'b' and namespace 'x' with name 'a/b' are kept apart."""
+    assert checkpoint_key("x/a", "b", 1) != checkpoint_key("x", "a/b", 2)
+    assert checkpoint_key("x%2Fa", "b", 1) != checkpoint_key("x/a", "b", 2)
+
+
+plain_parts = st.text(min_size=1).filter(lambda t: "/" not in t and "%" not in t)
+
+
+@settings(max_examples=200, deadline=None)
+@given(plain_parts, plain_parts)
+def test_keys_without_slash_or_percent_are_unchanged(namespace: str, name: str) -> None:
+    """A namespace and name without '/' or '%' keep the key 'namespace/name' they always had."""
+    assert checkpoint_key(namespace, name, 7) == f"{namespace}/{name}"
+
+
+def test_unnamed_keys_are_new_for_every_actor_and_never_a_named_key() -> None:
+    """Two unnamed actors with the same id (two processes) get different keys, without '/'."""
+    first, second = checkpoint_key("default", None, 1), checkpoint_key("default", None, 1)
+    assert first != second
+    assert first.startswith("actor-1-")
+    assert "/" not in first
+
+
+def test_errors_name_the_file_of_a_file_store_and_the_key_of_others(tmp_path: Path) -> None:
+    """checkpoint_source names a FileStore's file, a MemoryStore's key, and any store's key."""
+    files = FileStore(tmp_path)
+    assert checkpoint_source(files, "default/c") == f"file {str(files.path_for('default/c'))!r}"
+    assert checkpoint_source(MemoryStore(), "default/c") == "in MemoryStore key 'default/c'"
+    assert checkpoint_source(object(), "k").endswith("['k']")

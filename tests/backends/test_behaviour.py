@@ -71,6 +71,10 @@ class Counter:
     def pid(self) -> int:
         return os.getpid()
 
+    @asyncactors.method(num_returns=2)
+    def pair(self, k: int) -> tuple[int, int]:
+        return k, k + 1
+
 
 def unique(prefix: str) -> str:
     """A name no other test uses: Ray's names outlive a test by a moment."""
@@ -109,6 +113,15 @@ async def test_method_exception_is_its_own_type(backend: str) -> None:
             await c.fail.remote("nope")
         assert type(info.value) is KeyError
         assert await c.incr.remote() == 1
+
+
+async def test_num_returns_splits_the_result(backend: str) -> None:
+    """A method with num_returns=2 gives two refs, one per item of its result."""
+    async with ActorSystem(backend=backend):
+        c = Counter.remote()
+        first, second = c.pair.remote(4)
+        assert await first == 4
+        assert await second == 5
 
 
 async def test_calls_from_one_caller_run_in_order(backend: str) -> None:
@@ -376,7 +389,7 @@ async def test_restart_retries_the_running_call(backend: str) -> None:
         assert await running == 1  # it ran again on the restarted actor
         assert await f.incr.remote() == 1  # a fresh instance
         with pytest.raises(Boom):
-            await f.crash.remote()
+            await f.crash.options(max_task_retries=0).remote()
         with pytest.raises(ActorDiedError, match="ran out of restarts"):
             await f.incr.remote()
 
@@ -490,7 +503,7 @@ async def test_events_and_monitor(backend: str) -> None:
         f = Flaky.remote()
         await f
         with pytest.raises(Boom):
-            await f.crash.remote()
+            await f.crash.options(max_task_retries=0).remote()
         assert await f.incr.remote() == 1
         await asyncactors.stop(f)
         kinds = []

@@ -117,6 +117,20 @@ async def test_unpicklable_store_is_refused_on_ray(ray_session: None, tmp_path: 
             Account.options(checkpoint_store=_LockedStore(tmp_path)).remote()
 
 
+@asyncactors.remote
+class Streamer:
+    def items(self, n: int) -> Any:
+        yield from range(n)
+
+
+@ray_only
+async def test_generator_methods_are_refused_on_ray(ray_session: None) -> None:
+    """A class with generator methods is refused on Ray, naming them and the backend."""
+    async with ActorSystem(backend="ray"):
+        with pytest.raises(ValueError, match=r"generator methods \(items\): backend='ray'"):
+            Streamer.remote()
+
+
 @asyncactors.remote(num_cpus=1)
 class Placed:
     def resources(self) -> dict[str, float]:

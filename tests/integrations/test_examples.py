@@ -289,7 +289,20 @@ def test_io_fanout_runs_end_to_end_and_never_exceeds_max_concurrency() -> None:
         assert 1 <= int(peak) <= 2 * int(n)
 
 
-@pytest.mark.parametrize("example", ["fastapi_service.py", "aiohttp_rooms.py", "io_fanout.py"])
+# -- streaming ------------------------------------------------------------------------
+
+
+def test_streaming_self_test_runs() -> None:
+    """``python examples/streaming.py --self-test``: SSE token streams, full and cut short."""
+    out = run_example("streaming.py", "--self-test")
+    assert "3 clients got 'You said: streams of tokens.', token by token" in out
+    assert "'running': 0, 'completed': 3, 'closed_early': 1" in out
+    assert out.rstrip().endswith("self-test ok")
+
+
+@pytest.mark.parametrize(
+    "example", ["fastapi_service.py", "aiohttp_rooms.py", "io_fanout.py", "streaming.py"]
+)
 def test_example_help_runs(example: str) -> None:
     """Each example's command line parses (``--help``) without starting a server."""
     assert "--self-test" in run_example(example, "--help")

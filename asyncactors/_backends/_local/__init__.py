@@ -1,60 +1,76 @@
-"""The in-process engine: every actor is an ``ActorCore`` on its system's loop."""
+"""The in-process engine: every actor a coroutine-driven core on its system's loop.
+
+``core`` assembles ``ActorCore`` from the modules named for its concerns:
+``dispatch`` (the hot path), ``lifecycle``, ``restart``, ``checkpoint``, and
+``deadlock`` detection; ``call`` holds the call objects, ``base`` the one
+``__slots__`` layout they share.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..._core import ActorCore
+from .core import ActorCore
 
 if TYPE_CHECKING:
-    from ..._core import ActorConfig, ClassSpec
+    from ..._protocols import Backend, EngineCore, Host
+    from ..._specs import ActorConfig, ClassSpec
 
-__all__ = ["LocalEngine", "open_engine"]
+__all__ = ["ActorCore", "LocalBackend", "backend"]
 
 
-class LocalEngine:
-    """Makes ``ActorCore``s; nothing to start or stop."""
+class LocalBackend:
+    """Makes ``ActorCore``s: actors in this process, on the system's event loop."""
 
     name = "local"
+    reserves_resources = True
 
-    def start(self) -> None:
+    def open(
+        self,
+        host: Host,
+        *,
+        namespace: str,
+        address: str | None,
+        ray_init_options: Mapping[str, Any] | None,
+    ) -> None:
+        """Nothing to keep.
+
+        Raises:
+            ValueError: ``address`` or ``ray_init_options`` was given: they
+                belong to ``backend="ray"``.
+        """
+        for option, value in (("address", address), ("ray_init_options", ray_init_options)):
+            if value is not None:
+                raise ValueError(
+                    f"option {option!r} applies to backend='ray' only; "
+                    "the local backend runs every actor in this process"
+                )
+
+    def start(self, host: Host) -> None:
         pass
 
-    async def close(self) -> None:
+    async def close(self, host: Host) -> None:
         pass
+
+    def find_actor(self, host: Host, name: str, namespace: str) -> None:
+        return None
 
     def create_core(
         self,
-        host: Any,
+        host: Host,
         spec: ClassSpec,
         actor_id: int,
         config: ActorConfig,
-        opts: Mapping[str, Any],
         name: str | None,
         namespace: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> ActorCore:
+    ) -> EngineCore:
+        """A core for a new actor; ``start()`` it to create the actor."""
         return ActorCore(host, spec, actor_id, config, name, namespace, args, kwargs)
 
-    def find_actor(self, host: Any, name: str, namespace: str) -> None:
-        return None
 
-
-def open_engine(
-    *, namespace: str, address: str | None, ray_init_options: Mapping[str, Any] | None
-) -> LocalEngine:
-    """The local engine of one system.
-
-    Raises:
-        ValueError: ``address`` or ``ray_init_options`` was given: they belong
-            to ``backend="ray"``.
-    """
-    for option, value in (("address", address), ("ray_init_options", ray_init_options)):
-        if value is not None:
-            raise ValueError(
-                f"option {option!r} applies to backend='ray' only; "
-                "the local backend runs every actor in this process"
-            )
-    return LocalEngine()
+def backend() -> Backend:
+    """The engine object ``_backends.get_backend("local")`` returns."""
+    return LocalBackend()

@@ -5,15 +5,9 @@ Imported only by ``get_backend("ray")``: importing asyncactors never imports Ray
 
 from __future__ import annotations
 
-try:
-    import ray  # noqa: F401
-except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess
-    if exc.name is None or exc.name.split(".")[0] != "ray":
-        raise
-    raise ImportError(
-        "backend='ray' needs Ray, which is not installed: pip install 'asyncactors[ray]'"
-    ) from exc
+import ray  # noqa: F401  # a missing Ray is reported by get_backend, naming the extra
 
-from ._engine import RayEngine, open_engine
+from . import _host  # noqa: F401  # registers the Ray actor class that hosts actors
+from ._engine import RayBackend, backend
 
-__all__ = ["RayEngine", "open_engine"]
+__all__ = ["RayBackend", "backend"]

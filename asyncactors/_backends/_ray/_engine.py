@@ -25,24 +25,14 @@ import concurrent.futures
 import functools
 import itertools
 import random
-import threading
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 
-from ..._core import (
-    _STOPPED_BY,
-    ActorConfig,
-    ActorState,
-    ClassSpec,
-    MethodSpec,
-    _died,
-    retry_allowed,
-)
 from ..._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
@@ -52,7 +42,13 @@ from ..._exceptions import (
 )
 from ..._options import ACTOR_DEFAULTS
 from ..._ref import ObjectRef, logger
-from ..._stores import MemoryStore
+from ..._specs import ActorConfig, ClassSpec, MethodSpec
+from ..._stores import MemoryStore, checkpoint_key
+from ..._types import STREAMS, ActorInfo, ActorState, EventKind, StopReason
+from .._local.call import stop_spec
+from .._local.common import STOPPED_BY as _STOPPED_BY
+from .._local.common import died_error as _died
+from .._local.restart import retry_allowed
 from . import _session
 from ._refs import (
     Raised,
@@ -65,9 +61,9 @@ from ._refs import (
 )
 
 if TYPE_CHECKING:
-    from ..._supervisor import Supervisor
+    from ..._protocols import Host, Parent
 
-__all__ = ["RayCall", "RayCore", "RayEngine", "RemoteCore", "open_engine", "rebuild_handle"]
+__all__ = ["RayBackend", "RayCall", "RayCore", "RemoteCore", "backend", "rebuild_handle"]
 
 _get_running_loop = asyncio._get_running_loop
 _CancelledError = asyncio.CancelledError
@@ -106,20 +102,8 @@ _REWATCH_S: Final = 0.2
 # How long a host that stopped may take to send its last replies before it is killed.
 _RETIRE_GRACE_S: Final = 1.0
 
-# Options of the actor that the host needs (the rest stay here, or are Ray's).
-_HOST_OPTIONS: Final = (
-    "name",
-    "namespace",
-    "max_concurrency",
-    "concurrency_groups",
-    "mailbox_size",
-    "max_task_retries",
-    "restart_on",
-    "checkpoint_store",
-    "checkpoint_every",
-    "on_corrupt_checkpoint",
-)
-_SCHEDULING_OPTIONS: Final = ("num_cpus", "num_gpus", "memory", "resources")
+# What Ray's scheduler calls the resources of ActorConfig.resources.
+_RAY_RESOURCE_OPTIONS: Final = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
 
 # The RayCore of each Ray actor this process owns, by Ray actor id: a handle
 # that comes back from another actor is a handle to the same core.
@@ -137,6 +121,16 @@ _ray_classes: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
 _tokens = itertools.count(random.getrandbits(48) << 14)
 
 
+# The Ray actor class every actor's host derives from (_host.ActorHost), which
+# registers itself here: _host imports this module, not the other way round.
+_host_class: list[type] = []
+
+
+def register_host_class(cls: type) -> None:
+    """Make ``cls`` the base of the Ray actor classes that host actors."""
+    _host_class[:] = [cls]
+
+
 def spec_for(cls: type) -> ClassSpec:
     """The ``ClassSpec`` of an actor class, built once per process."""
     spec = _specs.get(cls)
@@ -152,12 +146,11 @@ def _ray_class(spec: ClassSpec) -> Any:
     cls = spec.cls
     ray_cls = _ray_classes.get(cls)
     if ray_cls is None:
-        from ._host import ActorHost
-
+        base = _host_class[0]
         host = type(
             spec.name,
-            (ActorHost,),
-            {"__module__": ActorHost.__module__, "__qualname__": spec.name, "user_class": cls},
+            (base,),
+            {"__module__": base.__module__, "__qualname__": spec.name, "user_class": cls},
         )
         make: Any = ray.remote(max_concurrency=_RAY_MAX_CONCURRENCY)  # type: ignore[call-overload]
         ray_cls = _ray_classes[cls] = make(host)
@@ -168,18 +161,50 @@ def _actor_key(ray_handle: Any) -> str:
     return str(ray_handle._actor_id.hex())
 
 
-def host_options(opts: Mapping[str, Any]) -> dict[str, Any]:
-    """The options the host builds its ``ActorConfig`` from (picklable ones only)."""
-    return {k: opts[k] for k in _HOST_OPTIONS if k in opts}
+def host_options(config: ActorConfig) -> dict[str, Any]:
+    """The options the host builds its ``ActorConfig`` from: the engine's, in the
+    actor's process (scheduling, supervision and the handle's limits stay here)."""
+    return {
+        "max_concurrency": config.max_concurrency,
+        "concurrency_groups": dict(config.groups) if config.groups else None,
+        "mailbox_size": config.mailbox_size,
+        "max_task_retries": config.max_task_retries,
+        "restart_on": config.restart_on,
+        "checkpoint_store": config.store,
+        "checkpoint_every": config.checkpoint_every,
+        "on_corrupt_checkpoint": config.on_corrupt_checkpoint,
+    }
 
 
-def check_options(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
-    """Refuse options that cannot work on Ray, naming the option and the backend.
+def ray_scheduling(config: ActorConfig) -> dict[str, Any]:
+    """``num_cpus``, ``num_gpus``, ``memory`` and ``resources`` for Ray's scheduler."""
+    options: dict[str, Any] = {}
+    custom: dict[str, float] = {}
+    for key, amount in (config.resources or {}).items():
+        option = _RAY_RESOURCE_OPTIONS.get(key)
+        if option is None:
+            custom[key] = amount
+        else:
+            options[option] = amount
+    if custom:
+        options["resources"] = custom
+    return options
+
+
+def check_options(spec: ClassSpec, config: ActorConfig) -> None:
+    """Refuse what cannot work on Ray, naming it and the backend.
 
     Raises:
-        ValueError: a ``MemoryStore``, or a checkpoint store that cannot be pickled.
+        ValueError: generator methods (no streams on Ray yet), a ``MemoryStore``,
+            or a checkpoint store that cannot be pickled.
     """
-    store = opts.get("checkpoint_store")
+    streams = sorted(m.name for m in spec.methods.values() if m.kind in STREAMS)
+    if streams:
+        raise ValueError(
+            f"{spec.name} has generator methods ({', '.join(streams)}): backend='ray' "
+            "has no streaming methods yet; return lists, or use backend='local'"
+        )
+    store = config.store
     if store is None:
         return
     if isinstance(store, MemoryStore):
@@ -286,7 +311,7 @@ class _StopCall(RayCall):
 
     __slots__ = ("_via",)
 
-    def __init__(self, core: _Caller, spec: MethodSpec, via: str) -> None:
+    def __init__(self, core: _Caller, spec: MethodSpec, via: StopReason) -> None:
         super().__init__(core, spec, (via,), {})
         self._via = via
 
@@ -335,7 +360,7 @@ class _Caller:
         self.death: BaseException | None = None
         self.reason: str | None = None
         self.refusing = False
-        self.stopping: str | None = None
+        self.stopping: StopReason | None = None
         self.processed = 0
         self.failed = 0
         self._peak = 0
@@ -365,6 +390,63 @@ class _Caller:
         """``actor Counter(id=3, name='c')``: how errors and logs name this actor."""
         named = f", name={self.name!r}" if self.name else ""
         return f"actor {self.spec.name}(id={self.actor_id}{named})"
+
+    @property
+    def class_name(self) -> str:
+        """The actor class's name."""
+        return self.spec.name
+
+    # -- RunningActor: no actor code runs in this process --------------------------
+
+    def request_exit(self) -> None:
+        """``exit_actor()`` runs in the actor's own process, never here."""
+        raise RuntimeError(f"{self.describe()} runs in a Ray actor process, not here")
+
+    def running_call(self) -> ObjectRef[Any] | None:
+        return None
+
+    def blocking_wait(
+        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+    ) -> Generator[Any, None, Any]:
+        return fut.__await__()
+
+    def check_wait(
+        self, refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None
+    ) -> None:
+        pass
+
+    def done_waiting(self) -> None:
+        pass
+
+    def park(self) -> None:
+        """Stay PENDING_CREATION until ``start()``: calls wait here."""
+
+    def pending_calls(self) -> int:
+        """Calls of this handle submitted and not finished."""
+        return self._inflight + len(self._backlog) + len(self._resend) + len(self._deps)
+
+    def leftovers(self) -> str | None:
+        """What this handle still waits for, for leak reports; ``None`` if nothing."""
+        if self.state is _DEAD:
+            return None
+        n = self.pending_calls()
+        return f"{self.describe()} has {n} call(s) of this process pending" if n else None
+
+    def info(self) -> ActorInfo:
+        """This actor as ``list_actors()`` reports it: the calls counted are this handle's."""
+        return ActorInfo(
+            actor_id=self.actor_id,
+            class_name=self.spec.name,
+            name=self.name,
+            namespace=self.namespace,
+            state=self.state,
+            mailbox_depth=self._inflight,
+            mailbox_capacity=self._window,
+            peak_depth=self._peak,
+            calls_processed=self.processed,
+            calls_failed=self.failed,
+            running=0,
+        )
 
     def reduce_handle(self) -> Any:
         """A handle pickles to its Ray handle and what rebuilds an ``ActorHandle`` from it.
@@ -403,7 +485,7 @@ class _Caller:
         if loop is None and running is not None:
             loop = self._loop = running
         if running is loop:
-            if self.config.cap > 0:
+            if self.config.max_pending_calls > 0:
                 self._check_cap()
             call = RayCall(self, spec, args, kwargs)
             self._submit(call)
@@ -469,10 +551,10 @@ class _Caller:
             raise
         return call
 
-    def submit_stop(self, via: str) -> RayCall:
+    def submit_stop(self, via: StopReason) -> RayCall:
         """Queue a graceful stop behind the calls already submitted (any thread)."""
         loop = self.loop
-        call = _StopCall(self, self.spec.stop, via)
+        call = _StopCall(self, stop_spec(self.spec), via)
         if _get_running_loop() is loop:
             self._submit(call)
         else:
@@ -480,8 +562,8 @@ class _Caller:
         return call
 
     def _check_cap(self) -> None:
-        cap = self.config.cap
-        if self._inflight + len(self._backlog) + len(self._resend) + len(self._deps) >= cap:
+        cap = self.config.max_pending_calls
+        if self.pending_calls() >= cap:
             raise PendingCallsLimitExceeded(
                 f"{self.describe()} already has {cap} pending calls from this handle "
                 "(its max_pending_calls); wait for some to finish"
@@ -787,20 +869,22 @@ class RayCore(_Caller):
 
     def __init__(
         self,
-        system: Any,
+        host: Host,
         spec: ClassSpec,
         actor_id: int,
         config: ActorConfig,
-        opts: Mapping[str, Any],
         name: str | None,
         namespace: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        super().__init__(spec, config, host_options(opts), actor_id, name, namespace, system.loop)
-        self.system = system
-        self.opts = opts
-        self.supervisor: Supervisor = system._root
+        super().__init__(spec, config, host_options(config), actor_id, name, namespace, host.loop)
+        self.host = host
+        self.supervisor: Parent = host.root
+        # Where its checkpoints live, the same for every process it runs in.
+        self._store_key = (
+            checkpoint_key(namespace, name, actor_id) if config.store is not None else None
+        )
         self.init_args = args
         self.init_kwargs = kwargs
         self.incarnation = 0
@@ -872,17 +956,14 @@ class RayCore(_Caller):
                 self._die(f"could not restart on Ray: {type(exc).__name__}: {exc}")
 
     def _launch(self, first: bool = False, attempt: int = 0) -> None:
-        opts = self.opts
         ray_opts: dict[str, Any] = {"max_restarts": 0, "max_task_retries": 0}
-        for key in _SCHEDULING_OPTIONS:
-            if opts.get(key) is not None:
-                ray_opts[key] = opts[key]
+        ray_opts.update(ray_scheduling(self.config))
         if self.name is not None:
             ray_opts["name"] = self.name
             ray_opts["namespace"] = self.namespace
         if self.config.detached:
             ray_opts["lifetime"] = "detached"
-        supervisor = self.supervisor
+        supervisor: Any = self.supervisor
         setup = (
             self.actor_id,
             self.name,
@@ -892,7 +973,8 @@ class RayCore(_Caller):
             self.init_kwargs,
             self.restarts,
             self.incarnation,
-            not supervisor.is_root and self.config.restart == "permanent",
+            supervisor._restarts_after_exit(self),
+            self._store_key,
         )
         try:
             handle = _ray_class(self.spec).options(**ray_opts).remote(setup)
@@ -964,13 +1046,13 @@ class RayCore(_Caller):
         if kind == "crashed":
             if inc == self.incarnation:  # else this side took it down already
                 self.death = exc
-                self.system._emit("crashed", self, exc)
+                self.host.emit(EventKind.CRASHED, self, exc)
         elif kind == "restarting":
             if inc > self.incarnation and self.state is not _DEAD:
                 self.state = _RESTARTING
                 self.incarnation = inc
                 self._worker_down = inc
-                self.system._emit("restarting", self, exc)
+                self.host.emit(EventKind.RESTARTING, self, exc)
         elif kind == "failed":
             if inc == self._worker_down and self.state is _RESTARTING:
                 self._worker_down = -1
@@ -986,7 +1068,7 @@ class RayCore(_Caller):
     def _became_alive(self) -> None:
         self.state = _ALIVE
         self.death = None
-        self.system._emit("restarted" if self.restarts else "started", self)
+        self.host.emit(EventKind.RESTARTED if self.restarts else EventKind.STARTED, self)
         waiters = self.ready_waiters
         if waiters is not None:
             self.ready_waiters = None
@@ -1022,12 +1104,12 @@ class RayCore(_Caller):
             self._die(f"was killed by ray.kill() ({why})", now=True)
             return
         reason = f"crashed: its Ray actor died ({why})"
-        self.system._emit("crashed", self, self.death)
+        self.host.emit(EventKind.CRASHED, self, self.death)
         if self.state is _RESTARTING:
             return  # already down; its restart starts a new Ray actor
         self.state = _RESTARTING
         self.incarnation += 1
-        self.system._emit("restarting", self, self.death)
+        self.host.emit(EventKind.RESTARTING, self, self.death)
         self._ask_supervisor(reason)
 
     def _lost(self, call: RayCall, exc: RayActorError) -> None:
@@ -1056,7 +1138,7 @@ class RayCore(_Caller):
         self.state = _RESTARTING
         self.incarnation += 1
         self._order(TAKE_DOWN, reason)
-        self.system._emit("restarting", self)
+        self.host.emit(EventKind.RESTARTING, self)
 
     def _bring_up(self) -> None:
         """Start the next incarnation: in the same process, or in a new Ray actor."""
@@ -1108,7 +1190,7 @@ class RayCore(_Caller):
         if handle is not None:
             grace = _PRE_DESTROY_GRACE_S if pre_destroy else _RETIRE_GRACE_S
             # Adopted: shutdown waits for it, so no process outlives its system.
-            self.system._adopt(self.loop.create_task(_retire(handle, ref, grace)))
+            self.host.keep_task(self.loop.create_task(_retire(handle, ref, grace)))
 
     def _end(self, kind: str) -> None:
         """The host's actor stopped for good: free its process."""
@@ -1126,16 +1208,15 @@ class RayCore(_Caller):
             # left running, reach the Ray actor anew.
             del _owners[self._key]
         self.supervisor._forget(self)
-        self.system._unregister(self)
+        self.host.unregister(self)
         store = self.config.store
-        if store is not None and self.name is None and kind != "left":
+        if store is not None and self.name is None and self._store_key and kind != "left":
             # An unnamed actor's key is never used again.
-            from ..._core import _delete_quietly
+            from .._local.checkpoint import _delete_quietly
 
-            key = f"actor-{self.actor_id}"
-            self.system._adopt(self.loop.create_task(_delete_quietly(store, key)))
+            self.host.keep_task(self.loop.create_task(_delete_quietly(store, self._store_key)))
         if emit:
-            self.system._emit(kind, self, self.death)
+            self.host.emit(EventKind(kind), self, self.death)
         waiters = self.stop_waiters
         if waiters is not None:
             self.stop_waiters = None
@@ -1160,11 +1241,11 @@ class RayCore(_Caller):
             # (siblings too) before any later call reaches them.
             reason = "was killed by asyncactors.kill(no_restart=False)"
             self.death = None
-            self.system._emit("crashed", self)
+            self.host.emit(EventKind.CRASHED, self)
             self._take_down(reason)
             self._ask_supervisor(reason)
 
-    def request_stop(self, why: str) -> None:
+    def request_stop(self, why: StopReason) -> None:
         """Stop gracefully once every accepted call has finished.
 
         ``why`` is ``"shutdown"`` or ``"supervisor"`` (refuse new calls), or
@@ -1173,11 +1254,11 @@ class RayCore(_Caller):
         """
         if self.state is _DEAD or self.stopping is not None:
             return
-        if why == "shutdown" and self.config.detached and self._ray_handle is not None:
+        if why == StopReason.SHUTDOWN and self.config.detached and self._ray_handle is not None:
             self._leave()
             return
         self.stopping = why
-        if why != "released":
+        if why != StopReason.RELEASED:
             self.refusing = True
         self._maybe_send_stop()
 
@@ -1254,17 +1335,17 @@ class RayCore(_Caller):
 
     def handle_added(self) -> None:
         """A new ``ActorHandle`` refers to this actor (any thread)."""
-        with self.system._lock:
+        with self.host.lock:
             self.handles += 1
 
     def handle_released(self) -> None:
         """An ``ActorHandle`` was garbage-collected (any thread)."""
-        with self.system._lock:
+        with self.host.lock:
             self.handles -= 1
             last = self.handles == 0
         if last and self.name is None and not self.config.detached and self.state is not _DEAD:
             try:
-                if threading.get_ident() == self.system._thread_id:
+                if self.host.on_loop_thread():
                     self.loop.call_soon(self._released)
                 else:
                     self.loop.call_soon_threadsafe(self._released)
@@ -1273,23 +1354,7 @@ class RayCore(_Caller):
 
     def _released(self) -> None:
         if self.handles == 0:
-            self.request_stop("released")
-
-    def info(self) -> tuple[Any, ...]:
-        """The raw fields of ``ActorInfo``: calls counted are this handle's."""
-        return (
-            self.actor_id,
-            self.spec.name,
-            self.name,
-            self.namespace,
-            self.state,
-            self._inflight,
-            self._window,
-            self._peak,
-            self.processed,
-            self.failed,
-            0,
-        )
+            self.request_stop(StopReason.RELEASED)
 
 
 def _kill(handle: Any) -> None:
@@ -1418,24 +1483,8 @@ class RemoteCore(_Caller):
         else:
             self._order(CRASH)
 
-    def request_stop(self, why: str) -> None:
+    def request_stop(self, why: StopReason) -> None:
         """Not this process's to stop: its owner does (``asyncactors.stop()`` works)."""
-
-    def info(self) -> tuple[Any, ...]:
-        """The raw fields of ``ActorInfo``: calls counted are this handle's."""
-        return (
-            self.actor_id,
-            self.spec.name,
-            self.name,
-            self.namespace,
-            self.state,
-            self._inflight,
-            self._window,
-            self._peak,
-            self.processed,
-            self.failed,
-            0,
-        )
 
 
 def _copy_done(fut: asyncio.Future[None], _: asyncio.Future[None]) -> None:
@@ -1475,43 +1524,78 @@ def _home_loop() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
-class RayEngine:
-    """One system's Ray engine: uses or starts Ray, makes ``RayCore``s."""
+class _RaySystem:
+    """What the Ray backend keeps for one actor system (``Host.engine``)."""
 
-    name = "ray"
+    __slots__ = ("address", "holds", "namespace", "options")
 
     def __init__(
-        self, namespace: str, address: str | None, ray_init_options: Mapping[str, Any] | None
+        self, namespace: str, address: str | None, options: Mapping[str, Any] | None
     ) -> None:
-        self._namespace = namespace
-        self._address = address
-        self._ray_init_options = ray_init_options
-        self._holds = False
+        self.namespace = namespace
+        self.address = address
+        self.options = options
+        # Whether the system shares a Ray that asyncactors started (see _session).
+        self.holds = False
 
-    def start(self) -> None:
-        self._holds = _session.acquire(self._address, self._namespace, self._ray_init_options)
 
-    async def close(self) -> None:
-        if self._holds:
-            self._holds = False
+class RayBackend:
+    """The Ray engine: uses or starts Ray for each system, makes ``RayCore``s."""
+
+    name = "ray"
+    # Ray's scheduler reserves num_cpus, num_gpus, memory and resources.
+    reserves_resources = False
+
+    def open(
+        self,
+        host: Host,
+        *,
+        namespace: str,
+        address: str | None,
+        ray_init_options: Mapping[str, Any] | None,
+    ) -> None:
+        """Keep the system's namespace, ``address`` and ``ray_init_options`` until it starts.
+
+        Raises:
+            TypeError: ``ray_init_options`` is not a mapping.
+        """
+        if ray_init_options is not None and not isinstance(ray_init_options, Mapping):
+            raise TypeError(
+                f"ray_init_options must be a dict of ray.init() options, got "
+                f"{type(ray_init_options).__name__}"
+            )
+        host.engine = _RaySystem(namespace, address, ray_init_options)
+
+    def start(self, host: Host) -> None:
+        state: _RaySystem = host.engine
+        state.holds = _session.acquire(state.address, state.namespace, state.options)
+
+    async def close(self, host: Host) -> None:
+        state: _RaySystem | None = host.engine
+        if state is not None and state.holds:
+            state.holds = False
             _session.release()
 
     def create_core(
         self,
-        host: Any,
+        host: Host,
         spec: ClassSpec,
         actor_id: int,
         config: ActorConfig,
-        opts: Mapping[str, Any],
         name: str | None,
         namespace: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> RayCore:
-        check_options(spec, opts)
-        return RayCore(host, spec, actor_id, config, opts, name, namespace, args, kwargs)
+        """A core for a new Ray actor; ``start()`` creates it.
 
-    def find_actor(self, host: Any, name: str, namespace: str) -> Any | None:
+        Raises:
+            ValueError: what cannot work on Ray (see ``check_options``).
+        """
+        check_options(spec, config)
+        return RayCore(host, spec, actor_id, config, name, namespace, args, kwargs)
+
+    def find_actor(self, host: Host, name: str, namespace: str) -> Any | None:
         """A core for the live Ray actor ``name`` this system does not own, or ``None``.
 
         Asks the actor what it is: this blocks for one call to it.
@@ -1537,20 +1621,12 @@ class RayEngine:
         return core
 
 
-def open_engine(
-    *, namespace: str, address: str | None, ray_init_options: Mapping[str, Any] | None
-) -> RayEngine:
-    """The Ray engine of one system; Ray starts (or is joined) when the system starts.
+_backend = RayBackend()
 
-    Raises:
-        TypeError: ``ray_init_options`` is not a mapping.
-    """
-    if ray_init_options is not None and not isinstance(ray_init_options, Mapping):
-        raise TypeError(
-            f"ray_init_options must be a dict of ray.init() options, got "
-            f"{type(ray_init_options).__name__}"
-        )
-    return RayEngine(namespace, address, ray_init_options)
+
+def backend() -> RayBackend:
+    """The engine object ``_backends.get_backend("ray")`` returns."""
+    return _backend
 
 
 def live_ray_actors() -> list[Any]:

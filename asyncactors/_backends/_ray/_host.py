@@ -25,11 +25,14 @@ from typing import Any, ClassVar, Final
 
 import ray
 
-from ..._core import SYNC, ActorConfig, ActorCore, ActorState, Call, MethodSpec
 from ..._options import ACTOR_DEFAULTS
 from ..._ref import OK as _OK
 from ..._ref import ObjectRef
+from ..._specs import ActorConfig, MethodSpec
 from ..._system import ActorSystem
+from ..._types import SYNC, ActorState, EventKind, StopReason
+from .._local.call import Call
+from .._local.core import ActorCore
 from . import _engine
 from ._engine import (
     BRING_UP,
@@ -94,12 +97,12 @@ class RemoteParent:
 class HostedCore(ActorCore):
     """The hosted actor: a local ``ActorCore`` whose handles pickle to its Ray actor."""
 
-    __slots__ = ("host",)
+    __slots__ = ("ray_host",)
 
-    host: ActorHost
+    ray_host: ActorHost
 
     def reduce_handle(self) -> Any:
-        host = self.host
+        host = self.ray_host
         return (
             rebuild_handle,
             (host.ray_handle(), self.spec.cls, host.opts, self.actor_id, self.name, self.namespace),
@@ -107,7 +110,7 @@ class HostedCore(ActorCore):
 
     def handle_released(self) -> None:
         # Its owner decides when it stops, not handles made inside its process.
-        with self.system._lock:
+        with self.host.lock:
             self.handles -= 1
 
     def run_now(self, spec: MethodSpec, args: Any, kwargs: dict[str, Any]) -> Call | None:
@@ -145,28 +148,30 @@ class HostedCore(ActorCore):
         return call
 
     def _run_marked(self, call: Call) -> None:
-        system = self.system
-        previous, system._inline = system._inline, self
+        host = self.host
+        previous, host.inline = host.inline, self
         try:
             self._run_inline(call)
         finally:
-            system._inline = previous
+            host.inline = previous
         if self.stopping is not None:
             self._maybe_finish_stop()  # the method called exit_actor()
+        elif not call._state:
+            self._resume()  # queued to run again (retry_exceptions): the drain takes it
 
 
 class WorkerSystem(ActorSystem):
     """The actor system of one actor's process: the hosted actor, and any actors
     it creates (Ray actors, supervised here)."""
 
-    def __init__(self, host: ActorHost, namespace: str) -> None:
+    def __init__(self, ray_host: ActorHost, namespace: str) -> None:
         super().__init__(namespace=namespace, backend="ray")
-        self._host = host
+        self._ray_host = ray_host
         self._hosted: HostedCore | None = None
 
-    def _emit(self, kind: str, core: Any, exc: BaseException | None = None) -> None:
+    def _emit(self, kind: EventKind, core: Any, exc: BaseException | None = None) -> None:
         if core is self._hosted and core is not None:
-            self._host.push(kind, core, exc)
+            self._ray_host.push(kind, core, exc)
         super()._emit(kind, core, exc)
 
 
@@ -176,7 +181,9 @@ class ActorHost:
     user_class: ClassVar[type]
 
     def __init__(self, setup: tuple[Any, ...]) -> None:
-        (actor_id, name, namespace, opts, args, kwargs, restarts, incarnation, after_exit) = setup
+        (actor_id, name, namespace, opts, args, kwargs, restarts, incarnation, after_exit, key) = (
+            setup
+        )
         loop = asyncio.get_running_loop()
         _engine.home[:] = [loop]
         self._loop = loop
@@ -199,12 +206,16 @@ class ActorHost:
         system._bind(loop)
         config = ActorConfig(spec, {**ACTOR_DEFAULTS, **opts})
         core = self._core = HostedCore(
-            system, spec, actor_id, config, name, namespace, args, kwargs
+            system._host, spec, actor_id, config, name, namespace, args, kwargs
         )
-        core.host = self
-        core.supervisor = RemoteParent(self, after_exit)  # type: ignore[assignment]
+        core.ray_host = self
+        core.supervisor = RemoteParent(self, after_exit)
         core.restarts = restarts
         core.incarnation = incarnation
+        if key is not None:
+            # The owner's key: an unnamed actor's is random, and must not change
+            # when the actor restarts in a new process.
+            core._cold().key = key
         system._hosted = core
         key = ray.get_runtime_context().get_actor_id()
         if key is not None:
@@ -306,10 +317,10 @@ class ActorHost:
             elif op == CRASH:
                 core.kill(no_restart=False)
             elif op == REQUEST_STOP:
-                core.request_stop(args[0])
+                core.request_stop(StopReason(args[0]))
             elif op == STOP:
                 # Its caller hears when the actor is DEAD, from the owner.
-                core.submit_stop(args[0])._retrieved()
+                core.submit_stop(StopReason(args[0]))._retrieved()
             elif op == CANCEL:
                 call = self._calls.get((token, args[0]))
                 if call is not None:
@@ -354,6 +365,7 @@ class ActorHost:
         self, kind: str, core: Any, exc: BaseException | None, reason: str | None = None
     ) -> None:
         """Record a lifecycle event of the hosted actor for its watchers."""
+        kind = str(kind)  # a plain str: the owner's process reads it
         if kind in _FINAL:
             self._final_kind = kind
         log = self._log
@@ -385,3 +397,6 @@ class ActorHost:
             if waiter is None or waiter.done():
                 waiter = self._log_waiter = self._loop.create_future()
             await waiter
+
+
+_engine.register_host_class(ActorHost)
