@@ -10,6 +10,7 @@
 
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, stop, wait
+from ._batch import BatchMethod, batch
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -47,6 +48,7 @@ __all__ = [
     "ActorSystem",
     "AsyncActorsError",
     "Backoff",
+    "BatchMethod",
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointStore",
@@ -63,6 +65,7 @@ __all__ = [
     "RuntimeContext",
     "Supervisor",
     "TaskCancelledError",
+    "batch",
     "exit_actor",
     "get",
     "get_actor",

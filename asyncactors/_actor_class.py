@@ -18,6 +18,7 @@ from typing import (
     overload,
 )
 
+from ._batch import BatchMethod
 from ._handle import ActorHandle, ActorMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
@@ -26,7 +27,7 @@ from ._options import (
     validate_actor_options,
     validate_method_options,
 )
-from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._specs import ActorConfig, BatchSpec, ClassSpec, MethodSpec
 from ._supervisor import Supervisor
 from ._system import default_system
 from ._types import ASYNC, SYNC, THREAD
@@ -38,6 +39,7 @@ _S = TypeVar("_S")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _Raw = TypeVar("_Raw")
+_Item = TypeVar("_Item")
 
 
 class MethodDef(Generic[_S, _P, _R, _Raw]):
@@ -84,6 +86,12 @@ class MethodDef(Generic[_S, _P, _R, _Raw]):
 class _MethodDecorator(Protocol):
     """What ``@asyncactors.method(...)`` with options returns."""
 
+    # A BatchMethod is callable too: it is matched first, on purpose.
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, func: BatchMethod[_S, _Item, _R, _Raw], /
+    ) -> BatchMethod[_S, _Item, _R, _Raw]: ...
+
     @overload
     def __call__(
         self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
@@ -91,6 +99,12 @@ class _MethodDecorator(Protocol):
 
     @overload
     def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+@overload
+def method(  # type: ignore[overload-overlap]  # a BatchMethod is callable: matched first
+    func: BatchMethod[_S, _Item, _R, _Raw], /
+) -> BatchMethod[_S, _Item, _R, _Raw]: ...
 
 
 @overload
@@ -128,7 +142,8 @@ def method(
     thread, still within the actor's concurrency limit, so it does not block the
     event loop; ``concurrency_group``, ``max_task_retries`` and
     ``retry_exceptions`` as in Ray. A decorated method is typed for checkers
-    without plugins: see ``asyncactors.typed()``.
+    without plugins: see ``asyncactors.typed()``. Above ``@asyncactors.batch``
+    it gives the batched method's batches these options.
 
     Raises:
         TypeError: not a function, an option of the wrong type, or
@@ -143,7 +158,10 @@ def method(
     }
     validate_method_options(opts)
 
-    def decorate(func: Callable[..., Any]) -> MethodDef[Any, ..., Any, Any]:
+    def decorate(func: Any) -> MethodDef[Any, ..., Any, Any] | BatchMethod[Any, Any, Any, Any]:
+        batched = func if isinstance(func, BatchMethod) else None
+        if batched is not None:
+            func = batched.func
         if not inspect.isfunction(func):
             raise TypeError(
                 f"@asyncactors.method decorates methods (def or async def), got {func!r}"
@@ -154,6 +172,8 @@ def method(
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
+        if batched is not None:
+            return batched.with_options(MappingProxyType(opts))
         return MethodDef(func, MappingProxyType(opts))
 
     return decorate if func is None else decorate(func)
@@ -165,7 +185,7 @@ def _build_spec(cls: type) -> ClassSpec:
         if name.startswith("_"):
             continue
         static = inspect.getattr_static(cls, name)
-        declared = static.options if isinstance(static, MethodDef) else {}
+        declared = static.options if isinstance(static, MethodDef | BatchMethod) else {}
         attr = _function(static)
         if not inspect.isfunction(attr):
             continue
@@ -178,7 +198,7 @@ def _build_spec(cls: type) -> ClassSpec:
         else:
             kind = SYNC
         retry = opts["retry_exceptions"]
-        methods[name] = MethodSpec(
+        spec = MethodSpec(
             cls.__name__,
             name,
             attr,
@@ -187,12 +207,19 @@ def _build_spec(cls: type) -> ClassSpec:
             opts["max_task_retries"],
             tuple(retry) if isinstance(retry, list) else retry,
         )
+        if isinstance(static, BatchMethod):
+            # Callers send items; the batch runs as a call of ``spec``.
+            batch = BatchSpec(static.max_batch_size, static.batch_wait_timeout_s, spec)
+            spec = MethodSpec(cls.__name__, name, attr, kind, batch, None, None, batch)
+        methods[name] = spec
     post_create = _function(getattr(cls, "__post_create__", None))
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
         raise TypeError(f"{cls.__name__}.__post_create__ must be 'async def'")
-    spec = ClassSpec(cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None)))
-    spec.handle_type = make_handle_type(cls.__name__, methods)
-    return spec
+    class_spec = ClassSpec(
+        cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None))
+    )
+    class_spec.handle_type = make_handle_type(cls.__name__, methods)
+    return class_spec
 
 
 def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
@@ -211,16 +238,17 @@ def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
 
 
 def _function(attr: Any) -> Any:
-    """The function behind ``attr``, unwrapping ``@asyncactors.method``."""
-    return attr.func if isinstance(attr, MethodDef) else attr
+    """The function behind ``attr``, unwrapping ``@asyncactors.method`` or ``.batch``."""
+    return attr.func if isinstance(attr, MethodDef | BatchMethod) else attr
 
 
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
     groups = opts.get("concurrency_groups") or {}
     for m in spec.methods.values():
-        if m.group is not None and m.group not in groups:
+        group = m.concurrency_group
+        if group is not None and group not in groups:
             raise ValueError(
-                f"{spec.name}.{m.name} uses concurrency group {m.group!r}, which is not in "
+                f"{spec.name}.{m.name} uses concurrency group {group!r}, which is not in "
                 f"the actor's concurrency_groups ({', '.join(map(repr, groups)) or 'none defined'})"
             )
 

@@ -103,6 +103,12 @@ class ActorMethod(Generic[_P, _R]):
             TypeError: an option value of the wrong type.
         """
         validate_call_options(opts)
+        if self._spec.batch is not None:
+            raise TypeError(
+                f"{self._spec.name}() is a batched method: its calls take no options, and its "
+                "batches run with the method's own (@asyncactors.method(...) above "
+                "@asyncactors.batch)"
+            )
         group = opts.get("concurrency_group")
         core = self._core
         groups = core.config.groups or {}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 __all__ = [
     "ACTOR_DEFAULTS",
@@ -223,6 +224,29 @@ def check_name_for_get_if_exists(opts: Mapping[str, Any]) -> None:
     """
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("option 'get_if_exists' requires option 'name'")
+
+
+def check_batch_option(
+    option: Literal["max_batch_size", "batch_wait_timeout_s"], value: object
+) -> None:
+    """Check a limit of ``@asyncactors.batch``: ``max_batch_size`` or ``batch_wait_timeout_s``.
+
+    Raises:
+        TypeError: a value of the wrong type.
+        ValueError: a value out of range.
+    """
+    if option == "max_batch_size":
+        wanted = "an int >= 1"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"option {option!r} must be {wanted}, got {value!r}")
+        if value < 1:
+            raise ValueError(f"option {option!r} must be {wanted}, got {value}")
+    else:
+        wanted = "a finite number of seconds >= 0"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"option {option!r} must be {wanted}, got {value!r}")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"option {option!r} must be {wanted}, got {value}")
 
 
 def validate_method_options(opts: Mapping[str, Any]) -> None:

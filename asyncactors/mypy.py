@@ -10,8 +10,9 @@ It also types ``handle.name`` on an ``ActorHandle[Counter]``: ``Counter.name``'s
 parameters (without ``self``; each may also be an ``ObjectRef`` of its type,
 which the actor resolves before the call) and result (awaited, for an async
 method) make it an ``ActorMethod[[params], result]``, so mypy itself checks
-``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A name
-that is not a public method of the class is an error, as it is at run time.
+``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A
+batched method (``@asyncactors.batch``) takes one item and gives one result. A
+name that is not a public method of the class is an error, as it is at run time.
 Enable it in the mypy configuration::
 
     [tool.mypy]
@@ -26,7 +27,9 @@ from functools import partial
 from typing import Final
 
 from mypy.errorcodes import ATTR_DEFINED
+from mypy.expandtype import expand_type_by_instance
 from mypy.nodes import (
+    ARG_POS,
     ARG_STAR,
     ARG_STAR2,
     Argument,
@@ -61,6 +64,7 @@ _HANDLE: Final = "asyncactors._handle.ActorHandle"
 _ACTOR_METHOD: Final = "asyncactors.ActorMethod"
 _OBJECT_REF: Final = "asyncactors.ObjectRef"
 _METHOD_DEF: Final = "asyncactors._actor_class.MethodDef"
+_BATCH_METHOD: Final = "asyncactors._batch.BatchMethod"
 _COROUTINE: Final = "typing.Coroutine"
 
 
@@ -121,7 +125,7 @@ def _is_actor_method(node: SymbolNode | None) -> bool:
         typ = get_proper_type(node.var.type)
         # Other decorators may return anything; give the benefit of the doubt
         # unless the result is clearly an object rather than a function.
-        return not isinstance(typ, Instance) or typ.type.fullname == _METHOD_DEF
+        return not isinstance(typ, Instance) or typ.type.fullname in (_METHOD_DEF, _BATCH_METHOD)
     if isinstance(node, Var):
         typ = get_proper_type(node.type)
         return node.is_initialized_in_class and isinstance(typ, CallableType | AnyType)
@@ -169,9 +173,27 @@ def _accepting_refs(ctx: AttributeContext, typ: Type) -> Type:
     return UnionType.make_union([typ, ctx.api.named_generic_type(_OBJECT_REF, [typ])])
 
 
+def _batched_method_type(
+    ctx: AttributeContext, actor: Instance, node: Decorator, declared: Instance
+) -> Type:
+    """A batched method's ``ActorMethod``: one item in (or a ref of one), one result out."""
+    # The class's type variables, as the handle's type argument binds them.
+    batch = get_proper_type(expand_type_by_instance(declared, actor))
+    assert isinstance(batch, Instance)
+    _, item, result, _ = batch.args
+    names = node.func.arg_names
+    name = names[1] if len(names) == 2 else None
+    params = Parameters([_accepting_refs(ctx, item)], [ARG_POS], [name])
+    return ctx.api.named_generic_type(_ACTOR_METHOD, [params, result])
+
+
 def _remote_method_type(
     ctx: AttributeContext, actor: Instance, name: str, node: SymbolNode | None
 ) -> Type:
+    if isinstance(node, Decorator):
+        declared = get_proper_type(node.var.type)
+        if isinstance(declared, Instance) and declared.type.fullname == _BATCH_METHOD:
+            return _batched_method_type(ctx, actor, node, declared)
     member = get_proper_type(find_member(name, actor, actor))
     if not isinstance(member, CallableType):
         return ctx.default_attr_type  # overloaded or untyped: arguments unchecked
