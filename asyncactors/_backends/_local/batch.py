@@ -57,7 +57,6 @@ class BatchLane(Lane):
         "items",
         "max_size",
         "set_in",
-        "soon",
         "spec",
         "target",
         "timer",
@@ -80,44 +79,48 @@ class BatchLane(Lane):
         self.items: deque[Call] = deque()
         # Expires when the oldest item has waited long enough.
         self.timer: asyncio.Handle | None = None
-        # Flushes the full batches in the next loop iteration.
-        self.soon: asyncio.Handle | None = None
         # Batches flushed and maybe not started, so that a cancelled item leaves its batch.
         self.flushed: list[BatchCall] = []
-        # Limits set at run time, which hold for the incarnation that set them.
+        # The limits, and the incarnation that set them at run time (-1: the declared ones).
         self.max_size = spec.max_batch_size
         self.wait_s = spec.batch_wait_timeout_s
         self.set_in = -1
 
-    def limits(self) -> tuple[int, float]:
-        """``(max_batch_size, batch_wait_timeout_s)`` for the current incarnation."""
-        if self.set_in == self.core.incarnation:
-            return self.max_size, self.wait_s
-        return self.spec.max_batch_size, self.spec.batch_wait_timeout_s
+    def _refresh(self) -> None:
+        """Go back to the declared limits if those in force were set by an earlier instance."""
+        if self.set_in >= 0 and self.set_in != self.core.incarnation:
+            spec = self.spec
+            self.max_size = spec.max_batch_size
+            self.wait_s = spec.batch_wait_timeout_s
+            self.set_in = -1
 
     def configure(self, max_batch_size: int | None, batch_wait_timeout_s: float | None) -> None:
         """Change the limits for this incarnation; a batch made full by it is flushed.
 
         A new wait applies from the next batch on.
         """
-        size, wait = self.limits()
-        self.max_size = size if max_batch_size is None else max_batch_size
-        self.wait_s = wait if batch_wait_timeout_s is None else batch_wait_timeout_s
+        self._refresh()
+        if max_batch_size is not None:
+            self.max_size = max_batch_size
+        if batch_wait_timeout_s is not None:
+            self.wait_s = batch_wait_timeout_s
         self.set_in = self.core.incarnation
-        if len(self.items) >= self.max_size:
-            self._flush_soon()
+        self.flush(partial=0)
 
     # -- Lane ---------------------------------------------------------------------
 
     def push(self, msg: Any) -> None:
-        """An item arrives (it already counts in the mailbox's depth)."""
+        """An item arrives; Mailbox.put or Mailbox._admit counts its place once this returns."""
         items = self.items
         items.append(msg)
-        size, wait = self.limits()
-        if len(items) == 1:
-            self._start_timer(wait)
-        if len(items) >= size:
-            self._flush_soon()
+        n = len(items)
+        if n == 1:
+            self._refresh()
+        if n >= self.max_size:
+            # Inside the mailbox's own bookkeeping: it admits waiters itself after this.
+            self.flush(partial=0, admit=False)
+        elif n == 1:
+            self._start_timer()
 
     def pop(self) -> Any:  # pragma: no cover - the engine never drains a batch lane
         raise RuntimeError("a batch lane is not drained: its batches run from their own lane")
@@ -147,54 +150,42 @@ class BatchLane(Lane):
 
     # -- flushing -----------------------------------------------------------------
 
-    def _start_timer(self, wait: float) -> None:
+    def _start_timer(self) -> None:
         core = self.core
+        wait = self.wait_s
         if wait <= 0 or core.stopping is not None:
             self.timer = core.loop.call_soon(self._expired, context=core.ctx)
         else:
             self.timer = core.loop.call_later(wait, self._expired, context=core.ctx)
 
-    def _flush_soon(self) -> None:
-        # Not at once: push() runs inside Mailbox.put, whose count must settle first.
-        if self.soon is None:
-            core = self.core
-            self.soon = core.loop.call_soon(self._full, context=core.ctx)
-
     def _stop_timers(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if self.soon is not None:
-            self.soon.cancel()
-            self.soon = None
 
     def _expired(self) -> None:
         self.timer = None
         self.flush(partial=1)
 
-    def _full(self) -> None:
-        self.soon = None
-        self.flush(partial=0)
-
-    def flush(self, partial: int) -> None:
+    def flush(self, partial: int, *, admit: bool = True) -> None:
         """Flush the full batches, and up to ``partial`` batches that are not full, oldest first.
 
-        Each batch is queued at the back of its concurrency group's lane. The
-        items left start a new wait.
+        Each batch is queued at the back of its concurrency group's lane and
+        takes the place of one of its items; ``admit``: admit calls waiting for
+        the places freed. The items left start a new wait.
         """
+        self._refresh()
         items = self.items
-        size, wait = self.limits()
+        size = self.max_size
         batches: list[list[Call]] = []
         while items and (partial > 0 or len(items) >= size):
             partial -= 1
             batches.append([items.popleft() for _ in range(min(size, len(items)))])
         if not batches:
             return
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self._stop_timers()
         if items:
-            self._start_timer(wait)
+            self._start_timer()
         core = self.core
         mb = core.mailbox
         assert mb is not None
@@ -207,8 +198,11 @@ class BatchLane(Lane):
             batch._pos = QUEUED
             target.push(batch)
             flushed.append(batch)
-        # Each batch takes the place of one of its items.
-        mb.release(sum(len(b) for b in batches) - len(batches))
+        freed = sum(len(b) for b in batches) - len(batches)
+        if admit:
+            mb.release(freed)
+        else:
+            mb.depth -= freed
         if core.state is _ALIVE and not target.idle and target.running < target.limit:
             core._schedule_drain()
 
@@ -234,7 +228,9 @@ class BatchCall(Call):
     _items: list[Call] | None
 
     def __init__(self, core: CallOwner, spec: MethodSpec, items: list[Call]) -> None:
-        Call.__init__(self, core, spec, ([_item(c) for c in items],), {})
+        # An item is its call's one argument, positional or (rarely) named.
+        values = [c._args[0] if c._args else _named(c) for c in items]
+        Call.__init__(self, core, spec, (values,), {})
         self._items = items
 
     def _describe(self) -> str:
@@ -300,10 +296,8 @@ class BatchCall(Call):
 BatchCall.__name__ = BatchCall.__qualname__ = "ObjectRef"
 
 
-def _item(call: Call) -> Any:
-    """The one argument of a call to a batched method: its item."""
-    if call._args:
-        return call._args[0]
+def _named(call: Call) -> Any:
+    """The item of a call that names its one argument."""
     (value,) = call._kwargs.values()
     return value
 
