@@ -120,7 +120,7 @@ class _CoreOnlyScenarios:
     async def restart(self, n: int) -> int:
         raise NotImplementedError  # peers have no supervision to compare
 
-    async def batch_service(self, batched: bool) -> BatchService:
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
         raise NotImplementedError
 
 

@@ -271,6 +271,7 @@ class BatchScenario(Scenario):
     The floor batches by hand (:class:`~benchmarks._floor.FloorBatcher`).
     """
 
+    latency_s: float = IO_SECONDS
     n_callers: int = 256
     unbatched_share: int = 50
     metrics: tuple[Metric, ...] = (IO_RATE, UNBATCHED_RATE)
@@ -280,7 +281,7 @@ class BatchScenario(Scenario):
         return max(self.unbatched_share, min(size // 10, 1000))
 
     async def _timed(self, driver: Driver, batched: bool, n: int) -> float:
-        service = await driver.batch_service(batched)
+        service = await driver.batch_service(batched, self.latency_s)
         gc.collect()
         start = time.perf_counter_ns()
         await round_robin_callers([service.submit], self.n_callers, n)

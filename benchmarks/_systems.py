@@ -91,10 +91,10 @@ class Driver(Protocol):
         """Crash one actor ``n`` times, each time awaiting a first reply from the
         restarted actor; return the sum of those replies (``n``: each is fresh)."""
 
-    async def batch_service(self, batched: bool) -> BatchService:
-        """Start a :class:`~benchmarks._workload.BatchIOService` serving
-        :data:`~benchmarks._workload.BATCH_CONCURRENCY` requests at once, each of a
-        batch of items (``batched``) or of one item."""
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        """Start a :class:`~benchmarks._workload.BatchIOService` taking ``latency_s`` per
+        request, :data:`~benchmarks._workload.BATCH_CONCURRENCY` requests at once, each of
+        a batch of items (``batched``) or of one item."""
 
 
 @dataclass(frozen=True)
@@ -230,9 +230,9 @@ class _FloorDriver:
             await actor.__aexit__(None, None, None)
         return total
 
-    async def batch_service(self, batched: bool) -> BatchService:
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
         # Batched: a hand-written asyncio batcher; else a plain actor per request slot.
-        service = BatchIOService()
+        service = BatchIOService(latency_s)
         actor: FloorActor | FloorBatcher
         if batched:
             actor = FloorBatcher(
@@ -354,8 +354,8 @@ class _AsyncActorsDriver:
             total += await handle.work.remote(False)
         return total
 
-    async def batch_service(self, batched: bool) -> BatchService:
-        handle = await _BATCHED_SERVICE.remote()
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        handle = await _BATCHED_SERVICE.remote(latency_s)
         method = handle.infer_batched if batched else handle.infer
         return BatchService(method.remote, handle.value.remote)
 

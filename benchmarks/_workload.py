@@ -106,20 +106,21 @@ BATCH_CONCURRENCY = 4
 
 class BatchIOService:
     """A model server or database stand-in: every request, of one item or of a batch
-    of up to :data:`BATCH_SIZE`, takes :data:`IO_SECONDS` of simulated IO."""
+    of up to :data:`BATCH_SIZE`, takes ``latency_s`` of simulated IO."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
         self.n = 0
 
     async def infer_batch(self, items: list[int]) -> list[int]:
         """Serve a batch in one request: each item's result, in order."""
-        await asyncio.sleep(IO_SECONDS)
+        await asyncio.sleep(self.latency_s)
         self.n += len(items)
         return [i + 1 for i in items]
 
     async def infer(self, item: int) -> int:
         """Serve one item in a request of its own."""
-        await asyncio.sleep(IO_SECONDS)
+        await asyncio.sleep(self.latency_s)
         self.n += 1
         return item + 1
 

@@ -180,7 +180,11 @@ class BatchLane(Lane):
         batches: list[list[Call]] = []
         while items and (partial > 0 or len(items) >= size):
             partial -= 1
-            batches.append([items.popleft() for _ in range(min(size, len(items)))])
+            if len(items) <= size:
+                batches.append(list(items))
+                items.clear()
+            else:
+                batches.append([items.popleft() for _ in range(size)])
         if not batches:
             return
         self._stop_timers()
