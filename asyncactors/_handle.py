@@ -103,12 +103,6 @@ class ActorMethod(Generic[_P, _R]):
             TypeError: an option value of the wrong type.
         """
         validate_call_options(opts)
-        if self._spec.batch is not None:
-            raise TypeError(
-                f"{self._spec.name}() is a batched method: its calls take no options, and its "
-                "batches run with the method's own (@asyncactors.method(...) above "
-                "@asyncactors.batch)"
-            )
         group = opts.get("concurrency_group")
         core = self._core
         groups = core.config.groups or {}
@@ -141,6 +135,36 @@ class ActorMethod(Generic[_P, _R]):
         return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
 
 
+class BatchedActorMethod(ActorMethod[_P, _R]):
+    """``handle.method`` of a batched method: each call sends one item."""
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
+        """Send one item and return the ref of its result at once (see ``ActorMethod.remote``).
+
+        Raises:
+            TypeError: not exactly one item.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        check = spec.check
+        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
+            check(args, kwargs)
+        return self._core.call_item(spec, args, kwargs)
+
+    def options(self, **opts: Any) -> ActorMethod[_P, _R]:
+        """Refused: a batched method's batches run with the method's own options.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError(
+            f"{self._spec.name}() is a batched method: its calls take no options, and its "
+            "batches run with the method's own (@asyncactors.method(...) above @asyncactors.batch)"
+        )
+
+
 class RayTerminate:
     """``handle.__ray_terminate__``: Ray's spelling of ``asyncactors.stop(handle)``."""
 
@@ -168,10 +192,12 @@ class MethodDescriptor:
     def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
         if handle is None:
             return self
-        method: ActorMethod[..., Any] = ActorMethod(handle._core, self.spec)
+        spec = self.spec
+        kind = ActorMethod if spec.batch is None else BatchedActorMethod
+        method: ActorMethod[..., Any] = kind(handle._core, spec)
         # The handle's __dict__ now shadows this non-data descriptor: later
         # accesses are a plain attribute load.
-        handle.__dict__[self.spec.name] = method
+        handle.__dict__[spec.name] = method
         return method
 
 

@@ -30,7 +30,7 @@ from ..._ref import ObjectRef
 from ..._specs import BatchSpec, MethodSpec
 from ..._types import ActorState
 from .base import CoreBase
-from .call import QUEUED, RUNNING, Call, CallOwner
+from .call import OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 
 __all__ = ["BatchCall", "BatchLane", "Batches"]
 
@@ -79,8 +79,9 @@ class BatchLane(Lane):
         self.items: deque[Call] = deque()
         # Expires when the oldest item has waited long enough.
         self.timer: asyncio.Handle | None = None
-        # Batches flushed and maybe not started, so that a cancelled item leaves its batch.
-        self.flushed: list[BatchCall] = []
+        # Batches flushed and maybe not started, oldest first, so that a cancelled item
+        # leaves its batch.
+        self.flushed: deque[BatchCall] = deque()
         # The limits, and the incarnation that set them at run time (-1: the declared ones).
         self.max_size = spec.max_batch_size
         self.wait_s = spec.batch_wait_timeout_s
@@ -194,7 +195,10 @@ class BatchLane(Lane):
         mb = core.mailbox
         assert mb is not None
         target = self.target
-        flushed = self.flushed = [b for b in self.flushed if b._pos != RUNNING and not b._state]
+        flushed = self.flushed
+        # They start in the order they were flushed, give or take a retry.
+        while flushed and (flushed[0]._pos == RUNNING or flushed[0]._state):
+            flushed.popleft()
         run = self.spec.run
         for batch_items in batches:
             batch = BatchCall(core, run, batch_items)
@@ -342,6 +346,31 @@ class Batches(CoreBase):
             assert batch is not None
             mb.attach(batch, BatchLane(self, batch, mb.lane(batch.run.group)))
         return mb
+
+    def call_item(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """Send one item of a batched method; return its ref at once (any thread).
+
+        ``call``'s path, shortened for an item given as is, on the loop's thread,
+        to an actor taking calls without ``max_pending_calls``; anything else
+        takes ``call``'s whole path.
+
+        Raises:
+            PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
+        """
+        mb = self.mailbox
+        if (
+            kwargs
+            or mb is None
+            or self.pending is not None
+            or self.refusing
+            or isinstance(args[0], ObjectRef)
+            or _get_running_loop() is not self.loop
+        ):
+            return self.call(spec, args, kwargs)
+        call = Call(self, spec, args, kwargs)
+        assert mb.groups is not None
+        call._pos = QUEUED if mb.put(call, mb.groups[spec.group]) else OVERFLOW
+        return call
 
     def _batch_lanes(self) -> Iterator[BatchLane]:
         mb = self.mailbox
