@@ -11,7 +11,8 @@ parameters (without ``self``; each may also be an ``ObjectRef`` of its type,
 which the actor resolves before the call) and result (awaited, for an async
 method) make it an ``ActorMethod[[params], result]``, so mypy itself checks
 ``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A
-batched method (``@asyncactors.batch``) takes one item and gives one result. A
+batched method (``@asyncactors.batch``) takes one item and gives one result (an
+exception type among the results' fails the item instead). A
 name that is not a public method of the class is an error, as it is at run time.
 Enable it in the mypy configuration::
 
@@ -173,6 +174,19 @@ def _accepting_refs(ctx: AttributeContext, typ: Type) -> Type:
     return UnionType.make_union([typ, ctx.api.named_generic_type(_OBJECT_REF, [typ])])
 
 
+def _without_exceptions(typ: Type) -> Type:
+    """``typ`` without the exception types of a union: those fail the item, not return."""
+    proper = get_proper_type(typ)
+    if not isinstance(proper, UnionType):
+        return typ
+    kept = []
+    for item in proper.items:
+        p = get_proper_type(item)
+        if not (isinstance(p, Instance) and p.type.has_base("builtins.BaseException")):
+            kept.append(item)
+    return UnionType.make_union(kept) if kept else typ
+
+
 def _batched_method_type(
     ctx: AttributeContext, actor: Instance, node: Decorator, declared: Instance
 ) -> Type:
@@ -184,7 +198,7 @@ def _batched_method_type(
     names = node.func.arg_names
     name = names[1] if len(names) == 2 else None
     params = Parameters([_accepting_refs(ctx, item)], [ARG_POS], [name])
-    return ctx.api.named_generic_type(_ACTOR_METHOD, [params, result])
+    return ctx.api.named_generic_type(_ACTOR_METHOD, [params, _without_exceptions(result)])
 
 
 def _remote_method_type(

@@ -248,6 +248,26 @@ async def test_ref_arguments_are_resolved_before_an_item_joins_its_batch() -> No
         assert await asyncactors.get(refs) == [2, 4, 6]
 
 
+async def test_items_sent_from_another_thread_join_the_same_batch() -> None:
+    """Items sent from a thread without a loop are batched with the loop's own."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        d = Doubler.remote()
+        mine = d.double.remote(1)
+        theirs = await asyncio.to_thread(lambda: [d.double.remote(2), d.double.remote(3)])
+        assert await asyncactors.get([mine, *theirs]) == [2, 4, 6]
+        assert await d.seen.remote() == [[1, 2, 3]]
+
+
+async def test_items_sent_to_a_stopped_actor_are_refused() -> None:
+    """An item sent once the actor is stopped fails with ActorDiedError, as a call does."""
+    async with asyncactors.ActorSystem():
+        d = Doubler.remote()
+        assert await d.sync_double.remote(1) == 2
+        await asyncactors.stop(d)
+        with pytest.raises(ActorDiedError, match=r"was stopped by asyncactors\.stop"):
+            await d.sync_double.remote(2)
+
+
 async def test_calling_the_method_in_the_actor_runs_it_directly_with_a_list() -> None:
     """self.m(items) in the actor's own code calls the function, unbatched."""
 

@@ -97,6 +97,10 @@ class Embedder:
     async def embed(self, texts: list[str]) -> list[list[float]]:
         return [[float(len(t))] for t in texts]
 
+    @asyncactors.batch
+    def parse(self, texts: list[str]) -> list[int | ValueError]:
+        return [int(t) if t.isdigit() else ValueError(t) for t in texts]
+
     @asyncactors.method(concurrency_group="io")
     @asyncactors.batch
     def count(self, items: list[bytes]) -> list[int]:
@@ -136,6 +140,7 @@ async def batched(box: ActorHandle[Box[str]], text: ObjectRef[str]) -> None:
     reveal_type(e.embed)  # N: Revealed type is "asyncactors._handle.ActorMethod[[texts: str | asyncactors._ref.ObjectRef[str]], list[float]]"
     reveal_type(await e.embed.remote("hello"))  # N: Revealed type is "list[float]"
     await e.embed.remote(text)
+    reveal_type(await e.parse.remote("1"))  # N: Revealed type is "int"
     reveal_type(await e.count.submit(b"x"))  # N: Revealed type is "asyncactors._ref.ObjectRef[int]"
     reveal_type(await box.put_all.remote("s"))  # N: Revealed type is "bool"
     reveal_type(await asyncactors.typed(e).embed.remote("x"))  # N: Revealed type is "list[float]"
