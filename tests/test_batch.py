@@ -555,7 +555,7 @@ async def test_limits_set_in_init_and_from_a_thread_apply() -> None:
             return self.sizes
 
     async with asyncio.timeout(5), asyncactors.ActorSystem():
-        t = Tuned.remote()
+        t = await Tuned.remote()  # __init__ sets the limits before any item arrives
         assert await asyncactors.get([t.f.remote(i) for i in range(4)]) == [0, 1, 2, 3]
         waiting = t.f.remote(4)
         await t.tune.remote(1)
@@ -709,6 +709,39 @@ async def test_a_batch_that_crashes_the_actor_fails_or_reruns_as_a_call_does() -
         outcomes = await _settled([retried.f.remote(i) for i in (-1, 1, 2)])
         assert [type(o) for o in outcomes] == [Boom, Boom, Boom]
         assert await retried.restarts.remote() == 2  # it ran, crashed, reran and crashed again
+
+
+async def test_a_batch_is_checkpointed_before_its_callers_hear_of_it() -> None:
+    """With checkpoint_every=1, a batch's items resolve once the state after it is saved,
+    and a restart resumes from there."""
+
+    @asyncactors.remote(
+        checkpoint_store=asyncactors.MemoryStore(),
+        checkpoint_every=1,
+        restart_on=(Boom,),
+        max_restarts=1,
+    )
+    class Ledger:
+        def __init__(self) -> None:
+            self.total = 0
+
+        @asyncactors.batch(max_batch_size=3, batch_wait_timeout_s=NEVER)
+        def add(self, amounts: list[int]) -> list[int]:
+            self.total += sum(amounts)
+            return [self.total] * len(amounts)
+
+        def crash(self) -> None:
+            raise Boom
+
+        def read(self) -> int:
+            return self.total
+
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        ledger = Ledger.remote()
+        assert await asyncactors.get([ledger.add.remote(i) for i in (1, 2, 3)]) == [6, 6, 6]
+        with pytest.raises(Boom):
+            await ledger.crash.remote()
+        assert await ledger.read.remote() == 6
 
 
 async def test_kill_fails_waiting_items_and_leaves_no_timer() -> None:
