@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
@@ -61,10 +62,7 @@ class BatchMethod(Generic[_S, _T, _R, _Raw]):
         self.batch_wait_timeout_s = batch_wait_timeout_s
         # @asyncactors.method's options, when it decorates this.
         self.options = options
-        self.__doc__ = func.__doc__
-        self.__name__ = getattr(func, "__name__", "batch")
-        self.__qualname__ = getattr(func, "__qualname__", self.__name__)
-        self.__wrapped__ = func
+        functools.update_wrapper(self, func)
 
     def with_options(self, options: Mapping[str, Any]) -> BatchMethod[_S, _T, _R, _Raw]:
         """The same batched method with ``@asyncactors.method``'s ``options``."""
@@ -87,7 +85,7 @@ class BatchMethod(Generic[_S, _T, _R, _Raw]):
 
     def __repr__(self) -> str:
         return (
-            f"<asyncactors.batch {self.__qualname__} max_batch_size={self.max_batch_size} "
+            f"<asyncactors.batch {self.func.__qualname__} max_batch_size={self.max_batch_size} "
             f"batch_wait_timeout_s={self.batch_wait_timeout_s}>"
         )
 
@@ -105,16 +103,6 @@ class BoundBatch(Generic[_T, _Raw]):
     def __init__(self, method: BatchMethod[Any, _T, Any, _Raw], instance: Any) -> None:
         self._method = method
         self._instance = instance
-
-    @property
-    def __func__(self) -> Callable[..., _Raw]:
-        """The function, as on a bound method."""
-        return self._method.func
-
-    @property
-    def __self__(self) -> Any:
-        """The instance, as on a bound method."""
-        return self._instance
 
     def __call__(self, items: list[_T], /) -> _Raw:
         """Call the method with ``items``, here and now (no batching)."""
@@ -156,12 +144,12 @@ class BoundBatch(Generic[_T, _Raw]):
                     return name, actor
         where = "outside any actor" if actor is None else f"in a {actor.class_name} actor"
         raise RuntimeError(
-            f"{self._method.__qualname__}.{setter}() changes how an actor batches its calls: "
+            f"{self._method.func.__qualname__}.{setter}() changes how an actor batches its calls: "
             f"call it in that actor's own code (a method, __init__ or a hook), not {where}"
         )
 
     def __repr__(self) -> str:
-        return f"<bound asyncactors.batch {self._method.__qualname__} of {self._instance!r}>"
+        return f"<bound asyncactors.batch {self._method.func.__qualname__} of {self._instance!r}>"
 
 
 def _check_signature(func: Callable[..., Any]) -> None:

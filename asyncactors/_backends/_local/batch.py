@@ -217,6 +217,7 @@ class BatchLane(Lane):
     def fail(self, error: Callable[[], BaseException]) -> None:
         """Fail every item still waiting (the actor stops or dies) and stop the timers."""
         self._stop_timers()
+        self.flushed.clear()  # those not started are queued in their lane, and fail there
         items, self.items = self.items, deque()
         mb = self.core.mailbox
         assert mb is not None
