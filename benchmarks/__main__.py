@@ -140,7 +140,7 @@ class _Planned:
 def _list(systems: dict[str, System], missing: dict[str, str]) -> None:
     print("Scenarios (group: name - what):")
     for s in SCENARIOS.values():
-        print(f"  {s.group:<7} {s.name:<11} {s.description}")
+        print(f"  {s.group:<7} {s.name:<12} {s.description}")
     print("\nSystems:")
     for system in systems.values():
         print(f"  {system.name:<11} {system.description}")

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._systems import Driver, System, _split, round_robin_callers
+from ._systems import BatchService, Driver, System, _split, round_robin_callers
 from ._workload import Idle, Workload, YieldingCounter
 
 __all__ = [
@@ -119,6 +119,9 @@ class _CoreOnlyScenarios:
 
     async def restart(self, n: int) -> int:
         raise NotImplementedError  # peers have no supervision to compare
+
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        raise NotImplementedError
 
 
 class _RayDriver(_CoreOnlyScenarios):
