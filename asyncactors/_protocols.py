@@ -135,6 +135,11 @@ class EngineCore(RunningActor, Child, Protocol):
     ) -> StreamSource:
         """Submit a generator method's call from any thread; return its stream at once."""
 
+    def call_item(
+        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ObjectRef[Any]:
+        """Send one item of a batched method (``spec.batch``): as ``call``, from any thread."""
+
     def call_nowait(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:

@@ -25,7 +25,14 @@ from typing import Any
 
 import asyncactors
 
-from ._systems import AsyncActorsDriver, Driver, System, _split, round_robin_callers
+from ._systems import (
+    AsyncActorsDriver,
+    BatchService,
+    Driver,
+    System,
+    _split,
+    round_robin_callers,
+)
 from ._workload import Idle, Workload, YieldingCounter
 
 __all__ = [
@@ -144,6 +151,9 @@ class _CoreOnlyScenarios:
 
     async def restart(self, n: int) -> int:
         raise NotImplementedError  # peers have no supervision to compare
+
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        raise NotImplementedError
 
 
 class _RayDriver(_CoreOnlyScenarios):

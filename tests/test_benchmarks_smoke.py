@@ -177,6 +177,30 @@ def test_floor_actor_with_concurrency_overlaps_calls(bench: ModuleType) -> None:
     assert asyncio.run(main()) == 4
 
 
+def test_floor_batcher_batches_items_and_returns_each_result(bench: ModuleType) -> None:
+    """The hand-written batcher the batch scenarios compare with gives each item its result."""
+    import asyncio
+
+    from benchmarks._floor import FloorBatcher
+
+    async def main() -> tuple[list[object], list[int]]:
+        sizes: list[int] = []
+
+        async def double(items: list[object]) -> list[object]:
+            sizes.append(len(items))
+            await asyncio.sleep(0)
+            return [2 * i for i in items]  # type: ignore[operator]
+
+        async with FloorBatcher(double, 4, 0.001, max_concurrency=2) as batcher:
+            results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+        return results, sizes
+
+    results, sizes = asyncio.run(main())
+    assert results == [2 * i for i in range(10)]
+    assert sum(sizes) == 10
+    assert max(sizes) == 4
+
+
 def test_targets_are_checked_against_the_floor(bench: ModuleType) -> None:
     from benchmarks._runner import Row, Samples
     from benchmarks._targets import check_targets

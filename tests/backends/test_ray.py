@@ -123,12 +123,21 @@ class Streamer:
         yield from range(n)
 
 
+@asyncactors.remote
+class Batcher:
+    @asyncactors.batch
+    def embed(self, items: list[int]) -> list[int]:
+        return [i * 2 for i in items]
+
+
 @ray_only
-async def test_generator_methods_are_refused_on_ray(ray_session: None) -> None:
-    """A class with generator methods is refused on Ray, naming them and the backend."""
+async def test_generator_and_batched_methods_are_refused_on_ray(ray_session: None) -> None:
+    """A class with generator or batched methods is refused on Ray, naming them."""
     async with ActorSystem(backend="ray"):
         with pytest.raises(ValueError, match=r"generator methods \(items\): backend='ray'"):
             Streamer.remote()
+        with pytest.raises(ValueError, match=r"batched methods \(embed\): backend='ray'"):
+            Batcher.remote()
 
 
 @asyncactors.remote(num_cpus=1)

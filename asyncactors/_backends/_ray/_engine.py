@@ -195,7 +195,7 @@ def check_options(spec: ClassSpec, config: ActorConfig) -> None:
     """Refuse what cannot work on Ray, naming it and the backend.
 
     Raises:
-        ValueError: generator methods (no streams on Ray yet), a ``MemoryStore``,
+        ValueError: generator or batched methods (not on Ray yet), a ``MemoryStore``,
             or a checkpoint store that cannot be pickled.
     """
     streams = sorted(m.name for m in spec.methods.values() if m.kind in STREAMS)
@@ -203,6 +203,12 @@ def check_options(spec: ClassSpec, config: ActorConfig) -> None:
         raise ValueError(
             f"{spec.name} has generator methods ({', '.join(streams)}): backend='ray' "
             "has no streaming methods yet; return lists, or use backend='local'"
+        )
+    batched = sorted(m.name for m in spec.methods.values() if m.batch is not None)
+    if batched:
+        raise ValueError(
+            f"{spec.name} has batched methods ({', '.join(batched)}): backend='ray' has "
+            "no @asyncactors.batch yet; batch in the caller, or use backend='local'"
         )
     store = config.store
     if store is None:
