@@ -408,10 +408,8 @@ class ActorHandle(Generic[_T]):
         return f"<ActorHandle {core.describe()[6:]} {core.state.value}>"
 
     def __reduce__(self) -> Any:
-        raise TypeError(
-            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
-            "pass the handle itself to other actors"
-        )
+        # The engine decides: the local one refuses, Ray's pickles to its Ray handle.
+        return self._core.reduce_handle()
 
     def __dir__(self) -> list[str]:
         # As Ray's handle: the actor's methods for completion, not the handle's

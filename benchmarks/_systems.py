@@ -38,6 +38,7 @@ from ._workload import (
 __all__ = [
     "ASYNCACTORS",
     "BASELINE",
+    "AsyncActorsDriver",
     "BatchService",
     "Driver",
     "System",
@@ -283,7 +284,7 @@ async def _floor_session() -> AsyncIterator[Driver]:
 # asyncactors, with default options except where a scenario sets max_concurrency.
 
 
-class _AsyncActorsDriver:
+class AsyncActorsDriver:
     def __init__(self) -> None:
         self._classes: dict[tuple[type, int | None], Any] = {}
 
@@ -372,7 +373,7 @@ _BATCHED_SERVICE: Any = asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_B
 @asynccontextmanager
 async def _asyncactors_session() -> AsyncIterator[Driver]:
     async with asyncactors.ActorSystem():
-        yield _AsyncActorsDriver()
+        yield AsyncActorsDriver()
 
 
 def core_systems() -> dict[str, System]:

@@ -44,6 +44,17 @@ LAYERS: list[list[str]] = [
     ["_handle", "_system"],
     # L5: declaring actors and the module functions.
     ["_batch", "_actor_class", "_api", "_runtime", "_pool", "_sync"],
+    # The Ray engine. Only get_backend("ray") imports it, by name; it sits above
+    # the front end because each actor's process runs the actor in a local
+    # system of its own (_host), and unpickled handles need ClassSpecs built
+    # as @remote builds them.
+    [
+        "_backends._ray._session",
+        "_backends._ray._refs",
+        "_backends._ray._engine",
+        "_backends._ray._host",
+        "_backends._ray",
+    ],
     # L6: the public surface and tools.
     ["__init__", "load", "_cli", "_cli.__main__", "__main__", "testing", "mypy", "integrations"],
 ]

@@ -87,6 +87,17 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         else:
             self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
 
+    def reduce_handle(self) -> Any:
+        """How a handle to this actor pickles: it does not; it lives in this process.
+
+        Raises:
+            TypeError: always, on this engine.
+        """
+        raise TypeError(
+            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
+            "pass the handle itself to other actors"
+        )
+
     @property
     def max_restarts(self) -> int:
         """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
