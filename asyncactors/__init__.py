@@ -10,6 +10,7 @@
 
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
+from ._batch import BatchMethod, batch
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -48,6 +49,7 @@ __all__ = [
     "ActorSystem",
     "AsyncActorsError",
     "Backoff",
+    "BatchMethod",
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointStore",
@@ -65,6 +67,7 @@ __all__ = [
     "StreamRef",
     "Supervisor",
     "TaskCancelledError",
+    "batch",
     "exit_actor",
     "get",
     "get_actor",

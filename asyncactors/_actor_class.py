@@ -19,17 +19,19 @@ from typing import (
     overload,
 )
 
+from ._batch import BatchMethod
 from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
     STREAM_BUFFER,
+    check_batched_method_options,
     check_name_for_get_if_exists,
     check_stream_options,
     validate_actor_options,
     validate_method_options,
 )
-from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._specs import ActorConfig, BatchSpec, ClassSpec, MethodSpec
 from ._supervisor import Supervisor
 from ._system import default_system
 from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
@@ -41,6 +43,7 @@ _S = TypeVar("_S")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _Raw = TypeVar("_Raw")
+_Item = TypeVar("_Item")
 
 
 class MethodDef(Generic[_S, _P, _R, _Raw]):
@@ -121,6 +124,12 @@ class MultiMethodDef(MethodDef[_S, _P, _R, _Raw]):
 class _MethodDecorator(Protocol):
     """What ``@asyncactors.method(...)`` with options returns."""
 
+    # A BatchMethod is callable too: it is matched first, on purpose.
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, func: BatchMethod[_S, _Item, _R, _Raw], /
+    ) -> BatchMethod[_S, _Item, _R, _Raw]: ...
+
     @overload
     def __call__(
         self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
@@ -152,6 +161,12 @@ class _MultiDecorator(Protocol):
     def __call__(
         self, func: Callable[Concatenate[_S, _P], _R], /
     ) -> MultiMethodDef[_S, _P, _R, _R]: ...
+
+
+@overload
+def method(  # type: ignore[overload-overlap]  # a BatchMethod is callable: matched first
+    func: BatchMethod[_S, _Item, _R, _Raw], /
+) -> BatchMethod[_S, _Item, _R, _Raw]: ...
 
 
 @overload
@@ -220,14 +235,16 @@ def method(
     ``num_returns`` (``.remote()`` returns that many refs) as in Ray;
     ``stream_buffer`` (default 16) is how many items a generator method may
     run ahead of its consumer. A decorated method is typed for checkers
-    without plugins: see ``asyncactors.typed()``.
+    without plugins: see ``asyncactors.typed()``. Above ``@asyncactors.batch``
+    it gives the batched method's batches these options.
 
     Raises:
         TypeError: not a function, an option of the wrong type, or
             ``run_in_thread`` on an async method.
         ValueError: an option out of range, or one that does not fit the kind
             of method (``stream_buffer`` on a method that is no generator,
-            retries or ``num_returns`` on a generator method).
+            retries or ``num_returns`` on a generator method, ``num_returns``
+            above 1 on a batched method).
     """
     opts = {
         "concurrency_group": concurrency_group,
@@ -239,7 +256,10 @@ def method(
     }
     validate_method_options(opts)
 
-    def decorate(func: Callable[..., Any]) -> MethodDef[Any, ..., Any, Any]:
+    def decorate(func: Any) -> MethodDef[Any, ..., Any, Any] | BatchMethod[Any, Any, Any, Any]:
+        batched = func if isinstance(func, BatchMethod) else None
+        if batched is not None:
+            func = batched.func
         if not inspect.isfunction(func):
             raise TypeError(
                 f"@asyncactors.method decorates methods (def or async def), got {func!r}"
@@ -250,6 +270,10 @@ def method(
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
+        if batched is not None:
+            # @asyncactors.batch refused generators already.
+            check_batched_method_options(func.__qualname__, opts)
+            return batched.with_options(MappingProxyType(opts))
         stream = _is_generator(func)
         check_stream_options(func.__qualname__, stream, opts)
         if stream:
@@ -269,7 +293,7 @@ def _build_spec(cls: type) -> ClassSpec:
         if name.startswith("_"):
             continue
         static = inspect.getattr_static(cls, name)
-        declared = static.options if isinstance(static, MethodDef) else {}
+        declared = static.options if isinstance(static, MethodDef | BatchMethod) else {}
         attr = _function(static)
         if not inspect.isfunction(attr):
             continue
@@ -277,7 +301,7 @@ def _build_spec(cls: type) -> ClassSpec:
         kind = _kind(attr, opts["run_in_thread"])
         retry = opts["retry_exceptions"]
         num_returns = opts["num_returns"]
-        methods[name] = MethodSpec(
+        spec = MethodSpec(
             cls.__name__,
             name,
             attr,
@@ -288,12 +312,19 @@ def _build_spec(cls: type) -> ClassSpec:
             num_returns=1 if num_returns in (None, "streaming") else num_returns,
             stream_buffer=opts["stream_buffer"] or STREAM_BUFFER,
         )
+        if isinstance(static, BatchMethod):
+            # Callers send items; the batch runs as a call of ``spec``.
+            batch = BatchSpec(static.max_batch_size, static.batch_wait_timeout_s, spec)
+            spec = MethodSpec(cls.__name__, name, attr, kind, batch, None, None, batch=batch)
+        methods[name] = spec
     post_create = _function(getattr(cls, "__post_create__", None))
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
         raise TypeError(f"{cls.__name__}.__post_create__ must be 'async def'")
-    spec = ClassSpec(cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None)))
-    spec.handle_type = make_handle_type(cls.__name__, methods)
-    return spec
+    class_spec = ClassSpec(
+        cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None))
+    )
+    class_spec.handle_type = make_handle_type(cls.__name__, methods)
+    return class_spec
 
 
 def _kind(func: Callable[..., Any], in_thread: bool) -> MethodKind:
@@ -312,16 +343,17 @@ def _is_generator(func: Callable[..., Any]) -> bool:
 
 
 def _function(attr: Any) -> Any:
-    """The function behind ``attr``, unwrapping ``@asyncactors.method``."""
-    return attr.func if isinstance(attr, MethodDef) else attr
+    """The function behind ``attr``, unwrapping ``@asyncactors.method`` or ``.batch``."""
+    return attr.func if isinstance(attr, MethodDef | BatchMethod) else attr
 
 
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
     groups = opts.get("concurrency_groups") or {}
     for m in spec.methods.values():
-        if m.group is not None and m.group not in groups:
+        group = m.concurrency_group
+        if group is not None and group not in groups:
             raise ValueError(
-                f"{spec.name}.{m.name} uses concurrency group {m.group!r}, which is not in "
+                f"{spec.name}.{m.name} uses concurrency group {group!r}, which is not in "
                 f"the actor's concurrency_groups ({', '.join(map(repr, groups)) or 'none defined'})"
             )
 

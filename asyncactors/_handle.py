@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActorHandle",
     "ActorMethod",
+    "BatchedActorMethod",
     "MethodDescriptor",
     "MultiReturnMethod",
     "RayTerminate",
@@ -231,8 +232,40 @@ class MultiReturnMethod(ActorMethod[_P, _R]):
         return split(ref, self._spec.num_returns)
 
 
+class BatchedActorMethod(ActorMethod[_P, _R]):
+    """``handle.method`` of a batched method: each call sends one item."""
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
+        """Send one item and return the ref of its result at once (see ``ActorMethod.remote``).
+
+        Raises:
+            TypeError: not exactly one item.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        check = spec.check
+        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
+            check(args, kwargs)
+        return self._core.call_item(spec, args, kwargs)
+
+    def options(self, **opts: Any) -> ActorMethod[_P, _R]:
+        """Refused: a batched method's batches run with the method's own options.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError(
+            f"{self._spec.name}() is a batched method: its calls take no options, and its "
+            "batches run with the method's own (@asyncactors.method(...) above @asyncactors.batch)"
+        )
+
+
 def method_type(spec: MethodSpec) -> type[ActorMethod[Any, Any]]:
     """The ``ActorMethod`` class for ``spec``: chosen once, so ``.remote()`` never checks."""
+    if spec.batch is not None:
+        return BatchedActorMethod
     if spec.kind in STREAMS:
         return StreamMethod
     if spec.num_returns > 1:
@@ -268,10 +301,11 @@ class MethodDescriptor:
     def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
         if handle is None:
             return self
-        method: ActorMethod[..., Any] = self.method_type(handle._core, self.spec)
+        spec = self.spec
+        method: ActorMethod[..., Any] = self.method_type(handle._core, spec)
         # The handle's __dict__ now shadows this non-data descriptor: later
         # accesses are a plain attribute load.
-        handle.__dict__[self.spec.name] = method
+        handle.__dict__[spec.name] = method
         return method
 
 
@@ -374,10 +408,8 @@ class ActorHandle(Generic[_T]):
         return f"<ActorHandle {core.describe()[6:]} {core.state.value}>"
 
     def __reduce__(self) -> Any:
-        raise TypeError(
-            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
-            "pass the handle itself to other actors"
-        )
+        # The engine decides: the local one refuses, Ray's pickles to its Ray handle.
+        return self._core.reduce_handle()
 
     def __dir__(self) -> list[str]:
         # As Ray's handle: the actor's methods for completion, not the handle's

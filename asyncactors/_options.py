@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 __all__ = [
     "ACTOR_DEFAULTS",
     "CALL_OPTION_NAMES",
     "METHOD_DEFAULTS",
+    "check_batch_option",
+    "check_batched_method_options",
     "check_gpu_amount",
     "check_name_for_get_if_exists",
     "check_resource_amounts",
@@ -290,6 +292,29 @@ def check_name_for_get_if_exists(opts: Mapping[str, Any]) -> None:
         raise ValueError("option 'get_if_exists' requires option 'name'")
 
 
+def check_batch_option(
+    option: Literal["max_batch_size", "batch_wait_timeout_s"], value: object
+) -> None:
+    """Check a limit of ``@asyncactors.batch``: ``max_batch_size`` or ``batch_wait_timeout_s``.
+
+    Raises:
+        TypeError: a value of the wrong type.
+        ValueError: a value out of range.
+    """
+    if option == "max_batch_size":
+        wanted = "an int >= 1"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"option {option!r} must be {wanted}, got {value!r}")
+        if value < 1:
+            raise ValueError(f"option {option!r} must be {wanted}, got {value}")
+    else:
+        wanted = "a finite number of seconds >= 0"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"option {option!r} must be {wanted}, got {value!r}")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"option {option!r} must be {wanted}, got {value}")
+
+
 def validate_method_options(opts: Mapping[str, Any]) -> None:
     """Check ``@asyncactors.method`` options.
 
@@ -326,6 +351,28 @@ def _check_num_returns(value: object) -> None:
     if isinstance(value, str):
         raise ValueError(f"option 'num_returns' must be an int >= 1 or 'streaming', got {value!r}")
     _check_int("num_returns", value, minimum=1)
+
+
+def check_batched_method_options(where: str, opts: Mapping[str, Any]) -> None:
+    """Refuse ``@asyncactors.method`` options that do not fit a batched method.
+
+    Each call of a batched method sends one item and gets that item's one
+    result, and the method returns a list, not a stream.
+
+    Raises:
+        ValueError: ``num_returns`` other than 1, or ``stream_buffer``.
+    """
+    num_returns = opts.get("num_returns")
+    if num_returns not in (None, 1):
+        raise ValueError(
+            f"{where} is a batched method: each call sends one item and gets its one "
+            f"result, so option 'num_returns' can only be 1, got {num_returns!r}"
+        )
+    if opts.get("stream_buffer") is not None:
+        raise ValueError(
+            f"{where} is a batched method, not a generator method: option "
+            "'stream_buffer' does not apply"
+        )
 
 
 def check_stream_options(where: str, stream: bool, opts: Mapping[str, Any]) -> None:

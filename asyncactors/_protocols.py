@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ._context import RunningActor
@@ -72,6 +73,8 @@ class Host(Protocol):
     # The actor whose sync code runs inline on the loop right now (see
     # _context.running_actor): cheaper than a context variable per drain.
     inline: RunningActor | None
+    # What the engine keeps for this system (Ray's: the Ray it joined or started).
+    engine: Any
 
     @property
     def root(self) -> Parent:
@@ -132,6 +135,11 @@ class EngineCore(RunningActor, Child, Protocol):
     ) -> StreamSource:
         """Submit a generator method's call from any thread; return its stream at once."""
 
+    def call_item(
+        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ObjectRef[Any]:
+        """Send one item of a batched method (``spec.batch``): as ``call``, from any thread."""
+
     def call_nowait(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:
@@ -179,6 +187,13 @@ class EngineCore(RunningActor, Child, Protocol):
     def handle_released(self) -> None:
         """A handle was garbage-collected (any thread)."""
 
+    def reduce_handle(self) -> Any:
+        """What a handle to this actor pickles to (``__reduce__``'s value).
+
+        Raises:
+            TypeError: the engine's handles do not leave this process.
+        """
+
     def _die(self, reason: str, *, pre_destroy: bool = False) -> None:
         """Stop for good now; with ``pre_destroy``, run ``__pre_destroy__`` first."""
 
@@ -187,6 +202,32 @@ class Backend(Protocol):
     """An engine: makes the cores of a system's actors."""
 
     name: str
+    # Whether the system's resource pool reserves actors' num_cpus, num_gpus,
+    # memory and resources (the local engine), or the engine does (Ray's scheduler).
+    reserves_resources: bool
+
+    def open(
+        self,
+        host: Host,
+        *,
+        namespace: str,
+        address: str | None,
+        ray_init_options: Mapping[str, Any] | None,
+    ) -> None:
+        """A new system: check and keep its engine options in ``host.engine``.
+
+        Raises:
+            ValueError, TypeError: an option this engine cannot take (named).
+        """
+
+    def start(self, host: Host) -> None:
+        """The system has its loop (called on it): start what the engine needs."""
+
+    async def close(self, host: Host) -> None:
+        """Every actor of the system has stopped: stop what ``start()`` started."""
+
+    def find_actor(self, host: Host, name: str, namespace: str) -> EngineCore | None:
+        """A core for a live named actor the system does not own, or ``None``."""
 
     def create_core(
         self,

@@ -316,6 +316,13 @@ class ObjectRef(Generic[_T]):
     def _state_name(self) -> str:
         return ("pending", "done", "failed")[self._state]
 
+    def __reduce__(self) -> Any:
+        # Only engines whose refs live outside this process (Ray's) pickle them.
+        raise TypeError(
+            f"{self._describe()} cannot be serialized: it lives in this process. Pass it "
+            "as a top-level argument (it is resolved first), or pass its value"
+        )
+
 
 class _PartRef(ObjectRef[Any]):
     """One of the refs of a call with ``num_returns`` > 1: one item of its result."""

@@ -13,8 +13,10 @@ method) make it an ``ActorMethod[[params], result]``, so mypy itself checks
 ``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A
 generator method is a ``StreamMethod[[params], item]`` (``.remote()`` gives a
 ``StreamRef[item]``), and one declared with ``@asyncactors.method(num_returns=N)``
-a ``MultiReturnMethod`` (``.remote()`` gives a list of refs). A name that is
-not a public method of the class is an error, as it is at run time.
+a ``MultiReturnMethod`` (``.remote()`` gives a list of refs). A batched method
+(``@asyncactors.batch``) takes one item and gives one result (an exception type
+among the results' fails the item instead). A name that is not a public method
+of the class is an error, as it is at run time.
 Enable it in the mypy configuration::
 
     [tool.mypy]
@@ -30,7 +32,9 @@ from typing import Final, cast
 
 from mypy.checker import TypeChecker
 from mypy.errorcodes import ATTR_DEFINED
+from mypy.expandtype import expand_type_by_instance
 from mypy.nodes import (
+    ARG_POS,
     ARG_STAR,
     ARG_STAR2,
     Argument,
@@ -80,6 +84,7 @@ _ITERATORS = frozenset(
         "AsyncIterable",
     )
 )
+_BATCH_METHOD: Final = "asyncactors._batch.BatchMethod"
 _COROUTINE: Final = "typing.Coroutine"
 
 
@@ -140,7 +145,11 @@ def _is_actor_method(node: SymbolNode | None) -> bool:
         typ = get_proper_type(node.var.type)
         # Other decorators may return anything; give the benefit of the doubt
         # unless the result is clearly an object rather than a function.
-        return not isinstance(typ, Instance) or typ.type.has_base(_METHOD_DEF)
+        return (
+            not isinstance(typ, Instance)
+            or typ.type.has_base(_METHOD_DEF)
+            or typ.type.fullname == _BATCH_METHOD
+        )
     if isinstance(node, Var):
         typ = get_proper_type(node.type)
         return node.is_initialized_in_class and isinstance(typ, CallableType | AnyType)
@@ -208,9 +217,40 @@ def _accepting_refs(ctx: AttributeContext, typ: Type) -> Type:
     return UnionType.make_union([typ, ctx.api.named_generic_type(_OBJECT_REF, [typ])])
 
 
+def _without_exceptions(typ: Type) -> Type:
+    """``typ`` without the exception types of a union: those fail the item, not return."""
+    proper = get_proper_type(typ)
+    if not isinstance(proper, UnionType):
+        return typ
+    kept = []
+    for item in proper.items:
+        p = get_proper_type(item)
+        if not (isinstance(p, Instance) and p.type.has_base("builtins.BaseException")):
+            kept.append(item)
+    return UnionType.make_union(kept) if kept else typ
+
+
+def _batched_method_type(
+    ctx: AttributeContext, actor: Instance, node: Decorator, declared: Instance
+) -> Type:
+    """A batched method's ``ActorMethod``: one item in (or a ref of one), one result out."""
+    # The class's type variables, as the handle's type argument binds them.
+    batch = get_proper_type(expand_type_by_instance(declared, actor))
+    assert isinstance(batch, Instance)
+    _, item, result, _ = batch.args
+    names = node.func.arg_names
+    name = names[1] if len(names) == 2 else None
+    params = Parameters([_accepting_refs(ctx, item)], [ARG_POS], [name])
+    return ctx.api.named_generic_type(_ACTOR_METHOD, [params, _without_exceptions(result)])
+
+
 def _remote_method_type(
     ctx: AttributeContext, actor: Instance, name: str, node: SymbolNode | None
 ) -> Type:
+    if isinstance(node, Decorator):
+        declared = get_proper_type(node.var.type)
+        if isinstance(declared, Instance) and declared.type.fullname == _BATCH_METHOD:
+            return _batched_method_type(ctx, actor, node, declared)
     member = get_proper_type(find_member(name, actor, actor))
     if not isinstance(member, CallableType):
         return ctx.default_attr_type  # overloaded or untyped: arguments unchecked

@@ -30,6 +30,7 @@ LAYERS: list[list[str]] = [
         "_backends._local.common",
         "_backends._local.call",
         "_backends._local.base",
+        "_backends._local.batch",
         "_backends._local.deadlock",
         "_backends._local.stream",
         "_backends._local.dispatch",
@@ -42,7 +43,18 @@ LAYERS: list[list[str]] = [
     # L4: the host system and the caller's side.
     ["_handle", "_system"],
     # L5: declaring actors and the module functions.
-    ["_actor_class", "_api", "_runtime", "_pool", "_sync"],
+    ["_batch", "_actor_class", "_api", "_runtime", "_pool", "_sync"],
+    # The Ray engine. Only get_backend("ray") imports it, by name; it sits above
+    # the front end because each actor's process runs the actor in a local
+    # system of its own (_host), and unpickled handles need ClassSpecs built
+    # as @remote builds them.
+    [
+        "_backends._ray._session",
+        "_backends._ray._refs",
+        "_backends._ray._engine",
+        "_backends._ray._host",
+        "_backends._ray",
+    ],
     # L6: the public surface and tools. asyncactors.compat.ray (Ray's API on the
     # front end) sits below the pytest plugin, which redirects `import ray` to it.
     [

@@ -83,6 +83,10 @@ class Box(Generic[T]):
     def get(self) -> T:
         return self.value
 
+    @asyncactors.batch
+    def put_all(self, values: list[T]) -> list[bool]:
+        return [v == self.value for v in values]
+
 
 @asyncactors.remote
 class Tokens:
@@ -99,6 +103,40 @@ class Tokens:
     @asyncactors.method(num_returns=2)
     def pair(self) -> tuple[int, str]:
         return 1, "a"
+
+
+@asyncactors.remote(concurrency_groups={"io": 2})
+class Embedder:
+    def __init__(self) -> None:
+        self.embed.set_max_batch_size(16)
+        self.embed.set_batch_wait_timeout_s(0.002)
+
+    @asyncactors.batch(max_batch_size=8, batch_wait_timeout_s=0.001)
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return [[float(len(t))] for t in texts]
+
+    @asyncactors.batch
+    def parse(self, texts: list[str]) -> list[int | ValueError]:
+        return [int(t) if t.isdigit() else ValueError(t) for t in texts]
+
+    @asyncactors.method(concurrency_group="io")
+    @asyncactors.batch
+    def count(self, items: list[bytes]) -> list[int]:
+        return self.lengths(items)
+
+    def lengths(self, items: list[bytes]) -> list[int]:
+        return [len(i) for i in items]
+
+    async def direct(self) -> list[list[float]]:
+        return await self.embed(["a", "b"])
+
+    @asyncactors.method
+    async def tokens(self, text: str) -> AsyncIterator[str]:
+        yield text
+
+    @asyncactors.method(num_returns=2)
+    def halves(self, text: str) -> tuple[str, str]:
+        return text[:1], text[1:]
 """
 
 # Inside an actor, a decorated method is the function it decorates.
@@ -119,8 +157,21 @@ class Local:
 
 MYPY_RIGHT = """\
 import asyncactors
-from actors import Box, Counter, NoInit, Tokens
+from actors import Box, Counter, Embedder, NoInit, Tokens
 from asyncactors import ActorHandle, ObjectRef
+
+
+async def batched(box: ActorHandle[Box[str]], text: ObjectRef[str]) -> None:
+    e = Embedder.remote()
+    reveal_type(e.embed)  # N: Revealed type is "asyncactors._handle.ActorMethod[[texts: str | asyncactors._ref.ObjectRef[str]], list[float]]"
+    reveal_type(await e.embed.remote("hello"))  # N: Revealed type is "list[float]"
+    await e.embed.remote(text)
+    reveal_type(await e.parse.remote("1"))  # N: Revealed type is "int"
+    reveal_type(await e.count.submit(b"x"))  # N: Revealed type is "asyncactors._ref.ObjectRef[int]"
+    reveal_type(await box.put_all.remote("s"))  # N: Revealed type is "bool"
+    reveal_type(await asyncactors.typed(e).embed.remote("x"))  # N: Revealed type is "list[float]"
+    reveal_type(e.tokens.remote("a"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
+    reveal_type(e.halves.remote("ab"))  # N: Revealed type is "list[asyncactors._ref.ObjectRef[Any]]"
 
 
 async def main(ref: ObjectRef[int], box: ActorHandle[Box[str]]) -> None:
@@ -160,11 +211,15 @@ async def main(ref: ObjectRef[int], box: ActorHandle[Box[str]]) -> None:
 """ + LOCAL_ACTOR.format(twice='Revealed type is "int"', later='Revealed type is "int"')
 
 MYPY_WRONG = """\
-from actors import Counter, NoInit, Tokens
+from actors import Counter, Embedder, NoInit, Tokens
 from asyncactors import ObjectRef
 
 
 async def main() -> None:
+    e = Embedder.remote()
+    await e.embed.remote(["a", "b"])  # E: Argument 1 to "remote" of "ActorMethod" has incompatible type "list[str]"; expected "str | ObjectRef[str]"  [arg-type]
+    await e.embed.remote("a", "b")  # E: Too many arguments for "remote" of "ActorMethod"  [call-arg]
+    n: str = await e.count.remote(b"x")  # E: Incompatible types in assignment (expression has type "int", variable has type "str")  [assignment]
     c = Counter.remote()
     Counter.remote("x")  # E: Argument 1 to "remote" of "Counter" has incompatible type "str"; expected "int"  [arg-type]
     NoInit.remote(1)  # E: Too many arguments for "remote" of "NoInit"  [call-arg]
@@ -190,7 +245,16 @@ async def main() -> None:
 
 PYRIGHT_RIGHT = """\
 import asyncactors
-from actors import Counter, Tokens
+from actors import Counter, Embedder, Tokens
+
+
+async def batched() -> None:
+    e = asyncactors.typed(Embedder.remote())
+    reveal_type(e.embed)  # N: Type of "e.embed" is "ActorMethod[(str), list[float]]"
+    reveal_type(await e.embed.remote("hello"))  # N: Type of "await e.embed.remote("hello")" is "list[float]"
+    reveal_type(await e.count.remote(b"x"))  # N: Type of "await e.count.remote(b"x")" is "int"
+    reveal_type(e.tokens.remote("a"))  # N: Type of "e.tokens.remote("a")" is "StreamRef[str]"
+    reveal_type(e.halves.remote("ab"))  # N: Type of "e.halves.remote("ab")" is "list[ObjectRef[Any]]"
 
 
 async def main() -> None:
@@ -219,12 +283,13 @@ async def main() -> None:
 PYRIGHT_WRONG = """\
 # pyright: standard
 import asyncactors
-from actors import Counter
+from actors import Counter, Embedder
 
 
 async def main() -> None:
     c = Counter.remote()
     m = asyncactors.typed(c)
+    await asyncactors.typed(Embedder.remote()).embed.remote(["x"])  # E: Argument of type "list[str]" cannot be assigned to parameter of type "str" in function "remote" (reportArgumentType)
     await m.add.remote("x")  # E: Argument of type "Literal['x']" cannot be assigned to parameter "k" of type "int" in function "remote" (reportArgumentType)
     await m.add.remote(1, 2)  # E: Expected 1 positional argument (reportCallIssue)
     text: str = await m.add.remote(1)  # E: Type "int" is not assignable to declared type "str" (reportAssignmentType)

@@ -12,6 +12,7 @@ from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorInfo, ActorState, RestartType
 from . import deadlock
+from .batch import Batches
 from .call import Call, PendingCount
 from .checkpoint import Checkpoints
 from .dispatch import Dispatch
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ActorCore"]
 
 
-class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
+class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
     """One actor's state, mailbox and scheduling. Lives on its host system's loop.
 
     It is what ``_protocols.EngineCore`` describes for handles and the system,
@@ -85,6 +86,17 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
             self.loop.call_soon(self._drain, context=self.ctx)
         else:
             self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
+
+    def reduce_handle(self) -> Any:
+        """How a handle to this actor pickles: it does not; it lives in this process.
+
+        Raises:
+            TypeError: always, on this engine.
+        """
+        raise TypeError(
+            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
+            "pass the handle itself to other actors"
+        )
 
     @property
     def max_restarts(self) -> int:
@@ -154,6 +166,7 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
                     yield lane.head
                 yield from lane.rest or ()
             yield from mb.overflow or ()
+            yield from self._batch_items()
         yield from self.deps_waiting or ()
 
     # -- the running call, for get_runtime_context() and deadlock detection ---------

@@ -25,7 +25,7 @@ from typing import Any, Final, cast
 
 from ..._context import current_actor, current_call
 from ..._exceptions import MailboxFullError, TaskCancelledError, _ActorExit
-from ..._mailbox import Lane, Mailbox
+from ..._mailbox import Lane
 from ..._ref import FAILED, ObjectRef
 from ..._specs import MethodSpec
 from ..._types import ASYNC, STREAMS, SYNC, THREAD, ActorState, StopReason
@@ -123,8 +123,7 @@ class Dispatch(CoreBase):
     def _enqueue(self, call: Call) -> None:
         mb = self.mailbox
         if mb is None:
-            config = self.config
-            mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
+            mb = self._new_mailbox()
         group = call._spec.group
         lane = mb.default if group is None else mb.lane(group)
         if mb.put(call, lane):
