@@ -153,7 +153,7 @@ def _worker(system: str, n: int) -> None:
     else:
         import ray  # type: ignore[no-redef]
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = run_program(ray, n, t0)
     finally:

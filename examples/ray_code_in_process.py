@@ -28,7 +28,7 @@ def program() -> list[str]:
     """The Ray program: actors, an async actor, tasks, errors, a pool. Returns what it saw."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     out: list[str] = []
 
     @ray.remote
