@@ -55,8 +55,36 @@ LAYERS: list[list[str]] = [
         "_backends._ray._host",
         "_backends._ray",
     ],
-    # L6: the public surface and tools.
-    ["__init__", "load", "_cli", "_cli.__main__", "__main__", "testing", "mypy", "integrations"],
+    # L6: the public surface and tools. asyncactors.compat.ray (Ray's API on the
+    # front end) sits below the pytest plugin, which redirects `import ray` to it.
+    [
+        "__init__",
+        "load",
+        "_cli",
+        "_cli.__main__",
+        "__main__",
+        "compat",
+        "compat._ray_fixtures",
+        "compat.ray.exceptions",
+        "compat.ray._serialization",
+        "compat.ray._driver",
+        "compat.ray._refs",
+        "compat.ray._worker",
+        "compat.ray._exec",
+        "compat.ray.actor",
+        "compat.ray.remote_function",
+        "compat.ray.util.scheduling_strategies",
+        "compat.ray._api",
+        "compat.ray.runtime_context",
+        "compat.ray.util.placement_group",
+        "compat.ray.util.actor_pool",
+        "compat.ray.util",
+        "compat.ray._alias",
+        "compat.ray",
+        "testing",
+        "mypy",
+        "integrations",
+    ],
 ]
 
 RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}
