@@ -21,7 +21,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from ._context import current_actor, current_call, running_actor
 from ._exceptions import (
@@ -41,7 +41,15 @@ if TYPE_CHECKING:
     from ._supervisor import Supervisor
     from ._system import ActorSystem
 
-__all__ = ["ActorConfig", "ActorCore", "ActorState", "ClassSpec", "MethodSpec", "exit_actor"]
+__all__ = [
+    "ActorConfig",
+    "ActorCore",
+    "ActorState",
+    "Admission",
+    "ClassSpec",
+    "MethodSpec",
+    "exit_actor",
+]
 
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
@@ -299,6 +307,19 @@ class _CappedCall(Call):
             ObjectRef._set_exception(self, exc, log=log)
 
 
+class Admission(Protocol):
+    """What ``ActorCore.call`` asks to make each call, when the actor has one.
+
+    ``max_pending_calls`` counts calls through it; ``ActorSystem(metrics=True)``
+    times them (``_statistics.TimedAdmission``). An actor with neither has none,
+    and its calls pay nothing for either.
+    """
+
+    def admit(
+        self, core: ActorCore, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Call: ...
+
+
 class _PendingCount:
     """How many calls an actor with ``max_pending_calls`` has submitted and not resolved.
 
@@ -321,6 +342,15 @@ class _PendingCount:
         Raises:
             PendingCallsLimitExceeded: every place is taken.
         """
+        self.take(core)
+        return _CappedCall(core, spec, args, kwargs, self)
+
+    def take(self, core: ActorCore) -> None:
+        """Take a place for a call to ``core``.
+
+        Raises:
+            PendingCallsLimitExceeded: every place is taken.
+        """
         with self.lock:
             full = self.n >= self.cap
             if not full:
@@ -330,7 +360,6 @@ class _PendingCount:
                 f"{core.describe()} already has {self.cap} pending calls "
                 f"(its max_pending_calls); wait for some to finish"
             )
-        return _CappedCall(core, spec, args, kwargs, self)
 
     def give_back(self) -> None:
         """A call resolved: free its place."""
@@ -535,8 +564,9 @@ class ActorCore:
         self.restarts = 0
         self.incarnation = 0
         self.rare: _Rare | None = None
-        # Only an actor with max_pending_calls counts its calls: the others pay nothing.
-        self.pending = _PendingCount(config.cap) if config.cap > 0 else None
+        # Only an actor with max_pending_calls (or metrics) admits its calls
+        # through an Admission: the others pay nothing.
+        self.pending: Admission | None = _PendingCount(config.cap) if config.cap > 0 else None
 
     @property
     def max_restarts(self) -> int:

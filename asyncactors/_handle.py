@@ -13,6 +13,7 @@ from ._options import validate_call_options
 if TYPE_CHECKING:
     from ._core import ActorCore, MethodSpec
     from ._ref import ObjectRef
+    from ._statistics import ActorStatistics
 
 __all__ = [
     "ActorHandle",
@@ -224,6 +225,18 @@ class ActorHandle(Generic[_T]):
         """
         await self._core.checkpoint()
 
+    def statistics(self) -> ActorStatistics:
+        """A snapshot of the actor's counters: state, mailbox depth, capacity and
+        peak, calls processed and failed, restarts, running calls, and latency
+        percentiles under ``ActorSystem(metrics=True)``. Any thread; costs no call.
+
+        A method of the actor named ``statistics`` shadows this one; then call
+        ``ActorHandle.statistics(handle)``.
+        """
+        from ._statistics import actor_statistics
+
+        return actor_statistics(self._core)
+
     @property
     def __ray_terminate__(self) -> RayTerminate:
         """Ray's graceful stop: ``handle.__ray_terminate__.remote()`` is
@@ -271,7 +284,7 @@ class ActorHandle(Generic[_T]):
         return sorted({*self._core.spec.methods, *_HANDLE_API})
 
 
-_HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor")
+_HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor", "statistics")
 
 
 def typed(handle: ActorHandle[_T]) -> type[_T]:
