@@ -27,9 +27,17 @@ from ._exceptions import (
 from ._handle import ActorHandle, ActorMethod, typed
 from ._pool import ActorPool
 from ._ref import ObjectRef
+from ._statistics import (
+    ActorStatistics,
+    GroupStatistics,
+    LatencyHistogram,
+    LatencySummary,
+    SystemStatistics,
+)
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
 from ._system import ActorInfo, ActorSystem, init, shutdown
+from ._watchdog import StuckCall
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -42,6 +50,7 @@ __all__ = [
     "ActorMethod",
     "ActorPool",
     "ActorState",
+    "ActorStatistics",
     "ActorSystem",
     "AsyncActorsError",
     "Backoff",
@@ -51,13 +60,18 @@ __all__ = [
     "EventStream",
     "FileStore",
     "GetTimeoutError",
+    "GroupStatistics",
+    "LatencyHistogram",
+    "LatencySummary",
     "MailboxFullError",
     "MemoryStore",
     "MethodDef",
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "StuckCall",
     "Supervisor",
+    "SystemStatistics",
     "TaskCancelledError",
     "exit_actor",
     "get",
