@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 
 import asyncactors
 
+from . import _observe
 from ._floor import FloorActor
 from ._workload import Crash, Crashy, Idle, IOService, Workload
 
@@ -310,7 +311,8 @@ class _AsyncActorsDriver:
 
 @asynccontextmanager
 async def _asyncactors_session() -> AsyncIterator[Driver]:
-    async with asyncactors.ActorSystem():
+    # ASYNCACTORS_BENCH_OBSERVE may turn observability features on: see _observe.
+    async with _observe.asyncactors_system():
         yield _AsyncActorsDriver()
 
 
@@ -325,7 +327,7 @@ def core_systems() -> dict[str, System]:
         ),
         ASYNCACTORS: System(
             name=ASYNCACTORS,
-            description="asyncactors with default options",
+            description=f"asyncactors with default options{_observe.describe()}",
             session=_asyncactors_session,
         ),
     }
