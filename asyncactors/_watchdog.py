@@ -21,6 +21,7 @@ sampler never takes more than about 1% of a core.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import sys
 import threading
@@ -103,7 +104,8 @@ class StuckCall:
 
 @dataclass(frozen=True, slots=True)
 class LoopBlock:
-    """A method seen holding the event loop for ``held_s`` seconds (at least) at ``timestamp``."""
+    """A method seen holding the event loop, from ``timestamp`` on, for ``held_s`` seconds
+    (to within the watchdog's tick: it is updated while the block lasts)."""
 
     actor_id: int
     class_name: str
@@ -134,6 +136,7 @@ class _Streak:
     key: tuple[int, int]
     since: float
     reported: bool = False
+    reported_at: float = 0.0
     core: ActorCore | None = None
     method: str = ""
     stack: tuple[str, ...] = ()
@@ -218,7 +221,13 @@ class Watchdog:
             self._streak = _Streak(running.key, now)
             return
         held = now - streak.since
-        if held < self.threshold or streak.reported:
+        if streak.reported:
+            # Still held: the dashboard shows how long, to within a tick.
+            last = self.recent[-1] if self.recent else None
+            if last is not None and last.timestamp == streak.reported_at:
+                self.recent[-1] = dataclasses.replace(last, held_s=held)
+            return
+        if held < self.threshold:
             return
         streak.reported = True
         core, call = running.core, None
@@ -233,14 +242,17 @@ class Watchdog:
         stack = _format(running.frames)
         streak.core, streak.method, streak.stack = core, method, stack
         self.blocks += 1
+        streak.reported_at = time.time() - held
         self.recent.append(
-            LoopBlock(core.actor_id, core.spec.name, core.name, method, held, time.time(), stack)
+            LoopBlock(
+                core.actor_id, core.spec.name, core.name, method, held, streak.reported_at, stack
+            )
         )
         if (core.spec.name, method) in self._warned:
             return
         self._warned.add((core.spec.name, method))
         logger.warning(
-            "%s.%s() has held the event loop for %.3f s (block_warning_s=%g) on %s; "
+            "%s.%s() has held the event loop for %.3f s so far (block_warning_s=%g) on %s; "
             "run blocking code with @asyncactors.method(run_in_thread=True) or in an "
             "executor. Where it is (most recent call last):\n%s",
             core.spec.name,
@@ -275,9 +287,21 @@ class Watchdog:
     def _sample(self, system: ActorSystem, now: float) -> None:
         """Note when each call running in a worker task was first seen."""
         began = time.perf_counter()
+        try:
+            # No copy of the registry: with a million actors it would be megabytes.
+            fresh = self._scan(system._actors.values(), now)
+        except RuntimeError:  # the registry changed size meanwhile: read a copy
+            fresh = self._scan(list(system._actors.values()), now)
+        self._seen = fresh
+        took = time.perf_counter() - began
+        self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * took)
+
+    def _scan(
+        self, cores: Iterable[ActorCore], now: float
+    ) -> dict[int, tuple[weakref.ref[Call], float]]:
         seen = self._seen
         fresh: dict[int, tuple[weakref.ref[Call], float]] = {}
-        for core in list(system._actors.values()):
+        for core in cores:
             workers = core.workers
             if not workers:
                 continue
@@ -289,9 +313,7 @@ class Watchdog:
                     fresh[id(call)] = old
                 else:
                     fresh[id(call)] = (weakref.ref(call), now)
-        self._seen = fresh
-        took = time.perf_counter() - began
-        self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * took)
+        return fresh
 
     # -- read by the system (any thread) ------------------------------------------
 

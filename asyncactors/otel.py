@@ -60,6 +60,7 @@ _tracer: trace.Tracer | None = None
 # The traced twin of each class's own MethodSpec, made once (specs made by
 # .options() are traced per call: they come and go).
 _traced_specs: dict[int, tuple[MethodSpec, MethodSpec]] = {}
+_MAX_CACHED: Final = 4096
 
 
 def instrument(tracer_provider: trace.TracerProvider | None = None) -> None:
@@ -198,6 +199,8 @@ def _traced_spec(core: ActorCore, spec: MethodSpec, tracer: trace.Tracer) -> Met
     traced = spec.with_options({})
     traced.func = _server_side(spec, f"{core.spec.name}/{spec.name}", tracer)
     if own:
+        if len(_traced_specs) >= _MAX_CACHED:
+            _traced_specs.clear()  # classes made on the fly must not pile up here
         _traced_specs[id(spec)] = (spec, traced)
     return traced
 

@@ -68,10 +68,10 @@ async def asyncactors_system() -> AsyncIterator[asyncactors.ActorSystem]:
         if "tracing" in features:
             from opentelemetry.sdk.trace import TracerProvider
 
-            import asyncactors.otel
+            from asyncactors import otel
 
             provider = TracerProvider()
-            asyncactors.otel.instrument(provider)
+            otel.instrument(provider)
             stack.callback(provider.shutdown)
-            stack.callback(asyncactors.otel.uninstrument)
+            stack.callback(otel.uninstrument)
         yield await stack.enter_async_context(asyncactors.ActorSystem(**options))

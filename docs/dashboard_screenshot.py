@@ -44,11 +44,13 @@ async def main(out: Path, chromium: str, settle_s: float) -> None:
     ):
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(viewport={"width": 1360, "height": 760})
+            page = await browser.new_page(viewport={"width": 1360, "height": 720})
             await page.goto(server.url)
             await asyncio.sleep(settle_s)
             # A moment that shows it all: a stuck call, a loop block, a filling mailbox.
             await page.wait_for_function(_BUSY, timeout=30_000)
+            await page.click("#stuck details summary")  # show a stuck call's stack
+            await asyncio.sleep(0.3)
             await page.screenshot(path=str(out), type="png")
         finally:
             await browser.close()

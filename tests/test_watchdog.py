@@ -72,6 +72,12 @@ async def test_a_sync_method_holding_the_loop_is_logged_once(
             assert await b.hold.remote(BLOCK) == "held"
             assert await b.hold_too.remote(BLOCK) == "held"
             assert system.statistics().loop_blocks == 3
+            watchdog = system._watchdog
+            assert watchdog is not None
+            # What the dashboard shows: each block as long as it lasted, to within a tick.
+            blocks = list(watchdog.recent)
+            assert [b.method for b in blocks] == ["hold", "hold", "hold_too"]
+            assert all(BLOCK / 2 <= b.held_s <= BLOCK + THRESHOLD for b in blocks)
     messages = _blocks(caplog)
     assert len(messages) == 2, messages
     first, second = messages
