@@ -9,9 +9,7 @@
 """
 
 from ._actor_class import ActorClass, MethodDef, method, remote
-from ._api import get, get_actor, kill, put, stop, wait
-from ._context import RuntimeContext, get_runtime_context
-from ._core import ActorState, exit_actor
+from ._api import exit_actor, get, get_actor, kill, put, stop, wait
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -19,24 +17,23 @@ from ._exceptions import (
     AsyncActorsError,
     CheckpointCorruptError,
     CheckpointError,
+    DeadlockError,
     GetTimeoutError,
     MailboxFullError,
     PendingCallsLimitExceeded,
     TaskCancelledError,
 )
 from ._handle import ActorHandle, ActorMethod, typed
+from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
 from ._pool import ActorPool
 from ._ref import ObjectRef
-from ._statistics import (
-    ActorStatistics,
-    GroupStatistics,
-    LatencyHistogram,
-    LatencySummary,
-    SystemStatistics,
-)
+from ._runtime import RuntimeContext, get_runtime_context
+from ._statistics import GroupStatistics, SystemStatistics
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._supervisor import Backoff, Supervisor
-from ._system import ActorInfo, ActorSystem, init, shutdown
+from ._sync import get_sync, start_background
+from ._system import ActorSystem, init, shutdown
+from ._types import ActorInfo, ActorState, EventKind
 from ._watchdog import StuckCall
 
 __all__ = [
@@ -57,6 +54,8 @@ __all__ = [
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointStore",
+    "DeadlockError",
+    "EventKind",
     "EventStream",
     "FileStore",
     "GetTimeoutError",
@@ -77,12 +76,14 @@ __all__ = [
     "get",
     "get_actor",
     "get_runtime_context",
+    "get_sync",
     "init",
     "kill",
     "method",
     "put",
     "remote",
     "shutdown",
+    "start_background",
     "stop",
     "typed",
     "wait",

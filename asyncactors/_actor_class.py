@@ -18,15 +18,18 @@ from typing import (
     overload,
 )
 
-from ._core import ASYNC, SYNC, THREAD, ActorConfig, ClassSpec, MethodSpec
 from ._handle import ActorHandle, ActorMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
+    check_name_for_get_if_exists,
     validate_actor_options,
     validate_method_options,
 )
+from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._supervisor import Supervisor
 from ._system import default_system
+from ._types import ASYNC, SYNC, THREAD
 
 __all__ = ["ActorClass", "MethodDef", "method", "remote"]
 
@@ -229,12 +232,21 @@ class ActorClass(Generic[_T]):
     reachable through it (``Cls.LIMIT``, ``Cls.helper()``), as in Ray.
     """
 
-    __slots__ = ("__weakref__", "_config", "_options", "_spec")
+    __slots__ = ("__weakref__", "_config", "_options", "_refusal", "_spec")
 
     def __init__(self, spec: ClassSpec, options: Mapping[str, Any]) -> None:
         self._spec = spec
         self._options: Mapping[str, Any] = MappingProxyType(dict(options))
         self._config = ActorConfig(spec, self._options)
+        # Why remote() refuses these options, worked out once: the store may
+        # still come in a later options(), so declaring them is not an error.
+        self._refusal: str | None = None
+        if self._config.store is None and self._options["checkpoint_every"]:
+            self._refusal = (
+                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
+                "(a MemoryStore, a FileStore or another CheckpointStore); "
+                "without one nothing would be saved"
+            )
 
     @property
     def __name__(self) -> str:
@@ -252,11 +264,10 @@ class ActorClass(Generic[_T]):
             ValueError: an unknown or task-only option, or a value out of range.
             TypeError: a value of the wrong type.
         """
-        validate_actor_options(opts)
+        _validate_actor_options(opts)
         merged = {**self._options, **opts}
         _check_groups(self._spec, merged)
-        if merged["get_if_exists"] and not merged["name"]:
-            raise ValueError("option 'get_if_exists' requires option 'name'")
+        check_name_for_get_if_exists(merged)
         return ActorClass(self._spec, merged)
 
     def remote(self, *args: Any, **kwargs: Any) -> ActorHandle[_T]:
@@ -273,13 +284,8 @@ class ActorClass(Generic[_T]):
             ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
         spec = self._spec
-        if self._config.store is None and self._options["checkpoint_every"]:
-            # Refused here, not in options(): the store may come in a later options().
-            raise ValueError(
-                f"{spec.name}: option 'checkpoint_every' needs option 'checkpoint_store' "
-                "(a MemoryStore, a FileStore or another CheckpointStore); "
-                "without one nothing would be saved"
-            )
+        if self._refusal is not None:
+            raise ValueError(self._refusal)
         spec.init_check(args, kwargs)
         return default_system()._create(spec, self._config, self._options, args, kwargs)
 
@@ -335,7 +341,7 @@ def remote(cls: Any = None, /, **options: Any) -> Any:
         ValueError: an unknown or task-only option, a value out of range, or a
             method's concurrency group that the options do not define.
     """
-    validate_actor_options(options)
+    _validate_actor_options(options)
 
     def decorate(target: Any) -> ActorClass[Any]:
         if not isinstance(target, type):
@@ -357,3 +363,19 @@ def remote(cls: Any = None, /, **options: Any) -> Any:
     if options:
         raise TypeError("use either @remote or @remote(**options), not both")
     return decorate(cls)
+
+
+def _validate_actor_options(opts: Mapping[str, Any]) -> None:
+    """``validate_actor_options``, plus the ``supervisor`` option's type.
+
+    Raises:
+        ValueError: an unknown or task-only option, or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    validate_actor_options(opts)
+    supervisor = opts.get("supervisor")
+    if supervisor is not None and not isinstance(supervisor, Supervisor):
+        raise TypeError(
+            "option 'supervisor' must be an asyncactors.Supervisor, "
+            f"got {type(supervisor).__name__}"
+        )

@@ -5,25 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
-from ._exceptions import GetTimeoutError
+from ._context import current_actor, running_actor
+from ._exceptions import GetTimeoutError, _ActorExit
 from ._handle import ActorHandle
+from ._options import check_timeout
 from ._ref import ObjectRef, unwatch, watch_pending
 from ._system import check_actor_lookup, default_system
+from ._types import StopReason
 
-__all__ = ["get", "get_actor", "kill", "put", "stop", "wait"]
+__all__ = ["exit_actor", "get", "get_actor", "kill", "put", "stop", "wait"]
 
 _T = TypeVar("_T")
 
 
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
-    if timeout < 0:
-        raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+def _check_refs(refs: object, api: str) -> bool:
+    """Check ``get()``-style arguments; return whether ``refs`` is a single ref.
+
+    Raises:
+        ValueError: neither an ObjectRef nor a list or tuple (as in Ray).
+        TypeError: the list holds something other than ObjectRefs.
+    """
+    if isinstance(refs, ObjectRef):
+        return True
+    if not isinstance(refs, list | tuple):
+        raise ValueError(
+            f"{api}() takes an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}"
+        )
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"{api}() takes ObjectRefs only, got {type(r).__name__}")
+    return False
 
 
 @overload
@@ -37,33 +50,34 @@ async def get(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -
 async def get(refs: Any, *, timeout: float | None = None) -> Any:
     """The value of a ref, or the values of a list of refs in the same order.
 
-    Waiting is not cancelling: on timeout the calls go on.
+    Waiting is not cancelling: on timeout the calls go on. Without a timeout,
+    inside an actor's method, a wait that could never end raises at once; a
+    wait with a timeout is not checked, and times out.
 
     Raises:
         GetTimeoutError: not every value was ready within ``timeout`` seconds.
         ValueError: ``refs`` is neither an ObjectRef nor a list (as in Ray).
         TypeError: the list holds something other than ObjectRefs.
+        DeadlockError: (no timeout) a ref can never be ready because its call
+            waits for the calling method to finish; that call is cancelled.
         Exception: the first failure in list order, as the method raised it.
     """
-    _check_timeout(timeout)
-    single = isinstance(refs, ObjectRef)
-    if not single:
-        if not isinstance(refs, list | tuple):
-            raise ValueError(
-                f"get() takes an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}"
-            )
-        for r in refs:
-            if not isinstance(r, ObjectRef):
-                raise TypeError(f"get() takes ObjectRefs only, got {type(r).__name__}")
+    check_timeout(timeout)
+    single = _check_refs(refs, "get")
     if timeout is None:
         if single:
             return await refs
+        # Every ref is needed: check them all before waiting for the first.
+        actor = current_actor.get()
+        if actor is not None:
+            actor.check_wait(refs, len(refs), None)
         return [await r for r in refs]
     try:
         async with asyncio.timeout(timeout) as scope:
+            # Through future(), which the deadlock check does not see: this wait ends.
             if single:
-                return await refs
-            return [await r for r in refs]
+                return await refs.future()
+            return [await r.future() for r in refs]
     except TimeoutError:
         if scope.expired():
             pending = 1 if single else sum(not r.done() for r in refs)
@@ -82,11 +96,16 @@ async def wait(
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
-    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled, and
+    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled (except
+    on ``DeadlockError``), and
     nothing is left attached to the refs still pending, so each call costs time
     in proportion to ``len(refs)``, however many calls came before.
 
     Raises:
+        DeadlockError: (no timeout, inside an actor's method) fewer than
+            ``num_returns`` refs can ever be ready, because their calls wait for
+            the calling method to finish; those calls are cancelled. A wait with
+            a timeout is not checked, and times out.
         TypeError: ``refs`` is not a list of ObjectRefs.
         ValueError: duplicate refs, ``num_returns`` outside 1..len(refs), or a
             negative timeout.
@@ -108,7 +127,7 @@ async def wait(
         raise ValueError(
             f"num_returns must be between 1 and len(refs) = {len(refs)}, got {num_returns}"
         )
-    _check_timeout(timeout)
+    check_timeout(timeout)
     if done < num_returns and timeout != 0:
         await _until_done(refs, num_returns, timeout)
     ready: list[ObjectRef[Any]] = []
@@ -137,15 +156,21 @@ async def _until_done(refs: Sequence[ObjectRef[Any]], needed: int, timeout: floa
     here, afar = watch_pending(refs, loop, on_done)
     # Counted here, not before: a ref of another loop may have finished meanwhile.
     remaining -= len(refs) - len(here) - len(afar)
+    actor = current_actor.get() if timeout is None else None
     try:
         for r in afar:
             r._add_callback_from_afar(relay)
         if remaining <= 0:
             return
+        if actor is not None:
+            # Only an unbounded wait can hang for good; a timed one just times out.
+            actor.check_wait(refs, needed, enough)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await enough
     finally:
+        if actor is not None:
+            actor.done_waiting()
         # Refs still pending must not keep a callback per call of wait().
         unwatch(here, on_done)
         for r in afar:
@@ -199,7 +224,7 @@ def stop(actor: ActorHandle[Any]) -> ObjectRef[None]:
         ValueError: ``actor`` is not an ActorHandle (as ``kill()``).
     """
     _check_handle(actor, "stop")
-    return actor._core.submit_stop("stop")
+    return actor._core.submit_stop(StopReason.STOP)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
@@ -213,3 +238,26 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
     """
     check_actor_lookup(name, namespace)
     return default_system().get_actor(name, namespace)
+
+
+def exit_actor() -> NoReturn:
+    """Stop the current actor: it takes no further call and stops once the method returns.
+
+    Raises an exception (a ``BaseException``, so ``except Exception`` lets it by)
+    that ends the method; its caller gets ``ActorDiedError``, and so do the calls
+    still queued. The actor exits even if the method catches that exception: its
+    caller then gets what the method returns or raises. ``__pre_destroy__``
+    runs. This is a normal stop, not a crash. Works in a task the method
+    started, too.
+
+    Raises:
+        TypeError: called outside an actor's method.
+    """
+    core = running_actor()
+    if core is None:
+        raise TypeError(
+            "asyncactors.exit_actor() can only be called inside an actor's method "
+            "(or __init__ / __post_create__)"
+        )
+    core.request_exit()
+    raise _ActorExit

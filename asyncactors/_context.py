@@ -1,142 +1,87 @@
-"""Context variables: the current actor system and the actor running a call."""
+"""Context variables: the current actor system and the actor running a call.
+
+A low layer: it names what the engines and the front end share without
+importing either. ``RunningActor`` is what code running inside an actor can ask
+of it (``_protocols.EngineCore`` extends it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Generator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ._exceptions import TaskCancelledError
-from ._ref import FAILED
+from ._ref import ObjectRef, actor_var
 
 if TYPE_CHECKING:
-    from ._core import ActorCore
-    from ._handle import ActorHandle
-    from ._ref import ObjectRef
-    from ._system import ActorSystem
+    from ._specs import ClassSpec
 
 __all__ = [
-    "RuntimeContext",
+    "RunningActor",
     "current_actor",
     "current_call",
     "current_system",
-    "get_runtime_context",
     "running_actor",
 ]
 
-current_system: ContextVar[ActorSystem | None] = ContextVar("asyncactors_system", default=None)
+
+class RunningActor(Protocol):
+    """What code running inside an actor may ask of its actor."""
+
+    actor_id: int
+    name: str | None
+    namespace: str
+    restarts: int
+    spec: ClassSpec
+
+    @property
+    def class_name(self) -> str: ...
+
+    def request_exit(self) -> None:
+        """``exit_actor()`` was called in this actor's code (any thread)."""
+
+    def running_call(self) -> ObjectRef[Any] | None:
+        """The call whose method runs here, if the engine can tell."""
+
+    def blocking_wait(
+        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+    ) -> Generator[Any, None, Any]:
+        """``await ref`` here, for a ref not done: the engine may refuse a deadlock."""
+
+    def check_wait(
+        self, refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None
+    ) -> None:
+        """A wait for ``needed`` of ``refs`` is about to block this actor's code."""
+
+    def done_waiting(self) -> None:
+        """The wait ``check_wait()`` recorded has ended."""
+
+
+# The ActorSystem that Cls.remote() uses here. Typed loosely: the system module
+# sits above this one, and only it and the supervisors look inside.
+current_system: ContextVar[Any] = ContextVar("asyncactors_system", default=None)
 # Set in the tasks that run an actor's async methods and hooks. Sync methods run
-# inline in a drain callback instead, which marks the actor on its system
-# (ActorSystem._inline): two attribute stores cost less than a ContextVar
-# set and reset on every drain.
-current_actor: ContextVar[ActorCore | None] = ContextVar("asyncactors_actor", default=None)
+# inline in a drain callback instead, which marks the actor on its system's host
+# (Host.inline): two attribute stores cost less than a ContextVar set and reset
+# on every drain.
+# The same variable as _ref.actor_var, seen with its full type.
+current_actor = cast("ContextVar[RunningActor | None]", actor_var)
 # Set only around a run_in_thread method: its thread has no task to look up.
 # Weak: the context copied for the thread outlives the call in frames that a
-# failure's traceback keeps, and must not keep the call alive (see _core._run_inline).
+# failure's traceback keeps, and must not keep the call alive.
 current_call: ContextVar[weakref.ref[ObjectRef[Any]] | None] = ContextVar(
     "asyncactors_call", default=None
 )
 
 
-def running_actor() -> ActorCore | None:
+def running_actor() -> RunningActor | None:
     """The actor whose code is running here, if any."""
     core = current_actor.get()
     if core is None:
         system = current_system.get()
         if system is not None:
-            core = system._inline
+            inline: RunningActor | None = system._host.inline
+            return inline
     return core
-
-
-def _running_call(core: ActorCore) -> ObjectRef[Any] | None:
-    """The call whose method is running here: async and threaded methods only.
-
-    A sync method running inline cannot be cancelled while it runs.
-    """
-    ref = current_call.get()
-    if ref is not None:
-        return ref()
-    workers = core.workers
-    if workers and asyncio._get_running_loop() is core.loop:
-        task = asyncio.current_task()
-        if task is not None:
-            return workers.get(task)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeContext:
-    """Where the calling code runs; ``actor_id`` is ``None`` outside an actor.
-
-    The fields are a snapshot taken by ``get_runtime_context()``;
-    ``is_canceled()`` asks afresh each time. Ray's spellings work too:
-    ``get_actor_id()``, ``get_actor_name()``, ``was_current_actor_reconstructed``
-    and ``current_actor``.
-    """
-
-    actor_id: int | None
-    name: str | None
-    namespace: str | None
-    class_name: str | None
-    restart_count: int
-    was_restarted: bool
-    _core: ActorCore | None = field(default=None, repr=False, compare=False)
-    _call: ObjectRef[Any] | None = field(default=None, repr=False, compare=False)
-
-    def is_canceled(self) -> bool:
-        """Whether the running call's ref has been cancelled (``ref.cancel()``).
-
-        A method running in a thread (``run_in_thread=True``) cannot be
-        interrupted; it can poll this and return early. ``False`` outside a
-        call, and in a sync method running on the loop, which cannot be
-        cancelled while it runs.
-        """
-        call = self._call
-        return (
-            call is not None and call._state == FAILED and isinstance(call._exc, TaskCancelledError)
-        )
-
-    def get_actor_id(self) -> str | None:
-        """Ray's spelling: the actor's id as a string, or ``None`` outside an actor."""
-        return None if self.actor_id is None else str(self.actor_id)
-
-    def get_actor_name(self) -> str | None:
-        """Ray's spelling: the actor's name, or ``None`` if it has none or outside an actor."""
-        return self.name
-
-    @property
-    def was_current_actor_reconstructed(self) -> bool:
-        """Ray's spelling of ``was_restarted``."""
-        return self.was_restarted
-
-    @property
-    def current_actor(self) -> ActorHandle[Any]:
-        """A handle to the running actor, to pass to other actors.
-
-        Raises:
-            RuntimeError: called outside an actor.
-        """
-        core = self._core
-        if core is None:
-            raise RuntimeError("get_runtime_context().current_actor is only set inside an actor")
-        return core.spec.handle_type(core)
-
-
-def get_runtime_context() -> RuntimeContext:
-    """Describe the actor whose method, ``__init__`` or hook is running, if any."""
-    core: Any = running_actor()
-    if core is None:
-        system = current_system.get()
-        return RuntimeContext(None, None, system.namespace if system else None, None, 0, False)
-    return RuntimeContext(
-        core.actor_id,
-        core.name,
-        core.namespace,
-        core.spec.name,
-        core.restarts,
-        core.restarts > 0,
-        core,
-        _running_call(core),
-    )

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from ._core import ActorState
+from ._types import ActorState, EventKind
 
-__all__ = ["ActorEvent", "ActorExitInfo", "EventStream", "exit_info"]
+__all__ = ["ActorEvent", "ActorExitInfo", "EventStream"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActorEvent:
     """One step in an actor's life, as ``ActorSystem.events()`` yields it.
 
@@ -21,7 +19,7 @@ class ActorEvent:
     ``stopped`` or ``dead``. ``exception`` is what caused a crash or death.
     """
 
-    kind: str
+    kind: EventKind
     actor_id: int
     class_name: str
     name: str | None
@@ -30,7 +28,7 @@ class ActorEvent:
     timestamp: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActorExitInfo:
     """How an actor stopped for good, as ``await handle.monitor()`` reports it."""
 
@@ -86,8 +84,3 @@ class EventStream:
 
     def __repr__(self) -> str:
         return f"<EventStream {len(self._events)} pending{' closed' if self._closed else ''}>"
-
-
-def exit_info(core: Any) -> ActorExitInfo:
-    """The exit record of a DEAD actor."""
-    return ActorExitInfo(core.actor_id, core.name, core.state, core.reason or "", core.death)

@@ -13,6 +13,7 @@ __all__ = [
     "AsyncActorsError",
     "CheckpointCorruptError",
     "CheckpointError",
+    "DeadlockError",
     "GetTimeoutError",
     "MailboxFullError",
     "PendingCallsLimitExceeded",
@@ -64,6 +65,25 @@ class GetTimeoutError(AsyncActorsError, TimeoutError):
     """
 
 
+class DeadlockError(AsyncActorsError, RuntimeError):
+    """Waiting for this ref from inside an actor's method would never end.
+
+    Raised by ``await ref``, ``asyncactors.get()`` and ``asyncactors.wait()``
+    without a timeout, at once, in an actor's async method, when the call waited
+    for cannot finish until the waiting method does: it is queued behind that method
+    (a self-call with ``max_concurrency=1``), or behind calls that are themselves
+    waiting on it through a chain of actors (A -> B -> A), or it waits for the
+    waiting method's own result as an argument. The message names the chain;
+    ``chain`` holds its calls, from the waiting method back to it. The call
+    waited for is cancelled as by ``ObjectRef.cancel()``, so it never runs behind
+    the waiter's back.
+    """
+
+    def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.chain = chain
+
+
 class TaskCancelledError(AsyncActorsError):
     """The call was cancelled with ``ObjectRef.cancel()``.
 
@@ -105,3 +125,8 @@ class CheckpointCorruptError(CheckpointError, ValueError):
     restart can mend it), with ``ActorDiedError`` caused by it, as do the calls
     waiting for it, unless ``on_corrupt_checkpoint="start_fresh"``.
     """
+
+
+class _ActorExit(BaseException):
+    """Raised by ``exit_actor()`` to end the method; a BaseException, so that
+    ``except Exception`` in user code lets it by. Engines catch it."""

@@ -7,13 +7,15 @@ import difflib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from ._events import ActorExitInfo, exit_info
+from ._events import ActorExitInfo
 from ._options import validate_call_options
+from ._types import StopReason
 
 if TYPE_CHECKING:
-    from ._core import ActorCore, MethodSpec
+    from ._metrics import ActorStatistics
+    from ._protocols import EngineCore
     from ._ref import ObjectRef
-    from ._statistics import ActorStatistics
+    from ._specs import MethodSpec
 
 __all__ = [
     "ActorHandle",
@@ -41,7 +43,7 @@ class ActorMethod(Generic[_P, _R]):
 
     __slots__ = ("_core", "_spec")
 
-    def __init__(self, core: ActorCore, spec: MethodSpec) -> None:
+    def __init__(self, core: EngineCore, spec: MethodSpec) -> None:
         core.handle_added()
         self._core = core
         self._spec = spec
@@ -139,12 +141,12 @@ class RayTerminate:
 
     __slots__ = ("_core",)
 
-    def __init__(self, core: ActorCore) -> None:
+    def __init__(self, core: EngineCore) -> None:
         self._core = core
 
     def remote(self) -> ObjectRef[None]:
         """Queue a graceful stop behind the calls already sent; see ``asyncactors.stop()``."""
-        return self._core.submit_stop("terminate")
+        return self._core.submit_stop(StopReason.TERMINATE)
 
     def __repr__(self) -> str:
         return f"<__ray_terminate__ of {self._core.describe()}>"
@@ -180,9 +182,9 @@ class ActorHandle(Generic[_T]):
     # is allocated only when a method is first accessed.
     __slots__ = ("__dict__", "__weakref__", "_core")
 
-    _core: ActorCore
+    _core: EngineCore
 
-    def __init__(self, core: ActorCore) -> None:
+    def __init__(self, core: EngineCore) -> None:
         core.handle_added()
         self._core = core
 
@@ -208,7 +210,23 @@ class ActorHandle(Generic[_T]):
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(_wait_stopped(core), core.loop)
             )
-        return exit_info(core)
+        return ActorExitInfo(
+            actor_id=core.actor_id,
+            name=core.name,
+            state=core.state,
+            reason=core.reason or "",
+            exception=core.death,
+        )
+
+    def statistics(self) -> ActorStatistics:
+        """A snapshot of the actor's counters: state, mailbox depth, capacity and
+        peak, calls processed and failed, restarts, running calls, and latency
+        percentiles under ``ActorSystem(metrics=True)``. Any thread; costs no call.
+
+        A method of the actor named ``statistics`` shadows this one; then call
+        ``ActorHandle.statistics(handle)``.
+        """
+        return self._core.statistics()
 
     async def checkpoint(self) -> None:
         """Save the actor's state to its ``checkpoint_store`` now.
@@ -224,18 +242,6 @@ class ActorHandle(Generic[_T]):
                 ``TypeError``). The actor's state is unchanged either way.
         """
         await self._core.checkpoint()
-
-    def statistics(self) -> ActorStatistics:
-        """A snapshot of the actor's counters: state, mailbox depth, capacity and
-        peak, calls processed and failed, restarts, running calls, and latency
-        percentiles under ``ActorSystem(metrics=True)``. Any thread; costs no call.
-
-        A method of the actor named ``statistics`` shadows this one; then call
-        ``ActorHandle.statistics(handle)``.
-        """
-        from ._statistics import actor_statistics
-
-        return actor_statistics(self._core)
 
     @property
     def __ray_terminate__(self) -> RayTerminate:
@@ -299,7 +305,7 @@ def typed(handle: ActorHandle[_T]) -> type[_T]:
     return handle  # type: ignore[return-value]
 
 
-async def _wait_stopped(core: ActorCore) -> None:
+async def _wait_stopped(core: EngineCore) -> None:
     await core.stopped()
 
 

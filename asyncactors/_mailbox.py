@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-__all__ = ["Lane", "Mailbox", "Message"]
-
-
-class Message(Protocol):
-    """What the mailbox holds: anything that knows its lane and hears of admission."""
-
-    _lane: Lane | None
-
-    def _admitted(self) -> None: ...
+__all__ = ["Lane", "Mailbox"]
 
 
 class Lane:
@@ -30,10 +22,9 @@ class Lane:
     actors never queue more than one call, and an empty deque costs 600 bytes.
     """
 
-    __slots__ = ("head", "idle", "limit", "name", "rest", "retries", "running")
+    __slots__ = ("head", "idle", "limit", "rest", "retries", "running")
 
-    def __init__(self, name: str | None, limit: int) -> None:
-        self.name = name
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         # Workers holding a slot: running a call, or lingering for the next one.
         self.running = 0
@@ -85,12 +76,12 @@ class Mailbox:
         self.capacity = capacity
         self.depth = 0
         self.peak = 0
-        self.default = Lane(None, default_limit)
+        self.default = Lane(default_limit)
         # Most actors have no concurrency groups: no dict for them.
         self.groups: dict[str, Lane] | None = None
         self.lanes: tuple[Lane, ...] = (self.default,)
         if groups:
-            self.groups = {name: Lane(name, limit) for name, limit in groups.items()}
+            self.groups = {name: Lane(limit) for name, limit in groups.items()}
             self.lanes = (self.default, *self.groups.values())
         self.overflow: deque[Any] | None = None
 

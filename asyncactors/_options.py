@@ -9,6 +9,8 @@ __all__ = [
     "ACTOR_DEFAULTS",
     "CALL_OPTION_NAMES",
     "METHOD_DEFAULTS",
+    "check_name_for_get_if_exists",
+    "check_timeout",
     "validate_actor_options",
     "validate_call_options",
     "validate_method_options",
@@ -48,6 +50,21 @@ CALL_OPTION_NAMES: Final = ("concurrency_group", "max_task_retries", "retry_exce
 
 _TASK_ONLY: Final = ("num_returns", "max_retries", "retry_exceptions", "max_calls")
 _LIFETIMES: Final = (None, "detached", "non_detached")
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> None:
+    """Refuse a timeout that is neither ``None`` nor a number >= 0, naming it ``name``.
+
+    Raises:
+        TypeError: not a number or ``None``.
+        ValueError: negative.
+    """
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{name} must be a number or None, got {type(timeout).__name__}")
+    if timeout < 0:
+        raise ValueError(f"{name} must be >= 0 or None, got {timeout}")
 
 
 def _choices(names: Any) -> str:
@@ -167,14 +184,7 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
                 _check_number(key, value)
         elif key == "resources":
             _check_resources(value)
-        elif key == "supervisor":
-            from ._supervisor import Supervisor
-
-            if value is not None and not isinstance(value, Supervisor):
-                raise TypeError(
-                    f"option 'supervisor' must be an asyncactors.Supervisor, "
-                    f"got {type(value).__name__}"
-                )
+        # "supervisor" is checked by _actor_class, above the Supervisor class.
         elif key == "restart":
             if value not in (None, "permanent", "transient", "temporary"):
                 raise ValueError(
@@ -202,6 +212,15 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
             raise ValueError(
                 f"option 'on_corrupt_checkpoint' must be 'raise' or 'start_fresh', got {value!r}"
             )
+    check_name_for_get_if_exists(opts)
+
+
+def check_name_for_get_if_exists(opts: Mapping[str, Any]) -> None:
+    """Refuse ``get_if_exists`` without a ``name``, in options as given or merged.
+
+    Raises:
+        ValueError: ``get_if_exists`` is true and ``name`` is empty.
+    """
     if opts.get("get_if_exists") and not opts.get("name"):
         raise ValueError("option 'get_if_exists' requires option 'name'")
 

@@ -23,11 +23,11 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
-from ._api import _check_timeout
-from ._core import ActorState
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
+from ._options import check_timeout
 from ._ref import ObjectRef
+from ._types import ActorState
 
 __all__ = ["ActorPool"]
 
@@ -429,7 +429,7 @@ class ActorPool(Generic[_R]):
         timeout: float | None,
         ignore_if_timedout: bool,
     ) -> _R:
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if not isinstance(ignore_if_timedout, bool):
             raise TypeError(
                 f"ignore_if_timedout must be a bool, got {type(ignore_if_timedout).__name__}"

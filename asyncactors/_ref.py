@@ -13,9 +13,10 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Generic, TypeVar
+from contextvars import ContextVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from ._exceptions import ActorDiedError, GetTimeoutError
+from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
 __all__ = ["ObjectRef", "logger", "unwatch", "watch_pending"]
 
@@ -26,6 +27,21 @@ _T = TypeVar("_T")
 _Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
+
+
+class BlockingWaiter(Protocol):
+    """What ``ObjectRef.__await__`` needs of the actor whose code awaits."""
+
+    def blocking_wait(
+        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+    ) -> Generator[Any, None, Any]: ...
+
+
+# The actor whose async code runs in this task (set by the engines). Declared
+# here, below _context (which re-exports it with its full type), so that
+# awaiting a ref inside an actor can reach its engine without an upward import.
+actor_var: ContextVar[BlockingWaiter | None] = ContextVar("asyncactors_actor", default=None)
+_actor_here = actor_var.get
 
 PENDING = 0
 OK = 1
@@ -64,8 +80,10 @@ def _is_lifecycle(exc: BaseException) -> bool:
 class ObjectRef(Generic[_T]):
     """The future result of ``handle.method.remote()`` or ``asyncactors.put()``.
 
-    Await it for the value, or the method's own exception. ``result()`` blocks a
-    thread other than the actor system's loop thread.
+    Await it for the value, or the method's own exception. Inside an actor's
+    async method, awaiting a ref whose call cannot finish until that method does
+    raises ``DeadlockError`` at once. ``result()`` blocks a thread other than the
+    actor system's loop thread.
     """
 
     __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
@@ -128,6 +146,10 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
+
+    def _was_cancelled(self) -> bool:
+        """Whether the call behind this ref was cancelled."""
+        return self._state == FAILED and isinstance(self._exc, TaskCancelledError)
 
     def _add_callback(self, callback: _Callback) -> None:
         """Call ``callback(self)`` on the loop thread once resolved (now, if it is)."""
@@ -207,7 +229,11 @@ class ObjectRef(Generic[_T]):
             if log is not None:
                 log.exc = None
             self._log = _SEEN
-        return fut.__await__()
+        actor = _actor_here()
+        if actor is None:
+            return fut.__await__()
+        # An actor's method is about to block: its engine checks that the wait can end.
+        return actor.blocking_wait(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]
@@ -263,24 +289,26 @@ class ObjectRef(Generic[_T]):
                 "ObjectRef.result() would block the actor system's own event loop; "
                 "use 'await ref' or 'await asyncactors.get(ref)' there"
             )
-        if not self._state:
-            cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-            def relay(ref: ObjectRef[Any]) -> None:
-                if ref._state == OK:
-                    cf.set_result(ref._value)
-                else:
-                    assert ref._exc is not None
-                    cf.set_exception(ref._exc)
-
-            self._add_callback_from_afar(relay)
-            try:
-                concurrent.futures.wait([cf], timeout)
-            except BaseException:  # pragma: no cover - KeyboardInterrupt while blocked
-                raise
-            if not cf.done():
-                raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
+        if not self._state and not self._block(timeout):
+            raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
         return self._outcome()  # type: ignore[no-any-return]
+
+    def _block(self, timeout: float | None) -> bool:
+        """Block this thread (not the ref's loop thread) until resolved; False on timeout.
+
+        Raises:
+            ActorDiedError: the ref's event loop is closed, so it can never resolve.
+        """
+        if self._state:
+            return True
+        cf: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def relay(_: ObjectRef[Any]) -> None:
+            cf.set_result(None)
+
+        self._add_callback_from_afar(relay)
+        done, _ = concurrent.futures.wait([cf], timeout)
+        return bool(done)
 
     def __repr__(self) -> str:
         return f"<ObjectRef {self._state_name()}>"

@@ -76,11 +76,6 @@ class ArgChecker:
         self.fast_min = self._min_pos if not self._required_kw else 1 << 60
         self.fast_max = self._max_pos
 
-    @property
-    def signature(self) -> inspect.Signature:
-        """The checked signature (without ``self``)."""
-        return self._sig
-
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Return if the arguments fit; raise ``TypeError`` if they do not."""
         n = len(args)

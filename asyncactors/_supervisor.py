@@ -1,6 +1,6 @@
 """Supervision trees: OTP's strategies and restart intensity, with backoff.
 
-A supervisor's children are actors (``ActorCore``) and other supervisors, in
+A supervisor's children are actors (engine cores) and other supervisors, in
 start order. When a child fails, the supervisor counts the restart against its
 intensity (``max_restarts`` within ``within_s``), then restarts the child, all
 children, or the child and those started after it. Past the intensity it takes
@@ -24,15 +24,16 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from ._context import current_system
 from ._ref import logger
+from ._types import StopReason
 
 if TYPE_CHECKING:
-    from ._system import ActorSystem
+    from ._protocols import Host
 
-__all__ = ["Backoff", "Child", "Supervisor"]
+__all__ = ["Backoff", "Supervisor"]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 _STRATEGIES: Final = ("one_for_one", "one_for_all", "rest_for_one")
@@ -109,16 +110,6 @@ def _bad_restart(restart: object) -> str:
     )
 
 
-class Child(Protocol):
-    """What a supervisor needs of a child, actor or supervisor."""
-
-    restart: str
-
-    def _take_down(self, reason: str) -> None: ...
-    def _bring_up(self) -> None: ...
-    def _die(self, reason: str) -> None: ...
-
-
 class Supervisor:
     """Supervises actors and supervisors with OTP's strategies.
 
@@ -173,7 +164,7 @@ class Supervisor:
         self.parent = parent
         self.restart: SupervisorRestart = restart
         self.is_root = False
-        self._system: ActorSystem | None = None
+        self._system: Host | None = None
         self._children: list[Any] = []
         self._history: deque[float] = deque()
         self._status = _Status.UP
@@ -185,12 +176,12 @@ class Supervisor:
         # Failures of the whole subtree in a row, and when it last came up.
         self._streak = 0
         self._up_since = 0.0
-        if parent is not None and not parent._adopt(self):
+        if parent is not None and not parent._add_child(self):
             self._status = _Status.RESTARTING
 
     # -- membership ---------------------------------------------------------------
 
-    def _bind(self, system: ActorSystem) -> None:
+    def _bind(self, system: Host) -> None:
         if self._system is None:
             self._system = system
             if self.parent is not None:
@@ -212,7 +203,7 @@ class Supervisor:
                 f"Create a new Supervisor for them{hint}. It failed because: {self._why}"
             )
 
-    def _adopt(self, child: Any) -> bool:
+    def _add_child(self, child: Any) -> bool:
         """Add a child, newest last; return whether it may start now.
 
         While this supervisor is down waiting to be restarted, a new child waits
@@ -235,9 +226,7 @@ class Supervisor:
     @property
     def children(self) -> list[Any]:
         """The live children, handles and supervisors, in start order."""
-        from ._core import ActorCore
-
-        return [c.spec.handle_type(c) if isinstance(c, ActorCore) else c for c in self._children]
+        return [c if isinstance(c, Supervisor) else c.spec.handle_type(c) for c in self._children]
 
     # -- failure handling ---------------------------------------------------------
 
@@ -287,12 +276,13 @@ class Supervisor:
         """Bring ``children`` (taken down) up again after ``delay`` seconds."""
         system = self._system
         assert system is not None
-        if system._closing:
+        if system.closing:
             # Nothing restarts during a shutdown, which must not wait out a backoff.
             for c in children:
                 c._die(_ABANDONED)
             return
-        root = system._root
+        root = self._root()
+        assert root is not None
 
         def bring_up() -> None:
             del self._timers[handle]
@@ -374,7 +364,7 @@ class Supervisor:
             parent._child_failed(self, why)
 
     def _root(self) -> Supervisor | None:
-        return self._system._root if self._system is not None else None
+        return cast("Supervisor", self._system.root) if self._system is not None else None
 
     # -- the Child protocol, for nesting ------------------------------------------
 
@@ -413,9 +403,10 @@ class Supervisor:
     # -- context manager ----------------------------------------------------------
 
     async def __aenter__(self) -> Supervisor:
-        from ._system import default_system
-
-        self._bind(current_system.get() or default_system())
+        # Bound now inside a system; otherwise when its first child is created.
+        system = current_system.get()
+        if system is not None:
+            self._bind(system._host)
         return self
 
     async def __aexit__(
@@ -428,14 +419,12 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Stop every child gracefully, newest first, waiting for each to finish."""
-        from ._core import ActorCore
-
         for c in reversed(list(self._children)):
-            if isinstance(c, ActorCore):
-                c.request_stop("supervisor")
-                await c.stopped()
-            else:
+            if isinstance(c, Supervisor):
                 await c.stop()
+            else:
+                c.request_stop(StopReason.SUPERVISOR)
+                await c.stopped()
         self._children.clear()
         if self.parent is not None:
             self.parent._forget(self)

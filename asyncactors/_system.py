@@ -13,27 +13,23 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_system
-from ._core import ActorConfig, ActorCore, ActorState, ClassSpec
+from ._backends import get_backend
+from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
-from ._statistics import (
-    ActorInfo,
-    ActorStatistics,
-    Retired,
-    SystemStatistics,
-    actor_statistics,
-    system_statistics,
-    time_calls,
-)
+from ._metrics import ActorStatistics
+from ._options import check_timeout
+from ._specs import ActorConfig, ClassSpec
+from ._statistics import Retired, SystemStatistics, system_statistics
 from ._supervisor import Supervisor
+from ._types import ActorInfo, ActorState, EventKind, StopReason
 from ._watchdog import StuckCall, Watchdog, check_block_warning
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle
+    from ._protocols import Backend, EngineCore
 
 __all__ = [
-    "ActorInfo",
     "ActorSystem",
     "check_actor_lookup",
     "check_namespace",
@@ -47,6 +43,9 @@ _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
     weakref.WeakKeyDictionary()
 )
 _global_default: ActorSystem | None = None
+# The system start_background() runs on its own loop thread: the default of
+# threads without a loop, and of running loops that have no default of their own.
+_background: ActorSystem | None = None
 _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
 
 # How many dead actors list_actors() still reports.
@@ -112,8 +111,7 @@ class ActorSystem:
         block_warning_s: float | None = 0.1,
     ) -> None:
         check_namespace(namespace)
-        if shutdown_timeout is not None and shutdown_timeout < 0:
-            raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
+        check_timeout(shutdown_timeout, "shutdown_timeout")
         if not isinstance(metrics, bool):
             raise TypeError(f"metrics must be True or False, got {metrics!r}")
         check_block_warning(block_warning_s)
@@ -126,24 +124,28 @@ class ActorSystem:
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
-        self._actors: dict[int, ActorCore] = {}
-        self._names: dict[tuple[str, str], ActorCore] = {}
-        self._graveyard: deque[ActorCore] = deque(maxlen=_GRAVEYARD_SIZE)
+        self._actors: dict[int, EngineCore] = {}
+        self._names: dict[tuple[str, str], EngineCore] = {}
+        self._graveyard: deque[EngineCore] = deque(maxlen=_GRAVEYARD_SIZE)
         self._orphans: set[asyncio.Task[Any]] = set()
+        # The actors shutdown() forced down when its timeout expired.
+        self._forced_down: list[EngineCore] = []
         self._lock = threading.RLock()
         self._closing = False
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
-        self._inline: ActorCore | None = None
         self._root = Supervisor(strategy="one_for_one")
         self._root.is_root = True
-        self._root._system = self
         # Weak: a stream its reader dropped must not keep collecting events.
         self._streams: list[weakref.ref[EventStream]] = []
         # Actors' code runs in this context, not in whichever caller woke them.
         self._ctx = contextvars.Context()
         self._ctx.run(current_system.set, self)
+        self._backend: Backend = get_backend("local")
+        # What the engine sees of this system; it gets its loop in _bind.
+        self._host = _Host(self)
+        self._root._bind(self._host)
         _live_systems.add(self)
 
     # -- properties ---------------------------------------------------------------
@@ -152,6 +154,11 @@ class ActorSystem:
     def namespace(self) -> str:
         """The namespace of names given without one."""
         return self._namespace
+
+    @property
+    def shutdown_timeout(self) -> float | None:
+        """Seconds leaving ``async with`` gives calls to finish (``None``: no limit)."""
+        return self._shutdown_timeout
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -173,10 +180,17 @@ class ActorSystem:
         if loop is None:
             loop = asyncio.get_running_loop()
         if self._loop is None:
-            self._loop = loop
-            self._thread_id = threading.get_ident()
+            self._loop = self._host.loop = loop
+            self._thread_id = self._host.thread_id = threading.get_ident()
             if self._block_warning_s is not None and not self._closing:
-                self._watchdog = Watchdog(self, self._block_warning_s)
+                self._watchdog = Watchdog(
+                    loop,
+                    self._thread_id,
+                    self._actors,
+                    self._host,
+                    self._backend.runner_codes,
+                    self._block_warning_s,
+                )
                 self._watchdog.start()
         elif self._loop is not loop:
             raise RuntimeError("this ActorSystem runs on another event loop")
@@ -220,14 +234,16 @@ class ActorSystem:
             )
         if self._loop is None:
             self._bind()
-        supervisor = config.supervisor
+        supervisor: Supervisor | None = opts["supervisor"]
         if supervisor is not None:
-            supervisor._bind(self)
+            supervisor._bind(self._host)
             supervisor._check_open()
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
+        create = self._backend.create_core
+        host = self._host
         if name is None:
-            core = ActorCore(self, spec, next(_ids), config, None, namespace, args, kwargs)
+            core = create(host, spec, next(_ids), config, None, namespace, args, kwargs)
             self._actors[core.actor_id] = core
         else:
             key = (namespace, name)
@@ -235,29 +251,24 @@ class ActorSystem:
                 existing = self._names.get(key)
                 if existing is not None:
                     if opts["get_if_exists"]:
-                        return spec.handle_type(existing)
+                        return _handle(spec, existing)
                     raise ActorAlreadyExistsError(
                         f"an actor named {name!r} already exists in namespace {key[0]!r} "
                         f"({existing.describe()}); pass get_if_exists=True to reuse it"
                     )
-                core = ActorCore(self, spec, next(_ids), config, name, namespace, args, kwargs)
+                core = create(host, spec, next(_ids), config, name, namespace, args, kwargs)
                 self._names[key] = core
                 self._actors[core.actor_id] = core
-        if self._metrics:
-            time_calls(core)
-        handle = spec.handle_type(core)
+        handle: ActorHandle[Any] = spec.handle_type(core)
         if supervisor is not None:
             core.supervisor = supervisor
-            if not supervisor._adopt(core):
+            if not supervisor._add_child(core):
                 core._hold()  # it starts when its supervisor comes back up
                 return handle
-        if threading.get_ident() == self._thread_id:
-            self.loop.call_soon(core._drain, context=self._ctx)
-        else:
-            self.loop.call_soon_threadsafe(core._drain, context=self._ctx)
+        core.start()
         return handle
 
-    def _unregister(self, core: ActorCore) -> None:
+    def _unregister(self, core: EngineCore) -> None:
         with self._lock:
             self._actors.pop(core.actor_id, None)
             if core.name is not None:
@@ -267,12 +278,18 @@ class ActorSystem:
         self._graveyard.append(core)
         self._retired.add(core)
 
-    def _emit(self, kind: str, core: ActorCore, exc: BaseException | None = None) -> None:
+    def _emit(self, kind: EventKind, core: EngineCore, exc: BaseException | None = None) -> None:
         """Publish a lifecycle event to every open ``events()`` stream."""
         if not self._streams:
             return
         event = ActorEvent(
-            kind, core.actor_id, core.spec.name, core.name, core.restarts, exc, time.time()
+            kind=kind,
+            actor_id=core.actor_id,
+            class_name=core.spec.name,
+            name=core.name,
+            restart_count=core.restarts,
+            exception=exc,
+            timestamp=time.time(),
         )
         live = []
         for ref in self._streams:
@@ -296,7 +313,7 @@ class ActorSystem:
             self._streams.append(weakref.ref(stream))
         return stream
 
-    def _adopt(self, task: asyncio.Task[Any]) -> None:
+    def _keep_task(self, task: asyncio.Task[Any]) -> None:
         """Keep a cancelled task of a dead actor until it has finished."""
         if not task.done():
             self._orphans.add(task)
@@ -318,14 +335,14 @@ class ActorSystem:
         if core is None:
             hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
             raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
-        return core.spec.handle_type(core)
+        return _handle(core.spec, core)
 
     def list_actors(self) -> list[ActorInfo]:
         """Every live actor, then up to the last 1000 dead ones, oldest first."""
         with self._lock:
             live = list(self._actors.values())
         dead = [c for c in self._graveyard if c.actor_id not in self._actors]
-        return [ActorInfo(*core.info()) for core in (*live, *dead)]
+        return [core.info() for core in (*live, *dead)]
 
     def statistics(self) -> SystemStatistics:
         """The system's counters, added up per class and per named actor.
@@ -336,13 +353,13 @@ class ActorSystem:
         with self._lock:
             live = list(self._actors.values())
         blocks = self._watchdog.blocks if self._watchdog is not None else 0
-        return system_statistics(self, live, self._retired, blocks)
+        return system_statistics(self._namespace, self._metrics, live, self._retired, blocks)
 
     def actor_statistics(self) -> list[ActorStatistics]:
         """``handle.statistics()`` of every live actor, oldest first (any thread)."""
         with self._lock:
             live = list(self._actors.values())
-        return [actor_statistics(core) for core in live]
+        return [core.statistics() for core in live]
 
     def stuck_calls(self, older_than_s: float = 1.0) -> list[StuckCall]:
         """The calls running for at least ``older_than_s`` seconds, oldest first,
@@ -382,8 +399,7 @@ class ActorSystem:
         Raises:
             RuntimeError: called from another event loop than the system's.
         """
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+        check_timeout(timeout)
         if self._loop is None:
             self._closing = self._closed = True
             return
@@ -419,13 +435,14 @@ class ActorSystem:
         self._root._abandon_restarts()
         cores = list(self._actors.values())
         for core in cores:
-            core.request_stop("shutdown")
+            core.request_stop(StopReason.SHUTDOWN)
         stops = [core.stopped() for core in cores]
         if stops:
             _, late = await asyncio.wait(stops, timeout=timeout)
             if late:
                 for core in cores:
                     if core.state is not ActorState.DEAD:
+                        self._forced_down.append(core)
                         core._die(
                             "was shut down with its actor system: the shutdown timeout "
                             f"({timeout} s) expired before its calls finished",
@@ -444,18 +461,24 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
-        return f"<ActorSystem namespace={self._namespace!r} {state} actors={len(self._actors)}>"
+        name = type(self).__name__
+        return f"<{name} namespace={self._namespace!r} {state} actors={len(self._actors)}>"
 
 
 def default_system() -> ActorSystem:
     """The system ``Cls.remote()`` uses here, creating the loop's default if needed.
+
+    The system of the enclosing ``async with ActorSystem()`` comes first. In a
+    running loop: the loop's default system, else the background system of
+    ``start_background()``, else a new default system for the loop. Without a
+    running loop: the background system, else the system of the last ``init()``.
 
     Raises:
         RuntimeError: there is no running loop and no system to use, or the
             loop's default system has been shut down and ``init()`` not called
             again.
     """
-    system = current_system.get()
+    system: ActorSystem | None = current_system.get()
     if system is not None:
         return system
     loop = asyncio._get_running_loop()
@@ -470,16 +493,22 @@ def default_system() -> ActorSystem:
                 "'async with asyncactors.ActorSystem()'"
             )
         if system is None:
+            background = _background
+            if background is not None and not background._closing:
+                return background
             system = ActorSystem()
             system._bind(loop)
             _defaults[loop] = system
         return system
+    background = _background
+    if background is not None and not background._closing:
+        return background
     if _global_default is not None and not _global_default._closing:
         return _global_default
     raise RuntimeError(
         "no running event loop and no actor system: create actors inside async code "
         "(for example under asyncio.run(main())), inside 'async with asyncactors.ActorSystem():', "
-        "or after asyncactors.init()"
+        "after asyncactors.init(), or after asyncactors.start_background()"
     )
 
 
@@ -530,3 +559,47 @@ async def shutdown(timeout: float | None = None) -> None:
 def live_systems() -> list[ActorSystem]:
     """Systems not yet garbage-collected (for the test suite's leak check)."""
     return list(_live_systems)
+
+
+class _Host:
+    """What the engine sees of its ``ActorSystem`` (``_protocols.Host``)."""
+
+    __slots__ = ("ctx", "inline", "lock", "loop", "metrics", "root", "system", "thread_id")
+
+    loop: asyncio.AbstractEventLoop
+    thread_id: int | None
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+        self.ctx = system._ctx
+        self.lock = system._lock
+        self.root = system._root
+        self.inline: RunningActor | None = None
+        self.thread_id = None
+        self.metrics = system._metrics
+
+    @property
+    def closing(self) -> bool:
+        """Whether the system is shutting down."""
+        return self.system._closing
+
+    def on_loop_thread(self) -> bool:
+        """Whether the calling thread is the loop's."""
+        return threading.get_ident() == self.thread_id
+
+    def emit(self, kind: EventKind, core: Any, exc: BaseException | None = None) -> None:
+        """Publish a lifecycle event to the system's open ``events()`` streams."""
+        self.system._emit(kind, core, exc)
+
+    def keep_task(self, task: asyncio.Task[Any]) -> None:
+        """Keep a task of a dead actor until it has finished; shutdown awaits it."""
+        self.system._keep_task(task)
+
+    def unregister(self, core: Any) -> None:
+        """``core`` is DEAD: free its id and name."""
+        self.system._unregister(core)
+
+
+def _handle(spec: ClassSpec, core: EngineCore) -> ActorHandle[Any]:
+    handle: ActorHandle[Any] = spec.handle_type(core)
+    return handle

@@ -4,8 +4,8 @@ One monitor thread per actor system, on by default, and nothing per call. It
 wakes every ``block_warning_s / 2`` seconds and probes the loop's lag: it posts
 a heartbeat (``call_soon_threadsafe``) and, while that heartbeat has not run,
 looks at what the loop thread is running, as the engine marks it anyway: the
-actor whose sync method runs inline (``ActorSystem._inline``), or the current
-task and the call its actor's ``workers`` dict maps it to. When the same call
+actor whose sync method runs inline (``Host.inline``), or the current task and
+the call its actor runs in it (``EngineCore.running_calls()``). When the same call
 (or, for calls run inline, the same method of the same actor) is seen for
 ``block_warning_s`` while the heartbeat waits, that method held the loop: it is
 logged, once per method, with its actor, the time and its stack, read from the
@@ -31,33 +31,21 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import FrameType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
-from ._core import ASYNC, SYNC, ActorCore, Call
-from ._ref import logger
+from ._metrics import RunningCall
+from ._ref import ObjectRef, logger
+from ._types import ASYNC, SYNC
 
 if TYPE_CHECKING:
-    from ._system import ActorSystem
+    from ._protocols import EngineCore, Host
 
 __all__ = ["CallKind", "LoopBlock", "StuckCall", "Watchdog", "check_block_warning"]
 
 CallKind = Literal["sync", "async", "thread"]
 _KINDS: Final[dict[int, CallKind]] = {SYNC: "sync", ASYNC: "async"}
 
-# The engine's frames that call an actor's own code: a stack is cut there.
-_RUNNERS: Final = frozenset(
-    f.__code__
-    for f in (
-        ActorCore._run_inline,
-        ActorCore._work,
-        ActorCore._create,
-        ActorCore._call_pre_destroy,
-        ActorCore._finish_creation,
-        ActorCore._logged,
-        ActorCore._in_thread,
-    )
-)
 
 # The sampler's pause is at least this many times what a sample took.
 _SAMPLE_BUDGET: Final = 100
@@ -121,7 +109,7 @@ class _Running:
     """What the loop thread runs, as the monitor saw it: an actor's code, called
     inline (``core`` set) or in ``task``, its frames outermost first."""
 
-    core: ActorCore | None
+    core: EngineCore | None
     task: asyncio.Task[Any] | None
     frames: list[FrameType]
 
@@ -137,21 +125,47 @@ class _Streak:
     since: float
     reported: bool = False
     reported_at: float = 0.0
-    core: ActorCore | None = None
+    core: EngineCore | None = None
     method: str = ""
     stack: tuple[str, ...] = ()
 
 
-class Watchdog:
-    """The monitor thread of one actor system; see the module's docstring."""
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A running call the sampler saw, and when it first did."""
 
-    def __init__(self, system: ActorSystem, threshold: float) -> None:
-        assert system._loop is not None
-        assert system._thread_id is not None
+    ref: weakref.ref[ObjectRef[Any]]
+    task: weakref.ref[asyncio.Task[Any]]
+    core: EngineCore
+    method: str
+    kind: CallKind
+    func: Any
+    since: float
+
+
+class Watchdog:
+    """The monitor thread of one actor system; see the module's docstring.
+
+    It is given what it watches: the loop and its thread, the system's registry
+    of live actors, its host (whose ``inline`` marks a sync call running), and
+    the engine's ``runner_codes``, where the stack of an actor's code starts.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        loop_thread: int,
+        actors: dict[int, EngineCore],
+        host: Host,
+        runner_codes: frozenset[CodeType],
+        threshold: float,
+    ) -> None:
         self.threshold = threshold
-        self._system = weakref.ref(system)
-        self._loop = system._loop
-        self._loop_thread = system._thread_id
+        self._loop = loop
+        self._loop_thread = loop_thread
+        self._actors = actors
+        self._host = host
+        self._runners = runner_codes
         self._tick = threshold / 2
         self._sample_s = max(self._tick, 0.01)
         self._stop = threading.Event()
@@ -161,11 +175,11 @@ class Watchdog:
         self._warned: set[tuple[str, str]] = set()
         self.blocks = 0
         self.recent: deque[LoopBlock] = deque(maxlen=_RECENT_BLOCKS)
-        # id(call) -> (the call, when the sampler first saw it running).
-        self._seen: dict[int, tuple[weakref.ref[Call], float]] = {}
+        # id(call) -> the call and when the sampler first saw it running.
+        self._seen: dict[int, _Seen] = {}
         self._next_sample = 0.0
         self._thread = threading.Thread(
-            target=self._run, name=f"asyncactors-watchdog-{id(system):x}", daemon=True
+            target=self._run, name=f"asyncactors-watchdog-{id(actors):x}", daemon=True
         )
 
     def start(self) -> None:
@@ -183,18 +197,16 @@ class Watchdog:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self._tick):
-                system = self._system()
-                if system is None or self._loop.is_closed() or not self._step(system):
+                if self._loop.is_closed() or not self._step():
                     return
-                del system
         except Exception:
             logger.exception("the actor system's watchdog failed; loop blocks go unreported")
 
-    def _step(self, system: ActorSystem) -> bool:
+    def _step(self) -> bool:
         """One tick; return whether to go on."""
         now = time.monotonic()
         if self._sent is None:
-            running = self._running(system)
+            running = self._running()
             self._streak = _Streak(running.key, now) if running is not None else None
             self._sent = now
             try:
@@ -202,17 +214,17 @@ class Watchdog:
             except RuntimeError:  # the loop has closed
                 return False
         else:
-            self._check(system, now)
+            self._check(now)
         if now >= self._next_sample:
-            self._sample(system, now)
+            self._sample(now)
         return True
 
     def _beat(self) -> None:
         self._sent = None
 
-    def _check(self, system: ActorSystem, now: float) -> None:
+    def _check(self, now: float) -> None:
         """The heartbeat is late: is one actor call holding the loop?"""
-        running = self._running(system)
+        running = self._running()
         streak = self._streak
         if running is None:
             self._streak = None
@@ -230,15 +242,16 @@ class Watchdog:
         if held < self.threshold:
             return
         streak.reported = True
-        core, call = running.core, None
+        core, method = running.core, None
         if core is None:
             assert running.task is not None
-            core = self._core_of(running.task, system)
-            if core is None:
-                return
-            workers = core.workers
-            call = workers.get(running.task) if workers else None
-        method = _method_name(core, call, running.frames)
+            found = self._call_in(running.task)
+            if found is None:
+                return  # not an actor's call (or it has just ended)
+            core, call = found
+            method = call.method
+        if method is None:
+            method = _method_name(core, running.frames)
         stack = _format(running.frames)
         streak.core, streak.method, streak.stack = core, method, stack
         self.blocks += 1
@@ -263,56 +276,58 @@ class Watchdog:
             "".join(stack).rstrip(),
         )
 
-    def _running(self, system: ActorSystem) -> _Running | None:
+    def _running(self) -> _Running | None:
         """The actor code the loop thread is running now, if any. Cheap: no
         actor is looked up."""
-        core = system._inline
+        core = cast("EngineCore | None", self._host.inline)
         task = None if core is not None else asyncio.current_task(self._loop)
         if core is None and task is None:
             return None
         top = sys._current_frames().get(self._loop_thread)
-        frames = _actor_frames(top)
+        frames = _actor_frames(top, self._runners)
         del top
         if not frames:
             return None  # the engine's own code, between calls, or no actor's task
         return _Running(core, task, frames)
 
-    def _core_of(self, task: asyncio.Task[Any], system: ActorSystem) -> ActorCore | None:
-        for core in list(system._actors.values()):
-            workers = core.workers
-            if workers and task in workers:
-                return core
+    def _call_in(self, task: asyncio.Task[Any]) -> tuple[EngineCore, RunningCall] | None:
+        """The actor, and its call, that ``task`` runs (a scan: only for a block)."""
+        for core in list(self._actors.values()):
+            for call in core.running_calls():
+                if call.task is task:
+                    return core, call
         return None
 
-    def _sample(self, system: ActorSystem, now: float) -> None:
-        """Note when each call running in a worker task was first seen."""
+    def _sample(self, now: float) -> None:
+        """Note when each call running in a task was first seen."""
         began = time.perf_counter()
         try:
             # No copy of the registry: with a million actors it would be megabytes.
-            fresh = self._scan(system._actors.values(), now)
+            fresh = self._scan(self._actors.values(), now)
         except RuntimeError:  # the registry changed size meanwhile: read a copy
-            fresh = self._scan(list(system._actors.values()), now)
+            fresh = self._scan(list(self._actors.values()), now)
         self._seen = fresh
         took = time.perf_counter() - began
         self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * took)
 
-    def _scan(
-        self, cores: Iterable[ActorCore], now: float
-    ) -> dict[int, tuple[weakref.ref[Call], float]]:
+    def _scan(self, cores: Iterable[EngineCore], now: float) -> dict[int, _Seen]:
         seen = self._seen
-        fresh: dict[int, tuple[weakref.ref[Call], float]] = {}
+        fresh: dict[int, _Seen] = {}
         for core in cores:
-            workers = core.workers
-            if not workers:
-                continue
-            for call in list(workers.values()):
-                if call is None:
-                    continue
-                old = seen.get(id(call))
-                if old is not None and old[0]() is call:
-                    fresh[id(call)] = old
-                else:
-                    fresh[id(call)] = (weakref.ref(call), now)
+            for call in core.running_calls():
+                key = id(call.ref)
+                old = seen.get(key)
+                if old is None or old.ref() is not call.ref:
+                    old = _Seen(
+                        weakref.ref(call.ref),
+                        weakref.ref(call.task),
+                        core,
+                        call.method,
+                        _KINDS.get(call.kind, "thread"),
+                        call.func,
+                        now,
+                    )
+                fresh[key] = old
         return fresh
 
     # -- read by the system (any thread) ------------------------------------------
@@ -321,27 +336,24 @@ class Watchdog:
         """Running calls first seen at least ``older_than_s`` seconds ago, oldest first."""
         now = time.monotonic()
         out: list[StuckCall] = []
-        for ref, since in list(self._seen.values()):
-            call = ref()
-            if call is None or call._state or now - since < older_than_s:
+        for seen in list(self._seen.values()):
+            ref, task = seen.ref(), seen.task()
+            if ref is None or task is None or ref.done() or now - seen.since < older_than_s:
                 continue
-            core = call._core
-            task = _task_of(core, call)
-            if task is None:
-                continue  # finished or restarted since the last sample
-            spec = call._spec
-            kind = _KINDS.get(spec.kind, "thread")
-            frames = _thread_frames(spec.func) if kind == "thread" else None
+            if not any(c.ref is ref for c in seen.core.running_calls()):
+                continue  # restarted since the last sample
+            frames = _thread_frames(seen.func) if seen.kind == "thread" else None
             if frames is None:
-                frames = _after_runner(list(_await_chain(task.get_coro())))
+                frames = _after_runner(list(_await_chain(task.get_coro())), self._runners)
+            core = seen.core
             out.append(
                 StuckCall(
                     core.actor_id,
                     core.spec.name,
                     core.name,
-                    spec.name,
-                    kind,
-                    now - since,
+                    seen.method,
+                    seen.kind,
+                    now - seen.since,
                     _format(frames),
                 )
             )
@@ -370,37 +382,28 @@ class Watchdog:
         return out
 
 
-def _task_of(core: ActorCore, call: Call) -> asyncio.Task[Any] | None:
-    workers = core.workers
-    if workers:
-        for task, running in list(workers.items()):
-            if running is call:
-                return task
-    return None
-
-
 def _walk_out(frame: FrameType | None) -> Iterator[FrameType]:
     while frame is not None:
         yield frame
         frame = frame.f_back
 
 
-def _actor_frames(top: FrameType | None) -> list[FrameType]:
+def _actor_frames(top: FrameType | None, runners: frozenset[CodeType]) -> list[FrameType]:
     """The frames of an actor's code running on the loop thread, outermost first."""
     inner: list[FrameType] = []
     for frame in _walk_out(top):
-        if frame.f_code in _RUNNERS:
+        if frame.f_code in runners:
             inner.reverse()
             return inner
         inner.append(frame)
     return []
 
 
-def _after_runner(chain: list[FrameType]) -> list[FrameType]:
+def _after_runner(chain: list[FrameType], runners: frozenset[CodeType]) -> list[FrameType]:
     """``chain`` (outermost first) from the frame an engine runner called."""
     for i, frame in enumerate(chain):
-        if frame.f_code in _RUNNERS:
-            return _after_runner(chain[i + 1 :])
+        if frame.f_code in runners:
+            return _after_runner(chain[i + 1 :], runners)
     return chain
 
 
@@ -429,9 +432,9 @@ def _thread_frames(func: Any) -> list[FrameType] | None:
     return None
 
 
-def _method_name(core: ActorCore, call: Call | None, frames: list[FrameType]) -> str:
-    if call is not None:
-        return call._spec.name
+def _method_name(core: EngineCore, frames: list[FrameType]) -> str:
+    """The method of ``core`` among ``frames`` (outermost first), or the first frame's name
+    (``__init__``, a hook)."""
     codes = {getattr(m.func, "__code__", None): name for name, m in core.spec.methods.items()}
     for frame in frames:
         name = codes.get(frame.f_code)

@@ -28,7 +28,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 try:
     from opentelemetry import context as otel_context
@@ -40,9 +40,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import __version__
-from ._core import ASYNC, ActorCore, MethodSpec, _ActorExit
+from ._exceptions import _ActorExit
 from ._handle import ActorMethod
 from ._ref import FAILED, ObjectRef
+from ._specs import MethodSpec
+from ._types import ASYNC
+
+if TYPE_CHECKING:
+    from ._protocols import EngineCore
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
@@ -96,7 +101,7 @@ def is_instrumented() -> bool:
 # -- the client side ----------------------------------------------------------------
 
 
-def _attributes(core: ActorCore, spec: MethodSpec) -> dict[str, str | int]:
+def _attributes(core: EngineCore, spec: MethodSpec) -> dict[str, str | int]:
     attrs: dict[str, str | int] = {
         "rpc.system": "asyncactors",
         "rpc.service": core.spec.name,
@@ -189,7 +194,7 @@ for _name, _plain in _PLAIN.items():
 # -- the server side ----------------------------------------------------------------
 
 
-def _traced_spec(core: ActorCore, spec: MethodSpec, tracer: trace.Tracer) -> MethodSpec:
+def _traced_spec(core: EngineCore, spec: MethodSpec, tracer: trace.Tracer) -> MethodSpec:
     """``spec`` whose function takes the caller's context first and runs in a SERVER span."""
     own = core.spec.methods.get(spec.name) is spec
     if own:

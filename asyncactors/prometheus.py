@@ -46,9 +46,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "asyncactors.prometheus needs prometheus_client: pip install 'asyncactors[prometheus]'"
     ) from exc
 
-from ._core import ActorState
 from ._statistics import SystemStatistics
 from ._system import ActorSystem
+from ._types import ActorState
 
 __all__ = ["ActorSystemCollector"]
 

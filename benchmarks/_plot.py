@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from asyncactors._tools import matplotlib_missing as _matplotlib_missing
+from asyncactors._tools import pyplot
 
 from ._runner import Row
 from ._scenarios import SCENARIOS
@@ -23,17 +25,7 @@ _PANELS = (
 
 def matplotlib_missing() -> str | None:
     """Why plotting is unavailable, or ``None`` if matplotlib imports."""
-    try:
-        importlib.import_module("matplotlib")
-    except ImportError:
-        return "matplotlib is not installed (pip install -e '.[bench]')"
-    return None
-
-
-def _pyplot() -> Any:
-    matplotlib: Any = importlib.import_module("matplotlib")
-    matplotlib.use("Agg")
-    return importlib.import_module("matplotlib.pyplot")
+    return _matplotlib_missing("pip install -e '.[bench]'")
 
 
 def _bars(ax: Any, rows: Sequence[Row], key: str, rate: bool, title: str) -> None:
@@ -70,7 +62,7 @@ def _bars(ax: Any, rows: Sequence[Row], key: str, rate: bool, title: str) -> Non
 
 def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
     """Draw one panel per group of scenarios (bars: medians, whiskers: min-max) to ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = []
     for group, key, rate, label in _PANELS:
         group_rows = [r for r in rows if SCENARIOS[r.scenario].group == group]

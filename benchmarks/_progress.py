@@ -8,15 +8,9 @@ import sys
 import time
 from typing import TextIO
 
+from asyncactors._tools import format_duration
+
 __all__ = ["ProgressDisplay", "format_duration"]
-
-
-def format_duration(seconds: float) -> str:
-    """``75.2`` -> ``"1:15"``."""
-    seconds = max(0, int(seconds + 0.5))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class ProgressDisplay:

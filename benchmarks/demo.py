@@ -1,9 +1,9 @@
-"""Example targets for the load harness (``python -m benchmarks.load``).
+"""Example targets for the load harness (``python -m asyncactors load``).
 
 ``FakeIOService.fetch`` stands in for an IO-bound actor method: it awaits a
 simulated network call. Try::
 
-    python -m benchmarks.load benchmarks.demo:FakeIOService.fetch \\
+    python -m asyncactors load benchmarks.demo:FakeIOService.fetch \\
         --concurrency 1,10,100 --duration 5 --args '[2.0]'
 """
 

@@ -1,43 +1,13 @@
-"""Shared fixtures: every test must leave no actor system open and no task pending."""
+"""Shared helpers.
+
+Every test must leave no actor system open and no task pending: the project's
+pytest configuration turns on ``asyncactors_strict_leaks`` of the asyncactors
+pytest plugin (``asyncactors.testing``), which checks that after each test.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
-
-from asyncactors import _system
-
-
-@pytest.fixture(autouse=True)
-def _no_leaks() -> Iterator[None]:
-    """Fail a test that leaves an actor system open or one of its tasks pending.
-
-    Like pykka's ``_stop_all``, but strict: a test must shut down what it starts
-    (``async with ActorSystem()`` or ``await asyncactors.shutdown()``).
-    """
-    before = set(map(id, _system.live_systems()))
-    yield
-    leaked = []
-    for system in _system.live_systems():
-        if id(system) in before:
-            continue
-        if system._loop is not None and not system._closed:
-            leaked.append(f"{system!r} was not shut down")
-        elif system._orphans:
-            leaked.append(f"{system!r} left tasks pending: {system._orphans}")
-        elif any(
-            core.workers for core in system._actors.values()
-        ):  # pragma: no cover - shutdown guarantees this
-            leaked.append(f"{system!r} left worker tasks")
-    if leaked:
-        # Stop what leaked so that it cannot spill into the next test.
-        for system in _system.live_systems():
-            loop = system._loop
-            if loop is not None and not loop.is_closed() and not loop.is_running():
-                loop.run_until_complete(system.shutdown(timeout=1))
-        pytest.fail("leaked: " + "; ".join(leaked))
 
 
 def pending_tasks() -> set[asyncio.Task[object]]:

@@ -224,7 +224,7 @@ async def test_init_and_shutdown_control_the_default_system() -> None:
         assert asyncactors.init(ignore_reinit_error=True) is system
         w = Worker.remote()
         assert await w.echo.remote(5) == 5
-        assert w._core.system is system
+        assert w._core.host.system is system
     finally:
         await asyncactors.shutdown()
     with pytest.raises(ActorDiedError, match="shut down"):
@@ -236,10 +236,10 @@ async def test_first_remote_creates_default_system() -> None:
     w = Worker.remote()
     try:
         assert await w.echo.remote(1) == 1
-        assert not w._core.system.closed
+        assert not w._core.host.system.closed
     finally:
         await asyncactors.shutdown()
-    assert w._core.system.closed
+    assert w._core.host.system.closed
 
 
 def test_remote_without_loop_or_system_raises() -> None:
@@ -567,7 +567,7 @@ async def test_remote_after_shutdown_of_the_implicit_default_raises_until_init()
     system = asyncactors.init()
     try:
         fresh = Worker.remote()
-        assert fresh._core.system is system
+        assert fresh._core.host.system is system
         assert await fresh.echo.remote(2) == 2
     finally:
         await asyncactors.shutdown()

@@ -1,4 +1,4 @@
-"""Smoke tests of ``python -m benchmarks`` and ``python -m benchmarks.load``.
+"""Smoke tests of ``python -m benchmarks``.
 
 These check that the benchmarks work, never how fast anything is: the figures
 of a --quick single run on a shared machine mean nothing. They run the floor
@@ -217,72 +217,3 @@ def test_progress_display_off_a_terminal_prints_one_line_per_step(bench: ModuleT
     assert lines[1] == "a note"
     assert "2/2" in lines[2]
     assert "100%" in lines[2]
-
-
-# ---------------------------------------------------------------------------
-# The load harness.
-
-
-def test_load_harness_on_the_demo_service(tmp_path: Path) -> None:
-    out = tmp_path / "load.json"
-    proc = _run(
-        "benchmarks.load",
-        "benchmarks.demo:FakeIOService.fetch",
-        "--concurrency",
-        "1,8",
-        "--duration",
-        "0.4",
-        "--warmup",
-        "0.1",
-        "--args",
-        "[0.5]",
-        "--json",
-        str(out),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "c=8" in proc.stderr  # the progress display
-    assert "calls/s" in proc.stdout
-    doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["target"] == "benchmarks.demo:FakeIOService.fetch"
-    assert [lv["concurrency"] for lv in doc["levels"]] == [1, 8]
-    for lv in doc["levels"]:
-        assert lv["calls"] > 0
-        assert lv["errors"] == 0
-        assert lv["throughput"] > 0
-        assert 0 < lv["p50_ms"] <= lv["p99_ms"] <= lv["max_ms"]
-
-
-def test_load_harness_in_process_with_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.load import run_load
-
-    levels = run_load(
-        "benchmarks.demo:Counter.incr",
-        concurrency=[2],
-        duration=0.2,
-        warmup=0.05,
-        args={"k": 2},
-        options={"max_concurrency": 1, "mailbox_size": 4},
-        actors=2,
-    )
-    (level,) = levels
-    assert level.concurrency == 2
-    assert level.calls > 0
-    assert level.errors == 0
-
-
-@pytest.mark.parametrize(
-    ("argv", "code", "message"),
-    [
-        (["benchmarks.demo:FakeIOService.nope"], 2, "has no method 'nope'"),
-        (["benchmarks.demo.FakeIOService.fetch"], 2, "expected package.module:ClassName.method"),
-        (["no_such_module_here:X.y"], 2, "cannot import"),
-        (["benchmarks.demo:FakeIOService.fetch", "--args", "[1, 2, 3]"], 1, "first call failed"),
-        (["benchmarks.demo:FakeIOService.fetch", "--concurrency", "0"], 2, "must be >= 1"),
-    ],
-)
-def test_load_harness_refuses_bad_input(argv: list[str], code: int, message: str) -> None:
-    proc = _run("benchmarks.load", *argv, "--duration", "0.1", timeout=30)
-    assert proc.returncode == code, proc.stderr
-    assert message in proc.stderr

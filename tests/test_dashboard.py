@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 import asyncactors
 from asyncactors import ActorSystem, dashboard
-from asyncactors.__main__ import main
+from asyncactors._cli import main
 from asyncactors.dashboard import DashboardServer
 from asyncactors.dashboard._snapshot import Snapshotter
 from asyncactors.integrations.fastapi import actor_lifespan

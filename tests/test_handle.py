@@ -508,3 +508,36 @@ async def test_awaiting_a_method_instead_of_a_call_says_what_to_write() -> None:
         with pytest.raises(TypeError, match=r"use 'await handle\.incr\.remote\(\.\.\.\)'"):
             await c.incr
         assert await c.incr.remote() == 1
+
+
+async def test_calls_queued_while_a_worker_lingers_run_concurrently() -> None:
+    """Two calls sent right after an awaited one both start at once when slots are free.
+
+    The worker that served the first call lingers one loop turn; the calls sent
+    meanwhile must not queue behind each other on it.
+    """
+
+    @asyncactors.remote
+    class Sleeper:
+        def __init__(self) -> None:
+            self.running = 0
+            self.peak = 0
+            self.gate = asyncio.Event()
+
+        async def nap(self) -> None:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            if self.running == 2:
+                self.gate.set()
+            await self.gate.wait()
+            self.running -= 1
+
+        async def quick(self) -> int:
+            return self.peak
+
+    async with ActorSystem():
+        s = Sleeper.remote()
+        await s.quick.remote()  # leaves a lingering worker behind
+        both = asyncio.gather(s.nap.remote(), s.nap.remote())
+        await asyncio.wait_for(both, timeout=5)
+        assert await s.quick.remote() == 2

@@ -104,7 +104,7 @@ def test_take_all_empties_everything() -> None:
 )
 def test_lane_fifo_matches_a_list(ops: list[Any]) -> None:
     """A lane's head-plus-deque FIFO behaves as a list under push, pop and discard."""
-    lane = Lane(None, 1)
+    lane = Lane(1)
     model: list[Msg] = []
     made = [Msg(i) for i in range(60)]
     pushed = 0

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 import asyncactors
-from asyncactors import ActorState, ActorSystem, PendingCallsLimitExceeded
-from asyncactors._core import Call
-from asyncactors._statistics import (
-    LATENCY_BUCKETS,
-    LATENCY_WINDOW,
+from asyncactors import (
+    ActorState,
     ActorStatistics,
-    LatencyRecorder,
+    ActorSystem,
+    PendingCallsLimitExceeded,
     SystemStatistics,
 )
+from asyncactors._backends._local.call import Call
+from asyncactors._metrics import LATENCY_BUCKETS, LATENCY_WINDOW, LatencyRecorder
 
 
 class Boom(Exception):

@@ -126,36 +126,40 @@ async def test_queued_calls_survive_a_crash_in_order() -> None:
 
 
 async def test_crashed_call_is_retried_when_allowed() -> None:
-    """The crashing call reruns on the new incarnation if retries and retry_exceptions allow."""
+    """The crashing call reruns on the new incarnation if max_task_retries allows, with or
+    without retry_exceptions: a crash is a system failure."""
 
     class Flaky:
-        def __init__(self, attempts: list[int]) -> None:
+        def __init__(self, attempts: list[str]) -> None:
             self.attempts = attempts
 
         @asyncactors.method(retry_exceptions=[Boom])
         def once(self) -> str:
-            self.attempts.append(1)
+            self.attempts.append("once")
             if len(self.attempts) == 1:
                 raise Boom
             return "second time lucky"
 
         def plain(self) -> None:
+            self.attempts.append("plain")
             raise Boom
 
-    attempts: list[int] = []
+    attempts: list[str] = []
     async with ActorSystem():
         cls = asyncactors.remote(restart_on=(Boom,), max_restarts=5, max_task_retries=1)(Flaky)
         f = cls.remote(attempts)
         assert await f.once.remote() == "second time lucky"
-        assert len(attempts) == 2
-        # Without retry_exceptions the caller gets the original exception.
+        assert attempts == ["once", "once"]
+        # Without retry_exceptions too; once retries run out the caller gets the exception.
+        attempts.clear()
         with pytest.raises(Boom):
             await f.plain.remote()
-        # Per-call options override the method's.
+        assert attempts == ["plain", "plain"]
+        # Per-call options override the method's and the actor's.
         attempts.clear()
         with pytest.raises(Boom):
             await f.once.options(max_task_retries=0).remote()
-        assert len(attempts) == 1
+        assert attempts == ["once"]
 
 
 async def test_other_running_calls_are_retried_or_fail() -> None:

@@ -163,7 +163,7 @@ async def test_actors_created_inside_actors_join_the_same_system() -> None:
         async def spawn(self) -> Any:
             child = Sleeper.remote()
             await child
-            return child._core.system
+            return child._core.host.system
 
     async with ActorSystem() as system:
         p = asyncactors.remote(Parent).remote()
@@ -180,7 +180,7 @@ async def test_system_works_as_async_fixture(system_fixture: ActorSystem) -> Non
     """An ActorSystem entered and exited in a pytest-asyncio fixture (two tasks) works."""
     s = Sleeper.remote()
     assert await s.nap.remote(0) == "rested"
-    assert s._core.system is system_fixture
+    assert s._core.host.system is system_fixture
 
 
 async def test_uvloop_runs_actors() -> None:

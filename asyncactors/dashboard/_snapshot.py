@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import asdict
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from .._core import ActorCore
 from .._events import ActorEvent, EventStream
-from .._statistics import ActorStatistics, actor_statistics
+from .._metrics import ActorStatistics
 from .._supervisor import Supervisor
 from .._system import ActorSystem
+
+if TYPE_CHECKING:
+    from .._protocols import EngineCore
 
 __all__ = ["RecentEvents", "Snapshotter"]
 
@@ -50,7 +52,7 @@ class Snapshotter:
         stats = system.statistics()
         with system._lock:
             live = list(system._actors.values())
-        rows = [actor_statistics(core) for core in live]
+        rows = [core.statistics() for core in live]
         processed = {row.actor_id: row.calls_processed for row in rows}
         rates: dict[int, float] = {}
         total_rate = 0.0
@@ -144,7 +146,7 @@ def _event(event: ActorEvent) -> dict[str, Any]:
     }
 
 
-def _tree(cores: list[ActorCore]) -> dict[str, Any]:
+def _tree(cores: list[EngineCore]) -> dict[str, Any]:
     """The supervision tree of ``cores``: the root, its supervisors, their actors,
     each list in the order its members were first created.
 
@@ -171,5 +173,7 @@ def _tree(cores: list[ActorCore]) -> dict[str, Any]:
         return node
 
     for core in cores:
-        node_of(core.supervisor)["children"].append({"kind": "actor", "id": core.actor_id})
+        sup = core.supervisor
+        parent = node_of(sup) if isinstance(sup, Supervisor) else root
+        parent["children"].append({"kind": "actor", "id": core.actor_id})
     return root

@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from .. import ActorSystem, init
+from .._options import check_timeout
 
 __all__ = ["serving_actor_system"]
 
@@ -27,14 +28,7 @@ def check_shutdown_timeout(shutdown_timeout: float | None) -> None:
         TypeError: not a number or ``None``.
         ValueError: negative.
     """
-    if shutdown_timeout is None:
-        return
-    if isinstance(shutdown_timeout, bool) or not isinstance(shutdown_timeout, int | float):
-        raise TypeError(
-            f"shutdown_timeout must be a number or None, got {type(shutdown_timeout).__name__}"
-        )
-    if shutdown_timeout < 0:
-        raise ValueError(f"shutdown_timeout must be >= 0 or None, got {shutdown_timeout}")
+    check_timeout(shutdown_timeout, "shutdown_timeout")
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,200 @@
+"""``CoreBase``: the one ``__slots__`` layout of an actor, shared by the engine's mixins.
+
+``ActorCore`` is assembled from mixins by concern (dispatch, lifecycle, restarts,
+checkpoints), as Akka's ActorCell is from traits. Each mixin derives from this
+class and adds no slots, so the object stays one flat ``__slots__`` instance
+and a method found through the mixins costs what one defined on the class does.
+The methods one mixin calls on another are declared here for the type checker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..._mailbox import Mailbox
+from ..._specs import ActorConfig, ClassSpec
+from ..._types import ActorState, StopReason
+from .common import ColdState, died_error
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Sequence
+
+    from ..._exceptions import ActorDiedError, CheckpointError
+    from ..._protocols import Host, Parent
+    from ..._ref import ObjectRef
+    from .call import Admission, Call
+
+__all__ = ["CoreBase"]
+
+
+class CoreBase:
+    """Every field of an actor; the mixins add behaviour only."""
+
+    __slots__ = (
+        "__weakref__",
+        "actor_id",
+        "cold",
+        "config",
+        "ctx",
+        "death",
+        "deps_waiting",
+        "failed",
+        "finishing",
+        "handles",
+        "host",
+        "incarnation",
+        "init_args",
+        "init_kwargs",
+        "instance",
+        "loop",
+        "mailbox",
+        "name",
+        "namespace",
+        "pending",
+        "processed",
+        "ready_waiters",
+        "reason",
+        "refusing",
+        "restarts",
+        "scheduled",
+        "spec",
+        "state",
+        "stop_waiters",
+        "stopping",
+        "supervisor",
+        "workers",
+    )
+
+    host: Host
+    loop: asyncio.AbstractEventLoop
+    ctx: contextvars.Context
+    spec: ClassSpec
+    config: ActorConfig
+    actor_id: int
+    name: str | None
+    namespace: str
+    supervisor: Parent
+    init_args: tuple[Any, ...]
+    init_kwargs: dict[str, Any]
+    state: ActorState
+    instance: Any
+    mailbox: Mailbox | None
+    # Tasks running calls (the call, or None between calls) and lifecycle hooks.
+    workers: dict[asyncio.Task[Any], Call | None] | None
+    deps_waiting: set[Call] | None
+    ready_waiters: list[asyncio.Future[None]] | None
+    stop_waiters: list[asyncio.Future[None]] | None
+    # A drain callback is scheduled (or creation is under way).
+    scheduled: bool
+    refusing: bool
+    finishing: bool
+    stopping: StopReason | None
+    death: BaseException | None
+    reason: str | None
+    handles: int
+    processed: int
+    failed: int
+    restarts: int
+    # Bumped by every take-down and death: a task of an older incarnation sees
+    # the change and keeps its hands off.
+    incarnation: int
+    cold: ColdState | None
+    # Makes each call, for an actor with max_pending_calls or under metrics.
+    pending: Admission | None
+
+    def describe(self) -> str:
+        """``actor Counter(id=3, name='c')``: how errors and logs name this actor."""
+        named = f", name={self.name!r}" if self.name else ""
+        return f"actor {self.spec.name}(id={self.actor_id}{named})"
+
+    @property
+    def class_name(self) -> str:
+        """The actor class's name."""
+        return self.spec.name
+
+    def _cold(self) -> ColdState:
+        cold = self.cold
+        if cold is None:
+            cold = self.cold = ColdState()
+        return cold
+
+    def _error(self, reason: str) -> ActorDiedError:
+        """``ActorDiedError`` for ``reason``, caused by what killed the actor, if anything."""
+        err = died_error(self, reason)
+        err.__cause__ = self.death
+        return err
+
+    def _dead_error(self) -> ActorDiedError:
+        return self._error(self.reason or "is dead")
+
+    def _schedule_drain(self) -> None:
+        """Have the mailbox drained in the next loop iteration, if it is not already.
+
+        For the cold paths; the hot path inlines these lines.
+        """
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._drain, context=self.ctx)
+
+    @staticmethod
+    def _settle_waiters(
+        waiters: list[asyncio.Future[None]] | None, exc: Callable[[], BaseException] | None = None
+    ) -> None:
+        """Resolve each waiting future not already done: to None, or to ``exc()``."""
+        if waiters is None:
+            return
+        for w in waiters:
+            if not w.done():
+                if exc is None:
+                    w.set_result(None)
+                else:
+                    w.set_exception(exc())
+
+    if TYPE_CHECKING:
+        # Defined by the mixins; declared here so that each mixin type-checks alone.
+        def _drain(self) -> None: ...
+        def _submit(self, call: Call) -> None: ...
+        def _enqueue(self, call: Call) -> None: ...
+        def _spawn_hook(self, coro: Any) -> None: ...
+        def _create(self) -> bool: ...
+        def _refusal(self) -> ActorDiedError: ...
+        def _die(self, reason: str, *, pre_destroy: bool = False) -> None: ...
+        def _exit(self, how: StopReason) -> None: ...
+        def _fail_waiting(self, reason: str) -> None: ...
+        def _maybe_finish_stop(self) -> None: ...
+        def _stop_after_running(self, why: StopReason, reason: str) -> None: ...
+        def _creation_failed(self, exc: BaseException, hook: str) -> None: ...
+        def _exited_in(self, hook: str) -> bool: ...
+        def _became_alive(self) -> None: ...
+        def _hook_context(self) -> contextvars.Context: ...
+        def _crash(
+            self, exc: BaseException | None, reason: str, crashed: Call | None = None
+        ) -> None: ...
+        def _retry(self, call: Call, exc: BaseException | None) -> bool: ...
+        def _take_down(
+            self, reason: str, crashed: Call | None = None, exc: BaseException | None = None
+        ) -> None: ...
+        def _start_again(self) -> None: ...
+        def _ask_supervisor(self, reason: str) -> None: ...
+        async def _checkpoint_after(self, call: Call, value: Any) -> None: ...
+        async def _restore(self) -> None: ...
+        async def _save(self, data: bytes) -> None: ...
+        def _capture(self) -> bytes: ...
+        def _roll_back(self, exc: CheckpointError) -> None: ...
+        def stopped(self) -> asyncio.Future[None]: ...
+        def _submit_threadsafe(self, call: Call) -> Call: ...
+        def _drop_checkpoint(self) -> None: ...
+        # What code running in the actor may ask (_context.RunningActor).
+        def request_exit(self) -> None: ...
+        def running_call(self) -> ObjectRef[Any] | None: ...
+        def blocking_wait(
+            self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+        ) -> Generator[Any, None, Any]: ...
+        def check_wait(
+            self, refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None
+        ) -> None: ...
+        def done_waiting(self) -> None: ...
+        async def wait_ready(self) -> None: ...

@@ -1,0 +1,241 @@
+"""``ActorCore``: one actor of the in-process engine, assembled from its concerns."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter, deque
+from collections.abc import Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..._context import current_call
+from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall
+from ..._ref import ObjectRef
+from ..._specs import ActorConfig, ClassSpec
+from ..._types import ActorInfo, ActorState, RestartType
+from . import deadlock
+from .call import Call, PendingCount
+from .checkpoint import Checkpoints
+from .dispatch import Dispatch
+from .lifecycle import Lifecycle
+from .restart import Restarts
+from .timed import TimedAdmission
+
+if TYPE_CHECKING:
+    from ..._protocols import Host
+
+__all__ = ["ActorCore"]
+
+
+class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
+    """One actor's state, mailbox and scheduling. Lives on its host system's loop.
+
+    It is what ``_protocols.EngineCore`` describes for handles and the system,
+    and ``_protocols.Child`` for its supervisor.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        host: Host,
+        spec: ClassSpec,
+        actor_id: int,
+        config: ActorConfig,
+        name: str | None,
+        namespace: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.host = host
+        self.loop = host.loop
+        self.ctx = host.ctx
+        self.spec = spec
+        self.config = config
+        self.actor_id = actor_id
+        self.name = name
+        self.namespace = namespace
+        self.supervisor = host.root
+        self.init_args = args
+        self.init_kwargs = kwargs
+        self.state = ActorState.PENDING_CREATION
+        self.instance = None
+        self.mailbox = None
+        self.workers = None
+        self.deps_waiting = None
+        self.ready_waiters = None
+        self.stop_waiters = None
+        self.scheduled = False
+        self.refusing = False
+        self.finishing = False
+        self.stopping = None
+        self.death = None
+        self.reason = None
+        self.handles = 0
+        self.processed = 0
+        self.failed = 0
+        self.restarts = 0
+        self.incarnation = 0
+        self.cold = None
+        # Only an actor with max_pending_calls counts its calls: the others pay nothing.
+        cap = config.max_pending_calls
+        self.pending = PendingCount(cap) if cap > 0 else None
+        if host.metrics:
+            # Chosen once here: the calls of an actor without metrics are untimed.
+            self.pending = TimedAdmission(self.pending)
+
+    def start(self) -> None:
+        """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
+        self.scheduled = True
+        if self.host.on_loop_thread():
+            self.loop.call_soon(self._drain, context=self.ctx)
+        else:
+            self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
+
+    @property
+    def max_restarts(self) -> int:
+        """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
+        return self.config.max_restarts
+
+    @property
+    def restart(self) -> RestartType:
+        """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
+        return self.config.restart
+
+    @property
+    def crash_times(self) -> deque[float]:
+        """When this actor crashed lately, for the root's backoff."""
+        return self._cold().crash_times
+
+    def info(self) -> ActorInfo:
+        """This actor, as ``ActorSystem.list_actors()`` reports it."""
+        mb = self.mailbox
+        return ActorInfo(
+            actor_id=self.actor_id,
+            class_name=self.spec.name,
+            name=self.name,
+            namespace=self.namespace,
+            state=self.state,
+            mailbox_depth=mb.depth if mb else 0,
+            mailbox_capacity=self.config.mailbox_size,
+            peak_depth=mb.peak if mb else 0,
+            calls_processed=self.processed,
+            calls_failed=self.failed,
+            running=sum(lane.running - lane.idle for lane in mb.lanes) if mb else 0,
+        )
+
+    def statistics(self) -> ActorStatistics:
+        """``info()``, with restarts, calls waiting for room, and latency (any thread)."""
+        mb = self.mailbox
+        latency = self.latency()
+        return ActorStatistics(
+            **_fields(self.info()),
+            restarts=self.restarts,
+            waiting_for_room=len(mb.overflow) if mb is not None and mb.overflow else 0,
+            latency=latency.summary() if latency is not None else None,
+        )
+
+    def latency(self) -> LatencyRecorder | None:
+        """This actor's call latencies, under ``ActorSystem(metrics=True)``."""
+        pending = self.pending
+        return pending.latency if isinstance(pending, TimedAdmission) else None
+
+    def running_calls(self) -> list[RunningCall]:
+        """The calls running in this actor's tasks now (any thread; a snapshot)."""
+        workers = self.workers
+        if not workers:
+            return []
+        return [
+            RunningCall(task, call, call._spec.name, call._spec.kind, call._spec.func)
+            for task, call in list(workers.items())
+            if call is not None
+        ]
+
+    def leftovers(self) -> str | None:
+        """What this actor has still to do, naming the methods; ``None`` if nothing.
+
+        For leak reports (``asyncactors.testing``), not for the hot path.
+        """
+        parts = []
+        pending = self.pending_calls()
+        if pending:
+            running = [c for c in (self.workers or {}).values() if c is not None]
+            names = Counter(c._spec.name for c in (*running, *self._queued()) if not c.done())
+            which = ", ".join(
+                f"{n}()" + (f" x{k}" if k > 1 else "") for n, k in sorted(names.items())
+            )
+            parts.append(_plural(pending, "pending call") + (f": {which}" if which else ""))
+        mb = self.mailbox
+        # Workers of calls hold lane slots; the other tasks run lifecycle hooks.
+        hooks = len(self.workers or ()) - (sum(lane.running for lane in mb.lanes) if mb else 0)
+        if hooks > 0:
+            parts.append(
+                _plural(hooks, "task")
+                + " of __post_create__, __pre_destroy__ or a checkpoint still running"
+            )
+        if not parts:
+            return None
+        state = "" if self.state is ActorState.ALIVE else f" ({self.state})"
+        return f"{self.describe()}{state}: {'; '.join(parts)}"
+
+    def _queued(self) -> Iterator[Call]:
+        mb = self.mailbox
+        if mb is not None:
+            for lane in mb.lanes:
+                yield from lane.retries or ()
+                if lane.head is not None:
+                    yield lane.head
+                yield from lane.rest or ()
+            yield from mb.overflow or ()
+        yield from self.deps_waiting or ()
+
+    # -- the running call, for get_runtime_context() and deadlock detection ---------
+
+    def running_call(self) -> ObjectRef[Any] | None:
+        """The call whose method is running here: async and threaded methods only.
+
+        A sync method running inline cannot be cancelled while it runs.
+        """
+        ref = current_call.get()
+        if ref is not None:
+            return ref()
+        workers = self.workers
+        if workers and asyncio._get_running_loop() is self.loop:
+            task = asyncio.current_task()
+            if task is not None:
+                return workers.get(task)
+        return None
+
+    def blocking_wait(
+        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+    ) -> Generator[Any, None, Any]:
+        """``await ref`` in this actor's code, for a ref not done: check it can end.
+
+        Raises:
+            DeadlockError: the ref's call can never run before this method ends.
+        """
+        return deadlock.blocked(ref, fut)
+
+    def check_wait(
+        self, refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None
+    ) -> None:
+        """A wait for ``needed`` of ``refs`` is about to block this actor's code.
+
+        With ``fut``, the wait is recorded until ``done_waiting()`` or ``fut`` is done.
+
+        Raises:
+            DeadlockError: fewer than ``needed`` of them can ever be ready.
+        """
+        deadlock.check(refs, needed, fut, record=fut is not None)
+
+    def done_waiting(self) -> None:
+        """The wait ``check_wait()`` recorded has ended."""
+        deadlock.done_waiting()
+
+
+def _fields(info: ActorInfo) -> dict[str, Any]:
+    return {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

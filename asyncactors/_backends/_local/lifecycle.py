@@ -1,0 +1,425 @@
+"""An actor's life: creation, ``__post_create__``, graceful and forced stops, hooks.
+
+Creation runs ``__init__`` inline in the first drain, then (when there is a
+checkpoint to restore or a ``__post_create__``) a hook task; the actor is ALIVE
+after both. A graceful stop refuses new calls (or, once every handle is gone,
+takes none), lets accepted calls finish, saves a final checkpoint, runs
+``__pre_destroy__`` and is DEAD. ``_die`` is the forced stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from typing import Any, Final
+
+from ..._context import current_actor
+from ..._exceptions import ActorDiedError, CheckpointCorruptError, _ActorExit
+from ..._ref import logger
+from ..._types import ActorState, EventKind, StopReason
+from .base import CoreBase
+from .call import Call, StopCall
+from .common import STOP_REASONS, STOPPED_BY, died_error, propagates
+
+__all__ = ["RESTORING", "Lifecycle"]
+
+_get_running_loop = asyncio._get_running_loop
+_current_task = asyncio.current_task
+_CancelledError = asyncio.CancelledError
+
+_PENDING: Final = ActorState.PENDING_CREATION
+_ALIVE: Final = ActorState.ALIVE
+_RESTARTING: Final = ActorState.RESTARTING
+_DEAD: Final = ActorState.DEAD
+
+# The step of creation that restores the checkpoint, as errors name it.
+RESTORING: Final = "restoring its checkpoint"
+
+
+class Lifecycle(CoreBase):
+    """Creation, stopping and the lifecycle hooks."""
+
+    __slots__ = ()
+
+    def request_exit(self) -> None:
+        """``exit_actor()`` was called in this actor's code, on any thread."""
+        if _get_running_loop() is self.loop:
+            self._exit(StopReason.EXIT)
+        else:  # a method running in a thread (run_in_thread=True)
+            self.loop.call_soon_threadsafe(self._exit, StopReason.EXIT, context=self.ctx)
+
+    def _create(self) -> bool:
+        """Run ``__init__`` (inline); return whether the actor is ALIVE now."""
+        host = self.host
+        previous, host.inline = host.inline, self
+        try:
+            self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
+        except BaseException as exc:
+            self._creation_failed(exc, "__init__")
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return False
+        finally:
+            host.inline = previous
+        if self.stopping is not None and self._exited_in("__init__"):
+            return False
+        if self.spec.post_create is not None or self.config.store is not None:
+            self._spawn_hook(self._finish_creation())
+            return False
+        self._became_alive()
+        return True
+
+    def _spawn_hook(self, coro: Any) -> None:
+        """Run a lifecycle hook in a task counted among the workers while it runs."""
+        task = self.loop.create_task(self._run_hook(coro), context=self._hook_context())
+        if self.workers is None:
+            self.workers = {}
+        self.workers[task] = None
+
+    async def _run_hook(self, coro: Any) -> None:
+        try:
+            await coro
+        finally:
+            # After a restart or death this is another dict, or None: no-op.
+            if self.workers is not None:
+                self.workers.pop(_current_task(), None)  # type: ignore[arg-type]
+
+    def _hook_context(self) -> contextvars.Context:
+        ctx = self.ctx.copy()
+        ctx.run(current_actor.set, self)
+        return ctx
+
+    async def _finish_creation(self) -> None:
+        """Restore the checkpoint and run ``__post_create__``, off the drain."""
+        incarnation = self.incarnation
+        hook = RESTORING
+        try:
+            if self.config.store is not None:
+                await self._restore()
+            hook = "__post_create__"
+            if self.spec.post_create is not None:
+                await self.spec.post_create(self.instance)
+        except BaseException as exc:
+            escaping = propagates(exc)
+            if self.incarnation == incarnation:
+                cancelled = escaping and isinstance(exc, _CancelledError)
+                self._creation_failed(
+                    died_error(self, f"was cancelled in {hook}") if cancelled else exc, hook
+                )
+            if escaping:
+                raise
+        else:
+            if self.incarnation == incarnation and self.state is _PENDING:
+                if self.stopping is not None and self._exited_in(hook):
+                    return
+                self._became_alive()
+                self._schedule_drain()
+
+    def _became_alive(self) -> None:
+        self.state = _ALIVE
+        self.death = None
+        rebuilt = self.restarts or (self.cold is not None and self.cold.rollbacks)
+        self.host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
+        waiters, self.ready_waiters = self.ready_waiters, None
+        self._settle_waiters(waiters)
+
+    def _creation_failed(self, exc: BaseException, hook: str) -> None:
+        if self.state is _DEAD:
+            return
+        if isinstance(exc, _ActorExit | SystemExit):
+            how = "via exit_actor()" if isinstance(exc, _ActorExit) else f"by raising {exc!r}"
+            self.death = None
+            # __pre_destroy__ runs if there is an instance: __init__ returned.
+            self._die(f"exited in {hook} {how}", pre_destroy=True)
+            return
+        if hook == RESTORING and isinstance(exc, CheckpointCorruptError):
+            # No restart can mend the bytes: fail now, and every waiting caller with it.
+            self.death = exc
+            self._die(
+                f"failed to start: its checkpoint is corrupt: {exc} "
+                "(on_corrupt_checkpoint='start_fresh' starts from __init__ instead)"
+            )
+            return
+        self._crash(exc, f"failed to start: {hook} raised {type(exc).__name__}: {exc}")
+
+    def _exited_in(self, hook: str) -> bool:
+        """Whether ``hook`` called exit_actor() and caught its exception; stop if so."""
+        if self.stopping == StopReason.EXIT:
+            self._creation_failed(_ActorExit(), hook)
+            return True
+        return False
+
+    async def wait_ready(self) -> None:
+        """Wait until ``__init__`` and ``__post_create__`` have run.
+
+        Raises:
+            ActorDiedError: the actor failed to start (for good) or is dead.
+        """
+        if self.state is _PENDING or self.state is _RESTARTING:
+            if _get_running_loop() is not self.loop:
+                cf = asyncio.run_coroutine_threadsafe(self.wait_ready(), self.loop)
+                await asyncio.wrap_future(cf)
+                return
+            fut = self.loop.create_future()
+            if self.ready_waiters is None:
+                self.ready_waiters = []
+            self.ready_waiters.append(fut)
+            await fut
+        elif self.state is _DEAD:
+            raise self._dead_error()
+
+    def _refusal(self) -> ActorDiedError:
+        if self.state is _DEAD:
+            return self._dead_error()
+        if self.stopping is StopReason.SHUTDOWN:
+            return died_error(self, "is not accepting calls: its actor system is being shut down")
+        if self.stopping is StopReason.SUPERVISOR:
+            return died_error(self, "is not accepting calls: its supervisor is stopping it")
+        if self.stopping in STOPPED_BY:
+            return died_error(self, f"is stopping: {STOPPED_BY[self.stopping]} was called")
+        if self.stopping == StopReason.SYSTEM_EXIT:
+            return died_error(self, "is stopping: a method raised SystemExit")
+        return died_error(self, "is stopping: it called exit_actor()")
+
+    def _die(self, reason: str, *, pre_destroy: bool = False) -> None:
+        if self.state is _DEAD:
+            return
+        if pre_destroy and self.instance is not None and self.spec.pre_destroy is not None:
+            self._pre_destroy_detached()
+        self.state = _DEAD
+        self.incarnation += 1
+        self.refusing = True
+        self.reason = reason
+        self._fail_waiting(reason)
+        workers = self.workers
+        if workers:
+            self.workers = {}
+            current = _current_task()
+            for task, call in workers.items():
+                if call is not None and not call._state:
+                    self.failed += 1
+                    call._set_exception(self._error(reason))
+                if task is not current:
+                    task.cancel()
+                    self.host.keep_task(task)
+        waiters, self.ready_waiters = self.ready_waiters, None
+        self._settle_waiters(waiters, self._dead_error)
+        self.instance = None
+        self._stopped_for_good(EventKind.DEAD)
+
+    def _fail_waiting(self, reason: str) -> None:
+        mb = self.mailbox
+        if mb is not None:
+            for call in mb.take_all():
+                call._set_exception(self._error(reason))
+        deps = self.deps_waiting
+        if deps:
+            self.deps_waiting = None
+            for call in deps:
+                call._set_exception(self._error(reason))
+
+    def _exit(self, how: StopReason) -> None:
+        """A normal stop (``how``: exit_actor() or SystemExit), from the moment it is asked for.
+
+        The actor takes no further call, whatever the method then does with the
+        exception. It stops once its running calls have finished, or, as a
+        permanent child of a supervisor, restarts at once (unless a stop is under
+        way already). During ``__init__`` or ``__post_create__`` creation acts on
+        it when the hook returns.
+        """
+        stopping = self.stopping
+        if stopping in (StopReason.EXIT, StopReason.SYSTEM_EXIT) or self.finishing:
+            return
+        state = self.state
+        why = STOP_REASONS[how]
+        if state is _ALIVE and stopping is None and self.supervisor._restarts_after_exit(self):
+            workers = self.workers
+            task = _current_task()
+            if workers and task in workers:
+                # The restart leaves the calling method's call to its worker,
+                # which settles it when the method ends.
+                workers[task] = None
+            self._take_down(why)
+            self._ask_supervisor(why)
+            return
+        if state is not _ALIVE and state is not _PENDING:
+            return
+        self._stop_after_running(how, f"{why} before running the call")
+
+    def _stop_after_running(self, why: StopReason, reason: str) -> None:
+        """Refuse new calls, fail the waiting ones with ``reason``, and stop once
+        the running ones finish."""
+        self.refusing = True
+        self.stopping = why
+        self._fail_waiting(reason)
+
+    def submit_stop(self, via: StopReason) -> Call:
+        """Queue a graceful stop behind the calls already submitted (any thread).
+
+        When it runs, the actor refuses new calls, fails the calls still waiting
+        (in the mailbox, or for ref arguments) with ``ActorDiedError``, lets the
+        running ones finish, runs ``__pre_destroy__`` and is DEAD for good: no
+        supervisor restarts it. The returned ref resolves to ``None`` then; it
+        fails with ``ActorDiedError`` if the actor died before the stop ran.
+        """
+        call = StopCall(self, via)
+        if _get_running_loop() is self.loop:
+            self._submit(call)
+            return call
+        return self._submit_threadsafe(call)
+
+    def request_stop(self, why: StopReason) -> None:
+        """Stop gracefully once every accepted call has finished.
+
+        ``why`` is ``"shutdown"`` or ``"supervisor"`` (refuse new calls), or
+        ``"released"`` (all handles are gone).
+        """
+        if self.state is _DEAD or self.stopping is not None:
+            return
+        self.stopping = why
+        if why is not StopReason.RELEASED:
+            self.refusing = True
+        self._maybe_finish_stop()
+
+    def pending_calls(self) -> int:
+        """Calls submitted and not finished (for diagnostics, not the hot path)."""
+        mb = self.mailbox
+        n = 0
+        if mb is not None:
+            n = mb.waiting + sum(lane.running - lane.idle for lane in mb.lanes)
+        if self.deps_waiting:
+            n += len(self.deps_waiting)
+        return n
+
+    def _busy(self) -> bool:
+        if self.scheduled or self.workers or self.deps_waiting:
+            return True
+        mb = self.mailbox
+        if mb is None:
+            return False
+        if mb.depth or mb.overflow:
+            return True
+        return any(lane.running or lane.retries for lane in mb.lanes)
+
+    def _maybe_finish_stop(self) -> None:
+        if self.stopping is None or self.finishing or self.state is not _ALIVE or self._busy():
+            return  # still working, or creation/restart is under way and comes back here
+        self.finishing = True
+        if self.config.store is not None and self.name is not None:
+            self._spawn_hook(self._final_checkpoint())
+            return
+        self._run_pre_destroy()
+
+    async def _final_checkpoint(self) -> None:
+        try:
+            await self._save(self._capture())
+        except Exception:
+            logger.exception("%s: the checkpoint at stop failed", self.describe())
+        self._run_pre_destroy()
+
+    def _call_pre_destroy(self) -> Any:
+        """Call ``__pre_destroy__``; return its coroutine if it is async, else ``None``.
+
+        What it raises is logged: nobody awaits a stopping actor's hook.
+        """
+        assert self.spec.pre_destroy is not None
+        host = self.host
+        previous, host.inline = host.inline, self
+        try:
+            result = self.spec.pre_destroy(self.instance)
+        except BaseException as exc:
+            self._hook_raised(exc)
+            return None
+        finally:
+            host.inline = previous
+        return result if asyncio.iscoroutine(result) else None
+
+    def _run_pre_destroy(self) -> None:
+        coro = self._call_pre_destroy() if self.spec.pre_destroy is not None else None
+        if coro is None:
+            self._finish()
+        else:
+            self._spawn_hook(self._await_pre_destroy(coro))
+
+    def _pre_destroy_detached(self) -> None:
+        """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
+        coro = self._call_pre_destroy()
+        if coro is not None:
+            self.host.keep_task(
+                self.loop.create_task(self._logged(coro), context=self._hook_context())
+            )
+
+    async def _logged(self, coro: Any) -> None:
+        try:
+            await coro
+        except BaseException as exc:
+            self._hook_raised(exc)
+
+    def _hook_raised(self, exc: BaseException) -> None:
+        """Log what ``__pre_destroy__`` raised; re-raise only what must propagate.
+
+        exit_actor() and SystemExit ask for the stop already under way.
+        """
+        if propagates(exc):
+            raise exc
+        if not isinstance(exc, _ActorExit | SystemExit):
+            logger.error("__pre_destroy__ of %s raised", self.describe(), exc_info=exc)
+
+    async def _await_pre_destroy(self, coro: Any) -> None:
+        try:
+            await self._logged(coro)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.state is _DEAD:
+            return
+        self.state = _DEAD
+        self.incarnation += 1
+        self.refusing = True
+        self.reason = STOP_REASONS[self.stopping] if self.stopping else "stopped"
+        self.instance = None
+        self._stopped_for_good(EventKind.STOPPED)
+
+    def _stopped_for_good(self, kind: EventKind) -> None:
+        self.supervisor._forget(self)
+        self.host.unregister(self)
+        if self.config.store is not None and self.name is None:
+            self._drop_checkpoint()  # an unnamed actor's key is never used again
+        self.host.emit(kind, self, self.death)
+        waiters, self.stop_waiters = self.stop_waiters, None
+        self._settle_waiters(waiters)
+
+    def stopped(self) -> asyncio.Future[None]:
+        """A future of the loop that completes when the actor is DEAD."""
+        fut: asyncio.Future[None] = self.loop.create_future()
+        if self.state is _DEAD:
+            fut.set_result(None)
+        else:
+            if self.stop_waiters is None:
+                self.stop_waiters = []
+            self.stop_waiters.append(fut)
+        return fut
+
+    def handle_added(self) -> None:
+        """A new ``ActorHandle`` refers to this actor (any thread)."""
+        with self.host.lock:
+            self.handles += 1
+
+    def handle_released(self) -> None:
+        """An ``ActorHandle`` was garbage-collected (any thread)."""
+        with self.host.lock:
+            self.handles -= 1
+            last = self.handles == 0
+        if last and self.name is None and not self.config.detached and self.state is not _DEAD:
+            try:
+                if self.host.on_loop_thread():
+                    self.loop.call_soon(self._released, context=self.ctx)
+                else:
+                    self.loop.call_soon_threadsafe(self._released, context=self.ctx)
+            except RuntimeError:  # the loop is closed: nothing left to stop
+                pass
+
+    def _released(self) -> None:
+        if self.handles == 0:
+            self.request_stop(StopReason.RELEASED)

@@ -1,0 +1,89 @@
+"""``get_runtime_context()``: what a method can learn about the actor running it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._context import RunningActor, current_system, running_actor
+
+if TYPE_CHECKING:
+    from ._handle import ActorHandle
+    from ._ref import ObjectRef
+
+__all__ = ["RuntimeContext", "get_runtime_context"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeContext:
+    """Where the calling code runs; ``actor_id`` is ``None`` outside an actor.
+
+    The fields are a snapshot taken by ``get_runtime_context()``;
+    ``is_canceled()`` asks afresh each time. Ray's spellings work too:
+    ``get_actor_id()``, ``get_actor_name()``, ``was_current_actor_reconstructed``
+    and ``current_actor``.
+    """
+
+    actor_id: int | None
+    name: str | None
+    namespace: str | None
+    class_name: str | None
+    restart_count: int
+    was_restarted: bool
+    _core: RunningActor | None = field(default=None, repr=False, compare=False)
+    _call: ObjectRef[Any] | None = field(default=None, repr=False, compare=False)
+
+    def is_canceled(self) -> bool:
+        """Whether the running call's ref has been cancelled (``ref.cancel()``).
+
+        A method running in a thread (``run_in_thread=True``) cannot be
+        interrupted; it can poll this and return early. ``False`` outside a
+        call, and in a sync method running on the loop, which cannot be
+        cancelled while it runs.
+        """
+        call = self._call
+        return call is not None and call._was_cancelled()
+
+    def get_actor_id(self) -> str | None:
+        """Ray's spelling: the actor's id as a string, or ``None`` outside an actor."""
+        return None if self.actor_id is None else str(self.actor_id)
+
+    def get_actor_name(self) -> str | None:
+        """Ray's spelling: the actor's name, or ``None`` if it has none or outside an actor."""
+        return self.name
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        """Ray's spelling of ``was_restarted``."""
+        return self.was_restarted
+
+    @property
+    def current_actor(self) -> ActorHandle[Any]:
+        """A handle to the running actor, to pass to other actors.
+
+        Raises:
+            RuntimeError: called outside an actor.
+        """
+        core = self._core
+        if core is None:
+            raise RuntimeError("get_runtime_context().current_actor is only set inside an actor")
+        handle: ActorHandle[Any] = core.spec.handle_type(core)
+        return handle
+
+
+def get_runtime_context() -> RuntimeContext:
+    """Describe the actor whose method, ``__init__`` or hook is running, if any."""
+    core = running_actor()
+    if core is None:
+        system = current_system.get()
+        return RuntimeContext(None, None, system.namespace if system else None, None, 0, False)
+    return RuntimeContext(
+        core.actor_id,
+        core.name,
+        core.namespace,
+        core.class_name,
+        core.restarts,
+        core.restarts > 0,
+        core,
+        core.running_call(),
+    )

@@ -1,0 +1,95 @@
+"""Shared vocabulary: states, kinds and reasons as enums, and the ``ActorInfo`` record.
+
+A leaf module: every layer may import it, and it imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Final, Literal
+
+__all__ = [
+    "ASYNC",
+    "SYNC",
+    "THREAD",
+    "ActorInfo",
+    "ActorState",
+    "EventKind",
+    "MethodKind",
+    "RestartType",
+    "StopReason",
+]
+
+
+class ActorState(StrEnum):
+    """An actor's lifecycle state, as in Ray."""
+
+    PENDING_CREATION = "PENDING_CREATION"
+    ALIVE = "ALIVE"
+    RESTARTING = "RESTARTING"
+    DEAD = "DEAD"
+
+
+class MethodKind(IntEnum):
+    """How an actor method runs."""
+
+    SYNC = 0  # inline on the loop
+    ASYNC = 1  # awaited in a worker task
+    THREAD = 2  # in a worker thread (``run_in_thread=True``)
+
+
+# Module-level names: the hot path compares kinds without an attribute lookup.
+SYNC: Final = MethodKind.SYNC
+ASYNC: Final = MethodKind.ASYNC
+THREAD: Final = MethodKind.THREAD
+
+
+class StopReason(StrEnum):
+    """Why an actor stops gracefully."""
+
+    SHUTDOWN = "shutdown"  # its actor system shuts down
+    SUPERVISOR = "supervisor"  # its supervisor stops it
+    RELEASED = "released"  # every handle to it is gone
+    EXIT = "exit"  # a method called exit_actor()
+    SYSTEM_EXIT = "system_exit"  # a method raised SystemExit
+    STOP = "stop"  # asyncactors.stop(handle) ran
+    TERMINATE = "terminate"  # handle.__ray_terminate__.remote() ran
+
+
+class EventKind(StrEnum):
+    """What happened to an actor, as ``ActorSystem.events()`` reports it."""
+
+    STARTED = "started"
+    CRASHED = "crashed"
+    RESTARTING = "restarting"
+    RESTARTED = "restarted"
+    STOPPED = "stopped"  # a graceful stop
+    DEAD = "dead"  # killed, or failed for good
+
+
+# How OTP's supervisors treat a child that ended: always restart it, restart it
+# after a crash only, or never.
+RestartType = Literal["permanent", "transient", "temporary"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorInfo:
+    """One actor, as ``ActorSystem.list_actors()`` reports it.
+
+    ``calls_processed`` counts calls that ran to an outcome (value or exception);
+    ``calls_failed`` counts those of them that raised. ``mailbox_depth`` counts
+    calls queued in the mailbox, not those waiting for room in it.
+    """
+
+    actor_id: int
+    class_name: str
+    name: str | None
+    namespace: str
+    state: ActorState
+    mailbox_depth: int
+    mailbox_capacity: int
+    peak_depth: int
+    calls_processed: int
+    calls_failed: int
+    running: int
