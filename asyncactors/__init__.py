@@ -9,7 +9,7 @@
 """
 
 from ._actor_class import ActorClass, MethodDef, method, remote
-from ._api import exit_actor, get, get_actor, kill, put, stop, wait
+from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -82,6 +82,7 @@ __all__ = [
     "method",
     "put",
     "remote",
+    "set_resources",
     "shutdown",
     "start_background",
     "stop",

@@ -1,21 +1,22 @@
-"""Module-level functions: ``get``, ``wait``, ``put``, ``kill``, ``stop``, ``get_actor``."""
+"""Module-level functions: ``get``, ``wait``, ``put``, ``kill``, ``stop``, ``get_actor``,
+``exit_actor``, ``set_resources``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, overload
 
-from ._context import current_actor, running_actor
+from ._context import current_actor, current_system, running_actor
 from ._exceptions import GetTimeoutError, _ActorExit
 from ._handle import ActorHandle
 from ._options import check_timeout
 from ._ref import ObjectRef, unwatch, watch_pending
-from ._system import check_actor_lookup, default_system
+from ._system import ActorSystem, check_actor_lookup, default_system
 from ._types import StopReason
 
-__all__ = ["exit_actor", "get", "get_actor", "kill", "put", "stop", "wait"]
+__all__ = ["exit_actor", "get", "get_actor", "kill", "put", "set_resources", "stop", "wait"]
 
 _T = TypeVar("_T")
 
@@ -261,3 +262,33 @@ def exit_actor() -> NoReturn:
         )
     core.request_exit()
     raise _ActorExit
+
+
+async def set_resources(resources: Mapping[str, float], *, timeout: float | None = None) -> None:
+    """Set the calling actor's reservation of each resource named, from inside its code.
+
+    ``{"GPU": 2}`` makes the actor hold 2 GPUs and leaves what it holds of other
+    resources as it is; ``{"GPU": 0}`` gives its GPUs back. Decreases take
+    effect at once and go to the actors waiting for resources. Increases wait
+    for capacity in FIFO order, behind the actors already waiting to be created
+    and any earlier growth, or until ``timeout`` seconds have passed.
+
+    Raises:
+        RuntimeError: called outside an actor's code, or while another
+            ``set_resources()`` of the same actor waits.
+        TypeError: ``resources`` is not a dict of str -> number.
+        ValueError: a negative amount, more GPUs than one that are not whole,
+            or more of a resource than the actor system has in all.
+        GetTimeoutError: the increases did not fit within ``timeout``; the actor
+            keeps what it held of those resources (the decreases stand).
+        ActorDiedError: the actor system shut down while the increases waited.
+    """
+    core = running_actor()
+    if core is None:
+        raise RuntimeError(
+            "asyncactors.set_resources() can only be called inside an actor's code "
+            "(an async method or __post_create__)"
+        )
+    check_timeout(timeout)
+    system: ActorSystem = current_system.get()
+    await system._resources.resize(core, resources, timeout)

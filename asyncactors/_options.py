@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -9,7 +10,9 @@ __all__ = [
     "ACTOR_DEFAULTS",
     "CALL_OPTION_NAMES",
     "METHOD_DEFAULTS",
+    "check_gpu_amount",
     "check_name_for_get_if_exists",
+    "check_resource_amounts",
     "check_timeout",
     "validate_actor_options",
     "validate_call_options",
@@ -84,6 +87,52 @@ def _check_number(option: str, value: object) -> None:
         raise TypeError(f"option {option!r} must be a number, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"option {option!r} must be >= 0, got {value}")
+
+
+def check_gpu_amount(option: str, value: float) -> None:
+    """Refuse a number of GPUs above 1 that is not whole, as Ray does.
+
+    A fraction of one GPU shares that GPU with other actors; more than one GPU
+    means whole GPUs.
+
+    Raises:
+        ValueError: ``value`` is above 1 and not a whole number.
+    """
+    if value > 1 and value != int(value):
+        raise ValueError(
+            f"{option} must be a fraction of one GPU or a whole number of GPUs "
+            f"(as in Ray), got {value}"
+        )
+
+
+def check_resource_amounts(resources: object, api: str) -> None:
+    """Check a mapping of resource names (``CPU``, ``GPU``, ``memory`` or custom) to amounts.
+
+    Raises:
+        TypeError: not a mapping, a name that is not a str, or an amount that is
+            not a number.
+        ValueError: an empty name, a negative amount, or a number of GPUs above
+            1 that is not whole.
+    """
+    if not isinstance(resources, Mapping):
+        raise TypeError(
+            f"{api} takes a dict of resource name -> amount, got {type(resources).__name__}"
+        )
+    for key, amount in resources.items():
+        if not isinstance(key, str):
+            raise TypeError(f"resource names must be str, got {key!r}")
+        if not key:
+            raise ValueError(f"{api}: resource names must not be empty")
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise TypeError(
+                f"{api}: the amount of {key!r} must be a number, got {type(amount).__name__}"
+            )
+        if not 0 <= amount < math.inf:  # NaN too
+            raise ValueError(
+                f"{api}: the amount of {key!r} must be a finite number >= 0, got {amount}"
+            )
+        if key == "GPU":
+            check_gpu_amount(f"{api}: the amount of 'GPU'", amount)
 
 
 def _check_optional_str(option: str, value: object) -> None:
@@ -182,6 +231,8 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
         elif key in ("num_cpus", "num_gpus", "memory"):
             if value is not None:
                 _check_number(key, value)
+                if key == "num_gpus":
+                    check_gpu_amount("option 'num_gpus'", value)
         elif key == "resources":
             _check_resources(value)
         # "supervisor" is checked by _actor_class, above the Supervisor class.

@@ -122,6 +122,9 @@ class EngineCore(RunningActor, Child, Protocol):
     def start(self) -> None:
         """Schedule creation (any thread)."""
 
+    def park(self) -> None:
+        """Stay PENDING_CREATION, before ``start()``: calls queue, nothing runs."""
+
     def call(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:

@@ -32,6 +32,7 @@ class RuntimeContext:
     was_restarted: bool
     _core: RunningActor | None = field(default=None, repr=False, compare=False)
     _call: ObjectRef[Any] | None = field(default=None, repr=False, compare=False)
+    _system: Any = field(default=None, repr=False, compare=False)
 
     def is_canceled(self) -> bool:
         """Whether the running call's ref has been cancelled (``ref.cancel()``).
@@ -43,6 +44,27 @@ class RuntimeContext:
         """
         call = self._call
         return call is not None and call._was_cancelled()
+
+    def get_assigned_resources(self) -> dict[str, float]:
+        """What the actor holds now of its system's logical resources, as in Ray:
+        ``{"CPU": 1.0, "GPU": 0.5}``. Empty outside an actor and for an actor
+        that reserves nothing. Asked afresh each time (``set_resources()``)."""
+        core = self._core
+        if core is None or self._system is None:
+            return {}
+        assigned: dict[str, float] = self._system._resources.assigned(core)
+        return assigned
+
+    def get_accelerator_ids(self) -> dict[str, list[str]]:
+        """The ids of the GPUs the actor holds, as in Ray: ``{"GPU": ["3"]}``.
+
+        Whole GPUs, or the one GPU a fraction shares. Set ``CUDA_VISIBLE_DEVICES``
+        from them. Empty lists outside an actor and for an actor holding no GPU.
+        """
+        core = self._core
+        if core is None or self._system is None:
+            return {"GPU": []}
+        return {"GPU": self._system._resources.gpu_ids(core)}
 
     def get_actor_id(self) -> str | None:
         """Ray's spelling: the actor's id as a string, or ``None`` outside an actor."""
@@ -74,8 +96,8 @@ class RuntimeContext:
 def get_runtime_context() -> RuntimeContext:
     """Describe the actor whose method, ``__init__`` or hook is running, if any."""
     core = running_actor()
+    system = current_system.get()
     if core is None:
-        system = current_system.get()
         return RuntimeContext(None, None, system.namespace if system else None, None, 0, False)
     return RuntimeContext(
         core.actor_id,
@@ -86,4 +108,5 @@ def get_runtime_context() -> RuntimeContext:
         core.restarts > 0,
         core,
         core.running_call(),
+        system,
     )

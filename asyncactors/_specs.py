@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ._signature import ArgChecker
 from ._types import ASYNC, MethodKind, RestartType
 
-__all__ = ["ActorConfig", "ClassSpec", "MethodSpec"]
+__all__ = ["ActorConfig", "ClassSpec", "MethodSpec", "actor_demand"]
 
 
 class MethodSpec:
@@ -109,6 +110,7 @@ class ActorConfig:
         "max_restarts",
         "max_task_retries",
         "on_corrupt_checkpoint",
+        "resources",
         "restart",
         "restart_on",
         "store",
@@ -136,6 +138,16 @@ class ActorConfig:
         self.store: Any = opts["checkpoint_store"]
         self.checkpoint_every: int = opts["checkpoint_every"] if self.store is not None else 0
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
+        self.resources = actor_demand(opts)
+
+
+def actor_demand(opts: Mapping[str, Any]) -> Mapping[str, float] | None:
+    """What an actor with these options reserves: ``num_cpus``, ``num_gpus``,
+    ``memory`` and custom ``resources`` by name; ``None`` if nothing (the usual
+    case, which creation then tests in one comparison)."""
+    named = {"CPU": opts["num_cpus"], "GPU": opts["num_gpus"], "memory": opts["memory"]}
+    demand = {k: v for k, v in {**named, **(opts["resources"] or {})}.items() if v}
+    return MappingProxyType(demand) if demand else None
 
 
 def _unset_handle_type(core: Any) -> Any:

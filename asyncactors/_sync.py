@@ -9,7 +9,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar, get_args, overload
 
@@ -48,8 +48,16 @@ class BackgroundSystem(ActorSystem):
     ``with`` stops it on exit. It cannot be entered with ``async with``.
     """
 
-    def __init__(self, *, namespace: str, shutdown_timeout: float | None) -> None:
-        super().__init__(namespace=namespace, shutdown_timeout=shutdown_timeout)
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        shutdown_timeout: float | None,
+        resources: Mapping[str, float | list[int] | list[str]] | None = None,
+    ) -> None:
+        super().__init__(
+            namespace=namespace, shutdown_timeout=shutdown_timeout, resources=resources
+        )
         self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._thread: threading.Thread | None = None
         self._stop_lock = threading.Lock()
@@ -188,6 +196,7 @@ def start_background(
     namespace: str = "default",
     shutdown_timeout: float | None = None,
     loop: LoopKind = "asyncio",
+    resources: Mapping[str, float | list[int] | list[str]] | None = None,
 ) -> BackgroundSystem:
     """Run an actor system on a new event loop thread, for sync code.
 
@@ -201,7 +210,8 @@ def start_background(
     still running when the interpreter exits is stopped then, with
     ``shutdown_timeout`` or else 5 seconds to drain.
 
-    ``loop`` picks the event loop: ``"asyncio"`` or ``"uvloop"``.
+    ``loop`` picks the event loop: ``"asyncio"`` or ``"uvloop"``; ``resources``
+    is the system's capacity, as for ``ActorSystem``.
 
     Raises:
         RuntimeError: a background system is already running; stop it first.
@@ -209,6 +219,7 @@ def start_background(
             is empty, or ``shutdown_timeout`` is negative.
         TypeError: ``namespace`` is not a str, or ``shutdown_timeout`` is not a
             number or ``None``.
+        TypeError, ValueError: bad ``resources`` (the message names it).
     """
     if loop not in _LOOP_KINDS:
         raise ValueError(f"loop must be 'asyncio' or 'uvloop', got {loop!r}")
@@ -220,7 +231,9 @@ def start_background(
                 f"a background actor system is already running ({running!r}); there is one "
                 "per process: use it, or call its stop() before starting another"
             )
-        system = BackgroundSystem(namespace=namespace, shutdown_timeout=shutdown_timeout)
+        system = BackgroundSystem(
+            namespace=namespace, shutdown_timeout=shutdown_timeout, resources=resources
+        )
         system._start(loop)
         _system._background = system
     return system

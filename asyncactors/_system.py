@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._backends import get_backend
@@ -19,6 +20,7 @@ from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
 from ._metrics import ActorStatistics
 from ._options import check_timeout
+from ._resources import ResourcePool, describe_amounts
 from ._specs import ActorConfig, ClassSpec
 from ._statistics import Retired, SystemStatistics, system_statistics
 from ._supervisor import Supervisor
@@ -89,6 +91,13 @@ class ActorSystem:
     Leaving it by an exception cancels running calls at once instead, as a
     task group would.
 
+    ``resources`` declares the logical capacity that actors' ``num_cpus``,
+    ``num_gpus``, ``memory`` and ``resources`` options reserve:
+    ``{"CPU": 8, "GPU": 2, "memory": bytes, "custom": 4}``. ``CPU`` defaults to
+    ``os.cpu_count()``, ``memory`` to the machine's memory, and there is no GPU
+    and no custom resource unless given. ``"GPU"`` takes a count (ids 0..n-1)
+    or a list of GPU ids (``[3, 5]``).
+
     ``metrics=True`` times every call, for the latency in ``statistics()``
     (off by default: it costs each call two clock reads). ``block_warning_s``
     is how long an actor's method may hold the event loop before the watchdog
@@ -96,10 +105,9 @@ class ActorSystem:
     ``stuck_calls()``.
 
     Raises:
-        ValueError: an empty namespace, a negative ``shutdown_timeout``, or a
-            ``block_warning_s`` <= 0.
-        TypeError: ``namespace`` is not a str, ``metrics`` not a bool, or
-            ``block_warning_s`` not a number.
+        TypeError, ValueError: a bad namespace, timeout or resources (the
+            message names it), ``metrics`` not a bool, or ``block_warning_s``
+            neither None nor a number > 0.
     """
 
     def __init__(
@@ -107,6 +115,7 @@ class ActorSystem:
         *,
         namespace: str = "default",
         shutdown_timeout: float | None = None,
+        resources: Mapping[str, float | list[int] | list[str]] | None = None,
         metrics: bool = False,
         block_warning_s: float | None = 0.1,
     ) -> None:
@@ -131,6 +140,7 @@ class ActorSystem:
         # The actors shutdown() forced down when its timeout expired.
         self._forced_down: list[EngineCore] = []
         self._lock = threading.RLock()
+        self._resources = ResourcePool(resources, self._lock)
         self._closing = False
         self._closed = False
         self._done: asyncio.Future[None] | None = None
@@ -238,6 +248,9 @@ class ActorSystem:
         if supervisor is not None:
             supervisor._bind(self._host)
             supervisor._check_open()
+        demand = config.resources
+        if demand is not None:
+            self._resources.check(f"cannot create a {spec.name} actor: it", demand)
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
         create = self._backend.create_core
@@ -260,13 +273,28 @@ class ActorSystem:
                 self._names[key] = core
                 self._actors[core.actor_id] = core
         handle: ActorHandle[Any] = spec.handle_type(core)
+        if demand is not None:
+            # Parked first: a grant may come from the loop's thread at once.
+            core.park()
+            if not self._resources.request(core, demand, lambda: self._launch(core, supervisor)):
+                return handle  # PENDING_CREATION until its turn comes
+        self._launch(core, supervisor)
+        return handle
+
+    def _launch(self, core: EngineCore, supervisor: Supervisor | None) -> None:
+        """Start a new actor, under its supervisor if it has one."""
         if supervisor is not None:
             core.supervisor = supervisor
-            if not supervisor._add_child(core):
+            try:
+                up = supervisor._add_child(core)
+            except RuntimeError as exc:
+                # Only after waiting for resources: .remote() checked it was open.
+                core._die(f"could not start: {exc}")
+                return
+            if not up:
                 core._hold()  # it starts when its supervisor comes back up
-                return handle
+                return
         core.start()
-        return handle
 
     def _unregister(self, core: EngineCore) -> None:
         with self._lock:
@@ -277,6 +305,8 @@ class ActorSystem:
                     del self._names[key]
         self._graveyard.append(core)
         self._retired.add(core)
+        if self._resources.members:
+            self._resources.release(core)
 
     def _emit(self, kind: EventKind, core: EngineCore, exc: BaseException | None = None) -> None:
         """Publish a lifecycle event to every open ``events()`` stream."""
@@ -342,7 +372,26 @@ class ActorSystem:
         with self._lock:
             live = list(self._actors.values())
         dead = [c for c in self._graveyard if c.actor_id not in self._actors]
-        return [core.info() for core in (*live, *dead)]
+        pool = self._resources
+        return [
+            dataclasses.replace(
+                core.info(),
+                resources=MappingProxyType(pool.assigned(core)),
+                pending_resources=MappingProxyType(pool.pending(core)),
+            )
+            if core in pool.members
+            else core.info()
+            for core in (*live, *dead)
+        ]
+
+    def cluster_resources(self) -> dict[str, float]:
+        """The system's capacity of each resource it has, as Ray's ``cluster_resources()``."""
+        return self._resources.cluster()
+
+    def available_resources(self) -> dict[str, float]:
+        """What actors have not reserved, as Ray's ``available_resources()``: resources
+        with nothing left are omitted."""
+        return self._resources.available()
 
     def statistics(self) -> SystemStatistics:
         """The system's counters, added up per class and per named actor.
@@ -433,6 +482,11 @@ class ActorSystem:
         # A backoff may be long, and a crash-looping tree would crash again:
         # restarts not yet due are dropped, and their actors' callers told.
         self._root._abandon_restarts()
+        for core, demand in self._resources.close():
+            core._die(
+                "was shut down with its actor system before it was created: it was still "
+                f"waiting for resources ({describe_amounts(demand)})"
+            )
         cores = list(self._actors.values())
         for core in cores:
             core.request_stop(StopReason.SHUTDOWN)
@@ -512,10 +566,16 @@ def default_system() -> ActorSystem:
     )
 
 
-def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> ActorSystem:
+def init(
+    *,
+    namespace: str = "default",
+    ignore_reinit_error: bool = False,
+    resources: Mapping[str, float | list[int] | list[str]] | None = None,
+) -> ActorSystem:
     """Create the running loop's default actor system and return it.
 
     Threads without a loop then use it too. Pair with ``await asyncactors.shutdown()``.
+    ``resources`` is the system's capacity, as for ``ActorSystem``.
 
     Raises:
         RuntimeError: no running event loop, or a default system already exists
@@ -539,7 +599,7 @@ def init(*, namespace: str = "default", ignore_reinit_error: bool = False) -> Ac
             "asyncactors.init() was already called on this event loop; "
             "call 'await asyncactors.shutdown()' first or pass ignore_reinit_error=True"
         )
-    system = ActorSystem(namespace=namespace)
+    system = ActorSystem(namespace=namespace, resources=resources)
     system._bind(loop)
     _defaults[loop] = system
     _global_default = system

@@ -5,8 +5,10 @@ A leaf module: every layer may import it, and it imports nothing of the package.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from types import MappingProxyType
 from typing import Final, Literal
 
 __all__ = [
@@ -80,6 +82,9 @@ class ActorInfo:
     ``calls_processed`` counts calls that ran to an outcome (value or exception);
     ``calls_failed`` counts those of them that raised. ``mailbox_depth`` counts
     calls queued in the mailbox, not those waiting for room in it.
+    ``resources`` is what the actor holds of its system's logical resources;
+    ``pending_resources`` what it waits to hold: its whole demand while it
+    waits to be created, or the increases a ``set_resources()`` waits for.
     """
 
     actor_id: int
@@ -93,3 +98,8 @@ class ActorInfo:
     calls_processed: int
     calls_failed: int
     running: int
+    resources: Mapping[str, float] = field(default_factory=lambda: _NOTHING)
+    pending_resources: Mapping[str, float] = field(default_factory=lambda: _NOTHING)
+
+
+_NOTHING: Final[Mapping[str, float]] = MappingProxyType({})

@@ -24,6 +24,7 @@ LAYERS: list[list[str]] = [
     ["_protocols"],
     # L3: the engines and supervision.
     [
+        "_resources",
         "_statistics",
         "_watchdog",
         "_supervisor",

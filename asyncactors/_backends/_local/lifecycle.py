@@ -69,6 +69,14 @@ class Lifecycle(CoreBase):
         self._became_alive()
         return True
 
+    def park(self) -> None:
+        """Stay PENDING_CREATION until ``start()``: calls queue, and nothing runs.
+
+        For an actor waiting for resources: created once they are granted.
+        """
+        # Marked as scheduled with no drain scheduled: submitting a call schedules none.
+        self.scheduled = True
+
     def _spawn_hook(self, coro: Any) -> None:
         """Run a lifecycle hook in a task counted among the workers while it runs."""
         task = self.loop.create_task(self._run_hook(coro), context=self._hook_context())
