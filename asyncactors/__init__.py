@@ -10,6 +10,7 @@
 
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
+from ._batch import BatchMethod, batch
 from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
@@ -30,6 +31,7 @@ from ._ref import ObjectRef
 from ._runtime import RuntimeContext, get_runtime_context
 from ._statistics import GroupStatistics, SystemStatistics
 from ._stores import CheckpointStore, FileStore, MemoryStore
+from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
 from ._system import ActorSystem, init, shutdown
@@ -51,6 +53,7 @@ __all__ = [
     "ActorSystem",
     "AsyncActorsError",
     "Backoff",
+    "BatchMethod",
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointStore",
@@ -68,10 +71,12 @@ __all__ = [
     "ObjectRef",
     "PendingCallsLimitExceeded",
     "RuntimeContext",
+    "StreamRef",
     "StuckCall",
     "Supervisor",
     "SystemStatistics",
     "TaskCancelledError",
+    "batch",
     "exit_actor",
     "get",
     "get_actor",

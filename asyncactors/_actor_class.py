@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import MappingProxyType
 from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
+    Literal,
     NoReturn,
     ParamSpec,
     Protocol,
@@ -18,18 +19,22 @@ from typing import (
     overload,
 )
 
-from ._handle import ActorHandle, ActorMethod, make_handle_type
+from ._batch import BatchMethod
+from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
+    STREAM_BUFFER,
+    check_batched_method_options,
     check_name_for_get_if_exists,
+    check_stream_options,
     validate_actor_options,
     validate_method_options,
 )
-from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._specs import ActorConfig, BatchSpec, ClassSpec, MethodSpec
 from ._supervisor import Supervisor
 from ._system import default_system
-from ._types import ASYNC, SYNC, THREAD
+from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
 
 __all__ = ["ActorClass", "MethodDef", "method", "remote"]
 
@@ -38,6 +43,7 @@ _S = TypeVar("_S")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _Raw = TypeVar("_Raw")
+_Item = TypeVar("_Item")
 
 
 class MethodDef(Generic[_S, _P, _R, _Raw]):
@@ -81,8 +87,48 @@ class MethodDef(Generic[_S, _P, _R, _Raw]):
         return f"<asyncactors.method {self.func.__qualname__}>"
 
 
+class StreamMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A generator method declared with ``@asyncactors.method``: ``_R`` is the item type.
+
+    Type checkers see it on the class as its ``StreamMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> StreamMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
+class MultiMethodDef(MethodDef[_S, _P, _R, _Raw]):
+    """A method declared with ``@asyncactors.method(num_returns=N)``, N > 1.
+
+    Type checkers see it on the class as its ``MultiReturnMethod[_P, _R]``.
+    """
+
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None
+    ) -> MultiReturnMethod[_P, _R]: ...
+
+    @overload
+    def __get__(self, instance: _S, owner: type[Any] | None = None) -> Callable[_P, _Raw]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        return MethodDef.__get__(self, instance, owner)
+
+
 class _MethodDecorator(Protocol):
     """What ``@asyncactors.method(...)`` with options returns."""
+
+    # A BatchMethod is callable too: it is matched first, on purpose.
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, func: BatchMethod[_S, _Item, _R, _Raw], /
+    ) -> BatchMethod[_S, _Item, _R, _Raw]: ...
 
     @overload
     def __call__(
@@ -90,7 +136,37 @@ class _MethodDecorator(Protocol):
     ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
 
     @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+    ) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+    @overload
     def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+class _MultiDecorator(Protocol):
+    """What ``@asyncactors.method(num_returns=N, ...)`` returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+    ) -> MultiMethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[_S, _P], _R], /
+    ) -> MultiMethodDef[_S, _P, _R, _R]: ...
+
+
+@overload
+def method(  # type: ignore[overload-overlap]  # a BatchMethod is callable: matched first
+    func: BatchMethod[_S, _Item, _R, _Raw], /
+) -> BatchMethod[_S, _Item, _R, _Raw]: ...
 
 
 @overload
@@ -100,7 +176,32 @@ def method(
 
 
 @overload
+def method(
+    func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+
+
+@overload
+def method(
+    func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+
+@overload
 def method(func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+
+
+# num_returns=1 also fits the overload below, which it precedes: not a conflict.
+@overload
+def method(  # type: ignore[overload-overlap]
+    *,
+    concurrency_group: str | None = None,
+    run_in_thread: bool = False,
+    max_task_retries: int | None = None,
+    retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: Literal[1, "streaming"] | None = None,
+    stream_buffer: int | None = None,
+) -> _MethodDecorator: ...
 
 
 @overload
@@ -110,7 +211,8 @@ def method(
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
-) -> _MethodDecorator: ...
+    num_returns: int,
+) -> _MultiDecorator: ...
 
 
 def method(
@@ -121,29 +223,43 @@ def method(
     run_in_thread: bool = False,
     max_task_retries: int | None = None,
     retry_exceptions: bool | list[type[BaseException]] | None = None,
+    num_returns: int | Literal["streaming"] | None = None,
+    stream_buffer: int | None = None,
 ) -> Any:
     """Declare an actor method: ``@asyncactors.method`` or ``@asyncactors.method(**options)``.
 
-    Options: ``run_in_thread=True`` runs a blocking sync method in a worker
-    thread, still within the actor's concurrency limit, so it does not block the
-    event loop; ``concurrency_group``, ``max_task_retries`` and
-    ``retry_exceptions`` as in Ray. A decorated method is typed for checkers
-    without plugins: see ``asyncactors.typed()``.
+    Options: ``run_in_thread=True`` runs a blocking sync method (or each step
+    of a generator method) in a worker thread, still within the actor's
+    concurrency limit, so it does not block the event loop;
+    ``concurrency_group``, ``max_task_retries``, ``retry_exceptions`` and
+    ``num_returns`` (``.remote()`` returns that many refs) as in Ray;
+    ``stream_buffer`` (default 16) is how many items a generator method may
+    run ahead of its consumer. A decorated method is typed for checkers
+    without plugins: see ``asyncactors.typed()``. Above ``@asyncactors.batch``
+    it gives the batched method's batches these options.
 
     Raises:
         TypeError: not a function, an option of the wrong type, or
             ``run_in_thread`` on an async method.
-        ValueError: an option out of range.
+        ValueError: an option out of range, or one that does not fit the kind
+            of method (``stream_buffer`` on a method that is no generator,
+            retries or ``num_returns`` on a generator method, ``num_returns``
+            above 1 on a batched method).
     """
     opts = {
         "concurrency_group": concurrency_group,
         "run_in_thread": run_in_thread,
         "max_task_retries": max_task_retries,
         "retry_exceptions": retry_exceptions,
+        "num_returns": num_returns,
+        "stream_buffer": stream_buffer,
     }
     validate_method_options(opts)
 
-    def decorate(func: Callable[..., Any]) -> MethodDef[Any, ..., Any, Any]:
+    def decorate(func: Any) -> MethodDef[Any, ..., Any, Any] | BatchMethod[Any, Any, Any, Any]:
+        batched = func if isinstance(func, BatchMethod) else None
+        if batched is not None:
+            func = batched.func
         if not inspect.isfunction(func):
             raise TypeError(
                 f"@asyncactors.method decorates methods (def or async def), got {func!r}"
@@ -154,7 +270,19 @@ def method(
             raise TypeError(
                 f"run_in_thread=True is for blocking sync methods; {func.__qualname__} is async"
             )
-        return MethodDef(func, MappingProxyType(opts))
+        if batched is not None:
+            # @asyncactors.batch refused generators already.
+            check_batched_method_options(func.__qualname__, opts)
+            return batched.with_options(MappingProxyType(opts))
+        stream = _is_generator(func)
+        check_stream_options(func.__qualname__, stream, opts)
+        if stream:
+            kind: type[MethodDef[Any, ..., Any, Any]] = StreamMethodDef
+        elif isinstance(num_returns, int) and num_returns > 1:
+            kind = MultiMethodDef
+        else:
+            kind = MethodDef
+        return kind(func, MappingProxyType(opts))
 
     return decorate if func is None else decorate(func)
 
@@ -165,20 +293,15 @@ def _build_spec(cls: type) -> ClassSpec:
         if name.startswith("_"):
             continue
         static = inspect.getattr_static(cls, name)
-        declared = static.options if isinstance(static, MethodDef) else {}
+        declared = static.options if isinstance(static, MethodDef | BatchMethod) else {}
         attr = _function(static)
         if not inspect.isfunction(attr):
             continue
-        _refuse_generator(cls, name, attr)
         opts = {**METHOD_DEFAULTS, **declared}
-        if inspect.iscoroutinefunction(attr):
-            kind = ASYNC
-        elif opts["run_in_thread"]:
-            kind = THREAD
-        else:
-            kind = SYNC
+        kind = _kind(attr, opts["run_in_thread"])
         retry = opts["retry_exceptions"]
-        methods[name] = MethodSpec(
+        num_returns = opts["num_returns"]
+        spec = MethodSpec(
             cls.__name__,
             name,
             attr,
@@ -186,41 +309,51 @@ def _build_spec(cls: type) -> ClassSpec:
             opts["concurrency_group"],
             opts["max_task_retries"],
             tuple(retry) if isinstance(retry, list) else retry,
+            num_returns=1 if num_returns in (None, "streaming") else num_returns,
+            stream_buffer=opts["stream_buffer"] or STREAM_BUFFER,
         )
+        if isinstance(static, BatchMethod):
+            # Callers send items; the batch runs as a call of ``spec``.
+            batch = BatchSpec(static.max_batch_size, static.batch_wait_timeout_s, spec)
+            spec = MethodSpec(cls.__name__, name, attr, kind, batch, None, None, batch=batch)
+        methods[name] = spec
     post_create = _function(getattr(cls, "__post_create__", None))
     if post_create is not None and not inspect.iscoroutinefunction(post_create):
         raise TypeError(f"{cls.__name__}.__post_create__ must be 'async def'")
-    spec = ClassSpec(cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None)))
-    spec.handle_type = make_handle_type(cls.__name__, methods)
-    return spec
-
-
-def _refuse_generator(cls: type, name: str, func: Callable[..., Any]) -> None:
-    # A call would return the generator object itself, unconsumed.
-    if inspect.isasyncgenfunction(func):
-        kind = "an async generator"
-    elif inspect.isgeneratorfunction(func):
-        kind = "a generator"
-    else:
-        return
-    raise TypeError(
-        f"{cls.__name__}.{name} is {kind} method, and asyncactors has no streaming "
-        "methods yet: a call would return the generator object, not its items. "
-        "Return a list instead, or have the actor push items to a consumer actor"
+    class_spec = ClassSpec(
+        cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None))
     )
+    class_spec.handle_type = make_handle_type(cls.__name__, methods)
+    return class_spec
+
+
+def _kind(func: Callable[..., Any], in_thread: bool) -> MethodKind:
+    """How the engine runs ``func``; a generator method streams its items."""
+    if inspect.iscoroutinefunction(func):
+        return ASYNC
+    if inspect.isasyncgenfunction(func):
+        return STREAM_ASYNC
+    if inspect.isgeneratorfunction(func):
+        return STREAM_THREAD if in_thread else STREAM_SYNC
+    return THREAD if in_thread else SYNC
+
+
+def _is_generator(func: Callable[..., Any]) -> bool:
+    return inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
 
 
 def _function(attr: Any) -> Any:
-    """The function behind ``attr``, unwrapping ``@asyncactors.method``."""
-    return attr.func if isinstance(attr, MethodDef) else attr
+    """The function behind ``attr``, unwrapping ``@asyncactors.method`` or ``.batch``."""
+    return attr.func if isinstance(attr, MethodDef | BatchMethod) else attr
 
 
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:
     groups = opts.get("concurrency_groups") or {}
     for m in spec.methods.values():
-        if m.group is not None and m.group not in groups:
+        group = m.concurrency_group
+        if group is not None and group not in groups:
             raise ValueError(
-                f"{spec.name}.{m.name} uses concurrency group {m.group!r}, which is not in "
+                f"{spec.name}.{m.name} uses concurrency group {group!r}, which is not in "
                 f"the actor's concurrency_groups ({', '.join(map(repr, groups)) or 'none defined'})"
             )
 

@@ -58,6 +58,11 @@ class RunningActor(Protocol):
     def done_waiting(self) -> None:
         """The wait ``check_wait()`` recorded has ended."""
 
+    def set_batch_limits(
+        self, method: str, max_batch_size: int | None, batch_wait_timeout_s: float | None
+    ) -> None:
+        """Change a batched method's limits (``None``: unchanged) for this incarnation."""
+
 
 # The ActorSystem that Cls.remote() uses here. Typed loosely: the system module
 # sits above this one, and only it and the supervisors look inside.

@@ -8,27 +8,33 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._events import ActorExitInfo
-from ._options import validate_call_options
-from ._types import StopReason
+from ._options import check_stream_options, validate_call_options
+from ._ref import ObjectRef, split
+from ._stream import StreamRef
+from ._types import STREAMS, StopReason
 
 if TYPE_CHECKING:
     from ._metrics import ActorStatistics
     from ._protocols import EngineCore
-    from ._ref import ObjectRef
     from ._specs import MethodSpec
 
 __all__ = [
     "ActorHandle",
     "ActorMethod",
+    "BatchedActorMethod",
     "MethodDescriptor",
+    "MultiReturnMethod",
     "RayTerminate",
+    "StreamMethod",
     "make_handle_type",
+    "method_type",
     "typed",
 ]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_Y = TypeVar("_Y")
 
 
 # Generic for type checkers only: instances are created unsubscripted, and
@@ -97,13 +103,17 @@ class ActorMethod(Generic[_P, _R]):
 
     def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """This method with per-call options: ``concurrency_group``, ``max_task_retries``,
-        ``retry_exceptions``.
+        ``retry_exceptions``, ``num_returns`` (the result split into that many refs),
+        ``stream_buffer`` (generator methods).
 
         Raises:
-            ValueError: an unknown option, or a concurrency group the actor lacks.
+            ValueError: an unknown option, a concurrency group the actor lacks, or
+                an option that does not fit the kind of method.
             TypeError: an option value of the wrong type.
         """
         validate_call_options(opts)
+        spec = self._spec
+        check_stream_options(f"{spec.class_name}.{spec.name}", spec.kind in STREAMS, opts)
         group = opts.get("concurrency_group")
         core = self._core
         groups = core.config.groups or {}
@@ -112,7 +122,8 @@ class ActorMethod(Generic[_P, _R]):
                 f"concurrency group {group!r} does not exist on {core.describe()}; "
                 f"its groups: {sorted(groups) or 'none'}"
             )
-        return ActorMethod(core, self._spec.with_options(opts))
+        spec = spec.with_options(opts)
+        return method_type(spec)(core, spec)
 
     if not TYPE_CHECKING:
         # Hidden from type checkers, so that they report calling a method
@@ -136,6 +147,133 @@ class ActorMethod(Generic[_P, _R]):
         return f"<ActorMethod {self._spec.name} of {self._core.describe()}>"
 
 
+class StreamMethod(ActorMethod[_P, _Y]):
+    """``handle.method`` of a generator method: ``.remote()`` returns a ``StreamRef``.
+
+    ``StreamMethod[P, Y]`` takes the method's parameters ``P`` and streams the
+    items ``Y`` it yields.
+    """
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> StreamRef[_Y]:  # type: ignore[override]
+        """Start the stream and return its ``StreamRef`` at once.
+
+        The generator starts when the call's turn comes, even if nobody
+        iterates the stream, and parks once ``stream_buffer`` items wait.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return StreamRef(self._core.stream(spec, args, kwargs))
+
+    async def submit(self, *args: _P.args, **kwargs: _P.kwargs) -> StreamRef[_Y]:  # type: ignore[override]
+        """Start the stream once its call is in the mailbox (backpressure); return it.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return StreamRef(await self._core.submit(spec, args, kwargs))  # type: ignore[arg-type]
+
+    def submit_nowait(self, *args: _P.args, **kwargs: _P.kwargs) -> StreamRef[_Y]:  # type: ignore[override]
+        """Start the stream only if the mailbox has room now; return it.
+
+        Raises:
+            MailboxFullError: the mailbox is full.
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        spec.check(args, kwargs)
+        return StreamRef(self._core.call_nowait(spec, args, kwargs))  # type: ignore[arg-type]
+
+    def options(self, **opts: Any) -> StreamMethod[_P, _Y]:
+        """This method with per-call options: ``concurrency_group``, ``stream_buffer``.
+
+        Raises:
+            ValueError: an unknown option, a concurrency group the actor lacks,
+                or an option that does not apply to streams.
+            TypeError: an option value of the wrong type.
+        """
+        return ActorMethod.options(self, **opts)  # type: ignore[return-value]
+
+
+class MultiReturnMethod(ActorMethod[_P, _R]):
+    """``handle.method`` of a method with ``num_returns`` > 1: ``.remote()`` returns
+    that many refs, one per item of the method's result (a sequence), as in Ray."""
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> list[ObjectRef[Any]]:  # type: ignore[override]
+        """Submit a call and return its ``num_returns`` refs at once.
+
+        Raises:
+            TypeError: the arguments do not fit the method's signature.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        return split(ActorMethod.remote(self, *args, **kwargs), self._spec.num_returns)
+
+    async def submit(self, *args: _P.args, **kwargs: _P.kwargs) -> list[ObjectRef[Any]]:  # type: ignore[override]
+        """Submit a call, wait until it is in the mailbox, and return its refs."""
+        return split(await ActorMethod.submit(self, *args, **kwargs), self._spec.num_returns)
+
+    def submit_nowait(self, *args: _P.args, **kwargs: _P.kwargs) -> list[ObjectRef[Any]]:  # type: ignore[override]
+        """Submit a call only if the mailbox has room now, and return its refs.
+
+        Raises:
+            MailboxFullError: the mailbox is full.
+        """
+        ref = ActorMethod.submit_nowait(self, *args, **kwargs)
+        return split(ref, self._spec.num_returns)
+
+
+class BatchedActorMethod(ActorMethod[_P, _R]):
+    """``handle.method`` of a batched method: each call sends one item."""
+
+    __slots__ = ()
+
+    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
+        """Send one item and return the ref of its result at once (see ``ActorMethod.remote``).
+
+        Raises:
+            TypeError: not exactly one item.
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
+        """
+        spec = self._spec
+        check = spec.check
+        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
+            check(args, kwargs)
+        return self._core.call_item(spec, args, kwargs)
+
+    def options(self, **opts: Any) -> ActorMethod[_P, _R]:
+        """Refused: a batched method's batches run with the method's own options.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError(
+            f"{self._spec.name}() is a batched method: its calls take no options, and its "
+            "batches run with the method's own (@asyncactors.method(...) above @asyncactors.batch)"
+        )
+
+
+def method_type(spec: MethodSpec) -> type[ActorMethod[Any, Any]]:
+    """The ``ActorMethod`` class for ``spec``: chosen once, so ``.remote()`` never checks."""
+    if spec.batch is not None:
+        return BatchedActorMethod
+    if spec.kind in STREAMS:
+        return StreamMethod
+    if spec.num_returns > 1:
+        return MultiReturnMethod
+    return ActorMethod
+
+
 class RayTerminate:
     """``handle.__ray_terminate__``: Ray's spelling of ``asyncactors.stop(handle)``."""
 
@@ -155,18 +293,20 @@ class RayTerminate:
 class MethodDescriptor:
     """Class attribute of a handle type: ``handle.incr`` gives an ``ActorMethod``."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("method_type", "spec")
 
     def __init__(self, spec: MethodSpec) -> None:
         self.spec = spec
+        self.method_type = method_type(spec)
 
     def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
         if handle is None:
             return self
-        method: ActorMethod[..., Any] = ActorMethod(handle._core, self.spec)
+        spec = self.spec
+        method: ActorMethod[..., Any] = self.method_type(handle._core, spec)
         # The handle's __dict__ now shadows this non-data descriptor: later
         # accesses are a plain attribute load.
-        handle.__dict__[self.spec.name] = method
+        handle.__dict__[spec.name] = method
         return method
 
 
@@ -279,10 +419,8 @@ class ActorHandle(Generic[_T]):
         return f"<ActorHandle {core.describe()[6:]} {core.state.value}>"
 
     def __reduce__(self) -> Any:
-        raise TypeError(
-            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
-            "pass the handle itself to other actors"
-        )
+        # The engine decides: the local one refuses, Ray's pickles to its Ray handle.
+        return self._core.reduce_handle()
 
     def __dir__(self) -> list[str]:
         # As Ray's handle: the actor's methods for completion, not the handle's

@@ -8,7 +8,7 @@ event loop; the actor core decides when calls run.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["Lane", "Mailbox"]
@@ -78,19 +78,35 @@ class Mailbox:
         self.peak = 0
         self.default = Lane(default_limit)
         # Most actors have no concurrency groups: no dict for them.
-        self.groups: dict[str, Lane] | None = None
+        self.groups: dict[Hashable, Lane] | None = None
         self.lanes: tuple[Lane, ...] = (self.default,)
         if groups:
             self.groups = {name: Lane(limit) for name, limit in groups.items()}
             self.lanes = (self.default, *self.groups.values())
         self.overflow: deque[Any] | None = None
 
-    def lane(self, group: str | None) -> Lane:
-        """The lane of a concurrency group (``None``: the default group)."""
+    def lane(self, group: Hashable | None) -> Lane:
+        """The lane of a concurrency group (``None``: the default group), or an attached one."""
         if group is None:
             return self.default
         assert self.groups is not None
         return self.groups[group]
+
+    def attach(self, key: Hashable, lane: Lane) -> None:
+        """Route what is put with ``key`` to ``lane``, a lane its owner empties itself.
+
+        It is not among ``lanes`` (what the engine runs calls from), nor emptied
+        by ``take_all``; what waits in it counts in ``depth`` until ``release``.
+        """
+        if self.groups is None:
+            self.groups = {}
+        self.groups[key] = lane
+
+    def release(self, n: int) -> None:
+        """``n`` messages left an attached lane: free their places and admit waiters."""
+        self.depth -= n
+        if self.overflow:
+            self._admit()
 
     def put(self, msg: Any, lane: Lane) -> bool:
         """Queue ``msg`` in ``lane``; return ``False`` if it went to the overflow instead."""

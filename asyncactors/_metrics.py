@@ -12,6 +12,7 @@ anyway.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from array import array
 from bisect import bisect_left
@@ -30,6 +31,7 @@ __all__ = [
     "LatencyRecorder",
     "LatencySummary",
     "RunningCall",
+    "actor_statistics",
 ]
 
 #: Upper bounds, in seconds, of the latency histogram's buckets (a last one,
@@ -161,3 +163,16 @@ class RunningCall:
     kind: MethodKind
     # The method's function, to find the thread running a run_in_thread call.
     func: Callable[..., Any]
+
+
+def actor_statistics(
+    info: ActorInfo, *, restarts: int, waiting_for_room: int, latency: LatencyRecorder | None
+) -> ActorStatistics:
+    """``info`` with the rest of an actor's statistics (engines build theirs with it)."""
+    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+    return ActorStatistics(
+        **fields,
+        restarts=restarts,
+        waiting_for_room=waiting_for_room,
+        latency=latency.summary() if latency is not None else None,
+    )

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 __all__ = [
     "ACTOR_DEFAULTS",
     "CALL_OPTION_NAMES",
     "METHOD_DEFAULTS",
+    "check_batch_option",
+    "check_batched_method_options",
     "check_gpu_amount",
     "check_name_for_get_if_exists",
     "check_resource_amounts",
+    "check_stream_options",
     "check_timeout",
     "validate_actor_options",
     "validate_call_options",
@@ -47,9 +50,22 @@ METHOD_DEFAULTS: Final[Mapping[str, Any]] = {
     "run_in_thread": False,
     "max_task_retries": None,
     "retry_exceptions": None,
+    # None: 1 for a method, "streaming" for a generator method.
+    "num_returns": None,
+    # None: STREAM_BUFFER, for generator methods only.
+    "stream_buffer": None,
 }
 
-CALL_OPTION_NAMES: Final = ("concurrency_group", "max_task_retries", "retry_exceptions")
+# How far a generator method runs ahead of its consumer unless told otherwise.
+STREAM_BUFFER: Final = 16
+
+CALL_OPTION_NAMES: Final = (
+    "concurrency_group",
+    "max_task_retries",
+    "num_returns",
+    "retry_exceptions",
+    "stream_buffer",
+)
 
 _TASK_ONLY: Final = ("num_returns", "max_retries", "retry_exceptions", "max_calls")
 _LIFETIMES: Final = (None, "detached", "non_detached")
@@ -276,6 +292,29 @@ def check_name_for_get_if_exists(opts: Mapping[str, Any]) -> None:
         raise ValueError("option 'get_if_exists' requires option 'name'")
 
 
+def check_batch_option(
+    option: Literal["max_batch_size", "batch_wait_timeout_s"], value: object
+) -> None:
+    """Check a limit of ``@asyncactors.batch``: ``max_batch_size`` or ``batch_wait_timeout_s``.
+
+    Raises:
+        TypeError: a value of the wrong type.
+        ValueError: a value out of range.
+    """
+    if option == "max_batch_size":
+        wanted = "an int >= 1"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"option {option!r} must be {wanted}, got {value!r}")
+        if value < 1:
+            raise ValueError(f"option {option!r} must be {wanted}, got {value}")
+    else:
+        wanted = "a finite number of seconds >= 0"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"option {option!r} must be {wanted}, got {value!r}")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"option {option!r} must be {wanted}, got {value}")
+
+
 def validate_method_options(opts: Mapping[str, Any]) -> None:
     """Check ``@asyncactors.method`` options.
 
@@ -295,6 +334,81 @@ def validate_method_options(opts: Mapping[str, Any]) -> None:
                 _check_int(key, value, minimum=0, allow_minus_one=True)
         elif key == "retry_exceptions":
             _check_retry_exceptions(key, value)
+        elif key == "num_returns":
+            _check_num_returns(value)
+        elif key == "stream_buffer" and value is not None:
+            _check_int(key, value, minimum=1)
+
+
+def _check_num_returns(value: object) -> None:
+    if value is None or value == "streaming":
+        return
+    if value == "dynamic":
+        raise ValueError(
+            "option 'num_returns' cannot be 'dynamic' (Ray's deprecated generator of refs); "
+            "declare a generator method instead: it streams its items"
+        )
+    if isinstance(value, str):
+        raise ValueError(f"option 'num_returns' must be an int >= 1 or 'streaming', got {value!r}")
+    _check_int("num_returns", value, minimum=1)
+
+
+def check_batched_method_options(where: str, opts: Mapping[str, Any]) -> None:
+    """Refuse ``@asyncactors.method`` options that do not fit a batched method.
+
+    Each call of a batched method sends one item and gets that item's one
+    result, and the method returns a list, not a stream.
+
+    Raises:
+        ValueError: ``num_returns`` other than 1, or ``stream_buffer``.
+    """
+    num_returns = opts.get("num_returns")
+    if num_returns not in (None, 1):
+        raise ValueError(
+            f"{where} is a batched method: each call sends one item and gets its one "
+            f"result, so option 'num_returns' can only be 1, got {num_returns!r}"
+        )
+    if opts.get("stream_buffer") is not None:
+        raise ValueError(
+            f"{where} is a batched method, not a generator method: option "
+            "'stream_buffer' does not apply"
+        )
+
+
+def check_stream_options(where: str, stream: bool, opts: Mapping[str, Any]) -> None:
+    """Refuse method options that do not fit the kind of method ``where`` names.
+
+    ``stream`` says whether it is a generator method. A stream is never retried
+    (its consumer has its items already) and returns one stream, not refs.
+
+    Raises:
+        ValueError: ``stream_buffer`` or ``num_returns="streaming"`` on a method
+            that is no generator; ``num_returns`` other than "streaming",
+            ``max_task_retries`` or ``retry_exceptions`` on a generator method.
+    """
+    num_returns = opts.get("num_returns")
+    if stream:
+        if num_returns not in (None, "streaming"):
+            raise ValueError(
+                f"{where} is a generator method: it returns a stream, so option "
+                f"'num_returns' can only be 'streaming' (the default), got {num_returns!r}"
+            )
+        for key in ("max_task_retries", "retry_exceptions"):
+            if opts.get(key) is not None:
+                raise ValueError(
+                    f"{where} is a generator method, and streams are never retried "
+                    f"(its consumer may have items already): option {key!r} does not apply"
+                )
+    else:
+        if opts.get("stream_buffer") is not None:
+            raise ValueError(
+                f"option 'stream_buffer' is for generator methods, and {where} is not one"
+            )
+        if num_returns == "streaming":
+            raise ValueError(
+                f"num_returns='streaming' is for generator methods, and {where} is not one; "
+                "make it a generator (yield its items) to stream them"
+            )
 
 
 def validate_call_options(opts: Mapping[str, Any]) -> None:

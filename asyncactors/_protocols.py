@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
+from collections.abc import Mapping
 from types import CodeType
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from ._context import RunningActor
 from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._stream import StreamSource
 from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
 
 __all__ = ["Backend", "Child", "EngineCore", "Host", "Parent"]
@@ -75,6 +77,8 @@ class Host(Protocol):
     inline: RunningActor | None
     # ActorSystem(metrics=True): time every call of actors created from now on.
     metrics: bool
+    # What the engine keeps for this system (Ray's: the Ray it joined or started).
+    engine: Any
 
     @property
     def root(self) -> Parent:
@@ -130,15 +134,26 @@ class EngineCore(RunningActor, Child, Protocol):
     ) -> ObjectRef[Any]:
         """Submit a call from any thread; return its ref at once."""
 
+    def stream(
+        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StreamSource:
+        """Submit a generator method's call from any thread; return its stream at once."""
+
+    def call_item(
+        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ObjectRef[Any]:
+        """Send one item of a batched method (``spec.batch``): as ``call``, from any thread."""
+
     def call_nowait(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:
-        """Submit only if the mailbox has room now."""
+        """Submit only if the mailbox has room now (a ``StreamSource`` for a generator)."""
 
     async def submit(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ObjectRef[Any]:
-        """Submit, then wait until the call is in the mailbox."""
+        """Submit, then wait until the call is in the mailbox (a ``StreamSource`` for a
+        generator)."""
 
     def submit_stop(self, via: StopReason) -> ObjectRef[Any]:
         """Queue a graceful stop behind the calls already sent."""
@@ -185,6 +200,13 @@ class EngineCore(RunningActor, Child, Protocol):
     def handle_released(self) -> None:
         """A handle was garbage-collected (any thread)."""
 
+    def reduce_handle(self) -> Any:
+        """What a handle to this actor pickles to (``__reduce__``'s value).
+
+        Raises:
+            TypeError: the engine's handles do not leave this process.
+        """
+
     def _die(self, reason: str, *, pre_destroy: bool = False) -> None:
         """Stop for good now; with ``pre_destroy``, run ``__pre_destroy__`` first."""
 
@@ -196,6 +218,32 @@ class Backend(Protocol):
     # The engine's functions that call an actor's own code: where a stack of
     # actor code starts, for the watchdog.
     runner_codes: frozenset[CodeType]
+    # Whether the system's resource pool reserves actors' num_cpus, num_gpus,
+    # memory and resources (the local engine), or the engine does (Ray's scheduler).
+    reserves_resources: bool
+
+    def open(
+        self,
+        host: Host,
+        *,
+        namespace: str,
+        address: str | None,
+        ray_init_options: Mapping[str, Any] | None,
+    ) -> None:
+        """A new system: check and keep its engine options in ``host.engine``.
+
+        Raises:
+            ValueError, TypeError: an option this engine cannot take (named).
+        """
+
+    def start(self, host: Host) -> None:
+        """The system has its loop (called on it): start what the engine needs."""
+
+    async def close(self, host: Host) -> None:
+        """Every actor of the system has stopped: stop what ``start()`` started."""
+
+    def find_actor(self, host: Host, name: str, namespace: str) -> EngineCore | None:
+        """A core for a live named actor the system does not own, or ``None``."""
 
     def create_core(
         self,

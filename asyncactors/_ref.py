@@ -12,13 +12,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
-__all__ = ["ObjectRef", "logger", "unwatch", "watch_pending"]
+__all__ = ["ObjectRef", "logger", "split", "unwatch", "watch_pending"]
 
 logger = logging.getLogger("asyncactors")
 logger.addHandler(logging.NullHandler())
@@ -315,6 +315,86 @@ class ObjectRef(Generic[_T]):
 
     def _state_name(self) -> str:
         return ("pending", "done", "failed")[self._state]
+
+    def __reduce__(self) -> Any:
+        # Only engines whose refs live outside this process (Ray's) pickle them.
+        raise TypeError(
+            f"{self._describe()} cannot be serialized: it lives in this process. Pass it "
+            "as a top-level argument (it is resolved first), or pass its value"
+        )
+
+
+class _PartRef(ObjectRef[Any]):
+    """One of the refs of a call with ``num_returns`` > 1: one item of its result."""
+
+    __slots__ = ("_index", "_whole")
+
+    def __init__(self, whole: ObjectRef[Any], index: int) -> None:
+        ObjectRef.__init__(self, whole._loop)
+        self._whole = whole
+        self._index = index
+
+    def _describe(self) -> str:
+        return f"result {self._index} of {self._whole._describe()}"
+
+    def cancel(self) -> bool:
+        """Cancel the call, as ``cancel()`` on any of its refs does (as in Ray)."""
+        return self._whole.cancel()
+
+    def __repr__(self) -> str:
+        return f"<ObjectRef {self._state_name()}: {self._describe()}>"
+
+
+def split(whole: ObjectRef[Any], n: int) -> list[ObjectRef[Any]]:
+    """``n`` refs to the items of ``whole``'s value, as Ray's ``num_returns=n`` gives.
+
+    The value must be a sequence of ``n`` items; otherwise each ref fails with
+    ``TypeError`` or ``ValueError`` saying so, and if ``whole`` fails, each
+    fails with its error. Such a failure is logged once if none of the refs is
+    awaited. Call from any thread.
+    """
+    parts = [_PartRef(whole, i) for i in range(n)]
+
+    def settle(whole: ObjectRef[Any]) -> None:
+        whole._retrieved()  # the parts carry its outcome on
+        exc: BaseException | None
+        if whole._state == OK:
+            value = whole._value
+            exc = _misfit(whole, value, n)
+            if exc is None:
+                for part, item in zip(parts, value, strict=True):
+                    part._set_result(item)
+                return
+        else:
+            exc = whole._exc
+        assert exc is not None
+        seen = any(part._log is _SEEN for part in parts)
+        log = None if seen else _UnretrievedFailure(exc, whole._describe())
+        for part in parts:
+            part._set_exception(exc, log=False)
+            if log is not None:
+                part._log = log
+
+    if whole._state or whole._loop is None or _get_running_loop() is whole._loop:
+        whole._add_callback(settle)
+    elif not whole._on_own_loop(whole._add_callback, settle):
+        unreachable = whole._unreachable()
+        for part in parts:
+            part._set_exception(unreachable)
+    return list(parts)
+
+
+def _misfit(whole: ObjectRef[Any], value: Any, n: int) -> Exception | None:
+    """Why ``value`` cannot be split into ``n`` results, if it cannot."""
+    declared = f"{whole._describe()} was declared with num_returns={n}"
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+        return TypeError(
+            f"{declared}, so its result must be a sequence of {n} items (a tuple or a "
+            f"list), but it returned {type(value).__name__}"
+        )
+    if len(value) != n:
+        return ValueError(f"{declared}, but it returned {len(value)} items")
+    return None
 
 
 def watch_pending(

@@ -7,15 +7,22 @@ from types import MappingProxyType
 from typing import Any
 
 from ._signature import ArgChecker
-from ._types import ASYNC, MethodKind, RestartType
+from ._types import ASYNC, STREAM_ASYNC, MethodKind, RestartType
 
-__all__ = ["ActorConfig", "ClassSpec", "MethodSpec", "actor_demand"]
+__all__ = ["ActorConfig", "BatchSpec", "ClassSpec", "MethodSpec", "actor_demand"]
 
 
 class MethodSpec:
-    """What the engine knows about one actor method."""
+    """What the engine knows about one actor method.
+
+    ``group`` is the concurrency group the method runs in (``None``: the
+    default group); for a batched method it is the method's ``BatchSpec``
+    instead, which keys the actor's queue of items waiting for a batch (the
+    batch runs in ``batch.run.group``). ``batch`` is ``None`` for other methods.
+    """
 
     __slots__ = (
+        "batch",
         "check",
         "class_name",
         "func",
@@ -23,7 +30,9 @@ class MethodSpec:
         "kind",
         "max_task_retries",
         "name",
+        "num_returns",
         "retry_exceptions",
+        "stream_buffer",
     )
 
     def __init__(
@@ -32,9 +41,13 @@ class MethodSpec:
         name: str,
         func: Callable[..., Any],
         kind: MethodKind,
-        group: str | None,
+        group: str | BatchSpec | None,
         max_task_retries: int | None,
         retry_exceptions: bool | tuple[type[BaseException], ...] | None,
+        *,
+        batch: BatchSpec | None = None,
+        num_returns: int = 1,
+        stream_buffer: int = 16,
     ) -> None:
         self.class_name = class_name
         self.name = name
@@ -43,7 +56,20 @@ class MethodSpec:
         self.group = group
         self.max_task_retries = max_task_retries
         self.retry_exceptions = retry_exceptions
+        self.batch = batch
+        # How many refs .remote() returns (Ray's num_returns); 1 for streams and items.
+        self.num_returns = num_returns
+        # How far a generator method may run ahead of its consumer, in items.
+        self.stream_buffer = stream_buffer
         self.check = ArgChecker(func, f"{class_name}.{name}", drop_first=True)
+
+    @property
+    def concurrency_group(self) -> str | None:
+        """The concurrency group the method runs in (a batched method's batches, too)."""
+        if self.batch is not None:
+            return self.batch.run.concurrency_group
+        assert not isinstance(self.group, BatchSpec)
+        return self.group
 
     def with_options(self, opts: Mapping[str, Any]) -> MethodSpec:
         """A copy with per-call options applied."""
@@ -55,15 +81,40 @@ class MethodSpec:
                 new.group = value
             elif key == "retry_exceptions" and isinstance(value, list):
                 new.retry_exceptions = tuple(value)
+            elif key == "num_returns":
+                new.num_returns = 1 if value in (None, "streaming") else value
+            elif key == "stream_buffer":
+                if value is not None:  # None: the method's own
+                    new.stream_buffer = value
             else:
                 setattr(new, key, value)
         return new
+
+
+class BatchSpec:
+    """A batched method (``@asyncactors.batch``): its declared limits and what a batch runs.
+
+    Callers send one item each (the item's ``MethodSpec`` has this as its
+    ``batch``); a flushed batch is one call of ``run``, the method's own
+    function, kind and options, with the list of items.
+    """
+
+    __slots__ = ("batch_wait_timeout_s", "max_batch_size", "run")
+
+    def __init__(self, max_batch_size: int, batch_wait_timeout_s: float, run: MethodSpec) -> None:
+        self.max_batch_size = max_batch_size
+        self.batch_wait_timeout_s = batch_wait_timeout_s
+        self.run = run
+
+    def __repr__(self) -> str:
+        return f"<batch of {self.run.class_name}.{self.run.name}()>"
 
 
 class ClassSpec:
     """What the engine knows about an actor class, built once by ``@remote``."""
 
     __slots__ = (
+        "batched",
         "cls",
         "handle_type",
         "has_async",
@@ -85,7 +136,10 @@ class ClassSpec:
         self.cls = cls
         self.name = cls.__name__
         self.methods = methods
-        self.has_async = any(m.kind == ASYNC for m in methods.values())
+        # An async generator method makes an async actor too, as in Ray.
+        self.has_async = any(m.kind in (ASYNC, STREAM_ASYNC) for m in methods.values())
+        # The batched methods, each of which gets a queue in every actor's mailbox.
+        self.batched = tuple(m for m in methods.values() if m.batch is not None)
         self.post_create = post_create
         self.pre_destroy = pre_destroy
         self.init_check = ArgChecker(cls, cls.__name__, drop_first=False)

@@ -98,6 +98,12 @@ class ActorSystem:
     and no custom resource unless given. ``"GPU"`` takes a count (ids 0..n-1)
     or a list of GPU ids (``[3, 5]``).
 
+    ``backend="ray"`` runs each actor as a Ray actor: the system uses the Ray
+    this process has already initialised, or calls ``ray.init(address=address,
+    namespace=namespace, **ray_init_options)`` when it starts and
+    ``ray.shutdown()`` once it has shut down. Ray's scheduler then places
+    actors by their resource options (``resources`` is the local engine's).
+
     ``metrics=True`` times every call, for the latency in ``statistics()``
     (off by default: it costs each call two clock reads). ``block_warning_s``
     is how long an actor's method may hold the event loop before the watchdog
@@ -106,8 +112,12 @@ class ActorSystem:
 
     Raises:
         TypeError, ValueError: a bad namespace, timeout or resources (the
-            message names it), ``metrics`` not a bool, or ``block_warning_s``
+            message names it); an unknown backend (the message lists the
+            valid ones); ``address`` or ``ray_init_options`` with
+            ``backend="local"``; ``metrics`` not a bool, or ``block_warning_s``
             neither None nor a number > 0.
+        ImportError: ``backend="ray"`` without Ray installed (the message says
+            ``pip install 'asyncactors[ray]'``).
     """
 
     def __init__(
@@ -116,6 +126,9 @@ class ActorSystem:
         namespace: str = "default",
         shutdown_timeout: float | None = None,
         resources: Mapping[str, float | list[int] | list[str]] | None = None,
+        backend: str = "local",
+        address: str | None = None,
+        ray_init_options: Mapping[str, Any] | None = None,
         metrics: bool = False,
         block_warning_s: float | None = 0.1,
     ) -> None:
@@ -152,10 +165,13 @@ class ActorSystem:
         # Actors' code runs in this context, not in whichever caller woke them.
         self._ctx = contextvars.Context()
         self._ctx.run(current_system.set, self)
-        self._backend: Backend = get_backend("local")
+        self._backend: Backend = get_backend(backend)
         # What the engine sees of this system; it gets its loop in _bind.
         self._host = _Host(self)
         self._root._bind(self._host)
+        self._backend.open(
+            self._host, namespace=namespace, address=address, ray_init_options=ray_init_options
+        )
         _live_systems.add(self)
 
     # -- properties ---------------------------------------------------------------
@@ -182,6 +198,11 @@ class ActorSystem:
         return self._loop
 
     @property
+    def backend(self) -> str:
+        """The engine's name: ``"local"`` or ``"ray"``."""
+        return self._backend.name
+
+    @property
     def closed(self) -> bool:
         """Whether ``shutdown()`` has begun."""
         return self._closing
@@ -192,6 +213,7 @@ class ActorSystem:
         if self._loop is None:
             self._loop = self._host.loop = loop
             self._thread_id = self._host.thread_id = threading.get_ident()
+            self._backend.start(self._host)
             if self._block_warning_s is not None and not self._closing:
                 self._watchdog = Watchdog(
                     loop,
@@ -248,7 +270,9 @@ class ActorSystem:
         if supervisor is not None:
             supervisor._bind(self._host)
             supervisor._check_open()
-        demand = config.resources
+        # Ray's scheduler reserves what a Ray actor asks for; the system's pool
+        # is the local engine's.
+        demand = config.resources if self._backend.reserves_resources else None
         if demand is not None:
             self._resources.check(f"cannot create a {spec.name} actor: it", demand)
         name = opts["name"]
@@ -260,8 +284,12 @@ class ActorSystem:
             self._actors[core.actor_id] = core
         else:
             key = (namespace, name)
+            # Outside this system: a name its engine knows (a Ray actor of another driver).
+            elsewhere = (
+                None if key in self._names else self._backend.find_actor(host, name, namespace)
+            )
             with self._lock:
-                existing = self._names.get(key)
+                existing = self._names.get(key) or elsewhere
                 if existing is not None:
                     if opts["get_if_exists"]:
                         return _handle(spec, existing)
@@ -278,7 +306,17 @@ class ActorSystem:
             core.park()
             if not self._resources.request(core, demand, lambda: self._launch(core, supervisor)):
                 return handle  # PENDING_CREATION until its turn comes
-        self._launch(core, supervisor)
+        try:
+            self._launch(core, supervisor)
+        except BaseException:
+            # Nothing started (a Ray name taken meanwhile): the name stays free.
+            with self._lock:
+                self._actors.pop(core.actor_id, None)
+                if name is not None and self._names.get((namespace, name)) is core:
+                    del self._names[(namespace, name)]
+            if supervisor is not None:
+                supervisor._forget(core)
+            raise
         return handle
 
     def _launch(self, core: EngineCore, supervisor: Supervisor | None) -> None:
@@ -362,6 +400,8 @@ class ActorSystem:
         with self._lock:
             core = self._names.get((ns, name))
             names = sorted(n for (n_ns, n) in self._names if n_ns == ns)
+        if core is None and not self._closing:
+            core = self._backend.find_actor(self._host, name, ns)
         if core is None:
             hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
             raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
@@ -451,6 +491,7 @@ class ActorSystem:
         check_timeout(timeout)
         if self._loop is None:
             self._closing = self._closed = True
+            await self._backend.close(self._host)
             return
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError("ActorSystem.shutdown() must run on the system's own event loop")
@@ -462,6 +503,7 @@ class ActorSystem:
         self._done = self._loop.create_future()
         try:
             await self._stop_all(timeout)
+            await self._backend.close(self._host)
         finally:
             self._closed = True
             for ref in self._streams:
@@ -516,7 +558,8 @@ class ActorSystem:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
         name = type(self).__name__
-        return f"<{name} namespace={self._namespace!r} {state} actors={len(self._actors)}>"
+        engine = "" if self._backend.name == "local" else f" backend={self._backend.name!r}"
+        return f"<{name} namespace={self._namespace!r}{engine} {state} actors={len(self._actors)}>"
 
 
 def default_system() -> ActorSystem:
@@ -624,7 +667,17 @@ def live_systems() -> list[ActorSystem]:
 class _Host:
     """What the engine sees of its ``ActorSystem`` (``_protocols.Host``)."""
 
-    __slots__ = ("ctx", "inline", "lock", "loop", "metrics", "root", "system", "thread_id")
+    __slots__ = (
+        "ctx",
+        "engine",
+        "inline",
+        "lock",
+        "loop",
+        "metrics",
+        "root",
+        "system",
+        "thread_id",
+    )
 
     loop: asyncio.AbstractEventLoop
     thread_id: int | None
@@ -636,6 +689,8 @@ class _Host:
         self.root = system._root
         self.inline: RunningActor | None = None
         self.thread_id = None
+        # What the engine keeps for this system (Ray's: the Ray it uses).
+        self.engine: Any = None
         self.metrics = system._metrics
 
     @property

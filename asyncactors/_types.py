@@ -13,6 +13,10 @@ from typing import Final, Literal
 
 __all__ = [
     "ASYNC",
+    "STREAMS",
+    "STREAM_ASYNC",
+    "STREAM_SYNC",
+    "STREAM_THREAD",
     "SYNC",
     "THREAD",
     "ActorInfo",
@@ -39,12 +43,21 @@ class MethodKind(IntEnum):
     SYNC = 0  # inline on the loop
     ASYNC = 1  # awaited in a worker task
     THREAD = 2  # in a worker thread (``run_in_thread=True``)
+    # Generator methods: a stream, driven in a worker task, item by item.
+    STREAM_ASYNC = 3  # an async generator
+    STREAM_SYNC = 4  # a generator, stepped inline on the loop
+    STREAM_THREAD = 5  # a generator stepped in worker threads (``run_in_thread=True``)
 
 
 # Module-level names: the hot path compares kinds without an attribute lookup.
 SYNC: Final = MethodKind.SYNC
 ASYNC: Final = MethodKind.ASYNC
 THREAD: Final = MethodKind.THREAD
+STREAM_ASYNC: Final = MethodKind.STREAM_ASYNC
+STREAM_SYNC: Final = MethodKind.STREAM_SYNC
+STREAM_THREAD: Final = MethodKind.STREAM_THREAD
+# The kinds of generator methods, for the cold paths that treat streams apart.
+STREAMS: Final = frozenset({STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD})
 
 
 class StopReason(StrEnum):

@@ -10,8 +10,13 @@ It also types ``handle.name`` on an ``ActorHandle[Counter]``: ``Counter.name``'s
 parameters (without ``self``; each may also be an ``ObjectRef`` of its type,
 which the actor resolves before the call) and result (awaited, for an async
 method) make it an ``ActorMethod[[params], result]``, so mypy itself checks
-``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A name
-that is not a public method of the class is an error, as it is at run time.
+``.remote()``, ``.submit()``, ``.submit_nowait()`` and ``.options()``. A
+generator method is a ``StreamMethod[[params], item]`` (``.remote()`` gives a
+``StreamRef[item]``), and one declared with ``@asyncactors.method(num_returns=N)``
+a ``MultiReturnMethod`` (``.remote()`` gives a list of refs). A batched method
+(``@asyncactors.batch``) takes one item and gives one result (an exception type
+among the results' fails the item instead). A name that is not a public method
+of the class is an error, as it is at run time.
 Enable it in the mypy configuration::
 
     [tool.mypy]
@@ -23,10 +28,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from functools import partial
-from typing import Final
+from typing import Final, cast
 
+from mypy.checker import TypeChecker
 from mypy.errorcodes import ATTR_DEFINED
+from mypy.expandtype import expand_type_by_instance
 from mypy.nodes import (
+    ARG_POS,
     ARG_STAR,
     ARG_STAR2,
     Argument,
@@ -60,7 +68,23 @@ _HANDLE: Final = "asyncactors._handle.ActorHandle"
 # Looked up by the type checker through the package's own names.
 _ACTOR_METHOD: Final = "asyncactors.ActorMethod"
 _OBJECT_REF: Final = "asyncactors.ObjectRef"
+_HANDLE_MODULE: Final = "asyncactors._handle"
 _METHOD_DEF: Final = "asyncactors._actor_class.MethodDef"
+_MULTI_METHOD_DEF: Final = "asyncactors._actor_class.MultiMethodDef"
+# The declared results of generator functions whose first argument is the item.
+_ITERATORS = frozenset(
+    f"{module}.{name}"
+    for module in ("typing", "collections.abc")
+    for name in (
+        "Generator",
+        "Iterator",
+        "Iterable",
+        "AsyncGenerator",
+        "AsyncIterator",
+        "AsyncIterable",
+    )
+)
+_BATCH_METHOD: Final = "asyncactors._batch.BatchMethod"
 _COROUTINE: Final = "typing.Coroutine"
 
 
@@ -121,7 +145,11 @@ def _is_actor_method(node: SymbolNode | None) -> bool:
         typ = get_proper_type(node.var.type)
         # Other decorators may return anything; give the benefit of the doubt
         # unless the result is clearly an object rather than a function.
-        return not isinstance(typ, Instance) or typ.type.fullname == _METHOD_DEF
+        return (
+            not isinstance(typ, Instance)
+            or typ.type.has_base(_METHOD_DEF)
+            or typ.type.fullname == _BATCH_METHOD
+        )
     if isinstance(node, Var):
         typ = get_proper_type(node.type)
         return node.is_initialized_in_class and isinstance(typ, CallableType | AnyType)
@@ -163,15 +191,66 @@ def _result_type(node: SymbolNode | None, ret: Type) -> Type:
     return ret
 
 
+def _item_type(ret: Type) -> Type:
+    """What a generator method yields, from its declared result (Any if undeclared)."""
+    proper = get_proper_type(ret)
+    if isinstance(proper, Instance) and proper.type.fullname in _ITERATORS and proper.args:
+        return proper.args[0]
+    return AnyType(TypeOfAny.unannotated if isinstance(proper, AnyType) else TypeOfAny.special_form)
+
+
+def _returns_many(node: SymbolNode | None) -> bool:
+    """Whether ``@asyncactors.method(num_returns=N)``, N > 1, declares the method.
+
+    Read from the decorated type, which mypy's cache keeps, not from the decorator's
+    arguments, which it does not.
+    """
+    if not isinstance(node, Decorator):
+        return False
+    typ = get_proper_type(node.var.type)
+    return isinstance(typ, Instance) and typ.type.has_base(_MULTI_METHOD_DEF)
+
+
 def _accepting_refs(ctx: AttributeContext, typ: Type) -> Type:
     if isinstance(get_proper_type(typ), AnyType):
         return typ
     return UnionType.make_union([typ, ctx.api.named_generic_type(_OBJECT_REF, [typ])])
 
 
+def _without_exceptions(typ: Type) -> Type:
+    """``typ`` without the exception types of a union: those fail the item, not return."""
+    proper = get_proper_type(typ)
+    if not isinstance(proper, UnionType):
+        return typ
+    kept = []
+    for item in proper.items:
+        p = get_proper_type(item)
+        if not (isinstance(p, Instance) and p.type.has_base("builtins.BaseException")):
+            kept.append(item)
+    return UnionType.make_union(kept) if kept else typ
+
+
+def _batched_method_type(
+    ctx: AttributeContext, actor: Instance, node: Decorator, declared: Instance
+) -> Type:
+    """A batched method's ``ActorMethod``: one item in (or a ref of one), one result out."""
+    # The class's type variables, as the handle's type argument binds them.
+    batch = get_proper_type(expand_type_by_instance(declared, actor))
+    assert isinstance(batch, Instance)
+    _, item, result, _ = batch.args
+    names = node.func.arg_names
+    name = names[1] if len(names) == 2 else None
+    params = Parameters([_accepting_refs(ctx, item)], [ARG_POS], [name])
+    return ctx.api.named_generic_type(_ACTOR_METHOD, [params, _without_exceptions(result)])
+
+
 def _remote_method_type(
     ctx: AttributeContext, actor: Instance, name: str, node: SymbolNode | None
 ) -> Type:
+    if isinstance(node, Decorator):
+        declared = get_proper_type(node.var.type)
+        if isinstance(declared, Instance) and declared.type.fullname == _BATCH_METHOD:
+            return _batched_method_type(ctx, actor, node, declared)
     member = get_proper_type(find_member(name, actor, actor))
     if not isinstance(member, CallableType):
         return ctx.default_attr_type  # overloaded or untyped: arguments unchecked
@@ -181,8 +260,25 @@ def _remote_method_type(
         member.arg_names,
         variables=member.variables,
     )
+    func = _function(node)
+    if func is not None and (func.is_generator or func.is_async_generator):
+        return _handle_type(ctx, "StreamMethod", [params, _item_type(member.ret_type)])
     result = _result_type(node, member.ret_type)
+    if _returns_many(node):
+        return _handle_type(ctx, "MultiReturnMethod", [params, result])
     return ctx.api.named_generic_type(_ACTOR_METHOD, [params, result])
+
+
+def _handle_type(ctx: AttributeContext, name: str, args: list[Type]) -> Type:
+    """``asyncactors._handle.<name>[args]``, a class the package does not export.
+
+    ``named_generic_type`` finds only names a package's top module has.
+    """
+    checker = cast(TypeChecker, ctx.api)
+    symbol = checker.modules[_HANDLE_MODULE].names.get(name)
+    if symbol is None or not isinstance(symbol.node, TypeInfo):
+        return ctx.default_attr_type
+    return Instance(symbol.node, args)
 
 
 def _handle_attribute(name: str, ctx: AttributeContext) -> Type:

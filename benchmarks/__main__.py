@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ._loops import KNOWN_LOOPS, available_loops
 from ._machine import describe, machine_info
-from ._peers import RAY, peer_systems, start_ray, stop_ray
+from ._peers import ASYNCACTORS_RAY, RAY, RAY_ASYNC, RAY_SYSTEMS, peer_systems, start_ray, stop_ray
 from ._plot import matplotlib_missing, plot_rows
 from ._progress import ProgressDisplay, format_duration
 from ._report import format_markdown, format_tables, write_json
@@ -61,7 +61,7 @@ def _positive_int(value: str) -> int:
     return n
 
 
-_SYSTEM_NAMES = (BASELINE, "asyncactors", "xoscar", "pykka", RAY)
+_SYSTEM_NAMES = (BASELINE, "asyncactors", "xoscar", "pykka", RAY, RAY_ASYNC, ASYNCACTORS_RAY)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -134,18 +134,18 @@ class _Planned:
 
     @property
     def uses_ray(self) -> bool:
-        return any(s.name == RAY for s in self.systems)
+        return any(s.name in RAY_SYSTEMS for s in self.systems)
 
 
 def _list(systems: dict[str, System], missing: dict[str, str]) -> None:
     print("Scenarios (group: name - what):")
     for s in SCENARIOS.values():
-        print(f"  {s.group:<7} {s.name:<11} {s.description}")
+        print(f"  {s.group:<7} {s.name:<15} {s.description}")
     print("\nSystems:")
     for system in systems.values():
-        print(f"  {system.name:<11} {system.description}")
+        print(f"  {system.name:<15} {system.description}")
     for name, reason in missing.items():
-        print(f"  {name:<11} not available: {reason}")
+        print(f"  {name:<15} not available: {reason}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,9 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             display.note(f"ray.init failed, skipping Ray: {exc!r}")
             for i in ray_rows:
                 p = plan[i]
-                display.skip(p.runs + 1)
-                p.systems = [s for s in p.systems if s.name != RAY]
-                p.skipped[RAY] = f"ray.init failed: {type(exc).__name__}"
+                on_ray = [s for s in p.systems if s.name in RAY_SYSTEMS]
+                display.skip((p.runs + 1) * len(on_ray))
+                p.systems = [s for s in p.systems if s.name not in RAY_SYSTEMS]
+                for s in on_ray:
+                    p.skipped[s.name] = f"ray.init failed: {type(exc).__name__}"
         else:
             display.note(f"ray.init took {ray_init:.1f} s")
         try:

@@ -1,4 +1,4 @@
-"""The peers: Ray async actors, pykka threading actors and xoscar in-process actors.
+"""The peers: Ray actors, asyncactors on Ray, pykka threading actors and xoscar in-process actors.
 
 Each one registers only when its package imports here (``pip install -e '.[bench]'``
 installs them all); :func:`peer_systems` says why a missing one is skipped.
@@ -23,12 +23,24 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._systems import Driver, System, _split, round_robin_callers
+import asyncactors
+
+from ._systems import (
+    AsyncActorsDriver,
+    BatchService,
+    Driver,
+    System,
+    _split,
+    round_robin_callers,
+)
 from ._workload import Idle, Workload, YieldingCounter
 
 __all__ = [
+    "ASYNCACTORS_RAY",
     "PYKKA",
     "RAY",
+    "RAY_ASYNC",
+    "RAY_SYSTEMS",
     "XOSCAR",
     "peer_systems",
     "pykka_class",
@@ -39,6 +51,10 @@ __all__ = [
 ]
 
 RAY = "ray"
+RAY_ASYNC = "ray_async"
+ASYNCACTORS_RAY = "asyncactors_ray"
+RAY_SYSTEMS = (RAY, RAY_ASYNC, ASYNCACTORS_RAY)
+"""The systems that run on the local Ray the suite starts."""
 PYKKA = "pykka"
 XOSCAR = "xoscar"
 
@@ -55,7 +71,7 @@ def _module(name: str) -> Any:
 # Ray
 
 
-_ray_classes: dict[tuple[type, int | None], Any] = {}
+_ray_classes: dict[tuple[type, int | None, bool], Any] = {}
 
 
 def start_ray(num_cpus: int = 2) -> float:
@@ -95,15 +111,31 @@ def _perf() -> float:
     return time.perf_counter()
 
 
-def _ray_class(workload: type, max_concurrency: int | None) -> Any:
-    key = (workload, max_concurrency)
+def _async_variant(workload: type) -> type:
+    """``workload`` as a Ray async actor: each sync method becomes a coroutine that
+    calls it, so every call runs on the actor's one event loop (asyncactors' model)."""
+    namespace: dict[str, Any] = {"__module__": workload.__module__}
+    for name, attr in vars(workload).items():
+        if name.startswith("_") or not callable(attr) or asyncio.iscoroutinefunction(attr):
+            continue
+
+        async def method(self: Any, *args: Any, __f: Any = attr) -> Any:
+            return __f(self, *args)
+
+        namespace[name] = method
+    return type(f"Async{workload.__name__}", (workload,), namespace)
+
+
+def _ray_class(workload: type, max_concurrency: int | None, on_loop: bool = False) -> Any:
+    key = (workload, max_concurrency, on_loop)
     cls = _ray_classes.get(key)
     if cls is None:
         ray = _module("ray")
         opts: dict[str, Any] = {}
         if max_concurrency is not None:
             opts["max_concurrency"] = max_concurrency
-        cls = ray.remote(**opts)(workload) if opts else ray.remote(workload)
+        target = _async_variant(workload) if on_loop else workload
+        cls = ray.remote(**opts)(target) if opts else ray.remote(target)
         _ray_classes[key] = cls
     return cls
 
@@ -120,13 +152,17 @@ class _CoreOnlyScenarios:
     async def restart(self, n: int) -> int:
         raise NotImplementedError  # peers have no supervision to compare
 
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        raise NotImplementedError
+
 
 class _RayDriver(_CoreOnlyScenarios):
-    def __init__(self) -> None:
+    def __init__(self, on_loop: bool = False) -> None:
         self.handles: list[Any] = []
+        self.on_loop = on_loop
 
     async def spawn(self, workload: Workload, max_concurrency: int | None = None) -> Any:
-        h = _ray_class(workload, max_concurrency).remote()
+        h = _ray_class(workload, max_concurrency, self.on_loop).remote()
         self.handles.append(h)
         await h.value.remote()
         return h
@@ -150,7 +186,7 @@ class _RayDriver(_CoreOnlyScenarios):
         return result
 
     async def create(self, n: int) -> int:
-        cls = _ray_class(Idle, None)
+        cls = _ray_class(Idle, None, self.on_loop)
         handles = [cls.remote() for _ in range(n)]
         self.handles.extend(handles)
         replies = await asyncio.gather(*(h.ping.remote() for h in handles))
@@ -158,14 +194,27 @@ class _RayDriver(_CoreOnlyScenarios):
 
 
 @asynccontextmanager
-async def _ray_session() -> AsyncIterator[Driver]:
-    driver = _RayDriver()
+async def _ray_session(on_loop: bool = False) -> AsyncIterator[Driver]:
+    driver = _RayDriver(on_loop)
     try:
         yield driver
     finally:
         ray = _module("ray")
         for h in driver.handles:
             ray.kill(h)
+
+
+@asynccontextmanager
+async def _ray_async_session() -> AsyncIterator[Driver]:
+    async with _ray_session(on_loop=True) as driver:
+        yield driver
+
+
+@asynccontextmanager
+async def _asyncactors_ray_session() -> AsyncIterator[Driver]:
+    # The same driver as asyncactors in process; the system joins the suite's Ray.
+    async with asyncactors.ActorSystem(backend="ray"):
+        yield AsyncActorsDriver()
 
 
 def ray_idle_rss(n: int) -> float:
@@ -355,6 +404,31 @@ def peer_systems() -> tuple[dict[str, System], dict[str, str]]:
     """Return the peers importable here by name, and the missing ones with the reason."""
     systems: dict[str, System] = {}
     missing: dict[str, str] = {}
+    if _importable("ray"):
+        on_ray = {"mem_10k": "each actor is a Ray process: see ray", "mem_1m": "idem"}
+        systems[RAY_ASYNC] = System(
+            name=RAY_ASYNC,
+            description="Ray async actors for every class (a sync method becomes a "
+            "coroutine calling it): one event loop per actor, as asyncactors on Ray",
+            session=_ray_async_session,
+            all_loops=False,
+            scale=0.02,
+            min_calls=20,
+            create_n=8,
+            unsupported=on_ray,
+        )
+        systems[ASYNCACTORS_RAY] = System(
+            name=ASYNCACTORS_RAY,
+            description="asyncactors with default options on ActorSystem(backend='ray')",
+            session=_asyncactors_ray_session,
+            all_loops=False,
+            scale=0.02,
+            min_calls=20,
+            create_n=8,
+            unsupported=on_ray,
+        )
+    else:
+        missing[RAY_ASYNC] = missing[ASYNCACTORS_RAY] = "ray is not importable"
     if _importable("ray") and _importable("psutil"):
         systems[RAY] = System(
             name=RAY,
@@ -364,7 +438,7 @@ def peer_systems() -> tuple[dict[str, System], dict[str, str]]:
             all_loops=False,
             scale=0.02,
             min_calls=20,
-            create_n=4,
+            create_n=8,
             memory_n=4,
             unsupported={"mem_1m": "each Ray actor is a process"},
         )

@@ -26,6 +26,7 @@ _GROUP_TITLES = {
     "create": "Actor creation, up to the first reply (µs per actor)",
     "memory": "Memory per idle actor (bytes)",
     "io": "IO-bound: 1 ms of simulated IO per call (floor: plain asyncio.gather; peers not run)",
+    "batch": "Batching: items per second (floor: a hand-written asyncio batcher; peers not run)",
 }
 
 

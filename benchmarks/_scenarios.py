@@ -21,8 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._memory import measure_idle
-from ._systems import Driver, System
-from ._workload import AsyncCounter, IOService, SyncCounter, Workload, YieldingCounter
+from ._systems import Driver, System, round_robin_callers
+from ._workload import (
+    BATCH_CONCURRENCY,
+    BATCH_SIZE,
+    BATCH_WAIT_S,
+    IO_SECONDS,
+    AsyncCounter,
+    IOService,
+    SyncCounter,
+    Workload,
+    YieldingCounter,
+)
 
 __all__ = ["GROUPS", "SCENARIOS", "LoopFactory", "Metric", "Scenario"]
 
@@ -46,6 +56,7 @@ US_PER_RESTART = Metric("us_per_restart", "µs/restart", 3)
 TRACEMALLOC = Metric("tracemalloc_bytes", "B/actor (tracemalloc)", 0)
 RSS = Metric("rss_bytes", "B/actor (RSS)", 0)
 IO_RATE = Metric("us_per_call", "calls/s", 0, rate=True)
+UNBATCHED_RATE = Metric("unbatched_us_per_call", "calls/s unbatched", 0, rate=True)
 P50 = Metric("p50_ms", "p50 ms", 3)
 P99 = Metric("p99_ms", "p99 ms", 3)
 
@@ -250,6 +261,43 @@ class IOScenario(Scenario):
         }
 
 
+@dataclass(frozen=True)
+class BatchScenario(Scenario):
+    """Closed-loop callers of a service whose every request, of one item or a batch, takes
+    a fixed latency, with a few requests at once: batched, and one item per request.
+
+    The batched figure is the throughput of ``size`` items; the unbatched one of
+    ``size // unbatched_share`` items (unbatched, the latency caps it far lower).
+    The floor batches by hand (:class:`~benchmarks._floor.FloorBatcher`).
+    """
+
+    latency_s: float = IO_SECONDS
+    n_callers: int = 256
+    unbatched_share: int = 50
+    metrics: tuple[Metric, ...] = (IO_RATE, UNBATCHED_RATE)
+    core_only: bool = True
+
+    def warmup_size(self, size: int) -> int:
+        return max(self.unbatched_share, min(size // 10, 1000))
+
+    async def _timed(self, driver: Driver, batched: bool, n: int) -> float:
+        service = await driver.batch_service(batched, self.latency_s)
+        gc.collect()
+        start = time.perf_counter_ns()
+        await round_robin_callers([service.submit], self.n_callers, n)
+        elapsed = time.perf_counter_ns() - start
+        served = await service.served()
+        if served != n:
+            raise RuntimeError(f"{self.name}: the service served {served} items, expected {n}")
+        return elapsed / n / 1000
+
+    async def _run(self, system: System, size: int) -> dict[str, float]:
+        async with system.session() as driver:
+            batched = await self._timed(driver, True, size)
+            unbatched = await self._timed(driver, False, max(1, size // self.unbatched_share))
+        return {IO_RATE.key: batched, UNBATCHED_RATE.key: unbatched}
+
+
 _SCENARIOS: tuple[Scenario, ...] = (
     CallScenario(
         name="seq_sync",
@@ -378,6 +426,24 @@ _SCENARIOS: tuple[Scenario, ...] = (
             concurrency=c,
         )
         for c in (1, 10, 100)
+    ),
+    *(
+        BatchScenario(
+            name=name,
+            group="batch",
+            description=f"256 closed-loop callers, one item per call, of a service taking "
+            f"{latency * 1000:g} ms per request, {BATCH_CONCURRENCY} requests at once"
+            f"{note}: @asyncactors.batch against a hand-written asyncio batcher "
+            f"(max_batch_size={BATCH_SIZE}, batch_wait_timeout_s={BATCH_WAIT_S}); "
+            "calls/s unbatched: one item per request, 1/50 of the items",
+            size=20_000,
+            quick_size=1_000,
+            latency_s=latency,
+        )
+        for name, latency, note in (
+            ("batch_io", 5 * IO_SECONDS, " (IO-bound)"),
+            ("batch_io_1ms", IO_SECONDS, " (the callers' CPU bounds the batched rate)"),
+        )
     ),
 )
 

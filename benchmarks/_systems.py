@@ -23,10 +23,29 @@ from typing import Any, Protocol, cast
 import asyncactors
 
 from . import _observe
-from ._floor import FloorActor
-from ._workload import Crash, Crashy, Idle, IOService, Workload
+from ._floor import FloorActor, FloorBatcher
+from ._workload import (
+    BATCH_CONCURRENCY,
+    BATCH_SIZE,
+    BATCH_WAIT_S,
+    BatchIOService,
+    Crash,
+    Crashy,
+    Idle,
+    IOService,
+    Workload,
+)
 
-__all__ = ["ASYNCACTORS", "BASELINE", "Driver", "System", "core_systems", "timed_io_call"]
+__all__ = [
+    "ASYNCACTORS",
+    "BASELINE",
+    "AsyncActorsDriver",
+    "BatchService",
+    "Driver",
+    "System",
+    "core_systems",
+    "timed_io_call",
+]
 
 BASELINE = "floor"
 """The system every other one is compared with."""
@@ -74,6 +93,19 @@ class Driver(Protocol):
         """Crash one actor ``n`` times, each time awaiting a first reply from the
         restarted actor; return the sum of those replies (``n``: each is fresh)."""
 
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        """Start a :class:`~benchmarks._workload.BatchIOService` taking ``latency_s`` per
+        request, :data:`~benchmarks._workload.BATCH_CONCURRENCY` requests at once, each of
+        a batch of items (``batched``) or of one item."""
+
+
+@dataclass(frozen=True)
+class BatchService:
+    """A started batch service: send it one item, and ask how many items it served."""
+
+    submit: Callable[[int], Awaitable[Any]]
+    served: Callable[[], Awaitable[int]]
+
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[Driver]]
 
@@ -120,7 +152,7 @@ def timed_io_call(call: Callable[[], Any], latencies: list[int]) -> Any:
 class _FloorActorRef:
     __slots__ = ("actor", "instance")
 
-    def __init__(self, instance: Any, actor: FloorActor) -> None:
+    def __init__(self, instance: Any, actor: FloorActor | FloorBatcher) -> None:
         self.instance = instance
         self.actor = actor
 
@@ -200,6 +232,22 @@ class _FloorDriver:
             await actor.__aexit__(None, None, None)
         return total
 
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        # Batched: a hand-written asyncio batcher; else a plain actor per request slot.
+        service = BatchIOService(latency_s)
+        actor: FloorActor | FloorBatcher
+        if batched:
+            actor = FloorBatcher(
+                service.infer_batch,  # type: ignore[arg-type]
+                BATCH_SIZE,
+                BATCH_WAIT_S,
+                max_concurrency=BATCH_CONCURRENCY,
+            )
+        else:
+            actor = FloorActor(service.infer, max_concurrency=BATCH_CONCURRENCY)
+        await self._stack.enter_async_context(actor)
+        return BatchService(actor.submit, service.value)
+
 
 async def _maybe_await(value: Any) -> Any:
     if asyncio.iscoroutine(value):
@@ -237,7 +285,7 @@ async def _floor_session() -> AsyncIterator[Driver]:
 # asyncactors, with default options except where a scenario sets max_concurrency.
 
 
-class _AsyncActorsDriver:
+class AsyncActorsDriver:
     def __init__(self) -> None:
         self._classes: dict[tuple[type, int | None], Any] = {}
 
@@ -308,12 +356,26 @@ class _AsyncActorsDriver:
             total += await handle.work.remote(False)
         return total
 
+    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+        handle = await _BATCHED_SERVICE.remote(latency_s)
+        method = handle.infer_batched if batched else handle.infer
+        return BatchService(method.remote, handle.value.remote)
+
+
+class _BatchedIOService(BatchIOService):
+    infer_batched = asyncactors.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)(
+        BatchIOService.infer_batch
+    )
+
+
+_BATCHED_SERVICE: Any = asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_BatchedIOService)
+
 
 @asynccontextmanager
 async def _asyncactors_session() -> AsyncIterator[Driver]:
     # ASYNCACTORS_BENCH_OBSERVE may turn observability features on: see _observe.
     async with _observe.asyncactors_system():
-        yield _AsyncActorsDriver()
+        yield AsyncActorsDriver()
 
 
 def core_systems() -> dict[str, System]:

@@ -24,7 +24,15 @@ _CALL_SCENARIOS = (
     "concurrent",
     "arg_1kb",
 )
-_SPEEDUP = {"xoscar": 5.0, "pykka": 5.0, "ray": 100.0}
+_SPEEDUP = {"xoscar": 5.0, "pykka": 5.0, "ray": 100.0, "ray_async": 100.0}
+# asyncactors on Ray, and what it is measured against: Ray's async actors (the
+# same one-loop model) and Ray's threaded actors (what Ray gives a sync class).
+_ON_RAY = "asyncactors_ray"
+_RAY_ASYNC = "ray_async"
+_RAY_THREADED = "ray"
+# Time per call (per actor for create) of asyncactors on Ray over raw Ray async actors.
+_ON_RAY_LIMITS = {"seq_sync": 1.1, "seq_async": 1.1, "pipelined": 1.1, "create": 1.2}
+_SYNC_SCENARIOS = ("seq_sync", "pipelined", "one_to_n", "n_to_n", "arg_1kb")
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ def check_targets(rows: Sequence[Row]) -> list[Check]:
         for row in _find(rows, scenario):
             mine = row.of(ASYNCACTORS).median("us_per_call")
             for peer in row.systems:
-                if peer in (BASELINE, ASYNCACTORS):
+                if peer in (BASELINE, ASYNCACTORS, _ON_RAY):
                     continue
                 speedup = row.of(peer).median("us_per_call") / mine
                 wanted = 1.0
@@ -107,6 +115,8 @@ def check_targets(rows: Sequence[Row]) -> list[Check]:
             )
         )
 
+    checks.extend(_on_ray_checks(rows))
+
     for scenario in ("io_c1", "io_c10", "io_c100"):
         for row in _find(rows, scenario):
             # Throughput relative to asyncio.gather: the inverse of the time ratio.
@@ -120,4 +130,41 @@ def check_targets(rows: Sequence[Row]) -> list[Check]:
                     rel >= 0.9,
                 )
             )
+    return checks
+
+
+def _on_ray_checks(rows: Sequence[Row]) -> list[Check]:
+    """asyncactors on Ray against raw Ray: the targets against its async actors,
+    and (reported, no target) the ratio to its threaded actors for sync classes."""
+    checks: list[Check] = []
+    for row in rows:
+        if _ON_RAY not in row.systems:
+            continue
+        key = "us_per_actor" if row.scenario == "create" else "us_per_call"
+        mine = row.of(_ON_RAY).median(key)
+        limit = _ON_RAY_LIMITS.get(row.scenario)
+        if limit is not None and _RAY_ASYNC in row.systems:
+            r = mine / row.of(_RAY_ASYNC).median(key)
+            if not math.isnan(r):
+                checks.append(
+                    Check(
+                        "on Ray vs Ray async actors",
+                        f"{row.scenario}/{row.loop}",
+                        f"<= {limit:.2f}x",
+                        f"{r:.2f}x",
+                        r <= limit,
+                    )
+                )
+        if row.scenario in _SYNC_SCENARIOS and _RAY_THREADED in row.systems:
+            r = mine / row.of(_RAY_THREADED).median(key)
+            if not math.isnan(r):
+                checks.append(
+                    Check(
+                        "on Ray vs Ray threaded actors (reported)",
+                        f"{row.scenario}/{row.loop}",
+                        "-",
+                        f"{r:.2f}x",
+                        True,
+                    )
+                )
     return checks

@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 
 __all__ = [
+    "BATCH_CONCURRENCY",
+    "BATCH_SIZE",
+    "BATCH_WAIT_S",
     "IO_SECONDS",
     "AsyncCounter",
+    "BatchIOService",
     "Crash",
     "Crashy",
     "IOService",
@@ -89,6 +93,39 @@ class IOService:
 
     async def value(self) -> int:
         """Return the count."""
+        return self.n
+
+
+BATCH_SIZE = 64
+"""The most items :class:`BatchIOService` takes in one request."""
+BATCH_WAIT_S = 0.001
+"""How long a batcher waits for a batch to fill."""
+BATCH_CONCURRENCY = 4
+"""Requests :class:`BatchIOService` serves at once (a model server's, a database's limit)."""
+
+
+class BatchIOService:
+    """A model server or database stand-in: every request, of one item or of a batch
+    of up to :data:`BATCH_SIZE`, takes ``latency_s`` of simulated IO."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.n = 0
+
+    async def infer_batch(self, items: list[int]) -> list[int]:
+        """Serve a batch in one request: each item's result, in order."""
+        await asyncio.sleep(self.latency_s)
+        self.n += len(items)
+        return [i + 1 for i in items]
+
+    async def infer(self, item: int) -> int:
+        """Serve one item in a request of its own."""
+        await asyncio.sleep(self.latency_s)
+        self.n += 1
+        return item + 1
+
+    async def value(self) -> int:
+        """Return how many items were served."""
         return self.n
 
 

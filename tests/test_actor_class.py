@@ -370,16 +370,14 @@ class SyncStream:
         yield 1
 
 
-@pytest.mark.parametrize(
-    ("cls", "kind"),
-    [(AsyncStream, "an async generator"), (SyncStream, "a generator")],
-    ids=["async-generator", "generator"],
-)
-def test_generator_methods_are_refused_when_declared(cls: type, kind: str) -> None:
-    """A (async) generator method raises TypeError at @remote, naming it."""
-    with pytest.raises(TypeError, match=rf"{cls.__name__}\.items is {kind} method") as e:
-        asyncactors.remote(cls)
-    assert "streaming" in str(e.value)
+@pytest.mark.parametrize("cls", [AsyncStream, SyncStream], ids=["async-generator", "generator"])
+async def test_generator_methods_are_streaming_methods(cls: type) -> None:
+    """A (async) generator method is declared as any method; .remote() returns a StreamRef."""
+    actor_cls = asyncactors.remote(cls)
+    async with asyncactors.ActorSystem():
+        stream = actor_cls.remote().items.remote()
+        assert isinstance(stream, asyncactors.StreamRef)
+        assert await stream == [1]
 
 
 def test_private_generator_helpers_are_allowed() -> None:

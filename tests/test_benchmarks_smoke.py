@@ -177,6 +177,30 @@ def test_floor_actor_with_concurrency_overlaps_calls(bench: ModuleType) -> None:
     assert asyncio.run(main()) == 4
 
 
+def test_floor_batcher_batches_items_and_returns_each_result(bench: ModuleType) -> None:
+    """The hand-written batcher the batch scenarios compare with gives each item its result."""
+    import asyncio
+
+    from benchmarks._floor import FloorBatcher
+
+    async def main() -> tuple[list[object], list[int]]:
+        sizes: list[int] = []
+
+        async def double(items: list[object]) -> list[object]:
+            sizes.append(len(items))
+            await asyncio.sleep(0)
+            return [2 * i for i in items]  # type: ignore[operator]
+
+        async with FloorBatcher(double, 4, 0.001, max_concurrency=2) as batcher:
+            results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+        return results, sizes
+
+    results, sizes = asyncio.run(main())
+    assert results == [2 * i for i in range(10)]
+    assert sum(sizes) == 10
+    assert max(sizes) == 4
+
+
 def test_targets_are_checked_against_the_floor(bench: ModuleType) -> None:
     from benchmarks._runner import Row, Samples
     from benchmarks._targets import check_targets
@@ -217,3 +241,29 @@ def test_progress_display_off_a_terminal_prints_one_line_per_step(bench: ModuleT
     assert lines[1] == "a note"
     assert "2/2" in lines[2]
     assert "100%" in lines[2]
+
+
+def test_asyncactors_on_ray_is_checked_against_rays_async_actors(bench: ModuleType) -> None:
+    """asyncactors on Ray is held to 1.1x of Ray's async actors per call and 1.2x
+    per created actor; its ratio to Ray's threaded actors is reported for sync classes."""
+    from benchmarks._runner import Row, Samples
+    from benchmarks._targets import check_targets
+
+    def row(scenario: str, key: str, **systems: float) -> Row:
+        samples = [Samples("floor", 10, {key: (1.0,)})]
+        samples += [Samples(name, 10, {key: (v,)}) for name, v in systems.items()]
+        return Row(scenario, "asyncio", 1, tuple(samples))
+
+    checks = check_targets(
+        [
+            row("seq_sync", "us_per_call", ray=900.0, ray_async=1000.0, asyncactors_ray=1090.0),
+            row("pipelined", "us_per_call", ray=200.0, ray_async=500.0, asyncactors_ray=560.0),
+            row("create", "us_per_actor", ray_async=400.0, asyncactors_ray=470.0),
+        ]
+    )
+    found = {(c.target, c.where): (c.met, c.measured) for c in checks}
+    assert found[("on Ray vs Ray async actors", "seq_sync/asyncio")] == (True, "1.09x")
+    assert found[("on Ray vs Ray async actors", "pipelined/asyncio")] == (False, "1.12x")
+    assert found[("on Ray vs Ray async actors", "create/asyncio")] == (True, "1.18x")
+    assert found[("on Ray vs Ray threaded actors (reported)", "seq_sync/asyncio")][1] == "1.21x"
+    assert ("on Ray vs Ray threaded actors (reported)", "create/asyncio") not in found

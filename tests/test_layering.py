@@ -19,7 +19,7 @@ LAYERS: list[list[str]] = [
     # L0: leaves.
     ["_exceptions", "_types", "_signature", "_mailbox", "_state", "_tools"],
     # L1: refs, specs, options, context variables, events, stores, records of metrics.
-    ["_ref", "_metrics", "_specs", "_stores", "_context", "_options", "_events"],
+    ["_ref", "_stream", "_metrics", "_specs", "_stores", "_context", "_options", "_events"],
     # L2: the seam.
     ["_protocols"],
     # L3: the engines and supervision.
@@ -33,7 +33,9 @@ LAYERS: list[list[str]] = [
         "_backends._local.call",
         "_backends._local.timed",
         "_backends._local.base",
+        "_backends._local.batch",
         "_backends._local.deadlock",
+        "_backends._local.stream",
         "_backends._local.dispatch",
         "_backends._local.lifecycle",
         "_backends._local.restart",
@@ -44,7 +46,18 @@ LAYERS: list[list[str]] = [
     # L4: the host system and the caller's side.
     ["_handle", "_system"],
     # L5: declaring actors and the module functions.
-    ["_actor_class", "_api", "_runtime", "_pool", "_sync"],
+    ["_batch", "_actor_class", "_api", "_runtime", "_pool", "_sync"],
+    # The Ray engine. Only get_backend("ray") imports it, by name; it sits above
+    # the front end because each actor's process runs the actor in a local
+    # system of its own (_host), and unpickled handles need ClassSpecs built
+    # as @remote builds them.
+    [
+        "_backends._ray._session",
+        "_backends._ray._refs",
+        "_backends._ray._engine",
+        "_backends._ray._host",
+        "_backends._ray",
+    ],
     # L6: the public surface and tools.
     [
         "__init__",

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(120)
 
 ACTORS = """\
+from collections.abc import AsyncIterator, Iterator
 from typing import Generic, TypeVar
 
 import asyncactors
@@ -81,6 +82,61 @@ class Box(Generic[T]):
 
     def get(self) -> T:
         return self.value
+
+    @asyncactors.batch
+    def put_all(self, values: list[T]) -> list[bool]:
+        return [v == self.value for v in values]
+
+
+@asyncactors.remote
+class Tokens:
+    async def generate(self, prompt: str) -> AsyncIterator[str]:
+        yield prompt
+
+    def count(self, n: int) -> Iterator[int]:
+        yield n
+
+    @asyncactors.method(stream_buffer=4)
+    async def words(self, text: str) -> AsyncIterator[str]:
+        yield text
+
+    @asyncactors.method(num_returns=2)
+    def pair(self) -> tuple[int, str]:
+        return 1, "a"
+
+
+@asyncactors.remote(concurrency_groups={"io": 2})
+class Embedder:
+    def __init__(self) -> None:
+        self.embed.set_max_batch_size(16)
+        self.embed.set_batch_wait_timeout_s(0.002)
+
+    @asyncactors.batch(max_batch_size=8, batch_wait_timeout_s=0.001)
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return [[float(len(t))] for t in texts]
+
+    @asyncactors.batch
+    def parse(self, texts: list[str]) -> list[int | ValueError]:
+        return [int(t) if t.isdigit() else ValueError(t) for t in texts]
+
+    @asyncactors.method(concurrency_group="io")
+    @asyncactors.batch
+    def count(self, items: list[bytes]) -> list[int]:
+        return self.lengths(items)
+
+    def lengths(self, items: list[bytes]) -> list[int]:
+        return [len(i) for i in items]
+
+    async def direct(self) -> list[list[float]]:
+        return await self.embed(["a", "b"])
+
+    @asyncactors.method
+    async def tokens(self, text: str) -> AsyncIterator[str]:
+        yield text
+
+    @asyncactors.method(num_returns=2)
+    def halves(self, text: str) -> tuple[str, str]:
+        return text[:1], text[1:]
 """
 
 # Inside an actor, a decorated method is the function it decorates.
@@ -101,8 +157,21 @@ class Local:
 
 MYPY_RIGHT = """\
 import asyncactors
-from actors import Box, Counter, NoInit
+from actors import Box, Counter, Embedder, NoInit, Tokens
 from asyncactors import ActorHandle, ObjectRef
+
+
+async def batched(box: ActorHandle[Box[str]], text: ObjectRef[str]) -> None:
+    e = Embedder.remote()
+    reveal_type(e.embed)  # N: Revealed type is "asyncactors._handle.ActorMethod[[texts: str | asyncactors._ref.ObjectRef[str]], list[float]]"
+    reveal_type(await e.embed.remote("hello"))  # N: Revealed type is "list[float]"
+    await e.embed.remote(text)
+    reveal_type(await e.parse.remote("1"))  # N: Revealed type is "int"
+    reveal_type(await e.count.submit(b"x"))  # N: Revealed type is "asyncactors._ref.ObjectRef[int]"
+    reveal_type(await box.put_all.remote("s"))  # N: Revealed type is "bool"
+    reveal_type(await asyncactors.typed(e).embed.remote("x"))  # N: Revealed type is "list[float]"
+    reveal_type(e.tokens.remote("a"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
+    reveal_type(e.halves.remote("ab"))  # N: Revealed type is "list[asyncactors._ref.ObjectRef[Any]]"
 
 
 async def main(ref: ObjectRef[int], box: ActorHandle[Box[str]]) -> None:
@@ -128,15 +197,29 @@ async def main(ref: ObjectRef[int], box: ActorHandle[Box[str]]) -> None:
     reveal_type(await anyone.whatever.remote(1, x=2))  # N: Revealed type is "Any"
     reveal_type(await asyncactors.typed(c).add.remote(1))  # N: Revealed type is "int"
     await c.monitor()
+    t = Tokens.remote()
+    reveal_type(t.generate)  # N: Revealed type is "asyncactors._handle.StreamMethod[[prompt: str | asyncactors._ref.ObjectRef[str]], str]"
+    reveal_type(t.generate.remote("hi"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
+    async for token in t.generate.remote("hi"):
+        reveal_type(token)  # N: Revealed type is "str"
+    reveal_type(await t.count.remote(3))  # N: Revealed type is "list[int]"
+    reveal_type(await t.words.options(stream_buffer=2).remote("a b"))  # N: Revealed type is "list[str]"
+    reveal_type(t.pair.remote())  # N: Revealed type is "list[asyncactors._ref.ObjectRef[Any]]"
+    reveal_type(asyncactors.typed(t).words.remote("a"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
 
 
 """ + LOCAL_ACTOR.format(twice='Revealed type is "int"', later='Revealed type is "int"')
 
 MYPY_WRONG = """\
-from actors import Counter, NoInit
+from actors import Counter, Embedder, NoInit, Tokens
+from asyncactors import ObjectRef
 
 
 async def main() -> None:
+    e = Embedder.remote()
+    await e.embed.remote(["a", "b"])  # E: Argument 1 to "remote" of "ActorMethod" has incompatible type "list[str]"; expected "str | ObjectRef[str]"  [arg-type]
+    await e.embed.remote("a", "b")  # E: Too many arguments for "remote" of "ActorMethod"  [call-arg]
+    n: str = await e.count.remote(b"x")  # E: Incompatible types in assignment (expression has type "int", variable has type "str")  [assignment]
     c = Counter.remote()
     Counter.remote("x")  # E: Argument 1 to "remote" of "Counter" has incompatible type "str"; expected "int"  [arg-type]
     NoInit.remote(1)  # E: Too many arguments for "remote" of "NoInit"  [call-arg]
@@ -153,11 +236,25 @@ async def main() -> None:
     c.helper.remote()  # E: Counter actor has no method "helper"  [attr-defined]
     c.size.remote()  # E: Counter actor has no method "size"  [attr-defined]
     c.n.remote()  # E: Counter actor has no method "n"  [attr-defined]
+    t = Tokens.remote()
+    t.generate.remote(1)  # E: Argument 1 to "remote" of "StreamMethod" has incompatible type "int"; expected "str | ObjectRef[str]"  [arg-type]
+    items: list[str] = await t.count.remote(2)  # E: Incompatible types in assignment (expression has type "list[int]", variable has type "list[str]")  [assignment]
+    t.generate.remote("x").result()  # E: "StreamRef[str]" has no attribute "result"  [attr-defined]
+    whole: ObjectRef[int] = t.pair.remote()  # E: Incompatible types in assignment (expression has type "list[ObjectRef[Any]]", variable has type "ObjectRef[int]")  [assignment]
 """
 
 PYRIGHT_RIGHT = """\
 import asyncactors
-from actors import Counter
+from actors import Counter, Embedder, Tokens
+
+
+async def batched() -> None:
+    e = asyncactors.typed(Embedder.remote())
+    reveal_type(e.embed)  # N: Type of "e.embed" is "ActorMethod[(str), list[float]]"
+    reveal_type(await e.embed.remote("hello"))  # N: Type of "await e.embed.remote("hello")" is "list[float]"
+    reveal_type(await e.count.remote(b"x"))  # N: Type of "await e.count.remote(b"x")" is "int"
+    reveal_type(e.tokens.remote("a"))  # N: Type of "e.tokens.remote("a")" is "StreamRef[str]"
+    reveal_type(e.halves.remote("ab"))  # N: Type of "e.halves.remote("ab")" is "list[ObjectRef[Any]]"
 
 
 async def main() -> None:
@@ -172,6 +269,10 @@ async def main() -> None:
     reveal_type(m.label.options(concurrency_group="io"))  # N: Type of "m.label.options(concurrency_group="io")" is "ActorMethod[(k: int), str]"
     reveal_type(c.incr)  # N: Type of "c.incr" is "ActorMethod[..., Any]"
     reveal_type(await c.incr.remote("unchecked"))  # N: Type of "await c.incr.remote("unchecked")" is "Any"
+    t = asyncactors.typed(Tokens.remote())
+    reveal_type(t.words.remote("a"))  # N: Type of "t.words.remote("a")" is "StreamRef[str]"
+    reveal_type(await t.words.remote("a"))  # N: Type of "await t.words.remote("a")" is "list[str]"
+    reveal_type(t.pair.remote())  # N: Type of "t.pair.remote()" is "list[ObjectRef[Any]]"
 
 
 """ + LOCAL_ACTOR.format(
@@ -182,12 +283,13 @@ async def main() -> None:
 PYRIGHT_WRONG = """\
 # pyright: standard
 import asyncactors
-from actors import Counter
+from actors import Counter, Embedder
 
 
 async def main() -> None:
     c = Counter.remote()
     m = asyncactors.typed(c)
+    await asyncactors.typed(Embedder.remote()).embed.remote(["x"])  # E: Argument of type "list[str]" cannot be assigned to parameter of type "str" in function "remote" (reportArgumentType)
     await m.add.remote("x")  # E: Argument of type "Literal['x']" cannot be assigned to parameter "k" of type "int" in function "remote" (reportArgumentType)
     await m.add.remote(1, 2)  # E: Expected 1 positional argument (reportCallIssue)
     text: str = await m.add.remote(1)  # E: Type "int" is not assignable to declared type "str" (reportAssignmentType)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "get_backend"]
 
 # Each engine's name, and what to install for it (None: nothing).
-BACKENDS: Final[dict[str, str | None]] = {"local": None}
+BACKENDS: Final[dict[str, str | None]] = {"local": None, "ray": "asyncactors[ray]"}
 
 _loaded: dict[str, Backend] = {}
 
@@ -37,6 +37,15 @@ def get_backend(name: str) -> Backend:
         raise ValueError(
             f"unknown backend {name!r}; valid backends: {', '.join(map(repr, BACKENDS))}"
         )
-    module = importlib.import_module(f"{__name__}._{name}")
+    try:
+        module = importlib.import_module(f"{__name__}._{name}")
+    except ModuleNotFoundError as exc:
+        extra = BACKENDS[name]
+        missing = (exc.name or "").split(".")[0]
+        if extra is None or not missing or missing == "asyncactors":
+            raise
+        raise ImportError(
+            f"backend={name!r} needs {missing}, which is not installed: pip install '{extra}'"
+        ) from exc
     backend = _loaded[name] = cast("Backend", module.backend())
     return backend

@@ -289,7 +289,37 @@ def test_io_fanout_runs_end_to_end_and_never_exceeds_max_concurrency() -> None:
         assert 1 <= int(peak) <= 2 * int(n)
 
 
-@pytest.mark.parametrize("example", ["fastapi_service.py", "aiohttp_rooms.py", "io_fanout.py"])
+# -- streaming ------------------------------------------------------------------------
+
+
+def test_streaming_self_test_runs() -> None:
+    """``python examples/streaming.py --self-test``: SSE token streams, full and cut short."""
+    out = run_example("streaming.py", "--self-test")
+    assert "3 clients got 'You said: streams of tokens.', token by token" in out
+    assert "'running': 0, 'completed': 3, 'closed_early': 1" in out
+    assert out.rstrip().endswith("self-test ok")
+
+
+# -- batching -------------------------------------------------------------------------
+
+
+def test_batching_self_test_batches_requests_and_fails_only_the_bad_text() -> None:
+    """``python examples/batching.py --self-test``: 200 requests in few model calls, each
+    vector right; an empty text fails alone; max_batch_size changes at run time."""
+    out = run_example("batching.py", "--self-test")
+    calls = re.search(r"200 requests, every vector right, in (\d+) model calls", out)
+    assert calls is not None
+    assert int(calls[1]) < 50
+    assert "empty text among others: [200, 422, 200]" in out
+    assert "max_batch_size=1: 5 requests in 5 model calls" in out
+    assert "max_batch_size=0: 422 option 'max_batch_size' must be an int >= 1, got 0" in out
+    assert out.rstrip().endswith("self-test ok")
+
+
+@pytest.mark.parametrize(
+    "example",
+    ["fastapi_service.py", "aiohttp_rooms.py", "io_fanout.py", "streaming.py", "batching.py"],
+)
 def test_example_help_runs(example: str) -> None:
     """Each example's command line parses (``--help``) without starting a server."""
     assert "--self-test" in run_example(example, "--help")

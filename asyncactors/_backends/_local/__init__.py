@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .core import ActorCore
@@ -37,6 +38,37 @@ class LocalBackend:
             ActorCore._logged,
         )
     )
+    reserves_resources = True
+
+    def open(
+        self,
+        host: Host,
+        *,
+        namespace: str,
+        address: str | None,
+        ray_init_options: Mapping[str, Any] | None,
+    ) -> None:
+        """Nothing to keep.
+
+        Raises:
+            ValueError: ``address`` or ``ray_init_options`` was given: they
+                belong to ``backend="ray"``.
+        """
+        for option, value in (("address", address), ("ray_init_options", ray_init_options)):
+            if value is not None:
+                raise ValueError(
+                    f"option {option!r} applies to backend='ray' only; "
+                    "the local backend runs every actor in this process"
+                )
+
+    def start(self, host: Host) -> None:
+        pass
+
+    async def close(self, host: Host) -> None:
+        pass
+
+    def find_actor(self, host: Host, name: str, namespace: str) -> None:
+        return None
 
     def create_core(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
@@ -177,7 +178,12 @@ class Admission(Protocol):
     """
 
     def admit(
-        self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        make: Callable[..., Call] | None = None,
     ) -> Call: ...
 
 
@@ -196,15 +202,20 @@ class PendingCount:
         self.lock = threading.Lock()
 
     def admit(
-        self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        make: Callable[..., Call] | None = None,
     ) -> Call:
-        """Take a place and return the new call.
+        """Take a place and return the new call: a ``CappedCall``, or ``make(..., self)``.
 
         Raises:
             PendingCallsLimitExceeded: every place is taken.
         """
         self.take(core)
-        return CappedCall(core, spec, args, kwargs, self)
+        return (make or CappedCall)(core, spec, args, kwargs, self)
 
     def take(self, core: CallOwner) -> None:
         """Take a place for a call to ``core``.

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..._context import current_call
-from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall
+from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall, actor_statistics
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorInfo, ActorState, RestartType
 from . import deadlock
+from .batch import Batches
 from .call import Call, PendingCount
 from .checkpoint import Checkpoints
 from .dispatch import Dispatch
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["ActorCore"]
 
 
-class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
+class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
     """One actor's state, mailbox and scheduling. Lives on its host system's loop.
 
     It is what ``_protocols.EngineCore`` describes for handles and the system,
@@ -92,6 +92,17 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
         else:
             self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
 
+    def reduce_handle(self) -> Any:
+        """How a handle to this actor pickles: it does not; it lives in this process.
+
+        Raises:
+            TypeError: always, on this engine.
+        """
+        raise TypeError(
+            "ActorHandle cannot be pickled: asyncactors actors live in this process; "
+            "pass the handle itself to other actors"
+        )
+
     @property
     def max_restarts(self) -> int:
         """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
@@ -127,12 +138,11 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
     def statistics(self) -> ActorStatistics:
         """``info()``, with restarts, calls waiting for room, and latency (any thread)."""
         mb = self.mailbox
-        latency = self.latency()
-        return ActorStatistics(
-            **_fields(self.info()),
+        return actor_statistics(
+            self.info(),
             restarts=self.restarts,
             waiting_for_room=len(mb.overflow) if mb is not None and mb.overflow else 0,
-            latency=latency.summary() if latency is not None else None,
+            latency=self.latency(),
         )
 
     def latency(self) -> LatencyRecorder | None:
@@ -187,6 +197,7 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
                     yield lane.head
                 yield from lane.rest or ()
             yield from mb.overflow or ()
+            yield from self._batch_items()
         yield from self.deps_waiting or ()
 
     # -- the running call, for get_runtime_context() and deadlock detection ---------
@@ -231,10 +242,6 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
     def done_waiting(self) -> None:
         """The wait ``check_wait()`` recorded has ended."""
         deadlock.done_waiting()
-
-
-def _fields(info: ActorInfo) -> dict[str, Any]:
-    return {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
 
 
 def _plural(n: int, word: str) -> str:

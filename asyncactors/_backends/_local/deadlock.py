@@ -39,6 +39,7 @@ from ..._mailbox import Lane
 from ..._ref import ObjectRef
 from ..._types import ActorState
 from .base import CoreBase
+from .batch import BatchLane
 from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 
 __all__ = ["blocked", "check", "done_waiting"]
@@ -177,18 +178,24 @@ def _needs(node: _Node, waiter: Call) -> _Needs | None:
         return _pending(record[0], record[1])
     if pos in (QUEUED, OVERFLOW):
         lane = node._lane
-        slots = None if lane is None else _full(core, lane)
+        slots = None if lane is None else _full(core, _runs_in(lane))
         return None if slots is None else ([slots], 1)
     if pos == DEPS:
         # Its arguments first, then a slot of its lane.
         deps = [a for a in (*node._args, *node._kwargs.values()) if isinstance(a, ObjectRef)]
         needs: list[_Node] = [d for d in deps if not d._state]
         mb = core.mailbox
-        slots = None if mb is None else _full(core, mb.lane(node._spec.group))
+        slots = None if mb is None else _full(core, _runs_in(mb.lane(node._spec.group)))
         if slots is not None:
             needs.append(slots)
         return (needs, len(needs)) if needs else None
     return None
+
+
+def _runs_in(lane: Lane) -> Lane:
+    """The lane whose slots a call queued in ``lane`` needs: a batched item's batch runs
+    in its method's concurrency group, once its timer has flushed it."""
+    return lane.target if isinstance(lane, BatchLane) else lane
 
 
 def _full(core: CallOwner, lane: Lane) -> tuple[CallOwner, Lane] | None:
@@ -294,7 +301,7 @@ def _relation(node: Call, after: _Node, holder: _Node | None, graph: _Graph) -> 
         argument = "its argument " if node._pos == DEPS else ""
         return f", which waits for {argument}{_label(after)}"
     assert isinstance(holder, Call)
-    group = node._spec.group
+    group = node._spec.concurrency_group
     where = "" if group is None else f" in concurrency group {group!r}"
     others = len(graph[after][0]) - 1
     more = f" and {others} other waiting call{'s' * (others > 1)}" if others else ""

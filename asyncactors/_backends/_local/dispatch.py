@@ -21,17 +21,18 @@ import asyncio
 import functools
 import types
 import weakref
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ..._context import current_actor, current_call
 from ..._exceptions import MailboxFullError, TaskCancelledError, _ActorExit
-from ..._mailbox import Lane, Mailbox
+from ..._mailbox import Lane
 from ..._ref import FAILED, ObjectRef
 from ..._specs import MethodSpec
-from ..._types import ASYNC, SYNC, ActorState, StopReason
+from ..._types import ASYNC, STREAMS, SYNC, THREAD, ActorState, StopReason
 from .base import CoreBase
 from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call
 from .common import BUDGET, UNREACHABLE, YIELD, died_error, propagates, returned_coroutine
+from .stream import StreamCall, drive
 
 __all__ = ["Dispatch"]
 
@@ -65,6 +66,23 @@ class Dispatch(CoreBase):
             return call
         return self._submit_threadsafe(call)
 
+    def stream(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
+        """Submit a generator method's call from any thread; return its stream at once.
+
+        Raises:
+            PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
+        """
+        pending = self.pending
+        if pending is None:
+            call = StreamCall(self, spec, args, kwargs)
+        else:
+            call = cast(StreamCall, pending.admit(self, spec, args, kwargs, StreamCall))
+        if _get_running_loop() is self.loop:
+            self._submit(call)
+        else:
+            self._submit_threadsafe(call)
+        return call
+
     def _submit_threadsafe(self, call: Call) -> Call:
         """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
         try:
@@ -83,6 +101,8 @@ class Dispatch(CoreBase):
                 f"the mailbox of {self.describe()} is full "
                 f"({mb.depth}/{mb.capacity}); use 'await ...submit()' to wait for room"
             )
+        if spec.kind in STREAMS:
+            return self.stream(spec, args, kwargs)
         return self.call(spec, args, kwargs)
 
     def _submit(self, call: Call) -> None:
@@ -103,8 +123,7 @@ class Dispatch(CoreBase):
     def _enqueue(self, call: Call) -> None:
         mb = self.mailbox
         if mb is None:
-            config = self.config
-            mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
+            mb = self._new_mailbox()
         group = call._spec.group
         lane = mb.default if group is None else mb.lane(group)
         if mb.put(call, lane):
@@ -120,7 +139,8 @@ class Dispatch(CoreBase):
         if _get_running_loop() is not self.loop:
             cf = asyncio.run_coroutine_threadsafe(self.submit(spec, args, kwargs), self.loop)
             return await asyncio.wrap_future(cf)
-        call = self.call(spec, args, kwargs)
+        make = self.stream if spec.kind in STREAMS else self.call
+        call = make(spec, args, kwargs)
         if call._pos >= QUEUED or call._state:
             return call
         admit = call._admit = self.loop.create_future()
@@ -412,8 +432,11 @@ class Dispatch(CoreBase):
                     else:
                         if spec.kind == SYNC:
                             value = spec.func(instance, *call._args, **call._kwargs)
-                        else:
+                        elif spec.kind == THREAD:
                             value = await self._in_thread(spec, call)
+                        else:
+                            await drive(self, call)
+                            value = None
                         if type(value) is _CoroutineType:
                             returned_coroutine(spec, value)
                 except BaseException as exc:

@@ -20,6 +20,7 @@ from ..._types import ActorState, EventKind, StopReason
 from .base import CoreBase
 from .call import Call, StopCall
 from .common import STOP_REASONS, STOPPED_BY, died_error, propagates
+from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
@@ -225,6 +226,7 @@ class Lifecycle(CoreBase):
             self.deps_waiting = None
             for call in deps:
                 call._set_exception(self._error(reason))
+        self._fail_batches(reason)
 
     def _exit(self, how: StopReason) -> None:
         """A normal stop (``how``: exit_actor() or SystemExit), from the moment it is asked for.
@@ -287,6 +289,9 @@ class Lifecycle(CoreBase):
         self.stopping = why
         if why is not StopReason.RELEASED:
             self.refusing = True
+            end_streams(self, why)
+        # Items waiting for a batch run now, as queued calls do.
+        self._flush_batches()
         self._maybe_finish_stop()
 
     def pending_calls(self) -> int:

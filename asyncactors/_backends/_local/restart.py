@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..._ref import logger
-from ..._types import ActorState, EventKind
+from ..._types import STREAMS, ActorState, EventKind
 from .base import CoreBase
 from .call import QUEUED, Call
 
-__all__ = ["Restarts"]
+if TYPE_CHECKING:
+    from ..._specs import ActorConfig
+
+__all__ = ["Restarts", "retry_allowed"]
 
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
@@ -75,21 +78,7 @@ class Restarts(CoreBase):
         ``None`` for a call a crash interrupted, retried within ``max_task_retries``
         alone.
         """
-        spec = call._spec
-        limit = spec.max_task_retries
-        if limit is None:
-            limit = self.config.max_task_retries
-        attempts: int = getattr(call, "_attempts", 0)
-        if limit != -1 and attempts >= limit:
-            return False
-        if exc is not None:
-            allowed = spec.retry_exceptions
-            if not allowed:
-                return False
-            if isinstance(allowed, tuple) and not isinstance(exc, allowed):
-                return False
-        call._attempts = attempts + 1
-        return True
+        return retry_allowed(call, self.config, exc)
 
     def _take_down(
         self, reason: str, crashed: Call | None = None, exc: BaseException | None = None
@@ -152,3 +141,26 @@ class Restarts(CoreBase):
         """
         self.state = _RESTARTING
         self.scheduled = False
+
+
+def retry_allowed(call: Any, config: ActorConfig, exc: BaseException | None) -> bool:
+    """Whether ``call`` may run again (Ray's rules: the call's, then the method's,
+    then the actor's ``max_task_retries``; for what its method raised,
+    ``retry_exceptions``); counts the attempt if so. Shared with the Ray engine."""
+    spec = call._spec
+    if spec.kind in STREAMS:
+        return False  # its consumer may have items already: a rerun would repeat them
+    limit = spec.max_task_retries
+    if limit is None:
+        limit = config.max_task_retries
+    attempts: int = getattr(call, "_attempts", 0)
+    if limit != -1 and attempts >= limit:
+        return False
+    if exc is not None:
+        allowed = spec.retry_exceptions
+        if not allowed:
+            return False
+        if isinstance(allowed, tuple) and not isinstance(exc, allowed):
+            return False
+    call._attempts = attempts + 1
+    return True

@@ -7,6 +7,7 @@ actor without metrics is unchanged: it has no admission and times nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -90,14 +91,25 @@ class TimedAdmission:
         self.latency = LatencyRecorder()
 
     def admit(
-        self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        make: Callable[..., Call] | None = None,
     ) -> Call:
-        """Make a timed call.
+        """Make a timed call; a call of another kind (``make``: a stream) is not timed.
 
         Raises:
             PendingCallsLimitExceeded: the actor's ``max_pending_calls`` are all taken.
         """
         count = self.count
+        if make is not None:
+            return (
+                count.admit(core, spec, args, kwargs, make)
+                if count
+                else make(core, spec, args, kwargs)
+            )
         if count is None:
             return _TimedCall(core, spec, args, kwargs, self.latency)
         count.take(core)
