@@ -18,7 +18,8 @@ Only ``opentelemetry-api`` is needed: with no SDK configured, spans are no-ops.
 Tracing is off by default and costs nothing then: ``instrument()`` swaps the
 traced submission methods in, and ``uninstrument()`` puts the plain ones back.
 A method raising sets its spans' status to ERROR with the exception recorded;
-``exit_actor()`` is not an error.
+``exit_actor()`` is not an error. Generator (streaming) and batched methods are
+not traced yet.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from ._exceptions import _ActorExit
 from ._handle import ActorMethod
 from ._ref import FAILED, ObjectRef
 from ._specs import MethodSpec
-from ._types import ASYNC
+from ._types import ASYNC, STREAMS
 
 if TYPE_CHECKING:
     from ._protocols import EngineCore
@@ -158,8 +159,16 @@ def _ending_on_error(span: trace.Span) -> Iterator[None]:
         raise
 
 
+def _untraced(spec: MethodSpec) -> bool:
+    """Streams and batched methods are not traced: a span per item or per batch
+    would need their engines' help."""
+    return spec.batch is not None or spec.kind in STREAMS
+
+
 def _traced_remote(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> ObjectRef[Any]:
     spec = self._spec
+    if _untraced(spec):
+        return _PLAIN["remote"](self, *args, **kwargs)
     check = spec.check
     if kwargs or not check.fast_min <= len(args) <= check.fast_max:
         check(args, kwargs)
@@ -170,6 +179,8 @@ def _traced_remote(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> Ob
 
 
 async def _traced_submit(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    if _untraced(self._spec):
+        return await _PLAIN["submit"](self, *args, **kwargs)
     self._spec.check(args, kwargs)
     span, carried, traced = _client_span(self)
     with _ending_on_error(span):
@@ -178,6 +189,8 @@ async def _traced_submit(self: ActorMethod[..., Any], *args: Any, **kwargs: Any)
 
 
 def _traced_submit_nowait(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+    if _untraced(self._spec):
+        return _PLAIN["submit_nowait"](self, *args, **kwargs)
     self._spec.check(args, kwargs)
     span, carried, traced = _client_span(self)
     with _ending_on_error(span):

@@ -252,6 +252,38 @@ async def test_uninstrument_turns_it_off() -> None:
     provider.shutdown()
 
 
+@asyncactors.remote
+class Mixed:
+    async def tokens(self, text: str):  # type: ignore[no-untyped-def]
+        for word in text.split():
+            yield word
+
+    @asyncactors.batch(max_batch_size=4, batch_wait_timeout_s=0.001)
+    async def double(self, xs: list[int]) -> list[int]:
+        return [2 * x for x in xs]
+
+    @asyncactors.method(num_returns=2)
+    def pair(self) -> tuple[int, int]:
+        return (1, 2)
+
+
+async def test_streams_batches_and_multiple_returns_work_when_traced(
+    spans: InMemorySpanExporter,
+) -> None:
+    """Instrumented, generator and batched methods work as before, untraced; a method with
+    num_returns is traced like any other."""
+    async with ActorSystem():
+        m = Mixed.remote()
+        assert [w async for w in m.tokens.remote("a b c")] == ["a", "b", "c"]
+        assert await (await m.tokens.submit("d e")) == ["d", "e"]
+        assert await asyncactors.get([m.double.remote(i) for i in range(5)]) == [0, 2, 4, 6, 8]
+        assert await (await m.double.submit(7)) == 14
+        assert await m.double.submit_nowait(8) == 16
+        assert await asyncactors.get(m.pair.remote()) == [1, 2]
+    names = {s.name for s in spans.get_finished_spans()}
+    assert names == {"Mixed/pair"}
+
+
 def test_instrument_is_safe_from_threads() -> None:
     """instrument() and uninstrument() from several threads leave one consistent state."""
     provider = TracerProvider()

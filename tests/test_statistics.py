@@ -146,6 +146,30 @@ async def test_metrics_keep_max_pending_calls() -> None:
         assert latency.samples == 3
 
 
+@asyncactors.remote
+class Streamer:
+    async def items(self, n: int):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            yield i
+
+    def ping(self) -> int:
+        return 1
+
+
+@pytest.mark.parametrize("cap", [-1, 2])
+async def test_streams_under_metrics_stream_as_before(cap: int) -> None:
+    """Under metrics=True a generator method's stream works as before, with or without
+    max_pending_calls; its items are not timed as calls, plain calls are."""
+    async with ActorSystem(metrics=True):
+        s = Streamer.options(max_pending_calls=cap).remote()
+        assert [x async for x in s.items.remote(3)] == [0, 1, 2]
+        assert await (await s.items.submit(2)) == [0, 1]
+        assert await s.ping.remote() == 1
+        latency = s.statistics().latency
+        assert latency is not None
+        assert latency.samples == 1
+
+
 def test_latency_window_keeps_the_latest_calls() -> None:
     """The percentiles cover the last LATENCY_WINDOW calls; the histogram counts them all."""
     recorder = LatencyRecorder()
