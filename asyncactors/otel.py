@@ -55,10 +55,13 @@ __all__ = ["instrument", "is_instrumented", "uninstrument"]
 _get_running_loop = asyncio._get_running_loop
 
 # The plain submission methods, put back by uninstrument().
-_PLAIN: Final = {
-    "remote": ActorMethod.remote,
-    "submit": ActorMethod.submit,
-    "submit_nowait": ActorMethod.submit_nowait,
+_PLAIN_REMOTE: Final = ActorMethod.remote
+_PLAIN_SUBMIT: Final = ActorMethod.submit
+_PLAIN_SUBMIT_NOWAIT: Final = ActorMethod.submit_nowait
+_PLAIN: Final[dict[str, Callable[..., Any]]] = {
+    "remote": _PLAIN_REMOTE,
+    "submit": _PLAIN_SUBMIT,
+    "submit_nowait": _PLAIN_SUBMIT_NOWAIT,
 }
 
 _lock = threading.Lock()
@@ -168,7 +171,7 @@ def _untraced(spec: MethodSpec) -> bool:
 def _traced_remote(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> ObjectRef[Any]:
     spec = self._spec
     if _untraced(spec):
-        return _PLAIN["remote"](self, *args, **kwargs)
+        return _PLAIN_REMOTE(self, *args, **kwargs)
     check = spec.check
     if kwargs or not check.fast_min <= len(args) <= check.fast_max:
         check(args, kwargs)
@@ -180,7 +183,7 @@ def _traced_remote(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> Ob
 
 async def _traced_submit(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> ObjectRef[Any]:
     if _untraced(self._spec):
-        return await _PLAIN["submit"](self, *args, **kwargs)
+        return await _PLAIN_SUBMIT(self, *args, **kwargs)
     self._spec.check(args, kwargs)
     span, carried, traced = _client_span(self)
     with _ending_on_error(span):
@@ -190,7 +193,7 @@ async def _traced_submit(self: ActorMethod[..., Any], *args: Any, **kwargs: Any)
 
 def _traced_submit_nowait(self: ActorMethod[..., Any], *args: Any, **kwargs: Any) -> ObjectRef[Any]:
     if _untraced(self._spec):
-        return _PLAIN["submit_nowait"](self, *args, **kwargs)
+        return _PLAIN_SUBMIT_NOWAIT(self, *args, **kwargs)
     self._spec.check(args, kwargs)
     span, carried, traced = _client_span(self)
     with _ending_on_error(span):
