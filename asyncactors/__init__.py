@@ -25,15 +25,18 @@ from ._exceptions import (
     TaskCancelledError,
 )
 from ._handle import ActorHandle, ActorMethod, typed
+from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
 from ._pool import ActorPool
 from ._ref import ObjectRef
 from ._runtime import RuntimeContext, get_runtime_context
+from ._statistics import GroupStatistics, SystemStatistics
 from ._stores import CheckpointStore, FileStore, MemoryStore
 from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._sync import get_sync, start_background
 from ._system import ActorSystem, init, shutdown
 from ._types import ActorInfo, ActorState, EventKind
+from ._watchdog import StuckCall
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -46,6 +49,7 @@ __all__ = [
     "ActorMethod",
     "ActorPool",
     "ActorState",
+    "ActorStatistics",
     "ActorSystem",
     "AsyncActorsError",
     "Backoff",
@@ -58,6 +62,9 @@ __all__ = [
     "EventStream",
     "FileStore",
     "GetTimeoutError",
+    "GroupStatistics",
+    "LatencyHistogram",
+    "LatencySummary",
     "MailboxFullError",
     "MemoryStore",
     "MethodDef",
@@ -65,7 +72,9 @@ __all__ = [
     "PendingCallsLimitExceeded",
     "RuntimeContext",
     "StreamRef",
+    "StuckCall",
     "Supervisor",
+    "SystemStatistics",
     "TaskCancelledError",
     "batch",
     "exit_actor",

@@ -14,6 +14,7 @@ from ._stream import StreamRef
 from ._types import STREAMS, StopReason
 
 if TYPE_CHECKING:
+    from ._metrics import ActorStatistics
     from ._protocols import EngineCore
     from ._specs import MethodSpec
 
@@ -357,6 +358,16 @@ class ActorHandle(Generic[_T]):
             exception=core.death,
         )
 
+    def statistics(self) -> ActorStatistics:
+        """A snapshot of the actor's counters: state, mailbox depth, capacity and
+        peak, calls processed and failed, restarts, running calls, and latency
+        percentiles under ``ActorSystem(metrics=True)``. Any thread; costs no call.
+
+        A method of the actor named ``statistics`` shadows this one; then call
+        ``ActorHandle.statistics(handle)``.
+        """
+        return self._core.statistics()
+
     async def checkpoint(self) -> None:
         """Save the actor's state to its ``checkpoint_store`` now.
 
@@ -417,7 +428,7 @@ class ActorHandle(Generic[_T]):
         return sorted({*self._core.spec.methods, *_HANDLE_API})
 
 
-_HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor")
+_HANDLE_API = ("__ray_terminate__", "checkpoint", "monitor", "statistics")
 
 
 def typed(handle: ActorHandle[_T]) -> type[_T]:

@@ -19,9 +19,11 @@ import contextvars
 import threading
 from collections import deque
 from collections.abc import Mapping
+from types import CodeType
 from typing import Any, Protocol
 
 from ._context import RunningActor
+from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._stream import StreamSource
@@ -73,6 +75,8 @@ class Host(Protocol):
     # The actor whose sync code runs inline on the loop right now (see
     # _context.running_actor): cheaper than a context variable per drain.
     inline: RunningActor | None
+    # ActorSystem(metrics=True): time every call of actors created from now on.
+    metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).
     engine: Any
 
@@ -181,6 +185,15 @@ class EngineCore(RunningActor, Child, Protocol):
     def info(self) -> ActorInfo:
         """This actor, as ``list_actors()`` reports it."""
 
+    def statistics(self) -> ActorStatistics:
+        """``info()`` with restarts, calls waiting for room and latency (any thread)."""
+
+    def latency(self) -> LatencyRecorder | None:
+        """The actor's call latencies, if its system has ``metrics=True``."""
+
+    def running_calls(self) -> list[RunningCall]:
+        """The calls running in the actor's tasks now (any thread; for the watchdog)."""
+
     def handle_added(self) -> None:
         """A new handle refers to this actor (any thread)."""
 
@@ -202,6 +215,9 @@ class Backend(Protocol):
     """An engine: makes the cores of a system's actors."""
 
     name: str
+    # The engine's functions that call an actor's own code: where a stack of
+    # actor code starts, for the watchdog.
+    runner_codes: frozenset[CodeType]
     # Whether the system's resource pool reserves actors' num_cpus, num_gpus,
     # memory and resources (the local engine), or the engine does (Ray's scheduler).
     reserves_resources: bool

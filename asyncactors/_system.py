@@ -18,11 +18,14 @@ from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
+from ._metrics import ActorStatistics
 from ._options import check_timeout
 from ._resources import ResourcePool, describe_amounts
 from ._specs import ActorConfig, ClassSpec
+from ._statistics import Retired, SystemStatistics, system_statistics
 from ._supervisor import Supervisor
 from ._types import ActorInfo, ActorState, EventKind, StopReason
+from ._watchdog import StuckCall, Watchdog, check_block_warning
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle
@@ -101,11 +104,18 @@ class ActorSystem:
     ``ray.shutdown()`` once it has shut down. Ray's scheduler then places
     actors by their resource options (``resources`` is the local engine's).
 
+    ``metrics=True`` times every call, for the latency in ``statistics()``
+    (off by default: it costs each call two clock reads). ``block_warning_s``
+    is how long an actor's method may hold the event loop before the watchdog
+    logs it (once per method); ``None`` turns the watchdog off, and with it
+    ``stuck_calls()``.
+
     Raises:
         TypeError, ValueError: a bad namespace, timeout or resources (the
             message names it); an unknown backend (the message lists the
             valid ones); ``address`` or ``ray_init_options`` with
-            ``backend="local"``.
+            ``backend="local"``; ``metrics`` not a bool, or ``block_warning_s``
+            neither None nor a number > 0.
         ImportError: ``backend="ray"`` without Ray installed (the message says
             ``pip install 'asyncactors[ray]'``).
     """
@@ -119,9 +129,19 @@ class ActorSystem:
         backend: str = "local",
         address: str | None = None,
         ray_init_options: Mapping[str, Any] | None = None,
+        metrics: bool = False,
+        block_warning_s: float | None = 0.1,
     ) -> None:
         check_namespace(namespace)
         check_timeout(shutdown_timeout, "shutdown_timeout")
+        if not isinstance(metrics, bool):
+            raise TypeError(f"metrics must be True or False, got {metrics!r}")
+        check_block_warning(block_warning_s)
+        self._metrics = metrics
+        self._block_warning_s = block_warning_s
+        self._watchdog: Watchdog | None = None
+        # The counters of actors stopped for good, so that totals never go down.
+        self._retired = Retired()
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -194,6 +214,16 @@ class ActorSystem:
             self._loop = self._host.loop = loop
             self._thread_id = self._host.thread_id = threading.get_ident()
             self._backend.start(self._host)
+            if self._block_warning_s is not None and not self._closing:
+                self._watchdog = Watchdog(
+                    loop,
+                    self._thread_id,
+                    self._actors,
+                    self._host,
+                    self._backend.runner_codes,
+                    self._block_warning_s,
+                )
+                self._watchdog.start()
         elif self._loop is not loop:
             raise RuntimeError("this ActorSystem runs on another event loop")
 
@@ -312,6 +342,7 @@ class ActorSystem:
                 if self._names.get(key) is core:
                     del self._names[key]
         self._graveyard.append(core)
+        self._retired.add(core)
         if self._resources.members:
             self._resources.release(core)
 
@@ -402,6 +433,48 @@ class ActorSystem:
         with nothing left are omitted."""
         return self._resources.available()
 
+    def statistics(self) -> SystemStatistics:
+        """The system's counters, added up per class and per named actor.
+
+        Costs O(live actors), nothing per call; latency is there under
+        ``metrics=True``. Safe from any thread.
+        """
+        with self._lock:
+            live = list(self._actors.values())
+        blocks = self._watchdog.blocks if self._watchdog is not None else 0
+        return system_statistics(self._namespace, self._metrics, live, self._retired, blocks)
+
+    def actor_statistics(self) -> list[ActorStatistics]:
+        """``handle.statistics()`` of every live actor, oldest first (any thread)."""
+        with self._lock:
+            live = list(self._actors.values())
+        return [core.statistics() for core in live]
+
+    def stuck_calls(self, older_than_s: float = 1.0) -> list[StuckCall]:
+        """The calls running for at least ``older_than_s`` seconds, oldest first,
+        each with its age and stack.
+
+        Calls in worker tasks (async and ``run_in_thread`` methods) are sampled
+        by the watchdog, so an age is exact to within ``block_warning_s / 2``
+        (more with very many actors). A sync method holds the event loop while it
+        runs: it is listed when asked from another thread, as the watchdog saw it.
+
+        Raises:
+            RuntimeError: the watchdog is off (``block_warning_s=None``) or the
+                system has not started.
+            ValueError: ``older_than_s`` is negative.
+        """
+        if older_than_s < 0:
+            raise ValueError(f"older_than_s must be >= 0, got {older_than_s}")
+        if self._watchdog is None:
+            why = (
+                "its watchdog is off (block_warning_s=None)"
+                if self._block_warning_s is None
+                else "it has not started"
+            )
+            raise RuntimeError(f"stuck_calls() needs the actor system's watchdog: {why}")
+        return self._watchdog.stuck_calls(older_than_s)
+
     # -- shutdown -----------------------------------------------------------------
 
     async def shutdown(self, timeout: float | None = None) -> None:
@@ -443,6 +516,8 @@ class ActorSystem:
             global _global_default
             if _global_default is self:
                 _global_default = None
+            if self._watchdog is not None:
+                self._watchdog.stop()
             self._done.set_result(None)
 
     async def _stop_all(self, timeout: float | None) -> None:
@@ -592,7 +667,17 @@ def live_systems() -> list[ActorSystem]:
 class _Host:
     """What the engine sees of its ``ActorSystem`` (``_protocols.Host``)."""
 
-    __slots__ = ("ctx", "engine", "inline", "lock", "loop", "root", "system", "thread_id")
+    __slots__ = (
+        "ctx",
+        "engine",
+        "inline",
+        "lock",
+        "loop",
+        "metrics",
+        "root",
+        "system",
+        "thread_id",
+    )
 
     loop: asyncio.AbstractEventLoop
     thread_id: int | None
@@ -606,6 +691,7 @@ class _Host:
         self.thread_id = None
         # What the engine keeps for this system (Ray's: the Ray it uses).
         self.engine: Any = None
+        self.metrics = system._metrics
 
     @property
     def closing(self) -> bool:

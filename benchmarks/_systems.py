@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 
 import asyncactors
 
+from . import _observe
 from ._floor import FloorActor, FloorBatcher
 from ._workload import (
     BATCH_CONCURRENCY,
@@ -372,7 +373,8 @@ _BATCHED_SERVICE: Any = asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_B
 
 @asynccontextmanager
 async def _asyncactors_session() -> AsyncIterator[Driver]:
-    async with asyncactors.ActorSystem():
+    # ASYNCACTORS_BENCH_OBSERVE may turn observability features on: see _observe.
+    async with _observe.asyncactors_system():
         yield AsyncActorsDriver()
 
 
@@ -387,7 +389,7 @@ def core_systems() -> dict[str, System]:
         ),
         ASYNCACTORS: System(
             name=ASYNCACTORS,
-            description="asyncactors with default options",
+            description=f"asyncactors with default options{_observe.describe()}",
             session=_asyncactors_session,
         ),
     }

@@ -325,11 +325,13 @@ async def test_dir_of_actor_class_and_handle_lists_the_methods() -> None:
     assert {n for n in dir(Foo) if not n.startswith("_")} == {"method_one", "options", "remote"}
     async with ActorSystem():
         f = Foo.remote()
-        # Ray lists only "method_one"; the handle's own monitor() and checkpoint() are added.
+        # Ray lists only "method_one"; the handle's own monitor(), checkpoint()
+        # and statistics() are added.
         assert [n for n in dir(f) if not n.startswith("_")] == [
             "checkpoint",
             "method_one",
             "monitor",
+            "statistics",
         ]
         assert "__ray_terminate__" in dir(f)
         assert [n for n in dir(f.method_one) if not n.startswith("_")] == [

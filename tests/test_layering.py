@@ -18,17 +18,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "asyncactors"
 LAYERS: list[list[str]] = [
     # L0: leaves.
     ["_exceptions", "_types", "_signature", "_mailbox", "_state", "_tools"],
-    # L1: refs, specs, options, context variables, events, stores.
-    ["_ref", "_stream", "_specs", "_stores", "_context", "_options", "_events"],
+    # L1: refs, specs, options, context variables, events, stores, records of metrics.
+    ["_ref", "_stream", "_metrics", "_specs", "_stores", "_context", "_options", "_events"],
     # L2: the seam.
     ["_protocols"],
     # L3: the engines and supervision.
     [
         "_resources",
+        "_statistics",
+        "_watchdog",
         "_supervisor",
         "_backends",
         "_backends._local.common",
         "_backends._local.call",
+        "_backends._local.timed",
         "_backends._local.base",
         "_backends._local.batch",
         "_backends._local.deadlock",
@@ -60,6 +63,9 @@ LAYERS: list[list[str]] = [
     [
         "__init__",
         "load",
+        "prometheus",
+        "otel",
+        "dashboard",
         "_cli",
         "_cli.__main__",
         "__main__",

@@ -10,11 +10,12 @@ import sys
 from collections.abc import Sequence
 
 from ._command import Command
+from ._dashboard import DASHBOARD
 from ._load import LOAD
 
 __all__ = ["COMMANDS", "Command", "console_main", "main"]
 
-COMMANDS: tuple[Command, ...] = (LOAD,)
+COMMANDS: tuple[Command, ...] = (LOAD, DASHBOARD)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

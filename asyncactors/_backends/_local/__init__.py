@@ -24,6 +24,20 @@ class LocalBackend:
     """Makes ``ActorCore``s: actors in this process, on the system's event loop."""
 
     name = "local"
+    # The engine's functions that call an actor's own code, where the stack of
+    # that code starts (for the watchdog's reports).
+    runner_codes = frozenset(
+        f.__code__
+        for f in (
+            ActorCore._run_inline,
+            ActorCore._work,
+            ActorCore._in_thread,
+            ActorCore._create,
+            ActorCore._finish_creation,
+            ActorCore._call_pre_destroy,
+            ActorCore._logged,
+        )
+    )
     reserves_resources = True
 
     def open(

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..._protocols import Host, Parent
     from ..._ref import ObjectRef
     from ..._specs import MethodSpec
-    from .call import Call, PendingCount
+    from .call import Admission, Call
 
 __all__ = ["CoreBase"]
 
@@ -103,7 +103,8 @@ class CoreBase:
     # the change and keeps its hands off.
     incarnation: int
     cold: ColdState | None
-    pending: PendingCount | None
+    # Makes each call, for an actor with max_pending_calls or under metrics.
+    pending: Admission | None
 
     def describe(self) -> str:
         """``actor Counter(id=3, name='c')``: how errors and logs name this actor."""

@@ -23,6 +23,7 @@ __all__ = [
     "OVERFLOW",
     "QUEUED",
     "RUNNING",
+    "Admission",
     "Call",
     "CallOwner",
     "PendingCount",
@@ -168,6 +169,24 @@ class CappedCall(Call):
             ObjectRef._set_exception(self, exc, log=log)
 
 
+class Admission(Protocol):
+    """What ``Dispatch.call`` asks to make each call, when the actor has one.
+
+    ``max_pending_calls`` counts calls through it (``PendingCount``);
+    ``ActorSystem(metrics=True)`` times them (``timed.TimedAdmission``). An actor
+    with neither has none, and its calls pay nothing for either.
+    """
+
+    def admit(
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        make: Callable[..., Call] | None = None,
+    ) -> Call: ...
+
+
 class PendingCount:
     """How many calls an actor with ``max_pending_calls`` has submitted and not resolved.
 
@@ -195,6 +214,15 @@ class PendingCount:
         Raises:
             PendingCallsLimitExceeded: every place is taken.
         """
+        self.take(core)
+        return (make or CappedCall)(core, spec, args, kwargs, self)
+
+    def take(self, core: CallOwner) -> None:
+        """Take a place for a call to ``core``.
+
+        Raises:
+            PendingCallsLimitExceeded: every place is taken.
+        """
         with self.lock:
             full = self.n >= self.cap
             if not full:
@@ -204,7 +232,6 @@ class PendingCount:
                 f"{core.describe()} already has {self.cap} pending calls "
                 f"(its max_pending_calls); wait for some to finish"
             )
-        return (make or CappedCall)(core, spec, args, kwargs, self)
 
     def give_back(self) -> None:
         """A call resolved: free its place."""

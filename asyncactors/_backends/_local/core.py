@@ -8,6 +8,7 @@ from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..._context import current_call
+from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall, actor_statistics
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorInfo, ActorState, RestartType
@@ -18,6 +19,7 @@ from .checkpoint import Checkpoints
 from .dispatch import Dispatch
 from .lifecycle import Lifecycle
 from .restart import Restarts
+from .timed import TimedAdmission
 
 if TYPE_CHECKING:
     from ..._protocols import Host
@@ -78,6 +80,9 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         # Only an actor with max_pending_calls counts its calls: the others pay nothing.
         cap = config.max_pending_calls
         self.pending = PendingCount(cap) if cap > 0 else None
+        if host.metrics:
+            # Chosen once here: the calls of an actor without metrics are untimed.
+            self.pending = TimedAdmission(self.pending)
 
     def start(self) -> None:
         """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
@@ -129,6 +134,32 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
             calls_failed=self.failed,
             running=sum(lane.running - lane.idle for lane in mb.lanes) if mb else 0,
         )
+
+    def statistics(self) -> ActorStatistics:
+        """``info()``, with restarts, calls waiting for room, and latency (any thread)."""
+        mb = self.mailbox
+        return actor_statistics(
+            self.info(),
+            restarts=self.restarts,
+            waiting_for_room=len(mb.overflow) if mb is not None and mb.overflow else 0,
+            latency=self.latency(),
+        )
+
+    def latency(self) -> LatencyRecorder | None:
+        """This actor's call latencies, under ``ActorSystem(metrics=True)``."""
+        pending = self.pending
+        return pending.latency if isinstance(pending, TimedAdmission) else None
+
+    def running_calls(self) -> list[RunningCall]:
+        """The calls running in this actor's tasks now (any thread; a snapshot)."""
+        workers = self.workers
+        if not workers:
+            return []
+        return [
+            RunningCall(task, call, call._spec.name, call._spec.kind, call._spec.func)
+            for task, call in list(workers.items())
+            if call is not None
+        ]
 
     def leftovers(self) -> str | None:
         """What this actor has still to do, naming the methods; ``None`` if nothing.

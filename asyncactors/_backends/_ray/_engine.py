@@ -40,11 +40,13 @@ from ..._exceptions import (
     PendingCallsLimitExceeded,
     TaskCancelledError,
 )
+from ..._metrics import ActorStatistics, RunningCall, actor_statistics
 from ..._options import ACTOR_DEFAULTS
 from ..._ref import ObjectRef, logger
 from ..._specs import ActorConfig, ClassSpec, MethodSpec
 from ..._stores import MemoryStore, checkpoint_key
 from ..._types import STREAMS, ActorInfo, ActorState, EventKind, StopReason
+from .._local import LocalBackend
 from .._local.call import stop_spec
 from .._local.common import STOPPED_BY as _STOPPED_BY
 from .._local.common import died_error as _died
@@ -453,6 +455,24 @@ class _Caller:
             calls_failed=self.failed,
             running=0,
         )
+
+    def statistics(self) -> ActorStatistics:
+        """``info()`` with restarts and the calls waiting to be sent; no latency:
+        ``metrics=True`` times the calls of the local engine only."""
+        return actor_statistics(
+            self.info(),
+            restarts=self.restarts,
+            waiting_for_room=len(self._backlog),
+            latency=None,
+        )
+
+    def latency(self) -> None:
+        """Not measured for Ray actors (see ``statistics()``)."""
+        return None
+
+    def running_calls(self) -> list[RunningCall]:
+        """None here: the actor's calls run in its own process (whose watchdog sees them)."""
+        return []
 
     def reduce_handle(self) -> Any:
         """A handle pickles to its Ray handle and what rebuilds an ``ActorHandle`` from it.
@@ -1551,6 +1571,8 @@ class RayBackend:
     name = "ray"
     # Ray's scheduler reserves num_cpus, num_gpus, memory and resources.
     reserves_resources = False
+    # The actors this process hosts run on the local engine (see _host).
+    runner_codes = LocalBackend.runner_codes
 
     def open(
         self,

@@ -1,0 +1,116 @@
+"""Timed calls, for ``ActorSystem(metrics=True)``: chosen once per actor, at its creation.
+
+An actor of a system with metrics makes its calls through a ``TimedAdmission``
+(its ``pending``, the hook ``max_pending_calls`` uses too), so the hot path of an
+actor without metrics is unchanged: it has no admission and times nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from ..._metrics import LatencyRecorder
+from ..._ref import ObjectRef
+from ..._specs import MethodSpec
+from .call import Call, CallOwner, CappedCall, PendingCount
+
+__all__ = ["TimedAdmission"]
+
+
+class _TimedCall(Call):
+    """A call timed from its creation to its result."""
+
+    __slots__ = ("_latency", "_t0")
+
+    def __init__(
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        latency: LatencyRecorder,
+    ) -> None:
+        Call.__init__(self, core, spec, args, kwargs)
+        self._latency = latency
+        self._t0 = perf_counter()
+
+    def _set_result(self, value: Any) -> None:
+        if not self._state:
+            self._latency.record(perf_counter() - self._t0)
+        ObjectRef._set_result(self, value)
+
+    def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
+        if not self._state:
+            self._latency.record(perf_counter() - self._t0)
+        ObjectRef._set_exception(self, exc, log=log)
+
+
+class _TimedCappedCall(CappedCall):
+    """A timed call to an actor with ``max_pending_calls``."""
+
+    __slots__ = ("_latency", "_t0")
+
+    def __init__(
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        count: PendingCount,
+        latency: LatencyRecorder,
+    ) -> None:
+        CappedCall.__init__(self, core, spec, args, kwargs, count)
+        self._latency = latency
+        self._t0 = perf_counter()
+
+    def _set_result(self, value: Any) -> None:
+        if not self._state:
+            self._latency.record(perf_counter() - self._t0)
+        CappedCall._set_result(self, value)
+
+    def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
+        if not self._state:
+            self._latency.record(perf_counter() - self._t0)
+        CappedCall._set_exception(self, exc, log=log)
+
+
+# As the engine's own calls: messages name the public type.
+for _cls in (_TimedCall, _TimedCappedCall):
+    _cls.__name__ = _cls.__qualname__ = "ObjectRef"
+
+
+class TimedAdmission:
+    """Makes an actor's calls timed ones, keeping its ``max_pending_calls`` count."""
+
+    __slots__ = ("count", "latency")
+
+    def __init__(self, count: PendingCount | None) -> None:
+        self.count = count
+        self.latency = LatencyRecorder()
+
+    def admit(
+        self,
+        core: CallOwner,
+        spec: MethodSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        make: Callable[..., Call] | None = None,
+    ) -> Call:
+        """Make a timed call; a call of another kind (``make``: a stream) is not timed.
+
+        Raises:
+            PendingCallsLimitExceeded: the actor's ``max_pending_calls`` are all taken.
+        """
+        count = self.count
+        if make is not None:
+            return (
+                count.admit(core, spec, args, kwargs, make)
+                if count
+                else make(core, spec, args, kwargs)
+            )
+        if count is None:
+            return _TimedCall(core, spec, args, kwargs, self.latency)
+        count.take(core)
+        return _TimedCappedCall(core, spec, args, kwargs, count, self.latency)

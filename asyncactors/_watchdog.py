@@ -1,0 +1,448 @@
+"""The watchdog: which actor method holds the event loop, and which calls are stuck.
+
+One monitor thread per actor system, on by default, and nothing per call. It
+wakes every ``block_warning_s / 2`` seconds and probes the loop's lag: it posts
+a heartbeat (``call_soon_threadsafe``) and, while that heartbeat has not run,
+looks at what the loop thread is running, as the engine marks it anyway: the
+actor whose sync method runs inline (``Host.inline``), or the current task and
+the call its actor runs in it (``EngineCore.running_calls()``). When the same call
+(or, for calls run inline, the same method of the same actor) is seen for
+``block_warning_s`` while the heartbeat waits, that method held the loop: it is
+logged, once per method, with its actor, the time and its stack, read from the
+loop thread's frames (``sys._current_frames()``).
+
+The same thread samples the calls running in worker tasks from time to time,
+noting when it first saw each: ``stuck_calls()`` reports those running longer
+than asked, with their age (to within a sample) and their stack. A sample
+costs O(live actors); the pause between samples grows with that cost, so the
+sampler never takes more than about 1% of a core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+from ._metrics import RunningCall
+from ._ref import ObjectRef, logger
+from ._types import ASYNC, SYNC
+
+if TYPE_CHECKING:
+    from ._protocols import EngineCore, Host
+
+__all__ = ["CallKind", "LoopBlock", "StuckCall", "Watchdog", "check_block_warning"]
+
+CallKind = Literal["sync", "async", "thread"]
+_KINDS: Final[dict[int, CallKind]] = {SYNC: "sync", ASYNC: "async"}
+
+
+# The sampler's pause is at least this many times what a sample took.
+_SAMPLE_BUDGET: Final = 100
+# How many loop blocks the dashboard can show.
+_RECENT_BLOCKS: Final = 20
+
+
+def check_block_warning(value: object) -> None:
+    """Refuse a ``block_warning_s`` that is neither ``None`` nor a positive number.
+
+    Raises:
+        ValueError: a number <= 0.
+        TypeError: not a number.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"block_warning_s must be a number of seconds or None, got {value!r}")
+    if not value > 0:
+        raise ValueError(
+            f"block_warning_s must be > 0 (or None to turn the watchdog off), got {value}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StuckCall:
+    """A call that has been running for a while, as ``system.stuck_calls()`` reports it.
+
+    ``age_s`` is how long it has been running, to within the watchdog's sample
+    interval. ``kind`` is ``"async"`` (a coroutine: its await chain),
+    ``"thread"`` (``run_in_thread``: its thread's stack) or ``"sync"`` (a sync
+    method holding the loop right now). ``stack`` is formatted as a traceback's
+    lines, the method's frame first.
+    """
+
+    actor_id: int
+    class_name: str
+    name: str | None
+    method: str
+    kind: CallKind
+    age_s: float
+    stack: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoopBlock:
+    """A method seen holding the event loop, from ``timestamp`` on, for ``held_s`` seconds
+    (to within the watchdog's tick: it is updated while the block lasts)."""
+
+    actor_id: int
+    class_name: str
+    name: str | None
+    method: str
+    held_s: float
+    timestamp: float
+    stack: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Running:
+    """What the loop thread runs, as the monitor saw it: an actor's code, called
+    inline (``core`` set) or in ``task``, its frames outermost first."""
+
+    core: EngineCore | None
+    task: asyncio.Task[Any] | None
+    frames: list[FrameType]
+
+    @property
+    def key(self) -> tuple[int, int]:
+        # A running frame keeps its frame object, so its id marks this one call.
+        return (id(self.task), id(self.frames[0]))
+
+
+@dataclass(slots=True)
+class _Streak:
+    key: tuple[int, int]
+    since: float
+    reported: bool = False
+    reported_at: float = 0.0
+    core: EngineCore | None = None
+    method: str = ""
+    stack: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A running call the sampler saw, and when it first did."""
+
+    ref: weakref.ref[ObjectRef[Any]]
+    task: weakref.ref[asyncio.Task[Any]]
+    core: EngineCore
+    method: str
+    kind: CallKind
+    func: Any
+    since: float
+
+
+class Watchdog:
+    """The monitor thread of one actor system; see the module's docstring.
+
+    It is given what it watches: the loop and its thread, the system's registry
+    of live actors, its host (whose ``inline`` marks a sync call running), and
+    the engine's ``runner_codes``, where the stack of an actor's code starts.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        loop_thread: int,
+        actors: dict[int, EngineCore],
+        host: Host,
+        runner_codes: frozenset[CodeType],
+        threshold: float,
+    ) -> None:
+        self.threshold = threshold
+        self._loop = loop
+        self._loop_thread = loop_thread
+        self._actors = actors
+        self._host = host
+        self._runners = runner_codes
+        self._tick = threshold / 2
+        self._sample_s = max(self._tick, 0.01)
+        self._stop = threading.Event()
+        # When the heartbeat now waiting was posted; None once it has run.
+        self._sent: float | None = None
+        self._streak: _Streak | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self.blocks = 0
+        self.recent: deque[LoopBlock] = deque(maxlen=_RECENT_BLOCKS)
+        # id(call) -> the call and when the sampler first saw it running.
+        self._seen: dict[int, _Seen] = {}
+        self._next_sample = 0.0
+        self._thread = threading.Thread(
+            target=self._run, name=f"asyncactors-watchdog-{id(actors):x}", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start the monitor thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the monitor thread and wait for it to end."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    # -- the monitor thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._tick):
+                if self._loop.is_closed() or not self._step():
+                    return
+        except Exception:
+            logger.exception("the actor system's watchdog failed; loop blocks go unreported")
+
+    def _step(self) -> bool:
+        """One tick; return whether to go on."""
+        now = time.monotonic()
+        if self._sent is None:
+            running = self._running()
+            self._streak = _Streak(running.key, now) if running is not None else None
+            self._sent = now
+            try:
+                self._loop.call_soon_threadsafe(self._beat)
+            except RuntimeError:  # the loop has closed
+                return False
+        else:
+            self._check(now)
+        if now >= self._next_sample:
+            self._sample(now)
+        return True
+
+    def _beat(self) -> None:
+        self._sent = None
+
+    def _check(self, now: float) -> None:
+        """The heartbeat is late: is one actor call holding the loop?"""
+        running = self._running()
+        streak = self._streak
+        if running is None:
+            self._streak = None
+            return
+        if streak is None or streak.key != running.key:
+            self._streak = _Streak(running.key, now)
+            return
+        held = now - streak.since
+        if streak.reported:
+            # Still held: the dashboard shows how long, to within a tick.
+            last = self.recent[-1] if self.recent else None
+            if last is not None and last.timestamp == streak.reported_at:
+                self.recent[-1] = dataclasses.replace(last, held_s=held)
+            return
+        if held < self.threshold:
+            return
+        streak.reported = True
+        core, method = running.core, None
+        if core is None:
+            assert running.task is not None
+            found = self._call_in(running.task)
+            if found is None:
+                return  # not an actor's call (or it has just ended)
+            core, call = found
+            method = call.method
+        if method is None:
+            method = _method_name(core, running.frames)
+        stack = _format(running.frames)
+        streak.core, streak.method, streak.stack = core, method, stack
+        self.blocks += 1
+        streak.reported_at = time.time() - held
+        self.recent.append(
+            LoopBlock(
+                core.actor_id, core.spec.name, core.name, method, held, streak.reported_at, stack
+            )
+        )
+        if (core.spec.name, method) in self._warned:
+            return
+        self._warned.add((core.spec.name, method))
+        logger.warning(
+            "%s.%s() has held the event loop for %.3f s so far (block_warning_s=%g) on %s; "
+            "run blocking code with @asyncactors.method(run_in_thread=True) or in an "
+            "executor. Where it is (most recent call last):\n%s",
+            core.spec.name,
+            method,
+            held,
+            self.threshold,
+            core.describe(),
+            "".join(stack).rstrip(),
+        )
+
+    def _running(self) -> _Running | None:
+        """The actor code the loop thread is running now, if any. Cheap: no
+        actor is looked up."""
+        core = cast("EngineCore | None", self._host.inline)
+        task = None if core is not None else asyncio.current_task(self._loop)
+        if core is None and task is None:
+            return None
+        top = sys._current_frames().get(self._loop_thread)
+        frames = _actor_frames(top, self._runners)
+        del top
+        if not frames:
+            return None  # the engine's own code, between calls, or no actor's task
+        return _Running(core, task, frames)
+
+    def _call_in(self, task: asyncio.Task[Any]) -> tuple[EngineCore, RunningCall] | None:
+        """The actor, and its call, that ``task`` runs (a scan: only for a block)."""
+        for core in list(self._actors.values()):
+            for call in core.running_calls():
+                if call.task is task:
+                    return core, call
+        return None
+
+    def _sample(self, now: float) -> None:
+        """Note when each call running in a task was first seen."""
+        began = time.perf_counter()
+        try:
+            # No copy of the registry: with a million actors it would be megabytes.
+            fresh = self._scan(self._actors.values(), now)
+        except RuntimeError:  # the registry changed size meanwhile: read a copy
+            fresh = self._scan(list(self._actors.values()), now)
+        self._seen = fresh
+        took = time.perf_counter() - began
+        self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * took)
+
+    def _scan(self, cores: Iterable[EngineCore], now: float) -> dict[int, _Seen]:
+        seen = self._seen
+        fresh: dict[int, _Seen] = {}
+        for core in cores:
+            for call in core.running_calls():
+                key = id(call.ref)
+                old = seen.get(key)
+                if old is None or old.ref() is not call.ref:
+                    old = _Seen(
+                        weakref.ref(call.ref),
+                        weakref.ref(call.task),
+                        core,
+                        call.method,
+                        _KINDS.get(call.kind, "thread"),
+                        call.func,
+                        now,
+                    )
+                fresh[key] = old
+        return fresh
+
+    # -- read by the system (any thread) ------------------------------------------
+
+    def stuck_calls(self, older_than_s: float) -> list[StuckCall]:
+        """Running calls first seen at least ``older_than_s`` seconds ago, oldest first."""
+        now = time.monotonic()
+        out: list[StuckCall] = []
+        for seen in list(self._seen.values()):
+            ref, task = seen.ref(), seen.task()
+            if ref is None or task is None or ref.done() or now - seen.since < older_than_s:
+                continue
+            if not any(c.ref is ref for c in seen.core.running_calls()):
+                continue  # restarted since the last sample
+            frames = _thread_frames(seen.func) if seen.kind == "thread" else None
+            if frames is None:
+                frames = _after_runner(list(_await_chain(task.get_coro())), self._runners)
+            core = seen.core
+            out.append(
+                StuckCall(
+                    core.actor_id,
+                    core.spec.name,
+                    core.name,
+                    seen.method,
+                    seen.kind,
+                    now - seen.since,
+                    _format(frames),
+                )
+            )
+        streak = self._streak
+        if (
+            self._sent is not None
+            and streak is not None
+            and streak.reported
+            and streak.core is not None
+            and now - streak.since >= older_than_s
+            and threading.get_ident() != self._loop_thread
+        ):
+            core = streak.core
+            out.append(
+                StuckCall(
+                    core.actor_id,
+                    core.spec.name,
+                    core.name,
+                    streak.method,
+                    "sync",
+                    now - streak.since,
+                    streak.stack,
+                )
+            )
+        out.sort(key=lambda s: -s.age_s)
+        return out
+
+
+def _walk_out(frame: FrameType | None) -> Iterator[FrameType]:
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def _actor_frames(top: FrameType | None, runners: frozenset[CodeType]) -> list[FrameType]:
+    """The frames of an actor's code running on the loop thread, outermost first."""
+    inner: list[FrameType] = []
+    for frame in _walk_out(top):
+        if frame.f_code in runners:
+            inner.reverse()
+            return inner
+        inner.append(frame)
+    return []
+
+
+def _after_runner(chain: list[FrameType], runners: frozenset[CodeType]) -> list[FrameType]:
+    """``chain`` (outermost first) from the frame an engine runner called."""
+    for i, frame in enumerate(chain):
+        if frame.f_code in runners:
+            return _after_runner(chain[i + 1 :], runners)
+    return chain
+
+
+def _await_chain(coro: Any) -> Iterator[FrameType]:
+    """The frames of a suspended coroutine and of what it awaits, outermost first."""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            return
+        yield frame
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+
+def _thread_frames(func: Any) -> list[FrameType] | None:
+    """The stack of the thread running ``func``, from ``func``'s frame in; None if none is."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return None
+    for frame in sys._current_frames().values():
+        inner: list[FrameType] = []
+        for f in _walk_out(frame):
+            inner.append(f)
+            if f.f_code is code:
+                inner.reverse()
+                return inner
+    return None
+
+
+def _method_name(core: EngineCore, frames: list[FrameType]) -> str:
+    """The method of ``core`` among ``frames`` (outermost first), or the first frame's name
+    (``__init__``, a hook)."""
+    codes = {getattr(m.func, "__code__", None): name for name, m in core.spec.methods.items()}
+    for frame in frames:
+        name = codes.get(frame.f_code)
+        if name is not None:
+            return name
+    return frames[0].f_code.co_name
+
+
+def _format(frames: Iterable[FrameType]) -> tuple[str, ...]:
+    summary = traceback.StackSummary.extract(((f, f.f_lineno) for f in frames), lookup_lines=True)
+    return tuple(summary.format())

@@ -1,0 +1,232 @@
+"""The watchdog: methods holding the event loop are logged once each; stuck_calls() lists
+long-running calls with their age and stack; its thread ends with its system."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+
+import asyncactors
+from asyncactors import ActorSystem, StuckCall
+
+# Short, so that the tests are quick; the blocks below last several times longer.
+THRESHOLD = 0.04
+BLOCK = 0.2
+
+
+@asyncactors.remote
+class Blocker:
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    def hold(self, s: float) -> str:
+        time.sleep(s)
+        return "held"
+
+    def hold_too(self, s: float) -> str:
+        time.sleep(s)
+        return "held"
+
+    async def hold_async(self, s: float) -> str:
+        time.sleep(s)  # noqa: ASYNC251 - the blocking call under test
+        return "held"
+
+    async def hang(self) -> str:
+        await self.gate.wait()
+        return "released"
+
+    @asyncactors.method(run_in_thread=True)
+    def hang_in_thread(self, flag: threading.Event) -> str:
+        flag.wait(5)
+        return "released"
+
+    def hold_until(self, flag: threading.Event) -> str:
+        flag.wait(5)
+        return "held"
+
+    def quick(self) -> int:
+        return 1
+
+
+def _blocks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "has held the event loop" in r.getMessage()]
+
+
+def _watchdogs() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("asyncactors-watchdog")]
+
+
+async def test_a_sync_method_holding_the_loop_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sync method holding the loop past block_warning_s is logged with its class, method,
+    actor, time and the line it is on, once per method."""
+    with caplog.at_level(logging.WARNING, logger="asyncactors"):
+        async with ActorSystem(block_warning_s=THRESHOLD) as system:
+            b = Blocker.options(name="slowpoke").remote()
+            assert await b.hold.remote(BLOCK) == "held"
+            assert await b.hold.remote(BLOCK) == "held"
+            assert await b.hold_too.remote(BLOCK) == "held"
+            assert system.statistics().loop_blocks == 3
+            watchdog = system._watchdog
+            assert watchdog is not None
+            # What the dashboard shows: each block as long as it lasted, to within a tick.
+            blocks = list(watchdog.recent)
+            assert [b.method for b in blocks] == ["hold", "hold", "hold_too"]
+            assert all(BLOCK / 2 <= b.held_s <= BLOCK + THRESHOLD for b in blocks)
+    messages = _blocks(caplog)
+    assert len(messages) == 2, messages
+    first, second = messages
+    assert first.startswith("Blocker.hold() has held the event loop for ")
+    assert "actor Blocker(id=" in first
+    assert "name='slowpoke'" in first
+    assert f"block_warning_s={THRESHOLD:g}" in first
+    held = float(first.split(" for ")[1].split(" s ")[0])
+    assert THRESHOLD <= held < BLOCK + 0.1
+    assert "in hold\n    time.sleep(s)" in first
+    assert second.startswith("Blocker.hold_too() has held the event loop")
+
+
+async def test_an_async_method_holding_the_loop_is_named(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An async method that blocks (no await) is found through its worker task."""
+    with caplog.at_level(logging.WARNING, logger="asyncactors"):
+        async with ActorSystem(block_warning_s=THRESHOLD):
+            b = Blocker.remote()
+            assert await b.hold_async.remote(BLOCK) == "held"
+    (message,) = _blocks(caplog)
+    assert message.startswith("Blocker.hold_async() has held the event loop")
+    assert "in hold_async\n    time.sleep(s)" in message
+
+
+async def test_quick_calls_and_code_outside_actors_are_not_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Calls quicker than the threshold are not reported, nor a block outside any actor."""
+    with caplog.at_level(logging.WARNING, logger="asyncactors"):
+        async with ActorSystem(block_warning_s=THRESHOLD) as system:
+            b = Blocker.remote()
+            for _ in range(200):
+                await b.quick.remote()
+            await b.hold.remote(THRESHOLD / 8)
+            time.sleep(BLOCK)  # noqa: ASYNC251 - the test's own code, not an actor's
+            await asyncio.sleep(THRESHOLD)
+            assert system.statistics().loop_blocks == 0
+    assert _blocks(caplog) == []
+
+
+async def test_the_watchdog_thread_ends_with_its_system() -> None:
+    """One watchdog thread runs per started system, and none is left after shutdown."""
+    assert _watchdogs() == []
+    system = ActorSystem()
+    assert _watchdogs() == []  # not started yet
+    async with system, ActorSystem():
+        await Blocker.remote().quick.remote()
+        assert len(_watchdogs()) == 2
+    assert _watchdogs() == []
+
+
+async def test_no_watchdog_when_turned_off(caplog: pytest.LogCaptureFixture) -> None:
+    """block_warning_s=None: no thread, no report, and stuck_calls() says why it cannot answer."""
+    with caplog.at_level(logging.WARNING, logger="asyncactors"):
+        async with ActorSystem(block_warning_s=None) as system:
+            b = Blocker.remote()
+            await b.hold.remote(BLOCK)
+            assert _watchdogs() == []
+            with pytest.raises(RuntimeError, match=r"watchdog is off \(block_warning_s=None\)"):
+                system.stuck_calls()
+    assert _blocks(caplog) == []
+
+
+async def test_stuck_calls_need_a_started_system() -> None:
+    """stuck_calls() before the system has started raises, and refuses a negative age."""
+    system = ActorSystem()
+    with pytest.raises(RuntimeError, match="has not started"):
+        system.stuck_calls()
+    async with system:
+        with pytest.raises(ValueError, match="older_than_s must be >= 0"):
+            system.stuck_calls(-1)
+
+
+async def _until_stuck(system: ActorSystem, older_than_s: float) -> list[StuckCall]:
+    for _ in range(200):
+        stuck = system.stuck_calls(older_than_s)
+        if stuck:
+            return stuck
+        await asyncio.sleep(THRESHOLD / 4)
+    raise AssertionError("no stuck call was reported")
+
+
+async def test_stuck_calls_lists_a_hanging_async_call_with_its_age_and_stack() -> None:
+    """A call awaiting for long is listed with its actor, method, age and the line it waits on;
+    quick calls are not, and a finished call is gone."""
+    async with ActorSystem(block_warning_s=THRESHOLD) as system:
+        b = Blocker.options(name="hanger").remote()
+        ref = b.hang.remote()
+        await b.quick.remote()
+        began = time.monotonic()
+        (stuck,) = await _until_stuck(system, 3 * THRESHOLD)
+        assert (stuck.class_name, stuck.name, stuck.method, stuck.kind) == (
+            "Blocker",
+            "hanger",
+            "hang",
+            "async",
+        )
+        assert stuck.actor_id == b._core.actor_id
+        assert 3 * THRESHOLD <= stuck.age_s <= time.monotonic() - began + 2 * THRESHOLD
+        assert "in hang\n    await self.gate.wait()" in stuck.stack[0]
+        assert system.stuck_calls(60) == []
+        b._core.instance.gate.set()
+        assert await ref == "released"
+        assert system.stuck_calls(0) == []
+
+
+async def test_stuck_calls_show_a_thread_methods_own_stack() -> None:
+    """A run_in_thread call is listed with the stack of the thread running it."""
+    flag = threading.Event()
+    async with ActorSystem(block_warning_s=THRESHOLD) as system:
+        b = Blocker.remote()
+        ref = b.hang_in_thread.remote(flag)
+        try:
+            (stuck,) = await _until_stuck(system, 2 * THRESHOLD)
+            assert (stuck.method, stuck.kind) == ("hang_in_thread", "thread")
+            assert "in hang_in_thread\n    flag.wait(5)" in stuck.stack[0]
+        finally:
+            flag.set()
+        assert await ref == "released"
+
+
+async def test_stuck_calls_from_another_thread_see_a_sync_method_holding_the_loop() -> None:
+    """Asked from another thread while a sync method holds the loop, stuck_calls() lists it."""
+    seen: list[list[StuckCall]] = []
+    flag = threading.Event()
+
+    def ask() -> None:
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                found = system.stuck_calls(THRESHOLD)
+                if found:
+                    seen.append(found)
+                    return
+                time.sleep(THRESHOLD / 4)
+        finally:
+            flag.set()
+
+    async with ActorSystem(block_warning_s=THRESHOLD) as system:
+        b = Blocker.remote()
+        await b
+        asker = threading.Thread(target=ask)
+        asker.start()
+        assert await b.hold_until.remote(flag) == "held"  # holds the loop until asked
+        asker.join()
+    assert seen, "the blocking call was not listed"
+    (stuck,) = seen[0]
+    assert (stuck.class_name, stuck.method, stuck.kind) == ("Blocker", "hold_until", "sync")
+    assert stuck.age_s >= THRESHOLD
+    assert "in hold_until\n    flag.wait(5)" in stuck.stack[0]
