@@ -16,6 +16,11 @@ the fixture, the marker and the ini options is not affected.
 * ini ``asyncactors_strict_leaks`` (default false): check every test, whether
   it uses the fixture or not, for an actor system left open or one of its
   tasks left pending, or a ``start_background()`` system left running.
+* ``--ray-in-process`` (or ``ASYNCACTORS_RAY_IN_PROCESS=1``): ``import ray``
+  gives ``asyncactors.compat.ray`` for the whole session, so that a
+  project's Ray tests run in this process. Ray's fixtures
+  ``ray_start_regular``, ``ray_start_regular_shared`` and ``shutdown_only``
+  are provided (they start whichever ``ray`` is imported).
 
 The fixture runs on the test's own event loop: pytest-asyncio's (auto or strict
 mode, any loop scope) or anyio's (``@pytest.mark.anyio``, asyncio backend).
@@ -24,6 +29,7 @@ mode, any loop scope) or anyio's (``@pytest.mark.anyio``, asyncio backend).
 from __future__ import annotations
 
 import math
+import os
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +52,8 @@ _MARKER_ARGS: Final = ("leak_check", "shutdown_timeout")
 # on the loop the test runs on.
 _LOOP_SCOPES: Final = ("function", "class", "module", "package", "session")
 _ANYIO_SYSTEM: Final = "_asyncactors_system_anyio"
+RAY_OPTION: Final = "--ray-in-process"
+RAY_ENV: Final = "ASYNCACTORS_RAY_IN_PROCESS"
 _CALL_FAILED: Final = pytest.StashKey[bool]()
 _SETTINGS: Final = pytest.StashKey["_Settings"]()
 # What the actor_system fixture found wrong at tear-down, for pytest_runtest_teardown.
@@ -53,6 +61,13 @@ _PROBLEMS: Final = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("asyncactors").addoption(
+        RAY_OPTION,
+        action="store_true",
+        dest="ray_in_process",
+        help=f"make `import ray` give asyncactors.compat.ray for the whole session: Ray "
+        f"code and Ray tests run in this process (also: {RAY_ENV}=1)",
+    )
     parser.addini(
         SHUTDOWN_TIMEOUT_INI,
         "seconds the actor_system fixture's shutdown lets calls run before it cancels "
@@ -68,7 +83,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _ray_in_process(config: pytest.Config) -> bool:
+    """Whether the session asked for Ray in-process, by option or environment variable.
+
+    Raises:
+        pytest.UsageError: the environment variable is neither 0/1 nor empty.
+    """
+    value = os.environ.get(RAY_ENV, "").strip().lower()
+    if value not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise pytest.UsageError(f"{RAY_ENV} must be 1 or 0, got {value!r}")
+    from_env = value in ("1", "true", "yes")
+    return from_env or bool(getattr(config.known_args_namespace, "ray_in_process", False))
+
+
+_RAY_INSTALLED: Final = pytest.StashKey[bool]()
+
+
+def _install_ray(config: pytest.Config) -> None:
+    """Make ``import ray`` give asyncactors.compat.ray, once, remembering it was us."""
+    from .compat.ray._alias import install_as_ray, installed
+
+    if not installed():
+        install_as_ray()
+        config.stash[_RAY_INSTALLED] = True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    # As early as a plugin can: before any conftest.py imports ray.
+    if _ray_in_process(early_config):
+        _install_ray(early_config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _ray_in_process(config):
+        _install_ray(config)  # for a plugin loaded after the initial conftests
+    from .compat import _ray_fixtures
+
+    if not config.pluginmanager.is_registered(_ray_fixtures):
+        config.pluginmanager.register(_ray_fixtures, "asyncactors-ray-fixtures")
     config.addinivalue_line(
         "markers",
         f"{MARKER}(leak_check=True, shutdown_timeout=None): the actor_system fixture's "
@@ -81,6 +136,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if config.getini(STRICT_LEAKS_INI):
         config.pluginmanager.register(_StrictLeakCheck(), "asyncactors-strict-leaks")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_RAY_INSTALLED, False):
+        from .compat.ray._alias import uninstall
+
+        uninstall()
 
 
 @pytest.hookimpl(wrapper=True)

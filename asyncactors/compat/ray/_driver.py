@@ -1,0 +1,759 @@
+"""The event loop of ``asyncactors.compat.ray``, run by whichever thread blocks on it.
+
+Ray's programs are sync: the driver calls ``.remote()`` and blocks in
+``ray.get``. Running the actors' event loop in a background thread would cost
+two thread hand-offs per blocking get (four for a threaded actor, whose
+methods run off the loop), and each hand-off waits for the other thread to be
+scheduled: on a busy machine that is most of a call's time. Here instead:
+
+* The loop has one owner at a time (``_lock``). A thread that blocks in a get
+  and finds the loop free owns it and runs it (``_drive``) until its refs are
+  ready: no hand-off.
+* Sync work (a threaded actor's method, a sync task, an actor's ``__init__``)
+  is an ``_Item``, run off the loop. An item of a call that the driving
+  thread itself waits for (without a timeout) goes to that thread, which
+  runs it between turns of the loop, without owning the loop meanwhile: a
+  sequential call to a threaded actor stays in the caller's thread. Every
+  other item goes to a pool thread at once, so that nobody's wait is held
+  up by work it does not wait for.
+* A helper thread runs the loop once nobody has for ``GRACE``: actors'
+  background work, timers and calls from threads that never block go on. A
+  thread that then blocks asks it to hand the loop over. It also gives the
+  pool the items a busy thread could not get to within ``GRACE``, so that
+  several actors' blocking methods still run in parallel.
+
+A thread running inside the loop (an async method) must not block on it:
+``wait()`` raises there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import contextvars
+import os
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
+from typing import Any, Final
+
+from ..._ref import ObjectRef as NativeRef
+from ..._ref import unwatch
+
+__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "outlived"]
+
+# The helper's shortest look: how long the loop may go unrun before it steps in,
+# once nothing has run it for a while.
+GRACE: Final = 0.002
+# Its longest, while other threads keep running the loop: how late it may step in
+# once they stop, and how long an item may wait for a busy thread before the pool
+# takes it.
+_MAX_POLL: Final = 0.02
+# Turns of the loop run without polling for I/O and timers, between two that do.
+_SKIPPED_POLLS: Final = 8
+# Pool threads running items (not blocked in a get) at most.
+POOL_CAP: Final = 128
+# Pool threads started as soon as items wait; more only when those are stuck.
+_POOL_EAGER: Final = max(4, os.cpu_count() or 1)
+# An idle pool thread exits after this long.
+_POOL_IDLE: Final = 5.0
+
+_get_running_loop = asyncio._get_running_loop
+_set_running_loop = asyncio._set_running_loop
+_get_ident = threading.get_ident
+
+_Queue = collections.deque
+
+
+class LoopThreadError(RuntimeError):
+    """A blocking wait was asked for on the event loop's own thread."""
+
+
+class _Local(threading.local):
+    # Items this thread is running (nested through waits inside them).
+    depth = 0
+    # Whether this is a pool thread.
+    pool = False
+    item: _Item | None = None
+    # The driver whose item this thread runs, if any.
+    driver: Driver | None = None
+
+
+_tls = _Local()
+
+
+def current_item() -> _Item | None:
+    """The item this thread is running, if any."""
+    return _tls.item
+
+
+def outlived() -> bool:
+    """Whether this thread runs an item of a driver that has been closed: user code that
+    ``ray.shutdown()`` could not stop, and that must not start Ray again."""
+    driver = _tls.driver
+    return driver is not None and driver._closed
+
+
+def _noop() -> None:
+    pass
+
+
+class _Item:
+    """Sync work for a thread off the loop. Awaiting it (on the loop) gives the outcome.
+
+    The awaiting task first gives the loop one turn without a future: a thread
+    driving the loop that waits for this item runs it right after that turn,
+    and the task finds it done. Only an item still pending then gets a future.
+    """
+
+    __slots__ = (
+        "args",
+        "call",
+        "core",
+        "ctx",
+        "dropped",
+        "fn",
+        "fut",
+        "loop",
+        "ok",
+        "settled",
+        "share",
+        "value",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        ctx: contextvars.Context,
+        call: Any,
+        core: Any,
+        share: bool,
+    ) -> None:
+        self.loop = loop
+        self.fn = fn
+        self.args = args
+        self.ctx = ctx
+        # The call this item runs, if any, and its actor: whose wait it serves.
+        self.call = call
+        self.core = core
+        # Whether it goes to the pool at once when its waiter is busy with another.
+        self.share = share
+        self.ok = False
+        self.value: Any = None
+        self.settled = False
+        # The awaiting side gave up (a cancelled call): nobody runs it any more.
+        self.dropped = False
+        self.fut: asyncio.Future[None] | None = None
+
+    def cancelled(self) -> bool:
+        """Whether the waiting side has given up on this item (a cancelled call)."""
+        return self.dropped
+
+    def run(self) -> None:
+        previous = _tls.item
+        _tls.item = self
+        try:
+            self.value = self.ctx.run(self.fn, *self.args)
+            self.ok = True
+        except BaseException as exc:  # any outcome is the caller's, as a method's is
+            self.value = exc
+        finally:
+            _tls.item = previous
+            self.fn = self.args = None  # type: ignore[assignment]
+
+    def settle(self) -> None:
+        """The outcome is in: wake the awaiting task if it waits (loop owner only)."""
+        self.settled = True
+        fut = self.fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            if not self.settled:
+                yield  # one turn of the loop, as asyncio.sleep(0)
+            if not self.settled:
+                fut = self.fut = self.loop.create_future()
+                yield from fut
+        except BaseException:
+            if not self.settled:
+                self.dropped = True
+            raise
+        value, self.value = self.value, None
+        if self.ok:
+            return value
+        raise value
+
+
+class _Countdown:
+    """Counts refs becoming done; wakes threads waiting for the loop's owner to finish them."""
+
+    __slots__ = ("driver", "remaining")
+
+    def __init__(self, driver: Driver, remaining: int) -> None:
+        self.driver = driver
+        self.remaining = remaining
+
+    def hit(self, _: NativeRef[Any]) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.driver._wake()
+
+    def done(self) -> bool:
+        return self.remaining <= 0
+
+
+class _Wants:
+    """The calls a blocked thread waits for, and the items of theirs it will run itself."""
+
+    __slots__ = ("_cores", "calls", "items", "refs")
+
+    def __init__(self, refs: Sequence[Any]) -> None:
+        self.refs = refs
+        self.calls = {id(r) for r in refs}
+        self._cores: set[int] | None = None
+        self.items: collections.deque[_Item] = _Queue()
+
+    def wants(self, call: Any, core: Any) -> bool:
+        if call is not None:
+            return id(call) in self.calls
+        # An actor's __init__, or a call to an actor that runs one call at a time:
+        # wanted by whoever waits for one of its calls, which cannot run before it.
+        cores = self._cores
+        if cores is None:
+            cores = self._cores = {id(getattr(r, "_core", None)) for r in self.refs}
+        return id(core) in cores
+
+
+class Driver:
+    """An asyncio event loop, run in turn by the threads that block on it; see the module."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._gen = 0
+        self._handover = False
+        self._closed = False
+        # Threads waiting for refs or for the loop while another thread owns it.
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
+        # What the thread now driving waits for: its items go to it.
+        self._wants: _Wants | None = None
+        # Every blocked thread's own items, for the helper to hand to the pool.
+        self._mine: list[collections.deque[_Item]] = []
+        self._work: collections.deque[_Item] = _Queue()
+        self._taken = 0
+        self._pool_cond = threading.Condition(threading.Lock())
+        self._pool_threads = 0
+        self._pool_idle = 0
+        self._pool_blocked = 0
+        self._entered_over: asyncio.AbstractEventLoop | None = None
+        self._helper_stop = threading.Event()
+        self._helper = threading.Thread(
+            target=self._help, name="asyncactors-ray-loop-helper", daemon=True
+        )
+        self._helper_ident: int | None = None
+        self._helper.start()
+
+    # -- ownership ------------------------------------------------------------------
+
+    def _acquire(self, blocking: bool = False, timeout: float = -1) -> bool:
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        me = _get_ident()
+        self._owner = me
+        self._gen += 1
+        if me != self._helper_ident:
+            self._handover = False
+        return True
+
+    def _release(self) -> None:
+        self._owner = None
+        self._lock.release()
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    def _wake(self) -> None:
+        """Wake the threads waiting on the owner (a countdown reached zero)."""
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    def owns(self) -> bool:
+        """Whether this thread may touch the loop's state: it runs it or owns it."""
+        return self._owner == _get_ident() or _get_running_loop() is self.loop
+
+    def enter(self) -> bool:
+        """Own the loop, if it is free, so that work can go onto it directly.
+
+        Returns whether ``leave()`` must follow. While entered, the loop counts
+        as running in this thread, so the engine submits calls directly instead
+        of through ``call_soon_threadsafe``.
+        """
+        if self._closed or not self._acquire():
+            return False
+        self._entered_over = _get_running_loop()
+        _set_running_loop(self.loop)
+        return True
+
+    def leave(self) -> None:
+        """Undo ``enter()``."""
+        _set_running_loop(self._entered_over)
+        self._entered_over = None
+        self._release()
+
+    def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` as on the loop's thread: now if the loop is free, else soon.
+
+        Raises:
+            RuntimeError: the loop is closed.
+        """
+        if self.owns():
+            fn(*args)
+        elif self.enter():
+            try:
+                fn(*args)
+            finally:
+                self.leave()
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    # -- running the loop -----------------------------------------------------------
+
+    def _drive(
+        self, done: Callable[[], bool], deadline: float | None, wants: _Wants | None
+    ) -> bool:
+        """Run the loop here (its owner) until ``done()`` or the deadline; run the
+        items that come into ``mine`` between its turns.
+
+        Returns whether this thread still owns the loop: running an item, it
+        lets go of it, and another thread may have taken it meanwhile.
+        """
+        loop = self.loop
+        me = _get_ident()
+        previous = _get_running_loop()
+        hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(
+            firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
+            finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
+        )
+        _set_running_loop(loop)
+        loop._thread_id = me  # type: ignore[attr-defined]
+        timer = loop.call_at(deadline, _noop) if deadline is not None else None
+        run_once = loop._run_once  # type: ignore[attr-defined]
+        ready: collections.deque[asyncio.Handle] = loop._ready  # type: ignore[attr-defined]
+        skipped = 0
+        mine = wants.items if wants is not None else None
+        self._wants = wants
+        owned = True
+        try:
+            while not done():
+                if mine:
+                    try:
+                        item = mine.popleft()
+                    except IndexError:  # the helper handed it to the pool
+                        continue
+                    if item.cancelled():
+                        continue
+                    if mine and any(other.share for other in mine):
+                        # More than one actor call at a time (to several actors, or
+                        # max_concurrency > 1): they run in parallel, as in Ray.
+                        # Tasks stay: short ones run fastest here, one after another,
+                        # and the helper gives the pool those that wait too long.
+                        self._hand_over(mine)
+                    # User code runs off the loop, which is free meanwhile: another
+                    # thread, or the helper, runs it if the item takes long.
+                    _set_running_loop(previous)
+                    loop._thread_id = None  # type: ignore[attr-defined]
+                    self._wants = None
+                    owned = False
+                    self._release()
+                    self._run_here(item)
+                    if not self._acquire():
+                        self._settle(item)
+                        return False
+                    owned = True
+                    self._wants = wants
+                    item.settle()
+                    _set_running_loop(loop)
+                    loop._thread_id = me  # type: ignore[attr-defined]
+                    continue
+                if deadline is not None and loop.time() >= deadline:
+                    break
+                if ready and skipped < _SKIPPED_POLLS:
+                    # What a turn of the loop would run, without polling for I/O
+                    # and timers first: a few times in a row, then a full turn.
+                    skipped += 1
+                    for _ in range(len(ready)):
+                        handle = ready.popleft()
+                        if not handle._cancelled:
+                            handle._run()
+                else:
+                    skipped = 0
+                    run_once()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if owned:
+                self._wants = None
+                loop._thread_id = None  # type: ignore[attr-defined]
+                _set_running_loop(previous)
+            sys.set_asyncgen_hooks(*hooks)
+        return True
+
+    def wait(
+        self,
+        refs: Sequence[NativeRef[Any]],
+        needed: int,
+        timeout: float | None,
+        calls: Iterable[Any] | None = None,
+    ) -> bool:
+        """Block this thread until ``needed`` of ``refs`` are done; ``False`` on timeout.
+
+        ``calls`` are the calls that produce the refs (the refs themselves by
+        default): this thread runs their sync work itself.
+
+        Raises:
+            LoopThreadError: called on the loop's own thread (inside an async
+                method), where it would wait for itself.
+            RuntimeError: ``ray.shutdown()`` closed the driver while waiting.
+        """
+        pending = [r for r in refs if not r._state]
+        needed -= len(refs) - len(pending)
+        if needed <= 0:
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        if _get_running_loop() is self.loop:
+            raise LoopThreadError("blocking on the event loop thread")
+        countdown = _Countdown(self, needed)
+        hit = countdown.hit
+        self.call_on_loop(_watch, pending, hit)
+        try:
+            wants = None
+            if timeout is None and _tls.depth == 0:
+                wants = _Wants(
+                    [c for c in calls if c is not None] if calls is not None else pending
+                )
+            return self._block(countdown.done, timeout, wants)
+        finally:
+            if not self._closed and any(not r._state for r in pending):
+                self.call_on_loop(unwatch, pending, hit)
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        """Run ``coro`` on the loop and block this thread for its result.
+
+        Raises:
+            TimeoutError: not done within ``timeout`` seconds (it is cancelled).
+            LoopThreadError: called on the loop's own thread.
+        """
+        if _get_running_loop() is self.loop:
+            coro.close()
+            raise LoopThreadError("blocking on the event loop thread")
+        holder: list[asyncio.Task[Any]] = []
+
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            task.add_done_callback(lambda _: self._wake())
+            holder.append(task)
+
+        self.call_on_loop(start)
+        finished = self._block(lambda: bool(holder) and holder[0].done(), timeout, None)
+        task = holder[0] if holder else None
+        if not finished:
+            if task is not None:
+                self.call_on_loop(task.cancel)
+            raise TimeoutError(f"not done within {timeout} s")
+        assert task is not None
+        return task.result()
+
+    def _block(self, done: Callable[[], bool], timeout: float | None, wants: _Wants | None) -> bool:
+        """Wait until ``done()``; drive the loop meanwhile when it is free, and run the
+        items of ``wants``."""
+        deadline = None if timeout is None else self.loop.time() + timeout
+        mine = wants.items if wants is not None else None
+        if mine is not None:
+            self._mine.append(mine)
+        counted_blocked = _tls.pool
+        if counted_blocked:
+            # A pool thread blocked in a get leaves room for another.
+            with self._pool_cond:
+                self._pool_blocked += 1
+                more = self._work and not self._pool_idle
+            if more:
+                self._grow_pool(1)
+        owned = False
+        try:
+            while True:
+                if done():
+                    return True
+                if deadline is not None and self.loop.time() >= deadline:
+                    return False
+                if self._closed:
+                    raise RuntimeError("ray.shutdown() was called while this thread waited")
+                if owned or self._acquire():
+                    owned = self._drive(done, deadline, wants)
+                    continue
+                if self._owner == self._helper_ident and self._owner is not None:
+                    # The helper runs the loop only while nobody else wants it.
+                    self._handover = True
+                    with contextlib.suppress(RuntimeError):
+                        self.loop.call_soon_threadsafe(_noop)
+                self._wait_for_owner(done, deadline)
+        finally:
+            if owned:
+                self._release()
+            if mine is not None:
+                self._mine.remove(mine)
+                if mine:
+                    # Done waiting: what is left is anybody's.
+                    self._work.extend(mine)
+                    self._serve_all()
+            if counted_blocked:
+                with self._pool_cond:
+                    self._pool_blocked -= 1
+
+    def _wait_for_owner(self, done: Callable[[], bool], deadline: float | None) -> None:
+        # Items go to a thread's own queue only while it drives: none come here.
+        with self._cond:
+            self._waiters += 1
+            try:
+                while not (done() or self._closed or not self._lock.locked()):
+                    remaining = None if deadline is None else deadline - self.loop.time()
+                    if remaining is not None and remaining <= 0:
+                        return
+                    self._cond.wait(remaining)
+            finally:
+                self._waiters -= 1
+
+    # -- items ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        call: Any = None,
+        core: Any = None,
+        pool_only: bool = False,
+        share: bool = True,
+    ) -> _Item:
+        """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context;
+        await the returned item for its outcome.
+
+        Called on the loop (by its owner). ``call`` (and ``core``, its actor)
+        say whose wait the item serves: the thread driving the loop runs it if
+        it waits for that call, else a pool thread does. ``pool_only`` keeps
+        it from any waiter: for work its waiter must not run itself (a
+        generator, whose consumer waits for each item). ``share=False`` keeps it
+        with its waiter while that waiter runs another item (short tasks).
+        """
+        item = _Item(self.loop, fn, args, contextvars.copy_context(), call, core, share)
+        wants = self._wants
+        if wants is not None and not pool_only and wants.wants(call, core):
+            wants.items.append(item)  # the driving thread: it runs it after this turn
+        else:
+            self._work.append(item)
+            self._notify_pool()
+        return item
+
+    def _run_here(self, item: _Item) -> None:
+        """Run ``item`` in this thread, blocked in a wait for it."""
+        self._taken += 1
+        tls = _tls
+        tls.depth += 1
+        outer, tls.driver = tls.driver, self
+        try:
+            item.run()
+        finally:
+            tls.depth -= 1
+            tls.driver = outer
+
+    def _settle(self, item: _Item) -> None:
+        """Hand ``item``'s outcome to the loop: directly if the loop is free, else
+        through ``call_soon_threadsafe``."""
+        if self._closed:
+            return
+        if self._acquire():
+            try:
+                item.settle()
+            finally:
+                self._release()
+            return
+        # Closed meanwhile: nobody waits for it any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(item.settle)
+
+    def _notify_pool(self) -> None:
+        with self._pool_cond:
+            if self._pool_idle:
+                self._pool_cond.notify()
+                return
+            busy = self._pool_threads - self._pool_blocked
+        # Beyond a few running threads, another is started only for items that
+        # wait a whole poll of the helper (the running ones are all stuck).
+        if busy < _POOL_EAGER:
+            self._grow_pool(1)
+
+    def _serve_all(self) -> None:
+        """Have the pool take the queued items: wake the idle threads, and start more,
+        at most doubling the busy ones each time (items that block get threads fast,
+        a burst of short ones does not make a thread each)."""
+        queued = len(self._work)
+        with self._pool_cond:
+            idle = self._pool_idle
+            if idle:
+                self._pool_cond.notify(queued)
+            busy = self._pool_threads - self._pool_blocked - idle
+        if queued > idle:
+            self._grow_pool(min(queued - idle, max(_POOL_EAGER, busy)))
+
+    def _grow_pool(self, n: int) -> None:
+        with self._pool_cond:
+            room = POOL_CAP - (self._pool_threads - self._pool_blocked)
+            n = 0 if self._closed else max(0, min(n, room))
+            self._pool_threads += n
+        for _ in range(n):
+            threading.Thread(
+                target=self._pool_main, name="asyncactors-ray-worker", daemon=True
+            ).start()
+
+    def _take(self) -> _Item | None:
+        work = self._work
+        while work:
+            try:
+                item = work.popleft()
+            except IndexError:
+                return None
+            if not item.cancelled():
+                return item
+        return None
+
+    def _pool_main(self) -> None:
+        _tls.pool = True
+        _tls.driver = self
+        # Waits inside its items never take other items: those could need a
+        # lock the outer item holds.
+        _tls.depth = 1
+        cond = self._pool_cond
+        while True:
+            if self._closed:
+                with cond:
+                    self._pool_threads -= 1
+                return
+            item = self._take()
+            if item is None:
+                with cond:
+                    item = self._take()
+                    if item is None:
+                        if self._closed:
+                            self._pool_threads -= 1
+                            return
+                        self._pool_idle += 1
+                        woken = cond.wait(_POOL_IDLE)
+                        self._pool_idle -= 1
+                        if not woken and not self._work:
+                            self._pool_threads -= 1
+                            return
+                        continue
+            self._taken += 1
+            item.run()
+            self._settle(item)
+
+    # -- the helper -----------------------------------------------------------------
+
+    def _help(self) -> None:
+        self._helper_ident = _get_ident()
+        stop = self._helper_stop
+        poll = GRACE
+        last_gen = -1
+        last_taken = -1
+        while not stop.wait(poll):
+            gen = self._gen
+            if gen != last_gen:
+                # Other threads run the loop: look again later. Each look takes
+                # the GIL from them, so the busier they are, the rarer it is.
+                last_gen = gen
+                poll = min(poll * 2, _MAX_POLL)
+            elif self._lock.locked():
+                poll = _MAX_POLL  # one long drive: its owner is blocked, the loop runs
+            elif not self._handover and self._acquire():
+                # Nobody ran the loop for a whole poll.
+                try:
+                    self._drive(self._helper_done, None, None)
+                finally:
+                    self._handover = False
+                    self._release()
+                last_gen, poll = self._gen, GRACE
+            taken = self._taken
+            if taken == last_taken:
+                self._hand_stale_items()
+            last_taken = taken
+
+    def _hand_over(self, mine: collections.deque[_Item]) -> None:
+        """Give the pool the items a blocked thread has not started."""
+        while True:
+            try:
+                self._work.append(mine.popleft())
+            except IndexError:
+                break
+        if self._work:
+            self._serve_all()
+
+    def _hand_stale_items(self) -> None:
+        """Nobody took an item for a whole poll: the pool takes every waiting one."""
+        for mine in list(self._mine):
+            self._hand_over(mine)
+        if self._work:
+            self._serve_all()
+
+    def _helper_done(self) -> bool:
+        return self._handover or self._closed
+
+    # -- closing --------------------------------------------------------------------
+
+    def close(self, finish: Coroutine[Any, Any, Any]) -> None:
+        """Run ``finish`` (the actor system's shutdown), then close the loop and stop the threads.
+
+        Raises:
+            LoopThreadError: called on the loop's own thread.
+        """
+        try:
+            self.run(finish)
+        finally:
+            self._closed = True
+            self._helper_stop.set()
+            # Wake the helper out of its select, and every waiting thread.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(_noop)
+            if self._helper is not threading.current_thread():
+                self._helper.join(5)
+            with self._cond:
+                self._cond.notify_all()
+            with self._pool_cond:
+                self._pool_cond.notify_all()
+            if self._acquire(True, 5):
+                try:
+                    self._finish_loop()
+                finally:
+                    self._release()
+
+    def _finish_loop(self) -> None:
+        loop = self.loop
+        holder: list[asyncio.Task[Any]] = [loop.create_task(loop.shutdown_asyncgens())]
+        self._drive(lambda: holder[0].done(), loop.time() + 5, None)
+        loop.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has run."""
+        return self._closed
+
+
+def _watch(refs: Sequence[NativeRef[Any]], hit: Callable[[NativeRef[Any]], None]) -> None:
+    for r in refs:
+        r._add_callback(hit)

@@ -1,0 +1,237 @@
+"""Running Ray's tasks and actor methods: arguments in, results out, errors wrapped.
+
+A ``Target`` is one remote function or actor method with its Ray options.
+Its arguments arrive as payloads (``_serialization``) and load in the
+worker; its result leaves as payloads (one per return for ``num_returns=n``),
+or item by item into a ``Stream`` for a streaming generator; what it raises
+reaches the caller as ``RayTaskError`` (``exceptions.task_error``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, Final, Literal
+
+from ..._signature import ArgChecker
+from ._driver import current_item
+from ._refs import ObjectRef, ObjectRefGenerator, Stream
+from ._serialization import ATOMS, load_args, serialize
+from .exceptions import task_error
+
+__all__ = [
+    "STREAMING",
+    "Target",
+    "call_async",
+    "call_sync",
+    "check_num_returns",
+    "check_retry_exceptions",
+    "encode_args",
+]
+
+STREAMING: Final = "streaming"
+NumReturns = int | Literal["streaming"]
+
+
+def check_num_returns(value: object) -> NumReturns:
+    """Refuse a ``num_returns`` that is neither an int >= 0 nor ``"streaming"``.
+
+    Raises:
+        ValueError: a negative int, ``"dynamic"`` (Ray's deprecated mode) or another string.
+        TypeError: neither an int nor a string.
+    """
+    if value == STREAMING:
+        return STREAMING
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str):
+            raise ValueError(
+                f"num_returns={value!r} is not supported; use an int >= 0 or 'streaming'"
+            )
+        raise TypeError(f"num_returns must be an int or 'streaming', got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"num_returns must be >= 0, got {value}")
+    return value
+
+
+def check_retry_exceptions(value: object) -> bool | tuple[type[BaseException], ...]:
+    """Ray's ``retry_exceptions``: a bool or a list of exception types.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list | tuple) and all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in value
+    ):
+        return tuple(value)
+    raise TypeError(f"retry_exceptions must be a bool or a list of exception types, got {value!r}")
+
+
+class Target:
+    """A remote function or an actor method, and how Ray code asked to call it."""
+
+    __slots__ = (
+        "bound",
+        "check",
+        "func",
+        "generator",
+        "is_async",
+        "label",
+        "name",
+        "native_name",
+        "num_returns",
+        "options",
+    )
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        label: str,
+        options: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        bound: bool = False,
+        drop_first: bool = False,
+    ) -> None:
+        self.func = func
+        self.name = name or func.__name__
+        self.label = label
+        self.bound = bound
+        self.native_name = self.name if not self.name.startswith("_") else f"ray:{self.name}"
+        if inspect.isasyncgenfunction(func):
+            self.generator: Literal["sync", "async"] | None = "async"
+        elif inspect.isgeneratorfunction(func):
+            self.generator = "sync"
+        else:
+            self.generator = None
+        self.is_async = inspect.iscoroutinefunction(func) or self.generator == "async"
+        self.options = dict(options)
+        default: NumReturns = STREAMING if self.generator else 1
+        self.num_returns: NumReturns = check_num_returns(options.get("num_returns", default))
+        self.check = ArgChecker(func, label, drop_first=drop_first)
+
+    def invoke(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the function: a task's plainly, a method's on ``obj``."""
+        if obj is None:
+            return self.func(*args, **kwargs)
+        if self.bound:  # a static or class method
+            return getattr(obj, self.name)(*args, **kwargs)
+        return self.func(obj, *args, **kwargs)
+
+
+def pack(target: Target, ctl: Any, value: Any) -> Any:
+    """The payload(s) of a result: one, or a tuple of ``num_returns`` of them.
+
+    Raises:
+        ValueError: the result does not have ``num_returns`` items.
+        TypeError: the result cannot be serialized.
+    """
+    n = target.num_returns if ctl is None else ctl
+    if n == 1:
+        return serialize(value, "the return value")
+    if n == 0:
+        return None
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ValueError(
+            f"{target.label}() returned {type(value).__name__}, not {n} values (num_returns={n})"
+        ) from None
+    if len(items) != n:
+        raise ValueError(f"Task returned {len(items)} objects, but num_returns={n}.")
+    return tuple([serialize(v, "a return value") for v in items])
+
+
+def call_sync(
+    target: Target, obj: Any, ctl: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run a sync function or method (off the loop, or inline in an async actor)."""
+    args, kwargs = load_args(args, kwargs)
+    try:
+        value = target.invoke(obj, args, kwargs)
+        if target.generator is not None:
+            if isinstance(ctl, Stream):
+                _stream_sync(value, ctl, target.label)
+                return None
+            value = list(value)
+        return pack(target, ctl, value)
+    except Exception as exc:
+        raise task_error(exc, target.label) from exc
+
+
+async def call_async(
+    target: Target, obj: Any, ctl: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run an async function or method on the loop."""
+    args, kwargs = load_args(args, kwargs)
+    try:
+        if target.generator == "async":
+            agen = target.invoke(obj, args, kwargs)
+            if isinstance(ctl, Stream):
+                await _stream_async(agen, ctl, target.label)
+                return None
+            value = [v async for v in agen]
+        else:
+            value = await target.invoke(obj, args, kwargs)
+        return pack(target, ctl, value)
+    except Exception as exc:
+        raise task_error(exc, target.label) from exc
+
+
+def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:
+    item = current_item()
+    try:
+        for value in gen:
+            stream.push(serialize(value, "a yielded value"))
+            if item is not None and item.cancelled():
+                gen.close()  # type: ignore[attr-defined]
+                break
+    except Exception as exc:
+        stream.fail(task_error(exc, label))
+    else:
+        stream.close()
+
+
+async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str) -> None:
+    try:
+        async for value in agen:
+            stream.push(serialize(value, "a yielded value"))
+    except Exception as exc:
+        stream.fail(task_error(exc, label))
+    else:
+        stream.close()
+
+
+def encode_args(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments as a call carries them: refs as the engine's refs (it resolves
+    them first), immutable atoms as they are, the rest serialized now.
+
+    Raises:
+        TypeError: an argument cannot be serialized.
+    """
+    for a in args:
+        if type(a) not in ATOMS:
+            args = tuple([_encode(x) for x in args])
+            break
+    if kwargs:
+        for v in kwargs.values():
+            if type(v) not in ATOMS:
+                kwargs = {k: _encode(x) for k, x in kwargs.items()}
+                break
+    return args, kwargs
+
+
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind in ATOMS:
+        return value
+    if kind is ObjectRef:
+        return value._native
+    if kind is ObjectRefGenerator:
+        raise TypeError(
+            "an ObjectRefGenerator cannot be passed to a task or actor; pass the refs it yields"
+        )
+    return serialize(value, "the argument")

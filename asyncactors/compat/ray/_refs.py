@@ -1,0 +1,333 @@
+"""Ray's ``ObjectRef`` and ``ObjectRefGenerator``, over asyncactors' refs.
+
+A Ray ``ObjectRef`` wraps one of asyncactors' refs, whose value is a payload
+of ``_serialization``: getting it deserializes a new copy each time, as Ray
+does. Its failure is translated to Ray's exception classes once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import threading
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Final
+
+from ..._ref import OK
+from ..._ref import ObjectRef as NativeRef
+from ._serialization import deserialize, lookup, register, share
+from .exceptions import ObjectLostError, from_native
+
+if TYPE_CHECKING:
+    from ._driver import Driver
+
+__all__ = ["END", "ObjectRef", "ObjectRefGenerator", "Stream", "split"]
+
+_get_running_loop = asyncio._get_running_loop
+_ids = itertools.count(1)
+
+# The value of a streaming generator's slot after its last item.
+END: Final[Any] = object()
+
+
+class ObjectRef:
+    """A reference to the future result of a task or actor call, or to a ``ray.put`` value.
+
+    ``ray.get(ref)`` blocks for it; ``await ref`` waits in async code;
+    ``ref.future()`` is a ``concurrent.futures.Future`` of it. Refs pickle:
+    inside a call's arguments or results they stay the same ref.
+    """
+
+    __slots__ = ("__weakref__", "_call", "_driver", "_err", "_id", "_native")
+
+    def __init__(self, native: NativeRef[Any], driver: Driver, call: NativeRef[Any] | None) -> None:
+        self._native = native
+        self._driver = driver
+        # What ray.cancel() cancels: the call that produces the value, if any.
+        self._call = call
+        self._err: BaseException | None = None
+        self._id = 0
+
+    # -- the value --------------------------------------------------------------
+
+    def _value(self) -> Any:
+        """The value of a ref that is done: a new copy; or raise its failure."""
+        native = self._native
+        if native._state == OK:
+            native._retrieved()
+            return deserialize(native._value)
+        raise self._failure()
+
+    def _failure(self) -> BaseException:
+        err = self._err
+        if err is None:
+            native = self._native
+            native._retrieved()
+            assert native._exc is not None
+            err = self._err = from_native(native._exc)
+        # Raised anew each time: the traceback of the last raise is not kept.
+        return err.with_traceback(None)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        native = self._native
+        if not native._state:
+            if _get_running_loop() is native._loop:
+                try:
+                    yield from native.__await__()
+                except BaseException:
+                    if not native._state:  # the awaiting task's own cancellation, a deadlock
+                        raise
+            else:
+                cf = self.future()
+                return (yield from asyncio.wrap_future(cf).__await__())
+        return self._value()
+
+    def future(self) -> concurrent.futures.Future[Any]:
+        """A ``concurrent.futures.Future`` of the value; cancelling it does not cancel the call."""
+        cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def relay(_: NativeRef[Any]) -> None:
+            if cf.done():
+                return
+            try:
+                cf.set_result(self._value())
+            except BaseException as exc:
+                cf.set_exception(exc)
+
+        try:
+            self._driver.call_on_loop(self._native._add_callback, relay)
+        except RuntimeError:  # the loop is closed: after ray.shutdown()
+            if self._native._state:
+                relay(self._native)
+            else:
+                cf.set_exception(ObjectLostError(self.hex()))
+        return cf
+
+    # -- identity ---------------------------------------------------------------
+
+    def hex(self) -> str:
+        """This ref's id, as hex (unique in this process)."""
+        if not self._id:
+            self._id = next(_ids)
+        return format(self._id, "056x")
+
+    def binary(self) -> bytes:
+        """This ref's id, as bytes."""
+        return bytes.fromhex(self.hex())
+
+    def is_nil(self) -> bool:
+        """Whether this is the nil ref (never)."""
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ObjectRef):
+            return other._native is self._native
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return id(self._native)
+
+    def __repr__(self) -> str:
+        return f"ObjectRef({self.hex()})"
+
+    def __reduce__(self) -> Any:
+        return share(self) or (_registered_ref, (register(self),))
+
+
+def _registered_ref(key: int) -> ObjectRef:
+    ref = lookup(key)
+    if ref is None:
+        raise ObjectLostError(f"{key:056x}")
+    assert isinstance(ref, ObjectRef)
+    return ref
+
+
+def split(call: NativeRef[Any], n: int, driver: Driver) -> list[ObjectRef]:
+    """``n`` refs to the items of ``call``'s value: ``n`` payloads (``num_returns=n``)."""
+    children: list[NativeRef[Any]] = [NativeRef(driver.loop) for _ in range(n)]
+
+    def on_done(parent: NativeRef[Any]) -> None:
+        parent._retrieved()
+        if parent._state == OK:
+            for child, payload in zip(children, parent._value, strict=True):
+                child._set_result(payload)
+        else:
+            assert parent._exc is not None
+            for i, child in enumerate(children):
+                child._set_exception(parent._exc, log=i == 0)
+
+    driver.call_on_loop(call._add_callback, on_done)
+    return [ObjectRef(child, driver, call) for child in children]
+
+
+class Stream:
+    """The items of a streaming generator call, as they come.
+
+    Slot ``i`` is a ref resolved with item ``i`` (or the generator's
+    exception), then ``END``. The producer (the actor, on any thread) and the
+    consumer (``ObjectRefGenerator``) each make the slots they reach first.
+    """
+
+    __slots__ = ("_driver", "_ended", "_lock", "_produced", "_slots")
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self._lock = threading.Lock()
+        self._slots: dict[int, NativeRef[Any]] = {}
+        self._produced = 0
+        self._ended = False
+
+    def watch(self, call: NativeRef[Any]) -> None:
+        """End the stream when ``call`` ends without having ended it: the call failed
+        before or while the generator ran (a dead actor, a cancellation)."""
+
+        def on_done(ref: NativeRef[Any]) -> None:
+            if self._ended:
+                return
+            if ref._state == OK:
+                self.close()
+            else:
+                assert ref._exc is not None
+                self.fail(from_native(ref._exc))
+
+        self._driver.call_on_loop(call._add_callback, on_done)
+
+    def slot(self, i: int) -> NativeRef[Any]:
+        """Slot ``i``, made now if it is new."""
+        with self._lock:
+            ref = self._slots.get(i)
+            if ref is None:
+                ref = self._slots[i] = NativeRef(self._driver.loop)
+            return ref
+
+    def consumed(self, i: int) -> None:
+        """The consumer has moved past slot ``i``."""
+        with self._lock:
+            self._slots.pop(i, None)
+
+    def _claim(self, n: int, end: bool) -> list[NativeRef[Any]]:
+        """The next ``n`` slots for the producer; none once the stream has ended."""
+        with self._lock:
+            if self._ended:
+                return []
+            first = self._produced
+            self._produced += n
+            self._ended = end
+            slots = []
+            for i in range(first, first + n):
+                ref = self._slots.get(i)
+                if ref is None:
+                    ref = self._slots[i] = NativeRef(self._driver.loop)
+                slots.append(ref)
+            return slots
+
+    def push(self, payload: Any) -> None:
+        """Producer: the next item."""
+        for ref in self._claim(1, False):
+            self._driver.call_on_loop(ref._set_result, payload)
+
+    def fail(self, exc: BaseException) -> None:
+        """Producer: the generator raised ``exc``; it is the last item, before ``END``."""
+        slots = self._claim(2, True)
+        if slots:
+            self._driver.call_on_loop(slots[0]._set_exception, exc)
+            self._driver.call_on_loop(slots[1]._set_result, END)
+
+    def close(self) -> None:
+        """Producer: the generator is exhausted."""
+        for ref in self._claim(1, True):
+            self._driver.call_on_loop(ref._set_result, END)
+
+
+class ObjectRefGenerator:
+    """What a streaming generator call returns: iterate it for the refs of the items.
+
+    ``next(gen)`` blocks until the next item is ready (``StopIteration`` after
+    the last); ``async for ref in gen`` awaits them. An item that is an
+    exception comes as a ref that raises it, and is the last.
+    """
+
+    def __init__(self, stream: Stream, completed: ObjectRef) -> None:
+        self._stream = stream
+        self._completed = completed
+        self._i = 0
+        self._finished = False
+
+    def __iter__(self) -> ObjectRefGenerator:
+        return self
+
+    def __next__(self) -> ObjectRef:
+        return self._next_sync()
+
+    def _next_sync(self, timeout_s: float | None = None) -> ObjectRef:
+        if self._finished:
+            raise StopIteration
+        slot = self._stream.slot(self._i)
+        if not self._completed._driver.wait([slot], 1, timeout_s):
+            from .exceptions import GetTimeoutError
+
+            raise GetTimeoutError(f"the next item was not ready within {timeout_s} s")
+        return self._take(slot)
+
+    def __aiter__(self) -> ObjectRefGenerator:
+        return self
+
+    async def __anext__(self) -> ObjectRef:
+        if self._finished:
+            raise StopAsyncIteration
+        slot = self._stream.slot(self._i)
+        if not slot._state:
+            await _until_done(slot, self._completed._driver)
+        try:
+            return self._take(slot)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def _take(self, slot: NativeRef[Any]) -> ObjectRef:
+        i = self._i
+        if slot._state == OK and slot._value is END:
+            self._finished = True
+            self._stream.consumed(i)
+            raise StopIteration
+        self._i = i + 1
+        self._stream.consumed(i)
+        return ObjectRef(slot, self._completed._driver, self._completed._call)
+
+    def completed(self) -> ObjectRef:
+        """A ref that is ready when the generator has finished (its value is ``None``)."""
+        return self._completed
+
+    def next_ready(self) -> bool:
+        """Whether ``next()`` would return (or stop) without blocking."""
+        return self._finished or bool(self._stream.slot(self._i)._state)
+
+    def is_finished(self) -> bool:
+        """Whether every item has been returned."""
+        if self._finished:
+            return True
+        slot = self._stream.slot(self._i)
+        return slot._state == OK and slot._value is END
+
+    def __repr__(self) -> str:
+        return f"ObjectRefGenerator({self._completed.hex()})"
+
+
+async def _until_done(native: NativeRef[Any], driver: Driver) -> None:
+    """Wait until ``native`` is done, without taking its outcome."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def done(_: NativeRef[Any]) -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    if loop is native._loop:
+        native._add_callback(done)
+    else:
+
+        def relay(ref: NativeRef[Any]) -> None:
+            loop.call_soon_threadsafe(done, ref)
+
+        driver.call_on_loop(native._add_callback, relay)
+    await fut

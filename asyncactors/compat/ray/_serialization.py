@@ -1,0 +1,187 @@
+"""Copying arguments and results as Ray's serialization does: pickle protocol 5.
+
+Ray serializes a call's arguments when ``.remote()`` is called and a result
+when the method returns, and every ``ray.get`` deserializes anew: mutating an
+argument after the call, or a value after getting it, changes nothing
+elsewhere. Here a value becomes a ``Serialized`` payload (pickle, cloudpickle
+only where pickle cannot: lambdas, local classes), and loads where Ray would
+deserialize. Immutable atoms (numbers, strings, bytes, ``None``) pass as
+they are: copying them would change nothing.
+
+Refs, actor handles, remote functions and actor classes inside a value are
+not copied: pickling one records the object itself beside the bytes
+(``share()``), and loading gives back that same object, as Ray gives back a
+ref to the same object.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = [
+    "ATOMS",
+    "Serialized",
+    "deserialize",
+    "load_args",
+    "lookup",
+    "register",
+    "serialize",
+    "share",
+]
+
+PROTOCOL: Final = 5
+
+# Immutable values that need no copy.
+ATOMS: Final = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+
+class _Local(threading.local):
+    capture: list[Any] | None = None
+    restore: list[Any] | None = None
+
+
+_tls = _Local()
+
+
+class Serialized:
+    """A serialized value: pickle's bytes, plus the shared objects they refer to."""
+
+    __slots__ = ("data", "shared")
+
+    def __init__(self, data: bytes, shared: list[Any] | None) -> None:
+        self.data = data
+        self.shared = shared
+
+    def load(self) -> Any:
+        """A new copy of the value.
+
+        Raises:
+            Exception: what unpickling raises (a class that cannot be imported).
+        """
+        tls = _tls
+        previous = tls.restore
+        tls.restore = self.shared
+        try:
+            return pickle.loads(self.data)
+        finally:
+            tls.restore = previous
+
+    def __repr__(self) -> str:
+        return f"<Serialized {len(self.data)} bytes>"
+
+
+def serialize(value: Any, what: str = "the value") -> Any:
+    """``value`` ready to be copied: itself if it is an immutable atom, else a ``Serialized``.
+
+    Raises:
+        TypeError: the value cannot be pickled, even by cloudpickle (a lock, a
+            socket), or cloudpickle is not installed for a value only it can pickle.
+    """
+    if type(value) in ATOMS:
+        return value
+    tls = _tls
+    previous = tls.capture
+    shared: list[Any] = []
+    tls.capture = shared
+    try:
+        try:
+            data = pickle.dumps(value, PROTOCOL)
+        except Exception as exc:
+            shared.clear()
+            data = _cloudpickle(value, exc, what)
+    finally:
+        tls.capture = previous
+    return Serialized(data, shared or None)
+
+
+def _cloudpickle(value: Any, first: Exception, what: str) -> bytes:
+    try:
+        import cloudpickle  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        raise TypeError(
+            f"Could not serialize {what} {_short(value)} with pickle ({first}); "
+            "install cloudpickle (pip install 'asyncactors[ray-compat]'), which also "
+            "pickles lambdas and classes defined inside functions, as Ray does"
+        ) from first
+    try:
+        data: bytes = cloudpickle.dumps(value, protocol=PROTOCOL)
+    except Exception as exc:
+        raise TypeError(f"Could not serialize {what} {_short(value)}: {exc}") from exc
+    return data
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def deserialize(payload: Any) -> Any:
+    """The value of a payload that ``serialize()`` made: a new copy, or the atom."""
+    if type(payload) is Serialized:
+        return payload.load()
+    return payload
+
+
+def load_args(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments with every ``Serialized`` one loaded."""
+    for a in args:
+        if type(a) is Serialized:
+            args = tuple([deserialize(x) for x in args])
+            break
+    if kwargs:
+        for v in kwargs.values():
+            if type(v) is Serialized:
+                kwargs = {k: deserialize(x) for k, x in kwargs.items()}
+                break
+    return args, kwargs
+
+
+def share(obj: Any) -> tuple[Callable[[int], Any], tuple[int]] | None:
+    """For ``__reduce__``: keep ``obj`` itself beside the bytes being written.
+
+    Returns the reduction that loads it back, or ``None`` outside
+    ``serialize()`` (someone pickles the object directly).
+    """
+    shared = _tls.capture
+    if shared is None:
+        return None
+    shared.append(obj)
+    return _restore, (len(shared) - 1,)
+
+
+def _restore(index: int) -> Any:
+    restore = _tls.restore
+    if restore is None:
+        raise pickle.UnpicklingError(
+            "this pickle refers to a ref or actor handle of asyncactors.compat.ray "
+            "that was serialized for one call only"
+        )
+    return restore[index]
+
+
+# Objects pickled outside serialize() (pickle.dumps(ref) by hand): found again
+# by key in this process while they are alive.
+_registry: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+_keys = itertools.count(1)
+
+
+def register(obj: Any) -> int:
+    """A key that ``lookup()`` turns back into ``obj`` while it is alive."""
+    key = next(_keys)
+    _registry[key] = obj
+    return key
+
+
+def lookup(key: int) -> Any:
+    """The object ``register()`` gave ``key``, or ``None`` once it is gone."""
+    return _registry.get(key)

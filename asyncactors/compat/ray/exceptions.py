@@ -1,0 +1,436 @@
+"""``ray.exceptions``: Ray's exception classes, names and hierarchy, for one process.
+
+A task's or actor method's exception reaches its caller as ``RayTaskError``
+made an instance of the original's class too (``as_instanceof_cause()``), so
+both ``except RayTaskError`` and ``except ValueError`` catch it; the original
+is its ``cause``. The engine's own errors (a dead actor, a cancelled call, a
+timeout) arrive as Ray's classes (``from_native()``).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+from ... import _exceptions as native
+
+__all__ = [
+    "ActorAlreadyExistsError",
+    "ActorDiedError",
+    "ActorHandleNotFoundError",
+    "ActorPlacementGroupRemoved",
+    "ActorUnavailableError",
+    "ActorUnschedulableError",
+    "AsyncioActorExit",
+    "CrossLanguageError",
+    "GetTimeoutError",
+    "LocalRayletDiedError",
+    "NodeDiedError",
+    "ObjectFetchTimedOutError",
+    "ObjectFreedError",
+    "ObjectLostError",
+    "ObjectReconstructionFailedError",
+    "ObjectRefStreamEndOfStreamError",
+    "ObjectStoreFullError",
+    "OutOfDiskError",
+    "OutOfMemoryError",
+    "OwnerDiedError",
+    "PendingCallsLimitExceeded",
+    "PlasmaObjectNotAvailable",
+    "RayActorError",
+    "RayError",
+    "RaySystemError",
+    "RayTaskError",
+    "ReferenceCountingAssertionError",
+    "RpcError",
+    "RuntimeEnvSetupError",
+    "TaskCancelledError",
+    "TaskPlacementGroupRemoved",
+    "TaskUnschedulableError",
+    "UnserializableException",
+    "UnsupportedFeatureError",
+    "UserCodeException",
+    "WorkerCrashedError",
+    "from_native",
+    "task_error",
+]
+
+
+class RayError(Exception):
+    """The base class of Ray's errors."""
+
+
+class CrossLanguageError(RayError):
+    """An error from another language's worker (never raised in one Python process)."""
+
+
+class TaskCancelledError(RayError):
+    """The task or actor call was cancelled (``ray.cancel``)."""
+
+    def __init__(self, task_id: Any = None, error_message: str | None = None) -> None:
+        super().__init__(error_message or "This task or its dependency was cancelled by")
+        self.task_id = task_id
+        self.error_message = error_message
+
+    def __str__(self) -> str:
+        return self.error_message or f"This task or its dependency was cancelled by {self.task_id}"
+
+
+class RayTaskError(RayError):
+    """A task or actor method raised; ``cause`` is what it raised.
+
+    ``as_instanceof_cause()`` gives an exception that is an instance of both
+    this class and the cause's class: what ``ray.get`` raises.
+    """
+
+    def __init__(
+        self,
+        function_name: str,
+        traceback_str: str,
+        cause: BaseException,
+        proctitle: str | None = None,
+        pid: int | None = None,
+        ip: str | None = None,
+        actor_repr: str | None = None,
+        actor_id: str | None = None,
+    ) -> None:
+        super().__init__(function_name, traceback_str, cause)
+        self.function_name = function_name
+        self._traceback_str = traceback_str
+        self.cause = cause
+        self.proctitle = proctitle or f"ray::{function_name}"
+        self.pid = pid or os.getpid()
+        self.ip = ip or "127.0.0.1"
+        self.actor_repr = actor_repr
+        self._actor_id = actor_id
+
+    @property
+    def traceback_str(self) -> str:
+        """The cause's traceback, formatted when first asked for.
+
+        Not formatted when the error is made: that runs in a worker thread, and
+        CPython 3.11's traceback formatting parses source with ``ast``, whose
+        recursion guard is not thread-safe there (gh-106905).
+        """
+        text = self._traceback_str
+        if not text:
+            cause = self.cause
+            text = self._traceback_str = "".join(
+                traceback.format_exception(type(cause), cause, cause.__traceback__)
+            )
+        return text
+
+    def __str__(self) -> str:
+        where = f"pid={self.pid}, ip={self.ip}"
+        if self._actor_id is not None:
+            where += f", actor_id={self._actor_id}"
+        if self.actor_repr is not None:
+            where += f", repr={self.actor_repr}"
+        return f"{self.proctitle}() ({where})\n{self.traceback_str.rstrip()}"
+
+    def as_instanceof_cause(self) -> RayTaskError:
+        """This error as an instance of its cause's class too, where that class allows it.
+
+        A cause that is itself a ``RayError``, or whose class cannot be
+        combined with this one (a layout conflict), gives ``self``.
+        """
+        cause_cls = type(self.cause)
+        if issubclass(RayTaskError, cause_cls) or issubclass(cause_cls, RayError):
+            return self
+        dual = _dual_class(cause_cls)
+        if dual is None:
+            return self
+        err: RayTaskError = dual.__new__(dual)
+        err.__dict__.update(self.__dict__)
+        err.args = (self.cause,)
+        return err
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_task_error,
+            (
+                self.function_name,
+                self.traceback_str,
+                self.cause,
+                self.proctitle,
+                self.pid,
+                self.ip,
+                self.actor_repr,
+                self._actor_id,
+                type(self) is not RayTaskError,
+            ),
+        )
+
+
+def _rebuild_task_error(*parts: Any) -> RayTaskError:
+    *args, dual = parts
+    err = RayTaskError(*args)
+    return err.as_instanceof_cause() if dual else err
+
+
+_duals: dict[type[BaseException], type[RayTaskError] | None] = {}
+
+
+def _dual_class(cause_cls: type[BaseException]) -> type[RayTaskError] | None:
+    """``RayTaskError(Cause)``, made once per cause class; ``None`` where Python refuses it."""
+    if cause_cls in _duals:
+        return _duals[cause_cls]
+    dual = _duals[cause_cls] = _make_dual(cause_cls)
+    return dual
+
+
+def _make_dual(cause_cls: type[BaseException]) -> type[RayTaskError] | None:
+    name = f"RayTaskError({cause_cls.__name__})"
+
+    def __getattr__(self: RayTaskError, attr: str) -> Any:
+        # The cause's own attributes (a custom exception's fields) read through.
+        if attr == "cause" or attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self.cause, attr)
+
+    namespace = {
+        "__getattr__": __getattr__,
+        "__str__": RayTaskError.__str__,
+        "__init__": RayTaskError.__init__,
+        "__module__": __name__,
+        "__qualname__": name,
+    }
+    try:
+        return type(name, (RayTaskError, cause_cls), namespace)
+    except TypeError:  # incompatible layouts (C-level fields, __slots__)
+        return None
+
+
+class LocalRayletDiedError(RayError):
+    """The local raylet died (never in one process)."""
+
+
+class WorkerCrashedError(RayError):
+    """The worker running the task died."""
+
+
+class RayActorError(RayError):
+    """The actor is dead or unavailable and could not finish the call."""
+
+    BASE_ERROR_MSG = "The actor experienced an error before finishing this task."
+
+    def __init__(
+        self,
+        actor_id: str | None = None,
+        error_msg: str = BASE_ERROR_MSG,
+        actor_init_failed: bool = False,
+        preempted: bool = False,
+    ) -> None:
+        super().__init__(error_msg)
+        self.actor_id = actor_id
+        self.error_msg = error_msg
+        self._actor_init_failed = actor_init_failed
+        self._preempted = preempted
+
+    def __str__(self) -> str:
+        return self.error_msg
+
+    @property
+    def actor_init_failed(self) -> bool:
+        """Whether the actor died in ``__init__``."""
+        return self._actor_init_failed
+
+    @property
+    def preempted(self) -> bool:
+        """Whether the actor's node was preempted (never in one process)."""
+        return self._preempted
+
+
+class ActorDiedError(RayActorError):
+    """The actor died (killed, exited, failed to start, shut down) before finishing the call."""
+
+    BASE_ERROR_MSG = "The actor died unexpectedly before finishing this task."
+
+    def __init__(
+        self,
+        cause: Any = None,
+        *,
+        actor_id: str | None = None,
+        actor_init_failed: bool = False,
+    ) -> None:
+        message = str(cause) if cause is not None else self.BASE_ERROR_MSG
+        super().__init__(actor_id, message, actor_init_failed)
+
+
+class ActorUnavailableError(RayActorError):
+    """The actor is temporarily unreachable (never in one process)."""
+
+
+class RaySystemError(RayError):
+    """An error of Ray itself."""
+
+
+class UserCodeException(RayError):
+    """Marks an error raised by user code."""
+
+
+class ObjectStoreFullError(RayError):
+    """The object store is full (never in one process: there is none)."""
+
+
+class OutOfDiskError(RayError):
+    """The local disk is full."""
+
+
+class OutOfMemoryError(RayError):
+    """The node ran out of memory."""
+
+
+class NodeDiedError(RayError):
+    """The node died."""
+
+
+class ObjectLostError(RayError):
+    """The object's value is gone; for a ref whose last holder went away before it was read."""
+
+    def __init__(
+        self, object_ref_hex: str = "", owner_address: str = "", call_site: str = ""
+    ) -> None:
+        super().__init__(object_ref_hex)
+        self.object_ref_hex = object_ref_hex
+        self.owner_address = owner_address
+        self.call_site = call_site
+
+    def __str__(self) -> str:
+        return f"Failed to retrieve object {self.object_ref_hex}: its value is lost."
+
+
+class ObjectFetchTimedOutError(ObjectLostError):
+    """Fetching the object timed out."""
+
+
+class RpcError(RayError):
+    """An RPC failed."""
+
+
+class ReferenceCountingAssertionError(ObjectLostError, AssertionError):
+    """A reference counting invariant was broken."""
+
+
+class ObjectFreedError(ObjectLostError):
+    """The object was freed."""
+
+
+class OwnerDiedError(ObjectLostError):
+    """The object's owner died."""
+
+
+class ObjectReconstructionFailedError(ObjectLostError):
+    """The object could not be reconstructed."""
+
+
+class GetTimeoutError(RayError, TimeoutError):
+    """``ray.get`` timed out; the calls go on."""
+
+
+class PlasmaObjectNotAvailable(RayError):
+    """The object is not available in the object store."""
+
+
+class AsyncioActorExit(RayError):
+    """Raised to exit an async actor."""
+
+
+class RuntimeEnvSetupError(RayError):
+    """The runtime environment could not be set up."""
+
+    def __init__(self, error_message: str | None = None) -> None:
+        super().__init__(error_message or "Failed to set up the runtime environment.")
+        self.error_message = error_message
+
+
+class TaskPlacementGroupRemoved(RayError):
+    """The task's placement group was removed."""
+
+
+class ActorPlacementGroupRemoved(RayError):
+    """The actor's placement group was removed."""
+
+
+class PendingCallsLimitExceeded(RayError):
+    """The actor already has ``max_pending_calls`` calls pending from this process."""
+
+
+class TaskUnschedulableError(RayError):
+    """The task cannot be scheduled."""
+
+
+class ActorUnschedulableError(RayError):
+    """The actor cannot be scheduled."""
+
+
+class ObjectRefStreamEndOfStreamError(RayError):
+    """A streaming generator has no more items."""
+
+
+class UnserializableException(RayError):
+    """An exception that could not be serialized; ``original_stack_trace`` describes it."""
+
+    def __init__(self, original_stack_trace: str) -> None:
+        super().__init__(original_stack_trace)
+        self.original_stack_trace = original_stack_trace
+
+
+class ActorAlreadyExistsError(ValueError, RayError):
+    """An actor with that name already exists in the namespace."""
+
+
+class ActorHandleNotFoundError(ValueError, RayError):
+    """No actor has that name or id."""
+
+
+class UnsupportedFeatureError(NotImplementedError):
+    """A Ray feature that cannot exist in one process was asked for; ``feature`` names it.
+
+    Not one of Ray's classes: Ray either provides the feature or fails elsewhere.
+    """
+
+    def __init__(self, feature: str, why: str) -> None:
+        super().__init__(
+            f"{feature} is not supported by asyncactors.compat.ray, which runs Ray code in "
+            f"one process: {why}"
+        )
+        self.feature = feature
+
+
+def task_error(
+    exc: BaseException, function_name: str, actor_id: str | None = None
+) -> BaseException:
+    """What a caller gets for ``exc`` raised by a task or method named ``function_name``.
+
+    A ``RayTaskError`` as an instance of ``exc``'s class; an ``exc`` that
+    already is a ``RayTaskError`` (a failed ref got inside) passes as it is.
+    """
+    if isinstance(exc, RayTaskError):
+        return exc
+    err = RayTaskError(function_name, "", exc, actor_id=actor_id).as_instanceof_cause()
+    err.__cause__ = exc
+    return err
+
+
+def from_native(exc: BaseException) -> BaseException:
+    """The Ray exception for one of asyncactors' own; anything else as it is."""
+    if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
+        return exc
+    err: BaseException
+    if isinstance(exc, native.ActorDiedError):
+        actor_id = None if exc.actor_id is None else format(exc.actor_id, "032x")
+        err = ActorDiedError(str(exc), actor_id=actor_id)
+    elif isinstance(exc, native.TaskCancelledError):
+        err = TaskCancelledError(error_message=str(exc))
+    elif isinstance(exc, native.GetTimeoutError):
+        err = GetTimeoutError(str(exc))
+    elif isinstance(exc, native.PendingCallsLimitExceeded):
+        err = PendingCallsLimitExceeded(str(exc))
+    elif isinstance(exc, native.ActorAlreadyExistsError):
+        err = ActorAlreadyExistsError(str(exc))
+    else:
+        return exc
+    err.__cause__ = exc
+    return err

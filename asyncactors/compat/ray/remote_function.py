@@ -1,0 +1,185 @@
+"""``ray.remote_function``: tasks, run by a hidden actor of the runtime.
+
+A task call is a call to that actor's one method, which has no concurrency
+limit: a sync task runs off the loop (in the thread blocked on it, or a pool
+thread), an async task on the loop. asyncactors resolves ref arguments
+before it runs and retries it under ``max_retries`` when ``retry_exceptions``
+allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NoReturn
+
+from ... import _exceptions as native_exc
+from ..._actor_class import remote as native_remote
+from ..._context import current_actor
+from ..._handle import ActorMethod as NativeMethod
+from ._exec import STREAMING, Target, call_async, call_sync, check_retry_exceptions, encode_args
+from ._refs import Stream
+from ._serialization import share
+from ._worker import Runtime, runtime
+from .actor import (
+    COMMON_OPTIONS,
+    TASK_ONLY_OPTIONS,
+    check_options,
+    check_scheduling,
+    finish_call,
+    task_demand,
+)
+from .exceptions import PendingCallsLimitExceeded, UnsupportedFeatureError
+
+__all__ = ["RemoteFunction", "make_remote_function"]
+
+TASK_OPTIONS: Final = COMMON_OPTIONS | TASK_ONLY_OPTIONS
+
+
+class _Tasks:
+    """The hidden actor that runs a runtime's tasks."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._driver = rt.driver
+
+    async def run(self, ctl: Any, target: Target, demand: Any, *args: Any, **kwargs: Any) -> Any:
+        rt = self._rt
+        if demand:
+            rt.use(demand, 1)
+        try:
+            if target.is_async:
+                return await call_async(target, None, ctl, args, kwargs)
+            core = current_actor.get()
+            assert core is not None
+            return await self._driver.submit(
+                call_sync,
+                target,
+                None,
+                ctl,
+                args,
+                kwargs,
+                call=core.running_call(),
+                core=core,
+                pool_only=target.generator is not None,
+                share=False,
+            )
+        finally:
+            if demand:
+                rt.use(demand, -1)
+
+
+_TASKS: Final = native_remote(max_concurrency=1 << 30, mailbox_size=1 << 30)(_Tasks)
+
+
+def _task_runner(rt: Runtime) -> Any:
+    handle = rt.tasks
+    if handle is None:
+        driver = rt.driver
+        entered = driver.enter()
+        try:
+            handle = rt.system._create(_TASKS._spec, _TASKS._config, _TASKS._options, (rt,), {})
+        finally:
+            if entered:
+                driver.leave()
+        rt.tasks = handle
+        rt.tasks_core = handle._core
+    return handle
+
+
+class RemoteFunction:
+    """A remote function: ``f.remote(*args)`` runs it as a task and returns its ``ObjectRef``."""
+
+    def __init__(self, func: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        self._function = func
+        self._options = dict(options)
+        self._target = Target(func, func.__name__, self._options)
+        self._demand = task_demand({"num_cpus": 1, **self._options})
+        retry = check_retry_exceptions(self._options.get("retry_exceptions", False))
+        self._native_opts: dict[str, Any] = {}
+        if retry:
+            self._native_opts = {
+                "max_task_retries": self._options.get("max_retries", 3),
+                "retry_exceptions": list(retry) if isinstance(retry, tuple) else retry,
+            }
+        self._cache: tuple[Runtime, NativeMethod[..., Any]] | None = None
+        self.__name__ = func.__name__
+        self.__qualname__ = getattr(func, "__qualname__", func.__name__)
+        self.__doc__ = func.__doc__
+
+    def _method(self, rt: Runtime) -> NativeMethod[..., Any]:
+        cache = self._cache
+        if cache is not None and cache[0] is rt:
+            return cache[1]
+        method: NativeMethod[..., Any] = _task_runner(rt).run
+        if self._native_opts:
+            method = method.options(**self._native_opts)
+        self._cache = (rt, method)
+        return method
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task; return its ``ObjectRef`` (a list for ``num_returns > 1``,
+        an ``ObjectRefGenerator`` for a streaming generator).
+
+        Raises:
+            TypeError: the arguments do not fit the function, or one cannot be serialized.
+        """
+        target = self._target
+        check = target.check
+        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
+            check(args, kwargs)
+        rt = runtime()
+        method = self._method(rt)
+        args, kwargs = encode_args(args, kwargs)
+        n = target.num_returns
+        driver = rt.driver
+        stream = Stream(driver) if n == STREAMING else None
+        entered = driver.enter()
+        try:
+            call = method.remote(stream, target, self._demand, *args, **kwargs)
+        except native_exc.PendingCallsLimitExceeded as exc:  # pragma: no cover - no cap
+            raise PendingCallsLimitExceeded(str(exc)) from None
+        finally:
+            if entered:
+                driver.leave()
+        return finish_call(call, n, stream, driver)
+
+    def options(self, **options: Any) -> RemoteFunction:
+        """This function with options overridden.
+
+        Raises:
+            ValueError: an unknown option, or an actor-only one.
+        """
+        check_options(options, TASK_OPTIONS, "remote functions")
+        check_scheduling(options, f"{self.__name__}.options()")
+        return RemoteFunction(self._function, {**self._options, **options})
+
+    def bind(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Ray's DAG API.
+
+        Raises:
+            UnsupportedFeatureError: always.
+        """
+        raise UnsupportedFeatureError("RemoteFunction.bind() (Ray DAGs)", "call .remote() instead")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "Remote functions cannot be called directly. Instead of running "
+            f"'{self.__name__}()', try '{self.__name__}.remote()'."
+        )
+
+    def __reduce__(self) -> Any:
+        return share(self) or (RemoteFunction, (self._function, self._options))
+
+    def __repr__(self) -> str:
+        return f"<RemoteFunction {self.__qualname__}>"
+
+
+def make_remote_function(func: Callable[..., Any], options: Mapping[str, Any]) -> RemoteFunction:
+    """``@ray.remote`` on a function.
+
+    Raises:
+        ValueError: an unknown option, or an actor-only one.
+    """
+    check_options(options, TASK_OPTIONS, "remote functions")
+    check_scheduling(options, f"@ray.remote on {func.__name__}")
+    return RemoteFunction(func, options)

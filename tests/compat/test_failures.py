@@ -1,0 +1,416 @@
+"""Ray's failure behaviour through asyncactors.compat.ray: exceptions, kill, restart, cancel.
+
+After the behaviour Ray's own test_failure.py, test_actor_failures.py and
+test_cancel.py check; the tests are our own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import asyncactors.compat.ray as compat_ray
+from asyncactors.compat.ray import exceptions as rex
+
+
+class CustomError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+@compat_ray.remote
+class Faulty:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def fail(self, msg: str) -> None:
+        raise ValueError(msg)
+
+    def custom(self, code: int) -> None:
+        raise CustomError(code)
+
+    def ok(self) -> str:
+        return "ok"
+
+    def flaky(self, times: int) -> int:
+        self.calls += 1
+        if self.calls <= times:
+            raise ValueError(f"attempt {self.calls}")
+        return self.calls
+
+    def pid(self) -> int:
+        return id(self)
+
+
+def test_method_exception_is_a_ray_task_error_and_the_original_type(ray: ModuleType) -> None:
+    """A method's exception arrives as RayTaskError and as its own class, cause attached."""
+    f = Faulty.remote()
+    with pytest.raises(ValueError, match="boom") as info:
+        ray.get(f.fail.remote("boom"))
+    err = info.value
+    assert isinstance(err, rex.RayTaskError)
+    assert isinstance(err, rex.RayError)
+    assert type(err).__name__ == "RayTaskError(ValueError)"
+    assert isinstance(err.cause, ValueError)
+    assert str(err.cause) == "boom"
+    assert "Faulty.fail" in str(err)
+    assert "ValueError: boom" in str(err)
+    # The actor serves on after a method's exception.
+    assert ray.get(f.ok.remote()) == "ok"
+
+
+def test_custom_exception_fields_read_through(ray: ModuleType) -> None:
+    """A custom exception's own attributes are readable on the RayTaskError."""
+    with pytest.raises(CustomError) as info:
+        ray.get(Faulty.remote().custom.remote(42))
+    assert info.value.code == 42  # type: ignore[attr-defined]
+
+
+def test_task_error_pickles_and_keeps_both_types(ray: ModuleType) -> None:
+    """RayTaskError(X) survives pickling as an instance of both classes."""
+    with pytest.raises(ValueError, match="p") as info:
+        ray.get(Faulty.remote().fail.remote("p"))
+    again = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(again, rex.RayTaskError)
+    assert isinstance(again, ValueError)
+
+
+def test_failed_ref_as_argument_fails_the_dependent_call(ray: ModuleType) -> None:
+    """A call whose ref argument failed does not run; it raises the same error."""
+    f = Faulty.remote()
+    bad = f.fail.remote("upstream")
+
+    @ray.remote
+    def consume(x: Any) -> Any:
+        return x
+
+    with pytest.raises(ValueError, match="upstream"):
+        ray.get(consume.remote(bad))
+
+
+def test_nested_error_keeps_the_original_type(ray: ModuleType) -> None:
+    """An error got inside a task and re-raised reaches the driver with its type."""
+
+    @ray.remote
+    def inner() -> None:
+        raise KeyError("deep")
+
+    @ray.remote
+    def outer() -> Any:
+        return ray.get(inner.remote())
+
+    with pytest.raises(KeyError):
+        ray.get(outer.remote())
+
+
+def test_error_in_constructor_kills_the_actor(ray: ModuleType) -> None:
+    """An exception in __init__ makes every call raise ActorDiedError naming it."""
+
+    @ray.remote
+    class Broken:
+        def __init__(self) -> None:
+            raise ZeroDivisionError("in init")
+
+        def m(self) -> int:
+            return 1
+
+    b = Broken.remote()
+    with pytest.raises(rex.ActorDiedError, match="in init") as info:
+        ray.get(b.m.remote())
+    assert isinstance(info.value, rex.RayActorError)
+
+
+def test_kill_fails_pending_and_later_calls(ray: ModuleType) -> None:
+    """ray.kill fails the running call and every later one with ActorDiedError."""
+
+    @ray.remote
+    class Sleeper:
+        async def sleep(self) -> None:
+            await asyncio.sleep(30)
+
+        def ok(self) -> int:
+            return 1
+
+    s = Sleeper.remote()
+    assert ray.get(s.ok.remote()) == 1
+    pending = s.sleep.remote()
+    ray.kill(s)
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(pending, timeout=5)
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(s.ok.remote(), timeout=5)
+    with pytest.raises(ValueError, match="only supported for actors"):
+        ray.kill("not a handle")
+
+
+def test_kill_without_restart_ends_even_a_restartable_actor(ray: ModuleType) -> None:
+    """ray.kill (no_restart=True by default) is final even with max_restarts."""
+    f = Faulty.options(max_restarts=3).remote()
+    ray.get(f.ok.remote())
+    ray.kill(f)
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(f.ok.remote(), timeout=5)
+
+
+def test_kill_with_restart_brings_back_a_fresh_actor(ray: ModuleType) -> None:
+    """ray.kill(no_restart=False) restarts within max_restarts: state lost, handle kept."""
+
+    @ray.remote(max_restarts=1)
+    class Stateful:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def incr(self) -> int:
+            self.n += 1
+            return self.n
+
+        def restarted(self) -> bool:
+            return ray.get_runtime_context().was_current_actor_reconstructed
+
+    s = Stateful.remote()
+    assert ray.get([s.incr.remote(), s.incr.remote()]) == [1, 2]
+    assert ray.get(s.restarted.remote()) is False
+    ray.kill(s, no_restart=False)
+    assert ray.get(s.incr.remote(), timeout=5) == 1
+    assert ray.get(s.restarted.remote()) is True
+    # The restart used up max_restarts=1: the next one is final.
+    ray.kill(s, no_restart=False)
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(s.incr.remote(), timeout=5)
+
+
+def test_max_task_retries_reruns_calls_interrupted_by_a_restart(ray: ModuleType) -> None:
+    """A call running when the actor dies is retried on the restarted actor (max_task_retries)."""
+
+    @ray.remote(max_restarts=1, max_task_retries=1)
+    class Slow:
+        def __init__(self) -> None:
+            self.incarnation = time.monotonic()
+
+        async def slow(self, release: Any) -> float:
+            await release.wait.remote()
+            return self.incarnation
+
+        async def first(self) -> float:
+            return self.incarnation
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.event = asyncio.Event()
+
+        async def wait(self) -> None:
+            await self.event.wait()
+
+        async def open(self) -> None:
+            self.event.set()
+
+    gate = Gate.remote()
+    s = Slow.remote()
+    before = ray.get(s.first.remote())
+    ref = s.slow.remote(gate)
+    ray.wait([ref], timeout=0.05)
+    ray.kill(s, no_restart=False)
+    ray.get(gate.open.remote())
+    assert ray.get(ref, timeout=5) != before
+
+
+def test_method_retry_exceptions_reruns_a_failing_method(ray: ModuleType) -> None:
+    """max_task_retries with retry_exceptions=True reruns a method that raised."""
+    f = Faulty.options(max_task_retries=2).remote()
+    assert ray.get(f.flaky.options(retry_exceptions=True).remote(2)) == 3
+    g = Faulty.options(max_task_retries=2).remote()
+    with pytest.raises(ValueError, match="attempt 1"):
+        ray.get(g.flaky.remote(2))
+
+
+def test_retry_exceptions_list_retries_only_those_types(ray: ModuleType) -> None:
+    """retry_exceptions=[KeyError] does not retry a ValueError."""
+    f = Faulty.options(max_task_retries=5).remote()
+    with pytest.raises(ValueError, match="attempt 1"):
+        ray.get(f.flaky.options(retry_exceptions=[KeyError]).remote(1))
+    h = Faulty.options(max_task_retries=5).remote()
+    assert ray.get(h.flaky.options(retry_exceptions=[ValueError]).remote(1)) == 2
+
+
+def test_exit_actor_ends_the_actor_after_the_method(ray: ModuleType) -> None:
+    """ray.actor.exit_actor() ends the actor: later calls raise ActorDiedError."""
+
+    @ray.remote
+    class Quitter:
+        def quit(self) -> None:
+            ray.actor.exit_actor()
+
+        def ok(self) -> int:
+            return 1
+
+    q = Quitter.remote()
+    assert ray.get(q.ok.remote()) == 1
+    with pytest.raises(rex.RayActorError):
+        ray.get(q.quit.remote())
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(q.ok.remote(), timeout=5)
+    with pytest.raises(TypeError):
+        ray.actor.exit_actor()
+
+
+def test_ray_terminate_stops_after_queued_calls(ray: ModuleType) -> None:
+    """handle.__ray_terminate__.remote() lets queued calls finish, then stops the actor."""
+    f = Faulty.remote()
+    first = f.ok.remote()
+    ray.get(f.__ray_terminate__.remote(), timeout=5)
+    assert ray.get(first) == "ok"
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(f.ok.remote(), timeout=5)
+
+
+def test_cancel_a_queued_actor_call(ray: ModuleType) -> None:
+    """A queued call that is cancelled never runs and raises TaskCancelledError."""
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.event = asyncio.Event()
+            self.ran: list[str] = []
+
+        async def block(self) -> None:
+            await self.event.wait()
+
+        async def open(self) -> None:
+            self.event.set()
+
+    @ray.remote
+    class Serial:
+        def __init__(self) -> None:
+            self.ran: list[int] = []
+
+        def run(self, gate: Any, i: int) -> list[int]:
+            if i == 0:
+                ray.get(gate.block.remote())
+            self.ran.append(i)
+            return self.ran
+
+    gate = Gate.remote()
+    s = Serial.remote()
+    first = s.run.remote(gate, 0)
+    queued = s.run.remote(gate, 1)
+    ray.cancel(queued)
+    with pytest.raises(rex.TaskCancelledError):
+        ray.get(queued, timeout=5)
+    ray.get(gate.open.remote())
+    assert ray.get(first) == [0]
+    assert ray.get(s.run.remote(gate, 2)) == [0, 2]
+
+
+def test_cancel_a_running_async_call(ray: ModuleType) -> None:
+    """Cancelling a running async method cancels its task; the actor serves on."""
+
+    @ray.remote
+    class Waiter:
+        async def forever(self) -> None:
+            await asyncio.sleep(60)
+
+        async def ok(self) -> str:
+            return "ok"
+
+    w = Waiter.remote()
+    ref = w.forever.remote()
+    ray.wait([ref], timeout=0.02)
+    ray.cancel(ref)
+    with pytest.raises(rex.TaskCancelledError):
+        ray.get(ref, timeout=5)
+    assert ray.get(w.ok.remote()) == "ok"
+    with pytest.raises(ValueError, match="force=True"):
+        ray.cancel(w.ok.remote(), force=True)
+
+
+def test_running_sync_call_sees_is_canceled(ray: ModuleType) -> None:
+    """A running threaded call cannot be interrupted; it sees is_canceled() and returns early."""
+    started = threading.Event()
+
+    @ray.remote
+    class Poller:
+        def poll(self) -> str:
+            started.set()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if ray.get_runtime_context().is_canceled():
+                    return "saw it"
+                time.sleep(0.001)
+            return "never saw it"
+
+        def after(self) -> str:
+            return "after"
+
+    p = Poller.remote()
+    ref = p.poll.remote()
+    assert started.wait(5) or ray.wait([ref], timeout=5)
+    ray.cancel(ref)
+    with pytest.raises(rex.TaskCancelledError):
+        ray.get(ref, timeout=5)
+    assert ray.get(p.after.remote(), timeout=5) == "after"
+
+
+def test_cancel_a_task(ray: ModuleType) -> None:
+    """ray.cancel on a queued or running async task raises TaskCancelledError on get."""
+
+    @ray.remote
+    async def forever() -> None:
+        await asyncio.sleep(60)
+
+    ref = forever.remote()
+    ray.wait([ref], timeout=0.02)
+    ray.cancel(ref, force=True)
+    with pytest.raises(rex.TaskCancelledError):
+        ray.get(ref, timeout=5)
+
+
+def test_pending_calls_limit(ray: ModuleType) -> None:
+    """Beyond max_pending_calls, .remote() raises PendingCallsLimitExceeded."""
+
+    @ray.remote(max_pending_calls=1)
+    class Slow:
+        async def wait(self, gate: Any) -> None:
+            await gate.wait.remote()
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.event = asyncio.Event()
+
+        async def wait(self) -> None:
+            await self.event.wait()
+
+        async def open(self) -> None:
+            self.event.set()
+
+    gate = Gate.remote()
+    s = Slow.remote()
+    first = s.wait.remote(gate)
+    with pytest.raises(rex.PendingCallsLimitExceeded):
+        s.wait.remote(gate)
+    ray.get(gate.open.remote())
+    ray.get(first)
+
+
+def test_shutdown_fails_pending_calls(ray: ModuleType) -> None:
+    """Calls still pending at ray.shutdown() fail with ActorDiedError."""
+
+    @ray.remote
+    class Forever:
+        async def wait(self) -> None:
+            await asyncio.sleep(60)
+
+    ref = Forever.remote().wait.remote()
+    ray.wait([ref], timeout=0.02)
+    ray.shutdown()
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(ref)
+    ray.init()

@@ -1,0 +1,467 @@
+"""Where Ray's semantics differ from asyncactors' own: copies, pickling, futures, streaming.
+
+Also the in-process event loop: threads that block in ray.get, and work that
+goes on while no thread does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import pickle
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import asyncactors.compat.ray as compat_ray
+from asyncactors.compat.ray import exceptions as rex
+
+
+@compat_ray.remote
+class Box:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def keep(self, item: Any) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+    def items_now(self) -> list[Any]:
+        return self.items
+
+    def identity(self, x: Any) -> Any:
+        return x
+
+
+class Point:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+def test_arguments_are_copied_when_sent(ray: ModuleType) -> None:
+    """Mutating an argument after .remote() does not change what the actor received."""
+    b = Box.remote()
+    data = {"a": [1]}
+    ray.get(b.keep.remote(data))
+    data["a"].append(2)
+    assert ray.get(b.items_now.remote()) == [{"a": [1]}]
+
+
+def test_results_are_copied_when_returned(ray: ModuleType) -> None:
+    """A result is a copy of the actor's state, made when the method returned."""
+    b = Box.remote()
+    ray.get(b.keep.remote("x"))
+    mine = ray.get(b.items_now.remote())
+    mine.append("mine")
+    ray.get(b.keep.remote("y"))
+    assert ray.get(b.items_now.remote()) == ["x", "y"]
+    assert mine == ["x", "mine"]
+
+
+def test_objects_keep_their_class_across_a_call(ray: ModuleType) -> None:
+    """Instances of module-level classes and of local classes come back as their classes."""
+
+    class Local:
+        def __init__(self, v: int) -> None:
+            self.v = v
+
+    b = Box.remote()
+    p = ray.get(b.identity.remote(Point(3)))
+    assert isinstance(p, Point)
+    assert p.x == 3
+    local = ray.get(b.identity.remote(Local(4)))
+    assert isinstance(local, Local)
+    assert local.v == 4
+    square = ray.get(b.identity.remote(lambda v: v * v))
+    assert square(5) == 25
+
+
+def test_unpicklable_argument_is_refused_at_the_call(ray: ModuleType) -> None:
+    """An argument that cannot be serialized raises TypeError at .remote(), as in Ray."""
+    b = Box.remote()
+    with pytest.raises(TypeError, match="serialize"):
+        b.keep.remote(threading.Lock())
+
+
+def test_handles_and_refs_pickle(ray: ModuleType) -> None:
+    """Handles and refs survive pickle.dumps/loads and stay usable."""
+    b = Box.remote()
+    ref = ray.put([1, 2])
+    again_ref = pickle.loads(pickle.dumps(ref))
+    again_b = pickle.loads(pickle.dumps(b))
+    assert again_ref == ref
+    assert ray.get(again_ref) == [1, 2]
+    assert again_b == b
+    assert ray.get(again_b.keep.remote(1)) == 1
+
+
+def test_handles_and_refs_inside_arguments_stay_themselves(ray: ModuleType) -> None:
+    """A handle or ref nested in an argument reaches the actor as the same handle or ref."""
+
+    @ray.remote
+    class User:
+        def use(self, bag: dict[str, Any]) -> Any:
+            return ray.get(bag["box"].keep.remote(ray.get(bag["ref"])))
+
+    b = Box.remote()
+    assert ray.get(User.remote().use.remote({"box": b, "ref": ray.put("v")})) == 1
+    assert ray.get(b.items_now.remote()) == ["v"]
+
+
+def test_future_is_a_concurrent_future(ray: ModuleType) -> None:
+    """ref.future() is a concurrent.futures.Future with the value or the error."""
+    b = Box.remote()
+    fut = b.keep.remote("a").future()
+    assert isinstance(fut, concurrent.futures.Future)
+    assert fut.result(timeout=5) == 1
+
+    @ray.remote
+    def fail() -> None:
+        raise ValueError("in future")
+
+    with pytest.raises(ValueError, match="in future"):
+        fail.remote().future().result(timeout=5)
+
+
+def test_refs_are_awaitable_from_a_driver_event_loop(ray: ModuleType) -> None:
+    """`await ref` works in the driver's own asyncio code."""
+    b = Box.remote()
+
+    async def main() -> list[int]:
+        first = await b.keep.remote(1)
+        rest = await asyncio.gather(b.keep.remote(2), b.keep.remote(3))
+        return [first, *rest]
+
+    assert asyncio.run(main()) == [1, 2, 3]
+
+
+def test_streaming_generator_yields_refs_as_items_come(ray: ModuleType) -> None:
+    """A generator method returns an ObjectRefGenerator whose refs come one by one."""
+
+    @ray.remote
+    class Producer:
+        def produce(self, n: int, gate: Any) -> Any:
+            for i in range(n):
+                if i == 2:
+                    ray.get(gate.wait.remote())
+                yield i * i
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.event = asyncio.Event()
+
+        async def wait(self) -> None:
+            await self.event.wait()
+
+        async def open(self) -> None:
+            self.event.set()
+
+    gate = Gate.remote()
+    gen = Producer.remote().produce.remote(4, gate)
+    assert isinstance(gen, ray.ObjectRefGenerator)
+    assert ray.get(next(gen)) == 0
+    assert ray.get(next(gen)) == 1
+    # The third item waits for the gate: the first two came before the generator ended.
+    assert not gen.is_finished()
+    ray.get(gate.open.remote())
+    assert [ray.get(r) for r in gen] == [4, 9]
+    assert gen.is_finished()
+    assert ray.get(gen.completed()) is None
+
+
+def test_streaming_generator_error_is_the_last_item(ray: ModuleType) -> None:
+    """An exception in the generator comes as a ref that raises it, then the stream ends."""
+
+    @ray.remote
+    def gen_task() -> Any:
+        yield 1
+        raise KeyError("stream broke")
+
+    gen = gen_task.remote()
+    assert ray.get(next(gen)) == 1
+    bad = next(gen)
+    with pytest.raises(KeyError):
+        ray.get(bad)
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_async_generator_method_streams_into_async_for(ray: ModuleType) -> None:
+    """An async generator method streams; an async actor consumes another's stream."""
+
+    @ray.remote
+    class Source:
+        async def items(self, n: int) -> Any:
+            for i in range(n):
+                await asyncio.sleep(0)
+                yield i
+
+    @ray.remote
+    class Sink:
+        async def total(self, source: Any) -> int:
+            total = 0
+            async for ref in source.items.remote(5):
+                total += await ref
+            return total
+
+    assert ray.get(Sink.remote().total.remote(Source.remote())) == 10
+    assert [ray.get(r) for r in Source.remote().items.remote(3)] == [0, 1, 2]
+
+
+def test_generator_with_fixed_num_returns(ray: ModuleType) -> None:
+    """A generator with num_returns=n returns n refs, one per yielded value."""
+
+    @ray.remote(num_returns=3)
+    def three() -> Any:
+        yield from ("a", "b", "c")
+
+    assert ray.get(three.remote()) == ["a", "b", "c"]
+
+
+def test_streaming_generator_of_a_dead_actor_ends_with_its_error(ray: ModuleType) -> None:
+    """The stream of a call that never ran ends with the call's error."""
+
+    @ray.remote
+    class Gen:
+        def g(self) -> Any:
+            yield 1
+
+    a = Gen.remote()
+    ray.kill(a)
+    gen = a.g.remote()
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(next(gen), timeout=5)
+
+
+def test_many_threads_block_in_get_at_once(ray: ModuleType) -> None:
+    """Driver threads calling ray.get at the same time all get their values."""
+    b = Box.remote()
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(50):
+            v = ray.get(b.identity.remote(1))
+            with lock:
+                results.append(v)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == [1] * 200
+
+
+def test_work_goes_on_while_no_thread_blocks(ray: ModuleType) -> None:
+    """Calls made without ray.get run anyway: the loop's helper thread runs them."""
+    done = threading.Event()
+
+    @ray.remote
+    class Side:
+        async def effect(self) -> None:
+            await asyncio.sleep(0.001)
+            done.set()
+
+    Side.remote().effect.remote()
+    assert done.wait(5)
+
+
+def test_threaded_actors_run_in_parallel_threads(ray: ModuleType) -> None:
+    """Two threaded actors blocked at once both progress: each is its own thread."""
+    barrier = threading.Barrier(2, timeout=5)
+
+    @ray.remote
+    class Meet:
+        def meet(self) -> bool:
+            barrier.wait()
+            return True
+
+    assert ray.get([Meet.remote().meet.remote(), Meet.remote().meet.remote()]) == [True, True]
+
+
+def test_pool_worker_blocked_in_get_leaves_room_for_others(ray: ModuleType) -> None:
+    """Nested blocking gets from many sync tasks do not starve the thread pool."""
+
+    @ray.remote
+    def leaf(i: int) -> int:
+        return i
+
+    @ray.remote
+    def mid(i: int) -> int:
+        return ray.get(leaf.remote(i)) + 1
+
+    assert ray.get([mid.remote(i) for i in range(20)], timeout=10) == list(range(1, 21))
+
+
+def test_ray_call_runs_a_function_on_the_actor(ray: ModuleType) -> None:
+    """handle.__ray_call__.remote(fn) runs fn(instance) in the actor; __ray_ready__ is True."""
+    b = Box.remote()
+    ray.get(b.keep.remote(5))
+    assert ray.get(b.__ray_call__.remote(lambda self: list(self.items))) == [5]
+    assert ray.get(b.__ray_ready__.remote()) is True
+
+
+def test_ref_arguments_to_a_constructor_are_resolved(ray: ModuleType) -> None:
+    """A ref passed to an actor's constructor arrives as its value."""
+
+    @ray.remote
+    class Holder:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def get(self) -> Any:
+            return self.value
+
+    assert ray.get(Holder.remote(ray.put({"k": 1})).get.remote()) == {"k": 1}
+
+
+def test_runtime_env_installs_are_refused_and_placement_is_ignored(ray: ModuleType) -> None:
+    """runtime_env pip is refused naming the feature; placement groups work on one node."""
+    with pytest.raises(rex.UnsupportedFeatureError, match="pip"):
+        Box.options(runtime_env={"pip": ["requests"]})
+    pg = ray.util.placement_group([{"CPU": 1}, {"CPU": 1}], strategy="SPREAD")
+    assert ray.get(pg.ready()) == pg
+    assert pg.wait(1)
+    strategy = ray.util.scheduling_strategies.PlacementGroupSchedulingStrategy(pg)
+    b = Box.options(scheduling_strategy=strategy).remote()
+    assert ray.get(b.keep.remote(1)) == 1
+    with pytest.raises(rex.UnsupportedFeatureError, match="STRICT_SPREAD"):
+        ray.util.placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD")
+    with pytest.raises(ValueError, match="cannot fit"):
+        ray.util.placement_group([{"CPU": 100}])
+    ray.util.remove_placement_group(pg)
+
+
+def test_a_timed_wait_returns_on_time_while_an_item_blocks(ray: ModuleType) -> None:
+    """ray.wait(timeout=) returns at its deadline even while a sync method blocks."""
+    release = threading.Event()
+
+    @ray.remote
+    class Blocker:
+        def block(self) -> str:
+            release.wait(5)
+            return "released"
+
+    ref = Blocker.remote().block.remote()
+    start = time.monotonic()
+    ready, _ = ray.wait([ref], timeout=0.05)
+    elapsed = time.monotonic() - start
+    release.set()
+    assert ready == []
+    assert elapsed < 1
+    assert ray.get(ref, timeout=5) == "released"
+
+
+def test_wait_inside_an_async_method_raises_unless_it_does_not_block(ray: ModuleType) -> None:
+    """ray.wait with a timeout other than 0 inside an async method raises; timeout=0 polls."""
+
+    @ray.remote
+    class Poller:
+        async def poll(self, refs: list[Any]) -> int:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            return len(ready)
+
+        async def block(self, refs: list[Any]) -> None:
+            ray.wait(refs)
+
+    ref = ray.put(1)
+    p = Poller.remote()
+    assert ray.get(p.poll.remote([ref])) == 1
+    with pytest.raises(RuntimeError, match="await"):
+        ray.get(p.block.remote([Box.remote().identity.remote(1)]))
+
+
+def test_job_env_vars_are_set_and_actor_env_vars_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ray.init(runtime_env={'env_vars'}) sets them here; an actor's own are refused."""
+    monkeypatch.delenv("H13_JOB_VAR", raising=False)
+    compat_ray.init(runtime_env={"env_vars": {"H13_JOB_VAR": "yes"}})
+    try:
+        import os
+
+        assert os.environ["H13_JOB_VAR"] == "yes"
+        with pytest.raises(rex.UnsupportedFeatureError, match="env_vars"):
+            Box.options(runtime_env={"env_vars": {"X": "1"}})
+        with pytest.raises(rex.UnsupportedFeatureError, match="working_dir"):
+            Box.options(runtime_env={"working_dir": "/somewhere/else"})
+        Box.options(runtime_env={"working_dir": "."})
+    finally:
+        compat_ray.shutdown()
+        os.environ.pop("H13_JOB_VAR", None)
+
+
+def test_dags_and_dynamic_returns_are_refused(ray: ModuleType) -> None:
+    """.bind() and num_returns='dynamic' are refused, naming the feature."""
+    with pytest.raises(rex.UnsupportedFeatureError, match="bind"):
+        Box.bind()
+
+    @ray.remote
+    def f() -> int:
+        return 1
+
+    with pytest.raises(rex.UnsupportedFeatureError, match="bind"):
+        f.bind()
+    with pytest.raises(ValueError, match="dynamic"):
+        f.options(num_returns="dynamic")
+
+
+def test_a_thread_that_outlives_shutdown_cannot_restart_ray(ray: ModuleType) -> None:
+    """User code still running after ray.shutdown() gets an error instead of a new Ray."""
+    release = threading.Event()
+    started = threading.Event()
+    seen: list[BaseException] = []
+
+    @ray.remote
+    def lingering() -> None:
+        started.set()
+        release.wait(5)
+        try:
+            ray.put(1)
+        except RuntimeError as exc:
+            seen.append(exc)
+
+    lingering.remote()
+    assert started.wait(5)
+    ray.shutdown()
+    release.set()
+    for _ in range(500):
+        if seen:
+            break
+        time.sleep(0.002)
+    assert not ray.is_initialized()
+    assert seen
+    assert "shutdown" in str(seen[0])
+    ray.init()
+
+
+def test_a_get_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
+    """After a pause long enough for the helper to run the loop, gets still work at once."""
+    b = Box.remote()
+    assert ray.get(b.keep.remote(1)) == 1
+    time.sleep(0.1)  # the helper runs the loop meanwhile
+    start = time.monotonic()
+    assert ray.get([b.keep.remote(i) for i in range(100)]) == list(range(2, 102))
+    assert time.monotonic() - start < 5
+
+
+def test_constructor_error_with_max_restarts_restarts_then_dies(ray: ModuleType) -> None:
+    """An actor whose __init__ keeps raising is restarted within max_restarts, then dead."""
+    attempts: list[int] = []
+
+    @ray.remote(max_restarts=2)
+    class Failing:
+        def __init__(self) -> None:
+            attempts.append(1)
+            raise OSError("no disk")
+
+        def m(self) -> None: ...
+
+    with pytest.raises(rex.ActorDiedError, match="no disk"):
+        ray.get(Failing.remote().m.remote(), timeout=10)
+    assert len(attempts) == 3
