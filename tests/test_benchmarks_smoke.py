@@ -217,3 +217,30 @@ def test_progress_display_off_a_terminal_prints_one_line_per_step(bench: ModuleT
     assert lines[1] == "a note"
     assert "2/2" in lines[2]
     assert "100%" in lines[2]
+
+
+def test_icount_workloads_run_every_scenario_on_both_systems(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each instruction-count workload runs to the end and checks its calls, on the floor
+    and on asyncactors (its valgrind runs would take minutes; the workload is what can break)."""
+    import asyncio
+
+    from benchmarks import _icount_workload, _workload
+
+    monkeypatch.setattr(_workload.IOService, "incr", _icount_workload.io_incr)
+    for scenario in _icount_workload.SCENARIO_NAMES:
+        for system in ("floor", "asyncactors"):
+            asyncio.run(_icount_workload.run(scenario, system, 20, teardown=True))
+
+
+def test_icount_is_the_per_unit_difference_of_two_sizes(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instructions per unit: (I(large) - I(small)) / (large - small), setup cancelled out."""
+    from benchmarks import icount
+
+    monkeypatch.setattr(icount, "_instructions", lambda sc, sy, lo, n, path, keep: 7 * n + 500)
+    result = icount.count("seq_sync", "asyncactors", "asyncio")
+    assert result.per_unit == 7.0
+    assert (result.scenario, result.loop, result.system) == ("seq_sync", "asyncio", "asyncactors")
