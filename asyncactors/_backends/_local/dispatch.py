@@ -98,7 +98,28 @@ class Dispatch(CoreBase):
                 if isinstance(a, ObjectRef):
                     self._wait_for_deps(call)
                     return
-        self._enqueue(call)
+        mb = self.mailbox
+        if mb is None or call._spec.group is not None:
+            self._enqueue(call)
+            return
+        # _enqueue and Mailbox.put for the default lane, inlined: the hot path.
+        lane = call._lane = mb.default
+        depth = mb.depth
+        if depth < mb.capacity and not mb.overflow:
+            if lane.head is None:
+                lane.head = call
+            else:
+                lane.push(call)
+            depth = mb.depth = depth + 1
+            if depth > mb.peak:
+                mb.peak = depth
+            call._pos = QUEUED
+            if not self.scheduled and not lane.idle and lane.running < lane.limit:
+                self.scheduled = True
+                self.loop.call_soon(self._drain, context=self.ctx)
+        else:
+            mb.wait_for_room(call)
+            call._pos = OVERFLOW
 
     def _enqueue(self, call: Call) -> None:
         mb = self.mailbox
