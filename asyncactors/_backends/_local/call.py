@@ -69,6 +69,7 @@ class Call(ObjectRef[Any]):
         "_spec",
     )
 
+    _admit: asyncio.Future[None]
     _attempts: int
     _blocked: Any
     _lane: Lane | None
@@ -77,6 +78,9 @@ class Call(ObjectRef[Any]):
     def __init__(
         self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
+        # Dispatch.call makes the calls of the hot path without this method (a
+        # class's __init__ is a Python call made from C, dearer than the stores):
+        # a field set here must be set there too.
         self._loop = core.loop
         self._state = 0
         self._waiters = None
@@ -86,7 +90,6 @@ class Call(ObjectRef[Any]):
         self._args = args
         self._kwargs = kwargs
         self._pos = NEW
-        self._admit: asyncio.Future[None] | None = None
 
     def _describe(self) -> str:
         return f"call {self._spec.name}() on {self._core.describe()}"
@@ -99,7 +102,7 @@ class Call(ObjectRef[Any]):
 
     def _admitted(self) -> None:
         self._pos = QUEUED
-        admit = self._admit
+        admit = getattr(self, "_admit", None)
         if admit is not None and not admit.done():
             admit.set_result(None)
 

@@ -30,7 +30,7 @@ from ..._ref import FAILED, ObjectRef
 from ..._specs import MethodSpec
 from ..._types import ASYNC, SYNC, ActorState, StopReason
 from .base import CoreBase
-from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call
+from .call import DEPS, NEW, OVERFLOW, QUEUED, RUNNING, Call
 from .common import BUDGET, UNREACHABLE, YIELD, died_error, propagates, returned_coroutine
 
 __all__ = ["Dispatch"]
@@ -39,6 +39,7 @@ _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
 _CoroutineType = types.CoroutineType
+_new = object.__new__
 
 _PENDING: Final = ActorState.PENDING_CREATION
 _ALIVE: Final = ActorState.ALIVE
@@ -57,7 +58,17 @@ class Dispatch(CoreBase):
         """
         pending = self.pending
         if pending is None:
-            call = Call(self, spec, args, kwargs)
+            # Call(self, spec, args, kwargs) without calling Call.__init__ from C.
+            call = _new(Call)
+            call._loop = self.loop
+            call._state = 0
+            call._waiters = None
+            call._log = None
+            call._core = self
+            call._spec = spec
+            call._args = args
+            call._kwargs = kwargs
+            call._pos = NEW
         else:
             call = pending.admit(self, spec, args, kwargs)
         if _get_running_loop() is self.loop:
