@@ -69,7 +69,6 @@ class Call(ObjectRef[Any]):
         "_spec",
     )
 
-    _admit: asyncio.Future[None]
     _attempts: int
     _blocked: Any
     _lane: Lane | None
@@ -90,6 +89,7 @@ class Call(ObjectRef[Any]):
         self._args = args
         self._kwargs = kwargs
         self._pos = NEW
+        self._admit: asyncio.Future[None] | None = None
 
     def _describe(self) -> str:
         return f"call {self._spec.name}() on {self._core.describe()}"
@@ -102,7 +102,7 @@ class Call(ObjectRef[Any]):
 
     def _admitted(self) -> None:
         self._pos = QUEUED
-        admit = getattr(self, "_admit", None)
+        admit = self._admit
         if admit is not None and not admit.done():
             admit.set_result(None)
 

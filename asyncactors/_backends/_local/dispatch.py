@@ -69,6 +69,7 @@ class Dispatch(CoreBase):
             call._args = args
             call._kwargs = kwargs
             call._pos = NEW
+            call._admit = None
         else:
             call = pending.admit(self, spec, args, kwargs)
         if _get_running_loop() is self.loop:
