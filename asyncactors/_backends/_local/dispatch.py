@@ -246,8 +246,19 @@ class Dispatch(CoreBase):
         try:
             budget = BUDGET
             for lane in mb.lanes:
-                while lane.running < lane.limit and (lane.head is not None or lane.retries):
-                    call = mb.pop(lane)
+                while lane.running < lane.limit:
+                    if lane.retries:
+                        call = lane.retries.popleft()
+                    else:
+                        # Mailbox.pop, inlined: the hot path.
+                        call = lane.head
+                        if call is None:
+                            break
+                        rest = lane.rest
+                        lane.head = rest.popleft() if rest else None
+                        mb.depth -= 1
+                        if mb.overflow:
+                            mb._admit()
                     if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
                         if self.state is not _ALIVE:
