@@ -288,10 +288,16 @@ class Dispatch(CoreBase):
         call._pos = RUNNING
         kwargs = call._kwargs
         try:
+            args = call._args
             if kwargs:
-                value = call._spec.func(self.instance, *call._args, **kwargs)
+                value = call._spec.func(self.instance, *args, **kwargs)
+            elif len(args) == 1:
+                # Not func(instance, *args): that builds a list and a tuple first.
+                value = call._spec.func(self.instance, args[0])
+            elif args:
+                value = call._spec.func(self.instance, *args)
             else:
-                value = call._spec.func(self.instance, *call._args)
+                value = call._spec.func(self.instance)
             if type(value) is _CoroutineType:
                 returned_coroutine(call._spec, value)
         except BaseException as exc:
