@@ -72,10 +72,36 @@ class Dispatch(CoreBase):
             call._admit = None
         else:
             call = pending.admit(self, spec, args, kwargs)
-        if _get_running_loop() is self.loop:
-            self._submit(call)
-            return call
-        return self._submit_threadsafe(call)
+        if _get_running_loop() is not self.loop:
+            return self._submit_threadsafe(call)
+        mb = self.mailbox
+        if mb is not None and not kwargs and spec.group is None and not self.refusing:
+            for a in args:
+                if isinstance(a, ObjectRef):
+                    break
+            else:
+                # _submit, _enqueue and Mailbox.put for a call to the default lane
+                # without ref arguments, inlined: the hot path.
+                lane = call._lane = mb.default
+                depth = mb.depth
+                if depth < mb.capacity and not mb.overflow:
+                    if lane.head is None:
+                        lane.head = call
+                    else:
+                        lane.push(call)
+                    depth = mb.depth = depth + 1
+                    if depth > mb.peak:
+                        mb.peak = depth
+                    call._pos = QUEUED
+                    if not self.scheduled and not lane.idle and lane.running < lane.limit:
+                        self.scheduled = True
+                        self.loop.call_soon(self._drain, context=self.ctx)
+                else:
+                    mb.wait_for_room(call)
+                    call._pos = OVERFLOW
+                return call
+        self._submit(call)
+        return call
 
     def _submit_threadsafe(self, call: Call) -> Call:
         """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
@@ -110,28 +136,7 @@ class Dispatch(CoreBase):
                 if isinstance(a, ObjectRef):
                     self._wait_for_deps(call)
                     return
-        mb = self.mailbox
-        if mb is None or call._spec.group is not None:
-            self._enqueue(call)
-            return
-        # _enqueue and Mailbox.put for the default lane, inlined: the hot path.
-        lane = call._lane = mb.default
-        depth = mb.depth
-        if depth < mb.capacity and not mb.overflow:
-            if lane.head is None:
-                lane.head = call
-            else:
-                lane.push(call)
-            depth = mb.depth = depth + 1
-            if depth > mb.peak:
-                mb.peak = depth
-            call._pos = QUEUED
-            if not self.scheduled and not lane.idle and lane.running < lane.limit:
-                self.scheduled = True
-                self.loop.call_soon(self._drain, context=self.ctx)
-        else:
-            mb.wait_for_room(call)
-            call._pos = OVERFLOW
+        self._enqueue(call)
 
     def _enqueue(self, call: Call) -> None:
         mb = self.mailbox
