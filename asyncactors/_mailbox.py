@@ -121,10 +121,15 @@ class Mailbox:
             if depth > self.peak:
                 self.peak = depth
             return True
-        if self.overflow is None:
-            self.overflow = deque()
-        self.overflow.append(msg)
+        self.wait_for_room(msg)
         return False
+
+    def wait_for_room(self, msg: Any) -> None:
+        """Queue ``msg`` in the overflow, FIFO: it moves into its lane once there is room."""
+        overflow = self.overflow
+        if overflow is None:
+            overflow = self.overflow = deque()
+        overflow.append(msg)
 
     def pop(self, lane: Lane) -> Any:
         """Take the oldest message of ``lane`` (``None`` if it is empty) and admit one waiter."""

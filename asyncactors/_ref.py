@@ -93,7 +93,9 @@ class ObjectRef(Generic[_T]):
         self._state = PENDING
         self._value: Any = None
         self._exc: BaseException | None = None
-        self._waiters: list[Any] | None = None
+        # None, the future of a lone ``await`` (most refs are awaited once, and
+        # a list per call costs its allocation), or a list of futures and callbacks.
+        self._waiters: Any = None
         self._log: _UnretrievedFailure | None = None
 
     @classmethod
@@ -113,6 +115,10 @@ class ObjectRef(Generic[_T]):
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
+            if type(waiters) is not list:
+                if not waiters.done():
+                    waiters.set_result(value)
+                return
             for w in waiters:
                 if isinstance(w, _Future):
                     if not w.done():
@@ -128,6 +134,8 @@ class ObjectRef(Generic[_T]):
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
+            if type(waiters) is not list:
+                waiters = (waiters,)
             for w in waiters:
                 if isinstance(w, _Future):
                     if not w.done():
@@ -156,11 +164,17 @@ class ObjectRef(Generic[_T]):
         if self._state:
             callback(self)
             return
+        self._add_waiter(callback)
+
+    def _add_waiter(self, waiter: Any) -> None:
+        """Add a future or a callback to the waiters (a lone future is kept as itself)."""
         waiters = self._waiters
         if waiters is None:
-            self._waiters = [callback]
+            self._waiters = [waiter]
+        elif type(waiters) is list:
+            waiters.append(waiter)
         else:
-            waiters.append(callback)
+            self._waiters = [waiters, waiter]
 
     def _remove_callback(self, callback: _Callback) -> None:
         """Forget ``callback`` if it was added and has not been called yet (loop thread only)."""
@@ -219,11 +233,10 @@ class ObjectRef(Generic[_T]):
         if running is not self._loop or running is None:
             return self._await_from_other_loop(running).__await__()
         fut = running.create_future()
-        waiters = self._waiters
-        if waiters is None:
-            self._waiters = [fut]
+        if self._waiters is None:
+            self._waiters = fut
         else:
-            waiters.append(fut)
+            self._add_waiter(fut)
         log = self._log
         if log is not _SEEN:
             if log is not None:
@@ -252,11 +265,7 @@ class ObjectRef(Generic[_T]):
             if self._state:
                 _copy_outcome(self, fut)
             else:
-                waiters = self._waiters
-                if waiters is None:
-                    self._waiters = [fut]
-                else:
-                    waiters.append(fut)
+                self._add_waiter(fut)
             return fut
 
         def relay(ref: ObjectRef[Any]) -> None:
@@ -417,8 +426,10 @@ def watch_pending(
             waiters = r._waiters
             if waiters is None:
                 r._waiters = [callback]
-            else:
+            elif type(waiters) is list:
                 waiters.append(callback)
+            else:
+                r._waiters = [waiters, callback]
             here.append(r)
         else:
             afar.append(r)
@@ -429,7 +440,8 @@ def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
     """``_remove_callback`` on each of ``refs``, inlined as in ``watch_pending``."""
     for r in refs:
         waiters = r._waiters
-        if waiters is not None:
+        # A lone waiter is an await's future, never a callback.
+        if type(waiters) is list:
             if len(waiters) == 1 and waiters[0] is callback:
                 r._waiters = None
             elif callback in waiters:

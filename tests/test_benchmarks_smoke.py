@@ -281,3 +281,30 @@ def test_ray_compat_quick_run_without_real_ray(tmp_path: Path) -> None:
     medians = data["medians"]["compat"]
     assert all(math.isfinite(v) and v > 0 for v in medians.values())
     assert "goals" not in data  # no real Ray to compare with
+
+
+def test_icount_workloads_run_every_scenario_on_both_systems(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each instruction-count workload runs to the end and checks its calls, on the floor
+    and on asyncactors (its valgrind runs would take minutes; the workload is what can break)."""
+    import asyncio
+
+    from benchmarks import _icount_workload, _workload
+
+    monkeypatch.setattr(_workload.IOService, "incr", _icount_workload.io_incr)
+    for scenario in _icount_workload.SCENARIO_NAMES:
+        for system in ("floor", "asyncactors"):
+            asyncio.run(_icount_workload.run(scenario, system, 20, teardown=True))
+
+
+def test_icount_is_the_per_unit_difference_of_two_sizes(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instructions per unit: (I(large) - I(small)) / (large - small), setup cancelled out."""
+    from benchmarks import icount
+
+    monkeypatch.setattr(icount, "_instructions", lambda sc, sy, lo, n, path, keep: 7 * n + 500)
+    result = icount.count("seq_sync", "asyncactors", "asyncio")
+    assert result.per_unit == 7.0
+    assert (result.scenario, result.loop, result.system) == ("seq_sync", "asyncio", "asyncactors")

@@ -79,6 +79,9 @@ class Call(ObjectRef[Any]):
     def __init__(
         self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
+        # Dispatch.call makes the calls of the hot path without this method (a
+        # class's __init__ is a Python call made from C, dearer than the stores):
+        # a field set here must be set there too.
         self._loop = core.loop
         self._state = 0
         self._waiters = None

@@ -30,7 +30,7 @@ from ..._ref import FAILED, ObjectRef
 from ..._specs import MethodSpec
 from ..._types import ASYNC, STREAMS, SYNC, THREAD, ActorState, StopReason
 from .base import CoreBase
-from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call
+from .call import DEPS, NEW, OVERFLOW, QUEUED, RUNNING, Call
 from .common import BUDGET, UNREACHABLE, YIELD, died_error, propagates, returned_coroutine
 from .stream import StreamCall, drive
 
@@ -40,6 +40,7 @@ _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
 _CoroutineType = types.CoroutineType
+_new = object.__new__
 
 _PENDING: Final = ActorState.PENDING_CREATION
 _ALIVE: Final = ActorState.ALIVE
@@ -58,13 +59,50 @@ class Dispatch(CoreBase):
         """
         pending = self.pending
         if pending is None:
-            call = Call(self, spec, args, kwargs)
+            # Call(self, spec, args, kwargs) without calling Call.__init__ from C.
+            call = _new(Call)
+            call._loop = self.loop
+            call._state = 0
+            call._waiters = None
+            call._log = None
+            call._core = self
+            call._spec = spec
+            call._args = args
+            call._kwargs = kwargs
+            call._pos = NEW
+            call._admit = None
         else:
             call = pending.admit(self, spec, args, kwargs)
-        if _get_running_loop() is self.loop:
-            self._submit(call)
-            return call
-        return self._submit_threadsafe(call)
+        if _get_running_loop() is not self.loop:
+            return self._submit_threadsafe(call)
+        mb = self.mailbox
+        if mb is not None and not kwargs and spec.group is None and not self.refusing:
+            for a in args:
+                if isinstance(a, ObjectRef):
+                    break
+            else:
+                # _submit, _enqueue and Mailbox.put for a call to the default lane
+                # without ref arguments, inlined: the hot path.
+                lane = call._lane = mb.default
+                depth = mb.depth
+                if depth < mb.capacity and not mb.overflow:
+                    if lane.head is None:
+                        lane.head = call
+                    else:
+                        lane.push(call)
+                    depth = mb.depth = depth + 1
+                    if depth > mb.peak:
+                        mb.peak = depth
+                    call._pos = QUEUED
+                    if not self.scheduled and not lane.idle and lane.running < lane.limit:
+                        self.scheduled = True
+                        self.loop.call_soon(self._drain, context=self.ctx)
+                else:
+                    mb.wait_for_room(call)
+                    call._pos = OVERFLOW
+                return call
+        self._submit(call)
+        return call
 
     def stream(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
         """Submit a generator method's call from any thread; return its stream at once.
@@ -233,8 +271,19 @@ class Dispatch(CoreBase):
         try:
             budget = BUDGET
             for lane in mb.lanes:
-                while lane.running < lane.limit and (lane.head is not None or lane.retries):
-                    call = mb.pop(lane)
+                while lane.running < lane.limit:
+                    if lane.retries:
+                        call = lane.retries.popleft()
+                    else:
+                        # Mailbox.pop, inlined: the hot path.
+                        call = lane.head
+                        if call is None:
+                            break
+                        rest = lane.rest
+                        lane.head = rest.popleft() if rest else None
+                        mb.depth -= 1
+                        if mb.overflow:
+                            mb._admit()
                     if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
                         if self.state is not _ALIVE:
@@ -264,10 +313,16 @@ class Dispatch(CoreBase):
         call._pos = RUNNING
         kwargs = call._kwargs
         try:
+            args = call._args
             if kwargs:
-                value = call._spec.func(self.instance, *call._args, **kwargs)
+                value = call._spec.func(self.instance, *args, **kwargs)
+            elif len(args) == 1:
+                # Not func(instance, *args): that builds a list and a tuple first.
+                value = call._spec.func(self.instance, args[0])
+            elif args:
+                value = call._spec.func(self.instance, *args)
             else:
-                value = call._spec.func(self.instance, *call._args)
+                value = call._spec.func(self.instance)
             if type(value) is _CoroutineType:
                 returned_coroutine(call._spec, value)
         except BaseException as exc:

@@ -1,0 +1,105 @@
+"""The engine's hot path: its inlined shortcuts stay in step with what they inline."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import asyncactors
+from asyncactors._backends._local.call import Call
+from asyncactors._backends._local.dispatch import Dispatch
+from asyncactors._specs import MethodSpec
+from asyncactors._types import SYNC
+
+_MISSING = object()
+
+
+def _fields(obj: object) -> dict[str, Any]:
+    names = {s for cls in type(obj).__mro__ for s in getattr(cls, "__slots__", ())}
+    return {n: getattr(obj, n, _MISSING) for n in sorted(names - {"__weakref__"})}
+
+
+class _OffLoop:
+    """A stand-in core whose loop is not running, so ``call`` hands its call over untouched."""
+
+    pending = None
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def _submit_threadsafe(self, call: Call) -> Call:
+        return call
+
+
+def test_call_makes_the_same_call_object_as_the_call_constructor() -> None:
+    """Dispatch.call builds its Call without Call.__init__: every field must match."""
+    core = _OffLoop()
+    try:
+        spec = MethodSpec("C", "m", lambda self: None, SYNC, None, 0, None)
+        made = Dispatch.call(core, spec, (1, 2), {"k": 3})  # type: ignore[arg-type]
+        built = Call(core, spec, (1, 2), {"k": 3})  # type: ignore[arg-type]
+        assert type(made) is Call
+        assert _fields(made) == _fields(built)
+    finally:
+        core.loop.close()
+
+
+@asyncactors.remote
+class Gate:
+    def __init__(self) -> None:
+        self.opened: asyncio.Event | None = None
+
+    async def wait_open(self, fail: bool) -> str:
+        self.opened = asyncio.Event()
+        await self.opened.wait()
+        if fail:
+            raise ValueError("failed")
+        return "done"
+
+    def open(self) -> None:
+        assert self.opened is not None
+        self.opened.set()
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_a_lone_awaiter_joined_by_others_all_get_the_outcome(fail: bool) -> None:
+    """A ref awaited by one task (its future kept alone), then watched by wait(), awaited
+    by a second task and mirrored by future(), gives every one of them the outcome."""
+
+    async def outcome(aw: Any) -> Any:
+        try:
+            return await aw
+        except ValueError as exc:
+            return exc
+
+    async with asyncactors.ActorSystem():
+        gate = Gate.options(max_concurrency=2).remote()
+        ref = gate.wait_open.remote(fail)
+        first = asyncio.create_task(outcome(ref))
+        await asyncio.sleep(0)
+        ready, _ = await asyncactors.wait([ref], timeout=0.001)  # watched, then unwatched
+        assert ready == []
+        second = asyncio.create_task(outcome(ref))
+        mirror = ref.future()
+        await asyncio.sleep(0)
+        await gate.open.remote()
+        results = [await first, await second, await outcome(mirror)]
+    if fail:
+        assert all(isinstance(r, ValueError) for r in results)
+    else:
+        assert results == ["done"] * 3
+
+
+async def test_a_lone_awaiter_gets_the_exception() -> None:
+    """A ref awaited by one task alone (its future kept without a list) gets the failure."""
+    async with asyncactors.ActorSystem():
+        gate = Gate.options(max_concurrency=2).remote()
+        ref = gate.wait_open.remote(True)
+        waiter = asyncio.create_task(asyncactors.get(ref))
+        await asyncio.sleep(0)
+        assert isinstance(ref._waiters, asyncio.Future)  # alone, not in a list
+        await gate.open.remote()
+        with pytest.raises(ValueError, match="failed"):
+            await waiter
