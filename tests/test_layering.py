@@ -59,6 +59,7 @@ LAYERS: list[list[str]] = [
         "_backends._ray._options",
         "_backends._ray._calls",
         "_backends._ray._caller",
+        "_backends._ray._sending",
         "_backends._ray._remote",
         "_backends._ray._core",
         "_backends._ray._backend",

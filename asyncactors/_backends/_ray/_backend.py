@@ -16,9 +16,7 @@ from . import _session
 from ._common import _actor_key, _alive, _owners
 from ._core import RayCore
 from ._options import check_options, spec_for
-from ._refs import (
-    Raised,
-)
+from ._refs import Raised
 from ._remote import RemoteCore, _remotes
 
 if TYPE_CHECKING:

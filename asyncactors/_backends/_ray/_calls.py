@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final, Protocol
 
-from ..._exceptions import (
-    ActorDiedError,
-    TaskCancelledError,
-)
+from ..._exceptions import ActorDiedError, TaskCancelledError
 from ..._ref import ObjectRef
 from ..._specs import MethodSpec
 from ..._types import StopReason
 from .._local.common import STOPPED_BY as _STOPPED_BY
-from ._refs import (
-    RayObjectRef,
-)
+from ._refs import RayObjectRef
 
 __all__ = ["RayCall"]
 

@@ -28,9 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 
-from ..._exceptions import (
-    ActorAlreadyExistsError,
-)
+from ..._exceptions import ActorAlreadyExistsError
 from ..._ref import logger
 from ..._specs import ActorConfig, ClassSpec
 from ..._stores import checkpoint_key
@@ -55,13 +53,9 @@ from ._common import (
     _tokens,
 )
 from ._options import _ray_class, _specs, host_options, ray_scheduling
-from ._refs import (
-    death_reason,
-    from_ray,
-    killed_by_ray,
-    on_ray_result,
-)
+from ._refs import death_reason, from_ray, killed_by_ray, on_ray_result
 from ._remote import Passable
+from ._sending import Sending
 
 if TYPE_CHECKING:
     from ..._protocols import Host, Parent
@@ -78,7 +72,7 @@ _REWATCH_S: Final = 0.2
 _RETIRE_GRACE_S: Final = 1.0
 
 
-class RayCore(Waiters, Passable):
+class RayCore(Waiters, Passable, Sending):
     """An actor this process created on Ray and supervises."""
 
     def __init__(

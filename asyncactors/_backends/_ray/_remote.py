@@ -1,5 +1,6 @@
-"""``RemoteCore``: a handle to a Ray actor this process does not own, and
-``rebuild_handle``, which unpickles a handle to the core it refers to."""
+"""Passing handles between processes: ``Passable`` (how every core's handles
+pickle), ``rebuild_handle`` (which unpickles one to the core it refers to) and
+``RemoteCore`` (a handle to a Ray actor this process does not own)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,12 @@ from ..._options import ACTOR_DEFAULTS
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import StopReason
 from ._caller import _Caller
-from ._common import (
-    _ALIVE,
-    _DEAD,
-    CRASH,
-    _actor_key,
-    _get_running_loop,
-    _kill,
-    _owners,
-    _tokens,
-)
+from ._common import _ALIVE, _DEAD, CRASH, _actor_key, _get_running_loop, _kill, _owners, _tokens
 from ._options import spec_for
-from ._refs import (
-    on_ray_result,
-)
+from ._refs import on_ray_result
+from ._sending import Sending
 
-__all__ = ["Passable", "RemoteCore", "hosted", "rebuild_handle"]
+__all__ = ["Passable", "RemoteCore", "home", "hosted", "rebuild_handle"]
 
 # The actor hosted in this process, if it is an actor's process: a handle to
 # itself that comes back is a local handle.
@@ -67,7 +58,7 @@ class Passable(_Caller):
         )
 
 
-class RemoteCore(Passable):
+class RemoteCore(Passable, Sending):
     """A handle to a Ray actor this process does not own: calls, kill, monitor.
 
     Made when a handle arrives from another process, or by ``get_actor`` for an
