@@ -39,9 +39,9 @@ def ray_session() -> Iterator[None]:
 def _kill_leftovers() -> None:
     import ray
 
-    from asyncactors._backends._ray import _engine
+    from asyncactors._backends._ray import _backend
 
-    for handle in _engine.live_ray_actors():
+    for handle in _backend.live_ray_actors():
         with contextlib.suppress(Exception):  # already gone
             ray.kill(handle, no_restart=True)
 

@@ -454,7 +454,7 @@ async def test_a_call_ray_lost_touch_during_is_not_a_death(ray_session: None) ->
     """ActorUnavailableError fails (or retries) that call; the actor is not taken for dead."""
     from ray.exceptions import ActorUnavailableError
 
-    from asyncactors._backends._ray._engine import RayCall
+    from asyncactors._backends._ray._calls import RayCall
 
     async with ActorSystem(backend="ray"):
         c = Counter.remote()

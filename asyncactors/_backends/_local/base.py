@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..._mailbox import Mailbox
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorState, StopReason
+from .._waiters import Waiters
 from .common import ColdState, died_error
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["CoreBase"]
 
 
-class CoreBase:
+class CoreBase(Waiters):
     """Every field of an actor; the mixins add behaviour only."""
 
     __slots__ = (
@@ -140,20 +140,6 @@ class CoreBase:
             self.scheduled = True
             self.loop.call_soon(self._drain, context=self.ctx)
 
-    @staticmethod
-    def _settle_waiters(
-        waiters: list[asyncio.Future[None]] | None, exc: Callable[[], BaseException] | None = None
-    ) -> None:
-        """Resolve each waiting future not already done: to None, or to ``exc()``."""
-        if waiters is None:
-            return
-        for w in waiters:
-            if not w.done():
-                if exc is None:
-                    w.set_result(None)
-                else:
-                    w.set_exception(exc())
-
     if TYPE_CHECKING:
         # Defined by the mixins; declared here so that each mixin type-checks alone.
         def _drain(self) -> None: ...
@@ -186,7 +172,6 @@ class CoreBase:
         async def _save(self, data: bytes) -> None: ...
         def _capture(self) -> bytes: ...
         def _roll_back(self, exc: CheckpointError) -> None: ...
-        def stopped(self) -> asyncio.Future[None]: ...
         def _submit_threadsafe(self, call: Call) -> Call: ...
         def _drop_checkpoint(self) -> None: ...
         def _new_mailbox(self) -> Mailbox: ...
@@ -205,4 +190,3 @@ class CoreBase:
         def set_batch_limits(
             self, method: str, max_batch_size: int | None, batch_wait_timeout_s: float | None
         ) -> None: ...
-        async def wait_ready(self) -> None: ...

@@ -158,25 +158,6 @@ class Lifecycle(CoreBase):
             return True
         return False
 
-    async def wait_ready(self) -> None:
-        """Wait until ``__init__`` and ``__post_create__`` have run.
-
-        Raises:
-            ActorDiedError: the actor failed to start (for good) or is dead.
-        """
-        if self.state is _PENDING or self.state is _RESTARTING:
-            if _get_running_loop() is not self.loop:
-                cf = asyncio.run_coroutine_threadsafe(self.wait_ready(), self.loop)
-                await asyncio.wrap_future(cf)
-                return
-            fut = self.loop.create_future()
-            if self.ready_waiters is None:
-                self.ready_waiters = []
-            self.ready_waiters.append(fut)
-            await fut
-        elif self.state is _DEAD:
-            raise self._dead_error()
-
     def _refusal(self) -> ActorDiedError:
         if self.state is _DEAD:
             return self._dead_error()
@@ -402,17 +383,6 @@ class Lifecycle(CoreBase):
         self.host.emit(kind, self, self.death)
         waiters, self.stop_waiters = self.stop_waiters, None
         self._settle_waiters(waiters)
-
-    def stopped(self) -> asyncio.Future[None]:
-        """A future of the loop that completes when the actor is DEAD."""
-        fut: asyncio.Future[None] = self.loop.create_future()
-        if self.state is _DEAD:
-            fut.set_result(None)
-        else:
-            if self.stop_waiters is None:
-                self.stop_waiters = []
-            self.stop_waiters.append(fut)
-        return fut
 
     def handle_added(self) -> None:
         """A new ``ActorHandle`` refers to this actor (any thread)."""

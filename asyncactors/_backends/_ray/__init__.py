@@ -8,6 +8,6 @@ from __future__ import annotations
 import ray  # noqa: F401  # a missing Ray is reported by get_backend, naming the extra
 
 from . import _host  # noqa: F401  # registers the Ray actor class that hosts actors
-from ._engine import RayBackend, backend
+from ._backend import RayBackend, backend
 
 __all__ = ["RayBackend", "backend"]

@@ -33,19 +33,11 @@ from ..._system import ActorSystem
 from ..._types import SYNC, ActorState, EventKind, StopReason
 from .._local.call import Call
 from .._local.core import ActorCore
-from . import _engine
-from ._engine import (
-    BRING_UP,
-    CANCEL,
-    CRASH,
-    DIE,
-    REQUEST_STOP,
-    STOP,
-    TAKE_DOWN,
-    rebuild_handle,
-    spec_for,
-)
+from . import _remote
+from ._common import BRING_UP, CANCEL, CRASH, DIE, REQUEST_STOP, STOP, TAKE_DOWN
+from ._options import register_host_class, spec_for
 from ._refs import Raised
+from ._remote import rebuild_handle
 
 __all__ = ["ActorHost"]
 
@@ -185,7 +177,7 @@ class ActorHost:
             setup
         )
         loop = asyncio.get_running_loop()
-        _engine.home[:] = [loop]
+        _remote.home[:] = [loop]
         self._loop = loop
         self.opts: dict[str, Any] = opts
         spec = spec_for(self.user_class)
@@ -219,7 +211,7 @@ class ActorHost:
         system._hosted = core
         key = ray.get_runtime_context().get_actor_id()
         if key is not None:
-            _engine.hosted[key] = core
+            _remote.hosted[key] = core
         core.start()
 
     def ray_handle(self) -> Any:
@@ -399,4 +391,4 @@ class ActorHost:
             await waiter
 
 
-_engine.register_host_class(ActorHost)
+register_host_class(ActorHost)

@@ -1,0 +1,92 @@
+"""``Waiters``: waiting for an actor to be ready or DEAD, shared by the engines' cores.
+
+The local ``ActorCore`` and the Ray engine's ``RayCore`` keep the futures of
+those who wait in ``ready_waiters`` and ``stop_waiters`` and settle them as the
+actor's state changes; this mixin is the one implementation of both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from .._types import ActorState
+
+if TYPE_CHECKING:
+    from .._exceptions import ActorDiedError
+
+__all__ = ["Waiters"]
+
+_get_running_loop = asyncio._get_running_loop
+
+_PENDING: Final = ActorState.PENDING_CREATION
+_RESTARTING: Final = ActorState.RESTARTING
+_DEAD: Final = ActorState.DEAD
+
+
+class Waiters:
+    """``wait_ready()`` and ``stopped()`` over ``ready_waiters`` and ``stop_waiters``."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        # The core's own fields (CoreBase's slots, or RayCore's attributes),
+        # declared as properties so that this mixin adds no slot of its own.
+        state: ActorState
+
+        @property
+        def ready_waiters(self) -> list[asyncio.Future[None]] | None: ...
+        @ready_waiters.setter
+        def ready_waiters(self, value: list[asyncio.Future[None]] | None) -> None: ...
+        @property
+        def stop_waiters(self) -> list[asyncio.Future[None]] | None: ...
+        @stop_waiters.setter
+        def stop_waiters(self, value: list[asyncio.Future[None]] | None) -> None: ...
+        @property
+        def loop(self) -> asyncio.AbstractEventLoop: ...
+        def _dead_error(self) -> ActorDiedError: ...
+
+    @staticmethod
+    def _settle_waiters(
+        waiters: list[asyncio.Future[None]] | None, exc: Callable[[], BaseException] | None = None
+    ) -> None:
+        """Resolve each waiting future not already done: to None, or to ``exc()``."""
+        if waiters is None:
+            return
+        for w in waiters:
+            if not w.done():
+                if exc is None:
+                    w.set_result(None)
+                else:
+                    w.set_exception(exc())
+
+    async def wait_ready(self) -> None:
+        """Wait until ``__init__`` and ``__post_create__`` have run.
+
+        Raises:
+            ActorDiedError: the actor failed to start (for good) or is dead.
+        """
+        if self.state is _PENDING or self.state is _RESTARTING:
+            if _get_running_loop() is not self.loop:
+                cf = asyncio.run_coroutine_threadsafe(self.wait_ready(), self.loop)
+                await asyncio.wrap_future(cf)
+                return
+            fut = self.loop.create_future()
+            if self.ready_waiters is None:
+                self.ready_waiters = []
+            self.ready_waiters.append(fut)
+            await fut
+        elif self.state is _DEAD:
+            raise self._dead_error()
+
+    def stopped(self) -> asyncio.Future[None]:
+        """A future of the loop that completes when the actor is DEAD."""
+        fut: asyncio.Future[None] = self.loop.create_future()
+        if self.state is _DEAD:
+            fut.set_result(None)
+        else:
+            if self.stop_waiters is None:
+                self.stop_waiters = []
+            self.stop_waiters.append(fut)
+        return fut
