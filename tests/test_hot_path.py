@@ -9,6 +9,7 @@ import pytest
 
 import asyncactors
 from asyncactors._backends._local.call import Call
+from asyncactors._backends._local.common import YIELD
 from asyncactors._backends._local.dispatch import Dispatch
 from asyncactors._specs import MethodSpec
 from asyncactors._types import SYNC
@@ -103,3 +104,14 @@ async def test_a_lone_awaiter_gets_the_exception() -> None:
         await gate.open.remote()
         with pytest.raises(ValueError, match="failed"):
             await waiter
+
+
+async def test_yield_gives_the_loop_one_turn_each_time_it_is_awaited() -> None:
+    """await YIELD lets the callbacks already scheduled run, then resumes."""
+    loop = asyncio.get_running_loop()
+    order: list[str] = []
+    for turn in range(2):
+        loop.call_soon(order.append, f"callback {turn}")
+        await YIELD
+        order.append(f"resumed {turn}")
+    assert order == ["callback 0", "resumed 0", "callback 1", "resumed 1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import types
 from collections import deque
 from collections.abc import Generator
@@ -59,8 +60,15 @@ class _Yield:
 
     __slots__ = ()
 
-    def __await__(self) -> Generator[None, None, None]:
-        yield
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[None, None, None]: ...
+
+    else:
+        # An iterator that yields None once: a bare yield, which a task takes as
+        # "run me again in the next iteration". Made in C, without the frame of a
+        # generator method; a partial is no descriptor, so it is called without self.
+        __await__ = functools.partial(iter, (None,))
 
 
 YIELD: Final = _Yield()

@@ -480,10 +480,15 @@ class Dispatch(CoreBase):
                 try:
                     if spec.kind == ASYNC:
                         kwargs = call._kwargs
+                        args = call._args
                         if kwargs:
-                            value = await spec.func(instance, *call._args, **kwargs)
+                            value = await spec.func(instance, *args, **kwargs)
+                        elif len(args) == 1:  # see _run_inline
+                            value = await spec.func(instance, args[0])
+                        elif args:
+                            value = await spec.func(instance, *args)
                         else:
-                            value = await spec.func(instance, *call._args)
+                            value = await spec.func(instance)
                     else:
                         if spec.kind == SYNC:
                             value = spec.func(instance, *call._args, **call._kwargs)
