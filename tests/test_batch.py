@@ -1026,7 +1026,10 @@ def _run_example(body: Any) -> None:
 _OPS = st.lists(st.sampled_from(["item", "item", "item", "yield", "plain", "cancel"]), max_size=25)
 
 
-@settings(max_examples=40, deadline=None)
+# Derandomized until the known hang below is fixed: a random search found it once
+# in about ten runs, and CI must not depend on that luck. The hang stays a test
+# of its own, strict xfail, so that the fix is noticed.
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     callers=st.lists(_OPS, min_size=1, max_size=4),
     is_async=st.booleans(),
@@ -1046,6 +1049,41 @@ def test_every_item_resolves_exactly_once_and_each_callers_items_keep_their_orde
     """Items of one caller keep their order within batches, and across them where calls
     start in order (one at a time, or sync); every item resolves exactly once, to its own
     result; a cancelled one runs at most once; the mailbox never holds more than its size."""
+    _check_batches(callers, is_async, max_batch_size, wait_s, max_concurrency, mailbox_size)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TimeoutError,
+    reason="known bug: cancelling batch items while the mailbox is full can strand a "
+    "later plain call (found by the property above); to fix next",
+)
+def test_cancelled_items_of_a_full_mailbox_leave_no_call_stranded() -> None:
+    """The example hypothesis found: items cancelled while a plain call waits for room."""
+    _check_batches(
+        [
+            ["item", "yield", "cancel", "plain", *["item"] * 8],
+            ["item", "yield", "cancel", "item"],
+            ["plain", "item"],
+        ],
+        is_async=False,
+        max_batch_size=5,
+        wait_s=0.0005,
+        max_concurrency=1,
+        mailbox_size=2,
+        timeout_s=2,
+    )
+
+
+def _check_batches(
+    callers: list[list[str]],
+    is_async: bool,
+    max_batch_size: int,
+    wait_s: float,
+    max_concurrency: int,
+    mailbox_size: int,
+    timeout_s: float = 10,
+) -> None:
     cls = asyncactors.remote(max_concurrency=max_concurrency, mailbox_size=mailbox_size)(
         _recorder(is_async, max_batch_size, wait_s)
     )
@@ -1053,7 +1091,7 @@ def test_every_item_resolves_exactly_once_and_each_callers_items_keep_their_orde
     async def body() -> None:
         sent: dict[Item, Any] = {}
         cancelled: set[Item] = set()
-        async with asyncio.timeout(10), asyncactors.ActorSystem() as system:
+        async with asyncio.timeout(timeout_s), asyncactors.ActorSystem() as system:
             actor = cls.remote()
 
             async def caller(c: int, ops: list[str]) -> None:
