@@ -52,6 +52,7 @@ class CallOwner(Described, Protocol):
 
     def stopped(self) -> asyncio.Future[None]: ...
     def _stop_after_running(self, why: StopReason, reason: str) -> None: ...
+    def _resume(self) -> None: ...
 
 
 class Call(ObjectRef[Any]):
@@ -131,8 +132,15 @@ class Call(ObjectRef[Any]):
         core = self._core
         pos = self._pos
         if pos in (QUEUED, OVERFLOW):
-            assert core.mailbox is not None
-            core.mailbox.remove(self)
+            mb = core.mailbox
+            assert mb is not None
+            waiting = mb.overflow is not None and len(mb.overflow)
+            mb.remove(self)
+            if waiting and len(mb.overflow or ()) < waiting:
+                # The place freed admitted calls that waited for room. With no
+                # drain under way (batch items hold places without one), they
+                # would sit in their lane until the next call came.
+                core._resume()
         elif pos == DEPS:
             if core.deps_waiting is not None:
                 core.deps_waiting.discard(self)
