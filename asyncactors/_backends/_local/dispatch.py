@@ -430,29 +430,50 @@ class Dispatch(CoreBase):
         try:
             while True:
                 if call is None:
-                    if lingered:
+                    if lane.head is None and not lane.retries:
+                        if lingered:
+                            return
+                        # Linger one loop iteration: a caller awaiting each call in
+                        # turn submits its next one meanwhile, and this task takes
+                        # it without a new task or another drain.
+                        lingered = True
+                        workers[task] = None
+                        lane.idle += 1
+                        try:
+                            await YIELD
+                        finally:
+                            if self.incarnation == incarnation:
+                                lane.idle -= 1
+                        budget = BUDGET
+                    else:
+                        budget -= 1
+                        if not budget:
+                            budget = BUDGET
+                            workers[task] = None
+                            await YIELD
+                    if self.state is not _ALIVE:
                         return
-                    # Linger one loop iteration: a caller awaiting each call in
-                    # turn submits its next one meanwhile, and this task takes
-                    # it without a new task or another drain.
-                    lingered = True
-                    workers[task] = None
-                    lane.idle += 1
-                    try:
-                        await YIELD
-                    finally:
-                        if self.incarnation == incarnation:
-                            lane.idle -= 1
-                    call = mb.pop(lane) if self.state is _ALIVE else None
-                    if call is not None and lane.head is not None and lane.running < lane.limit:
-                        # Calls queued while this task lingered went to it alone:
-                        # free slots must take the others now, not after this call.
-                        self._schedule_drain()
-                    continue
+                    # The one place this task takes a call: Mailbox.pop, inlined.
+                    if lane.retries:
+                        call = lane.retries.popleft()
+                    else:
+                        call = lane.head
+                        if call is None:
+                            continue
+                        rest = lane.rest
+                        lane.head = rest.popleft() if rest else None
+                        mb.depth -= 1
+                        if mb.overflow:
+                            mb._admit()
+                    if lane.head is not None and lane.running < lane.limit and not self.scheduled:
+                        # Calls queued while this task ran or lingered came to it
+                        # alone: free slots must take the others now.
+                        self.scheduled = True
+                        self.loop.call_soon(self._drain, context=self.ctx)
                 lingered = False
                 if call._state:
                     # Cancelled between leaving the mailbox and this task's start.
-                    call = mb.pop(lane) if self.state is _ALIVE else None
+                    call = None
                     continue
                 workers[task] = call
                 call._pos = RUNNING
@@ -492,7 +513,7 @@ class Dispatch(CoreBase):
                             self._die("had its worker task cancelled from outside the actor system")
                             raise
                     if self._raised(call, exc):
-                        call._args = call._kwargs = None  # type: ignore[assignment]
+                        call._args = call._kwargs = None
                         if isinstance(exc, KeyboardInterrupt):
                             raise
                 else:
@@ -509,22 +530,10 @@ class Dispatch(CoreBase):
                     if call._state == FAILED and task.cancelling():
                         # ref.cancel() hit a method that swallowed the cancellation.
                         task.uncancel()
-                    call._args = call._kwargs = None  # type: ignore[assignment]
+                    call._args = call._kwargs = None
                 if self.incarnation != incarnation:
                     return
-                if (lane.head is not None or lane.retries) and self.state is _ALIVE:
-                    call = mb.pop(lane)
-                else:
-                    call = None
-                if call is not None:
-                    if lane.head is not None and lane.running < lane.limit and not self.scheduled:
-                        self.scheduled = True
-                        self.loop.call_soon(self._drain, context=self.ctx)
-                    budget -= 1
-                    if not budget:
-                        budget = BUDGET
-                        workers[task] = None
-                        await YIELD
+                call = None
         finally:
             # See _run_inline. After a restart or death ``workers`` is a dict the
             # core dropped, still naming the call this task ran.
