@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
@@ -115,3 +116,20 @@ async def test_yield_gives_the_loop_one_turn_each_time_it_is_awaited() -> None:
         await YIELD
         order.append(f"resumed {turn}")
     assert order == ["callback 0", "resumed 0", "callback 1", "resumed 1"]
+
+
+_caller_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller_var", default="unset")
+
+
+@asyncactors.remote
+class Reader:
+    async def read(self) -> str:
+        return _caller_var.get()
+
+
+async def test_an_async_method_runs_in_the_actors_context_not_the_callers() -> None:
+    """A call that starts a worker at once does not see the caller's context variables."""
+    async with asyncactors.ActorSystem():
+        reader = await Reader.remote()
+        _caller_var.set("set by the caller")
+        assert await reader.read.remote() == "unset"

@@ -75,6 +75,8 @@ class Dispatch(CoreBase):
         if _get_running_loop() is not self.loop:
             return self._submit_threadsafe(call)
         mb = self.mailbox
+        if mb is None and self.state is _ALIVE:
+            mb = self._make_mailbox()
         if mb is not None and not kwargs and spec.group is None and not self.refusing:
             for a in args:
                 if isinstance(a, ObjectRef):
@@ -84,7 +86,18 @@ class Dispatch(CoreBase):
                 # without ref arguments, inlined: the hot path.
                 lane = call._lane = mb.default
                 depth = mb.depth
-                if depth < mb.capacity and not mb.overflow:
+                if (
+                    spec.kind is not SYNC
+                    and lane.head is None
+                    and not lane.idle
+                    and lane.running < lane.limit
+                    and self.state is _ALIVE
+                ):
+                    # A free slot and nothing ahead of it: what the drain would do
+                    # in the next iteration, a worker task does, without the drain.
+                    call._pos = QUEUED
+                    self._spawn(lane, call)
+                elif depth < mb.capacity and not mb.overflow:
                     if lane.head is None:
                         lane.head = call
                     else:
@@ -138,11 +151,15 @@ class Dispatch(CoreBase):
                     return
         self._enqueue(call)
 
+    def _make_mailbox(self) -> Mailbox:
+        config = self.config
+        mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
+        return mb
+
     def _enqueue(self, call: Call) -> None:
         mb = self.mailbox
         if mb is None:
-            config = self.config
-            mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
+            mb = self._make_mailbox()
         group = call._spec.group
         lane = mb.default if group is None else mb.lane(group)
         if mb.put(call, lane):
@@ -408,7 +425,8 @@ class Dispatch(CoreBase):
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
-        task = self.loop.create_task(self._work(lane, call))
+        # In a copy of the actor's context, not of the caller's, wherever it is spawned.
+        task = self.loop.create_task(self._work(lane, call), context=self.ctx.copy())
         workers = self.workers
         if workers is None:
             workers = self.workers = {}
