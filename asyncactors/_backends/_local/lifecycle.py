@@ -252,6 +252,10 @@ class Lifecycle(CoreBase):
         self.refusing = True
         self.stopping = why
         self._fail_waiting(reason)
+        if self.state is _ALIVE and self.host.inline is not self and not self._busy():
+            # A runner of this actor's calls finishes the stop when it ends; with
+            # none (exit_actor() in a task a method left behind), a drain does.
+            self._schedule_drain()
 
     def submit_stop(self, via: StopReason) -> Call:
         """Queue a graceful stop behind the calls already submitted (any thread).
