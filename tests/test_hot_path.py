@@ -133,3 +133,27 @@ async def test_an_async_method_runs_in_the_actors_context_not_the_callers() -> N
         reader = await Reader.remote()
         _caller_var.set("set by the caller")
         assert await reader.read.remote() == "unset"
+
+
+@asyncactors.remote
+class TaskReporter:
+    async def which(self) -> int:
+        return id(asyncio.current_task())
+
+
+async def test_a_sequential_caller_is_served_by_one_lingering_worker() -> None:
+    """From its second call on, a caller awaiting each call in turn is served by the same
+    worker task, which lingers a loop turn for the next call instead of ending."""
+    async with asyncactors.ActorSystem():
+        actor = await TaskReporter.remote()
+        tasks = [await actor.which.remote() for _ in range(6)]
+        assert len(set(tasks[1:])) == 1
+
+
+async def test_the_worker_of_an_actors_only_call_does_not_linger() -> None:
+    """A worker that answered its actor's first call, with nothing queued, ends at once
+    rather than spending a loop turn waiting for a call that may never come."""
+    async with asyncactors.ActorSystem():
+        actor = await TaskReporter.remote()
+        await actor.which.remote()
+        assert not actor._core.workers  # already gone when the caller wakes

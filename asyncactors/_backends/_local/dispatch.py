@@ -450,6 +450,12 @@ class Dispatch(CoreBase):
                 if call is None:
                     if lane.head is None and not lane.retries:
                         if lingered:
+                            lane.caught = False
+                            return
+                        if not lane.caught and (lane.idle or self.processed < 2):
+                            # Lingering costs a loop turn of this task: not for the
+                            # actor's first call, nor beside another lingering
+                            # worker, unless the last linger caught a call.
                             return
                         # Linger one loop iteration: a caller awaiting each call in
                         # turn submits its next one meanwhile, and this task takes
@@ -483,6 +489,8 @@ class Dispatch(CoreBase):
                         mb.depth -= 1
                         if mb.overflow:
                             mb._admit()
+                    if lingered:
+                        lane.caught = True
                     if lane.head is not None and lane.running < lane.limit and not self.scheduled:
                         # Calls queued while this task ran or lingered came to it
                         # alone: free slots must take the others now.
