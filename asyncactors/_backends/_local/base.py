@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..._mailbox import Mailbox
@@ -78,7 +78,7 @@ class CoreBase:
     namespace: str
     supervisor: Parent
     init_args: tuple[Any, ...]
-    init_kwargs: dict[str, Any]
+    init_kwargs: Mapping[str, Any]
     state: ActorState
     instance: Any
     mailbox: Mailbox | None

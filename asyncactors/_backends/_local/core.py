@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Generator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
 from ..._ref import ObjectRef
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from ..._protocols import Host
 
 __all__ = ["ActorCore"]
+
+_NO_KWARGS: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
@@ -54,7 +57,9 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
         self.namespace = namespace
         self.supervisor = host.root
         self.init_args = args
-        self.init_kwargs = kwargs
+        # Most actors take no keyword arguments: one shared empty mapping, not a
+        # dict of 64 bytes each for the life of the actor.
+        self.init_kwargs = kwargs or _NO_KWARGS
         self.state = ActorState.PENDING_CREATION
         self.instance = None
         self.mailbox = None
