@@ -10,7 +10,7 @@ import pytest
 
 import asyncactors
 from asyncactors._backends._local.call import Call
-from asyncactors._backends._local.common import YIELD
+from asyncactors._backends._local.common import YIELD, ColdField
 from asyncactors._backends._local.dispatch import Dispatch
 from asyncactors._specs import MethodSpec
 from asyncactors._types import SYNC
@@ -157,3 +157,40 @@ async def test_the_worker_of_an_actors_only_call_does_not_linger() -> None:
         actor = await TaskReporter.remote()
         await actor.which.remote()
         assert not actor._core.workers  # already gone when the caller wakes
+
+
+@asyncactors.remote
+class Plain:
+    def ok(self) -> int:
+        return 1
+
+    def bad(self) -> None:
+        raise ValueError("bad")
+
+
+async def test_an_actor_that_never_failed_or_stopped_has_no_cold_state() -> None:
+    """Failure counts, death, stop and restart fields live in a ColdState made on first
+    use: an actor that only answered calls has none, and reads their defaults."""
+    async with asyncactors.ActorSystem():
+        actor = await Plain.remote()
+        assert await actor.ok.remote() == 1
+        core = actor._core
+        assert core.cold is None
+        assert (core.failed, core.restarts, core.death, core.reason) == (0, 0, None, None)
+        with pytest.raises(ValueError, match="bad"):
+            await actor.bad.remote()
+        assert core.failed == 1
+        assert core.cold is not None
+        assert core.info().calls_failed == 1
+
+
+def test_a_cold_field_must_be_a_field_of_the_cold_state() -> None:
+    """Declaring a ColdField that ColdState has no slot for fails when the class is made."""
+    # Python 3.11 wraps what __set_name__ raises in a RuntimeError; 3.12 does not.
+    with pytest.raises((TypeError, RuntimeError)) as info:
+
+        class Broken:
+            nope: ColdField[int] = ColdField(0)
+
+    error = info.value.__cause__ if isinstance(info.value, RuntimeError) else info.value
+    assert "ColdState has no field 'nope'" in str(error)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..._mailbox import Mailbox
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorState, StopReason
-from .common import ColdState, died_error
+from .common import ColdField, ColdState, died_error
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
@@ -39,10 +39,6 @@ class CoreBase:
         "cold",
         "config",
         "ctx",
-        "death",
-        "deps_waiting",
-        "failed",
-        "finishing",
         "handles",
         "host",
         "incarnation",
@@ -56,13 +52,10 @@ class CoreBase:
         "pending",
         "processed",
         "ready_waiters",
-        "reason",
         "refusing",
-        "restarts",
         "scheduled",
         "spec",
         "state",
-        "stop_waiters",
         "stopping",
         "supervisor",
         "workers",
@@ -84,25 +77,28 @@ class CoreBase:
     mailbox: Mailbox | None
     # Tasks running calls (the call, or None between calls) and lifecycle hooks.
     workers: dict[asyncio.Task[Any], Call | None] | None
-    deps_waiting: set[Call] | None
     ready_waiters: list[asyncio.Future[None]] | None
-    stop_waiters: list[asyncio.Future[None]] | None
     # A drain callback is scheduled (or creation is under way).
     scheduled: bool
     refusing: bool
-    finishing: bool
     stopping: StopReason | None
-    death: BaseException | None
-    reason: str | None
     handles: int
     processed: int
-    failed: int
-    restarts: int
     # Bumped by every take-down and death: a task of an older incarnation sees
     # the change and keeps its hands off.
     incarnation: int
     cold: ColdState | None
     pending: PendingCount | None
+
+    # Rarely set, so kept in the ColdState (see ColdField): calls waiting for ref
+    # arguments, stats of failures and restarts, how the actor died, and the stop.
+    deps_waiting: ColdField[set[Call] | None] = ColdField(None)
+    stop_waiters: ColdField[list[asyncio.Future[None]] | None] = ColdField(None)
+    finishing: ColdField[bool] = ColdField(False)
+    death: ColdField[BaseException | None] = ColdField(None)
+    reason: ColdField[str | None] = ColdField(None)
+    failed: ColdField[int] = ColdField(0)
+    restarts: ColdField[int] = ColdField(0)
 
     def describe(self) -> str:
         """``actor Counter(id=3, name='c')``: how errors and logs name this actor."""

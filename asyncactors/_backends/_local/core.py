@@ -64,19 +64,12 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
         self.instance = None
         self.mailbox = None
         self.workers = None
-        self.deps_waiting = None
         self.ready_waiters = None
-        self.stop_waiters = None
         self.scheduled = False
         self.refusing = False
-        self.finishing = False
         self.stopping = None
-        self.death = None
-        self.reason = None
         self.handles = 0
         self.processed = 0
-        self.failed = 0
-        self.restarts = 0
         self.incarnation = 0
         self.cold = None
         # Only an actor with max_pending_calls counts its calls: the others pay nothing.
@@ -104,7 +97,11 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
     @property
     def crash_times(self) -> deque[float]:
         """When this actor crashed lately, for the root's backoff."""
-        return self._cold().crash_times
+        cold = self._cold()
+        times = cold.crash_times
+        if times is None:
+            times = cold.crash_times = deque()
+        return times
 
     def info(self) -> ActorInfo:
         """This actor, as ``ActorSystem.list_actors()`` reports it."""

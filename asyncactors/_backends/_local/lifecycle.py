@@ -117,8 +117,12 @@ class Lifecycle(CoreBase):
 
     def _became_alive(self) -> None:
         self.state = _ALIVE
-        self.death = None
-        rebuilt = self.restarts or (self.cold is not None and self.cold.rollbacks)
+        # death and restarts are ColdFields: read through the ColdState, if any.
+        cold = self.cold
+        rebuilt = False
+        if cold is not None:
+            cold.death = None
+            rebuilt = bool(cold.restarts or cold.rollbacks)
         self.host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
         waiters, self.ready_waiters = self.ready_waiters, None
         self._settle_waiters(waiters)
