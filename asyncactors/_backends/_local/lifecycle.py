@@ -53,7 +53,11 @@ class Lifecycle(CoreBase):
         host = self.host
         previous, host.inline = host.inline, self
         try:
-            self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
+            kwargs = self.init_kwargs
+            if kwargs:
+                self.instance = self.spec.cls(*self.init_args, **kwargs)
+            else:  # not ** of the shared empty mapping: that copies it into a dict
+                self.instance = self.spec.cls(*self.init_args)
         except BaseException as exc:
             self._creation_failed(exc, "__init__")
             if isinstance(exc, KeyboardInterrupt):
