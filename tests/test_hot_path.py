@@ -194,3 +194,19 @@ def test_a_cold_field_must_be_a_field_of_the_cold_state() -> None:
 
     error = info.value.__cause__ if isinstance(info.value, RuntimeError) else info.value
     assert "ColdState has no field 'nope'" in str(error)
+
+
+async def test_an_actor_called_once_drops_its_empty_mailbox_when_idle() -> None:
+    """After its one call, an idle actor holds no mailbox (yet reports a peak depth of 1);
+    an actor called again keeps the mailbox it makes, and both still serve calls."""
+    async with asyncactors.ActorSystem() as system:
+        once, again = Plain.remote(), Plain.remote()
+        await once.ok.remote()
+        await again.ok.remote()
+        await asyncio.sleep(0)  # the drain's last pass, which finds the actor idle
+        assert once._core.mailbox is None
+        assert [a.peak_depth for a in system.list_actors()] == [1, 1]
+        await again.ok.remote()
+        await asyncio.sleep(0)
+        assert again._core.mailbox is not None
+        assert await once.ok.remote() == 1

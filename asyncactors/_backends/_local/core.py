@@ -114,7 +114,9 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
             state=self.state,
             mailbox_depth=mb.depth if mb else 0,
             mailbox_capacity=self.config.mailbox_size,
-            peak_depth=mb.peak if mb else 0,
+            # A mailbox that held one call at most is dropped when idle (see
+            # _release_mailbox): an actor that ran calls had a peak of one at least.
+            peak_depth=max(mb.peak if mb else 0, 1 if self.processed else 0),
             calls_processed=self.processed,
             calls_failed=self.failed,
             running=sum(lane.running - lane.idle for lane in mb.lanes) if mb else 0,

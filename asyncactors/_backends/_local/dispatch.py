@@ -295,16 +295,35 @@ class Dispatch(CoreBase):
         finally:
             host.inline = previous
             call = None  # see _run_inline
-        if budget < BUDGET and not self.scheduled and self.stopping is None:
-            # Having run calls, come back once more in the next loop iteration,
-            # as a worker lingers: a caller awaiting each call in turn submits
-            # its next one meanwhile, and that call runs in the caller's
-            # iteration instead of an iteration of its own. A pass that finds
-            # nothing to run stops.
-            self.scheduled = True
-            self.loop.call_soon(self._drain, context=self.ctx)
-        elif self.stopping is not None:
+        if self.stopping is not None:
             self._maybe_finish_stop()
+        elif budget < BUDGET:
+            if not self.scheduled:
+                # Having run calls, come back once more in the next loop iteration,
+                # as a worker lingers: a caller awaiting each call in turn submits
+                # its next one meanwhile, and that call runs in the caller's
+                # iteration instead of an iteration of its own. A pass that finds
+                # nothing to run stops.
+                self.scheduled = True
+                self.loop.call_soon(self._drain, context=self.ctx)
+        elif self.processed <= 1:
+            self._release_mailbox()
+
+    def _release_mailbox(self) -> None:
+        """Drop the empty mailbox of an idle actor that has run one call.
+
+        Many actors are created for one call: an empty mailbox of about 200 bytes
+        for each of them adds up. An actor called again makes a new one (and
+        keeps that), as one whose first call started a worker keeps its own: a
+        mailbox made for each call would cost more than it saves. A mailbox that
+        held more calls at once, or has concurrency groups, stays too: its peak
+        depth is reported.
+        """
+        mb = self.mailbox
+        if mb is not None and mb.peak <= 1 and mb.groups is None and not mb.overflow:
+            lane = mb.default
+            if not lane.running and lane.head is None and not lane.retries:
+                self.mailbox = None
 
     def _run_inline(self, call: Call) -> None:
         call._pos = RUNNING
