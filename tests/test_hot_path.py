@@ -26,7 +26,7 @@ def _fields(obj: object) -> dict[str, Any]:
 class _OffLoop:
     """A stand-in core whose loop is not running, so ``call`` hands its call over untouched."""
 
-    pending = None
+    cold = None
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -177,6 +177,8 @@ async def test_an_actor_that_never_failed_or_stopped_has_no_cold_state() -> None
         core = actor._core
         assert core.cold is None
         assert (core.failed, core.restarts, core.death, core.reason) == (0, 0, None, None)
+        assert (core.name, core.pending) == (None, None)
+        assert core.supervisor is core.host.root
         with pytest.raises(ValueError, match="bad"):
             await actor.bad.remote()
         assert core.failed == 1
@@ -194,6 +196,22 @@ def test_a_cold_field_must_be_a_field_of_the_cold_state() -> None:
 
     error = info.value.__cause__ if isinstance(info.value, RuntimeError) else info.value
     assert "ColdState has no field 'nope'" in str(error)
+
+
+async def test_a_name_a_supervisor_and_a_pending_cap_are_kept_in_the_cold_state() -> None:
+    """What few actors have (a name, a supervisor of their own, max_pending_calls) reads
+    back as given, from their ColdState."""
+    async with asyncactors.ActorSystem():
+        supervisor = asyncactors.Supervisor()
+        actor = await Plain.options(name="p", supervisor=supervisor, max_pending_calls=3).remote()
+        core = actor._core
+        assert core.cold is not None
+        assert core.name == "p"
+        assert core.supervisor is supervisor
+        assert core.pending is not None
+        assert core.pending.cap == 3
+        assert await actor.ok.remote() == 1
+        assert core.pending.n == 0
 
 
 async def test_an_actor_called_once_drops_its_empty_mailbox_when_idle() -> None:

@@ -34,11 +34,9 @@ class CoreBase:
     """Every field of an actor; the mixins add behaviour only."""
 
     __slots__ = (
-        "__weakref__",
         "actor_id",
         "cold",
         "config",
-        "ctx",
         "handles",
         "host",
         "incarnation",
@@ -47,9 +45,7 @@ class CoreBase:
         "instance",
         "loop",
         "mailbox",
-        "name",
         "namespace",
-        "pending",
         "processed",
         "ready_waiters",
         "refusing",
@@ -57,19 +53,15 @@ class CoreBase:
         "spec",
         "state",
         "stopping",
-        "supervisor",
         "workers",
     )
 
     host: Host
     loop: asyncio.AbstractEventLoop
-    ctx: contextvars.Context
     spec: ClassSpec
     config: ActorConfig
     actor_id: int
-    name: str | None
     namespace: str
-    supervisor: Parent
     init_args: tuple[Any, ...]
     init_kwargs: Mapping[str, Any]
     state: ActorState
@@ -88,7 +80,6 @@ class CoreBase:
     # the change and keeps its hands off.
     incarnation: int
     cold: ColdState | None
-    pending: PendingCount | None
 
     # Rarely set, so kept in the ColdState (see ColdField): calls waiting for ref
     # arguments, stats of failures and restarts, how the actor died, and the stop.
@@ -99,6 +90,31 @@ class CoreBase:
     reason: ColdField[str | None] = ColdField(None)
     failed: ColdField[int] = ColdField(0)
     restarts: ColdField[int] = ColdField(0)
+    # Most actors have no name and no max_pending_calls (the hot path reads
+    # ``pending`` off the ColdState itself).
+    name: ColdField[str | None] = ColdField(None)
+    pending: ColdField[PendingCount | None] = ColdField(None)
+
+    @property
+    def supervisor(self) -> Parent:
+        """The actor's supervisor: the system's root unless it was given one."""
+        cold = self.cold
+        supervisor = None if cold is None else cold.supervisor
+        return self.host.root if supervisor is None else supervisor
+
+    @supervisor.setter
+    def supervisor(self, supervisor: Parent) -> None:
+        if supervisor is self.host.root:
+            if self.cold is not None:
+                self.cold.supervisor = None
+        else:
+            self._cold().supervisor = supervisor
+
+    @property
+    def ctx(self) -> contextvars.Context:
+        """The context the actor's code runs in: its system's (the engine reads
+        ``host.ctx`` itself)."""
+        return self.host.ctx
 
     def describe(self) -> str:
         """``actor Counter(id=3, name='c')``: how errors and logs name this actor."""
@@ -132,7 +148,7 @@ class CoreBase:
         """
         if not self.scheduled:
             self.scheduled = True
-            self.loop.call_soon(self._drain, context=self.ctx)
+            self.loop.call_soon(self._drain, context=self.host.ctx)
 
     @staticmethod
     def _settle_waiters(

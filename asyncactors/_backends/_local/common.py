@@ -112,12 +112,15 @@ class ColdState:
         "failed",
         "finishing",
         "key",
+        "name",
+        "pending",
         "reason",
         "restarts",
         "rollbacks",
         "save_lock",
         "since_checkpoint",
         "stop_waiters",
+        "supervisor",
     )
 
     def __init__(self) -> None:
@@ -134,6 +137,10 @@ class ColdState:
         self.reason: str | None = None
         self.restarts = 0
         self.stop_waiters: Any = None
+        self.name: str | None = None
+        self.pending: Any = None
+        # None: the system's root supervisor.
+        self.supervisor: Any = None
 
 
 class _HasCold(Protocol):

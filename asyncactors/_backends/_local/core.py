@@ -47,15 +47,16 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
+        # First: name and pending are ColdFields, kept in the ColdState if set.
+        self.cold = None
         self.host = host
         self.loop = host.loop
-        self.ctx = host.ctx
         self.spec = spec
         self.config = config
         self.actor_id = actor_id
-        self.name = name
+        if name is not None:
+            self.name = name
         self.namespace = namespace
-        self.supervisor = host.root
         self.init_args = args
         # Most actors take no keyword arguments: one shared empty mapping, not a
         # dict of 64 bytes each for the life of the actor.
@@ -71,18 +72,18 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
         self.handles = 0
         self.processed = 0
         self.incarnation = 0
-        self.cold = None
         # Only an actor with max_pending_calls counts its calls: the others pay nothing.
         cap = config.max_pending_calls
-        self.pending = PendingCount(cap) if cap > 0 else None
+        if cap > 0:
+            self.pending = PendingCount(cap)
 
     def start(self) -> None:
         """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
         self.scheduled = True
         if self.host.on_loop_thread():
-            self.loop.call_soon(self._drain, context=self.ctx)
+            self.loop.call_soon(self._drain, context=self.host.ctx)
         else:
-            self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
+            self.loop.call_soon_threadsafe(self._drain, context=self.host.ctx)
 
     @property
     def max_restarts(self) -> int:

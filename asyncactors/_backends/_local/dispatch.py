@@ -56,8 +56,9 @@ class Dispatch(CoreBase):
         Raises:
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
-        pending = self.pending
-        if pending is None:
+        # self.pending (a ColdField), read off the ColdState without a call.
+        cold = self.cold
+        if cold is None or cold.pending is None:
             # Call(self, spec, args, kwargs) without calling Call.__init__ from C.
             call = _new(Call)
             call._loop = self.loop
@@ -71,7 +72,7 @@ class Dispatch(CoreBase):
             call._pos = NEW
             call._admit = None
         else:
-            call = pending.admit(self, spec, args, kwargs)
+            call = cold.pending.admit(self, spec, args, kwargs)
         if _get_running_loop() is not self.loop:
             return self._submit_threadsafe(call)
         mb = self.mailbox
@@ -108,7 +109,7 @@ class Dispatch(CoreBase):
                     call._pos = QUEUED
                     if not self.scheduled and not lane.idle and lane.running < lane.limit:
                         self.scheduled = True
-                        self.loop.call_soon(self._drain, context=self.ctx)
+                        self.loop.call_soon(self._drain, context=self.host.ctx)
                 else:
                     mb.wait_for_room(call)
                     call._pos = OVERFLOW
@@ -119,7 +120,7 @@ class Dispatch(CoreBase):
     def _submit_threadsafe(self, call: Call) -> Call:
         """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
         try:
-            self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
+            self.loop.call_soon_threadsafe(self._submit, call, context=self.host.ctx)
         except RuntimeError:
             if not self.loop.is_closed():
                 raise
@@ -166,7 +167,7 @@ class Dispatch(CoreBase):
             call._pos = QUEUED
             if not self.scheduled and not lane.idle and lane.running < lane.limit:
                 self.scheduled = True
-                self.loop.call_soon(self._drain, context=self.ctx)
+                self.loop.call_soon(self._drain, context=self.host.ctx)
         else:
             call._pos = OVERFLOW
 
@@ -288,7 +289,7 @@ class Dispatch(CoreBase):
                         budget -= 1
                         if not budget:
                             self.scheduled = True
-                            self.loop.call_soon(self._drain, context=self.ctx)
+                            self.loop.call_soon(self._drain, context=self.host.ctx)
                             return
                     else:
                         self._spawn(lane, call)
@@ -305,7 +306,7 @@ class Dispatch(CoreBase):
                 # iteration instead of an iteration of its own. A pass that finds
                 # nothing to run stops.
                 self.scheduled = True
-                self.loop.call_soon(self._drain, context=self.ctx)
+                self.loop.call_soon(self._drain, context=self.host.ctx)
         elif self.processed <= 1:
             self._release_mailbox()
 
@@ -445,7 +446,7 @@ class Dispatch(CoreBase):
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
         # In a copy of the actor's context, not of the caller's, wherever it is spawned.
-        task = self.loop.create_task(self._work(lane, call), context=self.ctx.copy())
+        task = self.loop.create_task(self._work(lane, call), context=self.host.ctx.copy())
         workers = self.workers
         if workers is None:
             workers = self.workers = {}
@@ -514,7 +515,7 @@ class Dispatch(CoreBase):
                         # Calls queued while this task ran or lingered came to it
                         # alone: free slots must take the others now.
                         self.scheduled = True
-                        self.loop.call_soon(self._drain, context=self.ctx)
+                        self.loop.call_soon(self._drain, context=self.host.ctx)
                 lingered = False
                 if call._state:
                     # Cancelled between leaving the mailbox and this task's start.

@@ -46,7 +46,7 @@ class Lifecycle(CoreBase):
         if _get_running_loop() is self.loop:
             self._exit(StopReason.EXIT)
         else:  # a method running in a thread (run_in_thread=True)
-            self.loop.call_soon_threadsafe(self._exit, StopReason.EXIT, context=self.ctx)
+            self.loop.call_soon_threadsafe(self._exit, StopReason.EXIT, context=self.host.ctx)
 
     def _create(self) -> bool:
         """Run ``__init__`` (inline); return whether the actor is ALIVE now."""
@@ -89,7 +89,7 @@ class Lifecycle(CoreBase):
                 self.workers.pop(_current_task(), None)  # type: ignore[arg-type]
 
     def _hook_context(self) -> contextvars.Context:
-        ctx = self.ctx.copy()
+        ctx = self.host.ctx.copy()
         ctx.run(current_actor.set, self)
         return ctx
 
@@ -426,9 +426,9 @@ class Lifecycle(CoreBase):
         if last and self.name is None and not self.config.detached and self.state is not _DEAD:
             try:
                 if self.host.on_loop_thread():
-                    self.loop.call_soon(self._released, context=self.ctx)
+                    self.loop.call_soon(self._released, context=self.host.ctx)
                 else:
-                    self.loop.call_soon_threadsafe(self._released, context=self.ctx)
+                    self.loop.call_soon_threadsafe(self._released, context=self.host.ctx)
             except RuntimeError:  # the loop is closed: nothing left to stop
                 pass
 
