@@ -228,3 +228,15 @@ async def test_an_actor_called_once_drops_its_empty_mailbox_when_idle() -> None:
         await asyncio.sleep(0)
         assert again._core.mailbox is not None
         assert await once.ok.remote() == 1
+
+
+async def test_a_handle_caches_each_method_it_used_in_a_slot_of_its_own() -> None:
+    """handle.method gives the same ActorMethod each time, kept in a slot named after the
+    method: handles have no __dict__, and unknown names still raise AttributeError."""
+    async with asyncactors.ActorSystem():
+        actor = Plain.remote()
+        assert not hasattr(actor, "__dict__")
+        assert actor.ok is actor.ok
+        assert await actor.ok.remote() == 1
+        with pytest.raises(AttributeError, match="has no method 'okk'; did you mean 'ok'"):
+            actor.okk  # noqa: B018
