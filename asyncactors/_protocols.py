@@ -18,14 +18,14 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ._context import RunningActor
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
 
-__all__ = ["Backend", "Child", "EngineCore", "Host", "Parent"]
+__all__ = ["EAGER_BUDGET", "Backend", "Child", "EngineCore", "Host", "Parent"]
 
 
 class Child(Protocol):
@@ -60,6 +60,12 @@ class Parent(Protocol):
         """Whether a normal exit of ``child`` restarts it."""
 
 
+EAGER_BUDGET: Final = 128
+"""Calls of ``eager=True`` actors run inside ``.remote()`` in a row, system-wide, before
+a call must wait for the loop to turn: a caller looping over such calls never yields
+otherwise."""
+
+
 class Host(Protocol):
     """What an engine needs from the actor system that owns its actors."""
 
@@ -71,6 +77,9 @@ class Host(Protocol):
     # The actor whose sync code runs inline on the loop right now (see
     # _context.running_actor): cheaper than a context variable per drain.
     inline: RunningActor | None
+    # How many more calls the engine may run inside .remote() (eager=True)
+    # before the loop must turn; it starts at EAGER_BUDGET.
+    eager_left: int
 
     @property
     def root(self) -> Parent:

@@ -102,6 +102,7 @@ class ActorConfig:
     __slots__ = (
         "checkpoint_every",
         "detached",
+        "eager",
         "groups",
         "mailbox_size",
         "max_concurrency",
@@ -136,6 +137,7 @@ class ActorConfig:
         self.store: Any = opts["checkpoint_store"]
         self.checkpoint_every: int = opts["checkpoint_every"] if self.store is not None else 0
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
+        self.eager: bool = opts["eager"]
 
 
 def _unset_handle_type(core: Any) -> Any:

@@ -18,6 +18,7 @@ from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
 from ._options import check_timeout
+from ._protocols import EAGER_BUDGET
 from ._specs import ActorConfig, ClassSpec
 from ._supervisor import Supervisor
 from ._types import ActorInfo, ActorState, EventKind, StopReason
@@ -481,7 +482,7 @@ def live_systems() -> list[ActorSystem]:
 class _Host:
     """What the engine sees of its ``ActorSystem`` (``_protocols.Host``)."""
 
-    __slots__ = ("ctx", "inline", "lock", "loop", "root", "system", "thread_id")
+    __slots__ = ("ctx", "eager_left", "inline", "lock", "loop", "root", "system", "thread_id")
 
     loop: asyncio.AbstractEventLoop
     thread_id: int | None
@@ -493,6 +494,8 @@ class _Host:
         self.root = system._root
         self.inline: RunningActor | None = None
         self.thread_id = None
+        # Calls the engine may still run at once (eager=True) before the loop turns.
+        self.eager_left = EAGER_BUDGET
 
     @property
     def closing(self) -> bool:

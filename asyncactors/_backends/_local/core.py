@@ -9,11 +9,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
+from ..._protocols import EAGER_BUDGET
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
-from ..._types import ActorInfo, ActorState, RestartType
+from ..._types import SYNC, ActorInfo, ActorState, RestartType
 from . import deadlock
-from .call import Call, PendingCount
+from .call import NEW, Call, PendingCount
 from .checkpoint import Checkpoints
 from .dispatch import Dispatch
 from .lifecycle import Lifecycle
@@ -21,8 +22,11 @@ from .restart import Restarts
 
 if TYPE_CHECKING:
     from ..._protocols import Host
+    from ..._specs import MethodSpec
 
-__all__ = ["ActorCore"]
+_ALIVE: Final = ActorState.ALIVE
+
+__all__ = ["ActorCore", "EagerCore"]
 
 _NO_KWARGS: Final[Mapping[str, Any]] = MappingProxyType({})
 
@@ -207,3 +211,77 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints):
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class EagerCore(ActorCore):
+    """An actor with ``eager=True``: a sync call it can take at once runs inside ``.remote()``.
+
+    That is, on the loop's thread, when the actor is ALIVE and idle (nothing
+    queued or running, no worker), no actor's sync code is running (so no
+    eager call nests in another), the method neither checkpoints nor may be
+    retried or restart the actor, and no argument is a ref. The call keeps
+    Ray's guarantees: ``.remote()`` returns its ref at once (already resolved),
+    the calls of each caller run in order (there is nothing queued to overtake),
+    and what the method raises is on the ref. The caller does not yield to the
+    loop, so at most ``EAGER_BUDGET`` calls in a row run so, system-wide; the next
+    one is queued, and the budget is back once the loop has turned. The method
+    runs in the actor system's context, as it would in a drain.
+    """
+
+    __slots__ = ()
+
+    def call(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        host = self.host
+        if (
+            spec.kind is SYNC
+            and host.inline is None
+            and host.eager_left > 0
+            and self.state is _ALIVE
+            and not self.refusing
+            and not self.workers
+            and not spec.retry_exceptions
+            and not self.config.restart_on
+            and not self.config.checkpoint_every
+            and asyncio._get_running_loop() is self.loop
+            and self._idle()
+            and not any(isinstance(a, ObjectRef) for a in (*args, *kwargs.values()))
+        ):
+            pending = self.pending
+            call = (
+                Call(self, spec, args, kwargs)
+                if pending is None
+                else pending.admit(self, spec, args, kwargs)
+            )
+            host.inline = self
+            try:
+                host.ctx.run(self._run_inline, call)
+            except RuntimeError:
+                if call._pos != NEW:
+                    raise
+                entered = True  # the system's context is (a callback of actor code)
+            else:
+                entered = False
+            finally:
+                host.inline = None
+            if entered:
+                self._submit(call)
+                return call
+            left = host.eager_left = host.eager_left - 1
+            if not left:
+                self.loop.call_soon(_refill, host)
+            if self.stopping is not None:
+                self._maybe_finish_stop()
+            return call
+        return ActorCore.call(self, spec, args, kwargs)
+
+    def _idle(self) -> bool:
+        mb = self.mailbox
+        if mb is None:
+            return True
+        if mb.depth or mb.overflow:
+            return False
+        return not any(lane.retries for lane in mb.lanes)
+
+
+def _refill(host: Host) -> None:
+    host.eager_left = EAGER_BUDGET
