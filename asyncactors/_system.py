@@ -293,7 +293,8 @@ class ActorSystem:
         ns = namespace if namespace is not None else self._namespace
         with self._lock:
             core = self._names.get((ns, name))
-            names = sorted(n for (n_ns, n) in self._names if n_ns == ns)
+            # The names are for the error only: not worked out on every lookup.
+            names = sorted(n for (n_ns, n) in self._names if n_ns == ns) if core is None else []
         if core is None:
             hint = f"; named actors there: {', '.join(map(repr, names))}" if names else ""
             raise ValueError(f"no actor named {name!r} in namespace {ns!r}{hint}")
