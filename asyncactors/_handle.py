@@ -22,7 +22,6 @@ __all__ = [
     "ActorHandle",
     "ActorMethod",
     "BatchedActorMethod",
-    "MethodDescriptor",
     "MultiReturnMethod",
     "RayTerminate",
     "StreamMethod",
@@ -290,26 +289,6 @@ class RayTerminate:
         return f"<__ray_terminate__ of {self._core.describe()}>"
 
 
-class MethodDescriptor:
-    """Class attribute of a handle type: ``handle.incr`` gives an ``ActorMethod``."""
-
-    __slots__ = ("method_type", "spec")
-
-    def __init__(self, spec: MethodSpec) -> None:
-        self.spec = spec
-        self.method_type = method_type(spec)
-
-    def __get__(self, handle: ActorHandle[Any] | None, owner: type | None = None) -> Any:
-        if handle is None:
-            return self
-        spec = self.spec
-        method: ActorMethod[..., Any] = self.method_type(handle._core, spec)
-        # The handle's __dict__ now shadows this non-data descriptor: later
-        # accesses are a plain attribute load.
-        handle.__dict__[spec.name] = method
-        return method
-
-
 class ActorHandle(Generic[_T]):
     """A reference to an actor. Await it to wait until the actor has started.
 
@@ -318,9 +297,10 @@ class ActorHandle(Generic[_T]):
     garbage-collected, the actor finishes its queued calls and stops.
     """
 
-    # __dict__ caches the ActorMethods already used (see MethodDescriptor); it
-    # is allocated only when a method is first accessed.
-    __slots__ = ("__dict__", "__weakref__", "_core")
+    # The handle type of each actor class (make_handle_type) adds one slot per
+    # method, named after it, which caches its ActorMethod once first used (see
+    # __getattr__): 8 bytes per method, where a __dict__ cost 64 once used.
+    __slots__ = ("__weakref__", "_core")
 
     _core: EngineCore
 
@@ -390,11 +370,20 @@ class ActorHandle(Generic[_T]):
         return RayTerminate(self._core)
 
     def __getattr__(self, name: str) -> ActorMethod[..., Any]:
-        # Reached only for names that are not methods of the actor, so it always
-        # raises. Its return type tells type checkers that every other attribute
-        # is an actor method; the mypy plugin (asyncactors.mypy) types each one
-        # from the actor class.
-        spec = object.__getattribute__(self, "_core").spec
+        # Reached for a method not used yet through this handle (its slot is
+        # empty), and for names that are not methods of the actor, which raise.
+        # Its return type tells type checkers that every other attribute is an
+        # actor method; the mypy plugin (asyncactors.mypy) types each one from
+        # the actor class.
+        core = object.__getattribute__(self, "_core")
+        spec = core.spec
+        method_spec = spec.methods.get(name)
+        if method_spec is not None and not name.startswith("_"):
+            method: ActorMethod[..., Any] = method_type(method_spec)(core, method_spec)
+            if name.isidentifier():
+                # Later accesses read the slot, without this call.
+                object.__setattr__(self, name, method)
+            return method
         if name.startswith("_"):
             raise AttributeError(
                 f"{name!r} is private: methods whose names start with '_' cannot be "
@@ -448,8 +437,8 @@ async def _wait_stopped(core: EngineCore) -> None:
 
 
 def make_handle_type(class_name: str, methods: dict[str, MethodSpec]) -> type[ActorHandle[Any]]:
-    """An ``ActorHandle`` subclass with one ``MethodDescriptor`` per method."""
-    namespace: dict[str, Any] = {"__slots__": (), "__module__": __name__}
-    for name, spec in methods.items():
-        namespace[name] = MethodDescriptor(spec)
+    """An ``ActorHandle`` subclass with one slot per method, caching its ``ActorMethod``."""
+    # Only names that can be slots get one (compat.ray's "ray:..." methods cannot).
+    slots = tuple(name for name in methods if name.isidentifier())
+    namespace: dict[str, Any] = {"__slots__": slots, "__module__": __name__}
     return type(f"ActorHandle[{class_name}]", (ActorHandle,), namespace)

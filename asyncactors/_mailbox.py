@@ -22,7 +22,7 @@ class Lane:
     actors never queue more than one call, and an empty deque costs 600 bytes.
     """
 
-    __slots__ = ("head", "idle", "limit", "rest", "retries", "running")
+    __slots__ = ("caught", "head", "idle", "limit", "rest", "retries", "running")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -30,6 +30,8 @@ class Lane:
         self.running = 0
         # Of those, the ones lingering: a call queued now will be taken by one.
         self.idle = 0
+        # Whether the last worker that lingered took a call meanwhile.
+        self.caught = False
         self.head: Any = None
         self.rest: deque[Any] | None = None
         # Calls to run again after a restart; they go first and, having been

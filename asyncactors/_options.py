@@ -43,6 +43,7 @@ ACTOR_DEFAULTS: Final[Mapping[str, Any]] = {
     "checkpoint_store": None,
     "checkpoint_every": 0,
     "on_corrupt_checkpoint": "raise",
+    "eager": False,
 }
 
 METHOD_DEFAULTS: Final[Mapping[str, Any]] = {
@@ -224,9 +225,9 @@ def validate_actor_options(opts: Mapping[str, Any]) -> None:
     for key, value in opts.items():
         if key in ("name", "namespace"):
             _check_optional_str(key, value)
-        elif key == "get_if_exists":
+        elif key in ("get_if_exists", "eager"):
             if not isinstance(value, bool):
-                raise TypeError(f"option 'get_if_exists' must be a bool, got {value!r}")
+                raise TypeError(f"option {key!r} must be a bool, got {value!r}")
         elif key == "lifetime":
             if value not in _LIFETIMES:
                 raise ValueError(

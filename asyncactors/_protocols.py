@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from types import CodeType
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ._context import RunningActor
 from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
@@ -29,7 +29,7 @@ from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._stream import StreamSource
 from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
 
-__all__ = ["Backend", "Child", "EngineCore", "Host", "Parent"]
+__all__ = ["EAGER_BUDGET", "Backend", "Child", "EngineCore", "Host", "Parent"]
 
 
 class Child(Protocol):
@@ -64,6 +64,12 @@ class Parent(Protocol):
         """Whether a normal exit of ``child`` restarts it."""
 
 
+EAGER_BUDGET: Final = 128
+"""Calls of ``eager=True`` actors run inside ``.remote()`` in a row, system-wide, before
+a call must wait for the loop to turn: a caller looping over such calls never yields
+otherwise."""
+
+
 class Host(Protocol):
     """What an engine needs from the actor system that owns its actors."""
 
@@ -79,6 +85,9 @@ class Host(Protocol):
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).
     engine: Any
+    # How many more calls the engine may run inside .remote() (eager=True)
+    # before the loop must turn; it starts at EAGER_BUDGET.
+    eager_left: int
 
     @property
     def root(self) -> Parent:

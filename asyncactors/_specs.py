@@ -157,6 +157,7 @@ class ActorConfig:
     __slots__ = (
         "checkpoint_every",
         "detached",
+        "eager",
         "groups",
         "mailbox_size",
         "max_concurrency",
@@ -193,6 +194,7 @@ class ActorConfig:
         self.checkpoint_every: int = opts["checkpoint_every"] if self.store is not None else 0
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
         self.resources = actor_demand(opts)
+        self.eager: bool = opts["eager"]
 
 
 def actor_demand(opts: Mapping[str, Any]) -> Mapping[str, float] | None:

@@ -20,6 +20,7 @@ from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
 from ._metrics import ActorStatistics
 from ._options import check_timeout
+from ._protocols import EAGER_BUDGET
 from ._resources import ResourcePool, describe_amounts
 from ._specs import ActorConfig, ClassSpec
 from ._statistics import Retired, SystemStatistics, system_statistics
@@ -399,7 +400,8 @@ class ActorSystem:
         ns = namespace if namespace is not None else self._namespace
         with self._lock:
             core = self._names.get((ns, name))
-            names = sorted(n for (n_ns, n) in self._names if n_ns == ns)
+            # The names are for the error only: not worked out on every lookup.
+            names = sorted(n for (n_ns, n) in self._names if n_ns == ns) if core is None else []
         if core is None and not self._closing:
             core = self._backend.find_actor(self._host, name, ns)
         if core is None:
@@ -669,6 +671,7 @@ class _Host:
 
     __slots__ = (
         "ctx",
+        "eager_left",
         "engine",
         "inline",
         "lock",
@@ -692,6 +695,8 @@ class _Host:
         # What the engine keeps for this system (Ray's: the Ray it uses).
         self.engine: Any = None
         self.metrics = system._metrics
+        # Calls the engine may still run at once (eager=True) before the loop turns.
+        self.eager_left = EAGER_BUDGET
 
     @property
     def closing(self) -> bool:

@@ -4,11 +4,12 @@ A fresh process per measurement keeps the figures clean: no earlier scenario's
 freed-but-kept arenas inflate the RSS, and tracemalloc's own bookkeeping does
 not inflate the RSS figure (the two are measured in separate processes).
 
-The child (``python -m benchmarks._memory SYSTEM N MODE``) starts the system,
-creates a few actors to warm up, then creates ``N`` idle actors of a trivial
-class (created and ready, never called) with the cyclic GC paused, collects,
-and prints one JSON line: ``{"bytes_per_actor": ..., "seconds": ...}``. It
-leaves with ``os._exit`` rather than tearing a million actors down.
+The child (``python -m benchmarks._memory SYSTEM N MODE [called]``) starts the
+system, creates a few actors to warm up, then creates ``N`` idle actors of a
+trivial class (created and ready, never called; with ``called``, each has
+answered one call and has an empty mailbox) with the cyclic GC paused,
+collects, and prints one JSON line: ``{"bytes_per_actor": ..., "seconds": ...}``.
+It leaves with ``os._exit`` rather than tearing a million actors down.
 
 Ray actors are processes, so Ray is measured in the suite's own process
 instead: the mean RSS of its actors' worker processes (no tracemalloc figure).
@@ -50,17 +51,22 @@ def rss_bytes() -> float:
     return float(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
-def measure_idle(system: str, n: int) -> dict[str, float]:
-    """Return bytes per idle actor of ``system`` at ``n`` actors, by metric key."""
+def measure_idle(system: str, n: int, called: bool = False) -> dict[str, float]:
+    """Return bytes per idle actor of ``system`` at ``n`` actors, by metric key.
+
+    With ``called``, each actor has answered one call before it is measured.
+    """
     if system == "ray":
         from ._peers import ray_idle_rss
 
         return {RSS_KEY: ray_idle_rss(n)}
-    return {key: _child(system, n, mode) for mode, key in MODES.items()}
+    return {key: _child(system, n, mode, called) for mode, key in MODES.items()}
 
 
-def _child(system: str, n: int, mode: str) -> float:
+def _child(system: str, n: int, mode: str, called: bool) -> float:
     cmd = [sys.executable, "-m", "benchmarks._memory", system, str(n), mode]
+    if called:
+        cmd.append("called")
     proc = subprocess.run(
         cmd,
         cwd=_REPO,
@@ -82,6 +88,8 @@ def _child(system: str, n: int, mode: str) -> float:
 # The child.
 
 MakeIdle = Callable[[int], Awaitable[Sequence[Any]]]
+CallEach = Callable[[Sequence[Any]], Awaitable[None]]
+"""Make one ``ping()`` call to each actor and await the replies."""
 
 
 @asynccontextmanager
@@ -98,6 +106,10 @@ async def _floor() -> AsyncIterator[MakeIdle]:
         return actors
 
     yield make
+
+
+async def _floor_call(actors: Sequence[Any]) -> None:
+    await asyncio.gather(*(a.submit() for a in actors))
 
 
 @asynccontextmanager
@@ -117,6 +129,12 @@ async def _asyncactors() -> AsyncIterator[MakeIdle]:
 
     async with asyncactors.ActorSystem():
         yield make
+
+
+async def _asyncactors_call(handles: Sequence[Any]) -> None:
+    import asyncactors
+
+    await asyncactors.get([h.ping.remote() for h in handles])
 
 
 @asynccontextmanager
@@ -151,13 +169,18 @@ async def _pykka() -> AsyncIterator[MakeIdle]:
 
 
 _IDLE = {"floor": _floor, "asyncactors": _asyncactors, "xoscar": _xoscar, "pykka": _pykka}
+_CALL: dict[str, CallEach] = {"floor": _floor_call, "asyncactors": _asyncactors_call}
 
 
-async def _measure(system: str, n: int, mode: str) -> None:
+async def _measure(system: str, n: int, mode: str, called: bool = False) -> None:
+    call_each = _CALL[system] if called else None
     async with _IDLE[system]() as make:
         # Warm up: first-use allocations (class caches, the system's own state)
         # are not per actor.
         warm = await make(10)
+        if call_each is not None:
+            await call_each(warm)
+            await asyncio.sleep(0)
         gc.collect()
         if mode == "tracemalloc":
             tracemalloc.start()
@@ -167,6 +190,12 @@ async def _measure(system: str, n: int, mode: str) -> None:
         gc.disable()
         start = time.perf_counter()
         actors = await make(n)
+        if call_each is not None:
+            await call_each(actors)
+            # Let each actor finish with its call (a drain or a worker may come
+            # back once for a next call): idle again, with an empty mailbox.
+            for _ in range(3):
+                await asyncio.sleep(0)
         seconds = time.perf_counter() - start
         gc.enable()
         gc.collect()
@@ -180,13 +209,23 @@ async def _measure(system: str, n: int, mode: str) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``SYSTEM N MODE``: print one JSON line with the bytes per idle actor."""
-    system, n, mode = argv
-    if system not in _IDLE or mode not in MODES:
-        print(f"usage: SYSTEM({'|'.join(_IDLE)}) N MODE({'|'.join(MODES)})", file=sys.stderr)
+    """``SYSTEM N MODE [called]``: print one JSON line with the bytes per idle actor."""
+    system, n, mode, *rest = argv
+    called = rest == ["called"]
+    if (
+        system not in _IDLE
+        or mode not in MODES
+        or rest not in ([], ["called"])
+        or (called and system not in _CALL)
+    ):
+        print(
+            f"usage: SYSTEM({'|'.join(_IDLE)}) N MODE({'|'.join(MODES)}) [called] "
+            f"(called: {'|'.join(_CALL)} only)",
+            file=sys.stderr,
+        )
         return 2
     with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-        runner.run(_measure(system, int(n), mode))
+        runner.run(_measure(system, int(n), mode, called))
     return 0
 
 

@@ -153,7 +153,7 @@ def format_tables(rows: Sequence[Row], checks: Sequence[Check] = ()) -> str:
         + format_summary(rows)
     )
     if checks:
-        parts.append("Targets (issue 5)\n" + _align(_checks(checks), left=4))
+        parts.append("Targets (issue 12)\n" + _align(_checks(checks), left=4))
     return "\n\n".join(parts)
 
 

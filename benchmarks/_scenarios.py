@@ -208,6 +208,8 @@ class MemoryScenario(Scenario):
 
     metrics: tuple[Metric, ...] = (TRACEMALLOC, RSS)
     all_loops: bool = False
+    called: bool = False
+    """Each actor answers one call before it is measured (then idle, its mailbox empty)."""
 
     def size_for(self, system: System, quick: bool) -> int:
         base = self.quick_size if quick else self.size
@@ -219,7 +221,7 @@ class MemoryScenario(Scenario):
         return 0
 
     def run(self, system: System, loop_factory: LoopFactory, size: int) -> dict[str, float]:
-        return measure_idle(system.name, size)
+        return measure_idle(system.name, size, self.called)
 
 
 @dataclass(frozen=True)
@@ -404,6 +406,16 @@ _SCENARIOS: tuple[Scenario, ...] = (
         "in a fresh subprocess",
         size=10_000,
         quick_size=500,
+    ),
+    MemoryScenario(
+        name="mem_after_call",
+        group="memory",
+        description="memory per actor of a trivial class that has answered one call and "
+        "has an empty mailbox, 10k actors, each run in a fresh subprocess",
+        size=10_000,
+        quick_size=500,
+        called=True,
+        core_only=True,
     ),
     MemoryScenario(
         name="mem_1m",

@@ -8,6 +8,7 @@ Each variant is a uvicorn server in its own process, all with the same settings
 
 * ``actor``: awaits ``counter.incr.remote()`` on a counter actor injected with
   ``Depends(actor_handle("counter"))``, as the integration is meant to be used;
+* ``actor_eager``: the same, on a counter with ``eager=True``;
 * ``actor_nodi``: the same call on a handle the application holds, without the
   dependency;
 * ``queue``: a plain asyncio actor, one task draining an ``asyncio.Queue`` of
@@ -46,7 +47,7 @@ import asyncactors
 from asyncactors import ActorHandle
 from asyncactors.integrations.fastapi import actor_handle, actor_lifespan
 
-__all__ = ["actor_app", "actor_nodi_app", "lock_app", "main", "queue_app"]
+__all__ = ["actor_app", "actor_eager_app", "actor_nodi_app", "lock_app", "main", "queue_app"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,10 +74,18 @@ CounterDep = Annotated[ActorHandle[Counter], Depends(actor_handle("counter"))]
 
 def actor_app() -> FastAPI:
     """The counter kept by an actor; handlers call it through an injected handle."""
+    return _actor_app(eager=False)
 
+
+def actor_eager_app() -> FastAPI:
+    """As ``actor_app``, with ``eager=True``: an idle counter answers inside ``.remote()``."""
+    return _actor_app(eager=True)
+
+
+def _actor_app(eager: bool) -> FastAPI:
     @contextlib.asynccontextmanager
     async def start_counter(app: FastAPI) -> AsyncIterator[None]:
-        await Counter.options(name="counter").remote()
+        await Counter.options(name="counter", eager=eager).remote()
         yield
 
     app = FastAPI(lifespan=actor_lifespan(start_counter, shutdown_timeout=5))
@@ -171,6 +180,7 @@ def lock_app() -> FastAPI:
 
 VARIANTS = {
     "actor": "actor_app",
+    "actor_eager": "actor_eager_app",
     "actor_nodi": "actor_nodi_app",
     "queue": "queue_app",
     "lock": "lock_app",
@@ -372,9 +382,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in names:
         runs = ", ".join(f"{r:.0f}" for r in rates[name])
         print(f"| {name} | {medians[name]:.0f} | {medians[name] / lock:.3f} | {runs} |")
-    if "actor" in medians:
-        ratio = medians["actor"] / lock
-        print(f"\nratio actor/lock: {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%)")
+    for name in ("actor", "actor_eager"):
+        if name in medians:
+            ratio = medians[name] / lock
+            print(f"\nratio {name}/lock: {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%)")
 
 
 if __name__ == "__main__":

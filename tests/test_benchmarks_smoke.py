@@ -92,7 +92,7 @@ def test_quick_run_reports_every_scenario_on_every_loop(bench: ModuleType, tmp_p
             assert math.isfinite(ratio)
             assert ratio > 0
     assert doc["machine"]["nproc"] >= 1
-    assert {t["target"] for t in doc["targets"]} >= {"1:1 sequential, sync", "pipelined"}
+    assert {t["target"] for t in doc["targets"]} >= {"calls at most the floor", "creation"}
 
     # Every scenario is in the printed tables and in the Markdown.
     for name in {n for n, _ in expected}:
@@ -213,15 +213,30 @@ def test_targets_are_checked_against_the_floor(bench: ModuleType) -> None:
         ]
         return Row(scenario, "asyncio", 1, tuple(samples))
 
+    def create_row(floor: float, mine: float) -> Row:
+        samples = (
+            Samples("floor", 10, {"us_per_actor": (floor,)}),
+            Samples("asyncactors", 10, {"us_per_actor": (mine,)}),
+        )
+        return Row("create", "asyncio", 1, samples)
+
     checks = check_targets(
-        [row("seq_sync", 10.0, 10.5, xoscar=40.0, ray=2000.0), row("pipelined", 4.0, 5.0)]
+        [
+            row("seq_sync", 10.0, 10.5, xoscar=40.0, ray=2000.0),
+            row("pipelined", 4.0, 3.9),
+            row("io_c10", 10.0, 14.0),
+            row("io_c100", 10.0, 16.0),
+            create_row(20.0, 7.0),
+        ]
     )
     verdicts = {(c.target, c.where): c.met for c in checks}
-    assert verdicts[("1:1 sequential, sync", "seq_sync/asyncio")] is True
-    assert verdicts[("stretch: 1:1 sequential, sync", "seq_sync/asyncio")] is False
+    assert verdicts[("calls at most the floor", "seq_sync/asyncio")] is False  # 1.05x
+    assert verdicts[("calls at most the floor", "pipelined/asyncio")] is True  # 0.98x
     assert verdicts[("faster than xoscar", "seq_sync/asyncio")] is False  # 3.8x < 5x
     assert verdicts[("faster than ray", "seq_sync/asyncio")] is True  # 190x
-    assert verdicts[("pipelined", "pipelined/asyncio")] is False  # 1.25x
+    assert verdicts[("IO-bound time vs gather", "io_c10/asyncio")] is True  # 1.4x
+    assert verdicts[("IO-bound time vs gather", "io_c100/asyncio")] is False  # 1.6x
+    assert verdicts[("creation", "create/asyncio")] is False  # 0.35x > 0.3x
 
 
 def test_progress_display_off_a_terminal_prints_one_line_per_step(bench: ModuleType) -> None:

@@ -543,6 +543,14 @@ class Quitter:
             assert task.exception() is not None
         return "returned"
 
+    async def in_task_later(self) -> str:
+        async def quit_later() -> None:
+            await asyncio.sleep(0.005)  # the actor is idle by then
+            asyncactors.exit_actor()
+
+        self.quitting = asyncio.ensure_future(quit_later())
+        return "returned"
+
     @asyncactors.method(run_in_thread=True)
     def caught_in_thread(self) -> str:
         try:
@@ -587,6 +595,18 @@ async def test_exit_actor_in_a_task_the_method_started_exits_the_actor(wait: boo
         assert destroyed == ["destroyed"]
         with pytest.raises(ActorDiedError, match="exit_actor"):
             await q.ping.remote()
+
+
+async def test_exit_actor_in_a_task_that_outlives_the_call_stops_the_idle_actor() -> None:
+    """exit_actor() in a task a method left running, once the actor is idle, still stops
+    it: __pre_destroy__ runs and the actor is DEAD (it used to refuse calls forever)."""
+    destroyed: list[str] = []
+    async with system_within_limit():
+        q = asyncactors.remote(Quitter).remote(destroyed)
+        assert await q.in_task_later.remote() == "returned"
+        await asyncio.wait_for(q._core.stopped(), LIMIT)
+        assert destroyed == ["destroyed"]
+        assert state_of(q) is ActorState.DEAD
 
 
 @pytest.mark.parametrize("method", ["caught", "acaught"])

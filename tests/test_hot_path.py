@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
 
 import asyncactors
 from asyncactors._backends._local.call import Call
-from asyncactors._backends._local.common import YIELD
+from asyncactors._backends._local.common import YIELD, ColdField
 from asyncactors._backends._local.dispatch import Dispatch
 from asyncactors._specs import MethodSpec
 from asyncactors._types import SYNC
@@ -25,7 +26,7 @@ def _fields(obj: object) -> dict[str, Any]:
 class _OffLoop:
     """A stand-in core whose loop is not running, so ``call`` hands its call over untouched."""
 
-    pending = None
+    cold = None
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -115,3 +116,127 @@ async def test_yield_gives_the_loop_one_turn_each_time_it_is_awaited() -> None:
         await YIELD
         order.append(f"resumed {turn}")
     assert order == ["callback 0", "resumed 0", "callback 1", "resumed 1"]
+
+
+_caller_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller_var", default="unset")
+
+
+@asyncactors.remote
+class Reader:
+    async def read(self) -> str:
+        return _caller_var.get()
+
+
+async def test_an_async_method_runs_in_the_actors_context_not_the_callers() -> None:
+    """A call that starts a worker at once does not see the caller's context variables."""
+    async with asyncactors.ActorSystem():
+        reader = await Reader.remote()
+        _caller_var.set("set by the caller")
+        assert await reader.read.remote() == "unset"
+
+
+@asyncactors.remote
+class TaskReporter:
+    async def which(self) -> int:
+        return id(asyncio.current_task())
+
+
+async def test_a_sequential_caller_is_served_by_one_lingering_worker() -> None:
+    """From its second call on, a caller awaiting each call in turn is served by the same
+    worker task, which lingers a loop turn for the next call instead of ending."""
+    async with asyncactors.ActorSystem():
+        actor = await TaskReporter.remote()
+        tasks = [await actor.which.remote() for _ in range(6)]
+        assert len(set(tasks[1:])) == 1
+
+
+async def test_the_worker_of_an_actors_only_call_does_not_linger() -> None:
+    """A worker that answered its actor's first call, with nothing queued, ends at once
+    rather than spending a loop turn waiting for a call that may never come."""
+    async with asyncactors.ActorSystem():
+        actor = await TaskReporter.remote()
+        await actor.which.remote()
+        assert not actor._core.workers  # already gone when the caller wakes
+
+
+@asyncactors.remote
+class Plain:
+    def ok(self) -> int:
+        return 1
+
+    def bad(self) -> None:
+        raise ValueError("bad")
+
+
+async def test_an_actor_that_never_failed_or_stopped_has_no_cold_state() -> None:
+    """Failure counts, death, stop and restart fields live in a ColdState made on first
+    use: an actor that only answered calls has none, and reads their defaults."""
+    async with asyncactors.ActorSystem():
+        actor = await Plain.remote()
+        assert await actor.ok.remote() == 1
+        core = actor._core
+        assert core.cold is None
+        assert (core.failed, core.restarts, core.death, core.reason) == (0, 0, None, None)
+        assert (core.name, core.pending) == (None, None)
+        assert core.supervisor is core.host.root
+        with pytest.raises(ValueError, match="bad"):
+            await actor.bad.remote()
+        assert core.failed == 1
+        assert core.cold is not None
+        assert core.info().calls_failed == 1
+
+
+def test_a_cold_field_must_be_a_field_of_the_cold_state() -> None:
+    """Declaring a ColdField that ColdState has no slot for fails when the class is made."""
+    # Python 3.11 wraps what __set_name__ raises in a RuntimeError; 3.12 does not.
+    with pytest.raises((TypeError, RuntimeError)) as info:
+
+        class Broken:
+            nope: ColdField[int] = ColdField(0)
+
+    error = info.value.__cause__ if isinstance(info.value, RuntimeError) else info.value
+    assert "ColdState has no field 'nope'" in str(error)
+
+
+async def test_a_name_a_supervisor_and_a_pending_cap_are_kept_in_the_cold_state() -> None:
+    """What few actors have (a name, a supervisor of their own, max_pending_calls) reads
+    back as given, from their ColdState."""
+    async with asyncactors.ActorSystem():
+        supervisor = asyncactors.Supervisor()
+        actor = await Plain.options(name="p", supervisor=supervisor, max_pending_calls=3).remote()
+        core = actor._core
+        assert core.cold is not None
+        assert core.name == "p"
+        assert core.supervisor is supervisor
+        assert core.pending is not None
+        assert core.pending.cap == 3
+        assert await actor.ok.remote() == 1
+        assert core.pending.n == 0
+
+
+async def test_an_actor_called_once_drops_its_empty_mailbox_when_idle() -> None:
+    """After its one call, an idle actor holds no mailbox (yet reports a peak depth of 1);
+    an actor called again keeps the mailbox it makes, and both still serve calls."""
+    async with asyncactors.ActorSystem() as system:
+        once, again = Plain.remote(), Plain.remote()
+        await once.ok.remote()
+        await again.ok.remote()
+        await asyncio.sleep(0)  # the drain's last pass, which finds the actor idle
+        assert once._core.mailbox is None
+        assert [a.peak_depth for a in system.list_actors()] == [1, 1]
+        await again.ok.remote()
+        await asyncio.sleep(0)
+        assert again._core.mailbox is not None
+        assert await once.ok.remote() == 1
+
+
+async def test_a_handle_caches_each_method_it_used_in_a_slot_of_its_own() -> None:
+    """handle.method gives the same ActorMethod each time, kept in a slot named after the
+    method: handles have no __dict__, and unknown names still raise AttributeError."""
+    async with asyncactors.ActorSystem():
+        actor = Plain.remote()
+        assert not hasattr(actor, "__dict__")
+        assert actor.ok is actor.ok
+        assert await actor.ok.remote() == 1
+        with pytest.raises(AttributeError, match="has no method 'okk'; did you mean 'ok'"):
+            actor.okk  # noqa: B018

@@ -27,6 +27,7 @@ to HTTP statuses in the application, with ``try``/``except`` or
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Final, TypeVar
@@ -173,10 +174,21 @@ def actor_handle(
     if namespace is not None and not isinstance(namespace, str):
         raise TypeError(f"namespace must be a str or None, got {type(namespace).__name__}")
 
+    # The handle given last, with its system: while that system still has this
+    # very actor under the name, the next request gets the same handle, and does
+    # not pay for a new one (and for its first use of each method).
+    last: tuple[weakref.ref[ActorSystem], ActorHandle[Any]] | None = None
+
     async def named_actor(conn: HTTPConnection) -> ActorHandle[Any]:
+        nonlocal last
         system = actor_system_of(conn)
+        if last is not None and last[0]() is system:
+            handle = last[1]
+            ns = namespace if namespace is not None else system.namespace
+            if system._names.get((ns, name)) is handle._core:
+                return handle
         try:
-            return system.get_actor(name, namespace)
+            handle = system.get_actor(name, namespace)
         except ValueError:
             if system.closed:
                 # Its actors are gone because the system was shut down.
@@ -184,6 +196,8 @@ def actor_handle(
                     f"cannot reach actor {name!r}: its actor system has been shut down"
                 ) from None
             raise
+        last = (weakref.ref(system), handle)
+        return handle
 
     named_actor.__name__ = f"actor_handle_{name}"
     named_actor.__qualname__ = f"actor_handle({name!r})"

@@ -268,6 +268,26 @@ async def test_missing_named_actor_is_a_server_error() -> None:
             await actor_handle("ghost")(request)
 
 
+async def test_the_dependency_gives_the_same_handle_while_the_named_actor_is_the_same() -> None:
+    """Successive requests get one handle (no new handle per request) while the actor
+    named so is the same; once another actor takes the name, they get that one."""
+    async with ActorSystem() as system:
+        request = StarletteRequest(
+            {"type": "http", "app": FastAPI(), "headers": [], "state": {STATE_KEY: system}}
+        )
+        dependency = actor_handle("c")
+        first = Counter.options(name="c").remote()
+        given = await dependency(request)
+        assert given == first
+        assert await dependency(request) is given
+        asyncactors.kill(first)
+        second = Counter.options(name="c").remote()
+        replaced = await dependency(request)
+        assert replaced == second
+        assert replaced != given
+        assert await replaced.incr.remote() == 1
+
+
 async def test_failing_app_lifespan_cancels_calls_and_closes_the_system() -> None:
     """If the app's lifespan fails at startup, running calls are cancelled and the system closes."""
     refs: list[Any] = []

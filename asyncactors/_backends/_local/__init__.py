@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .core import ActorCore
+from .core import ActorCore, EagerCore
 
 if TYPE_CHECKING:
     from ..._protocols import Backend, EngineCore, Host
@@ -82,7 +82,8 @@ class LocalBackend:
         kwargs: dict[str, Any],
     ) -> EngineCore:
         """A core for a new actor; ``start()`` it to create the actor."""
-        return ActorCore(host, spec, actor_id, config, name, namespace, args, kwargs)
+        cls = EagerCore if config.eager else ActorCore
+        return cls(host, spec, actor_id, config, name, namespace, args, kwargs)
 
 
 def backend() -> Backend:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..._mailbox import Mailbox
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorState, StopReason
 from .._waiters import Waiters
-from .common import ColdState, died_error
+from .common import ColdField, ColdState, died_error
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
@@ -35,15 +36,9 @@ class CoreBase(Waiters):
     """Every field of an actor; the mixins add behaviour only."""
 
     __slots__ = (
-        "__weakref__",
         "actor_id",
         "cold",
         "config",
-        "ctx",
-        "death",
-        "deps_waiting",
-        "failed",
-        "finishing",
         "handles",
         "host",
         "incarnation",
@@ -52,59 +47,77 @@ class CoreBase(Waiters):
         "instance",
         "loop",
         "mailbox",
-        "name",
         "namespace",
-        "pending",
         "processed",
         "ready_waiters",
-        "reason",
         "refusing",
-        "restarts",
         "scheduled",
         "spec",
         "state",
-        "stop_waiters",
         "stopping",
-        "supervisor",
         "workers",
     )
 
     host: Host
     loop: asyncio.AbstractEventLoop
-    ctx: contextvars.Context
     spec: ClassSpec
     config: ActorConfig
     actor_id: int
-    name: str | None
     namespace: str
-    supervisor: Parent
     init_args: tuple[Any, ...]
-    init_kwargs: dict[str, Any]
+    init_kwargs: Mapping[str, Any]
     state: ActorState
     instance: Any
     mailbox: Mailbox | None
     # Tasks running calls (the call, or None between calls) and lifecycle hooks.
     workers: dict[asyncio.Task[Any], Call | None] | None
-    deps_waiting: set[Call] | None
     ready_waiters: list[asyncio.Future[None]] | None
-    stop_waiters: list[asyncio.Future[None]] | None
     # A drain callback is scheduled (or creation is under way).
     scheduled: bool
     refusing: bool
-    finishing: bool
     stopping: StopReason | None
-    death: BaseException | None
-    reason: str | None
     handles: int
     processed: int
-    failed: int
-    restarts: int
     # Bumped by every take-down and death: a task of an older incarnation sees
     # the change and keeps its hands off.
     incarnation: int
     cold: ColdState | None
+
+    # Rarely set, so kept in the ColdState (see ColdField): calls waiting for ref
+    # arguments, stats of failures and restarts, how the actor died, and the stop.
+    deps_waiting: ColdField[set[Call] | None] = ColdField(None)
+    stop_waiters: ColdField[list[asyncio.Future[None]] | None] = ColdField(None)
+    finishing: ColdField[bool] = ColdField(False)
+    death: ColdField[BaseException | None] = ColdField(None)
+    reason: ColdField[str | None] = ColdField(None)
+    failed: ColdField[int] = ColdField(0)
+    restarts: ColdField[int] = ColdField(0)
+    # Most actors have no name and no max_pending_calls (the hot path reads
+    # ``pending`` off the ColdState itself).
+    name: ColdField[str | None] = ColdField(None)
     # Makes each call, for an actor with max_pending_calls or under metrics.
-    pending: Admission | None
+    pending: ColdField[Admission | None] = ColdField(None)
+
+    @property
+    def supervisor(self) -> Parent:
+        """The actor's supervisor: the system's root unless it was given one."""
+        cold = self.cold
+        supervisor = None if cold is None else cold.supervisor
+        return self.host.root if supervisor is None else supervisor
+
+    @supervisor.setter
+    def supervisor(self, supervisor: Parent) -> None:
+        if supervisor is self.host.root:
+            if self.cold is not None:
+                self.cold.supervisor = None
+        else:
+            self._cold().supervisor = supervisor
+
+    @property
+    def ctx(self) -> contextvars.Context:
+        """The context the actor's code runs in: its system's (the engine reads
+        ``host.ctx`` itself)."""
+        return self.host.ctx
 
     def describe(self) -> str:
         """``actor Counter(id=3, name='c')``: how errors and logs name this actor."""
@@ -138,7 +151,7 @@ class CoreBase(Waiters):
         """
         if not self.scheduled:
             self.scheduled = True
-            self.loop.call_soon(self._drain, context=self.ctx)
+            self.loop.call_soon(self._drain, context=self.host.ctx)
 
     if TYPE_CHECKING:
         # Defined by the mixins; declared here so that each mixin type-checks alone.

@@ -7,7 +7,7 @@ import functools
 import types
 from collections import deque
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, Protocol, TypeVar, overload
 
 from ..._exceptions import ActorDiedError
 from ..._types import StopReason
@@ -21,6 +21,7 @@ __all__ = [
     "STOP_REASONS",
     "UNREACHABLE",
     "YIELD",
+    "ColdField",
     "ColdState",
     "Described",
     "died_error",
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 _current_task = asyncio.current_task
+_T = TypeVar("_T")
 _CancelledError = asyncio.CancelledError
 
 # How many calls one drain callback or worker runs before it yields to the loop,
@@ -97,16 +99,97 @@ def died_error(core: Described, reason: str) -> ActorDiedError:
 
 
 class ColdState:
-    """State few actors need, allocated on first use to keep idle actors small."""
+    """State few actors need, allocated on first use to keep idle actors small.
 
-    __slots__ = ("crash_times", "key", "rollbacks", "save_lock", "since_checkpoint")
+    The actor's fields declared as ``ColdField`` live here; the others are
+    reached through the actor's methods.
+    """
+
+    __slots__ = (
+        "crash_times",
+        "death",
+        "deps_waiting",
+        "failed",
+        "finishing",
+        "key",
+        "name",
+        "pending",
+        "reason",
+        "restarts",
+        "rollbacks",
+        "save_lock",
+        "since_checkpoint",
+        "stop_waiters",
+        "supervisor",
+    )
 
     def __init__(self) -> None:
-        self.crash_times: deque[float] = deque()
+        self.crash_times: deque[float] | None = None
         self.save_lock: asyncio.Lock | None = None
         self.since_checkpoint = 0
         self.key: str | None = None
         self.rollbacks = 0
+        # Each as its ColdField's default.
+        self.death: BaseException | None = None
+        self.deps_waiting: Any = None
+        self.failed = 0
+        self.finishing = False
+        self.reason: str | None = None
+        self.restarts = 0
+        self.stop_waiters: Any = None
+        self.name: str | None = None
+        self.pending: Any = None
+        # None: the system's root supervisor.
+        self.supervisor: Any = None
+
+
+class _HasCold(Protocol):
+    cold: ColdState | None
+
+    def _cold(self) -> ColdState: ...
+
+
+class ColdField(Generic[_T]):
+    """A field of the actor kept in its ``ColdState``.
+
+    It reads as ``default`` while the actor has no ``ColdState``, and setting it
+    to ``default`` then allocates none, so an actor that never needs the field
+    pays nothing for it: not even the 8 bytes of a slot. A read or a write costs
+    a Python call, so none may be on the hot path.
+    """
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, default: _T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if name not in ColdState.__slots__:
+            raise TypeError(f"ColdState has no field {name!r} for {owner.__name__}.{name}")
+        self.name = name
+
+    @overload
+    def __get__(self, core: None, owner: type) -> ColdField[_T]: ...
+
+    @overload
+    def __get__(self, core: _HasCold, owner: type | None = None) -> _T: ...
+
+    def __get__(self, core: _HasCold | None, owner: type | None = None) -> Any:
+        if core is None:
+            return self
+        cold = core.cold
+        if cold is None:
+            return self.default
+        return getattr(cold, self.name)
+
+    def __set__(self, core: _HasCold, value: _T) -> None:
+        cold = core.cold
+        if cold is None:
+            if value is self.default:
+                return
+            cold = core._cold()
+        setattr(cold, self.name, value)
 
 
 def returned_coroutine(spec: MethodSpec, coro: types.CoroutineType[Any, Any, Any]) -> NoReturn:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Generator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
 from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall, actor_statistics
+from ..._protocols import EAGER_BUDGET
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
-from ..._types import ActorInfo, ActorState, RestartType
+from ..._types import SYNC, ActorInfo, ActorState, RestartType
 from . import deadlock
 from .batch import Batches
-from .call import Call, PendingCount
+from .call import NEW, Call, PendingCount
 from .checkpoint import Checkpoints
 from .dispatch import Dispatch
 from .lifecycle import Lifecycle
@@ -23,8 +25,13 @@ from .timed import TimedAdmission
 
 if TYPE_CHECKING:
     from ..._protocols import Host
+    from ..._specs import MethodSpec
 
-__all__ = ["ActorCore"]
+_ALIVE: Final = ActorState.ALIVE
+
+__all__ = ["ActorCore", "EagerCore"]
+
+_NO_KWARGS: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
@@ -47,50 +54,47 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
+        # First: name and pending are ColdFields, kept in the ColdState if set.
+        self.cold = None
         self.host = host
         self.loop = host.loop
-        self.ctx = host.ctx
         self.spec = spec
         self.config = config
         self.actor_id = actor_id
-        self.name = name
+        if name is not None:
+            self.name = name
         self.namespace = namespace
-        self.supervisor = host.root
         self.init_args = args
-        self.init_kwargs = kwargs
+        # Most actors take no keyword arguments: one shared empty mapping, not a
+        # dict of 64 bytes each for the life of the actor.
+        self.init_kwargs = kwargs or _NO_KWARGS
         self.state = ActorState.PENDING_CREATION
         self.instance = None
         self.mailbox = None
         self.workers = None
-        self.deps_waiting = None
         self.ready_waiters = None
-        self.stop_waiters = None
         self.scheduled = False
         self.refusing = False
-        self.finishing = False
         self.stopping = None
-        self.death = None
-        self.reason = None
         self.handles = 0
         self.processed = 0
-        self.failed = 0
-        self.restarts = 0
         self.incarnation = 0
-        self.cold = None
         # Only an actor with max_pending_calls counts its calls: the others pay nothing.
         cap = config.max_pending_calls
-        self.pending = PendingCount(cap) if cap > 0 else None
+        pending = PendingCount(cap) if cap > 0 else None
         if host.metrics:
             # Chosen once here: the calls of an actor without metrics are untimed.
-            self.pending = TimedAdmission(self.pending)
+            self.pending = TimedAdmission(pending)
+        elif pending is not None:
+            self.pending = pending
 
     def start(self) -> None:
         """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
         self.scheduled = True
         if self.host.on_loop_thread():
-            self.loop.call_soon(self._drain, context=self.ctx)
+            self.loop.call_soon(self._drain, context=self.host.ctx)
         else:
-            self.loop.call_soon_threadsafe(self._drain, context=self.ctx)
+            self.loop.call_soon_threadsafe(self._drain, context=self.host.ctx)
 
     def reduce_handle(self) -> Any:
         """How a handle to this actor pickles: it does not; it lives in this process.
@@ -116,7 +120,11 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
     @property
     def crash_times(self) -> deque[float]:
         """When this actor crashed lately, for the root's backoff."""
-        return self._cold().crash_times
+        cold = self._cold()
+        times = cold.crash_times
+        if times is None:
+            times = cold.crash_times = deque()
+        return times
 
     def info(self) -> ActorInfo:
         """This actor, as ``ActorSystem.list_actors()`` reports it."""
@@ -129,7 +137,9 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
             state=self.state,
             mailbox_depth=mb.depth if mb else 0,
             mailbox_capacity=self.config.mailbox_size,
-            peak_depth=mb.peak if mb else 0,
+            # A mailbox that held one call at most is dropped when idle (see
+            # _release_mailbox): an actor that ran calls had a peak of one at least.
+            peak_depth=max(mb.peak if mb else 0, 1 if self.processed else 0),
             calls_processed=self.processed,
             calls_failed=self.failed,
             running=sum(lane.running - lane.idle for lane in mb.lanes) if mb else 0,
@@ -246,3 +256,78 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class EagerCore(ActorCore):
+    """An actor with ``eager=True``: a sync call it can take at once runs inside ``.remote()``.
+
+    That is, on the loop's thread, when the actor is ALIVE and idle (nothing
+    queued or running, no worker), no actor's sync code is running (so no
+    eager call nests in another), the method neither checkpoints nor may be
+    retried or restart the actor, and no argument is a ref. The call keeps
+    Ray's guarantees: ``.remote()`` returns its ref at once (already resolved),
+    the calls of each caller run in order (there is nothing queued to overtake),
+    and what the method raises is on the ref. The caller does not yield to the
+    loop, so at most ``EAGER_BUDGET`` calls in a row run so, system-wide; the next
+    one is queued, and the budget is back once the loop has turned. The method
+    runs in the actor system's context, as it would in a drain.
+    """
+
+    __slots__ = ()
+
+    def call(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        host = self.host
+        if (
+            spec.kind is SYNC
+            and spec.batch is None
+            and host.inline is None
+            and host.eager_left > 0
+            and self.state is _ALIVE
+            and not self.refusing
+            and not self.workers
+            and not spec.retry_exceptions
+            and not self.config.restart_on
+            and not self.config.checkpoint_every
+            and asyncio._get_running_loop() is self.loop
+            and self._idle()
+            and not any(isinstance(a, ObjectRef) for a in (*args, *kwargs.values()))
+        ):
+            pending = self.pending
+            call = (
+                Call(self, spec, args, kwargs)
+                if pending is None
+                else pending.admit(self, spec, args, kwargs)
+            )
+            host.inline = self
+            try:
+                host.ctx.run(self._run_inline, call)
+            except RuntimeError:
+                if call._pos != NEW:
+                    raise
+                entered = True  # the system's context is (a callback of actor code)
+            else:
+                entered = False
+            finally:
+                host.inline = None
+            if entered:
+                self._submit(call)
+                return call
+            left = host.eager_left = host.eager_left - 1
+            if not left:
+                self.loop.call_soon(_refill, host)
+            if self.stopping is not None:
+                self._maybe_finish_stop()
+            return call
+        return ActorCore.call(self, spec, args, kwargs)
+
+    def _idle(self) -> bool:
+        mb = self.mailbox
+        if mb is None:
+            return True
+        if mb.depth or mb.overflow:
+            return False
+        return not any(lane.retries for lane in mb.lanes)
+
+
+def _refill(host: Host) -> None:
+    host.eager_left = EAGER_BUDGET

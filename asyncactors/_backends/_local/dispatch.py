@@ -57,8 +57,9 @@ class Dispatch(CoreBase):
         Raises:
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
-        pending = self.pending
-        if pending is None:
+        # self.pending (a ColdField), read off the ColdState without a call.
+        cold = self.cold
+        if cold is None or cold.pending is None:
             # Call(self, spec, args, kwargs) without calling Call.__init__ from C.
             call = _new(Call)
             call._loop = self.loop
@@ -72,10 +73,12 @@ class Dispatch(CoreBase):
             call._pos = NEW
             call._admit = None
         else:
-            call = pending.admit(self, spec, args, kwargs)
+            call = cold.pending.admit(self, spec, args, kwargs)
         if _get_running_loop() is not self.loop:
             return self._submit_threadsafe(call)
         mb = self.mailbox
+        if mb is None and self.state is _ALIVE:
+            mb = self._new_mailbox()
         if mb is not None and not kwargs and spec.group is None and not self.refusing:
             for a in args:
                 if isinstance(a, ObjectRef):
@@ -85,7 +88,18 @@ class Dispatch(CoreBase):
                 # without ref arguments, inlined: the hot path.
                 lane = call._lane = mb.default
                 depth = mb.depth
-                if depth < mb.capacity and not mb.overflow:
+                if (
+                    spec.kind is not SYNC
+                    and lane.head is None
+                    and not lane.idle
+                    and lane.running < lane.limit
+                    and self.state is _ALIVE
+                ):
+                    # A free slot and nothing ahead of it: what the drain would do
+                    # in the next iteration, a worker task does, without the drain.
+                    call._pos = QUEUED
+                    self._spawn(lane, call)
+                elif depth < mb.capacity and not mb.overflow:
                     if lane.head is None:
                         lane.head = call
                     else:
@@ -96,7 +110,7 @@ class Dispatch(CoreBase):
                     call._pos = QUEUED
                     if not self.scheduled and not lane.idle and lane.running < lane.limit:
                         self.scheduled = True
-                        self.loop.call_soon(self._drain, context=self.ctx)
+                        self.loop.call_soon(self._drain, context=self.host.ctx)
                 else:
                     mb.wait_for_room(call)
                     call._pos = OVERFLOW
@@ -124,7 +138,7 @@ class Dispatch(CoreBase):
     def _submit_threadsafe(self, call: Call) -> Call:
         """Hand ``call`` to the loop from another thread; fail it if the loop is closed."""
         try:
-            self.loop.call_soon_threadsafe(self._submit, call, context=self.ctx)
+            self.loop.call_soon_threadsafe(self._submit, call, context=self.host.ctx)
         except RuntimeError:
             if not self.loop.is_closed():
                 raise
@@ -168,7 +182,7 @@ class Dispatch(CoreBase):
             call._pos = QUEUED
             if not self.scheduled and not lane.idle and lane.running < lane.limit:
                 self.scheduled = True
-                self.loop.call_soon(self._drain, context=self.ctx)
+                self.loop.call_soon(self._drain, context=self.host.ctx)
         else:
             call._pos = OVERFLOW
 
@@ -291,23 +305,42 @@ class Dispatch(CoreBase):
                         budget -= 1
                         if not budget:
                             self.scheduled = True
-                            self.loop.call_soon(self._drain, context=self.ctx)
+                            self.loop.call_soon(self._drain, context=self.host.ctx)
                             return
                     else:
                         self._spawn(lane, call)
         finally:
             host.inline = previous
             call = None  # see _run_inline
-        if budget < BUDGET and not self.scheduled and self.stopping is None:
-            # Having run calls, come back once more in the next loop iteration,
-            # as a worker lingers: a caller awaiting each call in turn submits
-            # its next one meanwhile, and that call runs in the caller's
-            # iteration instead of an iteration of its own. A pass that finds
-            # nothing to run stops.
-            self.scheduled = True
-            self.loop.call_soon(self._drain, context=self.ctx)
-        elif self.stopping is not None:
+        if self.stopping is not None:
             self._maybe_finish_stop()
+        elif budget < BUDGET:
+            if not self.scheduled:
+                # Having run calls, come back once more in the next loop iteration,
+                # as a worker lingers: a caller awaiting each call in turn submits
+                # its next one meanwhile, and that call runs in the caller's
+                # iteration instead of an iteration of its own. A pass that finds
+                # nothing to run stops.
+                self.scheduled = True
+                self.loop.call_soon(self._drain, context=self.host.ctx)
+        elif self.processed <= 1:
+            self._release_mailbox()
+
+    def _release_mailbox(self) -> None:
+        """Drop the empty mailbox of an idle actor that has run one call.
+
+        Many actors are created for one call: an empty mailbox of about 200 bytes
+        for each of them adds up. An actor called again makes a new one (and
+        keeps that), as one whose first call started a worker keeps its own: a
+        mailbox made for each call would cost more than it saves. A mailbox that
+        held more calls at once, or has concurrency groups, stays too: its peak
+        depth is reported.
+        """
+        mb = self.mailbox
+        if mb is not None and mb.peak <= 1 and mb.groups is None and not mb.overflow:
+            lane = mb.default
+            if not lane.running and lane.head is None and not lane.retries:
+                self.mailbox = None
 
     def _run_inline(self, call: Call) -> None:
         call._pos = RUNNING
@@ -428,7 +461,8 @@ class Dispatch(CoreBase):
 
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
-        task = self.loop.create_task(self._work(lane, call))
+        # In a copy of the actor's context, not of the caller's, wherever it is spawned.
+        task = self.loop.create_task(self._work(lane, call), context=self.host.ctx.copy())
         workers = self.workers
         if workers is None:
             workers = self.workers = {}
@@ -450,29 +484,58 @@ class Dispatch(CoreBase):
         try:
             while True:
                 if call is None:
-                    if lingered:
+                    if lane.head is None and not lane.retries:
+                        if lingered:
+                            lane.caught = False
+                            return
+                        if not lane.caught and (lane.idle or self.processed < 2):
+                            # Lingering costs a loop turn of this task: not for the
+                            # actor's first call, nor beside another lingering
+                            # worker, unless the last linger caught a call.
+                            return
+                        # Linger one loop iteration: a caller awaiting each call in
+                        # turn submits its next one meanwhile, and this task takes
+                        # it without a new task or another drain.
+                        lingered = True
+                        workers[task] = None
+                        lane.idle += 1
+                        try:
+                            await YIELD
+                        finally:
+                            if self.incarnation == incarnation:
+                                lane.idle -= 1
+                        budget = BUDGET
+                    else:
+                        budget -= 1
+                        if not budget:
+                            budget = BUDGET
+                            workers[task] = None
+                            await YIELD
+                    if self.state is not _ALIVE:
                         return
-                    # Linger one loop iteration: a caller awaiting each call in
-                    # turn submits its next one meanwhile, and this task takes
-                    # it without a new task or another drain.
-                    lingered = True
-                    workers[task] = None
-                    lane.idle += 1
-                    try:
-                        await YIELD
-                    finally:
-                        if self.incarnation == incarnation:
-                            lane.idle -= 1
-                    call = mb.pop(lane) if self.state is _ALIVE else None
-                    if call is not None and lane.head is not None and lane.running < lane.limit:
-                        # Calls queued while this task lingered went to it alone:
-                        # free slots must take the others now, not after this call.
-                        self._schedule_drain()
-                    continue
+                    # The one place this task takes a call: Mailbox.pop, inlined.
+                    if lane.retries:
+                        call = lane.retries.popleft()
+                    else:
+                        call = lane.head
+                        if call is None:
+                            continue
+                        rest = lane.rest
+                        lane.head = rest.popleft() if rest else None
+                        mb.depth -= 1
+                        if mb.overflow:
+                            mb._admit()
+                    if lingered:
+                        lane.caught = True
+                    if lane.head is not None and lane.running < lane.limit and not self.scheduled:
+                        # Calls queued while this task ran or lingered came to it
+                        # alone: free slots must take the others now.
+                        self.scheduled = True
+                        self.loop.call_soon(self._drain, context=self.host.ctx)
                 lingered = False
                 if call._state:
                     # Cancelled between leaving the mailbox and this task's start.
-                    call = mb.pop(lane) if self.state is _ALIVE else None
+                    call = None
                     continue
                 workers[task] = call
                 call._pos = RUNNING
@@ -515,7 +578,7 @@ class Dispatch(CoreBase):
                             self._die("had its worker task cancelled from outside the actor system")
                             raise
                     if self._raised(call, exc):
-                        call._args = call._kwargs = None  # type: ignore[assignment]
+                        call._args = call._kwargs = None
                         if isinstance(exc, KeyboardInterrupt):
                             raise
                 else:
@@ -532,22 +595,10 @@ class Dispatch(CoreBase):
                     if call._state == FAILED and task.cancelling():
                         # ref.cancel() hit a method that swallowed the cancellation.
                         task.uncancel()
-                    call._args = call._kwargs = None  # type: ignore[assignment]
+                    call._args = call._kwargs = None
                 if self.incarnation != incarnation:
                     return
-                if (lane.head is not None or lane.retries) and self.state is _ALIVE:
-                    call = mb.pop(lane)
-                else:
-                    call = None
-                if call is not None:
-                    if lane.head is not None and lane.running < lane.limit and not self.scheduled:
-                        self.scheduled = True
-                        self.loop.call_soon(self._drain, context=self.ctx)
-                    budget -= 1
-                    if not budget:
-                        budget = BUDGET
-                        workers[task] = None
-                        await YIELD
+                call = None
         finally:
             # See _run_inline. After a restart or death ``workers`` is a dict the
             # core dropped, still naming the call this task ran.

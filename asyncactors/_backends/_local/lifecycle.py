@@ -47,14 +47,18 @@ class Lifecycle(CoreBase):
         if _get_running_loop() is self.loop:
             self._exit(StopReason.EXIT)
         else:  # a method running in a thread (run_in_thread=True)
-            self.loop.call_soon_threadsafe(self._exit, StopReason.EXIT, context=self.ctx)
+            self.loop.call_soon_threadsafe(self._exit, StopReason.EXIT, context=self.host.ctx)
 
     def _create(self) -> bool:
         """Run ``__init__`` (inline); return whether the actor is ALIVE now."""
         host = self.host
         previous, host.inline = host.inline, self
         try:
-            self.instance = self.spec.cls(*self.init_args, **self.init_kwargs)
+            kwargs = self.init_kwargs
+            if kwargs:
+                self.instance = self.spec.cls(*self.init_args, **kwargs)
+            else:  # not ** of the shared empty mapping: that copies it into a dict
+                self.instance = self.spec.cls(*self.init_args)
         except BaseException as exc:
             self._creation_failed(exc, "__init__")
             if isinstance(exc, KeyboardInterrupt):
@@ -94,7 +98,7 @@ class Lifecycle(CoreBase):
                 self.workers.pop(_current_task(), None)  # type: ignore[arg-type]
 
     def _hook_context(self) -> contextvars.Context:
-        ctx = self.ctx.copy()
+        ctx = self.host.ctx.copy()
         ctx.run(current_actor.set, self)
         return ctx
 
@@ -126,8 +130,12 @@ class Lifecycle(CoreBase):
 
     def _became_alive(self) -> None:
         self.state = _ALIVE
-        self.death = None
-        rebuilt = self.restarts or (self.cold is not None and self.cold.rollbacks)
+        # death and restarts are ColdFields: read through the ColdState, if any.
+        cold = self.cold
+        rebuilt = False
+        if cold is not None:
+            cold.death = None
+            rebuilt = bool(cold.restarts or cold.rollbacks)
         self.host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
         waiters, self.ready_waiters = self.ready_waiters, None
         self._settle_waiters(waiters)
@@ -243,6 +251,10 @@ class Lifecycle(CoreBase):
         self.refusing = True
         self.stopping = why
         self._fail_waiting(reason)
+        if self.state is _ALIVE and self.host.inline is not self and not self._busy():
+            # A runner of this actor's calls finishes the stop when it ends; with
+            # none (exit_actor() in a task a method left behind), a drain does.
+            self._schedule_drain()
 
     def submit_stop(self, via: StopReason) -> Call:
         """Queue a graceful stop behind the calls already submitted (any thread).
@@ -397,9 +409,9 @@ class Lifecycle(CoreBase):
         if last and self.name is None and not self.config.detached and self.state is not _DEAD:
             try:
                 if self.host.on_loop_thread():
-                    self.loop.call_soon(self._released, context=self.ctx)
+                    self.loop.call_soon(self._released, context=self.host.ctx)
                 else:
-                    self.loop.call_soon_threadsafe(self._released, context=self.ctx)
+                    self.loop.call_soon_threadsafe(self._released, context=self.host.ctx)
             except RuntimeError:  # the loop is closed: nothing left to stop
                 pass
 

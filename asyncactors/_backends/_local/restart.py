@@ -43,7 +43,7 @@ class Restarts(CoreBase):
         """
         if _get_running_loop() is not self.loop:
             self.loop.call_soon_threadsafe(
-                functools.partial(self.kill, no_restart=no_restart), context=self.ctx
+                functools.partial(self.kill, no_restart=no_restart), context=self.host.ctx
             )
             return
         if no_restart:
