@@ -85,6 +85,10 @@ class Host(Protocol):
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).
     engine: Any
+    # The loop's thread (set once the system has its loop).
+    thread_id: int | None
+    # Whether an events() stream is open: emit() has nobody to tell otherwise.
+    watched: bool
     # How many more calls the engine may run inside .remote() (eager=True)
     # before the loop must turn; it starts at EAGER_BUDGET.
     eager_left: int

@@ -165,6 +165,7 @@ class ActorConfig:
         "max_restarts",
         "max_task_retries",
         "on_corrupt_checkpoint",
+        "plain",
         "resources",
         "restart",
         "restart_on",
@@ -195,6 +196,9 @@ class ActorConfig:
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
         self.resources = actor_demand(opts)
         self.eager: bool = opts["eager"]
+        # No name, no supervisor and nothing to reserve: the system registers such
+        # an actor and starts it at once, with nothing to look up, lock or wait for.
+        self.plain: bool = opts["name"] is None and not supervised and self.resources is None
 
 
 def actor_demand(opts: Mapping[str, Any]) -> Mapping[str, float] | None:

@@ -267,6 +267,27 @@ class ActorSystem:
             )
         if self._loop is None:
             self._bind()
+        if config.plain:
+            # Most actors: no name to claim, no supervisor, nothing to reserve.
+            core = self._backend.create_core(
+                self._host,
+                spec,
+                next(_ids),
+                config,
+                None,
+                opts["namespace"] or self._namespace,
+                args,
+                kwargs,
+            )
+            actors = self._actors
+            actors[core.actor_id] = core
+            plain: ActorHandle[Any] = spec.handle_type(core)
+            try:
+                core.start()
+            except BaseException:
+                actors.pop(core.actor_id, None)
+                raise
+            return plain
         supervisor: Supervisor | None = opts["supervisor"]
         if supervisor is not None:
             supervisor._bind(self._host)
@@ -367,6 +388,7 @@ class ActorSystem:
                 stream._push(event)
                 live.append(ref)
         self._streams = live
+        self._host.watched = bool(live)
 
     def events(self) -> EventStream:
         """An async iterator over actor lifecycle events, from now on.
@@ -380,6 +402,7 @@ class ActorSystem:
             stream._close()
         else:
             self._streams.append(weakref.ref(stream))
+            self._host.watched = True
         return stream
 
     def _keep_task(self, task: asyncio.Task[Any]) -> None:
@@ -513,6 +536,7 @@ class ActorSystem:
                 if stream is not None:
                     stream._close()
             self._streams = []
+            self._host.watched = False
             # The loop's default system stays registered once shut down, so
             # that default_system() refuses instead of starting another.
             global _global_default
@@ -680,6 +704,7 @@ class _Host:
         "root",
         "system",
         "thread_id",
+        "watched",
     )
 
     loop: asyncio.AbstractEventLoop
@@ -697,6 +722,7 @@ class _Host:
         self.metrics = system._metrics
         # Calls the engine may still run at once (eager=True) before the loop turns.
         self.eager_left = EAGER_BUDGET
+        self.watched = False
 
     @property
     def closing(self) -> bool:

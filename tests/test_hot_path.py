@@ -230,6 +230,18 @@ async def test_an_actor_called_once_drops_its_empty_mailbox_when_idle() -> None:
         assert await once.ok.remote() == 1
 
 
+async def test_a_new_actors_first_sync_call_leaves_no_drain_behind() -> None:
+    """The drain that created an actor and answered its first call makes no second pass:
+    when the caller wakes the actor is idle, without a mailbox, and still takes calls."""
+    async with asyncactors.ActorSystem():
+        actor = Plain.remote()
+        assert await actor.ok.remote() == 1
+        core = actor._core
+        assert not core.scheduled
+        assert core.mailbox is None
+        assert await actor.ok.remote() == 1
+
+
 async def test_a_handle_caches_each_method_it_used_in_a_slot_of_its_own() -> None:
     """handle.method gives the same ActorMethod each time, kept in a slot named after the
     method: handles have no __dict__, and unknown names still raise AttributeError."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .common import EngineState
 from .core import ActorCore, EagerCore
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class LocalBackend:
         address: str | None,
         ray_init_options: Mapping[str, Any] | None,
     ) -> None:
-        """Nothing to keep.
+        """Keep the engine's state of the system in ``host.engine``.
 
         Raises:
             ValueError: ``address`` or ``ray_init_options`` was given: they
@@ -60,6 +61,7 @@ class LocalBackend:
                     f"option {option!r} applies to backend='ray' only; "
                     "the local backend runs every actor in this process"
                 )
+        host.engine = EngineState()
 
     def start(self, host: Host) -> None:
         pass

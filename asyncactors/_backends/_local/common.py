@@ -98,6 +98,18 @@ def died_error(core: Described, reason: str) -> ActorDiedError:
     )
 
 
+class EngineState:
+    """What the engine keeps for one actor system (its ``host.engine``)."""
+
+    __slots__ = ("foreign",)
+
+    def __init__(self) -> None:
+        # Handle counts of actors made or dropped off the loop's thread, under the
+        # host's lock (see Lifecycle.handle_added); on the loop's they are counted
+        # in the actor's ``handles``.
+        self.foreign: dict[Any, int] = {}
+
+
 class ColdState:
     """State few actors need, allocated on first use to keep idle actors small.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ..._specs import MethodSpec
 
 _ALIVE: Final = ActorState.ALIVE
+_get_ident = threading.get_ident
 
 __all__ = ["ActorCore", "EagerCore"]
 
@@ -91,10 +93,11 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
     def start(self) -> None:
         """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
         self.scheduled = True
-        if self.host.on_loop_thread():
-            self.loop.call_soon(self._drain, context=self.host.ctx)
+        host = self.host
+        if _get_ident() == host.thread_id:
+            self.loop.call_soon(self._drain, context=host.ctx)
         else:
-            self.loop.call_soon_threadsafe(self._drain, context=self.host.ctx)
+            self.loop.call_soon_threadsafe(self._drain, context=host.ctx)
 
     def reduce_handle(self) -> Any:
         """How a handle to this actor pickles: it does not; it lives in this process.

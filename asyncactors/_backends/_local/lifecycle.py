@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from typing import Any, Final
+import threading
+from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_actor
 from ..._exceptions import ActorDiedError, CheckpointCorruptError, _ActorExit
@@ -24,7 +25,11 @@ from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
+if TYPE_CHECKING:
+    from ..._protocols import Host
+
 _get_running_loop = asyncio._get_running_loop
+_get_ident = threading.get_ident
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
 
@@ -136,9 +141,13 @@ class Lifecycle(CoreBase):
         if cold is not None:
             cold.death = None
             rebuilt = bool(cold.restarts or cold.rollbacks)
-        self.host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
-        waiters, self.ready_waiters = self.ready_waiters, None
-        self._settle_waiters(waiters)
+        host = self.host
+        if host.watched:  # an events() stream is open: nothing to build otherwise
+            host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
+        waiters = self.ready_waiters
+        if waiters is not None:
+            self.ready_waiters = None
+            self._settle_waiters(waiters)
 
     def _creation_failed(self, exc: BaseException, hook: str) -> None:
         if self.state is _DEAD:
@@ -389,32 +398,69 @@ class Lifecycle(CoreBase):
 
     def _stopped_for_good(self, kind: EventKind) -> None:
         self.supervisor._forget(self)
-        self.host.unregister(self)
+        host = self.host
+        host.unregister(self)
+        with host.lock:
+            # After the state is DEAD, so that no thread counts this actor again.
+            host.engine.foreign.pop(self, None)
         if self.config.store is not None and self.name is None:
             self._drop_checkpoint()  # an unnamed actor's key is never used again
         self.host.emit(kind, self, self.death)
         waiters, self.stop_waiters = self.stop_waiters, None
         self._settle_waiters(waiters)
 
+    # Handles are counted without a lock on the loop's thread, the only one that
+    # writes ``handles``; other threads count in the engine's ``foreign`` counts,
+    # under the host's lock. The sum is the number of handles. Each side writes
+    # its own count before it reads the other's, so of a last release on each
+    # side at once, one at least sees the sum at zero; ``_released`` checks it
+    # again on the loop's thread.
+
     def handle_added(self) -> None:
         """A new ``ActorHandle`` refers to this actor (any thread)."""
-        with self.host.lock:
+        host = self.host
+        if _get_ident() == host.thread_id:
             self.handles += 1
+        else:
+            self._count_foreign(host, 1)
 
     def handle_released(self) -> None:
         """An ``ActorHandle`` was garbage-collected (any thread)."""
-        with self.host.lock:
-            self.handles -= 1
-            last = self.handles == 0
-        if last and self.name is None and not self.config.detached and self.state is not _DEAD:
-            try:
-                if self.host.on_loop_thread():
-                    self.loop.call_soon(self._released, context=self.host.ctx)
-                else:
-                    self.loop.call_soon_threadsafe(self._released, context=self.host.ctx)
-            except RuntimeError:  # the loop is closed: nothing left to stop
-                pass
+        host = self.host
+        if _get_ident() == host.thread_id:
+            left = self.handles = self.handles - 1
+            foreign = host.engine.foreign
+            if foreign:
+                left += foreign.get(self, 0)
+            on_loop = True
+        else:
+            left = self._count_foreign(host, -1)
+            on_loop = False
+        if left or self.name is not None or self.config.detached or self.state is _DEAD:
+            return
+        try:
+            if on_loop:
+                self.loop.call_soon(self._released, context=host.ctx)
+            else:
+                self.loop.call_soon_threadsafe(self._released, context=host.ctx)
+        except RuntimeError:  # the loop is closed: nothing left to stop
+            pass
+
+    def _count_foreign(self, host: Host, n: int) -> int:
+        """Add ``n`` to this actor's handle count off the loop's thread; return the sum
+        of both counts (1 for a DEAD actor, which counts no more)."""
+        with host.lock:
+            if self.state is _DEAD:
+                # Its entry is gone (see _stopped_for_good): none is made again.
+                return 1
+            foreign: dict[Any, int] = host.engine.foreign
+            count = foreign.get(self, 0) + n
+            if count:
+                foreign[self] = count
+            else:
+                foreign.pop(self, None)
+            return self.handles + count
 
     def _released(self) -> None:
-        if self.handles == 0:
+        if self.handles + self.host.engine.foreign.get(self, 0) == 0:
             self.request_stop(StopReason.RELEASED)
