@@ -101,13 +101,18 @@ def died_error(core: Described, reason: str) -> ActorDiedError:
 class EngineState:
     """What the engine keeps for one actor system (its ``host.engine``)."""
 
-    __slots__ = ("foreign",)
+    __slots__ = ("foreign", "released", "starting")
 
     def __init__(self) -> None:
         # Handle counts of actors made or dropped off the loop's thread, under the
         # host's lock (see Lifecycle.handle_added); on the loop's they are counted
         # in the actor's ``handles``.
         self.foreign: dict[Any, int] = {}
+        # Actors started, and actors whose last handle went, on the loop's thread
+        # since the loop last turned: one callback takes each list's step for all
+        # of them (see Lifecycle.start), rather than a callback per actor.
+        self.starting: list[Any] = []
+        self.released: list[Any] = []
 
 
 class ColdState:

@@ -90,15 +90,6 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         elif pending is not None:
             self.pending = pending
 
-    def start(self) -> None:
-        """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
-        self.scheduled = True
-        host = self.host
-        if _get_ident() == host.thread_id:
-            self.loop.call_soon(self._drain, context=host.ctx)
-        else:
-            self.loop.call_soon_threadsafe(self._drain, context=host.ctx)
-
     def reduce_handle(self) -> Any:
         """How a handle to this actor pickles: it does not; it lives in this process.
 

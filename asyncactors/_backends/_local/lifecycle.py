@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..._context import current_actor
 from ..._exceptions import ActorDiedError, CheckpointCorruptError, _ActorExit
@@ -20,7 +21,8 @@ from ..._ref import logger
 from ..._types import ActorState, EventKind, StopReason
 from .base import CoreBase
 from .call import Call, StopCall
-from .common import STOP_REASONS, STOPPED_BY, died_error, propagates
+from .common import STOP_REASONS, STOPPED_BY, EngineState, died_error, propagates
+from .dispatch import Dispatch
 from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
@@ -78,6 +80,22 @@ class Lifecycle(CoreBase):
             return False
         self._became_alive()
         return True
+
+    def start(self) -> None:
+        """Schedule creation, from any thread: ``__init__`` runs in the first drain.
+
+        The actors started on the loop's thread in one turn of the loop are created
+        by one callback, in order (see ``run_batch``).
+        """
+        self.scheduled = True
+        host = self.host
+        if _get_ident() == host.thread_id:
+            starting = host.engine.starting
+            starting.append(self)
+            if len(starting) == 1:
+                self.loop.call_soon(_start_batch, host.engine, context=host.ctx)
+        else:
+            self.loop.call_soon_threadsafe(self._drain, context=host.ctx)
 
     def park(self) -> None:
         """Stay PENDING_CREATION until ``start()``: calls queue, and nothing runs.
@@ -440,7 +458,10 @@ class Lifecycle(CoreBase):
             return
         try:
             if on_loop:
-                self.loop.call_soon(self._released, context=host.ctx)
+                released = host.engine.released
+                released.append(self)
+                if len(released) == 1:
+                    self.loop.call_soon(_release_batch, host.engine, context=host.ctx)
             else:
                 self.loop.call_soon_threadsafe(self._released, context=host.ctx)
         except RuntimeError:  # the loop is closed: nothing left to stop
@@ -464,3 +485,44 @@ class Lifecycle(CoreBase):
     def _released(self) -> None:
         if self.handles + self.host.engine.foreign.get(self, 0) == 0:
             self.request_stop(StopReason.RELEASED)
+
+
+def _start_batch(engine: EngineState) -> None:
+    batch, engine.starting = engine.starting, []
+    run_batch(batch, Dispatch._drain, engine, "starting")
+
+
+def _release_batch(engine: EngineState) -> None:
+    batch, engine.released = engine.released, []
+    run_batch(batch, Lifecycle._released, engine, "released")
+
+
+def run_batch(
+    batch: list[CoreBase],
+    step: Callable[[Any], None],
+    engine: EngineState,
+    which: Literal["starting", "released"],
+) -> None:
+    """Take ``step`` of each actor of ``batch``, as its own callback would.
+
+    What one step raises does not keep the others from running: an ``Exception``
+    goes to the loop's exception handler, as a callback's does; anything else
+    propagates once the actors not yet stepped are scheduled again, at the head
+    of the ``which`` list of ``engine``.
+    """
+    for i, core in enumerate(batch):
+        try:
+            step(core)
+        except Exception as exc:
+            core.loop.call_exception_handler(
+                {"message": f"{step.__qualname__}() of {core.describe()} raised", "exception": exc}
+            )
+        except BaseException:
+            rest = batch[i + 1 :]
+            if rest:
+                again: list[CoreBase] = getattr(engine, which)
+                setattr(engine, which, rest + again)
+                if not again:
+                    runner = _start_batch if which == "starting" else _release_batch
+                    core.loop.call_soon(runner, engine, context=core.host.ctx)
+            raise
