@@ -85,6 +85,9 @@ class Host(Protocol):
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).
     engine: Any
+    # What the in-process engine keeps for this system, whichever engine the
+    # system's is (a Ray worker's system hosts its actor in-process); None at first.
+    local: Any
     # The loop's thread (set once the system has its loop).
     thread_id: int | None
     # Whether an events() stream is open: emit() has nobody to tell otherwise.

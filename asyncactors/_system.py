@@ -698,6 +698,7 @@ class _Host:
         "eager_left",
         "engine",
         "inline",
+        "local",
         "lock",
         "loop",
         "metrics",
@@ -719,6 +720,8 @@ class _Host:
         self.thread_id = None
         # What the engine keeps for this system (Ray's: the Ray it uses).
         self.engine: Any = None
+        # What the in-process engine keeps for this system: made on first use.
+        self.local: Any = None
         self.metrics = system._metrics
         # Calls the engine may still run at once (eager=True) before the loop turns.
         self.eager_left = EAGER_BUDGET

@@ -32,7 +32,7 @@ async def test_actors_started_in_one_turn_are_created_in_order_by_one_callback()
     created.clear()
     async with asyncactors.ActorSystem() as system:
         handles = [Numbered.remote(n) for n in range(5)]
-        engine = system._host.engine
+        engine = system._host.local
         assert [h._core for h in handles] == engine.starting
         refs = [h.number.remote() for h in handles]
         assert created == []

@@ -381,7 +381,7 @@ async def test_an_actor_whose_last_handle_dies_on_another_thread_stops() -> None
         del h
         _on_a_thread(box.clear)
         await _until_dead(core)
-        assert system._host.engine.foreign == {}
+        assert system._host.local.foreign == {}
 
 
 async def test_a_handle_made_on_another_thread_keeps_the_actor_alive() -> None:
@@ -402,7 +402,7 @@ async def test_a_handle_made_on_another_thread_keeps_the_actor_alive() -> None:
         assert await box[0].remote(2) == 2
         box.clear()
         await _until_dead(core)
-        assert system._host.engine.foreign == {}
+        assert system._host.local.foreign == {}
 
 
 async def test_named_and_detached_actors_survive_dropped_handles() -> None:

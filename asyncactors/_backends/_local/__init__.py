@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .common import EngineState
 from .core import ActorCore, EagerCore
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ class LocalBackend:
         address: str | None,
         ray_init_options: Mapping[str, Any] | None,
     ) -> None:
-        """Keep the engine's state of the system in ``host.engine``.
+        """Nothing to keep.
 
         Raises:
             ValueError: ``address`` or ``ray_init_options`` was given: they
@@ -61,7 +60,6 @@ class LocalBackend:
                     f"option {option!r} applies to backend='ray' only; "
                     "the local backend runs every actor in this process"
                 )
-        host.engine = EngineState()
 
     def start(self, host: Host) -> None:
         pass

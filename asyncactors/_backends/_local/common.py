@@ -13,6 +13,7 @@ from ..._exceptions import ActorDiedError
 from ..._types import StopReason
 
 if TYPE_CHECKING:
+    from ..._protocols import Host
     from ..._specs import MethodSpec
 
 __all__ = [
@@ -113,6 +114,21 @@ class EngineState:
         # of them (see Lifecycle.start), rather than a callback per actor.
         self.starting: list[Any] = []
         self.released: list[Any] = []
+
+
+def local_state(host: Host) -> EngineState:
+    """What the engine keeps for ``host``'s system, made on first use (any thread).
+
+    In ``host.local``, not ``host.engine``: the system may be another engine's,
+    as that of a Ray worker process, which hosts its actor in an ``ActorCore``.
+    """
+    state: EngineState | None = host.local
+    if state is None:
+        with host.lock:
+            state = host.local
+            if state is None:
+                state = host.local = EngineState()
+    return state
 
 
 class ColdState:

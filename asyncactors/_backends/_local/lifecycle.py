@@ -21,7 +21,7 @@ from ..._ref import logger
 from ..._types import ActorState, EventKind, StopReason
 from .base import CoreBase
 from .call import Call, StopCall
-from .common import STOP_REASONS, STOPPED_BY, EngineState, died_error, propagates
+from .common import STOP_REASONS, STOPPED_BY, EngineState, died_error, local_state, propagates
 from .dispatch import Dispatch
 from .stream import end_streams
 
@@ -90,10 +90,11 @@ class Lifecycle(CoreBase):
         self.scheduled = True
         host = self.host
         if _get_ident() == host.thread_id:
-            starting = host.engine.starting
+            engine = host.local or local_state(host)
+            starting = engine.starting
             starting.append(self)
             if len(starting) == 1:
-                self.loop.call_soon(_start_batch, host.engine, context=host.ctx)
+                self.loop.call_soon(_start_batch, engine, context=host.ctx)
         else:
             self.loop.call_soon_threadsafe(self._drain, context=host.ctx)
 
@@ -420,7 +421,9 @@ class Lifecycle(CoreBase):
         host.unregister(self)
         with host.lock:
             # After the state is DEAD, so that no thread counts this actor again.
-            host.engine.foreign.pop(self, None)
+            engine = host.local
+            if engine is not None:
+                engine.foreign.pop(self, None)
         if self.config.store is not None and self.name is None:
             self._drop_checkpoint()  # an unnamed actor's key is never used again
         self.host.emit(kind, self, self.death)
@@ -428,11 +431,11 @@ class Lifecycle(CoreBase):
         self._settle_waiters(waiters)
 
     # Handles are counted without a lock on the loop's thread, the only one that
-    # writes ``handles``; other threads count in the engine's ``foreign`` counts,
-    # under the host's lock. The sum is the number of handles. Each side writes
-    # its own count before it reads the other's, so of a last release on each
-    # side at once, one at least sees the sum at zero; ``_released`` checks it
-    # again on the loop's thread.
+    # writes ``handles``; other threads count in the engine's ``foreign`` counts
+    # (see local_state), under the host's lock. The sum is the number of handles.
+    # Each side writes its own count before it reads the other's, so of a last
+    # release on each side at once, one at least sees the sum at zero;
+    # ``_released`` checks it again on the loop's thread.
 
     def handle_added(self) -> None:
         """A new ``ActorHandle`` refers to this actor (any thread)."""
@@ -447,7 +450,8 @@ class Lifecycle(CoreBase):
         host = self.host
         if _get_ident() == host.thread_id:
             left = self.handles = self.handles - 1
-            foreign = host.engine.foreign
+            engine = host.local or local_state(host)
+            foreign = engine.foreign
             if foreign:
                 left += foreign.get(self, 0)
             on_loop = True
@@ -458,10 +462,10 @@ class Lifecycle(CoreBase):
             return
         try:
             if on_loop:
-                released = host.engine.released
+                released = engine.released
                 released.append(self)
                 if len(released) == 1:
-                    self.loop.call_soon(_release_batch, host.engine, context=host.ctx)
+                    self.loop.call_soon(_release_batch, engine, context=host.ctx)
             else:
                 self.loop.call_soon_threadsafe(self._released, context=host.ctx)
         except RuntimeError:  # the loop is closed: nothing left to stop
@@ -474,7 +478,7 @@ class Lifecycle(CoreBase):
             if self.state is _DEAD:
                 # Its entry is gone (see _stopped_for_good): none is made again.
                 return 1
-            foreign: dict[Any, int] = host.engine.foreign
+            foreign = local_state(host).foreign
             count = foreign.get(self, 0) + n
             if count:
                 foreign[self] = count
@@ -483,7 +487,7 @@ class Lifecycle(CoreBase):
             return self.handles + count
 
     def _released(self) -> None:
-        if self.handles + self.host.engine.foreign.get(self, 0) == 0:
+        if self.handles + local_state(self.host).foreign.get(self, 0) == 0:
             self.request_stop(StopReason.RELEASED)
 
 
