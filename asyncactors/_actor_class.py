@@ -21,7 +21,14 @@ from typing import (
 
 from ._batch import BatchMethod
 from ._context import current_system
-from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
+from ._handle import (
+    ActorHandle,
+    ActorMethod,
+    MultiReturnMethod,
+    StreamMethod,
+    make_handle_type,
+    method_type,
+)
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
@@ -325,6 +332,7 @@ def _build_spec(cls: type) -> ClassSpec:
         cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None))
     )
     class_spec.handle_type = make_handle_type(cls.__name__, methods)
+    class_spec.method_kinds = {name: method_type(m) for name, m in methods.items()}
     return class_spec
 
 

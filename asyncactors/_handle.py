@@ -30,6 +30,8 @@ __all__ = [
     "typed",
 ]
 
+_new = object.__new__
+
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -379,7 +381,12 @@ class ActorHandle(Generic[_T]):
         spec = core.spec
         method_spec = spec.methods.get(name)
         if method_spec is not None and not name.startswith("_"):
-            method: ActorMethod[..., Any] = method_type(method_spec)(core, method_spec)
+            # ActorMethod(core, method_spec), its __init__ called from here rather
+            # than from C (cheaper): most handles use a method once, when new.
+            method: ActorMethod[..., Any] = _new(
+                spec.method_kinds.get(name) or method_type(method_spec)
+            )
+            ActorMethod.__init__(method, core, method_spec)
             if name.isidentifier():
                 # Later accesses read the slot, without this call.
                 object.__setattr__(self, name, method)

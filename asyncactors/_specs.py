@@ -119,6 +119,7 @@ class ClassSpec:
         "handle_type",
         "has_async",
         "init_check",
+        "method_kinds",
         "methods",
         "name",
         "post_create",
@@ -148,7 +149,9 @@ class ClassSpec:
         self.stop: MethodSpec | None = None
         # Set by ActorClass: the ActorHandle subclass with one attribute per method,
         # called with an engine core to make a handle.
-        self.handle_type: Callable[[Any], Any] = _unset_handle_type
+        self.handle_type: Any = _unset_handle_type
+        # Set by ActorClass with handle_type: the ActorMethod class of each method.
+        self.method_kinds: dict[str, type] = {}
 
 
 class ActorConfig:

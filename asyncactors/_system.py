@@ -18,6 +18,7 @@ from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
+from ._handle import ActorHandle
 from ._metrics import ActorStatistics
 from ._options import check_timeout
 from ._protocols import EAGER_BUDGET
@@ -29,7 +30,6 @@ from ._types import ActorInfo, ActorState, EventKind, StopReason
 from ._watchdog import StuckCall, Watchdog, check_block_warning
 
 if TYPE_CHECKING:
-    from ._handle import ActorHandle
     from ._protocols import Backend, EngineCore
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _ids = itertools.count(1)
+_new = object.__new__
 _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
     weakref.WeakKeyDictionary()
 )
@@ -281,7 +282,9 @@ class ActorSystem:
             )
             actors = self._actors
             actors[core.actor_id] = core
-            plain: ActorHandle[Any] = spec.handle_type(core)
+            # spec.handle_type(core), its __init__ called from here rather than from C.
+            plain: ActorHandle[Any] = _new(spec.handle_type)
+            ActorHandle.__init__(plain, core)
             try:
                 core.start()
             except BaseException:
