@@ -391,7 +391,12 @@ class ActorSystem:
                 stream._push(event)
                 live.append(ref)
         self._streams = live
-        self._host.watched = bool(live)
+        self._host.watched = bool(live) or self._emits_elsewhere()
+
+    def _emits_elsewhere(self) -> bool:
+        """Whether ``_emit`` tells more than ``events()`` streams: a subclass overriding
+        it (a Ray worker's system tells the actor's owner) wants every event."""
+        return type(self)._emit is not ActorSystem._emit
 
     def events(self) -> EventStream:
         """An async iterator over actor lifecycle events, from now on.
@@ -539,7 +544,7 @@ class ActorSystem:
                 if stream is not None:
                     stream._close()
             self._streams = []
-            self._host.watched = False
+            self._host.watched = self._emits_elsewhere()
             # The loop's default system stays registered once shut down, so
             # that default_system() refuses instead of starting another.
             global _global_default
@@ -728,7 +733,8 @@ class _Host:
         self.metrics = system._metrics
         # Calls the engine may still run at once (eager=True) before the loop turns.
         self.eager_left = EAGER_BUDGET
-        self.watched = False
+        # Whether emit() has anyone to tell: the engine builds no event otherwise.
+        self.watched = system._emits_elsewhere()
 
     @property
     def closing(self) -> bool:

@@ -12,6 +12,7 @@ import pytest
 import asyncactors
 from asyncactors._backends._local.common import EngineState
 from asyncactors._backends._local.lifecycle import run_batch
+from asyncactors._types import EventKind
 
 created: list[int] = []
 
@@ -105,3 +106,36 @@ def test_a_step_that_raises_does_not_keep_the_rest_of_its_batch_from_running() -
         assert engine.released == []  # nothing was left after the step that raised
     finally:
         loop.close()
+
+
+async def test_a_system_overriding_emit_gets_the_started_event_without_a_stream() -> None:
+    """A system whose ``_emit`` tells more than ``events()`` streams (as a Ray worker's
+    tells the actor's owner) gets a new actor's ``started`` event with no stream open."""
+    seen: list[EventKind] = []
+
+    class Telling(asyncactors.ActorSystem):
+        def _emit(self, kind: EventKind, core: Any, exc: BaseException | None = None) -> None:
+            seen.append(kind)
+            super()._emit(kind, core, exc)
+
+    async with Telling():
+        await Numbered.remote(1)
+        assert seen == [EventKind.STARTED]
+
+
+async def test_a_started_event_is_built_only_while_a_stream_is_open() -> None:
+    """The engine asks the system to publish ``started`` only while an ``events()``
+    stream is open; once the last one is closed, it stops asking."""
+    async with asyncactors.ActorSystem() as system:
+        host = system._host
+        assert not host.watched
+        first = await Numbered.remote(1)
+        stream = system.events()
+        assert host.watched
+        second = await Numbered.remote(2)
+        event = await anext(stream)
+        assert (event.kind, event.actor_id) == (EventKind.STARTED, second._core.actor_id)
+        await stream.aclose()
+        third = await Numbered.remote(3)  # its event finds no open stream
+        assert not host.watched
+        assert first != third
