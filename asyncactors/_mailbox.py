@@ -13,8 +13,6 @@ from typing import Any
 
 __all__ = ["Lane", "Mailbox"]
 
-_new = object.__new__
-
 
 class Lane:
     """One concurrency group: its own FIFO and its own concurrency limit.
@@ -80,13 +78,10 @@ class Mailbox:
         self.capacity = capacity
         self.depth = 0
         self.peak = 0
-        # Lane(default_limit), its __init__ called from here rather than from C:
-        # cheaper, and an actor's first call makes its mailbox.
-        default = self.default = _new(Lane)
-        Lane.__init__(default, default_limit)
+        self.default = Lane(default_limit)
         # Most actors have no concurrency groups: no dict for them.
         self.groups: dict[Hashable, Lane] | None = None
-        self.lanes: tuple[Lane, ...] = (default,)
+        self.lanes: tuple[Lane, ...] = (self.default,)
         if groups:
             self.groups = {name: Lane(limit) for name, limit in groups.items()}
             self.lanes = (self.default, *self.groups.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -46,6 +47,32 @@ def test_call_makes_the_same_call_object_as_the_call_constructor() -> None:
         assert _fields(made) == _fields(built)
     finally:
         core.loop.close()
+
+
+def test_a_new_mailbox_has_the_fields_the_mailbox_constructor_gives() -> None:
+    """Batches._new_mailbox builds a plain mailbox and its lane without their __init__:
+    every field must match what Mailbox(...) makes."""
+    from asyncactors._backends._local.batch import Batches
+    from asyncactors._mailbox import Mailbox
+
+    class Stub:
+        mailbox: Any = None
+        config = SimpleNamespace(mailbox_size=7, max_concurrency=3, groups=None)
+        spec = SimpleNamespace(batched=())
+
+    stub = Stub()
+    made = Batches._new_mailbox(stub)  # type: ignore[arg-type]
+    built = Mailbox(7, 3, None)
+    assert stub.mailbox is made
+    assert type(made) is Mailbox
+    assert type(made.default) is type(built.default)
+    assert {**_fields(made), "default": None, "lanes": None} == {
+        **_fields(built),
+        "default": None,
+        "lanes": None,
+    }
+    assert _fields(made.default) == _fields(built.default)
+    assert made.lanes == (made.default,)
 
 
 @asyncactors.remote

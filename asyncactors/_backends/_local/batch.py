@@ -342,10 +342,25 @@ class Batches(CoreBase):
     def _new_mailbox(self) -> Mailbox:
         """Make the actor's mailbox (once, on first use), with a queue per batched method."""
         config = self.config
-        # Mailbox(...), its __init__ called from here rather than from C (cheaper).
-        mb = self.mailbox = _new(Mailbox)
-        Mailbox.__init__(mb, config.mailbox_size, config.max_concurrency, config.groups)
-        for method in self.spec.batched:
+        batched = self.spec.batched
+        if not config.groups and not batched:
+            # Most actors: Mailbox(...) and its default Lane, made without their
+            # __init__ frames (test_hot_path checks that the fields match), as an
+            # actor's first call makes its mailbox.
+            lane = _new(Lane)
+            lane.limit = config.max_concurrency
+            lane.running = lane.idle = 0
+            lane.caught = False
+            lane.head = lane.rest = lane.retries = None
+            mb = self.mailbox = _new(Mailbox)
+            mb.capacity = config.mailbox_size
+            mb.depth = mb.peak = 0
+            mb.default = lane
+            mb.groups = mb.overflow = None
+            mb.lanes = (lane,)
+            return mb
+        mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
+        for method in batched:
             batch = method.batch
             assert batch is not None
             mb.attach(batch, BatchLane(self, batch, mb.lane(batch.run.group)))
