@@ -26,6 +26,7 @@ from ._handle import (
     ActorMethod,
     MultiReturnMethod,
     StreamMethod,
+    handle_slots,
     make_handle_type,
     method_type,
 )
@@ -332,7 +333,11 @@ def _build_spec(cls: type) -> ClassSpec:
         cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None))
     )
     class_spec.handle_type = make_handle_type(cls.__name__, methods)
-    class_spec.method_kinds = {name: method_type(m) for name, m in methods.items()}
+    class_spec.method_kinds = {
+        name: method_type(methods[name])
+        for name in handle_slots(methods)
+        if not name.startswith("_")
+    }
     return class_spec
 
 

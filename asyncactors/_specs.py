@@ -150,7 +150,8 @@ class ClassSpec:
         # Set by ActorClass: the ActorHandle subclass with one attribute per method,
         # called with an engine core to make a handle.
         self.handle_type: Any = _unset_handle_type
-        # Set by ActorClass with handle_type: the ActorMethod class of each method.
+        # Set by ActorClass with handle_type: the ActorMethod class of each method
+        # that has a slot in the handle type (see make_handle_type).
         self.method_kinds: dict[str, type] = {}
 
 
