@@ -28,6 +28,7 @@ from ._handle import ActorHandle, ActorMethod, typed
 from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
 from ._pool import ActorPool
 from ._ref import ObjectRef
+from ._resources import AssignedResources
 from ._runtime import RuntimeContext, get_runtime_context
 from ._statistics import GroupStatistics, SystemStatistics
 from ._stores import CheckpointStore, FileStore, MemoryStore
@@ -51,6 +52,7 @@ __all__ = [
     "ActorState",
     "ActorStatistics",
     "ActorSystem",
+    "AssignedResources",
     "AsyncActorsError",
     "Backoff",
     "BatchMethod",
