@@ -55,7 +55,8 @@ class RuntimeContext:
         core = self._core
         if core is None or self._system is None:
             return AssignedResources()
-        return self._system._resources.assigned(core)
+        assigned: AssignedResources = self._system._resources.assigned(core)
+        return assigned
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
         """The ids of the GPUs the actor holds, as in Ray: ``{"GPU": ["3"]}``.
