@@ -81,6 +81,9 @@ class Host(Protocol):
     # The actor whose sync code runs inline on the loop right now (see
     # _context.running_actor): cheaper than a context variable per drain.
     inline: RunningActor | None
+    # The thread that runs the loop for good, or None if none does (compat.ray's
+    # loop is run by whichever thread owns it).
+    thread_id: int | None
     # ActorSystem(metrics=True): time every call of actors created from now on.
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).

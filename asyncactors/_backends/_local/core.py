@@ -288,7 +288,7 @@ class EagerCore(ActorCore):
             and not spec.retry_exceptions
             and not self.config.restart_on
             and not self.config.checkpoint_every
-            and asyncio._get_running_loop() is self.loop
+            and self.on_loop()
             and self._idle()
             and not any(isinstance(a, ObjectRef) for a in (*args, *kwargs.values()))
         ):
