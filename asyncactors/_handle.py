@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -389,6 +388,8 @@ class ActorHandle(Generic[_T]):
                 f"{name!r} is private: methods whose names start with '_' cannot be "
                 f"called on a {spec.name} actor"
             )
+        import difflib
+
         methods = sorted(spec.methods)
         close = difflib.get_close_matches(name, methods, n=3)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
