@@ -16,7 +16,6 @@ from typing import Final as _Final
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
 from ._batch import BatchMethod, batch
-from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
@@ -30,16 +29,17 @@ from ._exceptions import (
     TaskCancelledError,
 )
 from ._handle import ActorHandle, ActorMethod, typed
-from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
 from ._ref import ObjectRef
-from ._runtime import RuntimeContext, get_runtime_context
 from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._system import ActorSystem, init, shutdown
 from ._types import ActorInfo, ActorState, EventKind
 
 if _TYPE_CHECKING:
+    from ._events import ActorEvent, ActorExitInfo, EventStream
+    from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
     from ._pool import ActorPool
+    from ._runtime import RuntimeContext, get_runtime_context
     from ._statistics import GroupStatistics, SystemStatistics
     from ._stores import CheckpointStore, FileStore, MemoryStore
     from ._sync import get_sync, start_background
@@ -105,16 +105,25 @@ __all__ = [
 __version__ = "0.1.0.dev0"
 
 # Names whose modules a program that never uses them need not import (anyio,
-# msgpack, tempfile, ...: the sync bridge, the stores, the pool, statistics):
+# msgpack, tempfile, ...: the sync bridge, the stores, the pool, statistics; and
+# the records, whose dataclasses take longer to make than most modules to load):
 # each is imported on first use, by PEP 562's module __getattr__.
 _LAZY: _Final = {
+    "ActorEvent": "_events",
+    "ActorExitInfo": "_events",
     "ActorPool": "_pool",
+    "ActorStatistics": "_metrics",
     "CheckpointStore": "_stores",
+    "EventStream": "_events",
     "FileStore": "_stores",
     "GroupStatistics": "_statistics",
+    "LatencyHistogram": "_metrics",
+    "LatencySummary": "_metrics",
     "MemoryStore": "_stores",
+    "RuntimeContext": "_runtime",
     "StuckCall": "_watchdog",
     "SystemStatistics": "_statistics",
+    "get_runtime_context": "_runtime",
     "get_sync": "_sync",
     "start_background": "_sync",
 }

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from ._events import ActorExitInfo
 from ._options import check_stream_options, validate_call_options
 from ._ref import ObjectRef, split
 from ._stream import StreamRef
 from ._types import STREAMS, StopReason
 
 if TYPE_CHECKING:
+    from ._events import ActorExitInfo
     from ._metrics import ActorStatistics
     from ._protocols import EngineCore
     from ._specs import MethodSpec
@@ -329,6 +329,8 @@ class ActorHandle(Generic[_T]):
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(_wait_stopped(core), core.loop)
             )
+        from ._events import ActorExitInfo  # here: few programs monitor their actors
+
         return ActorExitInfo(
             actor_id=core.actor_id,
             name=core.name,

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._backends import get_backend
 from ._context import RunningActor, current_system
-from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
-from ._metrics import ActorStatistics
 from ._options import check_block_warning, check_timeout
 from ._protocols import EAGER_BUDGET
 from ._resources import ResourcePool, describe_amounts
@@ -27,7 +25,9 @@ from ._supervisor import Supervisor
 from ._types import ActorInfo, ActorState, EventKind, StopReason
 
 if TYPE_CHECKING:
+    from ._events import EventStream
     from ._handle import ActorHandle
+    from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
     from ._statistics import Retired, SystemStatistics
     from ._watchdog import StuckCall, Watchdog
@@ -359,6 +359,8 @@ class ActorSystem:
         """Publish a lifecycle event to every open ``events()`` stream."""
         if not self._streams:
             return
+        from ._events import ActorEvent  # only once events() has a reader
+
         event = ActorEvent(
             kind=kind,
             actor_id=core.actor_id,
@@ -383,6 +385,8 @@ class ActorSystem:
         (a graceful stop) and ``dead`` (killed, failed for good). The stream ends
         when the system has shut down; ``aclose()`` ends it earlier.
         """
+        from ._events import EventStream
+
         stream = EventStream()
         if self._closed:
             stream._close()

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
-# or the pool, which neither a plain import nor a Ray program in-process needs.
+# the pool, events, metrics or the runtime context, which neither a plain import
+# nor a Ray program in-process up to its first result needs.
 HEAVY = (
     "anyio",
     "msgpack",
@@ -25,6 +26,9 @@ HEAVY = (
     "asyncactors._pool",
     "asyncactors._watchdog",
     "asyncactors._statistics",
+    "asyncactors._metrics",
+    "asyncactors._events",
+    "asyncactors._runtime",
 )
 
 _PROGRAMS = {
