@@ -50,6 +50,20 @@ def test_arguments_are_copied_when_sent(ray: ModuleType) -> None:
     assert ray.get(b.items_now.remote()) == [{"a": [1]}]
 
 
+def test_immutable_arguments_pass_uncopied_and_mutable_insides_are_copied(
+    ray: ModuleType,
+) -> None:
+    """A tuple of numbers and strings goes to the actor and back as the same object (a
+    copy would be equal and immutable), while a tuple holding a list is still copied."""
+    b = Box.remote()
+    flat = (1, "two", 3.0, b"four", None)
+    assert ray.get(b.identity.remote(flat)) is flat
+    nested = (1, [2])
+    ray.get(b.keep.remote(nested))
+    nested[1].append(3)
+    assert ray.get(b.items_now.remote()) == [(1, [2])]
+
+
 def test_results_are_copied_when_returned(ray: ModuleType) -> None:
     """A result is a copy of the actor's state, made when the method returned."""
     b = Box.remote()
