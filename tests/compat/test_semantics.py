@@ -271,6 +271,51 @@ def test_many_threads_block_in_get_at_once(ray: ModuleType) -> None:
     assert results == [1] * 200
 
 
+def test_a_thread_waiting_for_the_loops_owner_is_woken_when_its_refs_are_done(
+    ray: ModuleType,
+) -> None:
+    """While one thread drives the loop for a call that waits on another, a second thread's
+    ray.get returns as soon as its own call is done, not when the first thread lets go."""
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.opened = asyncio.Event()
+
+        async def wait_open(self) -> str:
+            await self.opened.wait()
+            return "through"
+
+        async def open(self) -> None:
+            self.opened.set()
+
+        async def ping(self) -> str:
+            return "pong"
+
+    gate = Gate.remote()
+    assert ray.get(gate.ping.remote()) == "pong"  # created, its loop idle
+    owner_in = threading.Event()
+    outcome: list[str] = []
+
+    def owner() -> None:
+        ref = gate.wait_open.remote()
+        owner_in.set()
+        outcome.append(ray.get(ref, timeout=10))
+
+    t = threading.Thread(target=owner)
+    t.start()
+    assert owner_in.wait(5)
+    # This thread waits behind the owner (or drives itself if it is first): either
+    # way its get returns at once, not at its timeout, and only then does it open
+    # the gate the owner waits on.
+    started = time.monotonic()
+    assert ray.get(gate.ping.remote(), timeout=10) == "pong"
+    assert time.monotonic() - started < 5
+    ray.get(gate.open.remote(), timeout=5)
+    t.join(10)
+    assert outcome == ["through"]
+
+
 def test_work_goes_on_while_no_thread_blocks(ray: ModuleType) -> None:
     """Calls made without ray.get run anyway: the loop's helper thread runs them."""
     done = threading.Event()
