@@ -509,6 +509,56 @@ def test_a_get_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
     assert time.monotonic() - start < 5
 
 
+def test_a_remote_call_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
+    """Once the helper runs the loop (no thread blocks on it), a .remote() takes the loop
+    back, so that the calls after it go to the loop directly, each without waking the
+    helper."""
+    from asyncactors.compat.ray._worker import current
+
+    b = Box.remote()
+    assert ray.get(b.keep.remote(1)) == 1
+    rt = current()
+    assert rt is not None
+    driver = rt.driver
+    deadline = time.monotonic() + 5
+    while driver._owner is None or driver._owner != driver._helper_ident:
+        assert time.monotonic() < deadline, "the helper never ran the loop"
+        time.sleep(0.005)
+    assert driver.enter()  # what each .remote() does first
+    driver.leave()
+    assert ray.get(b.keep.remote(2)) == 2
+
+
+def test_remote_calls_do_not_each_wait_for_a_loop_a_callback_holds(ray: ModuleType) -> None:
+    """While the helper runs a method that holds the loop, .remote() asks it once to let
+    go and sends its calls at once after that, instead of waiting again for each."""
+    from asyncactors.compat.ray._worker import current
+
+    release = threading.Event()
+    holding = threading.Event()
+
+    @ray.remote
+    class Holder:
+        async def hold(self) -> None:
+            holding.set()
+            release.wait(10)  # blocks the loop, on purpose
+
+    b = Box.remote()
+    assert ray.get(b.keep.remote(0)) == 1
+    h = Holder.remote()
+    ref = h.hold.remote()  # nobody blocks: the helper runs it
+    assert holding.wait(5)
+    rt = current()
+    assert rt is not None
+    assert rt.driver._owner == rt.driver._helper_ident
+    start = time.monotonic()
+    refs = [b.keep.remote(i) for i in range(100)]
+    assert time.monotonic() - start < 1.0  # not 100 waits of up to 20 ms
+    release.set()
+    assert ray.get(refs, timeout=10) == list(range(2, 102))
+    ray.get(ref, timeout=10)
+
+
 def test_constructor_error_with_max_restarts_restarts_then_dies(ray: ModuleType) -> None:
     """An actor whose __init__ keeps raising is restarted within max_restarts, then dead."""
     attempts: list[int] = []

@@ -354,7 +354,9 @@ class Driver:
         of through ``call_soon_threadsafe``.
         """
         # _acquire(), inlined: every .remote() from a thread off the loop enters.
-        if self._closed or not self._lock.acquire(False):
+        if self._closed:
+            return False
+        if not self._lock.acquire(False) and not self._take_from_helper():
             return False
         me = self._owner = _get_ident()
         self._gen += 1
@@ -363,6 +365,31 @@ class Driver:
         self._entered_over = _get_running_loop()
         _set_running_loop(self.loop)
         return True
+
+    def _take_from_helper(self) -> bool:
+        """Take the loop from the helper, if it runs it: ask it to let go and wait for
+        that a little. Returns whether this thread has the loop's lock now.
+
+        Else every call this thread sends would go through call_soon_threadsafe
+        and wake the helper, and each wake-up costs more than the call.
+        """
+        owner = self._owner
+        if owner is None or owner != self._helper_ident or owner == _get_ident():
+            return False
+        if self._handover:
+            # Asked already, and not let go: a callback holds the loop. Waiting
+            # again, every call would wait.
+            return False
+        self._handover = True
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_noop)
+        with self._cond:
+            self._waiters += 1
+            try:
+                self._cond.wait_for(lambda: not self._lock.locked(), _MAX_POLL)
+            finally:
+                self._waiters -= 1
+        return self._lock.acquire(False)
 
     def leave(self) -> None:
         """Undo ``enter()``."""
