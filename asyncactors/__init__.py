@@ -30,6 +30,7 @@ from ._exceptions import (
 )
 from ._handle import ActorHandle, ActorMethod, typed
 from ._ref import ObjectRef
+from ._resources import AssignedResources
 from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
 from ._system import ActorSystem, init, shutdown
@@ -58,6 +59,7 @@ __all__ = [
     "ActorState",
     "ActorStatistics",
     "ActorSystem",
+    "AssignedResources",
     "AsyncActorsError",
     "Backoff",
     "BatchMethod",
