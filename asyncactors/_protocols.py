@@ -20,14 +20,16 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from types import CodeType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._context import RunningActor
-from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._stream import StreamSource
 from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
+
+if TYPE_CHECKING:
+    from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 
 __all__ = ["EAGER_BUDGET", "Backend", "Child", "EngineCore", "Host", "Parent"]
 
