@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from ..._specs import MethodSpec
 
 _ALIVE: Final = ActorState.ALIVE
-_get_ident = threading.get_ident
 
 __all__ = ["ActorCore", "EagerCore"]
 
