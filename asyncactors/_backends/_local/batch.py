@@ -26,15 +26,17 @@ from typing import Any, Final, cast
 
 from ..._exceptions import TaskCancelledError
 from ..._mailbox import Lane, Mailbox
-from ..._ref import ObjectRef
+from ..._ref import OK, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
-from ..._types import ActorState
+from ..._types import SYNC, ActorState
 from .base import CoreBase
 from .call import OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 
 __all__ = ["BatchCall", "BatchLane", "Batches"]
 
 _get_running_loop = asyncio._get_running_loop
+InvalidStateError = asyncio.InvalidStateError
+_new = object.__new__
 
 _ALIVE: Final = ActorState.ALIVE
 
@@ -111,16 +113,24 @@ class BatchLane(Lane):
     # -- Lane ---------------------------------------------------------------------
 
     def push(self, msg: Any) -> None:
-        """An item arrives; Mailbox.put or Mailbox._admit counts its place once this returns."""
+        """An item arrives; Mailbox.put or Mailbox._admit counts its place once this returns.
+
+        ``Batches.call_item`` inlines this for an item that finds room.
+        """
         items = self.items
         items.append(msg)
-        n = len(items)
-        if n == 1:
-            self._refresh()
-        if n >= self.max_size:
+        if len(items) == 1:
+            self._first()
+        elif len(items) >= self.max_size:
             # Inside the mailbox's own bookkeeping: it admits waiters itself after this.
             self.flush(partial=0, admit=False)
-        elif n == 1:
+
+    def _first(self) -> None:
+        """The first item of a batch has arrived: start its wait (or flush a batch of one)."""
+        self._refresh()
+        if self.max_size <= 1:
+            self.flush(partial=0, admit=False)
+        else:
             self._start_timer()
 
     def pop(self) -> Any:  # pragma: no cover - the engine never drains a batch lane
@@ -200,18 +210,35 @@ class BatchLane(Lane):
         while flushed and (flushed[0]._pos == RUNNING or flushed[0]._state):
             flushed.popleft()
         run = self.spec.run
+        # A batch of an async (or threaded) method with a free slot and nothing ahead
+        # of it starts in a worker task now, as Dispatch.call starts such a call:
+        # not a drain in the next loop iteration that would start it in the one after.
+        spawn = run.kind is not SYNC and core.state is _ALIVE and core.stopping is None
+        freed = 0
+        queued = False
         for batch_items in batches:
             batch = BatchCall(core, run, batch_items)
             batch._lane = target
             batch._pos = QUEUED
-            target.push(batch)
             flushed.append(batch)
-        freed = sum(len(b) for b in batches) - len(batches)
+            freed += len(batch_items)
+            if (
+                spawn
+                and target.head is None
+                and not target.retries
+                and not target.idle
+                and target.running < target.limit
+            ):
+                core._spawn(target, batch)  # it holds no place in the mailbox
+            else:
+                target.push(batch)
+                freed -= 1  # it takes the place of one of its items
+                queued = True
         if admit:
             mb.release(freed)
         else:
             mb.depth -= freed
-        if core.state is _ALIVE and not target.idle and target.running < target.limit:
+        if queued and core.state is _ALIVE and not target.idle and target.running < target.limit:
             core._schedule_drain()
 
     def fail(self, error: Callable[[], BaseException]) -> None:
@@ -238,7 +265,10 @@ class BatchCall(Call):
 
     def __init__(self, core: CallOwner, spec: MethodSpec, items: list[Call]) -> None:
         # An item is its call's one argument, positional or (rarely) named.
-        values = [c._args[0] if c._args else _named(c) for c in items]
+        try:
+            values = [c._args[0] for c in items]
+        except IndexError:
+            values = [c._args[0] if c._args else _named(c) for c in items]
         Call.__init__(self, core, spec, (values,), {})
         self._items = items
 
@@ -281,11 +311,27 @@ class BatchCall(Call):
                 item._set_exception(results)
             return
         for item, result in zip(items, results, strict=True):
-            if isinstance(result, BaseException):
-                core.failed += 1
-                item._set_exception(result)
-            else:
-                item._set_result(result)
+            if type(item) is not Call or isinstance(result, BaseException):
+                if isinstance(result, BaseException):
+                    core.failed += 1
+                    item._set_exception(result)
+                else:
+                    item._set_result(result)
+            elif not item._state:
+                waiter = item._waiters
+                if type(waiter) is list:
+                    ObjectRef._set_result(item, result)
+                    continue
+                # ObjectRef._set_result, inlined for a plain item awaited once (or never).
+                item._state = OK
+                item._value = result
+                if waiter is not None:
+                    item._waiters = None
+                    # Not done() first, nor contextlib.suppress: a try costs nothing.
+                    try:  # noqa: SIM105
+                        waiter.set_result(result)
+                    except InvalidStateError:
+                        pass  # its awaiter was cancelled
 
     def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
         items = self._items
@@ -359,18 +405,45 @@ class Batches(CoreBase):
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
         mb = self.mailbox
+        cold = self.cold
+        loop = self.loop
         if (
             kwargs
             or mb is None
-            or self.pending is not None
+            or (cold is not None and cold.pending is not None)
             or self.refusing
+            or _get_running_loop() is not loop
             or isinstance(args[0], ObjectRef)
-            or _get_running_loop() is not self.loop
         ):
             return self.call(spec, args, kwargs)
-        call = Call(self, spec, args, kwargs)
-        assert mb.groups is not None
-        call._pos = QUEUED if mb.put(call, mb.groups[spec.group]) else OVERFLOW
+        # Call(self, spec, args, kwargs) without Call.__init__ (see Dispatch.call).
+        call = _new(Call)
+        call._loop = loop
+        call._state = 0
+        call._waiters = None
+        call._log = None
+        call._core = self
+        call._spec = spec
+        call._args = args
+        call._kwargs = kwargs
+        call._admit = None
+        lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
+        call._lane = lane
+        if mb.depth < mb.capacity and not mb.overflow:
+            # Mailbox.put and BatchLane.push, inlined.
+            call._pos = QUEUED
+            items = lane.items
+            items.append(call)
+            if len(items) == 1:
+                lane._first()
+            elif len(items) >= lane.max_size:
+                lane.flush(partial=0, admit=False)
+            depth = mb.depth = mb.depth + 1
+            if depth > mb.peak:
+                mb.peak = depth
+        else:
+            mb.wait_for_room(call)
+            call._pos = OVERFLOW
         return call
 
     def _batch_lanes(self) -> Iterator[BatchLane]:
