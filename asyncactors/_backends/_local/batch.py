@@ -36,7 +36,7 @@ __all__ = ["BatchCall", "BatchLane", "Batches"]
 
 _get_running_loop = asyncio._get_running_loop
 InvalidStateError = asyncio.InvalidStateError
-_new = object.__new__
+_Future = asyncio.Future
 
 _ALIVE: Final = ActorState.ALIVE
 
@@ -311,27 +311,27 @@ class BatchCall(Call):
                 item._set_exception(results)
             return
         for item, result in zip(items, results, strict=True):
-            if type(item) is not Call or isinstance(result, BaseException):
-                if isinstance(result, BaseException):
-                    core.failed += 1
-                    item._set_exception(result)
-                else:
-                    item._set_result(result)
-            elif not item._state:
-                waiter = item._waiters
-                if type(waiter) is list:
-                    ObjectRef._set_result(item, result)
-                    continue
-                # ObjectRef._set_result, inlined for a plain item awaited once (or never).
+            waiter = item._waiters
+            if (
+                type(waiter) is _Future
+                and type(item) is Item
+                and not isinstance(result, BaseException)
+            ):
+                # ObjectRef._set_result, inlined for a plain item awaited once, as most
+                # are (a pending one: resolving a ref drops its waiters).
+                item._waiters = None
                 item._state = OK
                 item._value = result
-                if waiter is not None:
-                    item._waiters = None
-                    # Not done() first, nor contextlib.suppress: a try costs nothing.
-                    try:  # noqa: SIM105
-                        waiter.set_result(result)
-                    except InvalidStateError:
-                        pass  # its awaiter was cancelled
+                # Not done() first, nor contextlib.suppress: a try costs nothing.
+                try:  # noqa: SIM105
+                    waiter.set_result(result)
+                except InvalidStateError:
+                    pass  # its awaiter was cancelled
+            elif isinstance(result, BaseException):
+                core.failed += 1
+                item._set_exception(result)
+            else:
+                item._set_result(result)
 
     def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
         items = self._items
@@ -348,7 +348,17 @@ class BatchCall(Call):
             item._set_exception(exc)
 
 
+class Item(Call):
+    """An item sent by ``Batches.call_item``'s short path: a plain ``Call``, made by
+    ``Item()`` (``object.__init__``), its fields set by its maker."""
+
+    __slots__ = ()
+
+    __init__ = object.__init__
+
+
 BatchCall.__name__ = BatchCall.__qualname__ = "ObjectRef"
+Item.__name__ = Item.__qualname__ = "ObjectRef"
 
 
 def _named(call: Call) -> Any:
@@ -416,8 +426,9 @@ class Batches(CoreBase):
             or isinstance(args[0], ObjectRef)
         ):
             return self.call(spec, args, kwargs)
-        # Call(self, spec, args, kwargs) without Call.__init__ (see Dispatch.call).
-        call = _new(Call)
+        # Call(self, spec, args, kwargs) without Call.__init__ (see Dispatch.call),
+        # nor object.__new__(Call) (a slot wrapper, which slices its arguments).
+        call: Call = Item()
         call._loop = loop
         call._state = 0
         call._waiters = None
@@ -433,11 +444,13 @@ class Batches(CoreBase):
             # Mailbox.put and BatchLane.push, inlined.
             call._pos = QUEUED
             items = lane.items
-            items.append(call)
-            if len(items) == 1:
+            if items:
+                items.append(call)
+                if len(items) >= lane.max_size:
+                    lane.flush(partial=0, admit=False)
+            else:
+                items.append(call)
                 lane._first()
-            elif len(items) >= lane.max_size:
-                lane.flush(partial=0, admit=False)
             depth = mb.depth = mb.depth + 1
             if depth > mb.peak:
                 mb.peak = depth
