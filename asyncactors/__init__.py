@@ -8,10 +8,14 @@
 >>> await c.incr.remote(5)
 """
 
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+from typing import Final as _Final
+
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
 from ._batch import BatchMethod, batch
-from ._events import ActorEvent, ActorExitInfo, EventStream
 from ._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
@@ -25,18 +29,22 @@ from ._exceptions import (
     TaskCancelledError,
 )
 from ._handle import ActorHandle, ActorMethod, typed
-from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
-from ._pool import ActorPool
 from ._ref import ObjectRef
-from ._runtime import RuntimeContext, get_runtime_context
-from ._statistics import GroupStatistics, SystemStatistics
-from ._stores import CheckpointStore, FileStore, MemoryStore
+from ._resources import AssignedResources
 from ._stream import StreamRef
 from ._supervisor import Backoff, Supervisor
-from ._sync import get_sync, start_background
 from ._system import ActorSystem, init, shutdown
 from ._types import ActorInfo, ActorState, EventKind
-from ._watchdog import StuckCall
+
+if _TYPE_CHECKING:
+    from ._events import ActorEvent, ActorExitInfo, EventStream
+    from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
+    from ._pool import ActorPool
+    from ._runtime import RuntimeContext, get_runtime_context
+    from ._statistics import GroupStatistics, SystemStatistics
+    from ._stores import CheckpointStore, FileStore, MemoryStore
+    from ._sync import get_sync, start_background
+    from ._watchdog import StuckCall
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -51,6 +59,7 @@ __all__ = [
     "ActorState",
     "ActorStatistics",
     "ActorSystem",
+    "AssignedResources",
     "AsyncActorsError",
     "Backoff",
     "BatchMethod",
@@ -97,10 +106,58 @@ __all__ = [
 
 __version__ = "0.1.0.dev0"
 
-# Make the objects' __module__ the public package, as in trio and anyio, so that
-# reprs, docs and pickling errors name the public path.
+# Names whose modules a program that never uses them need not import (anyio,
+# msgpack, tempfile, ...: the sync bridge, the stores, the pool, statistics; and
+# the records, whose dataclasses take longer to make than most modules to load):
+# each is imported on first use, by PEP 562's module __getattr__.
+_LAZY: _Final = {
+    "ActorEvent": "_events",
+    "ActorExitInfo": "_events",
+    "ActorPool": "_pool",
+    "ActorStatistics": "_metrics",
+    "CheckpointStore": "_stores",
+    "EventStream": "_events",
+    "FileStore": "_stores",
+    "GroupStatistics": "_statistics",
+    "LatencyHistogram": "_metrics",
+    "LatencySummary": "_metrics",
+    "MemoryStore": "_stores",
+    "RuntimeContext": "_runtime",
+    "StuckCall": "_watchdog",
+    "SystemStatistics": "_statistics",
+    "get_runtime_context": "_runtime",
+    "get_sync": "_sync",
+    "start_background": "_sync",
+}
+
+
+def _publish(obj: _Any) -> None:
+    # Make the objects' __module__ the public package, as in trio and anyio, so that
+    # reprs, docs and pickling errors name the public path.
+    if getattr(obj, "__module__", "").startswith("asyncactors._"):
+        obj.__module__ = __name__
+
+
+def __getattr__(name: str) -> _Any:
+    """Import a lazily exported name's module on first use (PEP 562).
+
+    Raises:
+        AttributeError: ``name`` is not one of the package's names.
+    """
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    obj = getattr(_importlib.import_module(f".{module}", __name__), name)
+    _publish(obj)
+    globals()[name] = obj
+    return obj
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("asyncactors._"):
-        _obj.__module__ = __name__
-del _name, _obj
+    if _name not in _LAZY:
+        _publish(globals()[_name])
+del _name

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from ._events import ActorExitInfo
 from ._options import check_stream_options, validate_call_options
 from ._ref import ObjectRef, split
 from ._stream import StreamRef
 from ._types import STREAMS, StopReason
 
 if TYPE_CHECKING:
+    from ._events import ActorExitInfo
     from ._metrics import ActorStatistics
     from ._protocols import EngineCore
     from ._specs import MethodSpec
@@ -328,6 +327,8 @@ class ActorHandle(Generic[_T]):
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(_wait_stopped(core), core.loop)
             )
+        from ._events import ActorExitInfo  # here: few programs monitor their actors
+
         return ActorExitInfo(
             actor_id=core.actor_id,
             name=core.name,
@@ -387,6 +388,8 @@ class ActorHandle(Generic[_T]):
                 f"{name!r} is private: methods whose names start with '_' cannot be "
                 f"called on a {spec.name} actor"
             )
+        import difflib
+
         methods = sorted(spec.methods)
         close = difflib.get_close_matches(name, methods, n=3)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""

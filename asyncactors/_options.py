@@ -12,6 +12,7 @@ __all__ = [
     "METHOD_DEFAULTS",
     "check_batch_option",
     "check_batched_method_options",
+    "check_block_warning",
     "check_gpu_amount",
     "check_name_for_get_if_exists",
     "check_resource_amounts",
@@ -70,6 +71,23 @@ CALL_OPTION_NAMES: Final = (
 
 _TASK_ONLY: Final = ("num_returns", "max_retries", "retry_exceptions", "max_calls")
 _LIFETIMES: Final = (None, "detached", "non_detached")
+
+
+def check_block_warning(value: object) -> None:
+    """Refuse a ``block_warning_s`` that is neither ``None`` nor a positive number.
+
+    Raises:
+        ValueError: a number <= 0.
+        TypeError: not a number.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"block_warning_s must be a number of seconds or None, got {value!r}")
+    if not value > 0:
+        raise ValueError(
+            f"block_warning_s must be > 0 (or None to turn the watchdog off), got {value}"
+        )
 
 
 def check_timeout(timeout: object, name: str = "timeout") -> None:

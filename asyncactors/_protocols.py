@@ -20,14 +20,16 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from types import CodeType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._context import RunningActor
-from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._stream import StreamSource
 from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
+
+if TYPE_CHECKING:
+    from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 
 __all__ = ["EAGER_BUDGET", "Backend", "Child", "EngineCore", "Host", "Parent"]
 
@@ -81,6 +83,9 @@ class Host(Protocol):
     # The actor whose sync code runs inline on the loop right now (see
     # _context.running_actor): cheaper than a context variable per drain.
     inline: RunningActor | None
+    # The thread that runs the loop for good, or None if none does (compat.ray's
+    # loop is run by whichever thread owns it).
+    thread_id: int | None
     # ActorSystem(metrics=True): time every call of actors created from now on.
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).

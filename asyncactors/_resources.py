@@ -24,7 +24,15 @@ from typing import Any, Final
 from ._exceptions import ActorDiedError, GetTimeoutError
 from ._options import check_resource_amounts
 
-__all__ = ["CPU", "GPU", "MEMORY", "ResourcePool", "describe_amounts", "machine_memory"]
+__all__ = [
+    "CPU",
+    "GPU",
+    "MEMORY",
+    "AssignedResources",
+    "ResourcePool",
+    "describe_amounts",
+    "machine_memory",
+]
 
 CPU: Final = "CPU"
 GPU: Final = "GPU"
@@ -45,6 +53,24 @@ def _amounts(units: Mapping[str, int]) -> dict[str, float]:
 
 def _as_units(amounts: Mapping[str, float]) -> Units:
     return {name: _units(a) for name, a in amounts.items()}
+
+
+class AssignedResources(dict[str, float]):
+    """What an actor holds, as Ray's ``get_assigned_resources()`` gives it
+    (``{"CPU": 1.0, "GPU": 1.0}``), with the ids of the GPUs it holds in
+    ``gpu_ids`` (``["3"]``), e.g. for ``CUDA_VISIBLE_DEVICES``.
+
+    A plain dict otherwise: it compares, copies and serialises as one.
+    """
+
+    __slots__ = ("gpu_ids",)
+
+    def __init__(self, amounts: Mapping[str, float] = {}, gpu_ids: Iterable[str] = ()) -> None:
+        super().__init__(amounts)
+        self.gpu_ids: list[str] = list(gpu_ids)
+
+    def __repr__(self) -> str:
+        return f"AssignedResources({dict.__repr__(self)}, gpu_ids={self.gpu_ids!r})"
 
 
 def describe_amounts(amounts: Mapping[str, float]) -> str:
@@ -173,11 +199,15 @@ class ResourcePool:
         with self._lock:
             return _amounts({n: u for n, u in self._free.items() if u > 0})
 
-    def assigned(self, core: Any) -> dict[str, float]:
-        """What ``core`` holds now."""
+    def assigned(self, core: Any) -> AssignedResources:
+        """What ``core`` holds now, with the ids of its GPUs."""
         with self._lock:
             holder = self.members.get(core)
-            return _amounts(holder.held) if holder is not None else {}
+            if holder is None:
+                return AssignedResources()
+            return AssignedResources(
+                _amounts(holder.held), (self._gpu_ids[i] for i in sorted(holder.gpus))
+            )
 
     def gpu_ids(self, core: Any) -> list[str]:
         """The ids of the GPUs ``core`` holds (a share of one, or whole ones)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._context import RunningActor, current_system, running_actor
+from ._resources import AssignedResources
 
 if TYPE_CHECKING:
     from ._handle import ActorHandle
@@ -45,14 +46,16 @@ class RuntimeContext:
         call = self._call
         return call is not None and call._was_cancelled()
 
-    def get_assigned_resources(self) -> dict[str, float]:
+    def get_assigned_resources(self) -> AssignedResources:
         """What the actor holds now of its system's logical resources, as in Ray:
-        ``{"CPU": 1.0, "GPU": 0.5}``. Empty outside an actor and for an actor
-        that reserves nothing. Asked afresh each time (``set_resources()``)."""
+        ``{"CPU": 1.0, "GPU": 0.5}``, a dict whose ``gpu_ids`` attribute lists
+        the ids of the GPUs it holds (``["3"]``; set ``CUDA_VISIBLE_DEVICES``
+        from them). Empty outside an actor and for an actor that reserves
+        nothing. Asked afresh each time (``set_resources()``)."""
         core = self._core
         if core is None or self._system is None:
-            return {}
-        assigned: dict[str, float] = self._system._resources.assigned(core)
+            return AssignedResources()
+        assigned: AssignedResources = self._system._resources.assigned(core)
         return assigned
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:

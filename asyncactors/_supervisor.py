@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -93,6 +92,8 @@ class Backoff:
             base *= self.multiplier
         base = min(base, self.max_s)
         if self.jitter:
+            import random  # here: most programs never restart an actor
+
             base *= 1 + self.jitter * (2 * random.random() - 1)
         return max(0.0, base)
 

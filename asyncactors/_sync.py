@@ -37,8 +37,6 @@ EXIT_GRACE = 0.5
 
 # Guards asyncactors._system._background: one background system at a time.
 _start_lock = threading.Lock()
-# Portals of loops that never stopped, kept so that nothing tries to close them.
-_abandoned: list[contextlib.AbstractContextManager[BlockingPortal]] = []
 
 
 class BackgroundSystem(ActorSystem):
@@ -126,8 +124,15 @@ class BackgroundSystem(ActorSystem):
                 future = asyncio.run_coroutine_threadsafe(self.shutdown(timeout), self.loop)
                 if not concurrent.futures.wait([future], give_up_after).done:
                     # The loop thread is a daemon: it dies with the process. The
-                    # portal is kept: closing it would wait for the loop.
-                    _abandoned.append(cm)
+                    # portal is closed by a daemon thread too, as closing it waits for
+                    # the loop: left to the interpreter's teardown, which closes it
+                    # when it clears this module, it would hang the exit.
+                    threading.Thread(
+                        target=cm.__exit__,
+                        args=(None, None, None),
+                        name="asyncactors-abandoned-portal",
+                        daemon=True,
+                    ).start()
                     _forget(self)
                     logger.error(
                         "%r did not stop within %s s: a sync method blocks its event loop, "

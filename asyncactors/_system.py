@@ -16,21 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from ._backends import get_backend
 from ._context import RunningActor, current_system
-from ._events import ActorEvent, EventStream
 from ._exceptions import ActorAlreadyExistsError
-from ._metrics import ActorStatistics
-from ._options import check_timeout
+from ._options import check_block_warning, check_timeout
 from ._protocols import EAGER_BUDGET
 from ._resources import ResourcePool, describe_amounts
 from ._specs import ActorConfig, ClassSpec
-from ._statistics import Retired, SystemStatistics, system_statistics
 from ._supervisor import Supervisor
 from ._types import ActorInfo, ActorState, EventKind, StopReason
-from ._watchdog import StuckCall, Watchdog, check_block_warning
 
 if TYPE_CHECKING:
+    from ._events import EventStream
     from ._handle import ActorHandle
+    from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
+    from ._statistics import Retired, SystemStatistics
+    from ._watchdog import StuckCall, Watchdog
 
 __all__ = [
     "ActorSystem",
@@ -141,8 +141,9 @@ class ActorSystem:
         self._metrics = metrics
         self._block_warning_s = block_warning_s
         self._watchdog: Watchdog | None = None
-        # The counters of actors stopped for good, so that totals never go down.
-        self._retired = Retired()
+        # The counters of actors stopped for good, so that totals never go down
+        # (made by the first such actor: _statistics loads when it is needed).
+        self._retired: Retired | None = None
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -216,6 +217,8 @@ class ActorSystem:
             self._thread_id = self._host.thread_id = threading.get_ident()
             self._backend.start(self._host)
             if self._block_warning_s is not None and not self._closing:
+                from ._watchdog import Watchdog  # here: not every system runs one
+
                 self._watchdog = Watchdog(
                     loop,
                     self._thread_id,
@@ -343,7 +346,12 @@ class ActorSystem:
                 if self._names.get(key) is core:
                     del self._names[key]
         self._graveyard.append(core)
-        self._retired.add(core)
+        retired = self._retired
+        if retired is None:
+            from ._statistics import Retired
+
+            retired = self._retired = Retired()
+        retired.add(core)
         if self._resources.members:
             self._resources.release(core)
 
@@ -351,6 +359,8 @@ class ActorSystem:
         """Publish a lifecycle event to every open ``events()`` stream."""
         if not self._streams:
             return
+        from ._events import ActorEvent  # only once events() has a reader
+
         event = ActorEvent(
             kind=kind,
             actor_id=core.actor_id,
@@ -375,6 +385,8 @@ class ActorSystem:
         (a graceful stop) and ``dead`` (killed, failed for good). The stream ends
         when the system has shut down; ``aclose()`` ends it earlier.
         """
+        from ._events import EventStream
+
         stream = EventStream()
         if self._closed:
             stream._close()
@@ -443,8 +455,11 @@ class ActorSystem:
         """
         with self._lock:
             live = list(self._actors.values())
+        from ._statistics import Retired, system_statistics
+
         blocks = self._watchdog.blocks if self._watchdog is not None else 0
-        return system_statistics(self._namespace, self._metrics, live, self._retired, blocks)
+        retired = self._retired if self._retired is not None else Retired()
+        return system_statistics(self._namespace, self._metrics, live, retired, blocks)
 
     def actor_statistics(self) -> list[ActorStatistics]:
         """``handle.statistics()`` of every live actor, oldest first (any thread)."""

@@ -41,7 +41,7 @@ from ._types import ASYNC, SYNC
 if TYPE_CHECKING:
     from ._protocols import EngineCore, Host
 
-__all__ = ["CallKind", "LoopBlock", "StuckCall", "Watchdog", "check_block_warning"]
+__all__ = ["CallKind", "LoopBlock", "StuckCall", "Watchdog"]
 
 CallKind = Literal["sync", "async", "thread"]
 _KINDS: Final[dict[int, CallKind]] = {SYNC: "sync", ASYNC: "async"}
@@ -51,23 +51,6 @@ _KINDS: Final[dict[int, CallKind]] = {SYNC: "sync", ASYNC: "async"}
 _SAMPLE_BUDGET: Final = 100
 # How many loop blocks the dashboard can show.
 _RECENT_BLOCKS: Final = 20
-
-
-def check_block_warning(value: object) -> None:
-    """Refuse a ``block_warning_s`` that is neither ``None`` nor a positive number.
-
-    Raises:
-        ValueError: a number <= 0.
-        TypeError: not a number.
-    """
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"block_warning_s must be a number of seconds or None, got {value!r}")
-    if not value > 0:
-        raise ValueError(
-            f"block_warning_s must be > 0 (or None to turn the watchdog off), got {value}"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 import asyncactors
 
 
@@ -15,7 +17,8 @@ def test_all_names_exist_and_are_public() -> None:
 
 
 def test_no_public_name_outside_all() -> None:
-    """Nothing public is exported that __all__ does not list."""
+    """Nothing public is exported that __all__ does not list, and dir() lists all of
+    __all__, the names imported on first use included."""
     public = {
         name
         for name, value in vars(asyncactors).items()
@@ -23,7 +26,19 @@ def test_no_public_name_outside_all() -> None:
         # once imported; they are reached by import, not re-exported.
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(asyncactors.__all__)
+    assert public <= set(asyncactors.__all__)
+    listed = {
+        name
+        for name in dir(asyncactors)
+        if not name.startswith("_") and not isinstance(getattr(asyncactors, name), types.ModuleType)
+    }
+    assert listed == set(asyncactors.__all__)
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    """A name the package does not have raises AttributeError naming it."""
+    with pytest.raises(AttributeError, match="no_such_name"):
+        asyncactors.no_such_name  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_all_is_sorted_and_unique() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import types
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ class _OffLoop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # No thread runs the loop (as under compat.ray).
+        self.host = types.SimpleNamespace(thread_id=None)
 
     def _submit_threadsafe(self, call: Call) -> Call:
         return call
@@ -240,3 +243,73 @@ async def test_a_handle_caches_each_method_it_used_in_a_slot_of_its_own() -> Non
         assert await actor.ok.remote() == 1
         with pytest.raises(AttributeError, match="has no method 'okk'; did you mean 'ok'"):
             actor.okk  # noqa: B018
+
+
+@asyncactors.remote
+class Both:
+    def sync_get(self) -> int:
+        return 1
+
+    async def async_get(self) -> int:
+        return 2
+
+
+@pytest.mark.parametrize("method", ["sync_get", "async_get"])
+async def test_calls_made_and_awaited_on_the_loop_thread_never_ask_for_the_running_loop(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """On the loop's own thread, .remote(), await and a worker's start take the loop as
+    the running one without asking (asyncio._get_running_loop() is a getpid() system
+    call in Python 3.11, and so is current_task() without its loop)."""
+    from asyncactors import _ref
+    from asyncactors._backends._local import base, dispatch
+
+    asked: list[str] = []
+    real_running, real_current = asyncio._get_running_loop, asyncio.current_task
+
+    def running() -> asyncio.AbstractEventLoop | None:
+        asked.append("_get_running_loop()")
+        return real_running()
+
+    def current(loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[Any] | None:
+        if loop is None:
+            asked.append("current_task()")
+        return real_current(loop)
+
+    async with asyncactors.ActorSystem():
+        actor = await Both.remote()
+        for module in (_ref, base, dispatch):
+            monkeypatch.setattr(module, "_get_running_loop", running)
+        monkeypatch.setattr(dispatch, "_current_task", current)
+        for _ in range(3):
+            assert await getattr(actor, method).remote() in (1, 2)
+        assert asked == []
+
+
+async def _value(ref: Any) -> Any:
+    return await ref
+
+
+def test_a_ref_awaited_by_another_loop_on_the_systems_thread_waits_for_its_loop() -> None:
+    """A task of another loop, on the thread of a system whose loop is stopped, awaiting
+    one of its refs gets the value once the system's loop runs again (not a future of
+    the wrong loop)."""
+    home, other = asyncio.new_event_loop(), asyncio.new_event_loop()
+    system = asyncactors.ActorSystem()
+
+    async def start() -> Any:
+        await system.__aenter__()
+        return await Both.remote()
+
+    try:
+        actor = home.run_until_complete(start())
+        ref = actor.sync_get.remote()  # queued while the loop is stopped
+        waiter = other.create_task(_value(ref))
+        other.run_until_complete(asyncio.sleep(0))
+        assert not waiter.done()
+        assert home.run_until_complete(_value(ref)) == 1
+        assert other.run_until_complete(waiter) == 1
+    finally:
+        home.run_until_complete(system.shutdown())
+        home.close()
+        other.close()

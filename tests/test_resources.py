@@ -156,6 +156,23 @@ async def test_creation_reserves_and_death_releases() -> None:
         assert infos(system)["a"].resources == {}
 
 
+async def test_assigned_resources_carry_the_ids_of_the_gpus_held() -> None:
+    """get_assigned_resources() is Ray's dict of amounts, and its gpu_ids names the GPUs held."""
+    async with ActorSystem(resources={"GPU": ["4", "7", "9"]}):
+        two = job(num_gpus=2).remote("two", [])
+        half = job(num_gpus=0.5).remote("half", [])
+        none = job().remote("none", [])
+        for h, amounts, ids in ((two, {"GPU": 2.0}, ["4", "7"]), (half, {"GPU": 0.5}, ["9"])):
+            held, _ = await h.assigned.remote()
+            assert isinstance(held, asyncactors.AssignedResources)
+            assert held == amounts
+            assert held.gpu_ids == ids
+        held, _ = await none.assigned.remote()
+        assert held == {}
+        assert held.gpu_ids == []
+    assert asyncactors.get_runtime_context().get_assigned_resources().gpu_ids == []
+
+
 async def test_a_demand_above_the_capacity_is_refused_at_creation() -> None:
     """.remote() refuses an actor asking more than the system has in all, naming what."""
     async with ActorSystem(resources={"CPU": 2}) as system:

@@ -385,6 +385,7 @@ def test_an_unstopped_background_system_is_drained_at_exit(tmp_path: Any) -> Non
             """
             import asyncio
             import asyncactors
+            import asyncactors._sync
 
             @asyncactors.remote
             class Worker:

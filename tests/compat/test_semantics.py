@@ -50,6 +50,20 @@ def test_arguments_are_copied_when_sent(ray: ModuleType) -> None:
     assert ray.get(b.items_now.remote()) == [{"a": [1]}]
 
 
+def test_immutable_arguments_pass_uncopied_and_mutable_insides_are_copied(
+    ray: ModuleType,
+) -> None:
+    """A tuple of numbers and strings goes to the actor and back as the same object (a
+    copy would be equal and immutable), while a tuple holding a list is still copied."""
+    b = Box.remote()
+    flat = (1, "two", 3.0, b"four", None)
+    assert ray.get(b.identity.remote(flat)) is flat
+    nested = (1, [2])
+    ray.get(b.keep.remote(nested))
+    nested[1].append(3)
+    assert ray.get(b.items_now.remote()) == [(1, [2])]
+
+
 def test_results_are_copied_when_returned(ray: ModuleType) -> None:
     """A result is a copy of the actor's state, made when the method returned."""
     b = Box.remote()
@@ -257,6 +271,51 @@ def test_many_threads_block_in_get_at_once(ray: ModuleType) -> None:
     assert results == [1] * 200
 
 
+def test_a_thread_waiting_for_the_loops_owner_is_woken_when_its_refs_are_done(
+    ray: ModuleType,
+) -> None:
+    """While one thread drives the loop for a call that waits on another, a second thread's
+    ray.get returns as soon as its own call is done, not when the first thread lets go."""
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.opened = asyncio.Event()
+
+        async def wait_open(self) -> str:
+            await self.opened.wait()
+            return "through"
+
+        async def open(self) -> None:
+            self.opened.set()
+
+        async def ping(self) -> str:
+            return "pong"
+
+    gate = Gate.remote()
+    assert ray.get(gate.ping.remote()) == "pong"  # created, its loop idle
+    owner_in = threading.Event()
+    outcome: list[str] = []
+
+    def owner() -> None:
+        ref = gate.wait_open.remote()
+        owner_in.set()
+        outcome.append(ray.get(ref, timeout=10))
+
+    t = threading.Thread(target=owner)
+    t.start()
+    assert owner_in.wait(5)
+    # This thread waits behind the owner (or drives itself if it is first): either
+    # way its get returns at once, not at its timeout, and only then does it open
+    # the gate the owner waits on.
+    started = time.monotonic()
+    assert ray.get(gate.ping.remote(), timeout=10) == "pong"
+    assert time.monotonic() - started < 5
+    ray.get(gate.open.remote(), timeout=5)
+    t.join(10)
+    assert outcome == ["through"]
+
+
 def test_work_goes_on_while_no_thread_blocks(ray: ModuleType) -> None:
     """Calls made without ray.get run anyway: the loop's helper thread runs them."""
     done = threading.Event()
@@ -448,6 +507,56 @@ def test_a_get_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
     start = time.monotonic()
     assert ray.get([b.keep.remote(i) for i in range(100)]) == list(range(2, 102))
     assert time.monotonic() - start < 5
+
+
+def test_a_remote_call_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
+    """Once the helper runs the loop (no thread blocks on it), a .remote() takes the loop
+    back, so that the calls after it go to the loop directly, each without waking the
+    helper."""
+    from asyncactors.compat.ray._worker import current
+
+    b = Box.remote()
+    assert ray.get(b.keep.remote(1)) == 1
+    rt = current()
+    assert rt is not None
+    driver = rt.driver
+    deadline = time.monotonic() + 5
+    while driver._owner is None or driver._owner != driver._helper_ident:
+        assert time.monotonic() < deadline, "the helper never ran the loop"
+        time.sleep(0.005)
+    assert driver.enter()  # what each .remote() does first
+    driver.leave()
+    assert ray.get(b.keep.remote(2)) == 2
+
+
+def test_remote_calls_do_not_each_wait_for_a_loop_a_callback_holds(ray: ModuleType) -> None:
+    """While the helper runs a method that holds the loop, .remote() asks it once to let
+    go and sends its calls at once after that, instead of waiting again for each."""
+    from asyncactors.compat.ray._worker import current
+
+    release = threading.Event()
+    holding = threading.Event()
+
+    @ray.remote
+    class Holder:
+        async def hold(self) -> None:
+            holding.set()
+            release.wait(10)  # blocks the loop, on purpose
+
+    b = Box.remote()
+    assert ray.get(b.keep.remote(0)) == 1
+    h = Holder.remote()
+    ref = h.hold.remote()  # nobody blocks: the helper runs it
+    assert holding.wait(5)
+    rt = current()
+    assert rt is not None
+    assert rt.driver._owner == rt.driver._helper_ident
+    start = time.monotonic()
+    refs = [b.keep.remote(i) for i in range(100)]
+    assert time.monotonic() - start < 1.0  # not 100 waits of up to 20 ms
+    release.set()
+    assert ray.get(refs, timeout=10) == list(range(2, 102))
+    ray.get(ref, timeout=10)
 
 
 def test_constructor_error_with_max_restarts_restarts_then_dies(ray: ModuleType) -> None:

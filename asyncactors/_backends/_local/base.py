@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from .call import Admission, Call
 
 __all__ = ["CoreBase"]
+
+_get_ident = threading.get_ident
+_get_running_loop = asyncio._get_running_loop
 
 
 class CoreBase(Waiters):
@@ -143,6 +147,14 @@ class CoreBase(Waiters):
 
     def _dead_error(self) -> ActorDiedError:
         return self._error(self.reason or "is dead")
+
+    def on_loop(self) -> bool:
+        """Whether the caller runs on the actor's loop (``Dispatch.call`` inlines this)."""
+        # On the loop's thread with the loop running, the running loop is the
+        # actor's: that spares asking for it (a getpid() system call in 3.11).
+        return (
+            self.host.thread_id == _get_ident() and self.loop.is_running()
+        ) or _get_running_loop() is self.loop
 
     def _schedule_drain(self) -> None:
         """Have the mailbox drained in the next loop iteration, if it is not already.

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
 from ..._mailbox import Lane, Mailbox
-from ..._ref import ObjectRef
+from ..._ref import _SEEN, ObjectRef, _actor_here
 from ..._specs import MethodSpec
 from ..._types import ASYNC, SYNC, ActorState, StopReason
 from .common import STOPPED_BY, UNREACHABLE, Described, died_error
 
 if TYPE_CHECKING:
+    from ..._protocols import Host
     from ..._specs import ClassSpec
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _get_running_loop = asyncio._get_running_loop
+_get_ident = threading.get_ident
 
 # Where a call is. Plain ints, compared on the hot path.
 NEW: Final = 0
@@ -44,6 +46,7 @@ class CallOwner(Described, Protocol):
     """What a call needs of the actor it was sent to."""
 
     state: ActorState
+    host: Host
     loop: asyncio.AbstractEventLoop
     spec: ClassSpec
     mailbox: Mailbox | None
@@ -102,6 +105,32 @@ class Call(ObjectRef[Any]):
 
     def _unreachable(self) -> ActorDiedError:
         return died_error(self._core, UNREACHABLE)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._state:
+            return self._finished()
+        core = self._core
+        loop = core.loop
+        # ObjectRef.__await__ asks for the running loop, and in Python 3.11 that
+        # makes a getpid() system call: on the actor's own thread, with its loop
+        # running, the running loop can only be the actor's.
+        if core.host.thread_id != _get_ident() or not loop.is_running():
+            return ObjectRef.__await__(self)
+        # The rest of ObjectRef.__await__, inlined: the hot path.
+        fut = loop.create_future()
+        if self._waiters is None:
+            self._waiters = fut
+        else:
+            self._add_waiter(fut)
+        log = self._log
+        if log is not _SEEN:
+            if log is not None:
+                log.exc = None
+            self._log = _SEEN
+        actor = _actor_here()
+        if actor is None:
+            return fut.__await__()
+        return actor.blocking_wait(self, fut)
 
     def _admitted(self) -> None:
         self._pos = QUEUED

@@ -7,9 +7,6 @@ from typing import Any, Final
 
 from ..._exceptions import CheckpointCorruptError, CheckpointError
 from ..._ref import logger
-from ..._state import checkpoint_bytes, decode_state, restore_state
-from ..._stores import checkpoint_key as store_key
-from ..._stores import checkpoint_source
 from ..._types import ActorState
 from .base import CoreBase
 from .call import Call
@@ -33,6 +30,8 @@ class Checkpoints(CoreBase):
         cold = self._cold()
         key = cold.key
         if key is None:
+            from ..._stores import checkpoint_key as store_key
+
             key = cold.key = store_key(self.namespace, self.name, self.actor_id)
         return key
 
@@ -74,6 +73,10 @@ class Checkpoints(CoreBase):
             self._start_again()
 
     def _capture(self) -> bytes:
+        # Imported here, as below: msgpack and the stores load only for actors
+        # that checkpoint.
+        from ..._state import checkpoint_bytes
+
         return checkpoint_bytes(self.instance)
 
     async def _save_state(self, failure: str) -> None:
@@ -118,6 +121,9 @@ class Checkpoints(CoreBase):
         await self._save_state("could not save its state")
 
     async def _restore(self) -> None:
+        from ..._state import decode_state, restore_state
+        from ..._stores import checkpoint_source
+
         store = self.config.store
         assert store is not None
         key = self.checkpoint_key

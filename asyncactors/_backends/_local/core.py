@@ -9,7 +9,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
-from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall, actor_statistics
 from ..._protocols import EAGER_BUDGET
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
@@ -24,6 +23,7 @@ from .restart import Restarts
 from .timed import TimedAdmission
 
 if TYPE_CHECKING:
+    from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall
     from ..._protocols import Host
     from ..._specs import MethodSpec
 
@@ -147,6 +147,9 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def statistics(self) -> ActorStatistics:
         """``info()``, with restarts, calls waiting for room, and latency (any thread)."""
+        # Imported here, as below: the records of metrics load when first asked for.
+        from ..._metrics import actor_statistics
+
         mb = self.mailbox
         return actor_statistics(
             self.info(),
@@ -162,6 +165,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def running_calls(self) -> list[RunningCall]:
         """The calls running in this actor's tasks now (any thread; a snapshot)."""
+        from ..._metrics import RunningCall
+
         workers = self.workers
         if not workers:
             return []
@@ -288,7 +293,7 @@ class EagerCore(ActorCore):
             and not spec.retry_exceptions
             and not self.config.restart_on
             and not self.config.checkpoint_every
-            and asyncio._get_running_loop() is self.loop
+            and self.on_loop()
             and self._idle()
             and not any(isinstance(a, ObjectRef) for a in (*args, *kwargs.values()))
         ):

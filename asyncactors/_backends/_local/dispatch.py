@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import types
 import weakref
 from typing import Any, Final, cast
@@ -37,6 +38,7 @@ from .stream import StreamCall, drive
 __all__ = ["Dispatch"]
 
 _get_running_loop = asyncio._get_running_loop
+_get_ident = threading.get_ident
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
 _CoroutineType = types.CoroutineType
@@ -74,7 +76,10 @@ class Dispatch(CoreBase):
             call._admit = None
         else:
             call = cold.pending.admit(self, spec, args, kwargs)
-        if _get_running_loop() is not self.loop:
+        # not self.on_loop(), inlined.
+        if (
+            self.host.thread_id != _get_ident() or not self.loop.is_running()
+        ) and _get_running_loop() is not self.loop:
             return self._submit_threadsafe(call)
         mb = self.mailbox
         if mb is None and self.state is _ALIVE:
@@ -469,7 +474,8 @@ class Dispatch(CoreBase):
         workers[task] = call
 
     async def _work(self, lane: Lane, call: Call | None) -> None:
-        task = _current_task()
+        # Given the loop, current_task() does not ask for the running one (getpid()).
+        task = _current_task(self.loop)
         assert task is not None
         workers = self.workers
         assert workers is not None

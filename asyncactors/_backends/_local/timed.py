@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..._metrics import LatencyRecorder
 from ..._ref import ObjectRef
 from ..._specs import MethodSpec
 from .call import Call, CallOwner, CappedCall, PendingCount
+
+if TYPE_CHECKING:
+    from ..._metrics import LatencyRecorder
 
 __all__ = ["TimedAdmission"]
 
@@ -87,6 +89,8 @@ class TimedAdmission:
     __slots__ = ("count", "latency")
 
     def __init__(self, count: PendingCount | None) -> None:
+        from ..._metrics import LatencyRecorder  # here: only ActorSystem(metrics=True) times
+
         self.count = count
         self.latency = LatencyRecorder()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -16,7 +15,10 @@ __all__ = ["install_as_ray", "installed", "uninstall"]
 _TARGET: Final = "asyncactors.compat.ray"
 
 
-class _Loader(importlib.abc.Loader):
+# The finder and the loader are the protocols' duck types, not subclasses of
+# importlib.abc's classes: importing that module would cost more than the rest
+# of this one (importlib.resources comes with it).
+class _Loader:
     def __init__(self, module: ModuleType) -> None:
         self._module = module
 
@@ -26,8 +28,13 @@ class _Loader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         pass  # already imported under its own name
 
+    def load_module(self, fullname: str) -> ModuleType:
+        """The loaders' older API, which ``importlib.abc.Loader`` would provide."""
+        sys.modules[fullname] = self._module
+        return self._module
 
-class RayAlias(importlib.abc.MetaPathFinder):
+
+class RayAlias:
     """Finds ``ray`` and ``ray.x.y`` as ``asyncactors.compat.ray`` and its submodules."""
 
     def find_spec(

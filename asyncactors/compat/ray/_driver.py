@@ -35,8 +35,8 @@ import contextvars
 import os
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Coroutine, Generator, Sequence
+from typing import Any, Final, TypeVarTuple
 
 from ..._ref import ObjectRef as NativeRef
 from ..._ref import unwatch
@@ -64,20 +64,53 @@ _set_running_loop = asyncio._set_running_loop
 _get_ident = threading.get_ident
 
 _Queue = collections.deque
+_Ts = TypeVarTuple("_Ts")
+
+
+class _Loop(asyncio.SelectorEventLoop):
+    """The driver's event loop: ``call_soon`` in one step (asyncio's takes four calls),
+    with the same checks; in debug mode, asyncio's own."""
+
+    def call_soon(
+        self,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        if self._debug or self._closed:  # type: ignore[attr-defined]
+            return super().call_soon(callback, *args, context=context)
+        handle = _Handle(callback, args, self, context)
+        self._ready.append(handle)  # type: ignore[attr-defined]
+        return handle
+
+
+_Handle = asyncio.Handle
 
 
 class LoopThreadError(RuntimeError):
     """A blocking wait was asked for on the event loop's own thread."""
 
 
+class _ThreadState:
+    """What one thread is doing for the drivers. Kept in a plain object that the
+    thread-local holds, as each attribute of a ``threading.local`` costs a lookup of
+    the thread's own dict, and running an item touches several."""
+
+    __slots__ = ("depth", "driver", "item", "pool")
+
+    def __init__(self) -> None:
+        # Items this thread is running (nested through waits inside them).
+        self.depth = 0
+        # Whether this is a pool thread.
+        self.pool = False
+        self.item: _Item | None = None
+        # The driver whose item this thread runs, if any.
+        self.driver: Driver | None = None
+
+
 class _Local(threading.local):
-    # Items this thread is running (nested through waits inside them).
-    depth = 0
-    # Whether this is a pool thread.
-    pool = False
-    item: _Item | None = None
-    # The driver whose item this thread runs, if any.
-    driver: Driver | None = None
+    def __init__(self) -> None:
+        self.state = _ThreadState()
 
 
 _tls = _Local()
@@ -85,13 +118,13 @@ _tls = _Local()
 
 def current_item() -> _Item | None:
     """The item this thread is running, if any."""
-    return _tls.item
+    return _tls.state.item
 
 
 def outlived() -> bool:
     """Whether this thread runs an item of a driver that has been closed: user code that
     ``ray.shutdown()`` could not stop, and that must not start Ray again."""
-    driver = _tls.driver
+    driver = _tls.state.driver
     return driver is not None and driver._closed
 
 
@@ -152,18 +185,6 @@ class _Item:
         """Whether the waiting side has given up on this item (a cancelled call)."""
         return self.dropped
 
-    def run(self) -> None:
-        previous = _tls.item
-        _tls.item = self
-        try:
-            self.value = self.ctx.run(self.fn, *self.args)
-            self.ok = True
-        except BaseException as exc:  # any outcome is the caller's, as a method's is
-            self.value = exc
-        finally:
-            _tls.item = previous
-            self.fn = self.args = None  # type: ignore[assignment]
-
     def settle(self) -> None:
         """The outcome is in: wake the awaiting task if it waits (loop owner only)."""
         self.settled = True
@@ -189,13 +210,36 @@ class _Item:
 
 
 class _Countdown:
-    """Counts refs becoming done; wakes threads waiting for the loop's owner to finish them."""
+    """The pending refs one blocked thread waits for, ``needed`` of them.
 
-    __slots__ = ("driver", "remaining")
+    Waiting for all of them, the thread checks them itself (``done()``: a
+    cursor that moves past those done), and adds a callback to each only when it
+    must wait for another thread's turn at the loop (``watch()``), so that the
+    callbacks wake it: a thread driving the loop needs none. Waiting for some,
+    the callbacks count them from the start.
+    """
 
-    def __init__(self, driver: Driver, remaining: int) -> None:
+    __slots__ = ("cursor", "driver", "refs", "remaining", "watched")
+
+    def __init__(self, driver: Driver, refs: list[NativeRef[Any]], needed: int) -> None:
         self.driver = driver
-        self.remaining = remaining
+        self.refs = refs
+        self.remaining = needed
+        self.cursor = 0
+        self.watched = False
+        if needed < len(refs):
+            self.watch()
+
+    def watch(self) -> None:
+        """Count the refs by callbacks, which wake the waiting threads at zero."""
+        if not self.watched:
+            self.watched = True
+            self.driver.call_on_loop(_watch, self.refs, self.hit)
+
+    def unwatch(self) -> None:
+        """Remove the callbacks from the refs still pending (done waiting)."""
+        if self.watched and any(not r._state for r in self.refs):
+            self.driver.call_on_loop(unwatch, self.refs, self.hit)
 
     def hit(self, _: NativeRef[Any]) -> None:
         self.remaining -= 1
@@ -203,28 +247,42 @@ class _Countdown:
             self.driver._wake()
 
     def done(self) -> bool:
-        return self.remaining <= 0
+        if self.remaining <= 0:
+            return True
+        refs = self.refs
+        i = self.cursor
+        n = len(refs)
+        while i < n and refs[i]._state:
+            i += 1
+        self.cursor = i
+        return i == n
 
 
 class _Wants:
     """The calls a blocked thread waits for, and the items of theirs it will run itself."""
 
-    __slots__ = ("_cores", "calls", "items", "refs")
+    __slots__ = ("_calls", "_cores", "items", "refs")
 
     def __init__(self, refs: Sequence[Any]) -> None:
+        # The calls (None for a ray.put value); each set below is made when first needed.
         self.refs = refs
-        self.calls = {id(r) for r in refs}
+        self._calls: set[int] | None = None
         self._cores: set[int] | None = None
         self.items: collections.deque[_Item] = _Queue()
 
     def wants(self, call: Any, core: Any) -> bool:
         if call is not None:
-            return id(call) in self.calls
+            calls = self._calls
+            if calls is None:
+                calls = self._calls = {id(r) for r in self.refs if r is not None}
+            return id(call) in calls
         # An actor's __init__, or a call to an actor that runs one call at a time:
         # wanted by whoever waits for one of its calls, which cannot run before it.
         cores = self._cores
         if cores is None:
-            cores = self._cores = {id(getattr(r, "_core", None)) for r in self.refs}
+            cores = self._cores = {
+                id(getattr(r, "_core", None)) for r in self.refs if r is not None
+            }
         return id(core) in cores
 
 
@@ -232,7 +290,7 @@ class Driver:
     """An asyncio event loop, run in turn by the threads that block on it; see the module."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _Loop()
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._gen = 0
@@ -295,17 +353,54 @@ class Driver:
         as running in this thread, so the engine submits calls directly instead
         of through ``call_soon_threadsafe``.
         """
-        if self._closed or not self._acquire():
+        # _acquire(), inlined: every .remote() from a thread off the loop enters.
+        if self._closed:
             return False
+        if not self._lock.acquire(False) and not self._take_from_helper():
+            return False
+        me = self._owner = _get_ident()
+        self._gen += 1
+        if me != self._helper_ident:
+            self._handover = False
         self._entered_over = _get_running_loop()
         _set_running_loop(self.loop)
         return True
+
+    def _take_from_helper(self) -> bool:
+        """Take the loop from the helper, if it runs it: ask it to let go and wait for
+        that a little. Returns whether this thread has the loop's lock now.
+
+        Else every call this thread sends would go through call_soon_threadsafe
+        and wake the helper, and each wake-up costs more than the call.
+        """
+        owner = self._owner
+        if owner is None or owner != self._helper_ident or owner == _get_ident():
+            return False
+        if self._handover:
+            # Asked already, and not let go: a callback holds the loop. Waiting
+            # again, every call would wait.
+            return False
+        self._handover = True
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_noop)
+        with self._cond:
+            self._waiters += 1
+            try:
+                self._cond.wait_for(lambda: not self._lock.locked(), _MAX_POLL)
+            finally:
+                self._waiters -= 1
+        return self._lock.acquire(False)
 
     def leave(self) -> None:
         """Undo ``enter()``."""
         _set_running_loop(self._entered_over)
         self._entered_over = None
-        self._release()
+        # _release(), inlined.
+        self._owner = None
+        self._lock.release()
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
 
     def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` as on the loop's thread: now if the loop is free, else soon.
@@ -358,7 +453,7 @@ class Driver:
                         item = mine.popleft()
                     except IndexError:  # the helper handed it to the pool
                         continue
-                    if item.cancelled():
+                    if item.dropped:  # cancelled
                         continue
                     if mine and any(other.share for other in mine):
                         # More than one actor call at a time (to several actors, or
@@ -379,10 +474,15 @@ class Driver:
                         return False
                     owned = True
                     self._wants = wants
-                    item.settle()
+                    # item.settle(), inlined: its task waits without a future yet,
+                    # unless the item waited more than a turn.
+                    item.settled = True
+                    if item.fut is not None:
+                        item.settle()
                     _set_running_loop(loop)
                     loop._thread_id = me  # type: ignore[attr-defined]
-                    continue
+                    # On to the turn that resumes its task: the item itself made
+                    # no ref done, and done() is checked after that turn.
                 if deadline is not None and loop.time() >= deadline:
                     break
                 if ready and skipped < _SKIPPED_POLLS:
@@ -411,7 +511,7 @@ class Driver:
         refs: Sequence[NativeRef[Any]],
         needed: int,
         timeout: float | None,
-        calls: Iterable[Any] | None = None,
+        calls: Sequence[Any] | None = None,
     ) -> bool:
         """Block this thread until ``needed`` of ``refs`` are done; ``False`` on timeout.
 
@@ -431,19 +531,15 @@ class Driver:
             return False
         if _get_running_loop() is self.loop:
             raise LoopThreadError("blocking on the event loop thread")
-        countdown = _Countdown(self, needed)
-        hit = countdown.hit
-        self.call_on_loop(_watch, pending, hit)
+        countdown = _Countdown(self, pending, needed)
         try:
             wants = None
-            if timeout is None and _tls.depth == 0:
-                wants = _Wants(
-                    [c for c in calls if c is not None] if calls is not None else pending
-                )
-            return self._block(countdown.done, timeout, wants)
+            if timeout is None and _tls.state.depth == 0:
+                wants = _Wants(calls if calls is not None else pending)
+            return self._block(countdown.done, timeout, wants, countdown.watch)
         finally:
-            if not self._closed and any(not r._state for r in pending):
-                self.call_on_loop(unwatch, pending, hit)
+            if not self._closed:
+                countdown.unwatch()
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop and block this thread for its result.
@@ -472,14 +568,21 @@ class Driver:
         assert task is not None
         return task.result()
 
-    def _block(self, done: Callable[[], bool], timeout: float | None, wants: _Wants | None) -> bool:
+    def _block(
+        self,
+        done: Callable[[], bool],
+        timeout: float | None,
+        wants: _Wants | None,
+        watch: Callable[[], None] | None = None,
+    ) -> bool:
         """Wait until ``done()``; drive the loop meanwhile when it is free, and run the
-        items of ``wants``."""
+        items of ``wants``. ``watch()`` is called before waiting for another thread's
+        turn at the loop: what it waits for must then wake it (``_wake()``)."""
         deadline = None if timeout is None else self.loop.time() + timeout
         mine = wants.items if wants is not None else None
         if mine is not None:
             self._mine.append(mine)
-        counted_blocked = _tls.pool
+        counted_blocked = _tls.state.pool
         if counted_blocked:
             # A pool thread blocked in a get leaves room for another.
             with self._pool_cond:
@@ -504,6 +607,8 @@ class Driver:
                     self._handover = True
                     with contextlib.suppress(RuntimeError):
                         self.loop.call_soon_threadsafe(_noop)
+                if watch is not None:
+                    watch()
                 self._wait_for_owner(done, deadline)
         finally:
             if owned:
@@ -536,7 +641,7 @@ class Driver:
     def submit(
         self,
         fn: Callable[..., Any],
-        *args: Any,
+        args: tuple[Any, ...],
         call: Any = None,
         core: Any = None,
         pool_only: bool = False,
@@ -562,14 +667,20 @@ class Driver:
         return item
 
     def _run_here(self, item: _Item) -> None:
-        """Run ``item`` in this thread, blocked in a wait for it."""
+        """Run ``item`` in this thread: one blocked in a wait for it, or a pool thread."""
         self._taken += 1
-        tls = _tls
+        tls = _tls.state
         tls.depth += 1
         outer, tls.driver = tls.driver, self
+        previous, tls.item = tls.item, item
         try:
-            item.run()
+            item.value = item.ctx.run(item.fn, *item.args)
+            item.ok = True
+        except BaseException as exc:  # any outcome is the caller's, as a method's is
+            item.value = exc
         finally:
+            tls.item = previous
+            item.fn = item.args = None  # type: ignore[assignment]
             tls.depth -= 1
             tls.driver = outer
 
@@ -634,11 +745,12 @@ class Driver:
         return None
 
     def _pool_main(self) -> None:
-        _tls.pool = True
-        _tls.driver = self
+        tls = _tls.state
+        tls.pool = True
+        tls.driver = self
         # Waits inside its items never take other items: those could need a
         # lock the outer item holds.
-        _tls.depth = 1
+        tls.depth = 1
         cond = self._pool_cond
         while True:
             if self._closed:
@@ -660,8 +772,7 @@ class Driver:
                             self._pool_threads -= 1
                             return
                         continue
-            self._taken += 1
-            item.run()
+            self._run_here(item)
             self._settle(item)
 
     # -- the helper -----------------------------------------------------------------

@@ -155,6 +155,8 @@ def call_sync(
                 _stream_sync(value, ctl, target.label)
                 return None
             value = list(value)
+        elif ctl is None and target.num_returns == 1 and type(value) in ATOMS:
+            return value  # pack(), inlined for one immutable result: nothing to copy
         return pack(target, ctl, value)
     except Exception as exc:
         raise task_error(exc, target.label) from exc

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..._ref import OK
 from ..._ref import ObjectRef as NativeRef
-from ._serialization import deserialize, lookup, register, share
+from ._serialization import Serialized, lookup, register, share
 from .exceptions import ObjectLostError, from_native
 
 if TYPE_CHECKING:
@@ -56,7 +56,9 @@ class ObjectRef:
         native = self._native
         if native._state == OK:
             native._retrieved()
-            return deserialize(native._value)
+            value = native._value
+            # deserialize(), inlined: an immutable result is itself.
+            return value.load() if type(value) is Serialized else value
         raise self._failure()
 
     def _failure(self) -> BaseException:

@@ -5,8 +5,8 @@ when the method returns, and every ``ray.get`` deserializes anew: mutating an
 argument after the call, or a value after getting it, changes nothing
 elsewhere. Here a value becomes a ``Serialized`` payload (pickle, cloudpickle
 only where pickle cannot: lambdas, local classes), and loads where Ray would
-deserialize. Immutable atoms (numbers, strings, bytes, ``None``) pass as
-they are: copying them would change nothing.
+deserialize. Immutable atoms (numbers, strings, bytes, ``None``), and tuples
+of them, pass as they are: copying them would change nothing.
 
 Refs, actor handles, remote functions and actor classes inside a value are
 not copied: pickling one records the object itself beside the bytes
@@ -82,8 +82,9 @@ def serialize(value: Any, what: str = "the value") -> Any:
         TypeError: the value cannot be pickled, even by cloudpickle (a lock, a
             socket), or cloudpickle is not installed for a value only it can pickle.
     """
-    if type(value) in ATOMS:
-        return value
+    kind = type(value)
+    if kind in ATOMS or (kind is tuple and all(type(v) in ATOMS for v in value)):
+        return value  # immutable all through: a copy would be the same
     tls = _tls
     previous = tls.capture
     shared: list[Any] = []

@@ -11,7 +11,6 @@ import atexit
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -133,7 +132,7 @@ class Runtime:
         resources: Mapping[str, float] | None,
     ) -> None:
         self.driver = Driver()
-        self.namespace = namespace if namespace is not None else str(uuid.uuid4())
+        self.namespace = namespace if namespace is not None else _uuid4()
         capacity: dict[str, Any] = {
             "CPU": float(num_cpus if num_cpus is not None else (os.cpu_count() or 1))
         }
@@ -142,12 +141,16 @@ class Runtime:
         capacity.update({k: float(v) for k, v in (resources or {}).items()})
         # Actors' num_cpus, num_gpus, memory and resources reserve the system's
         # capacity (see Resources): an actor that does not fit waits, as in Ray.
-        self.system = ActorSystem(namespace=self.namespace, resources=capacity)
+        # No watchdog: it watches one thread's stack for an actor holding the loop,
+        # and here the loop runs in whichever thread blocks on it (see _driver).
+        self.system = ActorSystem(
+            namespace=self.namespace, resources=capacity, block_warning_s=None
+        )
         self.system._bind(self.driver.loop)
         # No thread is the loop's for good: the engine hands work to it thread-safely.
         self.system._host.thread_id = None
         self.job_id = format(_next_job(), "08x")
-        self.node_id = uuid.uuid4().hex + uuid.uuid4().hex[:24]
+        self.node_id = os.urandom(28).hex()
         # What Ray's node has beside the logical resources.
         self._node_extras = {
             "object_store_memory": float(machine_memory() // 3),
@@ -182,6 +185,16 @@ class Runtime:
     def close(self) -> None:
         """Kill every actor at once, as Ray's shutdown does, and stop the loop and threads."""
         self.driver.close(self.system.shutdown(timeout=0))
+
+
+def _uuid4() -> str:
+    """A random UUID (version 4) as text, as ``str(uuid.uuid4())``, without importing
+    ``uuid`` (and ``platform`` with it) at ``ray.init()``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _jobs = 0

@@ -272,15 +272,11 @@ def _wrap(target: Target, *, threaded: bool) -> Any:
             assert core is not None
             return await self._driver.submit(
                 call_sync,
-                target,
-                self._obj,
-                ctl,
-                args,
-                kwargs,
+                (target, self._obj, ctl, args, kwargs),
                 # One call at a time: the actor, not the call, says whose wait it serves.
-                call=None if self._serial else core.running_call(),
-                core=core,
-                pool_only=pool_only,
+                None if self._serial else core.running_call(),
+                core,
+                pool_only,
             )
 
     else:  # a sync method of an async actor runs on its loop, as in Ray
@@ -320,7 +316,7 @@ async def _holder_post_create(self: Any) -> None:
         self._obj = _construct(meta, args, kwargs)
     else:
         self._obj = await self._driver.submit(
-            _construct, meta, args, kwargs, core=current_actor.get()
+            _construct, (meta, args, kwargs), core=current_actor.get()
         )
 
 
@@ -358,14 +354,7 @@ async def _ray_call_threaded(self: Any, ctl: Any, fn: Any, *args: Any, **kwargs:
     core = current_actor.get()
     assert core is not None
     return await self._driver.submit(
-        call_sync,
-        target,
-        None,
-        ctl,
-        (self._obj, *args),
-        kwargs,
-        call=core.running_call(),
-        core=core,
+        call_sync, (target, None, ctl, (self._obj, *args), kwargs), core.running_call(), core
     )
 
 
@@ -624,14 +613,32 @@ class ActorMethod:
 
     # No reference to the handle: cached in the handle's __dict__, it would
     # make a cycle, and the actor would outlive its last handle until a GC.
-    __slots__ = ("_driver", "_native", "_num_returns", "_target")
+    __slots__ = (
+        "_core",
+        "_ctl",
+        "_driver",
+        "_native",
+        "_num_returns",
+        "_spec",
+        "_streaming",
+        "_target",
+    )
 
     def __init__(
         self, target: Target, native: NativeMethod[..., Any], num_returns: int | str, driver: Any
     ) -> None:
         self._target = target
+        # The native method keeps the actor alive as a handle does; calls go
+        # straight to its core, as its remote() would send them: the holder's
+        # wrapper takes (ctl, *args, **kwargs), so its own check cannot fail.
         self._native = native
+        self._core = native._core
+        self._spec = native._spec
         self._num_returns = num_returns
+        # What the wrapper is told of num_returns: None for the method's own, which
+        # it knows; the streaming ones get a Stream per call.
+        self._ctl: Any = None if num_returns == target.num_returns else num_returns
+        self._streaming = num_returns == STREAMING
         self._driver = driver
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
@@ -649,16 +656,20 @@ class ActorMethod:
         args, kwargs = encode_args(args, kwargs)
         n = self._num_returns
         driver = self._driver
-        stream = Stream(driver) if n == STREAMING else None
-        ctl = stream if stream is not None else (None if n == self._target.num_returns else n)
+        ctl = self._ctl
+        stream = None
+        if self._streaming:
+            ctl = stream = Stream(driver)
         entered = driver.enter()
         try:
-            call = self._native.remote(ctl, *args, **kwargs)
+            call = self._core.call(self._spec, (ctl, *args), kwargs)
         except native_exc.PendingCallsLimitExceeded as exc:
             raise PendingCallsLimitExceeded(str(exc)) from None
         finally:
             if entered:
                 driver.leave()
+        if n == 1:
+            return ObjectRef(call, driver, call)
         return finish_call(call, n, stream, driver)
 
     def options(self, **options: Any) -> ActorMethod:

@@ -53,13 +53,9 @@ class _Tasks:
             assert core is not None
             return await self._driver.submit(
                 call_sync,
-                target,
-                None,
-                ctl,
-                args,
-                kwargs,
-                call=core.running_call(),
-                core=core,
+                (target, None, ctl, args, kwargs),
+                core.running_call(),
+                core,
                 pool_only=target.generator is not None,
                 share=False,
             )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..._runtime import RuntimeContext as NativeContext
-from ..._runtime import get_runtime_context as native_context
 from ._driver import current_item
 from ._worker import NODE_IP, Runtime, runtime
+
+if TYPE_CHECKING:
+    from ..._runtime import RuntimeContext as NativeContext
 
 __all__ = ["RuntimeContext", "get_runtime_context"]
 
@@ -128,4 +129,6 @@ class RuntimeContext:
 
 def get_runtime_context() -> RuntimeContext:
     """Ray's runtime context of the running code."""
+    from ..._runtime import get_runtime_context as native_context  # loaded when first asked
+
     return RuntimeContext(runtime(), native_context())
