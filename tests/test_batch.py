@@ -821,6 +821,30 @@ async def test_a_full_batch_of_an_async_method_starts_in_the_next_loop_iteration
         assert await asyncactors.get(refs) == [10, 20]
 
 
+async def test_items_sent_and_awaited_on_the_loop_thread_never_ask_for_the_running_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the loop's own thread an item's .remote() and await take the loop as the running
+    one without asking (asyncio._get_running_loop() is a getpid() system call in 3.11)."""
+    from asyncactors import _ref
+    from asyncactors._backends._local import base, batch, call, dispatch
+
+    asked: list[str] = []
+    real = asyncio._get_running_loop
+
+    def running() -> asyncio.AbstractEventLoop | None:
+        asked.append("_get_running_loop()")
+        return real()
+
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        g = await _gated([])
+        for module in (_ref, base, batch, call, dispatch):
+            monkeypatch.setattr(module, "_get_running_loop", running)
+        for _ in range(3):
+            assert await asyncactors.get([g.f.remote(1), g.f.remote(2)]) == [10, 20]
+        assert asked == []
+
+
 async def _gated(started: list[int]) -> Any:
     """A ``Gated`` actor that has run a batch (its items take the short path from now on)."""
     g = Gated.remote(started)

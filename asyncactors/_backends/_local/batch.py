@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from typing import Any, Final, cast
@@ -35,6 +36,7 @@ from .call import OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 __all__ = ["BatchCall", "BatchLane", "Batches"]
 
 _get_running_loop = asyncio._get_running_loop
+_get_ident = threading.get_ident
 InvalidStateError = asyncio.InvalidStateError
 _Future = asyncio.Future
 
@@ -422,7 +424,11 @@ class Batches(CoreBase):
             or mb is None
             or (cold is not None and cold.pending is not None)
             or self.refusing
-            or _get_running_loop() is not loop
+            # not self.on_loop(), inlined (see Dispatch.call): no getpid() on the loop's thread
+            or (
+                (self.host.thread_id != _get_ident() or not loop.is_running())
+                and _get_running_loop() is not loop
+            )
             or isinstance(args[0], ObjectRef)
         ):
             return self.call(spec, args, kwargs)
