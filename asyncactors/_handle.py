@@ -246,11 +246,9 @@ class BatchedActorMethod(ActorMethod[_P, _R]):
             TypeError: not exactly one item.
             PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
         """
-        spec = self._spec
-        check = spec.check
-        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
-            check(args, kwargs)
-        return self._core.call_item(spec, args, kwargs)
+        if kwargs or len(args) != 1:  # the one item, named or missing: let check() say
+            self._spec.check(args, kwargs)
+        return self._core.call_item(self._spec, args, kwargs)
 
     def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """Refused: a batched method's batches run with the method's own options.

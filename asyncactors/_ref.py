@@ -237,11 +237,8 @@ class ObjectRef(Generic[_T]):
             self._waiters = fut
         else:
             self._add_waiter(fut)
-        log = self._log
-        if log is not _SEEN:
-            if log is not None:
-                log.exc = None
-            self._log = _SEEN
+        # _retrieved(), shortened: a pending ref has no failure to log yet.
+        self._log = _SEEN
         actor = _actor_here()
         if actor is None:
             return fut.__await__()

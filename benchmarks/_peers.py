@@ -152,7 +152,9 @@ class _CoreOnlyScenarios:
     async def restart(self, n: int) -> int:
         raise NotImplementedError  # peers have no supervision to compare
 
-    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+    async def batch_service(
+        self, batched: bool, latency_s: float, wait_s: float = 0.0
+    ) -> BatchService:
         raise NotImplementedError
 
 

@@ -14,6 +14,7 @@ The floor and asyncactors live here; the peers (Ray, pykka, xoscar) live in
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
@@ -93,10 +94,13 @@ class Driver(Protocol):
         """Crash one actor ``n`` times, each time awaiting a first reply from the
         restarted actor; return the sum of those replies (``n``: each is fresh)."""
 
-    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+    async def batch_service(
+        self, batched: bool, latency_s: float, wait_s: float = BATCH_WAIT_S
+    ) -> BatchService:
         """Start a :class:`~benchmarks._workload.BatchIOService` taking ``latency_s`` per
         request, :data:`~benchmarks._workload.BATCH_CONCURRENCY` requests at once, each of
-        a batch of items (``batched``) or of one item."""
+        a batch of items (``batched``, waiting up to ``wait_s`` for a batch to fill) or
+        of one item."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,9 @@ class _FloorDriver:
             await actor.__aexit__(None, None, None)
         return total
 
-    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
+    async def batch_service(
+        self, batched: bool, latency_s: float, wait_s: float = BATCH_WAIT_S
+    ) -> BatchService:
         # Batched: a hand-written asyncio batcher; else a plain actor per request slot.
         service = BatchIOService(latency_s)
         actor: FloorActor | FloorBatcher
@@ -240,7 +246,7 @@ class _FloorDriver:
             actor = FloorBatcher(
                 service.infer_batch,  # type: ignore[arg-type]
                 BATCH_SIZE,
-                BATCH_WAIT_S,
+                wait_s,
                 max_concurrency=BATCH_CONCURRENCY,
             )
         else:
@@ -356,19 +362,24 @@ class AsyncActorsDriver:
             total += await handle.work.remote(False)
         return total
 
-    async def batch_service(self, batched: bool, latency_s: float) -> BatchService:
-        handle = await _BATCHED_SERVICE.remote(latency_s)
+    async def batch_service(
+        self, batched: bool, latency_s: float, wait_s: float = BATCH_WAIT_S
+    ) -> BatchService:
+        handle = await _batched_service(wait_s).remote(latency_s)
         method = handle.infer_batched if batched else handle.infer
         return BatchService(method.remote, handle.value.remote)
 
 
-class _BatchedIOService(BatchIOService):
-    infer_batched = asyncactors.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)(
-        BatchIOService.infer_batch
-    )
+@functools.cache
+def _batched_service(wait_s: float) -> Any:
+    """The actor class of the batch scenarios, batching with ``batch_wait_timeout_s=wait_s``."""
 
+    class _BatchedIOService(BatchIOService):
+        infer_batched = asyncactors.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=wait_s)(
+            BatchIOService.infer_batch
+        )
 
-_BATCHED_SERVICE: Any = asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_BatchedIOService)
+    return asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_BatchedIOService)
 
 
 @asynccontextmanager

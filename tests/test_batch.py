@@ -762,6 +762,100 @@ async def test_cancelling_an_item_of_a_running_batch_drops_only_its_result() -> 
             await refs[1]
 
 
+@asyncactors.remote
+class Gated:
+    """A batch of two waits for the event its first item carries; records batch starts."""
+
+    def __init__(self, started: list[int]) -> None:
+        self.started = started
+
+    @asyncactors.batch(max_batch_size=2, batch_wait_timeout_s=NEVER)
+    async def f(self, items: list[Any]) -> list[int]:
+        self.started.append(len(items))
+        if isinstance(items[0], asyncio.Event):
+            await items[0].wait()
+        return [10, 20]
+
+
+async def test_a_cancelled_awaiter_of_one_item_leaves_the_batch_its_other_results() -> None:
+    """A task awaiting an item is cancelled while the batch runs: the item and the others
+    of its batch still get their results (the dropped waiter is skipped)."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        g = await _gated([])
+        release = asyncio.Event()
+        refs = [g.f.remote(release), g.f.remote(None)]
+        waiting = asyncio.ensure_future(_await(refs[0]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        assert await refs[1] == 20
+        assert await refs[0] == 10
+
+
+async def test_an_item_awaited_by_two_tasks_gives_each_its_result() -> None:
+    """Two tasks await one item of a running batch, one task another: each gets its result."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        g = await _gated([])
+        release = asyncio.Event()
+        refs = [g.f.remote(release), g.f.remote(None)]
+        awaiting = asyncio.gather(_await(refs[0]), _await(refs[0]), _await(refs[1]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        release.set()
+        assert await awaiting == [10, 10, 20]
+
+
+async def test_a_full_batch_of_an_async_method_starts_in_the_next_loop_iteration() -> None:
+    """The item that fills a batch starts its worker at once: no drain callback in between."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        started: list[int] = []
+        g = await _gated(started)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the worker that ran it lingers, then exits
+        refs = [g.f.remote(1), g.f.remote(2)]
+        await asyncio.sleep(0)
+        assert started == [2, 2]
+        assert await asyncactors.get(refs) == [10, 20]
+
+
+async def test_items_sent_and_awaited_on_the_loop_thread_never_ask_for_the_running_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the loop's own thread an item's .remote() and await take the loop as the running
+    one without asking (asyncio._get_running_loop() is a getpid() system call in 3.11)."""
+    from asyncactors import _ref
+    from asyncactors._backends._local import base, batch, call, dispatch
+
+    asked: list[str] = []
+    real = asyncio._get_running_loop
+
+    def running() -> asyncio.AbstractEventLoop | None:
+        asked.append("_get_running_loop()")
+        return real()
+
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        g = await _gated([])
+        for module in (_ref, base, batch, call, dispatch):
+            monkeypatch.setattr(module, "_get_running_loop", running)
+        for _ in range(3):
+            assert await asyncactors.get([g.f.remote(1), g.f.remote(2)]) == [10, 20]
+        assert asked == []
+
+
+async def _gated(started: list[int]) -> Any:
+    """A ``Gated`` actor that has run a batch (its items take the short path from now on)."""
+    g = Gated.remote(started)
+    assert await asyncactors.get([g.f.remote(0), g.f.remote(0)]) == [10, 20]
+    return g
+
+
+async def _await(ref: asyncactors.ObjectRef[Any]) -> Any:
+    return await ref
+
+
 # -- restarts, stops and deaths -------------------------------------------------------
 
 

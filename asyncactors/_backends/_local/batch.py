@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from typing import Any, Final, cast
 
 from ..._exceptions import TaskCancelledError
 from ..._mailbox import Lane, Mailbox
-from ..._ref import ObjectRef
+from ..._ref import OK, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
-from ..._types import ActorState
+from ..._types import SYNC, ActorState
 from .base import CoreBase
 from .call import OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 
@@ -36,6 +37,9 @@ __all__ = ["BatchCall", "BatchLane", "Batches"]
 
 _get_running_loop = asyncio._get_running_loop
 _new = object.__new__
+_get_ident = threading.get_ident
+InvalidStateError = asyncio.InvalidStateError
+_Future = asyncio.Future
 
 _ALIVE: Final = ActorState.ALIVE
 
@@ -112,16 +116,24 @@ class BatchLane(Lane):
     # -- Lane ---------------------------------------------------------------------
 
     def push(self, msg: Any) -> None:
-        """An item arrives; Mailbox.put or Mailbox._admit counts its place once this returns."""
+        """An item arrives; Mailbox.put or Mailbox._admit counts its place once this returns.
+
+        ``Batches.call_item`` inlines this for an item that finds room.
+        """
         items = self.items
         items.append(msg)
-        n = len(items)
-        if n == 1:
-            self._refresh()
-        if n >= self.max_size:
+        if len(items) == 1:
+            self._first()
+        elif len(items) >= self.max_size:
             # Inside the mailbox's own bookkeeping: it admits waiters itself after this.
             self.flush(partial=0, admit=False)
-        elif n == 1:
+
+    def _first(self) -> None:
+        """The first item of a batch has arrived: start its wait (or flush a batch of one)."""
+        self._refresh()
+        if self.max_size <= 1:
+            self.flush(partial=0, admit=False)
+        else:
             self._start_timer()
 
     def pop(self) -> Any:  # pragma: no cover - the engine never drains a batch lane
@@ -201,18 +213,35 @@ class BatchLane(Lane):
         while flushed and (flushed[0]._pos == RUNNING or flushed[0]._state):
             flushed.popleft()
         run = self.spec.run
+        # A batch of an async (or threaded) method with a free slot and nothing ahead
+        # of it starts in a worker task now, as Dispatch.call starts such a call:
+        # not a drain in the next loop iteration that would start it in the one after.
+        spawn = run.kind is not SYNC and core.state is _ALIVE and core.stopping is None
+        freed = 0
+        queued = False
         for batch_items in batches:
             batch = BatchCall(core, run, batch_items)
             batch._lane = target
             batch._pos = QUEUED
-            target.push(batch)
             flushed.append(batch)
-        freed = sum(len(b) for b in batches) - len(batches)
+            freed += len(batch_items)
+            if (
+                spawn
+                and target.head is None
+                and not target.retries
+                and not target.idle
+                and target.running < target.limit
+            ):
+                core._spawn(target, batch)  # it holds no place in the mailbox
+            else:
+                target.push(batch)
+                freed -= 1  # it takes the place of one of its items
+                queued = True
         if admit:
             mb.release(freed)
         else:
             mb.depth -= freed
-        if core.state is _ALIVE and not target.idle and target.running < target.limit:
+        if queued and core.state is _ALIVE and not target.idle and target.running < target.limit:
             core._schedule_drain()
 
     def fail(self, error: Callable[[], BaseException]) -> None:
@@ -239,7 +268,10 @@ class BatchCall(Call):
 
     def __init__(self, core: CallOwner, spec: MethodSpec, items: list[Call]) -> None:
         # An item is its call's one argument, positional or (rarely) named.
-        values = [c._args[0] if c._args else _named(c) for c in items]
+        try:
+            values = [c._args[0] for c in items]
+        except IndexError:
+            values = [c._args[0] if c._args else _named(c) for c in items]
         Call.__init__(self, core, spec, (values,), {})
         self._items = items
 
@@ -282,7 +314,23 @@ class BatchCall(Call):
                 item._set_exception(results)
             return
         for item, result in zip(items, results, strict=True):
-            if isinstance(result, BaseException):
+            waiter = item._waiters
+            if (
+                type(waiter) is _Future
+                and type(item) is Item
+                and not isinstance(result, BaseException)
+            ):
+                # ObjectRef._set_result, inlined for a plain item awaited once, as most
+                # are (a pending one: resolving a ref drops its waiters).
+                item._waiters = None
+                item._state = OK
+                item._value = result
+                # Not done() first, nor contextlib.suppress: a try costs nothing.
+                try:  # noqa: SIM105
+                    waiter.set_result(result)
+                except InvalidStateError:
+                    pass  # its awaiter was cancelled
+            elif isinstance(result, BaseException):
                 core.failed += 1
                 item._set_exception(result)
             else:
@@ -303,7 +351,17 @@ class BatchCall(Call):
             item._set_exception(exc)
 
 
+class Item(Call):
+    """An item sent by ``Batches.call_item``'s short path: a plain ``Call``, made by
+    ``Item()`` (``object.__init__``), its fields set by its maker."""
+
+    __slots__ = ()
+
+    __init__ = object.__init__
+
+
 BatchCall.__name__ = BatchCall.__qualname__ = "ObjectRef"
+Item.__name__ = Item.__qualname__ = "ObjectRef"
 
 
 def _named(call: Call) -> Any:
@@ -377,18 +435,52 @@ class Batches(CoreBase):
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
         mb = self.mailbox
+        cold = self.cold
+        loop = self.loop
         if (
             kwargs
             or mb is None
-            or self.pending is not None
+            or (cold is not None and cold.pending is not None)
             or self.refusing
+            # not self.on_loop(), inlined (see Dispatch.call): no getpid() on the loop's thread
+            or (
+                (self.host.thread_id != _get_ident() or not loop.is_running())
+                and _get_running_loop() is not loop
+            )
             or isinstance(args[0], ObjectRef)
-            or _get_running_loop() is not self.loop
         ):
             return self.call(spec, args, kwargs)
-        call = Call(self, spec, args, kwargs)
-        assert mb.groups is not None
-        call._pos = QUEUED if mb.put(call, mb.groups[spec.group]) else OVERFLOW
+        # Call(self, spec, args, kwargs) without Call.__init__ (see Dispatch.call),
+        # nor object.__new__(Call) (a slot wrapper, which slices its arguments).
+        call: Call = Item()
+        call._loop = loop
+        call._state = 0
+        call._waiters = None
+        call._log = None
+        call._core = self
+        call._spec = spec
+        call._args = args
+        call._kwargs = kwargs
+        call._admit = None
+        lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
+        call._lane = lane
+        if mb.depth < mb.capacity and not mb.overflow:
+            # Mailbox.put and BatchLane.push, inlined.
+            call._pos = QUEUED
+            items = lane.items
+            if items:
+                items.append(call)
+                if len(items) >= lane.max_size:
+                    lane.flush(partial=0, admit=False)
+            else:
+                items.append(call)
+                lane._first()
+            depth = mb.depth = mb.depth + 1
+            if depth > mb.peak:
+                mb.peak = depth
+        else:
+            mb.wait_for_room(call)
+            call._pos = OVERFLOW
         return call
 
     def _batch_lanes(self) -> Iterator[BatchLane]:
