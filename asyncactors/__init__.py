@@ -32,12 +32,14 @@ from ._handle import ActorHandle, ActorMethod, typed
 from ._ref import ObjectRef
 from ._resources import AssignedResources
 from ._stream import StreamRef
-from ._supervisor import Backoff, Supervisor
+from ._supervisor import Supervisor
 from ._system import ActorSystem, init, shutdown
-from ._types import ActorInfo, ActorState, EventKind
+from ._types import ActorState, EventKind
 
 if _TYPE_CHECKING:
+    from ._backoff import Backoff
     from ._events import ActorEvent, ActorExitInfo, EventStream
+    from ._info import ActorInfo
     from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
     from ._pool import ActorPool
     from ._runtime import RuntimeContext, get_runtime_context
@@ -113,8 +115,10 @@ __version__ = "0.1.0.dev0"
 _LAZY: _Final = {
     "ActorEvent": "_events",
     "ActorExitInfo": "_events",
+    "ActorInfo": "_info",
     "ActorPool": "_pool",
     "ActorStatistics": "_metrics",
+    "Backoff": "_backoff",
     "CheckpointStore": "_stores",
     "EventStream": "_events",
     "FileStore": "_stores",

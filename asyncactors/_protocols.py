@@ -26,9 +26,10 @@ from ._context import RunningActor
 from ._ref import ObjectRef
 from ._specs import ActorConfig, ClassSpec, MethodSpec
 from ._stream import StreamSource
-from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
+from ._types import ActorState, EventKind, RestartType, StopReason
 
 if TYPE_CHECKING:
+    from ._info import ActorInfo
     from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 
 __all__ = ["EAGER_BUDGET", "Backend", "Child", "EngineCore", "Host", "Parent"]

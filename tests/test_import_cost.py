@@ -9,9 +9,11 @@ import sys
 import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
-# the pool, events, metrics or the runtime context, which neither a plain import
-# nor a Ray program in-process up to its first result needs.
+# the pool, events, metrics, the runtime context, listing actors or a supervisor's
+# restarts, which neither a plain import nor a Ray program in-process up to its
+# first result needs.
 HEAVY = (
+    "dataclasses",
     "anyio",
     "msgpack",
     "tempfile",
@@ -29,6 +31,8 @@ HEAVY = (
     "asyncactors._metrics",
     "asyncactors._events",
     "asyncactors._runtime",
+    "asyncactors._info",
+    "asyncactors._backoff",
 )
 
 _PROGRAMS = {
@@ -65,14 +69,29 @@ def test_program_leaves_heavy_modules_unimported(program: str) -> None:
     assert _loaded_after(_PROGRAMS[program]) == []
 
 
-def test_lazy_names_import_their_modules_on_first_use() -> None:
-    """``asyncactors.FileStore`` (a name loaded on first use) imports its module only
-    then, and is that module's class, under the public module name."""
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("FileStore", "_stores"), ("ActorInfo", "_info"), ("Backoff", "_backoff")],
+)
+def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:
+    """A name loaded on first use (``asyncactors.FileStore``, ``ActorInfo``, ``Backoff``)
+    imports its module only then, and is that module's class, under the public module name."""
     _loaded_after(
         "import sys, asyncactors\n"
-        "assert 'asyncactors._stores' not in sys.modules\n"
-        "store = asyncactors.FileStore\n"
-        "from asyncactors._stores import FileStore\n"
-        "assert store is FileStore and store.__module__ == 'asyncactors', store.__module__\n"
-        "assert 'FileStore' in vars(asyncactors)\n"
+        f"assert 'asyncactors.{module}' not in sys.modules\n"
+        f"obj = asyncactors.{name}\n"
+        f"from asyncactors.{module} import {name}\n"
+        f"assert obj is {name} and obj.__module__ == 'asyncactors', obj.__module__\n"
+        f"assert {name!r} in vars(asyncactors)\n"
+    )
+
+
+def test_supervisor_makes_its_default_backoff_on_first_use() -> None:
+    """A ``Supervisor`` given no backoff loads ``Backoff`` only when its backoff is
+    first asked for, and then has ``Backoff()``, the same one each time."""
+    _loaded_after(
+        "import sys, asyncactors\n"
+        "sup = asyncactors.Supervisor()\n"
+        "assert 'asyncactors._backoff' not in sys.modules\n"
+        "assert sup.backoff == asyncactors.Backoff() and sup.backoff is sup.backoff\n"
     )

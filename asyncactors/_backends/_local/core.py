@@ -12,7 +12,7 @@ from ..._context import current_call
 from ..._protocols import EAGER_BUDGET
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
-from ..._types import SYNC, ActorInfo, ActorState, RestartType
+from ..._types import SYNC, ActorState, RestartType
 from . import deadlock
 from .batch import Batches
 from .call import NEW, Call, PendingCount
@@ -23,6 +23,7 @@ from .restart import Restarts
 from .timed import TimedAdmission
 
 if TYPE_CHECKING:
+    from ..._info import ActorInfo
     from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall
     from ..._protocols import Host
     from ..._specs import MethodSpec
@@ -128,6 +129,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def info(self) -> ActorInfo:
         """This actor, as ``ActorSystem.list_actors()`` reports it."""
+        from ..._info import ActorInfo  # here: only listing actors needs the record
+
         mb = self.mailbox
         return ActorInfo(
             actor_id=self.actor_id,
