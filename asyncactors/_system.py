@@ -17,9 +17,8 @@ from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._exceptions import ActorAlreadyExistsError
 from ._options import check_block_warning, check_timeout
-from ._protocols import EAGER_BUDGET
 from ._resources import ResourcePool, describe_amounts
-from ._specs import ActorConfig, ClassSpec
+from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec
 from ._supervisor import Supervisor
 from ._types import ActorState, EventKind, StopReason
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
-# the pool, events, metrics, the runtime context, listing actors or a supervisor's
-# restarts, which neither a plain import nor a Ray program in-process up to its
-# first result needs.
+# the pool, events, metrics, the runtime context, listing actors, a supervisor's
+# restarts or type checking (the protocols), which neither a plain import nor a
+# Ray program in-process up to its first result needs.
 HEAVY = (
     "dataclasses",
     "anyio",
@@ -33,6 +33,7 @@ HEAVY = (
     "asyncactors._runtime",
     "asyncactors._info",
     "asyncactors._backoff",
+    "asyncactors._protocols",
 )
 
 _PROGRAMS = {

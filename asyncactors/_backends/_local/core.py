@@ -9,9 +9,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
-from ..._protocols import EAGER_BUDGET
 from ..._ref import ObjectRef
-from ..._specs import ActorConfig, ClassSpec
+from ..._specs import EAGER_BUDGET, ActorConfig, ClassSpec
 from ..._types import SYNC, ActorState, RestartType
 from . import deadlock
 from .batch import Batches
