@@ -10,8 +10,9 @@ import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
 # the pool, events, metrics, the runtime context, listing actors, a supervisor's
-# restarts or type checking (the protocols), which neither a plain import nor a
-# Ray program in-process up to its first result needs.
+# restarts or type checking (the protocols), nor ray.util, tasks, the runtime
+# context and `import ray` aliasing of compat.ray, which neither a plain import
+# nor a Ray program of actors in-process up to its first result needs.
 HEAVY = (
     "dataclasses",
     "anyio",
@@ -34,6 +35,10 @@ HEAVY = (
     "asyncactors._info",
     "asyncactors._backoff",
     "asyncactors._protocols",
+    "asyncactors.compat.ray.util",
+    "asyncactors.compat.ray.remote_function",
+    "asyncactors.compat.ray.runtime_context",
+    "asyncactors.compat.ray._alias",
 )
 
 _PROGRAMS = {
@@ -95,4 +100,43 @@ def test_supervisor_makes_its_default_backoff_on_first_use() -> None:
         "sup = asyncactors.Supervisor()\n"
         "assert 'asyncactors._backoff' not in sys.modules\n"
         "assert sup.backoff == asyncactors.Backoff() and sup.backoff is sup.backoff\n"
+    )
+
+
+def test_compat_ray_lazy_names_load_on_first_use() -> None:
+    """compat.ray's ``util``, ``remote_function``, ``runtime_context``,
+    ``get_runtime_context`` and ``install_as_ray`` load only when first used, and
+    are then the submodules' own objects."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "assert 'asyncactors.compat.ray.util' not in sys.modules\n"
+        "from asyncactors.compat.ray.util import ActorPool\n"
+        "assert ray.util.ActorPool is ActorPool\n"
+        "from asyncactors.compat.ray.runtime_context import get_runtime_context\n"
+        "assert ray.get_runtime_context is get_runtime_context\n"
+        "assert ray.remote_function is sys.modules['asyncactors.compat.ray.remote_function']\n"
+        "from asyncactors.compat.ray._alias import install_as_ray\n"
+        "assert ray.install_as_ray is install_as_ray\n"
+        "assert set(ray.__all__) <= set(dir(ray))\n"
+        "try:\n"
+        "    ray.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    assert 'no_such_name' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+
+
+def test_compat_ray_task_loads_the_tasks_module() -> None:
+    """``@ray.remote`` on a function (a task) loads ``remote_function`` then and works."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "@ray.remote\n"
+        "def f(x):\n"
+        "    return x + 1\n"
+        "assert 'asyncactors.compat.ray.remote_function' in sys.modules\n"
+        "assert ray.get(f.remote(1)) == 2\n"
+        "ray.shutdown()\n"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._handle import ActorHandle as NativeHandle
 from ..._ref import ObjectRef as NativeRef
@@ -16,7 +16,9 @@ from ._serialization import serialize
 from ._worker import NODE_IP, runtime
 from .actor import ActorClass, ActorHandle, make_actor_class, wrap_handle
 from .exceptions import GetTimeoutError
-from .remote_function import RemoteFunction, make_remote_function
+
+if TYPE_CHECKING:
+    from .remote_function import RemoteFunction
 
 __all__ = [
     "available_resources",
@@ -61,6 +63,9 @@ def _make(target: Any, options: dict[str, Any]) -> ActorClass | RemoteFunction:
     if inspect.isclass(target):
         return make_actor_class(target, options)
     if inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target):
+        # Here: a program of actors alone never loads the tasks' module.
+        from .remote_function import make_remote_function
+
         return make_remote_function(target, options)
     raise TypeError(
         "The @ray.remote decorator must be applied to either a function or a class, "
