@@ -10,8 +10,9 @@ import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
 # the pool, events, metrics, the runtime context, listing actors, a supervisor's
-# restarts or type checking (the protocols), nor ray.util, tasks, the runtime
-# context and `import ray` aliasing of compat.ray, which neither a plain import
+# restarts or type checking (the protocols), nor ray.exceptions (until an error),
+# ray.util, tasks, the runtime context and `import ray` aliasing of compat.ray,
+# which neither a plain import
 # nor a Ray program of actors in-process up to its first result needs.
 HEAVY = (
     "dataclasses",
@@ -35,6 +36,7 @@ HEAVY = (
     "asyncactors._info",
     "asyncactors._backoff",
     "asyncactors._protocols",
+    "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",
     "asyncactors.compat.ray.runtime_context",
@@ -104,13 +106,15 @@ def test_supervisor_makes_its_default_backoff_on_first_use() -> None:
 
 
 def test_compat_ray_lazy_names_load_on_first_use() -> None:
-    """compat.ray's ``util``, ``remote_function``, ``runtime_context``,
+    """compat.ray's ``exceptions``, ``util``, ``remote_function``, ``runtime_context``,
     ``get_runtime_context`` and ``install_as_ray`` load only when first used, and
     are then the submodules' own objects."""
     _loaded_after(
         "import sys\n"
         "import asyncactors.compat.ray as ray\n"
         "assert 'asyncactors.compat.ray.util' not in sys.modules\n"
+        "from asyncactors.compat.ray.exceptions import RayError\n"
+        "assert ray.exceptions.RayError is RayError\n"
         "from asyncactors.compat.ray.util import ActorPool\n"
         "assert ray.util.ActorPool is ActorPool\n"
         "from asyncactors.compat.ray.runtime_context import get_runtime_context\n"
@@ -138,5 +142,27 @@ def test_compat_ray_task_loads_the_tasks_module() -> None:
         "    return x + 1\n"
         "assert 'asyncactors.compat.ray.remote_function' in sys.modules\n"
         "assert ray.get(f.remote(1)) == 2\n"
+        "ray.shutdown()\n"
+    )
+
+
+def test_compat_ray_error_loads_ray_exceptions() -> None:
+    """A method that raises reaches ``ray.get`` as Ray's ``RayTaskError`` and as its own
+    class, ``ray.exceptions`` being loaded by the error itself."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "@ray.remote\n"
+        "class A:\n"
+        "    def boom(self):\n"
+        "        raise KeyError('x')\n"
+        "a = A.remote()\n"
+        "assert 'asyncactors.compat.ray.exceptions' not in sys.modules\n"
+        "try:\n"
+        "    ray.get(a.boom.remote())\n"
+        "except KeyError as exc:\n"
+        "    assert isinstance(exc, ray.exceptions.RayTaskError), type(exc).__mro__\n"
+        "else:\n"
+        "    raise AssertionError('no error')\n"
         "ray.shutdown()\n"
     )

@@ -87,10 +87,11 @@ __all__ = [
 # The Ray release whose API this follows.
 __version__ = "2.60.0"
 
-# Submodules and names that many programs never touch (ray.util, task functions,
-# the runtime context, installing this module as `ray`): each is imported on first
-# use, by PEP 562's module __getattr__, as `import ray.util` would.
-_LAZY_MODULES: _Final = frozenset({"remote_function", "runtime_context", "util"})
+# Submodules and names that many programs never touch, or only once something
+# fails (ray.exceptions, ray.util, task functions, the runtime context, installing
+# this module as `ray`): each is imported on first use, by PEP 562's module
+# __getattr__, as `import ray.util` would.
+_LAZY_MODULES: _Final = frozenset({"exceptions", "remote_function", "runtime_context", "util"})
 _LAZY_NAMES: _Final = {"get_runtime_context": "runtime_context", "install_as_ray": "_alias"}
 
 

@@ -15,7 +15,6 @@ from ._refs import ObjectRef, ObjectRefGenerator
 from ._serialization import serialize
 from ._worker import NODE_IP, runtime
 from .actor import ActorClass, ActorHandle, make_actor_class, wrap_handle
-from .exceptions import GetTimeoutError
 
 if TYPE_CHECKING:
     from .remote_function import RemoteFunction
@@ -135,6 +134,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         except LoopThreadError:
             raise _on_loop_error("get") from None
         if not ready:
+            from .exceptions import GetTimeoutError
+
             raise GetTimeoutError("Get timed out: some object(s) not ready.")
     values = [r._value() for r in refs]
     return values[0] if single else values
