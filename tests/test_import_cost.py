@@ -11,11 +11,12 @@ import pytest
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
 # the pool, events, metrics, the runtime context, listing actors, a supervisor's
 # restarts or type checking (the protocols), nor ray.exceptions (until an error),
-# ray.util, tasks, the runtime context and `import ray` aliasing of compat.ray,
-# which neither a plain import
-# nor a Ray program of actors in-process up to its first result needs.
+# ray.util, tasks, the runtime context, `import ray` aliasing of compat.ray and
+# pickle (until a value that is not an immutable atom is copied), which neither a
+# plain import nor a Ray program of actors in-process up to its first result needs.
 HEAVY = (
     "dataclasses",
+    "pickle",
     "anyio",
     "msgpack",
     "tempfile",
@@ -164,5 +165,27 @@ def test_compat_ray_error_loads_ray_exceptions() -> None:
         "    assert isinstance(exc, ray.exceptions.RayTaskError), type(exc).__mro__\n"
         "else:\n"
         "    raise AssertionError('no error')\n"
+        "ray.shutdown()\n"
+    )
+
+
+def test_compat_ray_first_copy_loads_pickle() -> None:
+    """The first argument that is not an immutable atom loads pickle and is copied:
+    the actor gets a copy, and the caller's later change does not reach it."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "@ray.remote\n"
+        "class A:\n"
+        "    def size(self, items):\n"
+        "        return len(items)\n"
+        "a = A.remote()\n"
+        "assert ray.get(a.size.remote('abc')) == 3\n"
+        "assert 'pickle' not in sys.modules\n"
+        "items = [1, 2]\n"
+        "ref = a.size.remote(items)\n"
+        "items.append(3)\n"
+        "assert ray.get(ref) == 2\n"
+        "assert 'pickle' in sys.modules\n"
         "ray.shutdown()\n"
     )
