@@ -15,7 +15,6 @@ from typing import Final as _Final
 
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
-from ._batch import BatchMethod, batch
 from ._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
@@ -38,6 +37,7 @@ from ._types import ActorState, EventKind
 
 if _TYPE_CHECKING:
     from ._backoff import Backoff
+    from ._batch import BatchMethod, batch
     from ._events import ActorEvent, ActorExitInfo, EventStream
     from ._info import ActorInfo
     from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
@@ -119,6 +119,7 @@ _LAZY: _Final = {
     "ActorPool": "_pool",
     "ActorStatistics": "_metrics",
     "Backoff": "_backoff",
+    "BatchMethod": "_batch",
     "CheckpointStore": "_stores",
     "EventStream": "_events",
     "FileStore": "_stores",
@@ -128,6 +129,7 @@ _LAZY: _Final = {
     "MemoryStore": "_stores",
     "RuntimeContext": "_runtime",
     "StuckCall": "_watchdog",
+    "batch": "_batch",
     "SystemStatistics": "_statistics",
     "get_runtime_context": "_runtime",
     "get_sync": "_sync",

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
-# the pool, events, metrics, the runtime context, listing actors, a supervisor's
+# the pool, events, metrics, the runtime context, batching, listing actors, a supervisor's
 # restarts or type checking (the protocols), nor ray.exceptions (until an error),
 # ray.util, tasks, the runtime context, `import ray` aliasing of compat.ray and
 # pickle (until a value that is not an immutable atom is copied), which neither a
@@ -37,6 +37,7 @@ HEAVY = (
     "asyncactors._info",
     "asyncactors._backoff",
     "asyncactors._protocols",
+    "asyncactors._batch",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",
@@ -80,7 +81,13 @@ def test_program_leaves_heavy_modules_unimported(program: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "module"),
-    [("FileStore", "_stores"), ("ActorInfo", "_info"), ("Backoff", "_backoff")],
+    [
+        ("FileStore", "_stores"),
+        ("ActorInfo", "_info"),
+        ("Backoff", "_backoff"),
+        ("BatchMethod", "_batch"),
+        ("batch", "_batch"),
+    ],
 )
 def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:
     """A name loaded on first use (``asyncactors.FileStore``, ``ActorInfo``, ``Backoff``)
