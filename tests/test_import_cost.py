@@ -9,11 +9,12 @@ import sys
 import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
-# the pool, events, metrics, the runtime context, batching, listing actors, a supervisor's
-# restarts or type checking (the protocols), nor ray.exceptions (until an error),
-# ray.util, tasks, the runtime context, `import ray` aliasing of compat.ray and
-# pickle (until a value that is not an immutable atom is copied), which neither a
-# plain import nor a Ray program of actors in-process up to its first result needs.
+# the pool, events, metrics (and the engine's timing of calls), the runtime
+# context, batching, listing actors, a supervisor's restarts or type checking (the
+# protocols); nor compat.ray's exceptions (until an error), ray.util, tasks, the
+# runtime context, `import ray` aliasing, and pickle (until a value that is not an
+# immutable atom is copied): which neither a plain import nor a Ray program of
+# actors in-process up to its first result needs.
 HEAVY = (
     "dataclasses",
     "pickle",
@@ -38,6 +39,7 @@ HEAVY = (
     "asyncactors._backoff",
     "asyncactors._protocols",
     "asyncactors._batch",
+    "asyncactors._backends._local.timed",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",

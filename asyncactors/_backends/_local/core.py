@@ -19,7 +19,6 @@ from .checkpoint import Checkpoints
 from .dispatch import Dispatch
 from .lifecycle import Lifecycle
 from .restart import Restarts
-from .timed import TimedAdmission
 
 if TYPE_CHECKING:
     from ..._info import ActorInfo
@@ -83,7 +82,10 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         cap = config.max_pending_calls
         pending = PendingCount(cap) if cap > 0 else None
         if host.metrics:
-            # Chosen once here: the calls of an actor without metrics are untimed.
+            # Chosen once here: the calls of an actor without metrics are untimed,
+            # and a system without metrics never loads the timing module.
+            from .timed import TimedAdmission
+
             self.pending = TimedAdmission(pending)
         elif pending is not None:
             self.pending = pending
@@ -162,6 +164,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def latency(self) -> LatencyRecorder | None:
         """This actor's call latencies, under ``ActorSystem(metrics=True)``."""
+        from .timed import TimedAdmission  # here: loaded by systems with metrics only
+
         pending = self.pending
         return pending.latency if isinstance(pending, TimedAdmission) else None
 
