@@ -20,7 +20,16 @@ from typing import (
     overload,
 )
 
-from ._handle import ActorHandle, ActorMethod, MultiReturnMethod, StreamMethod, make_handle_type
+from ._context import current_system
+from ._handle import (
+    ActorHandle,
+    ActorMethod,
+    MultiReturnMethod,
+    StreamMethod,
+    handle_slots,
+    make_handle_type,
+    method_type,
+)
 from ._options import (
     ACTOR_DEFAULTS,
     METHOD_DEFAULTS,
@@ -33,7 +42,7 @@ from ._options import (
 )
 from ._specs import ActorConfig, BatchSpec, ClassSpec, MethodSpec
 from ._supervisor import Supervisor
-from ._system import default_system
+from ._system import ActorSystem, default_system
 from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
 
 if TYPE_CHECKING:
@@ -336,6 +345,11 @@ def _build_spec(cls: type) -> ClassSpec:
         cls, methods, post_create, _function(getattr(cls, "__pre_destroy__", None))
     )
     class_spec.handle_type = make_handle_type(cls.__name__, methods)
+    class_spec.method_kinds = {
+        name: method_type(methods[name])
+        for name in handle_slots(methods)
+        if not name.startswith("_")
+    }
     return class_spec
 
 
@@ -428,11 +442,17 @@ class ActorClass(Generic[_T]):
             RuntimeError: no running loop and no actor system, or the system is shut down.
             ValueError: ``checkpoint_every`` is set without a ``checkpoint_store``.
         """
-        spec = self._spec
         if self._refusal is not None:
             raise ValueError(self._refusal)
-        spec.init_check(args, kwargs)
-        return default_system()._create(spec, self._config, self._options, args, kwargs)
+        spec = self._spec
+        check = spec.init_check
+        if kwargs or not check.fast_min <= len(args) <= check.fast_max:
+            check(args, kwargs)
+        # default_system()'s first step, inlined: inside 'async with ActorSystem()'.
+        system: ActorSystem | None = current_system.get()
+        if system is None:
+            system = default_system()
+        return system._create(spec, self._config, self._options, args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(

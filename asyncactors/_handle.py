@@ -24,10 +24,13 @@ __all__ = [
     "MultiReturnMethod",
     "RayTerminate",
     "StreamMethod",
+    "handle_slots",
     "make_handle_type",
     "method_type",
     "typed",
 ]
+
+_new = object.__new__
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -378,13 +381,20 @@ class ActorHandle(Generic[_T]):
         # the actor class.
         core = object.__getattribute__(self, "_core")
         spec = core.spec
+        kind = spec.method_kinds.get(name)
+        if kind is not None:
+            # A method with a slot of its own: ActorMethod(core, method_spec),
+            # without its __init__ frame, as most handles use a method once, when new.
+            method: ActorMethod[..., Any] = _new(kind)
+            core.handle_added()
+            method._core = core
+            method._spec = spec.methods[name]
+            # Later accesses read the slot, without this call.
+            object.__setattr__(self, name, method)
+            return method
         method_spec = spec.methods.get(name)
         if method_spec is not None and not name.startswith("_"):
-            method: ActorMethod[..., Any] = method_type(method_spec)(core, method_spec)
-            if name.isidentifier():
-                # Later accesses read the slot, without this call.
-                object.__setattr__(self, name, method)
-            return method
+            return method_type(method_spec)(core, method_spec)
         if name.startswith("_"):
             raise AttributeError(
                 f"{name!r} is private: methods whose names start with '_' cannot be "
@@ -441,7 +451,11 @@ async def _wait_stopped(core: EngineCore) -> None:
 
 def make_handle_type(class_name: str, methods: dict[str, MethodSpec]) -> type[ActorHandle[Any]]:
     """An ``ActorHandle`` subclass with one slot per method, caching its ``ActorMethod``."""
-    # Only names that can be slots get one (compat.ray's "ray:..." methods cannot).
-    slots = tuple(name for name in methods if name.isidentifier())
-    namespace: dict[str, Any] = {"__slots__": slots, "__module__": __name__}
+    namespace: dict[str, Any] = {"__slots__": handle_slots(methods), "__module__": __name__}
     return type(f"ActorHandle[{class_name}]", (ActorHandle,), namespace)
+
+
+def handle_slots(methods: dict[str, MethodSpec]) -> tuple[str, ...]:
+    """The methods that get a slot in the handle type: those whose names can be slots
+    (compat.ray's "ray:..." methods cannot)."""
+    return tuple(name for name in methods if name.isidentifier())

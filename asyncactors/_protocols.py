@@ -85,6 +85,11 @@ class Host(Protocol):
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).
     engine: Any
+    # What the in-process engine keeps for this system, whichever engine the
+    # system's is (a Ray worker's system hosts its actor in-process); None at first.
+    local: Any
+    # Whether an events() stream is open: emit() has nobody to tell otherwise.
+    watched: bool
     # How many more calls the engine may run inside .remote() (eager=True)
     # before the loop must turn; it starts at EAGER_BUDGET.
     eager_left: int

@@ -133,6 +133,7 @@ class ClassSpec:
         "handle_type",
         "has_async",
         "init_check",
+        "method_kinds",
         "methods",
         "name",
         "post_create",
@@ -162,7 +163,10 @@ class ClassSpec:
         self.stop: MethodSpec | None = None
         # Set by ActorClass: the ActorHandle subclass with one attribute per method,
         # called with an engine core to make a handle.
-        self.handle_type: Callable[[Any], Any] = _unset_handle_type
+        self.handle_type: Any = _unset_handle_type
+        # Set by ActorClass with handle_type: the ActorMethod class of each method
+        # that has a slot in the handle type (see make_handle_type).
+        self.method_kinds: dict[str, type] = {}
 
 
 class ActorConfig:
@@ -179,6 +183,7 @@ class ActorConfig:
         "max_restarts",
         "max_task_retries",
         "on_corrupt_checkpoint",
+        "plain",
         "resources",
         "restart",
         "restart_on",
@@ -209,6 +214,9 @@ class ActorConfig:
         self.on_corrupt_checkpoint: str = opts["on_corrupt_checkpoint"]
         self.resources = actor_demand(opts)
         self.eager: bool = opts["eager"]
+        # No name, no supervisor and nothing to reserve: the system registers such
+        # an actor and starts it at once, with nothing to look up, lock or wait for.
+        self.plain: bool = opts["name"] is None and not supervised and self.resources is None
 
 
 def actor_demand(opts: Mapping[str, Any]) -> Mapping[str, float] | None:

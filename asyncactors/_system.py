@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _ids = itertools.count(1)
+_new = object.__new__
 _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ActorSystem] = (
     weakref.WeakKeyDictionary()
 )
@@ -269,6 +270,30 @@ class ActorSystem:
             )
         if self._loop is None:
             self._bind()
+        if config.plain:
+            # Most actors: no name to claim, no supervisor, nothing to reserve.
+            core = self._backend.create_core(
+                self._host,
+                spec,
+                next(_ids),
+                config,
+                None,
+                opts["namespace"] or self._namespace,
+                args,
+                kwargs,
+            )
+            actors = self._actors
+            actors[core.actor_id] = core
+            # spec.handle_type(core), its __init__ called from here rather than from C.
+            handle_type = spec.handle_type
+            plain: ActorHandle[Any] = _new(handle_type)
+            handle_type.__init__(plain, core)
+            try:
+                core.start()
+            except BaseException:
+                actors.pop(core.actor_id, None)
+                raise
+            return plain
         supervisor: Supervisor | None = opts["supervisor"]
         if supervisor is not None:
             supervisor._bind(self._host)
@@ -376,6 +401,12 @@ class ActorSystem:
                 stream._push(event)
                 live.append(ref)
         self._streams = live
+        self._host.watched = bool(live) or self._emits_elsewhere()
+
+    def _emits_elsewhere(self) -> bool:
+        """Whether ``_emit`` tells more than ``events()`` streams: a subclass overriding
+        it (a Ray worker's system tells the actor's owner) wants every event."""
+        return type(self)._emit is not ActorSystem._emit
 
     def events(self) -> EventStream:
         """An async iterator over actor lifecycle events, from now on.
@@ -391,6 +422,7 @@ class ActorSystem:
             stream._close()
         else:
             self._streams.append(weakref.ref(stream))
+            self._host.watched = True
         return stream
 
     def _keep_task(self, task: asyncio.Task[Any]) -> None:
@@ -529,6 +561,7 @@ class ActorSystem:
                 if stream is not None:
                     stream._close()
             self._streams = []
+            self._host.watched = self._emits_elsewhere()
             # The loop's default system stays registered once shut down, so
             # that default_system() refuses instead of starting another.
             global _global_default
@@ -690,12 +723,14 @@ class _Host:
         "eager_left",
         "engine",
         "inline",
+        "local",
         "lock",
         "loop",
         "metrics",
         "root",
         "system",
         "thread_id",
+        "watched",
     )
 
     loop: asyncio.AbstractEventLoop
@@ -710,9 +745,13 @@ class _Host:
         self.thread_id = None
         # What the engine keeps for this system (Ray's: the Ray it uses).
         self.engine: Any = None
+        # What the in-process engine keeps for this system: made on first use.
+        self.local: Any = None
         self.metrics = system._metrics
         # Calls the engine may still run at once (eager=True) before the loop turns.
         self.eager_left = EAGER_BUDGET
+        # Whether emit() has anyone to tell: the engine builds no event otherwise.
+        self.watched = system._emits_elsewhere()
 
     @property
     def closing(self) -> bool:

@@ -356,6 +356,55 @@ async def test_dropped_unnamed_actor_finishes_queued_calls_then_stops() -> None:
         assert [a.state for a in system.list_actors()] == [asyncactors.ActorState.DEAD]
 
 
+async def _until_dead(handle_core: Any) -> None:
+    for _ in range(20):
+        if handle_core.state is asyncactors.ActorState.DEAD:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{handle_core.describe()} is still {handle_core.state}")
+
+
+def _on_a_thread(action: Any) -> None:
+    thread = threading.Thread(target=action)
+    thread.start()
+    thread.join()
+
+
+async def test_an_actor_whose_last_handle_dies_on_another_thread_stops() -> None:
+    """A handle made on the loop's thread and dropped on another one counts as gone: the
+    actor stops, and the engine keeps no count of it."""
+    async with ActorSystem() as system:
+        h = Counter.remote()
+        assert await h.incr.remote() == 1
+        core = h._core
+        box = [h]
+        del h
+        _on_a_thread(box.clear)
+        await _until_dead(core)
+        assert system._host.local.foreign == {}
+
+
+async def test_a_handle_made_on_another_thread_keeps_the_actor_alive() -> None:
+    """A method handle made off the loop's thread keeps the actor alive once the loop's
+    own handles are gone; dropped on the loop's thread, it is the last, and the actor stops."""
+    async with ActorSystem() as system:
+        h = Counter.remote()
+        core = h._core
+        box: list[Any] = []
+        _on_a_thread(lambda handle=h: box.append(handle.incr))
+        # Each handle uncached, so that dropping h drops only h.
+        object.__delattr__(h, "incr")
+        del h
+        gc.collect()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert core.state is asyncactors.ActorState.ALIVE
+        assert await box[0].remote(2) == 2
+        box.clear()
+        await _until_dead(core)
+        assert system._host.local.foreign == {}
+
+
 async def test_named_and_detached_actors_survive_dropped_handles() -> None:
     """Named or detached actors are not stopped when their handles are collected."""
     async with ActorSystem() as system:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import types
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -49,6 +50,32 @@ def test_call_makes_the_same_call_object_as_the_call_constructor() -> None:
         assert _fields(made) == _fields(built)
     finally:
         core.loop.close()
+
+
+def test_a_new_mailbox_has_the_fields_the_mailbox_constructor_gives() -> None:
+    """Batches._new_mailbox builds a plain mailbox and its lane without their __init__:
+    every field must match what Mailbox(...) makes."""
+    from asyncactors._backends._local.batch import Batches
+    from asyncactors._mailbox import Mailbox
+
+    class Stub:
+        mailbox: Any = None
+        config = SimpleNamespace(mailbox_size=7, max_concurrency=3, groups=None)
+        spec = SimpleNamespace(batched=())
+
+    stub = Stub()
+    made = Batches._new_mailbox(stub)  # type: ignore[arg-type]
+    built = Mailbox(7, 3, None)
+    assert stub.mailbox is made
+    assert type(made) is Mailbox
+    assert type(made.default) is type(built.default)
+    assert {**_fields(made), "default": None, "lanes": None} == {
+        **_fields(built),
+        "default": None,
+        "lanes": None,
+    }
+    assert _fields(made.default) == _fields(built.default)
+    assert made.lanes == (made.default,)
 
 
 @asyncactors.remote
@@ -231,6 +258,18 @@ async def test_an_actor_called_once_drops_its_empty_mailbox_when_idle() -> None:
         await asyncio.sleep(0)
         assert again._core.mailbox is not None
         assert await once.ok.remote() == 1
+
+
+async def test_a_new_actors_first_sync_call_leaves_no_drain_behind() -> None:
+    """The drain that created an actor and answered its first call makes no second pass:
+    when the caller wakes the actor is idle, without a mailbox, and still takes calls."""
+    async with asyncactors.ActorSystem():
+        actor = Plain.remote()
+        assert await actor.ok.remote() == 1
+        core = actor._core
+        assert not core.scheduled
+        assert core.mailbox is None
+        assert await actor.ok.remote() == 1
 
 
 async def test_a_handle_caches_each_method_it_used_in_a_slot_of_its_own() -> None:

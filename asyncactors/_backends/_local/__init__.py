@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ActorCore", "LocalBackend", "backend"]
 
+_new = object.__new__
+
 
 class LocalBackend:
     """Makes ``ActorCore``s: actors in this process, on the system's event loop."""
@@ -82,8 +84,10 @@ class LocalBackend:
         kwargs: dict[str, Any],
     ) -> EngineCore:
         """A core for a new actor; ``start()`` it to create the actor."""
-        cls = EagerCore if config.eager else ActorCore
-        return cls(host, spec, actor_id, config, name, namespace, args, kwargs)
+        # cls(...), its __init__ called from here rather than from C (cheaper).
+        core: ActorCore = _new(EagerCore if config.eager else ActorCore)
+        ActorCore.__init__(core, host, spec, actor_id, config, name, namespace, args, kwargs)
+        return core
 
 
 def backend() -> Backend:

@@ -35,6 +35,7 @@ from .call import OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 __all__ = ["BatchCall", "BatchLane", "Batches"]
 
 _get_running_loop = asyncio._get_running_loop
+_new = object.__new__
 
 _ALIVE: Final = ActorState.ALIVE
 
@@ -341,8 +342,25 @@ class Batches(CoreBase):
     def _new_mailbox(self) -> Mailbox:
         """Make the actor's mailbox (once, on first use), with a queue per batched method."""
         config = self.config
+        batched = self.spec.batched
+        if not config.groups and not batched:
+            # Most actors: Mailbox(...) and its default Lane, made without their
+            # __init__ frames (test_hot_path checks that the fields match), as an
+            # actor's first call makes its mailbox.
+            lane = _new(Lane)
+            lane.limit = config.max_concurrency
+            lane.running = lane.idle = 0
+            lane.caught = False
+            lane.head = lane.rest = lane.retries = None
+            mb = self.mailbox = _new(Mailbox)
+            mb.capacity = config.mailbox_size
+            mb.depth = mb.peak = 0
+            mb.default = lane
+            mb.groups = mb.overflow = None
+            mb.lanes = (lane,)
+            return mb
         mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
-        for method in self.spec.batched:
+        for method in batched:
             batch = method.batch
             assert batch is not None
             mb.attach(batch, BatchLane(self, batch, mb.lane(batch.run.group)))

@@ -13,6 +13,7 @@ from ..._exceptions import ActorDiedError
 from ..._types import StopReason
 
 if TYPE_CHECKING:
+    from ..._protocols import Host
     from ..._specs import MethodSpec
 
 __all__ = [
@@ -96,6 +97,38 @@ def died_error(core: Described, reason: str) -> ActorDiedError:
         class_name=core.class_name,
         name=core.name,
     )
+
+
+class EngineState:
+    """What the engine keeps for one actor system (its ``host.engine``)."""
+
+    __slots__ = ("foreign", "released", "starting")
+
+    def __init__(self) -> None:
+        # Handle counts of actors made or dropped off the loop's thread, under the
+        # host's lock (see Lifecycle.handle_added); on the loop's they are counted
+        # in the actor's ``handles``.
+        self.foreign: dict[Any, int] = {}
+        # Actors started, and actors whose last handle went, on the loop's thread
+        # since the loop last turned: one callback takes each list's step for all
+        # of them (see Lifecycle.start), rather than a callback per actor.
+        self.starting: list[Any] = []
+        self.released: list[Any] = []
+
+
+def local_state(host: Host) -> EngineState:
+    """What the engine keeps for ``host``'s system, made on first use (any thread).
+
+    In ``host.local``, not ``host.engine``: the system may be another engine's,
+    as that of a Ray worker process, which hosts its actor in an ``ActorCore``.
+    """
+    state: EngineState | None = host.local
+    if state is None:
+        with host.lock:
+            state = host.local
+            if state is None:
+                state = host.local = EngineState()
+    return state
 
 
 class ColdState:

@@ -90,14 +90,6 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         elif pending is not None:
             self.pending = pending
 
-    def start(self) -> None:
-        """Schedule creation, from any thread: ``__init__`` runs in the first drain."""
-        self.scheduled = True
-        if self.host.on_loop_thread():
-            self.loop.call_soon(self._drain, context=self.host.ctx)
-        else:
-            self.loop.call_soon_threadsafe(self._drain, context=self.host.ctx)
-
     def reduce_handle(self) -> Any:
         """How a handle to this actor pickles: it does not; it lives in this process.
 

@@ -82,7 +82,8 @@ class Dispatch(CoreBase):
         ) and _get_running_loop() is not self.loop:
             return self._submit_threadsafe(call)
         mb = self.mailbox
-        if mb is None and self.state is _ALIVE:
+        if mb is None and not self.refusing:
+            # As _enqueue would: for an ALIVE actor, or the first call of a new one.
             mb = self._new_mailbox()
         if mb is not None and not kwargs and spec.group is None and not self.refusing:
             for a in args:
@@ -319,17 +320,19 @@ class Dispatch(CoreBase):
             call = None  # see _run_inline
         if self.stopping is not None:
             self._maybe_finish_stop()
-        elif budget < BUDGET:
-            if not self.scheduled:
-                # Having run calls, come back once more in the next loop iteration,
-                # as a worker lingers: a caller awaiting each call in turn submits
-                # its next one meanwhile, and that call runs in the caller's
-                # iteration instead of an iteration of its own. A pass that finds
-                # nothing to run stops.
-                self.scheduled = True
-                self.loop.call_soon(self._drain, context=self.host.ctx)
         elif self.processed <= 1:
+            # A new actor's first call (or none): most actors are made for one call,
+            # and a second one schedules its own drain. Not lingering saves that
+            # pass, and the empty mailbox is dropped now.
             self._release_mailbox()
+        elif budget < BUDGET and not self.scheduled:
+            # Having run calls, come back once more in the next loop iteration,
+            # as a worker lingers: a caller awaiting each call in turn submits
+            # its next one meanwhile, and that call runs in the caller's
+            # iteration instead of an iteration of its own. A pass that finds
+            # nothing to run stops.
+            self.scheduled = True
+            self.loop.call_soon(self._drain, context=self.host.ctx)
 
     def _release_mailbox(self) -> None:
         """Drop the empty mailbox of an idle actor that has run one call.

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from typing import Any, Final
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..._context import current_actor
 from ..._exceptions import ActorDiedError, CheckpointCorruptError, _ActorExit
@@ -19,12 +21,17 @@ from ..._ref import logger
 from ..._types import ActorState, EventKind, StopReason
 from .base import CoreBase
 from .call import Call, StopCall
-from .common import STOP_REASONS, STOPPED_BY, died_error, propagates
+from .common import STOP_REASONS, STOPPED_BY, EngineState, died_error, local_state, propagates
+from .dispatch import Dispatch
 from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
+if TYPE_CHECKING:
+    from ..._protocols import Host
+
 _get_running_loop = asyncio._get_running_loop
+_get_ident = threading.get_ident
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
 
@@ -73,6 +80,23 @@ class Lifecycle(CoreBase):
             return False
         self._became_alive()
         return True
+
+    def start(self) -> None:
+        """Schedule creation, from any thread: ``__init__`` runs in the first drain.
+
+        The actors started on the loop's thread in one turn of the loop are created
+        by one callback, in order (see ``run_batch``).
+        """
+        self.scheduled = True
+        host = self.host
+        if _get_ident() == host.thread_id:
+            engine = host.local or local_state(host)
+            starting = engine.starting
+            starting.append(self)
+            if len(starting) == 1:
+                self.loop.call_soon(_start_batch, engine, context=host.ctx)
+        else:
+            self.loop.call_soon_threadsafe(self._drain, context=host.ctx)
 
     def park(self) -> None:
         """Stay PENDING_CREATION until ``start()``: calls queue, and nothing runs.
@@ -136,9 +160,13 @@ class Lifecycle(CoreBase):
         if cold is not None:
             cold.death = None
             rebuilt = bool(cold.restarts or cold.rollbacks)
-        self.host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
-        waiters, self.ready_waiters = self.ready_waiters, None
-        self._settle_waiters(waiters)
+        host = self.host
+        if host.watched:  # an events() stream is open: nothing to build otherwise
+            host.emit(EventKind.RESTARTED if rebuilt else EventKind.STARTED, self)
+        waiters = self.ready_waiters
+        if waiters is not None:
+            self.ready_waiters = None
+            self._settle_waiters(waiters)
 
     def _creation_failed(self, exc: BaseException, hook: str) -> None:
         if self.state is _DEAD:
@@ -389,32 +417,116 @@ class Lifecycle(CoreBase):
 
     def _stopped_for_good(self, kind: EventKind) -> None:
         self.supervisor._forget(self)
-        self.host.unregister(self)
+        host = self.host
+        host.unregister(self)
+        with host.lock:
+            # After the state is DEAD, so that no thread counts this actor again.
+            engine = host.local
+            if engine is not None:
+                engine.foreign.pop(self, None)
         if self.config.store is not None and self.name is None:
             self._drop_checkpoint()  # an unnamed actor's key is never used again
         self.host.emit(kind, self, self.death)
         waiters, self.stop_waiters = self.stop_waiters, None
         self._settle_waiters(waiters)
 
+    # Handles are counted without a lock on the loop's thread, the only one that
+    # writes ``handles``; other threads count in the engine's ``foreign`` counts
+    # (see local_state), under the host's lock. The sum is the number of handles.
+    # Each side writes its own count before it reads the other's, so of a last
+    # release on each side at once, one at least sees the sum at zero;
+    # ``_released`` checks it again on the loop's thread.
+
     def handle_added(self) -> None:
         """A new ``ActorHandle`` refers to this actor (any thread)."""
-        with self.host.lock:
+        host = self.host
+        if _get_ident() == host.thread_id:
             self.handles += 1
+        else:
+            self._count_foreign(host, 1)
 
     def handle_released(self) -> None:
         """An ``ActorHandle`` was garbage-collected (any thread)."""
-        with self.host.lock:
-            self.handles -= 1
-            last = self.handles == 0
-        if last and self.name is None and not self.config.detached and self.state is not _DEAD:
-            try:
-                if self.host.on_loop_thread():
-                    self.loop.call_soon(self._released, context=self.host.ctx)
-                else:
-                    self.loop.call_soon_threadsafe(self._released, context=self.host.ctx)
-            except RuntimeError:  # the loop is closed: nothing left to stop
-                pass
+        host = self.host
+        if _get_ident() == host.thread_id:
+            left = self.handles = self.handles - 1
+            engine = host.local or local_state(host)
+            foreign = engine.foreign
+            if foreign:
+                left += foreign.get(self, 0)
+            on_loop = True
+        else:
+            left = self._count_foreign(host, -1)
+            on_loop = False
+        if left or self.name is not None or self.config.detached or self.state is _DEAD:
+            return
+        try:
+            if on_loop:
+                released = engine.released
+                released.append(self)
+                if len(released) == 1:
+                    self.loop.call_soon(_release_batch, engine, context=host.ctx)
+            else:
+                self.loop.call_soon_threadsafe(self._released, context=host.ctx)
+        except RuntimeError:  # the loop is closed: nothing left to stop
+            pass
+
+    def _count_foreign(self, host: Host, n: int) -> int:
+        """Add ``n`` to this actor's handle count off the loop's thread; return the sum
+        of both counts (1 for a DEAD actor, which counts no more)."""
+        with host.lock:
+            if self.state is _DEAD:
+                # Its entry is gone (see _stopped_for_good): none is made again.
+                return 1
+            foreign = local_state(host).foreign
+            count = foreign.get(self, 0) + n
+            if count:
+                foreign[self] = count
+            else:
+                foreign.pop(self, None)
+            return self.handles + count
 
     def _released(self) -> None:
-        if self.handles == 0:
+        if self.handles + local_state(self.host).foreign.get(self, 0) == 0:
             self.request_stop(StopReason.RELEASED)
+
+
+def _start_batch(engine: EngineState) -> None:
+    batch, engine.starting = engine.starting, []
+    run_batch(batch, Dispatch._drain, engine, "starting")
+
+
+def _release_batch(engine: EngineState) -> None:
+    batch, engine.released = engine.released, []
+    run_batch(batch, Lifecycle._released, engine, "released")
+
+
+def run_batch(
+    batch: list[CoreBase],
+    step: Callable[[Any], None],
+    engine: EngineState,
+    which: Literal["starting", "released"],
+) -> None:
+    """Take ``step`` of each actor of ``batch``, as its own callback would.
+
+    What one step raises does not keep the others from running: an ``Exception``
+    goes to the loop's exception handler, as a callback's does; anything else
+    propagates once the actors not yet stepped are scheduled again, at the head
+    of the ``which`` list of ``engine``.
+    """
+    for i, core in enumerate(batch):
+        try:
+            step(core)
+        except Exception as exc:
+            core.loop.call_exception_handler(
+                {"message": f"{step.__qualname__}() of {core.describe()} raised", "exception": exc}
+            )
+        except BaseException:
+            rest = batch[i + 1 :]
+            if rest:
+                again: list[CoreBase] = getattr(engine, which)
+                setattr(engine, which, rest + again)
+                if not again:
+                    runner = _start_batch if which == "starting" else _release_batch
+                    core.loop.call_soon(runner, engine, context=core.host.ctx)
+            raise
