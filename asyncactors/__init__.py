@@ -15,7 +15,6 @@ from typing import Final as _Final
 
 from ._actor_class import ActorClass, MethodDef, method, remote
 from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
-from ._batch import BatchMethod, batch
 from ._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
@@ -32,12 +31,15 @@ from ._handle import ActorHandle, ActorMethod, typed
 from ._ref import ObjectRef
 from ._resources import AssignedResources
 from ._stream import StreamRef
-from ._supervisor import Backoff, Supervisor
+from ._supervisor import Supervisor
 from ._system import ActorSystem, init, shutdown
-from ._types import ActorInfo, ActorState, EventKind
+from ._types import ActorState, EventKind
 
 if _TYPE_CHECKING:
+    from ._backoff import Backoff
+    from ._batch import BatchMethod, batch
     from ._events import ActorEvent, ActorExitInfo, EventStream
+    from ._info import ActorInfo
     from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
     from ._pool import ActorPool
     from ._runtime import RuntimeContext, get_runtime_context
@@ -113,8 +115,11 @@ __version__ = "0.1.0.dev0"
 _LAZY: _Final = {
     "ActorEvent": "_events",
     "ActorExitInfo": "_events",
+    "ActorInfo": "_info",
     "ActorPool": "_pool",
     "ActorStatistics": "_metrics",
+    "Backoff": "_backoff",
+    "BatchMethod": "_batch",
     "CheckpointStore": "_stores",
     "EventStream": "_events",
     "FileStore": "_stores",
@@ -124,6 +129,7 @@ _LAZY: _Final = {
     "MemoryStore": "_stores",
     "RuntimeContext": "_runtime",
     "StuckCall": "_watchdog",
+    "batch": "_batch",
     "SystemStatistics": "_statistics",
     "get_runtime_context": "_runtime",
     "get_sync": "_sync",

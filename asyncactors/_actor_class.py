@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import MappingProxyType
 from typing import (
@@ -19,7 +20,6 @@ from typing import (
     overload,
 )
 
-from ._batch import BatchMethod
 from ._context import current_system
 from ._handle import (
     ActorHandle,
@@ -45,6 +45,9 @@ from ._supervisor import Supervisor
 from ._system import ActorSystem, default_system
 from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
 
+if TYPE_CHECKING:
+    from ._batch import BatchMethod
+
 __all__ = ["ActorClass", "MethodDef", "method", "remote"]
 
 _T = TypeVar("_T")
@@ -53,6 +56,14 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _Raw = TypeVar("_Raw")
 _Item = TypeVar("_Item")
+
+
+def _batch_method_type() -> type[BatchMethod[Any, Any, Any, Any]] | tuple[()]:
+    """``BatchMethod``, or ``()`` (which no ``isinstance`` matches) while its module is
+    not loaded: only ``asyncactors.batch``, in that module, makes one, so a program
+    that batches nothing never loads it."""
+    module = sys.modules.get(f"{__package__}._batch")
+    return () if module is None else module.BatchMethod
 
 
 class MethodDef(Generic[_S, _P, _R, _Raw]):
@@ -266,7 +277,7 @@ def method(
     validate_method_options(opts)
 
     def decorate(func: Any) -> MethodDef[Any, ..., Any, Any] | BatchMethod[Any, Any, Any, Any]:
-        batched = func if isinstance(func, BatchMethod) else None
+        batched = func if isinstance(func, _batch_method_type()) else None
         if batched is not None:
             func = batched.func
         if not inspect.isfunction(func):
@@ -298,11 +309,12 @@ def method(
 
 def _build_spec(cls: type) -> ClassSpec:
     methods: dict[str, MethodSpec] = {}
+    batch_method = _batch_method_type()
     for name in dir(cls):
         if name.startswith("_"):
             continue
         static = inspect.getattr_static(cls, name)
-        declared = static.options if isinstance(static, MethodDef | BatchMethod) else {}
+        declared = static.options if isinstance(static, (MethodDef, batch_method)) else {}
         attr = _function(static)
         if not inspect.isfunction(attr):
             continue
@@ -321,7 +333,7 @@ def _build_spec(cls: type) -> ClassSpec:
             num_returns=1 if num_returns in (None, "streaming") else num_returns,
             stream_buffer=opts["stream_buffer"] or STREAM_BUFFER,
         )
-        if isinstance(static, BatchMethod):
+        if isinstance(static, batch_method):
             # Callers send items; the batch runs as a call of ``spec``.
             batch = BatchSpec(static.max_batch_size, static.batch_wait_timeout_s, spec)
             spec = MethodSpec(cls.__name__, name, attr, kind, batch, None, None, batch=batch)
@@ -358,7 +370,7 @@ def _is_generator(func: Callable[..., Any]) -> bool:
 
 def _function(attr: Any) -> Any:
     """The function behind ``attr``, unwrapping ``@asyncactors.method`` or ``.batch``."""
-    return attr.func if isinstance(attr, MethodDef | BatchMethod) else attr
+    return attr.func if isinstance(attr, (MethodDef, _batch_method_type())) else attr
 
 
 def _check_groups(spec: ClassSpec, opts: Mapping[str, Any]) -> None:

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._info import ActorInfo
 from ._ref import ObjectRef
-from ._types import ActorInfo, MethodKind
+from ._types import MethodKind
 
 __all__ = [
     "LATENCY_BUCKETS",

@@ -20,15 +20,16 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from types import CodeType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._context import RunningActor
 from ._ref import ObjectRef
-from ._specs import ActorConfig, ClassSpec, MethodSpec
+from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec, MethodSpec
 from ._stream import StreamSource
-from ._types import ActorInfo, ActorState, EventKind, RestartType, StopReason
+from ._types import ActorState, EventKind, RestartType, StopReason
 
 if TYPE_CHECKING:
+    from ._info import ActorInfo
     from ._metrics import ActorStatistics, LatencyRecorder, RunningCall
 
 __all__ = ["EAGER_BUDGET", "Backend", "Child", "EngineCore", "Host", "Parent"]
@@ -64,12 +65,6 @@ class Parent(Protocol):
 
     def _restarts_after_exit(self, child: Any) -> bool:
         """Whether a normal exit of ``child`` restarts it."""
-
-
-EAGER_BUDGET: Final = 128
-"""Calls of ``eager=True`` actors run inside ``.remote()`` in a row, system-wide, before
-a call must wait for the loop to turn: a caller looping over such calls never yields
-otherwise."""
 
 
 class Host(Protocol):

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from ._signature import ArgChecker
 from ._types import ASYNC, STREAM_ASYNC, MethodKind, RestartType
 
-__all__ = ["ActorConfig", "BatchSpec", "ClassSpec", "MethodSpec", "actor_demand"]
+__all__ = [
+    "EAGER_BUDGET",
+    "ActorConfig",
+    "BatchSpec",
+    "ClassSpec",
+    "MethodSpec",
+    "actor_demand",
+]
+
+# Here, not in _protocols (the Host protocol that counts it down): the engines and
+# the system need it at run time, and the protocols only for type checking.
+EAGER_BUDGET: Final = 128
+"""Calls of ``eager=True`` actors run inside ``.remote()`` in a row, system-wide, before
+a call must wait for the loop to turn: a caller looping over such calls never yields
+otherwise."""
 
 
 class MethodSpec:

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._info import ActorInfo
 from ._metrics import LATENCY_BUCKETS, LatencyHistogram
-from ._types import ActorInfo, ActorState
+from ._types import ActorState
 
 if TYPE_CHECKING:
     from ._protocols import EngineCore

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
@@ -30,9 +29,10 @@ from ._ref import logger
 from ._types import StopReason
 
 if TYPE_CHECKING:
+    from ._backoff import Backoff
     from ._protocols import Host
 
-__all__ = ["Backoff", "Supervisor"]
+__all__ = ["Supervisor"]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 _STRATEGIES: Final = ("one_for_one", "one_for_all", "rest_for_one")
@@ -51,51 +51,6 @@ class _Status(Enum):
     RESTARTING = "restarting"
     # Down for good: it takes no new children.
     FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter between restarts.
-
-    The n-th restart within a supervisor's window waits
-    ``min(max_s, initial_s * multiplier ** (n - 1))``, scaled by a random factor in
-    ``[1 - jitter, 1 + jitter]``. A quiet window (no restart for ``within_s``)
-    starts again from ``initial_s``. The root restarts a failed top-level
-    supervisor after ``delay(n)`` of that supervisor's backoff, n counting its
-    failures in a row.
-
-    Raises:
-        ValueError: a negative time, a multiplier below 1, or jitter outside [0, 1].
-    """
-
-    initial_s: float = 0.01
-    max_s: float = 1.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.initial_s < 0 or self.max_s < 0:
-            raise ValueError("Backoff times must be >= 0")
-        if self.multiplier < 1:
-            raise ValueError(f"Backoff multiplier must be >= 1, got {self.multiplier}")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError(f"Backoff jitter must be within [0, 1], got {self.jitter}")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before restart number ``attempt`` (1-based) of a window."""
-        # Grow step by step: multiplier ** attempt overflows a float after a
-        # thousand restarts, and the cap is reached long before anyway.
-        base = self.initial_s
-        for _ in range(min(max(0, attempt - 1), 64)):
-            if base >= self.max_s:
-                break
-            base *= self.multiplier
-        base = min(base, self.max_s)
-        if self.jitter:
-            import random  # here: most programs never restart an actor
-
-            base *= 1 + self.jitter * (2 * random.random() - 1)
-        return max(0.0, base)
 
 
 def _bad_restart(restart: object) -> str:
@@ -153,14 +108,17 @@ class Supervisor:
             raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
         if within_s <= 0:
             raise ValueError(f"within_s must be > 0, got {within_s!r}")
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise TypeError(f"backoff must be an asyncactors.Backoff, got {backoff!r}")
+        if backoff is not None:
+            from ._backoff import Backoff
+
+            if not isinstance(backoff, Backoff):
+                raise TypeError(f"backoff must be an asyncactors.Backoff, got {backoff!r}")
         if parent is not None and not isinstance(parent, Supervisor):
             raise TypeError(f"parent must be a Supervisor, got {type(parent).__name__}")
         self.strategy = strategy
         self.max_restarts = max_restarts
         self.within_s = within_s
-        self.backoff = backoff if backoff is not None else Backoff()
+        self._backoff = backoff
         self.name = name
         self.parent = parent
         self.restart: SupervisorRestart = restart
@@ -181,6 +139,18 @@ class Supervisor:
             self._status = _Status.RESTARTING
 
     # -- membership ---------------------------------------------------------------
+
+    @property
+    def backoff(self) -> Backoff:
+        """The backoff between this supervisor's restarts: ``Backoff()`` unless given."""
+        backoff = self._backoff
+        if backoff is None:
+            # Made on first use: most supervisors never restart anything, and the
+            # dataclass's module takes longer to load than the rest of a restart.
+            from ._backoff import Backoff
+
+            backoff = self._backoff = Backoff()
+        return backoff
 
     def _bind(self, system: Host) -> None:
         if self._system is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import itertools
 import threading
 import time
@@ -18,15 +17,15 @@ from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._exceptions import ActorAlreadyExistsError
 from ._options import check_block_warning, check_timeout
-from ._protocols import EAGER_BUDGET
 from ._resources import ResourcePool, describe_amounts
-from ._specs import ActorConfig, ClassSpec
+from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec
 from ._supervisor import Supervisor
-from ._types import ActorInfo, ActorState, EventKind, StopReason
+from ._types import ActorState, EventKind, StopReason
 
 if TYPE_CHECKING:
     from ._events import EventStream
     from ._handle import ActorHandle
+    from ._info import ActorInfo
     from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
     from ._statistics import Retired, SystemStatistics
@@ -455,6 +454,8 @@ class ActorSystem:
 
     def list_actors(self) -> list[ActorInfo]:
         """Every live actor, then up to the last 1000 dead ones, oldest first."""
+        import dataclasses  # here: a program that never lists its actors need not load it
+
         with self._lock:
             live = list(self._actors.values())
         dead = [c for c in self._graveyard if c.actor_id not in self._actors]

@@ -9,9 +9,15 @@ import sys
 import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
-# the pool, events, metrics or the runtime context, which neither a plain import
-# nor a Ray program in-process up to its first result needs.
+# the pool, events, metrics (and the engine's timing of calls), the runtime
+# context, batching, listing actors, a supervisor's restarts or type checking (the
+# protocols); nor compat.ray's exceptions (until an error), ray.util, tasks, the
+# runtime context, `import ray` aliasing, and pickle (until a value that is not an
+# immutable atom is copied): which neither a plain import nor a Ray program of
+# actors in-process up to its first result needs.
 HEAVY = (
+    "dataclasses",
+    "pickle",
     "anyio",
     "msgpack",
     "tempfile",
@@ -29,6 +35,16 @@ HEAVY = (
     "asyncactors._metrics",
     "asyncactors._events",
     "asyncactors._runtime",
+    "asyncactors._info",
+    "asyncactors._backoff",
+    "asyncactors._protocols",
+    "asyncactors._batch",
+    "asyncactors._backends._local.timed",
+    "asyncactors.compat.ray.exceptions",
+    "asyncactors.compat.ray.util",
+    "asyncactors.compat.ray.remote_function",
+    "asyncactors.compat.ray.runtime_context",
+    "asyncactors.compat.ray._alias",
 )
 
 _PROGRAMS = {
@@ -65,14 +81,120 @@ def test_program_leaves_heavy_modules_unimported(program: str) -> None:
     assert _loaded_after(_PROGRAMS[program]) == []
 
 
-def test_lazy_names_import_their_modules_on_first_use() -> None:
-    """``asyncactors.FileStore`` (a name loaded on first use) imports its module only
-    then, and is that module's class, under the public module name."""
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [
+        ("FileStore", "_stores"),
+        ("ActorInfo", "_info"),
+        ("Backoff", "_backoff"),
+        ("BatchMethod", "_batch"),
+        ("batch", "_batch"),
+    ],
+)
+def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:
+    """A name loaded on first use (``asyncactors.FileStore``, ``ActorInfo``, ``Backoff``)
+    imports its module only then, and is that module's class, under the public module name."""
     _loaded_after(
         "import sys, asyncactors\n"
-        "assert 'asyncactors._stores' not in sys.modules\n"
-        "store = asyncactors.FileStore\n"
-        "from asyncactors._stores import FileStore\n"
-        "assert store is FileStore and store.__module__ == 'asyncactors', store.__module__\n"
-        "assert 'FileStore' in vars(asyncactors)\n"
+        f"assert 'asyncactors.{module}' not in sys.modules\n"
+        f"obj = asyncactors.{name}\n"
+        f"from asyncactors.{module} import {name}\n"
+        f"assert obj is {name} and obj.__module__ == 'asyncactors', obj.__module__\n"
+        f"assert {name!r} in vars(asyncactors)\n"
+    )
+
+
+def test_supervisor_makes_its_default_backoff_on_first_use() -> None:
+    """A ``Supervisor`` given no backoff loads ``Backoff`` only when its backoff is
+    first asked for, and then has ``Backoff()``, the same one each time."""
+    _loaded_after(
+        "import sys, asyncactors\n"
+        "sup = asyncactors.Supervisor()\n"
+        "assert 'asyncactors._backoff' not in sys.modules\n"
+        "assert sup.backoff == asyncactors.Backoff() and sup.backoff is sup.backoff\n"
+    )
+
+
+def test_compat_ray_lazy_names_load_on_first_use() -> None:
+    """compat.ray's ``exceptions``, ``util``, ``remote_function``, ``runtime_context``,
+    ``get_runtime_context`` and ``install_as_ray`` load only when first used, and
+    are then the submodules' own objects."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "assert 'asyncactors.compat.ray.util' not in sys.modules\n"
+        "from asyncactors.compat.ray.exceptions import RayError\n"
+        "assert ray.exceptions.RayError is RayError\n"
+        "from asyncactors.compat.ray.util import ActorPool\n"
+        "assert ray.util.ActorPool is ActorPool\n"
+        "from asyncactors.compat.ray.runtime_context import get_runtime_context\n"
+        "assert ray.get_runtime_context is get_runtime_context\n"
+        "assert ray.remote_function is sys.modules['asyncactors.compat.ray.remote_function']\n"
+        "from asyncactors.compat.ray._alias import install_as_ray\n"
+        "assert ray.install_as_ray is install_as_ray\n"
+        "assert set(ray.__all__) <= set(dir(ray))\n"
+        "try:\n"
+        "    ray.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    assert 'no_such_name' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+
+
+def test_compat_ray_task_loads_the_tasks_module() -> None:
+    """``@ray.remote`` on a function (a task) loads ``remote_function`` then and works."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "@ray.remote\n"
+        "def f(x):\n"
+        "    return x + 1\n"
+        "assert 'asyncactors.compat.ray.remote_function' in sys.modules\n"
+        "assert ray.get(f.remote(1)) == 2\n"
+        "ray.shutdown()\n"
+    )
+
+
+def test_compat_ray_error_loads_ray_exceptions() -> None:
+    """A method that raises reaches ``ray.get`` as Ray's ``RayTaskError`` and as its own
+    class, ``ray.exceptions`` being loaded by the error itself."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "@ray.remote\n"
+        "class A:\n"
+        "    def boom(self):\n"
+        "        raise KeyError('x')\n"
+        "a = A.remote()\n"
+        "assert 'asyncactors.compat.ray.exceptions' not in sys.modules\n"
+        "try:\n"
+        "    ray.get(a.boom.remote())\n"
+        "except KeyError as exc:\n"
+        "    assert isinstance(exc, ray.exceptions.RayTaskError), type(exc).__mro__\n"
+        "else:\n"
+        "    raise AssertionError('no error')\n"
+        "ray.shutdown()\n"
+    )
+
+
+def test_compat_ray_first_copy_loads_pickle() -> None:
+    """The first argument that is not an immutable atom loads pickle and is copied:
+    the actor gets a copy, and the caller's later change does not reach it."""
+    _loaded_after(
+        "import sys\n"
+        "import asyncactors.compat.ray as ray\n"
+        "@ray.remote\n"
+        "class A:\n"
+        "    def size(self, items):\n"
+        "        return len(items)\n"
+        "a = A.remote()\n"
+        "assert ray.get(a.size.remote('abc')) == 3\n"
+        "assert 'pickle' not in sys.modules\n"
+        "items = [1, 2]\n"
+        "ref = a.size.remote(items)\n"
+        "items.append(3)\n"
+        "assert ray.get(ref) == 2\n"
+        "assert 'pickle' in sys.modules\n"
+        "ray.shutdown()\n"
     )

@@ -9,10 +9,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
-from ..._protocols import EAGER_BUDGET
 from ..._ref import ObjectRef
-from ..._specs import ActorConfig, ClassSpec
-from ..._types import SYNC, ActorInfo, ActorState, RestartType
+from ..._specs import EAGER_BUDGET, ActorConfig, ClassSpec
+from ..._types import SYNC, ActorState, RestartType
 from . import deadlock
 from .batch import Batches
 from .call import NEW, Call, PendingCount
@@ -20,9 +19,9 @@ from .checkpoint import Checkpoints
 from .dispatch import Dispatch
 from .lifecycle import Lifecycle
 from .restart import Restarts
-from .timed import TimedAdmission
 
 if TYPE_CHECKING:
+    from ..._info import ActorInfo
     from ..._metrics import ActorStatistics, LatencyRecorder, RunningCall
     from ..._protocols import Host
     from ..._specs import MethodSpec
@@ -83,7 +82,10 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         cap = config.max_pending_calls
         pending = PendingCount(cap) if cap > 0 else None
         if host.metrics:
-            # Chosen once here: the calls of an actor without metrics are untimed.
+            # Chosen once here: the calls of an actor without metrics are untimed,
+            # and a system without metrics never loads the timing module.
+            from .timed import TimedAdmission
+
             self.pending = TimedAdmission(pending)
         elif pending is not None:
             self.pending = pending
@@ -120,6 +122,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def info(self) -> ActorInfo:
         """This actor, as ``ActorSystem.list_actors()`` reports it."""
+        from ..._info import ActorInfo  # here: only listing actors needs the record
+
         mb = self.mailbox
         return ActorInfo(
             actor_id=self.actor_id,
@@ -152,6 +156,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def latency(self) -> LatencyRecorder | None:
         """This actor's call latencies, under ``ActorSystem(metrics=True)``."""
+        from .timed import TimedAdmission  # here: loaded by systems with metrics only
+
         pending = self.pending
         return pending.latency if isinstance(pending, TimedAdmission) else None
 

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, Final
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 
 from ..._exceptions import ActorDiedError
+from ..._info import ActorInfo
 from ..._metrics import ActorStatistics, RunningCall, actor_statistics
 from ..._ref import ObjectRef
 from ..._specs import ActorConfig, ClassSpec
-from ..._types import ActorInfo, StopReason
+from ..._types import StopReason
 from .._local.common import STOPPED_BY as _STOPPED_BY
 from .._local.common import died_error as _died
 from .._local.restart import retry_allowed

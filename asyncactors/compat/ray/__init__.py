@@ -25,8 +25,12 @@ accepted and ignored where that is safe (placement, scheduling strategies,
 
 from __future__ import annotations
 
-from . import actor, exceptions, remote_function, runtime_context, util
-from ._alias import install_as_ray
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+from typing import Final as _Final
+
+from . import actor
 from ._api import (
     available_resources,
     cancel,
@@ -43,7 +47,11 @@ from ._api import (
 from ._refs import ObjectRef, ObjectRefGenerator
 from ._worker import RayContext, init, is_initialized, shutdown
 from .actor import ActorClass, ActorHandle, ActorID, method
-from .runtime_context import get_runtime_context
+
+if _TYPE_CHECKING:
+    from . import exceptions, remote_function, runtime_context, util
+    from ._alias import install_as_ray
+    from .runtime_context import get_runtime_context
 
 __all__ = [
     "ActorClass",
@@ -78,3 +86,31 @@ __all__ = [
 
 # The Ray release whose API this follows.
 __version__ = "2.60.0"
+
+# Submodules and names that many programs never touch, or only once something
+# fails (ray.exceptions, ray.util, task functions, the runtime context, installing
+# this module as `ray`): each is imported on first use, by PEP 562's module
+# __getattr__, as `import ray.util` would.
+_LAZY_MODULES: _Final = frozenset({"exceptions", "remote_function", "runtime_context", "util"})
+_LAZY_NAMES: _Final = {"get_runtime_context": "runtime_context", "install_as_ray": "_alias"}
+
+
+def __getattr__(name: str) -> _Any:
+    """Import a lazily loaded submodule or name on first use (PEP 562).
+
+    Raises:
+        AttributeError: ``name`` is not one of the module's names.
+    """
+    if name in _LAZY_MODULES:
+        # Importing a submodule sets it as this module's attribute too.
+        return _importlib.import_module(f".{name}", __name__)
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    obj = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = obj
+    return obj
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._handle import ActorHandle as NativeHandle
 from ..._ref import ObjectRef as NativeRef
@@ -15,8 +15,9 @@ from ._refs import ObjectRef, ObjectRefGenerator
 from ._serialization import serialize
 from ._worker import NODE_IP, runtime
 from .actor import ActorClass, ActorHandle, make_actor_class, wrap_handle
-from .exceptions import GetTimeoutError
-from .remote_function import RemoteFunction, make_remote_function
+
+if TYPE_CHECKING:
+    from .remote_function import RemoteFunction
 
 __all__ = [
     "available_resources",
@@ -61,6 +62,9 @@ def _make(target: Any, options: dict[str, Any]) -> ActorClass | RemoteFunction:
     if inspect.isclass(target):
         return make_actor_class(target, options)
     if inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target):
+        # Here: a program of actors alone never loads the tasks' module.
+        from .remote_function import make_remote_function
+
         return make_remote_function(target, options)
     raise TypeError(
         "The @ray.remote decorator must be applied to either a function or a class, "
@@ -130,6 +134,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         except LoopThreadError:
             raise _on_loop_error("get") from None
         if not ready:
+            from .exceptions import GetTimeoutError
+
             raise GetTimeoutError("Get timed out: some object(s) not ready.")
     values = [r._value() for r in refs]
     return values[0] if single else values

@@ -17,7 +17,6 @@ from ..._signature import ArgChecker
 from ._driver import current_item
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
 from ._serialization import ATOMS, load_args, serialize
-from .exceptions import task_error
 
 __all__ = [
     "STREAMING",
@@ -159,6 +158,8 @@ def call_sync(
             return value  # pack(), inlined for one immutable result: nothing to copy
         return pack(target, ctl, value)
     except Exception as exc:
+        from .exceptions import task_error
+
         raise task_error(exc, target.label) from exc
 
 
@@ -178,6 +179,8 @@ async def call_async(
             value = await target.invoke(obj, args, kwargs)
         return pack(target, ctl, value)
     except Exception as exc:
+        from .exceptions import task_error
+
         raise task_error(exc, target.label) from exc
 
 
@@ -190,6 +193,8 @@ def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:
                 gen.close()  # type: ignore[attr-defined]
                 break
     except Exception as exc:
+        from .exceptions import task_error
+
         stream.fail(task_error(exc, label))
     else:
         stream.close()
@@ -200,6 +205,8 @@ async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str) ->
         async for value in agen:
             stream.push(serialize(value, "a yielded value"))
     except Exception as exc:
+        from .exceptions import task_error
+
         stream.fail(task_error(exc, label))
     else:
         stream.close()

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 from ..._ref import OK
 from ..._ref import ObjectRef as NativeRef
 from ._serialization import Serialized, lookup, register, share
-from .exceptions import ObjectLostError, from_native
 
 if TYPE_CHECKING:
     from ._driver import Driver
@@ -67,6 +66,8 @@ class ObjectRef:
             native = self._native
             native._retrieved()
             assert native._exc is not None
+            from .exceptions import from_native
+
             err = self._err = from_native(native._exc)
         # Raised anew each time: the traceback of the last raise is not kept.
         return err.with_traceback(None)
@@ -103,6 +104,8 @@ class ObjectRef:
             if self._native._state:
                 relay(self._native)
             else:
+                from .exceptions import ObjectLostError
+
                 cf.set_exception(ObjectLostError(self.hex()))
         return cf
 
@@ -140,6 +143,8 @@ class ObjectRef:
 def _registered_ref(key: int) -> ObjectRef:
     ref = lookup(key)
     if ref is None:
+        from .exceptions import ObjectLostError
+
         raise ObjectLostError(f"{key:056x}")
     assert isinstance(ref, ObjectRef)
     return ref
@@ -191,6 +196,8 @@ class Stream:
                 self.close()
             else:
                 assert ref._exc is not None
+                from .exceptions import from_native
+
                 self.fail(from_native(ref._exc))
 
         self._driver.call_on_loop(call._add_callback, on_done)

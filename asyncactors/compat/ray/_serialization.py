@@ -17,7 +17,6 @@ ref to the same object.
 from __future__ import annotations
 
 import itertools
-import pickle
 import threading
 import weakref
 from collections.abc import Callable
@@ -38,6 +37,31 @@ PROTOCOL: Final = 5
 
 # Immutable values that need no copy.
 ATOMS: Final = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+
+def _first_dumps(value: Any, protocol: int) -> bytes:
+    _load_pickle()
+    return _dumps(value, protocol)
+
+
+def _first_loads(data: bytes) -> Any:
+    _load_pickle()
+    return _loads(data)
+
+
+def _load_pickle() -> None:
+    global _dumps, _loads
+    import pickle
+
+    _dumps, _loads = pickle.dumps, pickle.loads
+
+
+# pickle.dumps and pickle.loads, once the first value to copy has loaded pickle (a
+# module that takes longer to load than most of this package's): a program whose
+# calls pass only atoms never loads it, and after the first use nothing is left
+# to check per copy.
+_dumps: Callable[[Any, int], bytes] = _first_dumps
+_loads: Callable[[bytes], Any] = _first_loads
 
 
 class _Local(threading.local):
@@ -67,7 +91,7 @@ class Serialized:
         previous = tls.restore
         tls.restore = self.shared
         try:
-            return pickle.loads(self.data)
+            return _loads(self.data)
         finally:
             tls.restore = previous
 
@@ -91,7 +115,7 @@ def serialize(value: Any, what: str = "the value") -> Any:
     tls.capture = shared
     try:
         try:
-            data = pickle.dumps(value, PROTOCOL)
+            data = _dumps(value, PROTOCOL)
         except Exception as exc:
             shared.clear()
             data = _cloudpickle(value, exc, what)
@@ -163,6 +187,8 @@ def share(obj: Any) -> tuple[Callable[[int], Any], tuple[int]] | None:
 def _restore(index: int) -> Any:
     restore = _tls.restore
     if restore is None:
+        import pickle
+
         raise pickle.UnpicklingError(
             "this pickle refers to a ref or actor handle of asyncactors.compat.ray "
             "that was serialized for one call only"

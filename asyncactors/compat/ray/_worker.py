@@ -18,7 +18,6 @@ from typing import Any, Final
 from ..._resources import machine_memory
 from ..._system import ActorSystem
 from ._driver import Driver, outlived
-from .exceptions import UnsupportedFeatureError
 
 __all__ = [
     "NODE_IP",
@@ -94,6 +93,8 @@ def check_runtime_env(env: Any, where: str, *, job: bool = False) -> None:
         return
     if not isinstance(env, Mapping):
         raise TypeError(f"runtime_env must be a dict, got {type(env).__name__}")
+    from .exceptions import UnsupportedFeatureError  # here: most programs give no runtime_env
+
     for key, value in env.items():
         if key in _RUNTIME_ENV_INSTALLS:
             raise UnsupportedFeatureError(

@@ -36,13 +36,6 @@ from ._exec import (
 from ._refs import ObjectRef, ObjectRefGenerator, Stream, split
 from ._serialization import deserialize, load_args, lookup, register, share
 from ._worker import Runtime, check_runtime_env, runtime
-from .exceptions import (
-    ActorDiedError,
-    PendingCallsLimitExceeded,
-    UnsupportedFeatureError,
-    from_native,
-    task_error,
-)
 
 __all__ = [
     "ActorClass",
@@ -325,6 +318,8 @@ def _construct(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     try:
         return meta.cls(*args, **kwargs)
     except Exception as exc:
+        from .exceptions import task_error
+
         raise task_error(exc, f"{meta.name}.__init__") from exc
 
 
@@ -429,6 +424,8 @@ class ActorClass:
                 native._spec, native._config, native._options, ((driver, meta), *args), kwargs
             )
         except native_exc.AsyncActorsError as exc:
+            from .exceptions import from_native
+
             raise from_native(exc) from None
         finally:
             if entered:
@@ -441,6 +438,8 @@ class ActorClass:
         Raises:
             UnsupportedFeatureError: always.
         """
+        from .exceptions import UnsupportedFeatureError
+
         raise UnsupportedFeatureError("ActorClass.bind() (Ray DAGs)", "call .remote() instead")
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -572,6 +571,8 @@ _HANDLE_FIELDS: Final = ("_native", "_rt", "_meta")
 def _registered_handle(key: int) -> ActorHandle:
     handle = lookup(key)
     if handle is None:
+        from .exceptions import ActorDiedError
+
         raise ActorDiedError("the actor handle was pickled and its actor is gone")
     assert isinstance(handle, ActorHandle)
     return handle
@@ -664,6 +665,8 @@ class ActorMethod:
         try:
             call = self._core.call(self._spec, (ctl, *args), kwargs)
         except native_exc.PendingCallsLimitExceeded as exc:
+            from .exceptions import PendingCallsLimitExceeded
+
             raise PendingCallsLimitExceeded(str(exc)) from None
         finally:
             if entered:
@@ -705,6 +708,8 @@ class ActorMethod:
         Raises:
             UnsupportedFeatureError: always.
         """
+        from .exceptions import UnsupportedFeatureError
+
         raise UnsupportedFeatureError("ActorMethod.bind() (Ray DAGs)", "call .remote() instead")
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
