@@ -590,3 +590,25 @@ async def test_calls_queued_while_a_worker_lingers_run_concurrently() -> None:
         both = asyncio.gather(s.nap.remote(), s.nap.remote())
         await asyncio.wait_for(both, timeout=5)
         assert await s.quick.remote() == 2
+
+
+async def test_a_handle_dropped_while_the_interpreter_clears_the_engine_raises_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At exit the interpreter sets the engine module's globals to None; a handle
+    dropped after that returns quietly instead of raising in __del__ (pytest makes
+    an exception there an error)."""
+    from asyncactors._backends._local import lifecycle
+
+    @asyncactors.remote
+    class Held:
+        def ping(self) -> int:
+            return 1
+
+    async with asyncactors.ActorSystem():
+        h = Held.remote()
+        assert await h.ping.remote() == 1
+        monkeypatch.setattr(lifecycle, "_get_ident", None)
+        del h
+        gc.collect()
+        monkeypatch.undo()

@@ -447,8 +447,13 @@ class Lifecycle(CoreBase):
 
     def handle_released(self) -> None:
         """An ``ActorHandle`` was garbage-collected (any thread)."""
+        get_ident = _get_ident
+        if get_ident is None:
+            # The interpreter is clearing this module at exit (handles of modules
+            # loaded before the engine outlive it): no loop is left to stop on.
+            return
         host = self.host
-        if _get_ident() == host.thread_id:
+        if get_ident() == host.thread_id:
             left = self.handles = self.handles - 1
             engine = host.local or local_state(host)
             foreign = engine.foreign
