@@ -13,7 +13,9 @@ Each variant is a uvicorn server in its own process, all with the same settings
   dependency;
 * ``queue``: a plain asyncio actor, one task draining an ``asyncio.Queue`` of
   futures (the floor for any design that hands the call to another task);
-* ``lock``: an integer in the application, incremented under an ``asyncio.Lock``.
+* ``lock``: an integer in the application, incremented under an ``asyncio.Lock``;
+* ``lock_di``: the same, with the lock given by a dependency that reads the
+  request as ``actor_handle`` does (what FastAPI's dependency injection costs).
 
 A load generator (``wrk`` if it is on ``PATH``, else a Python one on aiohttp)
 drives one server at a time, rotating which goes first in each round. The
@@ -42,12 +44,21 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
+from starlette.requests import HTTPConnection
 
 import asyncactors
 from asyncactors import ActorHandle
 from asyncactors.integrations.fastapi import actor_handle, actor_lifespan
 
-__all__ = ["actor_app", "actor_eager_app", "actor_nodi_app", "lock_app", "main", "queue_app"]
+__all__ = [
+    "actor_app",
+    "actor_eager_app",
+    "actor_nodi_app",
+    "lock_app",
+    "lock_di_app",
+    "main",
+    "queue_app",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,12 +189,41 @@ def lock_app() -> FastAPI:
     return app
 
 
+async def _app_lock(conn: HTTPConnection) -> asyncio.Lock:
+    lock: asyncio.Lock = conn.app.state.counter_lock
+    return lock
+
+
+LockDep = Annotated[asyncio.Lock, Depends(_app_lock)]
+
+
+def lock_di_app() -> FastAPI:
+    """As ``lock_app``, with the lock given by a FastAPI dependency that reads the
+    request, as ``actor_handle`` reads it: what the dependency machinery costs."""
+    app = FastAPI()
+    app.state.counter_lock = asyncio.Lock()
+    state = {"value": 0}
+
+    @app.post("/counter")
+    async def incr(held: LockDep) -> dict[str, int]:
+        async with held:
+            state["value"] += 1
+            return {"value": state["value"]}
+
+    @app.get("/counter")
+    async def get(held: LockDep) -> dict[str, int]:
+        return {"value": state["value"]}
+
+    return app
+
+
 VARIANTS = {
     "actor": "actor_app",
     "actor_eager": "actor_eager_app",
     "actor_nodi": "actor_nodi_app",
     "queue": "queue_app",
     "lock": "lock_app",
+    "lock_di": "lock_di_app",
 }
 
 

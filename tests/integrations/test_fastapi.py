@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -341,3 +342,24 @@ def test_importing_the_fastapi_integration_does_not_import_aiohttp() -> None:
         "assert 'aiohttp' not in sys.modules, 'aiohttp imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "variant", ["actor", "actor_eager", "actor_nodi", "queue", "lock", "lock_di"]
+)
+async def test_each_http_counter_benchmark_app_counts_every_request(
+    variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each app that benchmarks.http_counter compares answers POST /counter with
+    1, 2, 3 ... and GET /counter with the count, served by uvicorn."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import http_counter
+
+    app = getattr(http_counter, http_counter.VARIANTS[variant])()
+    async with uvicorn_serving(app) as (url, _), httpx.AsyncClient(base_url=url) as client:
+        values = [(await client.post("/counter")).json()["value"] for _ in range(3)]
+        assert values == [1, 2, 3]
+        assert (await client.get("/counter")).json() == {"value": 3}
