@@ -397,7 +397,9 @@ def test_actor_that_does_not_fit_waits_for_resources(ray: ModuleType) -> None:
             return ray.get_runtime_context().get_assigned_resources()
 
     first = Big.remote()
-    assert ray.get(first.cpus.remote()) == {"CPU": 2.0}
+    held = ray.get(first.cpus.remote())
+    assert held == {"CPU": 2.0}
+    assert type(held) is dict  # as Ray gives it (the native API's is AssignedResources)
     second = Big.remote()
     ready, _ = ray.wait([second.cpus.remote()], timeout=0.05)
     assert ready == []

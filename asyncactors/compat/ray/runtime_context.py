@@ -79,8 +79,9 @@ class RuntimeContext:
         return wrap_handle(self._native.current_actor, self._rt)
 
     def get_assigned_resources(self) -> dict[str, float]:
-        """What the running actor holds of the node's resources (its ``num_cpus`` ...)."""
-        return self._native.get_assigned_resources()
+        """What the running actor holds of the node's resources (its ``num_cpus`` ...):
+        a plain dict, as Ray gives it."""
+        return dict(self._native.get_assigned_resources())
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
         """The ids of the GPUs the running actor holds: ``{"GPU": ["0"]}``."""
