@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -139,3 +141,28 @@ async def test_a_started_event_is_built_only_while_a_stream_is_open() -> None:
         third = await Numbered.remote(3)  # its event finds no open stream
         assert not host.watched
         assert first != third
+
+
+def test_creating_actors_after_the_loop_closed_fails_every_time() -> None:
+    """Once the loop of a thread's system has closed, each .remote() raises
+    RuntimeError; none returns a handle whose actor is never created."""
+    script = """
+import asyncio, asyncactors
+@asyncactors.remote
+class A:
+    def f(self): return 1
+async def main():
+    asyncactors.init()
+asyncio.run(main())
+for i in range(3):
+    try:
+        A.remote()
+    except RuntimeError:
+        print("refused")
+    else:
+        print("accepted")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert out.stdout.split() == ["refused"] * 3

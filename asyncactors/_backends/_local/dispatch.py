@@ -100,6 +100,8 @@ class Dispatch(CoreBase):
                     and not lane.idle
                     and lane.running < lane.limit
                     and self.state is _ALIVE
+                    and not mb.overflow
+                    and not lane.retries
                 ):
                     # A free slot and nothing ahead of it: what the drain would do
                     # in the next iteration, a worker task does, without the drain.
@@ -304,6 +306,8 @@ class Dispatch(CoreBase):
                         mb.depth -= 1
                         if mb.overflow:
                             mb._admit()
+                            # Admitted calls may be in a lane this drain has passed.
+                            self._schedule_drain()
                     if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
                         if self.state is not _ALIVE:
@@ -534,6 +538,8 @@ class Dispatch(CoreBase):
                         mb.depth -= 1
                         if mb.overflow:
                             mb._admit()
+                            # Admitted calls may be in another lane: drain them.
+                            self._schedule_drain()
                     if lingered:
                         lane.caught = True
                     if lane.head is not None and lane.running < lane.limit and not self.scheduled:

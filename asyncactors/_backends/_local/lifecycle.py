@@ -94,7 +94,12 @@ class Lifecycle(CoreBase):
             starting = engine.starting
             starting.append(self)
             if len(starting) == 1:
-                self.loop.call_soon(_start_batch, engine, context=host.ctx)
+                try:
+                    self.loop.call_soon(_start_batch, engine, context=host.ctx)
+                except RuntimeError:
+                    # The loop is closed: no batch will run, so none may wait for one.
+                    starting.clear()
+                    raise
         else:
             self.loop.call_soon_threadsafe(self._drain, context=host.ctx)
 
@@ -474,7 +479,8 @@ class Lifecycle(CoreBase):
             else:
                 self.loop.call_soon_threadsafe(self._released, context=host.ctx)
         except RuntimeError:  # the loop is closed: nothing left to stop
-            pass
+            if on_loop:
+                engine.released.clear()
 
     def _count_foreign(self, host: Host, n: int) -> int:
         """Add ``n`` to this actor's handle count off the loop's thread; return the sum
