@@ -11,7 +11,6 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from ..._ref import ObjectRef
 from ..._specs import MethodSpec
 from .call import Call, CallOwner, CappedCall, PendingCount
 
@@ -21,61 +20,36 @@ if TYPE_CHECKING:
 __all__ = ["TimedAdmission"]
 
 
-class _TimedCall(Call):
-    """A call timed from its creation to its result."""
+class _Timed(Call):
+    """Times a call from its creation to its result (the first one set)."""
 
-    __slots__ = ("_latency", "_t0")
-
-    def __init__(
-        self,
-        core: CallOwner,
-        spec: MethodSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        latency: LatencyRecorder,
-    ) -> None:
-        Call.__init__(self, core, spec, args, kwargs)
-        self._latency = latency
-        self._t0 = perf_counter()
+    # Each subclass holds these two in slots of its own: two bases with
+    # non-empty slots cannot be combined (_TimedCappedCall).
+    __slots__ = ()
+    _latency: LatencyRecorder
+    _t0: float
 
     def _set_result(self, value: Any) -> None:
         if not self._state:
             self._latency.record(perf_counter() - self._t0)
-        ObjectRef._set_result(self, value)
+        super()._set_result(value)
 
     def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
         if not self._state:
             self._latency.record(perf_counter() - self._t0)
-        ObjectRef._set_exception(self, exc, log=log)
+        super()._set_exception(exc, log=log)
 
 
-class _TimedCappedCall(CappedCall):
+class _TimedCall(_Timed):
+    """A timed call."""
+
+    __slots__ = ("_latency", "_t0")
+
+
+class _TimedCappedCall(_Timed, CappedCall):
     """A timed call to an actor with ``max_pending_calls``."""
 
     __slots__ = ("_latency", "_t0")
-
-    def __init__(
-        self,
-        core: CallOwner,
-        spec: MethodSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        count: PendingCount,
-        latency: LatencyRecorder,
-    ) -> None:
-        CappedCall.__init__(self, core, spec, args, kwargs, count)
-        self._latency = latency
-        self._t0 = perf_counter()
-
-    def _set_result(self, value: Any) -> None:
-        if not self._state:
-            self._latency.record(perf_counter() - self._t0)
-        CappedCall._set_result(self, value)
-
-    def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
-        if not self._state:
-            self._latency.record(perf_counter() - self._t0)
-        CappedCall._set_exception(self, exc, log=log)
 
 
 # As the engine's own calls: messages name the public type.
@@ -114,7 +88,12 @@ class TimedAdmission:
                 if count
                 else make(core, spec, args, kwargs)
             )
+        call: _Timed
         if count is None:
-            return _TimedCall(core, spec, args, kwargs, self.latency)
-        count.take(core)
-        return _TimedCappedCall(core, spec, args, kwargs, count, self.latency)
+            call = _TimedCall(core, spec, args, kwargs)
+        else:
+            count.take(core)
+            call = _TimedCappedCall(core, spec, args, kwargs, count)
+        call._latency = self.latency
+        call._t0 = perf_counter()
+        return call
