@@ -1,4 +1,5 @@
-"""``Waiters``: waiting for an actor to be ready or DEAD, shared by the engines' cores.
+"""Waiting, shared by the engines' cores: ``Waiters`` for an actor to be ready or
+DEAD, and ``wait_admitted`` for a call to get a place in a full mailbox.
 
 The local ``ActorCore`` and the Ray engine's ``RayCore`` keep the futures of
 those who wait in ``ready_waiters`` and ``stop_waiters`` and settle them as the
@@ -9,20 +10,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._types import ActorState
 
 if TYPE_CHECKING:
     from .._exceptions import ActorDiedError
 
-__all__ = ["Waiters"]
+__all__ = ["Waiters", "wait_admitted"]
 
 _get_running_loop = asyncio._get_running_loop
 
 _PENDING: Final = ActorState.PENDING_CREATION
 _RESTARTING: Final = ActorState.RESTARTING
 _DEAD: Final = ActorState.DEAD
+
+
+async def wait_admitted(call: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Wait until ``call``, which waits for a place in its actor's mailbox, has one
+    or has finished (``submit()``); cancelled, the wait cancels the call.
+
+    The engine resolves ``call._admit`` when it admits the call.
+    """
+    admit = call._admit = loop.create_future()
+
+    def finished(_: Any) -> None:
+        if not admit.done():
+            admit.set_result(None)
+
+    call._add_callback(finished)
+    try:
+        await admit
+    except asyncio.CancelledError:
+        call._cancel()
+        raise
 
 
 class Waiters:

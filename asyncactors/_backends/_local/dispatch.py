@@ -30,6 +30,7 @@ from ..._mailbox import Lane
 from ..._ref import FAILED, ObjectRef
 from ..._specs import MethodSpec
 from ..._types import ASYNC, STREAMS, SYNC, THREAD, ActorState, StopReason
+from .._waiters import wait_admitted
 from .base import CoreBase
 from .call import DEPS, NEW, OVERFLOW, QUEUED, RUNNING, Call
 from .common import BUDGET, UNREACHABLE, YIELD, died_error, propagates, returned_coroutine
@@ -201,20 +202,8 @@ class Dispatch(CoreBase):
             return await asyncio.wrap_future(cf)
         make = self.stream if spec.kind in STREAMS else self.call
         call = make(spec, args, kwargs)
-        if call._pos >= QUEUED or call._state:
-            return call
-        admit = call._admit = self.loop.create_future()
-
-        def finished(_: ObjectRef[Any]) -> None:
-            if not admit.done():
-                admit.set_result(None)
-
-        call._add_callback(finished)
-        try:
-            await admit
-        except _CancelledError:
-            call._cancel()
-            raise
+        if call._pos < QUEUED and not call._state:
+            await wait_admitted(call, self.loop)
         return call
 
     def _wait_for_deps(self, call: Call) -> None:

@@ -16,9 +16,10 @@ from ..._specs import MethodSpec
 from ..._types import StopReason
 from .._local.call import stop_spec
 from .._local.common import died_error as _died
+from .._waiters import wait_admitted
 from ._caller import _Caller
 from ._calls import _BACKLOG, _DEPS, _NEW, _SENT, RayCall, _relay_dep, _StopCall, _travels
-from ._common import CANCEL, STOP, _CancelledError, _get_running_loop
+from ._common import CANCEL, STOP, _get_running_loop
 from ._refs import Raised, first_line, on_ray_result
 
 __all__ = ["Sending"]
@@ -90,20 +91,8 @@ class Sending(_Caller):
             cf = asyncio.run_coroutine_threadsafe(self.submit(spec, args, kwargs), loop)
             return await asyncio.wrap_future(cf)
         call = self.call(spec, args, kwargs)
-        if call._pos == _SENT or call._state:
-            return call
-        admit = call._admit = loop.create_future()
-
-        def finished(_: ObjectRef[Any]) -> None:
-            if not admit.done():
-                admit.set_result(None)
-
-        call._add_callback(finished)
-        try:
-            await admit
-        except _CancelledError:
-            call._cancel()
-            raise
+        if call._pos != _SENT and not call._state:
+            await wait_admitted(call, loop)
         return call
 
     def submit_stop(self, via: StopReason) -> RayCall:
