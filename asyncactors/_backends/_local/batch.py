@@ -238,11 +238,7 @@ class BatchLane(Lane):
                 freed -= 1  # it takes the place of one of its items
                 queued = True
         if admit:
-            waited = bool(mb.overflow)
             mb.release(freed)
-            if waited and core.state is _ALIVE:
-                # Calls admitted from the overflow may be in any lane: drain them.
-                core._schedule_drain()
         else:
             mb.depth -= freed
         if queued and core.state is _ALIVE and not target.idle and target.running < target.limit:

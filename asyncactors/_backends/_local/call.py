@@ -131,6 +131,9 @@ class Call(ObjectRef[Any]):
 
     def _admitted(self) -> None:
         self._pos = QUEUED
+        # Admitted into its lane, which may be one no drain or worker will look
+        # at: whoever freed the room (a worker, a drain, a batch, a cancel).
+        self._core._resume()
         admit = self._admit
         if admit is not None and not admit.done():
             admit.set_result(None)
@@ -160,13 +163,7 @@ class Call(ObjectRef[Any]):
         if pos in (QUEUED, OVERFLOW):
             mb = core.mailbox
             assert mb is not None
-            waiting = mb.overflow is not None and len(mb.overflow)
             mb.remove(self)
-            if waiting and len(mb.overflow or ()) < waiting:
-                # The place freed admitted calls that waited for room. With no
-                # drain under way (batch items hold places without one), they
-                # would sit in their lane until the next call came.
-                core._resume()
         elif pos == DEPS:
             if core.deps_waiting is not None:
                 core.deps_waiting.discard(self)

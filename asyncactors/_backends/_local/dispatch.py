@@ -295,8 +295,6 @@ class Dispatch(CoreBase):
                         mb.depth -= 1
                         if mb.overflow:
                             mb._admit()
-                            # Admitted calls may be in a lane this drain has passed.
-                            self._schedule_drain()
                     if call._spec.kind == SYNC and inline:
                         self._run_inline(call)
                         if self.state is not _ALIVE:
@@ -527,8 +525,6 @@ class Dispatch(CoreBase):
                         mb.depth -= 1
                         if mb.overflow:
                             mb._admit()
-                            # Admitted calls may be in another lane: drain them.
-                            self._schedule_drain()
                     if lingered:
                         lane.caught = True
                     if lane.head is not None and lane.running < lane.limit and not self.scheduled:
