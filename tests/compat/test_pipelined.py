@@ -20,6 +20,7 @@ import pytest
 
 import asyncactors.compat.ray as compat_ray
 from asyncactors.compat.ray import exceptions as rex
+from asyncactors.compat.ray._driver import _Item
 from asyncactors.compat.ray._worker import runtime
 
 
@@ -220,3 +221,33 @@ def test_a_callbacks_error_goes_to_the_loops_exception_handler(ray: ModuleType) 
     assert "boom" in reported[0]["message"]
     assert isinstance(reported[0]["exception"], RuntimeError)
     assert isinstance(reported[0]["handle"], asyncio.Handle)
+
+
+@compat_ray.remote(num_cpus=0)  # no CPUs held: every task of a list is queued at once
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+def test_a_long_list_of_tasks_is_run_without_rescanning_the_queue(
+    ray: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running a list of 1000 tasks itself, the driver looks at each queued item's
+    ``share`` flag about once, not once per item run before it (which made a list
+    of n tasks cost n * n / 2 looks)."""
+    slot = _Item.__dict__["share"]
+    looks = 0
+
+    class Counted:
+        def __get__(self, obj: Any, owner: Any = None) -> Any:
+            nonlocal looks
+            looks += 1
+            return slot.__get__(obj, owner)
+
+        def __set__(self, obj: Any, value: Any) -> None:
+            slot.__set__(obj, value)
+
+    ray.get(plus_one.remote(0))
+    monkeypatch.setattr(_Item, "share", Counted())
+    n = 1000
+    assert ray.get([plus_one.remote(i) for i in range(n)]) == list(range(1, n + 1))
+    assert looks <= 2 * n

@@ -251,7 +251,7 @@ class _Countdown:
 class _Wants:
     """The calls a blocked thread waits for, and the items of theirs it will run itself."""
 
-    __slots__ = ("_calls", "_cores", "hit", "items", "refs")
+    __slots__ = ("_calls", "_cores", "hit", "items", "refs", "shared")
 
     def __init__(self, refs: Sequence[Any]) -> None:
         # The calls (None for a ray.put value); each set below is made when first needed.
@@ -261,6 +261,11 @@ class _Wants:
         # The actor last found wanted by wants(core=...): its next items are too.
         self.hit: Any = _NOBODY
         self.items: collections.deque[_Item] = _Queue()
+        # How many of those items may go to the pool when others wait behind them
+        # (item.share): counted, as a list of many tasks' items is scanned once per
+        # item otherwise. At least the true number: the helper hands items over
+        # without counting them out, and a count too high only hands over early.
+        self.shared = 0
 
     def wants(self, call: Any, core: Any) -> bool:
         if call is not None:
@@ -450,14 +455,18 @@ class Driver:
                         item = mine.popleft()
                     except IndexError:  # the helper handed it to the pool
                         continue
+                    assert wants is not None
+                    if item.share:
+                        wants.shared -= 1
                     if item.dropped:  # cancelled
                         continue
-                    if mine and any(other.share for other in mine):
+                    if mine and wants.shared > 0:
                         # More than one actor call at a time (to several actors, or
                         # max_concurrency > 1): they run in parallel, as in Ray.
                         # Tasks stay: short ones run fastest here, one after another,
                         # and the helper gives the pool those that wait too long.
                         self._hand_over(mine)
+                        wants.shared = 0
                     # User code runs off the loop, which is free meanwhile: another
                     # thread, or the helper, runs it if the item takes long.
                     _set_running_loop(previous)
@@ -683,6 +692,8 @@ class Driver:
             and ((call is None and core is wants.hit) or wants.wants(call, core))
         ):
             wants.items.append(item)  # the driving thread: it runs it after this turn
+            if share:
+                wants.shared += 1
         else:
             self._work.append(item)
             self._notify_pool()
