@@ -154,11 +154,11 @@ class _Item:
     and the task finds it done. Only an item still pending then gets a future.
     """
 
-    __slots__ = ("args", "ctx", "dropped", "fn", "fut", "ok", "settled", "share", "value")
+    __slots__ = ("ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
 
     # Made by Driver.submit() alone, which sets every slot.
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
+    # The function and its arguments: ctx.run(*work) takes the tuple as it is.
+    work: tuple[Any, ...]
     ctx: contextvars.Context
     # Whether it goes to the pool at once when its waiter is busy with another.
     share: bool
@@ -660,15 +660,15 @@ class Driver:
 
     def submit(
         self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
+        work: tuple[Any, ...],
         call: Any = None,
         core: Any = None,
         pool_only: bool = False,
         share: bool = True,
     ) -> _Item:
-        """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context;
-        await the returned item for its outcome.
+        """Queue ``work``, a function and its arguments (``(fn, *args)``: the tuple
+        the call takes them from), for a thread off the loop, in a copy of this
+        context; await the returned item for its outcome.
 
         Called on the loop (by its owner). ``call`` (and ``core``, its actor)
         say whose wait the item serves: the thread driving the loop runs it if
@@ -679,8 +679,7 @@ class Driver:
         """
         # One per call of a threaded actor: made without a call of __init__.
         item = _new(_Item)
-        item.fn = fn
-        item.args = args
+        item.work = work
         item.ctx = _copy_context()
         item.share = share
         item.ok = item.settled = item.dropped = False
@@ -707,13 +706,13 @@ class Driver:
         outer, tls.driver = tls.driver, self
         previous, tls.item = tls.item, item
         try:
-            item.value = item.ctx.run(item.fn, *item.args)
+            item.value = item.ctx.run(*item.work)
             item.ok = True
         except BaseException as exc:  # any outcome is the caller's, as a method's is
             item.value = exc
         finally:
             tls.item = previous
-            item.fn = item.args = None  # type: ignore[assignment]
+            item.work = None  # type: ignore[assignment]
             tls.depth -= 1
             tls.driver = outer
 

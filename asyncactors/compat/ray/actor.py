@@ -273,8 +273,7 @@ def _wrap(target: Target, *, threaded: bool) -> Any:
         def submit(self: Any, ctl: Any, *args: Any, **kwargs: Any) -> Any:
             core = self._core
             return self._driver.submit(
-                call_sync,
-                (target, self._obj, ctl, args, kwargs),
+                (call_sync, target, self._obj, ctl, args, kwargs),
                 # One call at a time: the actor, not the call, says whose wait it serves.
                 None if self._serial else core.running_call(),
                 core,
@@ -325,9 +324,7 @@ async def _holder_post_create(self: Any) -> None:
         # On the loop, as Ray runs an async actor's __init__ where its loop is.
         self._obj = _construct(meta, args, kwargs)
     else:
-        self._obj = await self._driver.submit(
-            _construct, (meta, args, kwargs), core=current_actor.get()
-        )
+        self._obj = await self._driver.submit((_construct, meta, args, kwargs), core=core)
 
 
 def _construct(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -366,7 +363,7 @@ async def _ray_call_threaded(self: Any, ctl: Any, fn: Any, *args: Any, **kwargs:
     core = current_actor.get()
     assert core is not None
     return await self._driver.submit(
-        call_sync, (target, None, ctl, (self._obj, *args), kwargs), core.running_call(), core
+        (call_sync, target, None, ctl, (self._obj, *args), kwargs), core.running_call(), core
     )
 
 
