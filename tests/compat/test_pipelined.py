@@ -184,7 +184,8 @@ def test_timers_fire_during_a_long_burst_of_calls(ray: ModuleType) -> None:
 
 def test_driver_loop_call_soon_runs_callbacks_in_their_context(ray: ModuleType) -> None:
     """call_soon on the driver's loop runs a callback in a copy of the caller's
-    context, or in the context given; a cancelled handle does not run."""
+    context, or in the context given, with its arguments; a cancelled handle does
+    not run."""
     driver = runtime().driver
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     seen: list[str] = []
@@ -196,11 +197,12 @@ def test_driver_loop_call_soon_runs_callbacks_in_their_context(ray: ModuleType) 
         driver.loop.call_soon(lambda: seen.append(var.get()))
         driver.loop.call_soon(lambda: seen.append(var.get()), context=given)
         driver.loop.call_soon(seen.append, "cancelled").cancel()
+        driver.loop.call_soon(seen.append, "with arguments")
 
     driver.call_on_loop(schedule)
     k = Keeper.remote()
     ray.get(k.keep.remote(0))
-    assert seen == ["caller", "given"]
+    assert seen == ["caller", "given", "with arguments"]
 
 
 def test_a_callbacks_error_goes_to_the_loops_exception_handler(ray: ModuleType) -> None:

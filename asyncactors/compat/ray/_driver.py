@@ -506,9 +506,13 @@ class Driver:
                     for _ in range(len(ready)):
                         handle = ready.popleft()
                         if not handle._cancelled:
-                            # handle._run(), inlined.
+                            # handle._run(), inlined; a task's step has no arguments,
+                            # and a call without them builds no tuple.
                             try:
-                                handle._context.run(handle._callback, *handle._args)
+                                if handle._args:
+                                    handle._context.run(handle._callback, *handle._args)
+                                else:
+                                    handle._context.run(handle._callback)
                             except (SystemExit, KeyboardInterrupt):
                                 raise
                             except BaseException as exc:
