@@ -11,7 +11,7 @@ from ..._handle import ActorHandle as NativeHandle
 from ..._ref import ObjectRef as NativeRef
 from ..._system import check_actor_lookup
 from ._driver import LoopThreadError
-from ._refs import ObjectRef, ObjectRefGenerator
+from ._refs import ObjectRef, ObjectRefGenerator, values
 from ._serialization import serialize
 from ._worker import NODE_IP, runtime
 from .actor import ActorClass, ActorHandle, make_actor_class, wrap_handle
@@ -137,8 +137,9 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
             from .exceptions import GetTimeoutError
 
             raise GetTimeoutError("Get timed out: some object(s) not ready.")
-    values = [r._value() for r in refs]
-    return values[0] if single else values
+    if single:
+        return object_refs._value()
+    return values(refs)
 
 
 def wait(

@@ -50,8 +50,10 @@ GRACE: Final = 0.002
 # once they stop, and how long an item may wait for a busy thread before the pool
 # takes it.
 _MAX_POLL: Final = 0.02
-# Turns of the loop run without polling for I/O and timers, between two that do.
-_SKIPPED_POLLS: Final = 8
+# Callbacks run without polling for I/O and timers, between two turns of the loop
+# that do: a poll costs as much as dozens of callbacks, and a burst of calls runs
+# one or two callbacks a turn.
+_POLL_EVERY: Final = 64
 # Pool threads running items (not blocked in a get) at most.
 POOL_CAP: Final = 128
 # Pool threads started as soon as items wait; more only when those are stuck.
@@ -62,8 +64,12 @@ _POOL_IDLE: Final = 5.0
 _get_running_loop = asyncio._get_running_loop
 _set_running_loop = asyncio._set_running_loop
 _get_ident = threading.get_ident
+_copy_context = contextvars.copy_context
+_new = object.__new__
 
 _Queue = collections.deque
+# Not an actor: what _Wants.hit is before any actor is found wanted.
+_NOBODY: Final[Any] = object()
 _Ts = TypeVarTuple("_Ts")
 
 
@@ -79,9 +85,17 @@ class _Loop(asyncio.SelectorEventLoop):
     ) -> asyncio.Handle:
         if self._debug or self._closed:  # type: ignore[attr-defined]
             return super().call_soon(callback, *args, context=context)
-        handle = _Handle(callback, args, self, context)
+        # asyncio.Handle(callback, args, self, context), without its two calls.
+        handle: Any = _new(_Handle)
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         self._ready.append(handle)  # type: ignore[attr-defined]
-        return handle
+        return handle  # type: ignore[no-any-return]
 
 
 _Handle = asyncio.Handle
@@ -140,46 +154,20 @@ class _Item:
     and the task finds it done. Only an item still pending then gets a future.
     """
 
-    __slots__ = (
-        "args",
-        "call",
-        "core",
-        "ctx",
-        "dropped",
-        "fn",
-        "fut",
-        "loop",
-        "ok",
-        "settled",
-        "share",
-        "value",
-    )
+    __slots__ = ("ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        ctx: contextvars.Context,
-        call: Any,
-        core: Any,
-        share: bool,
-    ) -> None:
-        self.loop = loop
-        self.fn = fn
-        self.args = args
-        self.ctx = ctx
-        # The call this item runs, if any, and its actor: whose wait it serves.
-        self.call = call
-        self.core = core
-        # Whether it goes to the pool at once when its waiter is busy with another.
-        self.share = share
-        self.ok = False
-        self.value: Any = None
-        self.settled = False
-        # The awaiting side gave up (a cancelled call): nobody runs it any more.
-        self.dropped = False
-        self.fut: asyncio.Future[None] | None = None
+    # Made by Driver.submit() alone, which sets every slot.
+    # The function and its arguments: ctx.run(*work) takes the tuple as it is.
+    work: tuple[Any, ...]
+    ctx: contextvars.Context
+    # Whether it goes to the pool at once when its waiter is busy with another.
+    share: bool
+    ok: bool
+    value: Any
+    settled: bool
+    # The awaiting side gave up (a cancelled call): nobody runs it any more.
+    dropped: bool
+    fut: asyncio.Future[None] | None
 
     def cancelled(self) -> bool:
         """Whether the waiting side has given up on this item (a cancelled call)."""
@@ -197,7 +185,9 @@ class _Item:
             if not self.settled:
                 yield  # one turn of the loop, as asyncio.sleep(0)
             if not self.settled:
-                fut = self.fut = self.loop.create_future()
+                loop = _get_running_loop()
+                assert loop is not None  # awaited by a task on the loop
+                fut = self.fut = loop.create_future()
                 yield from fut
         except BaseException:
             if not self.settled:
@@ -261,14 +251,21 @@ class _Countdown:
 class _Wants:
     """The calls a blocked thread waits for, and the items of theirs it will run itself."""
 
-    __slots__ = ("_calls", "_cores", "items", "refs")
+    __slots__ = ("_calls", "_cores", "hit", "items", "refs", "shared")
 
     def __init__(self, refs: Sequence[Any]) -> None:
         # The calls (None for a ray.put value); each set below is made when first needed.
         self.refs = refs
         self._calls: set[int] | None = None
         self._cores: set[int] | None = None
+        # The actor last found wanted by wants(core=...): its next items are too.
+        self.hit: Any = _NOBODY
         self.items: collections.deque[_Item] = _Queue()
+        # How many of those items may go to the pool when others wait behind them
+        # (item.share): counted, as a list of many tasks' items is scanned once per
+        # item otherwise. At least the true number: the helper hands items over
+        # without counting them out, and a count too high only hands over early.
+        self.shared = 0
 
     def wants(self, call: Any, core: Any) -> bool:
         if call is not None:
@@ -283,7 +280,10 @@ class _Wants:
             cores = self._cores = {
                 id(getattr(r, "_core", None)) for r in self.refs if r is not None
             }
-        return id(core) in cores
+        if id(core) in cores:
+            self.hit = core
+            return True
+        return False
 
 
 class Driver:
@@ -441,10 +441,12 @@ class Driver:
         loop._thread_id = me  # type: ignore[attr-defined]
         timer = loop.call_at(deadline, _noop) if deadline is not None else None
         run_once = loop._run_once  # type: ignore[attr-defined]
-        ready: collections.deque[asyncio.Handle] = loop._ready  # type: ignore[attr-defined]
+        ready: collections.deque[Any] = loop._ready  # type: ignore[attr-defined]
         skipped = 0
         mine = wants.items if wants is not None else None
         self._wants = wants
+        lock = self._lock
+        tls = _tls.state
         owned = True
         try:
             while not done():
@@ -453,25 +455,37 @@ class Driver:
                         item = mine.popleft()
                     except IndexError:  # the helper handed it to the pool
                         continue
+                    assert wants is not None
+                    if item.share:
+                        wants.shared -= 1
                     if item.dropped:  # cancelled
                         continue
-                    if mine and any(other.share for other in mine):
+                    if mine and wants.shared > 0:
                         # More than one actor call at a time (to several actors, or
                         # max_concurrency > 1): they run in parallel, as in Ray.
                         # Tasks stay: short ones run fastest here, one after another,
                         # and the helper gives the pool those that wait too long.
                         self._hand_over(mine)
+                        wants.shared = 0
                     # User code runs off the loop, which is free meanwhile: another
                     # thread, or the helper, runs it if the item takes long.
                     _set_running_loop(previous)
                     loop._thread_id = None  # type: ignore[attr-defined]
                     self._wants = None
                     owned = False
-                    self._release()
-                    self._run_here(item)
-                    if not self._acquire():
+                    # _release() and _acquire() around the item, inlined (the
+                    # helper never gets here: it waits for no item).
+                    self._owner = None
+                    lock.release()
+                    if self._waiters:
+                        self._wake()
+                    self._run_here(item, tls)
+                    if not lock.acquire(False):
                         self._settle(item)
                         return False
+                    self._owner = me
+                    self._gen += 1
+                    self._handover = False
                     owned = True
                     self._wants = wants
                     # item.settle(), inlined: its task waits without a future yet,
@@ -485,14 +499,24 @@ class Driver:
                     # no ref done, and done() is checked after that turn.
                 if deadline is not None and loop.time() >= deadline:
                     break
-                if ready and skipped < _SKIPPED_POLLS:
+                if ready and skipped < _POLL_EVERY:
                     # What a turn of the loop would run, without polling for I/O
-                    # and timers first: a few times in a row, then a full turn.
-                    skipped += 1
+                    # and timers first: a few dozen callbacks, then a full turn.
+                    skipped += len(ready)
                     for _ in range(len(ready)):
                         handle = ready.popleft()
                         if not handle._cancelled:
-                            handle._run()
+                            # handle._run(), inlined; a task's step has no arguments,
+                            # and a call without them builds no tuple.
+                            try:
+                                if handle._args:
+                                    handle._context.run(handle._callback, *handle._args)
+                                else:
+                                    handle._context.run(handle._callback)
+                            except (SystemExit, KeyboardInterrupt):
+                                raise
+                            except BaseException as exc:
+                                _report(handle, exc)
                 else:
                     skipped = 0
                     run_once()
@@ -640,15 +664,15 @@ class Driver:
 
     def submit(
         self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
+        work: tuple[Any, ...],
         call: Any = None,
         core: Any = None,
         pool_only: bool = False,
         share: bool = True,
     ) -> _Item:
-        """Queue ``fn(*args)`` for a thread off the loop, in a copy of this context;
-        await the returned item for its outcome.
+        """Queue ``work``, a function and its arguments (``(fn, *args)``: the tuple
+        the call takes them from), for a thread off the loop, in a copy of this
+        context; await the returned item for its outcome.
 
         Called on the loop (by its owner). ``call`` (and ``core``, its actor)
         say whose wait the item serves: the thread driving the loop runs it if
@@ -657,30 +681,42 @@ class Driver:
         generator, whose consumer waits for each item). ``share=False`` keeps it
         with its waiter while that waiter runs another item (short tasks).
         """
-        item = _Item(self.loop, fn, args, contextvars.copy_context(), call, core, share)
+        # One per call of a threaded actor: made without a call of __init__.
+        item = _new(_Item)
+        item.work = work
+        item.ctx = _copy_context()
+        item.share = share
+        item.ok = item.settled = item.dropped = False
+        item.value = item.fut = None
         wants = self._wants
-        if wants is not None and not pool_only and wants.wants(call, core):
+        if (
+            wants is not None
+            and not pool_only
+            and ((call is None and core is wants.hit) or wants.wants(call, core))
+        ):
             wants.items.append(item)  # the driving thread: it runs it after this turn
+            if share:
+                wants.shared += 1
         else:
             self._work.append(item)
             self._notify_pool()
         return item
 
-    def _run_here(self, item: _Item) -> None:
-        """Run ``item`` in this thread: one blocked in a wait for it, or a pool thread."""
+    def _run_here(self, item: _Item, tls: _ThreadState) -> None:
+        """Run ``item`` in this thread (whose state is ``tls``): one blocked in a wait
+        for it, or a pool thread."""
         self._taken += 1
-        tls = _tls.state
         tls.depth += 1
         outer, tls.driver = tls.driver, self
         previous, tls.item = tls.item, item
         try:
-            item.value = item.ctx.run(item.fn, *item.args)
+            item.value = item.ctx.run(*item.work)
             item.ok = True
         except BaseException as exc:  # any outcome is the caller's, as a method's is
             item.value = exc
         finally:
             tls.item = previous
-            item.fn = item.args = None  # type: ignore[assignment]
+            item.work = None  # type: ignore[assignment]
             tls.depth -= 1
             tls.driver = outer
 
@@ -772,7 +808,7 @@ class Driver:
                             self._pool_threads -= 1
                             return
                         continue
-            self._run_here(item)
+            self._run_here(item, tls)
             self._settle(item)
 
     # -- the helper -----------------------------------------------------------------
@@ -863,6 +899,21 @@ class Driver:
     def closed(self) -> bool:
         """Whether ``close()`` has run."""
         return self._closed
+
+
+def _report(handle: Any, exc: BaseException) -> None:
+    """Report a callback's exception to the loop's exception handler, as ``Handle._run`` does."""
+    from asyncio import format_helpers
+
+    source = format_helpers._format_callback_source(handle._callback, handle._args)
+    context: dict[str, Any] = {
+        "message": f"Exception in callback {source}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
 
 
 def _watch(refs: Sequence[NativeRef[Any]], hit: Callable[[NativeRef[Any]], None]) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 from ..._signature import ArgChecker
 from ._driver import current_item
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
-from ._serialization import ATOMS, load_args, serialize
+from ._serialization import ATOMS, Serialized, load_args, serialize
 
 __all__ = [
     "STREAMING",
@@ -146,9 +146,19 @@ def call_sync(
     target: Target, obj: Any, ctl: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Run a sync function or method (off the loop, or inline in an async actor)."""
-    args, kwargs = load_args(args, kwargs)
+    # load_args(), called only when some argument is a payload to load.
+    for a in args:
+        if type(a) is Serialized:
+            args, kwargs = load_args(args, kwargs)
+            break
+    else:
+        if kwargs:
+            args, kwargs = load_args(args, kwargs)
     try:
-        value = target.invoke(obj, args, kwargs)
+        if obj is None or target.bound:
+            value = target.invoke(obj, args, kwargs)
+        else:  # target.invoke(), inlined for a plain method
+            value = target.func(obj, *args, **kwargs)
         if target.generator is not None:
             if isinstance(ctl, Stream):
                 _stream_sync(value, ctl, target.label)

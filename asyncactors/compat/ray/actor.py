@@ -34,7 +34,7 @@ from ._exec import (
     encode_args,
 )
 from ._refs import ObjectRef, ObjectRefGenerator, Stream, split
-from ._serialization import deserialize, load_args, lookup, register, share
+from ._serialization import ATOMS, deserialize, load_args, lookup, register, share
 from ._worker import Runtime, check_runtime_env, runtime
 
 __all__ = [
@@ -138,6 +138,9 @@ _SPECIAL: Final = ("__ray_ready__", "__ray_call__", "__ray_terminate__")
 # A mailbox as deep as Ray's queue of pending calls: no limit worth the name.
 _MAILBOX: Final = 1 << 30
 _METHOD_OPTIONS_ATTR: Final = "__ray_method_options__"
+_new = object.__new__
+# On a threaded method's async wrapper: the function that returns what the wrapper awaits.
+_AWAITS: Final = "__compat_awaits__"
 
 
 def check_options(opts: Mapping[str, Any], valid: frozenset[str], what: str) -> None:
@@ -231,6 +234,13 @@ class ClassMeta:
         if options.get("concurrency_groups") is not None:
             base["concurrency_groups"] = options["concurrency_groups"]
         self.native: NativeActorClass[Any] = native_remote(**base)(self.holder)
+        for spec in self.native._spec.methods.values():
+            awaited = getattr(spec.func, _AWAITS, None)
+            if awaited is not None:
+                # The engine awaits what the method returns: the awaitable itself,
+                # without a coroutine per call that only awaits it. (The async
+                # wrapper told the engine the method is async.)
+                spec.func = awaited
 
 
 def _holder_class(meta: ClassMeta) -> type:
@@ -260,17 +270,21 @@ def _wrap(target: Target, *, threaded: bool) -> Any:
     elif threaded:
         pool_only = target.generator is not None
 
-        async def run(self: Any, ctl: Any, *args: Any, **kwargs: Any) -> Any:
-            core = current_actor.get()
-            assert core is not None
-            return await self._driver.submit(
-                call_sync,
-                (target, self._obj, ctl, args, kwargs),
+        def submit(self: Any, ctl: Any, *args: Any, **kwargs: Any) -> Any:
+            core = self._core
+            return self._driver.submit(
+                (call_sync, target, self._obj, ctl, args, kwargs),
                 # One call at a time: the actor, not the call, says whose wait it serves.
                 None if self._serial else core.running_call(),
                 core,
                 pool_only,
             )
+
+        async def run(self: Any, ctl: Any, *args: Any, **kwargs: Any) -> Any:
+            return await submit(self, ctl, *args, **kwargs)
+
+        submit.__name__ = submit.__qualname__ = target.native_name
+        setattr(run, _AWAITS, submit)
 
     else:  # a sync method of an async actor runs on its loop, as in Ray
 
@@ -295,11 +309,13 @@ def _holder_init(self: Any, boot: tuple[Any, ClassMeta], *args: Any, **kwargs: A
     self._init = (args, kwargs)
     self._obj = None
     self._serial = False
+    self._core = None  # the engine's core, once created
 
 
 async def _holder_post_create(self: Any) -> None:
     core: Any = current_actor.get()  # the engine's core: its config too
     config = core.config
+    self._core = core
     self._serial = config.max_concurrency == 1 and not config.groups
     args, kwargs = self._init
     args, kwargs = await _resolved(args, kwargs)
@@ -308,9 +324,7 @@ async def _holder_post_create(self: Any) -> None:
         # On the loop, as Ray runs an async actor's __init__ where its loop is.
         self._obj = _construct(meta, args, kwargs)
     else:
-        self._obj = await self._driver.submit(
-            _construct, (meta, args, kwargs), core=current_actor.get()
-        )
+        self._obj = await self._driver.submit((_construct, meta, args, kwargs), core=core)
 
 
 def _construct(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -349,7 +363,7 @@ async def _ray_call_threaded(self: Any, ctl: Any, fn: Any, *args: Any, **kwargs:
     core = current_actor.get()
     assert core is not None
     return await self._driver.submit(
-        call_sync, (target, None, ctl, (self._obj, *args), kwargs), core.running_call(), core
+        (call_sync, target, None, ctl, (self._obj, *args), kwargs), core.running_call(), core
     )
 
 
@@ -654,7 +668,13 @@ class ActorMethod:
         check = self._target.check
         if kwargs or not check.fast_min <= len(args) <= check.fast_max:
             check(args, kwargs)
-        args, kwargs = encode_args(args, kwargs)
+            args, kwargs = encode_args(args, kwargs)
+        else:
+            # encode_args(), called only for an argument that is not an atom.
+            for a in args:
+                if type(a) not in ATOMS:
+                    args, kwargs = encode_args(args, kwargs)
+                    break
         n = self._num_returns
         driver = self._driver
         ctl = self._ctl
@@ -672,7 +692,13 @@ class ActorMethod:
             if entered:
                 driver.leave()
         if n == 1:
-            return ObjectRef(call, driver, call)
+            # ObjectRef(call, driver, call), without a call of __init__: one per call.
+            ref = _new(ObjectRef)
+            ref._native = ref._call = call
+            ref._driver = driver
+            ref._err = None
+            ref._id = 0
+            return ref
         return finish_call(call, n, stream, driver)
 
     def options(self, **options: Any) -> ActorMethod:

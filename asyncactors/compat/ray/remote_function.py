@@ -52,8 +52,7 @@ class _Tasks:
             core = current_actor.get()
             assert core is not None
             return await self._driver.submit(
-                call_sync,
-                (target, None, ctl, args, kwargs),
+                (call_sync, target, None, ctl, args, kwargs),
                 core.running_call(),
                 core,
                 pool_only=target.generator is not None,
