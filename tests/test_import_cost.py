@@ -60,6 +60,22 @@ _PROGRAMS = {
         "assert ray.get(c.incr.remote(1)) == 1\n"
     ),
 }
+# The same with a task declared, as benchmarks/ray_compat.py's program has: tasks
+# load remote_function, and nothing of the list else.
+_TASK_PROGRAM = (
+    "import asyncactors.compat.ray as ray\n"
+    "ray.init()\n"
+    "@ray.remote\n"
+    "class Counter:\n"
+    "    def incr(self, k):\n"
+    "        return k\n"
+    "@ray.remote\n"
+    "def plus_one(x):\n"
+    "    return x + 1\n"
+    "c = Counter.remote()\n"
+    "assert ray.get(c.incr.remote(1)) == 1\n"
+    "assert ray.get(plus_one.remote(1)) == 2\n"
+)
 
 
 def _loaded_after(program: str) -> list[str]:
@@ -79,6 +95,12 @@ def test_program_leaves_heavy_modules_unimported(program: str) -> None:
     """Neither ``import asyncactors`` nor a Ray program on compat.ray up to its first result
     imports anyio, msgpack, the stores, the sync bridge, the watchdog and the like."""
     assert _loaded_after(_PROGRAMS[program]) == []
+
+
+def test_ray_program_with_tasks_leaves_heavy_modules_unimported() -> None:
+    """A Ray program declaring and running a task loads ``remote_function`` and none of the
+    other heavy modules (``ray.exceptions`` included) up to its first results."""
+    assert _loaded_after(_TASK_PROGRAM) == ["asyncactors.compat.ray.remote_function"]
 
 
 @pytest.mark.parametrize(
