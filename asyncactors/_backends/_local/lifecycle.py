@@ -23,7 +23,6 @@ from .base import CoreBase
 from .call import Call, StopCall
 from .common import STOP_REASONS, STOPPED_BY, EngineState, died_error, local_state, propagates
 from .dispatch import Dispatch
-from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
@@ -315,7 +314,11 @@ class Lifecycle(CoreBase):
         self.stopping = why
         if why is not StopReason.RELEASED:
             self.refusing = True
-            end_streams(self, why)
+            if self.spec.has_streams:
+                # Here: a class without generator methods never loads streaming.
+                from .stream import end_streams
+
+                end_streams(self, why)
         # Items waiting for a batch run now, as queued calls do.
         self._flush_batches()
         self._maybe_finish_stop()
