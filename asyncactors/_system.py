@@ -19,7 +19,6 @@ from ._exceptions import ActorAlreadyExistsError
 from ._options import check_block_warning, check_timeout
 from ._resources import ResourcePool, describe_amounts
 from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec
-from ._supervisor import Supervisor
 from ._types import ActorState, EventKind, StopReason
 
 if TYPE_CHECKING:
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
     from ._statistics import Retired, SystemStatistics
+    from ._supervisor import Supervisor
     from ._watchdog import StuckCall, Watchdog
 
 __all__ = [
@@ -160,8 +160,10 @@ class ActorSystem:
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
-        self._root = Supervisor(strategy="one_for_one")
-        self._root.is_root = True
+        # The root supervisor of the actors given none: made when first needed (a
+        # crash to handle, a restart), so a system whose actors never crash never
+        # loads supervision.
+        self._root_supervisor: Supervisor | None = None
         # Weak: a stream its reader dropped must not keep collecting events.
         self._streams: list[weakref.ref[EventStream]] = []
         # Actors' code runs in this context, not in whichever caller woke them.
@@ -170,7 +172,6 @@ class ActorSystem:
         self._backend: Backend = get_backend(backend)
         # What the engine sees of this system; it gets its loop in _bind.
         self._host = _Host(self)
-        self._root._bind(self._host)
         self._backend.open(
             self._host, namespace=namespace, address=address, ray_init_options=ray_init_options
         )
@@ -208,6 +209,19 @@ class ActorSystem:
     def closed(self) -> bool:
         """Whether ``shutdown()`` has begun."""
         return self._closing
+
+    @property
+    def _root(self) -> Supervisor:
+        """The root supervisor, made on first use."""
+        root = self._root_supervisor
+        if root is None:
+            from ._supervisor import Supervisor
+
+            root = Supervisor(strategy="one_for_one")
+            root.is_root = True
+            root._bind(self._host)
+            self._root_supervisor = root
+        return root
 
     def _bind(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if loop is None:
@@ -574,7 +588,8 @@ class ActorSystem:
     async def _stop_all(self, timeout: float | None) -> None:
         # A backoff may be long, and a crash-looping tree would crash again:
         # restarts not yet due are dropped, and their actors' callers told.
-        self._root._abandon_restarts()
+        if self._root_supervisor is not None:
+            self._root_supervisor._abandon_restarts()
         for core, demand in self._resources.close():
             core._die(
                 "was shut down with its actor system before it was created: it was still "
@@ -727,7 +742,6 @@ class _Host:
         "lock",
         "loop",
         "metrics",
-        "root",
         "system",
         "thread_id",
         "watched",
@@ -740,7 +754,6 @@ class _Host:
         self.system = system
         self.ctx = system._ctx
         self.lock = system._lock
-        self.root = system._root
         self.inline: RunningActor | None = None
         self.thread_id = None
         # What the engine keeps for this system (Ray's: the Ray it uses).
@@ -757,6 +770,11 @@ class _Host:
     def closing(self) -> bool:
         """Whether the system is shutting down."""
         return self.system._closing
+
+    @property
+    def root(self) -> Supervisor:
+        """The system's root supervisor, made on first use."""
+        return self.system._root
 
     def on_loop_thread(self) -> bool:
         """Whether the calling thread is the loop's."""

@@ -10,7 +10,7 @@ import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
 # the pool, events, metrics (and the engine's timing of calls), the runtime
-# context, batching, listing actors, a supervisor's restarts, type checking (the
+# context, batching, listing actors, supervisors (the root's too, until a crash), type checking (the
 # protocols), generator methods (streams) or an actor's code waiting for another's
 # (deadlock detection); nor compat.ray's exceptions (until an error), ray.util, tasks, the
 # runtime context, `import ray` aliasing, and pickle (until a value that is not an
@@ -44,6 +44,7 @@ HEAVY = (
     "asyncactors._stream",
     "asyncactors._backends._local.stream",
     "asyncactors._backends._local.deadlock",
+    "asyncactors._supervisor",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",
@@ -144,6 +145,8 @@ def test_ray_program_with_tasks_leaves_heavy_modules_unimported() -> None:
         ("Backoff", "_backoff"),
         ("BatchMethod", "_batch"),
         ("batch", "_batch"),
+        ("StreamRef", "_stream"),
+        ("Supervisor", "_supervisor"),
     ],
 )
 def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:
@@ -317,5 +320,30 @@ def test_waiting_actor_loads_deadlock_detection_and_it_still_refuses_a_cycle() -
         "        else:\n"
         "            raise AssertionError('no DeadlockError')\n"
         "        assert 'asyncactors._backends._local.deadlock' in sys.modules\n"
+        "asyncio.run(main())\n"
+    )
+
+
+def test_crash_makes_the_root_supervisor_which_restarts_the_actor() -> None:
+    """The root supervisor is made by the first crash that needs it: the crashed actor
+    (``max_restarts=1``) is restarted and answers again."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "@asyncactors.remote(max_restarts=1)\n"
+        "class Fragile:\n"
+        "    def __init__(self):\n"
+        "        self.calls = 0\n"
+        "    def ping(self):\n"
+        "        self.calls += 1\n"
+        "        return self.calls\n"
+        "async def main():\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        f = Fragile.remote()\n"
+        "        assert await f.ping.remote() == 1\n"
+        "        assert 'asyncactors._supervisor' not in sys.modules\n"
+        "        asyncactors.kill(f, no_restart=False)\n"
+        "        assert await f.ping.remote() == 1  # a new instance\n"
+        "        assert 'asyncactors._supervisor' in sys.modules\n"
         "asyncio.run(main())\n"
     )

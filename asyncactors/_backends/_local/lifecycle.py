@@ -263,7 +263,13 @@ class Lifecycle(CoreBase):
             return
         state = self.state
         why = STOP_REASONS[how]
-        if state is _ALIVE and stopping is None and self.supervisor._restarts_after_exit(self):
+        own = self.own_supervisor
+        if (
+            state is _ALIVE
+            and stopping is None
+            and own is not None
+            and own._restarts_after_exit(self)
+        ):
             workers = self.workers
             task = _current_task()
             if workers and task in workers:
@@ -424,7 +430,9 @@ class Lifecycle(CoreBase):
         self._stopped_for_good(EventKind.STOPPED)
 
     def _stopped_for_good(self, kind: EventKind) -> None:
-        self.supervisor._forget(self)
+        own = self.own_supervisor
+        if own is not None:
+            own._forget(self)
         host = self.host
         host.unregister(self)
         with host.lock:
