@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from ._info import ActorInfo
     from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
-    from ._statistics import Retired, SystemStatistics
+    from ._retired import Retired
+    from ._statistics import SystemStatistics
     from ._supervisor import Supervisor
     from ._watchdog import StuckCall, Watchdog
 
@@ -386,7 +387,7 @@ class ActorSystem:
         self._graveyard.append(core)
         retired = self._retired
         if retired is None:
-            from ._statistics import Retired
+            from ._retired import Retired
 
             retired = self._retired = Retired()
         retired.add(core)
@@ -502,7 +503,8 @@ class ActorSystem:
         """
         with self._lock:
             live = list(self._actors.values())
-        from ._statistics import Retired, system_statistics
+        from ._retired import Retired
+        from ._statistics import system_statistics
 
         blocks = self._watchdog.blocks if self._watchdog is not None else 0
         retired = self._retired if self._retired is not None else Retired()

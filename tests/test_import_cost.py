@@ -347,3 +347,22 @@ def test_crash_makes_the_root_supervisor_which_restarts_the_actor() -> None:
         "        assert 'asyncactors._supervisor' in sys.modules\n"
         "asyncio.run(main())\n"
     )
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["asyncactors", "compat.ray"])
+def test_shutdown_loads_no_statistics(native: bool) -> None:
+    """Stopping a system's actors keeps their counters without loading the records of
+    statistics or the timing of calls (a system without metrics); nor, on compat.ray,
+    whose system runs no watchdog, the records of metrics."""
+    heavy = ["asyncactors._statistics", "asyncactors._backends._local.timed"]
+    if native:
+        program = _PROGRAMS["a plain actor's first result"].replace(
+            "        _seen = ", "        _ = "
+        )
+    else:
+        program = _PROGRAMS["a Ray program's first result"] + "ray.shutdown()\n"
+        heavy.append("asyncactors._metrics")
+    program += (
+        f"import sys\nloaded = set({heavy!r}) & set(sys.modules)\nassert not loaded, loaded\n"
+    )
+    _loaded_after(program)

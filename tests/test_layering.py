@@ -25,6 +25,7 @@ LAYERS: list[list[str]] = [
     # L3: the engines and supervision.
     [
         "_resources",
+        "_retired",
         "_statistics",
         "_watchdog",
         "_supervisor",

@@ -170,6 +170,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def latency(self) -> LatencyRecorder | None:
         """This actor's call latencies, under ``ActorSystem(metrics=True)``."""
+        if not self.host.metrics:
+            return None  # its calls are untimed (see __init__)
         from .timed import TimedAdmission  # here: loaded by systems with metrics only
 
         pending = self.pending
