@@ -143,7 +143,7 @@ class ActorSystem:
         self._block_warning_s = block_warning_s
         self._watchdog: Watchdog | None = None
         # The counters of actors stopped for good, so that totals never go down
-        # (made by the first such actor: _statistics loads when it is needed).
+        # (made by the first such actor; the records of statistics load only when asked for).
         self._retired: Retired | None = None
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
