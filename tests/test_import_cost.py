@@ -44,6 +44,7 @@ HEAVY = (
     "asyncactors._stream",
     "asyncactors._backends._local.stream",
     "asyncactors._backends._local.deadlock",
+    "asyncactors._backends._local.batch_lane",
     "asyncactors._supervisor",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
@@ -366,3 +367,38 @@ def test_shutdown_loads_no_statistics(native: bool) -> None:
         f"import sys\nloaded = set({heavy!r}) & set(sys.modules)\nassert not loaded, loaded\n"
     )
     _loaded_after(program)
+
+
+def test_first_batching_actor_loads_batch_lanes() -> None:
+    """Batch lanes load with the first actor of a class with a batched method (not with
+    a plain actor), and its items are then batched: three items, one call of three."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "LANES = 'asyncactors._backends._local.batch_lane'\n"
+        "@asyncactors.remote\n"
+        "class Plain:\n"
+        "    def incr(self, k):\n"
+        "        return k\n"
+        "@asyncactors.remote\n"
+        "class Doubler:\n"
+        "    def __init__(self):\n"
+        "        self.sizes = []\n"
+        "    @asyncactors.batch(max_batch_size=3, batch_wait_timeout_s=60)\n"
+        "    def double(self, items):\n"
+        "        self.sizes.append(len(items))\n"
+        "        return [2 * x for x in items]\n"
+        "    def batches(self):\n"
+        "        return self.sizes\n"
+        "async def main():\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        p = Plain.remote()\n"
+        "        assert await p.incr.remote(1) == 1\n"
+        "        assert LANES not in sys.modules\n"
+        "        d = Doubler.remote()\n"
+        "        refs = [d.double.remote(i) for i in range(3)]\n"
+        "        assert await asyncio.gather(*refs) == [0, 2, 4]\n"
+        "        assert LANES in sys.modules\n"
+        "        assert await d.batches.remote() == [3]\n"
+        "asyncio.run(main())\n"
+    )

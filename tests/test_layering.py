@@ -35,6 +35,7 @@ LAYERS: list[list[str]] = [
         "_backends._local.call",
         "_backends._local.timed",
         "_backends._local.base",
+        "_backends._local.batch_lane",
         "_backends._local.batch",
         "_backends._local.deadlock",
         "_backends._local.stream",
