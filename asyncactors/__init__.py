@@ -30,8 +30,6 @@ from ._exceptions import (
 from ._handle import ActorHandle, ActorMethod, typed
 from ._ref import ObjectRef
 from ._resources import AssignedResources
-from ._stream import StreamRef
-from ._supervisor import Supervisor
 from ._system import ActorSystem, init, shutdown
 from ._types import ActorState, EventKind
 
@@ -45,6 +43,8 @@ if _TYPE_CHECKING:
     from ._runtime import RuntimeContext, get_runtime_context
     from ._statistics import GroupStatistics, SystemStatistics
     from ._stores import CheckpointStore, FileStore, MemoryStore
+    from ._stream import StreamRef
+    from ._supervisor import Supervisor
     from ._sync import get_sync, start_background
     from ._watchdog import StuckCall
 
@@ -109,9 +109,10 @@ __all__ = [
 __version__ = "0.1.0.dev0"
 
 # Names whose modules a program that never uses them need not import (anyio,
-# msgpack, tempfile, ...: the sync bridge, the stores, the pool, statistics; and
-# the records, whose dataclasses take longer to make than most modules to load):
-# each is imported on first use, by PEP 562's module __getattr__.
+# msgpack, tempfile, ...: the sync bridge, the stores, the pool, statistics,
+# streams, supervisors; and the records, whose dataclasses take longer to make
+# than most modules to load): each is imported on first use, by PEP 562's module
+# __getattr__.
 _LAZY: _Final = {
     "ActorEvent": "_events",
     "ActorExitInfo": "_events",
@@ -128,7 +129,9 @@ _LAZY: _Final = {
     "LatencySummary": "_metrics",
     "MemoryStore": "_stores",
     "RuntimeContext": "_runtime",
+    "StreamRef": "_stream",
     "StuckCall": "_watchdog",
+    "Supervisor": "_supervisor",
     "batch": "_batch",
     "SystemStatistics": "_statistics",
     "get_runtime_context": "_runtime",

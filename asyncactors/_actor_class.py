@@ -41,7 +41,6 @@ from ._options import (
     validate_method_options,
 )
 from ._specs import ActorConfig, BatchSpec, ClassSpec, MethodSpec
-from ._supervisor import Supervisor
 from ._system import ActorSystem, default_system
 from ._types import ASYNC, STREAM_ASYNC, STREAM_SYNC, STREAM_THREAD, SYNC, THREAD, MethodKind
 
@@ -539,7 +538,11 @@ def _validate_actor_options(opts: Mapping[str, Any]) -> None:
     """
     validate_actor_options(opts)
     supervisor = opts.get("supervisor")
-    if supervisor is not None and not isinstance(supervisor, Supervisor):
+    if supervisor is None:
+        return
+    from ._supervisor import Supervisor  # here: most actors have none
+
+    if not isinstance(supervisor, Supervisor):
         raise TypeError(
             "option 'supervisor' must be an asyncactors.Supervisor, "
             f"got {type(supervisor).__name__}"

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._options import check_stream_options, validate_call_options
 from ._ref import ObjectRef, split
-from ._stream import StreamRef
 from ._types import STREAMS, StopReason
 
 if TYPE_CHECKING:
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from ._metrics import ActorStatistics
     from ._protocols import EngineCore
     from ._specs import MethodSpec
+    from ._stream import StreamRef
 
 __all__ = [
     "ActorHandle",
@@ -167,6 +167,8 @@ class StreamMethod(ActorMethod[_P, _Y]):
             TypeError: the arguments do not fit the method's signature.
             PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
         """
+        from ._stream import StreamRef  # here: only generator methods load streams
+
         spec = self._spec
         spec.check(args, kwargs)
         return StreamRef(self._core.stream(spec, args, kwargs))
@@ -178,6 +180,8 @@ class StreamMethod(ActorMethod[_P, _Y]):
             TypeError: the arguments do not fit the method's signature.
             PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
         """
+        from ._stream import StreamRef
+
         spec = self._spec
         spec.check(args, kwargs)
         return StreamRef(await self._core.submit(spec, args, kwargs))  # type: ignore[arg-type]
@@ -190,6 +194,8 @@ class StreamMethod(ActorMethod[_P, _Y]):
             TypeError: the arguments do not fit the method's signature.
             PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
         """
+        from ._stream import StreamRef
+
         spec = self._spec
         spec.check(args, kwargs)
         return StreamRef(self._core.call_nowait(spec, args, kwargs))  # type: ignore[arg-type]

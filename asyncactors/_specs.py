@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ._signature import ArgChecker
-from ._types import ASYNC, STREAM_ASYNC, MethodKind, RestartType
+from ._types import ASYNC, STREAM_ASYNC, STREAMS, MethodKind, RestartType
 
 __all__ = [
     "EAGER_BUDGET",
@@ -132,6 +132,7 @@ class ClassSpec:
         "cls",
         "handle_type",
         "has_async",
+        "has_streams",
         "init_check",
         "method_kinds",
         "methods",
@@ -153,6 +154,8 @@ class ClassSpec:
         self.methods = methods
         # An async generator method makes an async actor too, as in Ray.
         self.has_async = any(m.kind in (ASYNC, STREAM_ASYNC) for m in methods.values())
+        # Whether its actors can have open streams (calls of generator methods).
+        self.has_streams = any(m.kind in STREAMS for m in methods.values())
         # The batched methods, each of which gets a queue in every actor's mailbox.
         self.batched = tuple(m for m in methods.values() if m.batch is not None)
         self.post_create = post_create

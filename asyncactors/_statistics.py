@@ -2,7 +2,7 @@
 
 Read from what the engines keep anyway (``EngineCore.info()``, ``restarts`` and,
 under ``metrics=True``, ``latency()``); the counters of actors that stopped for
-good are kept per class (:class:`Retired`), so that totals never go down.
+good are kept per class (``_retired.Retired``), so that totals never go down.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from ._types import ActorState
 
 if TYPE_CHECKING:
     from ._protocols import EngineCore
+    from ._retired import Retired
 
-__all__ = ["GroupStatistics", "Retired", "SystemStatistics", "system_statistics"]
+__all__ = ["GroupStatistics", "SystemStatistics", "system_statistics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,24 +126,6 @@ class _Totals:
         return LatencyHistogram(LATENCY_BUCKETS, tuple(counts), sum(counts), self.latency_sum)
 
 
-class Retired:
-    """The counters of actors that stopped for good, per class, so that totals
-    never go down. Bounded: one entry per class, named actors included."""
-
-    __slots__ = ("groups",)
-
-    def __init__(self) -> None:
-        self.groups: dict[str, _Totals] = {}
-
-    def add(self, core: EngineCore) -> None:
-        """Keep the counters of ``core``, which has stopped for good (loop thread)."""
-        totals = self.groups.get(core.spec.name)
-        if totals is None:
-            totals = self.groups[core.spec.name] = _Totals()
-        totals.add_counters(core.info(), core)
-        totals.states[ActorState.DEAD] = totals.states.get(ActorState.DEAD, 0) + 1
-
-
 def system_statistics(
     namespace: str, metrics: bool, live: list[EngineCore], retired: Retired, loop_blocks: int
 ) -> SystemStatistics:
@@ -165,7 +148,12 @@ def system_statistics(
         totals = groups.get(key)
         if totals is None:
             totals = groups[key] = _Totals()
-        totals.add(dead)
+        totals.states[ActorState.DEAD] = totals.states.get(ActorState.DEAD, 0) + dead.dead
+        totals.processed += dead.processed
+        totals.failed += dead.failed
+        totals.restarts += dead.restarts
+        if dead.latency is not None:
+            totals.add_latency(dead.latency, dead.latency_sum)
     overall = _Totals()
     out = []
     for (class_name, name), totals in sorted(groups.items(), key=_group_order):

@@ -19,7 +19,6 @@ from ._exceptions import ActorAlreadyExistsError
 from ._options import check_block_warning, check_timeout
 from ._resources import ResourcePool, describe_amounts
 from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec
-from ._supervisor import Supervisor
 from ._types import ActorState, EventKind, StopReason
 
 if TYPE_CHECKING:
@@ -28,7 +27,9 @@ if TYPE_CHECKING:
     from ._info import ActorInfo
     from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
-    from ._statistics import Retired, SystemStatistics
+    from ._retired import Retired
+    from ._statistics import SystemStatistics
+    from ._supervisor import Supervisor
     from ._watchdog import StuckCall, Watchdog
 
 __all__ = [
@@ -142,7 +143,7 @@ class ActorSystem:
         self._block_warning_s = block_warning_s
         self._watchdog: Watchdog | None = None
         # The counters of actors stopped for good, so that totals never go down
-        # (made by the first such actor: _statistics loads when it is needed).
+        # (made by the first such actor; the records of statistics load only when asked for).
         self._retired: Retired | None = None
         self._namespace = namespace
         self._shutdown_timeout = shutdown_timeout
@@ -160,8 +161,10 @@ class ActorSystem:
         self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
-        self._root = Supervisor(strategy="one_for_one")
-        self._root.is_root = True
+        # The root supervisor of the actors given none: made when first needed (a
+        # crash to handle, a restart), so a system whose actors never crash never
+        # loads supervision.
+        self._root_supervisor: Supervisor | None = None
         # Weak: a stream its reader dropped must not keep collecting events.
         self._streams: list[weakref.ref[EventStream]] = []
         # Actors' code runs in this context, not in whichever caller woke them.
@@ -170,7 +173,6 @@ class ActorSystem:
         self._backend: Backend = get_backend(backend)
         # What the engine sees of this system; it gets its loop in _bind.
         self._host = _Host(self)
-        self._root._bind(self._host)
         self._backend.open(
             self._host, namespace=namespace, address=address, ray_init_options=ray_init_options
         )
@@ -208,6 +210,19 @@ class ActorSystem:
     def closed(self) -> bool:
         """Whether ``shutdown()`` has begun."""
         return self._closing
+
+    @property
+    def _root(self) -> Supervisor:
+        """The root supervisor, made on first use."""
+        root = self._root_supervisor
+        if root is None:
+            from ._supervisor import Supervisor
+
+            root = Supervisor(strategy="one_for_one")
+            root.is_root = True
+            root._bind(self._host)
+            self._root_supervisor = root
+        return root
 
     def _bind(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if loop is None:
@@ -372,7 +387,7 @@ class ActorSystem:
         self._graveyard.append(core)
         retired = self._retired
         if retired is None:
-            from ._statistics import Retired
+            from ._retired import Retired
 
             retired = self._retired = Retired()
         retired.add(core)
@@ -488,7 +503,8 @@ class ActorSystem:
         """
         with self._lock:
             live = list(self._actors.values())
-        from ._statistics import Retired, system_statistics
+        from ._retired import Retired
+        from ._statistics import system_statistics
 
         blocks = self._watchdog.blocks if self._watchdog is not None else 0
         retired = self._retired if self._retired is not None else Retired()
@@ -574,7 +590,8 @@ class ActorSystem:
     async def _stop_all(self, timeout: float | None) -> None:
         # A backoff may be long, and a crash-looping tree would crash again:
         # restarts not yet due are dropped, and their actors' callers told.
-        self._root._abandon_restarts()
+        if self._root_supervisor is not None:
+            self._root_supervisor._abandon_restarts()
         for core, demand in self._resources.close():
             core._die(
                 "was shut down with its actor system before it was created: it was still "
@@ -727,7 +744,6 @@ class _Host:
         "lock",
         "loop",
         "metrics",
-        "root",
         "system",
         "thread_id",
         "watched",
@@ -740,7 +756,6 @@ class _Host:
         self.system = system
         self.ctx = system._ctx
         self.lock = system._lock
-        self.root = system._root
         self.inline: RunningActor | None = None
         self.thread_id = None
         # What the engine keeps for this system (Ray's: the Ray it uses).
@@ -757,6 +772,11 @@ class _Host:
     def closing(self) -> bool:
         """Whether the system is shutting down."""
         return self.system._closing
+
+    @property
+    def root(self) -> Supervisor:
+        """The system's root supervisor, made on first use."""
+        return self.system._root
 
     def on_loop_thread(self) -> bool:
         """Whether the calling thread is the loop's."""

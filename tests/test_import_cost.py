@@ -10,8 +10,9 @@ import pytest
 
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
 # the pool, events, metrics (and the engine's timing of calls), the runtime
-# context, batching, listing actors, a supervisor's restarts or type checking (the
-# protocols); nor compat.ray's exceptions (until an error), ray.util, tasks, the
+# context, batching, listing actors, supervisors (the root's too, until a crash), type checking (the
+# protocols), generator methods (streams) or an actor's code waiting for another's
+# (deadlock detection); nor compat.ray's exceptions (until an error), ray.util, tasks, the
 # runtime context, `import ray` aliasing, and pickle (until a value that is not an
 # immutable atom is copied): which neither a plain import nor a Ray program of
 # actors in-process up to its first result needs.
@@ -40,6 +41,11 @@ HEAVY = (
     "asyncactors._protocols",
     "asyncactors._batch",
     "asyncactors._backends._local.timed",
+    "asyncactors._stream",
+    "asyncactors._backends._local.stream",
+    "asyncactors._backends._local.deadlock",
+    "asyncactors._backends._local.batch_lane",
+    "asyncactors._supervisor",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",
@@ -49,6 +55,23 @@ HEAVY = (
 
 _PROGRAMS = {
     "import asyncactors": "import asyncactors",
+    # Checked at its first result, before the system shuts down. Its system runs the
+    # watchdog (on by default), which loads its own records: see _EXPECTED.
+    "a plain actor's first result": (
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "@asyncactors.remote\n"
+        "class Counter:\n"
+        "    def incr(self, k):\n"
+        "        return k\n"
+        "async def main():\n"
+        "    global _seen\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        c = Counter.remote()\n"
+        "        assert await c.incr.remote(1) == 1\n"
+        "        _seen = set(sys.modules)\n"
+        "asyncio.run(main())\n"
+    ),
     "a Ray program's first result": (
         "import asyncactors.compat.ray as ray\n"
         "ray.init()\n"
@@ -60,11 +83,38 @@ _PROGRAMS = {
         "assert ray.get(c.incr.remote(1)) == 1\n"
     ),
 }
+# What a program loads of HEAVY, where that is not nothing.
+_EXPECTED = {
+    "a plain actor's first result": [
+        "asyncactors._info",
+        "asyncactors._metrics",
+        "asyncactors._watchdog",
+        "dataclasses",
+    ],
+}
+# The same with a task declared, as benchmarks/ray_compat.py's program has: tasks
+# load remote_function, and nothing of the list else.
+_TASK_PROGRAM = (
+    "import asyncactors.compat.ray as ray\n"
+    "ray.init()\n"
+    "@ray.remote\n"
+    "class Counter:\n"
+    "    def incr(self, k):\n"
+    "        return k\n"
+    "@ray.remote\n"
+    "def plus_one(x):\n"
+    "    return x + 1\n"
+    "c = Counter.remote()\n"
+    "assert ray.get(c.incr.remote(1)) == 1\n"
+    "assert ray.get(plus_one.remote(1)) == 2\n"
+)
 
 
 def _loaded_after(program: str) -> list[str]:
     code = (
-        f"{program}\nimport json, sys\nprint(json.dumps(sorted(set({HEAVY!r}) & set(sys.modules))))"
+        f"{program}\nimport json, sys\n"
+        f"seen = globals().get('_seen', sys.modules)\n"
+        f"print(json.dumps(sorted(set({HEAVY!r}) & set(seen))))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
@@ -76,9 +126,16 @@ def _loaded_after(program: str) -> list[str]:
 
 @pytest.mark.parametrize("program", list(_PROGRAMS))
 def test_program_leaves_heavy_modules_unimported(program: str) -> None:
-    """Neither ``import asyncactors`` nor a Ray program on compat.ray up to its first result
-    imports anyio, msgpack, the stores, the sync bridge, the watchdog and the like."""
-    assert _loaded_after(_PROGRAMS[program]) == []
+    """Neither ``import asyncactors``, a plain actor nor a Ray program on compat.ray up to its
+    first result imports anyio, msgpack, the stores, the sync bridge, streams, deadlock
+    detection and the like (nor the watchdog, but in a system that runs it)."""
+    assert _loaded_after(_PROGRAMS[program]) == _EXPECTED.get(program, [])
+
+
+def test_ray_program_with_tasks_leaves_heavy_modules_unimported() -> None:
+    """A Ray program declaring and running a task loads ``remote_function`` and none of the
+    other heavy modules (``ray.exceptions`` included) up to its first results."""
+    assert _loaded_after(_TASK_PROGRAM) == ["asyncactors.compat.ray.remote_function"]
 
 
 @pytest.mark.parametrize(
@@ -89,6 +146,8 @@ def test_program_leaves_heavy_modules_unimported(program: str) -> None:
         ("Backoff", "_backoff"),
         ("BatchMethod", "_batch"),
         ("batch", "_batch"),
+        ("StreamRef", "_stream"),
+        ("Supervisor", "_supervisor"),
     ],
 )
 def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:
@@ -197,4 +256,149 @@ def test_compat_ray_first_copy_loads_pickle() -> None:
         "assert ray.get(ref) == 2\n"
         "assert 'pickle' in sys.modules\n"
         "ray.shutdown()\n"
+    )
+
+
+def test_generator_method_loads_streams_and_its_stop_ends_them() -> None:
+    """A generator method's first call loads streams; stopping its actor while the stream
+    is open ends it with ``ActorDiedError`` (its class has generator methods), and an
+    actor of a class without any stops without loading streams."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "@asyncactors.remote\n"
+        "class Plain:\n"
+        "    def incr(self, k):\n"
+        "        return k\n"
+        "@asyncactors.remote\n"
+        "class Ticker:\n"
+        "    async def ticks(self):\n"
+        "        yield 1\n"
+        "        await asyncio.Event().wait()\n"
+        "async def main():\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        p = Plain.remote()\n"
+        "        assert await p.incr.remote(1) == 1\n"
+        "        await asyncactors.stop(p)\n"
+        "        assert 'asyncactors._backends._local.stream' not in sys.modules\n"
+        "        t = Ticker.remote()\n"
+        "        stream = t.ticks.remote()\n"
+        "        assert 'asyncactors._backends._local.stream' in sys.modules\n"
+        "        assert await stream.__anext__() == 1\n"
+        "        asyncactors.kill(t)\n"
+        "        try:\n"
+        "            await stream.__anext__()\n"
+        "        except asyncactors.ActorDiedError:\n"
+        "            pass\n"
+        "        else:\n"
+        "            raise AssertionError('the stream did not end')\n"
+        "asyncio.run(main())\n"
+    )
+
+
+def test_waiting_actor_loads_deadlock_detection_and_it_still_refuses_a_cycle() -> None:
+    """An actor's code awaiting a ref not done loads deadlock detection then, which still
+    raises ``DeadlockError`` for a method awaiting a call queued behind itself."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "@asyncactors.remote\n"
+        "class Selfish:\n"
+        "    async def outer(self):\n"
+        "        me = asyncactors.get_runtime_context().current_actor\n"
+        "        return await me.inner.remote()\n"
+        "    async def inner(self):\n"
+        "        return 1\n"
+        "async def main():\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        a = Selfish.options(max_concurrency=1).remote()\n"
+        "        await a\n"
+        "        assert 'asyncactors._backends._local.deadlock' not in sys.modules\n"
+        "        try:\n"
+        "            await a.outer.remote()\n"
+        "        except asyncactors.DeadlockError:\n"
+        "            pass\n"
+        "        else:\n"
+        "            raise AssertionError('no DeadlockError')\n"
+        "        assert 'asyncactors._backends._local.deadlock' in sys.modules\n"
+        "asyncio.run(main())\n"
+    )
+
+
+def test_crash_makes_the_root_supervisor_which_restarts_the_actor() -> None:
+    """The root supervisor is made by the first crash that needs it: the crashed actor
+    (``max_restarts=1``) is restarted and answers again."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "@asyncactors.remote(max_restarts=1)\n"
+        "class Fragile:\n"
+        "    def __init__(self):\n"
+        "        self.calls = 0\n"
+        "    def ping(self):\n"
+        "        self.calls += 1\n"
+        "        return self.calls\n"
+        "async def main():\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        f = Fragile.remote()\n"
+        "        assert await f.ping.remote() == 1\n"
+        "        assert 'asyncactors._supervisor' not in sys.modules\n"
+        "        asyncactors.kill(f, no_restart=False)\n"
+        "        assert await f.ping.remote() == 1  # a new instance\n"
+        "        assert 'asyncactors._supervisor' in sys.modules\n"
+        "asyncio.run(main())\n"
+    )
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["asyncactors", "compat.ray"])
+def test_shutdown_loads_no_statistics(native: bool) -> None:
+    """Stopping a system's actors keeps their counters without loading the records of
+    statistics or the timing of calls (a system without metrics); nor, on compat.ray,
+    whose system runs no watchdog, the records of metrics."""
+    heavy = ["asyncactors._statistics", "asyncactors._backends._local.timed"]
+    if native:
+        program = _PROGRAMS["a plain actor's first result"].replace(
+            "        _seen = ", "        _ = "
+        )
+    else:
+        program = _PROGRAMS["a Ray program's first result"] + "ray.shutdown()\n"
+        heavy.append("asyncactors._metrics")
+    program += (
+        f"import sys\nloaded = set({heavy!r}) & set(sys.modules)\nassert not loaded, loaded\n"
+    )
+    _loaded_after(program)
+
+
+def test_first_batching_actor_loads_batch_lanes() -> None:
+    """Batch lanes load with the first actor of a class with a batched method (not with
+    a plain actor), and its items are then batched: three items, one call of three."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "LANES = 'asyncactors._backends._local.batch_lane'\n"
+        "@asyncactors.remote\n"
+        "class Plain:\n"
+        "    def incr(self, k):\n"
+        "        return k\n"
+        "@asyncactors.remote\n"
+        "class Doubler:\n"
+        "    def __init__(self):\n"
+        "        self.sizes = []\n"
+        "    @asyncactors.batch(max_batch_size=3, batch_wait_timeout_s=60)\n"
+        "    def double(self, items):\n"
+        "        self.sizes.append(len(items))\n"
+        "        return [2 * x for x in items]\n"
+        "    def batches(self):\n"
+        "        return self.sizes\n"
+        "async def main():\n"
+        "    async with asyncactors.ActorSystem():\n"
+        "        p = Plain.remote()\n"
+        "        assert await p.incr.remote(1) == 1\n"
+        "        assert LANES not in sys.modules\n"
+        "        d = Doubler.remote()\n"
+        "        refs = [d.double.remote(i) for i in range(3)]\n"
+        "        assert await asyncio.gather(*refs) == [0, 2, 4]\n"
+        "        assert LANES in sys.modules\n"
+        "        assert await d.batches.remote() == [3]\n"
+        "asyncio.run(main())\n"
     )

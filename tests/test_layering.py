@@ -25,6 +25,7 @@ LAYERS: list[list[str]] = [
     # L3: the engines and supervision.
     [
         "_resources",
+        "_retired",
         "_statistics",
         "_watchdog",
         "_supervisor",
@@ -34,6 +35,7 @@ LAYERS: list[list[str]] = [
         "_backends._local.call",
         "_backends._local.timed",
         "_backends._local.base",
+        "_backends._local.batch_lane",
         "_backends._local.batch",
         "_backends._local.deadlock",
         "_backends._local.stream",

@@ -243,6 +243,33 @@ async def test_system_counters_never_go_down_when_actors_stop() -> None:
         assert (group.class_name, group.name, group.calls_processed) == ("Gate", None, 6)
 
 
+async def test_stopped_actors_keep_their_latency_and_restarts() -> None:
+    """Under metrics, the latency of an actor stopped for good stays in its class's
+    histogram, beside its restarts, and the system's totals are unchanged by the stop."""
+    async with ActorSystem(metrics=True) as system:
+        a = Gate.options(max_restarts=1).remote()
+        b = Gate.remote()
+        for h in (a, b):
+            for _ in range(3):
+                await h.ping.remote()
+        asyncactors.kill(a, no_restart=False)
+        await a.ping.remote()
+        before = system.statistics()
+        await asyncactors.stop(a)
+        await asyncactors.stop(b)
+        after = system.statistics()
+        (group,) = after.groups
+        assert (after.restarts, group.restarts) == (1, 1)
+        assert dict(after.states) == {ActorState.DEAD: 2}
+        # The stop calls ran as calls too, untimed: the 7 method calls were timed.
+        assert group.calls_processed == before.calls_processed + 2 == 9
+        (live,) = before.groups
+        assert live.latency is not None
+        assert group.latency is not None
+        assert group.latency.count == live.latency.count == 7
+        assert group.latency.sum_s == pytest.approx(live.latency.sum_s)
+
+
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [

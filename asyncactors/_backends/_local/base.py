@@ -118,6 +118,14 @@ class CoreBase(Waiters):
             self._cold().supervisor = supervisor
 
     @property
+    def own_supervisor(self) -> Parent | None:
+        """The supervisor the actor was given; ``None`` under the system's root, which
+        keeps no list of its children and restarts none after a normal exit (so the
+        engine need not make it for those)."""
+        cold = self.cold
+        return None if cold is None else cold.supervisor
+
+    @property
     def ctx(self) -> contextvars.Context:
         """The context the actor's code runs in: its system's (the engine reads
         ``host.ctx`` itself)."""

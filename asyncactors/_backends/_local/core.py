@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -12,7 +12,6 @@ from ..._context import current_call
 from ..._ref import ObjectRef
 from ..._specs import EAGER_BUDGET, ActorConfig, ClassSpec
 from ..._types import SYNC, ActorState, RestartType
-from . import deadlock
 from .batch import Batches
 from .call import NEW, Call, PendingCount
 from .checkpoint import Checkpoints
@@ -31,6 +30,21 @@ _ALIVE: Final = ActorState.ALIVE
 __all__ = ["ActorCore", "EagerCore"]
 
 _NO_KWARGS: Final[Mapping[str, Any]] = MappingProxyType({})
+
+if TYPE_CHECKING:
+    _Blocked = Callable[[ObjectRef[Any], asyncio.Future[Any]], Generator[Any, None, Any]]
+# deadlock.blocked, once the first wait of an actor's code for a ref not done has
+# loaded deadlock detection: a program whose actors never wait for each other never
+# does, and the wait after it pays one test.
+_blocked: _Blocked | None = None
+
+
+def _load_blocked() -> _Blocked:
+    global _blocked
+    from .deadlock import blocked
+
+    _blocked = blocked
+    return blocked
 
 
 class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
@@ -156,6 +170,8 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
 
     def latency(self) -> LatencyRecorder | None:
         """This actor's call latencies, under ``ActorSystem(metrics=True)``."""
+        if not self.host.metrics:
+            return None  # its calls are untimed (see __init__)
         from .timed import TimedAdmission  # here: loaded by systems with metrics only
 
         pending = self.pending
@@ -238,7 +254,10 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         Raises:
             DeadlockError: the ref's call can never run before this method ends.
         """
-        return deadlock.blocked(ref, fut)
+        blocked = _blocked
+        if blocked is None:
+            blocked = _load_blocked()
+        return blocked(ref, fut)
 
     def check_wait(
         self, refs: Sequence[ObjectRef[Any]], needed: int, fut: asyncio.Future[Any] | None
@@ -250,11 +269,15 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         Raises:
             DeadlockError: fewer than ``needed`` of them can ever be ready.
         """
-        deadlock.check(refs, needed, fut, record=fut is not None)
+        from .deadlock import check  # here: see _blocked
+
+        check(refs, needed, fut, record=fut is not None)
 
     def done_waiting(self) -> None:
         """The wait ``check_wait()`` recorded has ended."""
-        deadlock.done_waiting()
+        from .deadlock import done_waiting  # loaded by check_wait() already
+
+        done_waiting()
 
 
 def _plural(n: int, word: str) -> str:

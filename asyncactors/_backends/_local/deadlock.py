@@ -39,7 +39,7 @@ from ..._mailbox import Lane
 from ..._ref import ObjectRef
 from ..._types import ActorState
 from .base import CoreBase
-from .batch import BatchLane
+from .batch_lane import BatchLane
 from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call, CallOwner
 
 __all__ = ["blocked", "check", "done_waiting"]

@@ -22,7 +22,7 @@ import functools
 import threading
 import types
 import weakref
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..._context import current_actor, current_call
 from ..._exceptions import MailboxFullError, TaskCancelledError, _ActorExit
@@ -34,7 +34,9 @@ from .._waiters import wait_admitted
 from .base import CoreBase
 from .call import DEPS, NEW, OVERFLOW, QUEUED, RUNNING, Call
 from .common import BUDGET, UNREACHABLE, YIELD, died_error, propagates, returned_coroutine
-from .stream import StreamCall, drive
+
+if TYPE_CHECKING:
+    from .stream import StreamCall
 
 __all__ = ["Dispatch"]
 
@@ -133,6 +135,9 @@ class Dispatch(CoreBase):
         Raises:
             PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
         """
+        # Here: only generator methods load streaming (and deadlock detection with it).
+        from .stream import StreamCall
+
         pending = self.pending
         if pending is None:
             call = StreamCall(self, spec, args, kwargs)
@@ -558,6 +563,8 @@ class Dispatch(CoreBase):
                         elif spec.kind == THREAD:
                             value = await self._in_thread(spec, call)
                         else:
+                            from .stream import drive  # loaded by stream() already
+
                             await drive(self, call)
                             value = None
                         if type(value) is _CoroutineType:

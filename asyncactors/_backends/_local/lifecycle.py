@@ -23,7 +23,6 @@ from .base import CoreBase
 from .call import Call, StopCall
 from .common import STOP_REASONS, STOPPED_BY, EngineState, died_error, local_state, propagates
 from .dispatch import Dispatch
-from .stream import end_streams
 
 __all__ = ["RESTORING", "Lifecycle"]
 
@@ -264,7 +263,13 @@ class Lifecycle(CoreBase):
             return
         state = self.state
         why = STOP_REASONS[how]
-        if state is _ALIVE and stopping is None and self.supervisor._restarts_after_exit(self):
+        own = self.own_supervisor
+        if (
+            state is _ALIVE
+            and stopping is None
+            and own is not None
+            and own._restarts_after_exit(self)
+        ):
             workers = self.workers
             task = _current_task()
             if workers and task in workers:
@@ -315,7 +320,11 @@ class Lifecycle(CoreBase):
         self.stopping = why
         if why is not StopReason.RELEASED:
             self.refusing = True
-            end_streams(self, why)
+            if self.spec.has_streams:
+                # Here: a class without generator methods never loads streaming.
+                from .stream import end_streams
+
+                end_streams(self, why)
         # Items waiting for a batch run now, as queued calls do.
         self._flush_batches()
         self._maybe_finish_stop()
@@ -421,7 +430,9 @@ class Lifecycle(CoreBase):
         self._stopped_for_good(EventKind.STOPPED)
 
     def _stopped_for_good(self, kind: EventKind) -> None:
-        self.supervisor._forget(self)
+        own = self.own_supervisor
+        if own is not None:
+            own._forget(self)
         host = self.host
         host.unregister(self)
         with host.lock:

@@ -28,7 +28,6 @@ from .actor import (
     finish_call,
     task_demand,
 )
-from .exceptions import PendingCallsLimitExceeded, UnsupportedFeatureError
 
 __all__ = ["RemoteFunction", "make_remote_function"]
 
@@ -132,6 +131,8 @@ class RemoteFunction:
         try:
             call = method.remote(stream, target, self._demand, *args, **kwargs)
         except native_exc.PendingCallsLimitExceeded as exc:  # pragma: no cover - no cap
+            from .exceptions import PendingCallsLimitExceeded  # here: loaded by errors only
+
             raise PendingCallsLimitExceeded(str(exc)) from None
         finally:
             if entered:
@@ -154,6 +155,8 @@ class RemoteFunction:
         Raises:
             UnsupportedFeatureError: always.
         """
+        from .exceptions import UnsupportedFeatureError
+
         raise UnsupportedFeatureError("RemoteFunction.bind() (Ray DAGs)", "call .remote() instead")
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
