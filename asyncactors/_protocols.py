@@ -81,6 +81,11 @@ class Host(Protocol):
     # The thread that runs the loop for good, or None if none does (compat.ray's
     # loop is run by whichever thread owns it).
     thread_id: int | None
+    # The loop, if its ``_thread_id`` is the ident of the thread running it and
+    # None when it is not running (asyncio's own loops; not uvloop's): that field
+    # answers "is this thread running the loop?" without is_running(), a Python
+    # call, nor the running loop, a getpid() system call in 3.11. Else None.
+    thread_loop: Any
     # ActorSystem(metrics=True): time every call of actors created from now on.
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).

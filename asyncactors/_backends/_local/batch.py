@@ -96,6 +96,8 @@ class Batches(CoreBase):
         mb = self.mailbox
         cold = self.cold
         loop = self.loop
+        host = self.host
+        marked = host.thread_loop
         if (
             kwargs
             or mb is None
@@ -103,12 +105,21 @@ class Batches(CoreBase):
             or self.refusing
             # not self.on_loop(), inlined (see Dispatch.call): no getpid() on the loop's thread
             or (
-                (self.host.thread_id != _get_ident() or not loop.is_running())
+                (
+                    marked._thread_id != _get_ident()
+                    if marked is not None
+                    else host.thread_id != _get_ident() or not loop.is_running()
+                )
                 and _get_running_loop() is not loop
             )
-            or isinstance(args[0], ObjectRef)
         ):
             return self.call(spec, args, kwargs)
+        lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
+        kind = type(args[0])
+        if kind is not lane.plain:
+            if issubclass(kind, ObjectRef):
+                return self.call(spec, args, kwargs)  # resolved first, as a call's ref argument
+            lane.plain = kind
         # Call(self, spec, args, kwargs) without Call.__init__ (see Dispatch.call),
         # nor object.__new__(Call) (a slot wrapper, which slices its arguments).
         call: Call = Item()
@@ -121,7 +132,6 @@ class Batches(CoreBase):
         call._args = args
         call._kwargs = kwargs
         call._admit = None
-        lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
         call._lane = lane
         if mb.depth < mb.capacity and not mb.overflow:
             # Mailbox.put and BatchLane.push, inlined.
