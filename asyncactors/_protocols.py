@@ -18,7 +18,7 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -158,10 +158,9 @@ class EngineCore(RunningActor, Child, Protocol):
     ) -> StreamSource:
         """Submit a generator method's call from any thread; return its stream at once."""
 
-    def call_item(
-        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> ObjectRef[Any]:
-        """Send one item of a batched method (``spec.batch``): as ``call``, from any thread."""
+    def item_sender(self, spec: MethodSpec) -> Callable[..., ObjectRef[Any]]:
+        """What sends one item of batched method ``spec`` (``spec.batch``), as ``call``
+        sends a call, from any thread: ``handle.method.remote`` of a batched method."""
 
     def call_nowait(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -225,6 +225,20 @@ async def test_the_call_site_checks_one_item() -> None:
         assert await d.sync_double.remote(items=4) == 8
 
 
+async def test_help_on_a_batched_methods_remote_says_what_it_sends_and_raises() -> None:
+    """help(handle.m.remote) of a batched method (the engine's item sender) documents
+    sending one item and what it raises; its repr names the method and the actor."""
+    import pydoc
+
+    async with asyncactors.ActorSystem():
+        d = Doubler.remote()
+        text = pydoc.render_doc(d.double.remote, renderer=pydoc.plaintext)
+        assert "Send one item to the batched method" in text
+        assert "TypeError: not exactly one item" in text
+        assert "PendingCallsLimitExceeded" in text
+        assert "Doubler.double()" in repr(d.double.remote)
+
+
 # -- batching ------------------------------------------------------------------------
 
 

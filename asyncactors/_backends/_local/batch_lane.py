@@ -109,7 +109,7 @@ class BatchLane(Lane):
     def push(self, msg: Any) -> None:
         """An item arrives; Mailbox.put or Mailbox._admit counts its place once this returns.
 
-        ``Batches.call_item`` inlines this for an item that finds room.
+        ``batch.ItemSender.send`` inlines this for an item that finds room.
         """
         items = self.items
         items.append(msg)
@@ -346,7 +346,7 @@ class BatchCall(Call):
 
 
 class Item(Call):
-    """An item sent by ``Batches.call_item``'s short path: a plain ``Call``, made by
+    """An item sent by ``batch.ItemSender.send``'s short path: a plain ``Call``, made by
     ``Item()`` (``object.__init__``), its fields set by its maker."""
 
     __slots__ = ()
