@@ -331,6 +331,21 @@ async def test_items_sent_from_another_thread_join_the_same_batch() -> None:
         assert await d.seen.remote() == [[1, 2, 3]]
 
 
+async def test_items_sent_through_two_handles_of_one_actor_join_one_batch() -> None:
+    """Each handle's batched method sends to its own actor: items of two handles of one
+    actor (one got by name) share a batch, and another actor's stay apart."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        d = Doubler.options(name="d").remote()
+        other = Doubler.remote()
+        again = asyncactors.get_actor("d")
+        refs = [d.double.remote(1), other.double.remote(9), again.double.remote(2)]
+        refs.append(d.double.remote(3))
+        assert await asyncactors.get([refs[0], refs[2], refs[3]]) == [2, 4, 6]
+        assert await d.seen.remote() == [[1, 2, 3]]
+        assert not refs[1].done()
+        refs[1].cancel()
+
+
 async def test_items_sent_to_a_stopped_actor_are_refused() -> None:
     """An item sent once the actor is stopped fails with ActorDiedError, as a call does."""
     async with asyncactors.ActorSystem():
