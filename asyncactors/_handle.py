@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._options import check_stream_options, validate_call_options
@@ -241,20 +241,19 @@ class MultiReturnMethod(ActorMethod[_P, _R]):
 
 
 class BatchedActorMethod(ActorMethod[_P, _R]):
-    """``handle.method`` of a batched method: each call sends one item."""
+    """``handle.method`` of a batched method: each ``remote(item)`` sends one item.
 
-    __slots__ = ()
+    Its ``remote`` is the engine's own sender of items (``EngineCore.item_sender``):
+    sending an item runs one Python frame, not this class's and then the engine's.
+    """
 
-    def remote(self, *args: _P.args, **kwargs: _P.kwargs) -> ObjectRef[_R]:
-        """Send one item and return the ref of its result at once (see ``ActorMethod.remote``).
+    __slots__ = ("remote",)
 
-        Raises:
-            TypeError: not exactly one item.
-            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` pending.
-        """
-        if kwargs or len(args) != 1:  # the one item, named or missing: let check() say
-            self._spec.check(args, kwargs)
-        return self._core.call_item(self._spec, args, kwargs)
+    remote: Callable[_P, ObjectRef[_R]]
+
+    def __init__(self, core: EngineCore, spec: MethodSpec) -> None:
+        super().__init__(core, spec)
+        self.remote = core.item_sender(spec)
 
     def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """Refused: a batched method's batches run with the method's own options.
@@ -386,6 +385,10 @@ class ActorHandle(Generic[_T]):
         core = object.__getattribute__(self, "_core")
         spec = core.spec
         kind = spec.method_kinds.get(name)
+        if kind is BatchedActorMethod:
+            batched: ActorMethod[..., Any] = kind(core, spec.methods[name])
+            object.__setattr__(self, name, batched)
+            return batched
         if kind is not None:
             # A method with a slot of its own: ActorMethod(core, method_spec),
             # without its __init__ frame, as most handles use a method once, when new.

@@ -18,7 +18,7 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -81,6 +81,11 @@ class Host(Protocol):
     # The thread that runs the loop for good, or None if none does (compat.ray's
     # loop is run by whichever thread owns it).
     thread_id: int | None
+    # The loop, if its ``_thread_id`` is the ident of the thread running it and
+    # None when it is not running (asyncio's own loops; not uvloop's): that field
+    # answers "is this thread running the loop?" without is_running(), a Python
+    # call, nor the running loop, a getpid() system call in 3.11. Else None.
+    thread_loop: Any
     # ActorSystem(metrics=True): time every call of actors created from now on.
     metrics: bool
     # What the engine keeps for this system (Ray's: the Ray it joined or started).
@@ -153,10 +158,9 @@ class EngineCore(RunningActor, Child, Protocol):
     ) -> StreamSource:
         """Submit a generator method's call from any thread; return its stream at once."""
 
-    def call_item(
-        self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> ObjectRef[Any]:
-        """Send one item of a batched method (``spec.batch``): as ``call``, from any thread."""
+    def item_sender(self, spec: MethodSpec) -> Callable[..., ObjectRef[Any]]:
+        """What sends one item of batched method ``spec`` (``spec.batch``), as ``call``
+        sends a call, from any thread: ``handle.method.remote`` of a batched method."""
 
     def call_nowait(
         self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]

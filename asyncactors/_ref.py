@@ -241,7 +241,7 @@ class ObjectRef(Generic[_T]):
         self._log = _SEEN
         actor = _actor_here()
         if actor is None:
-            return fut.__await__()
+            return iter(fut)  # not fut.__await__(): a slot wrapper, dearer to call
         # An actor's method is about to block: its engine checks that the wait can end.
         return actor.blocking_wait(self, fut)
 

@@ -56,6 +56,15 @@ _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
 _GRAVEYARD_SIZE = 1000
 
 
+def _marking_loop(loop: asyncio.AbstractEventLoop) -> Any:
+    """``loop`` if its ``_thread_id`` names the thread running it (``None`` when it is not
+    running), as asyncio's own loops' does; else ``None`` (uvloop's has no such field)."""
+    base = asyncio.BaseEventLoop
+    if isinstance(loop, base) and type(loop).is_running is base.is_running:
+        return loop
+    return None
+
+
 def check_namespace(namespace: object) -> None:
     """Refuse a namespace that is not a non-empty str, with Ray's exception types.
 
@@ -230,6 +239,7 @@ class ActorSystem:
         if self._loop is None:
             self._loop = self._host.loop = loop
             self._thread_id = self._host.thread_id = threading.get_ident()
+            self._host.thread_loop = _marking_loop(loop)
             self._backend.start(self._host)
             if self._block_warning_s is not None and not self._closing:
                 from ._watchdog import Watchdog  # here: not every system runs one
@@ -746,11 +756,13 @@ class _Host:
         "metrics",
         "system",
         "thread_id",
+        "thread_loop",
         "watched",
     )
 
     loop: asyncio.AbstractEventLoop
     thread_id: int | None
+    thread_loop: Any
 
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
@@ -758,6 +770,7 @@ class _Host:
         self.lock = system._lock
         self.inline: RunningActor | None = None
         self.thread_id = None
+        self.thread_loop = None
         # What the engine keeps for this system (Ray's: the Ray it uses).
         self.engine: Any = None
         # What the in-process engine keeps for this system: made on first use.

@@ -225,6 +225,20 @@ async def test_the_call_site_checks_one_item() -> None:
         assert await d.sync_double.remote(items=4) == 8
 
 
+async def test_help_on_a_batched_methods_remote_says_what_it_sends_and_raises() -> None:
+    """help(handle.m.remote) of a batched method (the engine's item sender) documents
+    sending one item and what it raises; its repr names the method and the actor."""
+    import pydoc
+
+    async with asyncactors.ActorSystem():
+        d = Doubler.remote()
+        text = pydoc.render_doc(d.double.remote, renderer=pydoc.plaintext)
+        assert "Send one item to the batched method" in text
+        assert "TypeError: not exactly one item" in text
+        assert "PendingCallsLimitExceeded" in text
+        assert "Doubler.double()" in repr(d.double.remote)
+
+
 # -- batching ------------------------------------------------------------------------
 
 
@@ -296,6 +310,17 @@ async def test_ref_arguments_are_resolved_before_an_item_joins_its_batch() -> No
         assert await asyncactors.get(refs) == [2, 4, 6]
 
 
+async def test_a_ref_item_after_plain_items_is_resolved_too() -> None:
+    """An item given as a ref after plain ones (sent on the short path) is still its
+    ref's value in the batch, in its place."""
+    async with asyncactors.ActorSystem():
+        d = Doubler.remote()
+        assert await asyncactors.get([d.double.remote(i) for i in (1, 2, 3)]) == [2, 4, 6]
+        refs = [d.double.remote(4), d.double.remote(asyncactors.put(5)), d.double.remote(6)]
+        assert await asyncactors.get(refs) == [8, 10, 12]
+        assert await d.seen.remote() == [[1, 2, 3], [4, 5, 6]]
+
+
 async def test_items_sent_from_another_thread_join_the_same_batch() -> None:
     """Items sent from a thread without a loop are batched with the loop's own."""
     async with asyncio.timeout(5), asyncactors.ActorSystem():
@@ -304,6 +329,21 @@ async def test_items_sent_from_another_thread_join_the_same_batch() -> None:
         theirs = await asyncio.to_thread(lambda: [d.double.remote(2), d.double.remote(3)])
         assert await asyncactors.get([mine, *theirs]) == [2, 4, 6]
         assert await d.seen.remote() == [[1, 2, 3]]
+
+
+async def test_items_sent_through_two_handles_of_one_actor_join_one_batch() -> None:
+    """Each handle's batched method sends to its own actor: items of two handles of one
+    actor (one got by name) share a batch, and another actor's stay apart."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        d = Doubler.options(name="d").remote()
+        other = Doubler.remote()
+        again = asyncactors.get_actor("d")
+        refs = [d.double.remote(1), other.double.remote(9), again.double.remote(2)]
+        refs.append(d.double.remote(3))
+        assert await asyncactors.get([refs[0], refs[2], refs[3]]) == [2, 4, 6]
+        assert await d.seen.remote() == [[1, 2, 3]]
+        assert not refs[1].done()
+        refs[1].cancel()
 
 
 async def test_items_sent_to_a_stopped_actor_are_refused() -> None:
@@ -843,6 +883,74 @@ async def test_items_sent_and_awaited_on_the_loop_thread_never_ask_for_the_runni
         for _ in range(3):
             assert await asyncactors.get([g.f.remote(1), g.f.remote(2)]) == [10, 20]
         assert asked == []
+
+
+def test_an_item_awaited_on_its_loops_thread_while_another_loop_runs_there_waits() -> None:
+    """With the system's loop stopped and another loop running on its thread, awaiting a
+    pending item takes the path of a foreign loop (it waits), not a future of the stopped
+    loop, which the running one could not await; the item resolves once its loop runs."""
+    home = asyncio.new_event_loop()
+    other = asyncio.new_event_loop()
+    system = asyncactors.ActorSystem()
+
+    async def start() -> tuple[Any, Any]:
+        await system.__aenter__()
+        d = Doubler.remote()
+        return d, d.double.remote(1)
+
+    async def timed_out(ref: Any) -> bool:
+        try:
+            await asyncio.wait_for(_await(ref), 0.01)
+        except TimeoutError:
+            return True
+        return False
+
+    async def finish(d: Any, item: Any) -> Any:
+        d.double.remote(2)
+        d.double.remote(3)  # a full batch of three
+        value = await item
+        await system.__aexit__(None, None, None)
+        return value
+
+    try:
+        d, item = home.run_until_complete(start())
+        assert not item.done()
+        assert other.run_until_complete(timed_out(item))
+        assert home.run_until_complete(finish(d, item)) == 2
+    finally:
+        home.close()
+        other.close()
+
+
+async def test_an_item_awaited_in_another_threads_loop_gets_its_result() -> None:
+    """A loop of another thread awaits an item of the system's loop: it gets its value."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        d = Doubler.remote()
+        item = d.double.remote(5)
+        there = asyncio.ensure_future(asyncio.to_thread(asyncio.run, _await(item)))
+        await asyncio.sleep(0.01)  # the thread's loop is waiting for it by now
+        assert not there.done()
+        assert await asyncactors.get([d.double.remote(6), d.double.remote(7)]) == [12, 14]
+        assert await there == 10
+
+
+async def test_results_of_changing_types_and_exceptions_each_reach_their_item() -> None:
+    """A batch's results of several types, exceptions among them, each settle their own
+    item: a value whose type was seen before is a value, an exception fails its item."""
+
+    @asyncactors.remote
+    class Mixed:
+        @asyncactors.batch(max_batch_size=7, batch_wait_timeout_s=NEVER)
+        def f(self, items: list[int]) -> list[Any]:
+            return [1, "a", ValueError("v"), 2, KeyError("k"), "b", ValueError]
+
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        m = Mixed.remote()
+        outcomes = await _settled([m.f.remote(i) for i in range(7)])
+        values = [o for i, o in enumerate(outcomes) if i not in (2, 4)]
+        assert values == [1, "a", 2, "b", ValueError]
+        assert isinstance(outcomes[2], ValueError)
+        assert isinstance(outcomes[4], KeyError)
 
 
 async def _gated(started: list[int]) -> Any:

@@ -33,7 +33,7 @@ class _OffLoop:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         # No thread runs the loop (as under compat.ray).
-        self.host = types.SimpleNamespace(thread_id=None)
+        self.host = types.SimpleNamespace(thread_id=None, thread_loop=self.loop)
 
     def _submit_threadsafe(self, call: Call) -> Call:
         return call

@@ -183,6 +183,53 @@ async def test_system_works_as_async_fixture(system_fixture: ActorSystem) -> Non
     assert s._core.host.system is system_fixture
 
 
+def test_the_host_reads_the_running_thread_off_asyncios_own_loops_only() -> None:
+    """The host takes a loop's ``_thread_id`` for the thread running it only where that
+    field means it: asyncio's own loops, not one whose is_running() says otherwise, nor
+    uvloop's, which have none (those ask is_running())."""
+    from asyncactors._system import _marking_loop
+
+    class Custom(asyncio.SelectorEventLoop):
+        def is_running(self) -> bool:  # some other loop's own idea of it
+            return super().is_running()
+
+    loops: list[asyncio.AbstractEventLoop] = [asyncio.new_event_loop(), Custom()]
+    uvloop = pytest.importorskip("uvloop")
+    loops.append(uvloop.new_event_loop())
+    try:
+        assert [_marking_loop(loop) for loop in loops] == [loops[0], None, None]
+    finally:
+        for loop in loops:
+            loop.close()
+
+
+def test_on_loop_is_true_on_the_running_loop_only() -> None:
+    """An actor's on_loop(): true on its running loop, false in another thread, and false
+    on the loop's own thread while that loop is stopped and another one runs there."""
+    home = asyncio.new_event_loop()
+    other = asyncio.new_event_loop()
+    system = ActorSystem()
+
+    async def start() -> Any:
+        await system.__aenter__()
+        core = Sleeper.remote()._core
+        assert core.on_loop()
+        assert not await asyncio.to_thread(core.on_loop)
+        return core
+
+    async def asked(core: Any) -> bool:
+        return bool(core.on_loop())
+
+    try:
+        core = home.run_until_complete(start())
+        assert not other.run_until_complete(asked(core))
+        assert home.run_until_complete(asked(core))
+        home.run_until_complete(system.__aexit__(None, None, None))
+    finally:
+        home.close()
+        other.close()
+
+
 async def test_uvloop_runs_actors() -> None:
     """The runtime works unchanged on uvloop (the host picks the loop, not asyncactors)."""
     uvloop = pytest.importorskip("uvloop")

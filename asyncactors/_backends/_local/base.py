@@ -160,9 +160,13 @@ class CoreBase(Waiters):
         """Whether the caller runs on the actor's loop (``Dispatch.call`` inlines this)."""
         # On the loop's thread with the loop running, the running loop is the
         # actor's: that spares asking for it (a getpid() system call in 3.11).
-        return (
-            self.host.thread_id == _get_ident() and self.loop.is_running()
-        ) or _get_running_loop() is self.loop
+        host = self.host
+        marked = host.thread_loop
+        if marked is not None:
+            here = marked._thread_id == _get_ident()
+        else:
+            here = host.thread_id == _get_ident() and self.loop.is_running()
+        return here or _get_running_loop() is self.loop
 
     def _schedule_drain(self) -> None:
         """Have the mailbox drained in the next loop iteration, if it is not already.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..._mailbox import Lane, Mailbox
@@ -36,15 +36,15 @@ if TYPE_CHECKING:
     from .batch_lane import BatchLane
     from .batch_lane import Item as ItemType
 
-__all__ = ["Batches"]
+__all__ = ["Batches", "ItemSender"]
 
 _get_running_loop = asyncio._get_running_loop
 _new = object.__new__
 _get_ident = threading.get_ident
 
 # batch_lane.Item, set by the first mailbox made with a batch lane (_new_mailbox),
-# which an item's call_item() follows: that module loads with the first actor of a
-# class that batches, and call_item() reads this global as it read the class.
+# which ItemSender.send's short path follows: that module loads with the first actor
+# of a class that batches, and send() reads this global as it read the class.
 Item: type[ItemType]
 
 
@@ -83,64 +83,9 @@ class Batches(CoreBase):
             mb.attach(batch, lane_type(self, batch, mb.lane(batch.run.group)))
         return mb
 
-    def call_item(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
-        """Send one item of a batched method; return its ref at once (any thread).
-
-        ``call``'s path, shortened for an item given as is, on the loop's thread,
-        to an actor taking calls without ``max_pending_calls``; anything else
-        takes ``call``'s whole path.
-
-        Raises:
-            PendingCallsLimitExceeded: ``max_pending_calls`` calls are already pending.
-        """
-        mb = self.mailbox
-        cold = self.cold
-        loop = self.loop
-        if (
-            kwargs
-            or mb is None
-            or (cold is not None and cold.pending is not None)
-            or self.refusing
-            # not self.on_loop(), inlined (see Dispatch.call): no getpid() on the loop's thread
-            or (
-                (self.host.thread_id != _get_ident() or not loop.is_running())
-                and _get_running_loop() is not loop
-            )
-            or isinstance(args[0], ObjectRef)
-        ):
-            return self.call(spec, args, kwargs)
-        # Call(self, spec, args, kwargs) without Call.__init__ (see Dispatch.call),
-        # nor object.__new__(Call) (a slot wrapper, which slices its arguments).
-        call: Call = Item()
-        call._loop = loop
-        call._state = 0
-        call._waiters = None
-        call._log = None
-        call._core = self
-        call._spec = spec
-        call._args = args
-        call._kwargs = kwargs
-        call._admit = None
-        lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
-        call._lane = lane
-        if mb.depth < mb.capacity and not mb.overflow:
-            # Mailbox.put and BatchLane.push, inlined.
-            call._pos = QUEUED
-            items = lane.items
-            if items:
-                items.append(call)
-                if len(items) >= lane.max_size:
-                    lane.flush(partial=0, admit=False)
-            else:
-                items.append(call)
-                lane._first()
-            depth = mb.depth = mb.depth + 1
-            if depth > mb.peak:
-                mb.peak = depth
-        else:
-            mb.wait_for_room(call)
-            call._pos = OVERFLOW
-        return call
+    def item_sender(self, spec: MethodSpec) -> Callable[..., ObjectRef[Any]]:
+        """What ``handle.method.remote`` is for batched method ``spec``: it sends one item."""
+        return ItemSender(self, spec).send
 
     def _batch_lanes(self) -> Iterator[BatchLane]:
         mb = self.mailbox
@@ -194,8 +139,103 @@ class Batches(CoreBase):
             yield from lane.items
 
 
+class ItemSender:
+    """Sends items of one batched method to one actor: ``handle.method.remote`` is its
+    bound ``send``, called without a frame of the handle's in between."""
+
+    __slots__ = ("core", "spec")
+
+    def __init__(self, core: Batches, spec: MethodSpec) -> None:
+        self.core = core
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        spec = self.spec
+        return f"<sender of items to {spec.class_name}.{spec.name}() on {self.core.describe()}>"
+
+    def send(self, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+        """Send one item to the batched method; return the ``ObjectRef`` of its result at once.
+
+        Callable from any thread. The item waits for its batch: the method runs once
+        ``max_batch_size`` items wait, or once the oldest has waited
+        ``batch_wait_timeout_s``, with the list of their items. Awaiting the ref gives
+        this item's entry of the list the method returns, or raises the exception
+        found there (or the batch's own error). The item runs even if nobody awaits
+        the ref; when the mailbox is full it waits for room, in order.
+
+        Raises:
+            TypeError: not exactly one item (the method's one argument).
+            PendingCallsLimitExceeded: the actor has ``max_pending_calls`` calls pending.
+        """
+        # call()'s path, shortened for an item given as is, on the loop's thread, to an
+        # actor taking calls without max_pending_calls; anything else takes call()'s.
+        core = self.core
+        spec = self.spec
+        mb = core.mailbox
+        cold = core.cold
+        loop = core.loop
+        host = core.host
+        marked = host.thread_loop
+        if (
+            kwargs
+            or len(args) != 1
+            or mb is None
+            or (cold is not None and cold.pending is not None)
+            or core.refusing
+            # not core.on_loop(), inlined (see Dispatch.call): no getpid() on the loop's thread
+            or (
+                (
+                    marked._thread_id != _get_ident()
+                    if marked is not None
+                    else host.thread_id != _get_ident() or not loop.is_running()
+                )
+                and _get_running_loop() is not loop
+            )
+        ):
+            if kwargs or len(args) != 1:  # the one item, named or missing: let check() say
+                spec.check(args, kwargs)
+            return core.call(spec, args, kwargs)
+        lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
+        kind = type(args[0])
+        if kind is not lane.plain:
+            if issubclass(kind, ObjectRef):
+                return core.call(spec, args, kwargs)  # resolved first, as a call's ref argument
+            lane.plain = kind
+        # Call(core, spec, args, kwargs) without Call.__init__ (see Dispatch.call),
+        # nor object.__new__(Call) (a slot wrapper, which slices its arguments).
+        call: Call = Item()
+        call._loop = loop
+        call._state = 0
+        call._waiters = None
+        call._log = None
+        call._core = core
+        call._spec = spec
+        call._args = args
+        call._kwargs = kwargs
+        call._admit = None
+        call._lane = lane
+        if mb.depth < mb.capacity and not mb.overflow:
+            # Mailbox.put and BatchLane.push, inlined.
+            call._pos = QUEUED
+            items = lane.items
+            if items:
+                items.append(call)
+                if len(items) >= lane.max_size:
+                    lane.flush(partial=0, admit=False)
+            else:
+                items.append(call)
+                lane._first()
+            depth = mb.depth = mb.depth + 1
+            if depth > mb.peak:
+                mb.peak = depth
+        else:
+            mb.wait_for_room(call)
+            call._pos = OVERFLOW
+        return call
+
+
 def _load_batch_lanes() -> type[BatchLane]:
-    """``BatchLane``, for a mailbox with batch lanes; sets ``Item`` for call_item()."""
+    """``BatchLane``, for a mailbox with batch lanes; sets ``Item`` for ItemSender.send()."""
     global Item
     from .batch_lane import BatchLane
     from .batch_lane import Item as item

@@ -33,6 +33,7 @@ __all__ = [
 
 _get_running_loop = asyncio._get_running_loop
 _get_ident = threading.get_ident
+_Future = asyncio.Future
 
 # Where a call is. Plain ints, compared on the hot path.
 NEW: Final = 0
@@ -113,11 +114,18 @@ class Call(ObjectRef[Any]):
         loop = core.loop
         # ObjectRef.__await__ asks for the running loop, and in Python 3.11 that
         # makes a getpid() system call: on the actor's own thread, with its loop
-        # running, the running loop can only be the actor's.
-        if core.host.thread_id != _get_ident() or not loop.is_running():
+        # running, the running loop can only be the actor's (see CoreBase.on_loop).
+        host = core.host
+        marked = host.thread_loop
+        if (
+            marked._thread_id != _get_ident()
+            if marked is not None
+            else host.thread_id != _get_ident() or not loop.is_running()
+        ):
             return ObjectRef.__await__(self)
-        # The rest of ObjectRef.__await__, inlined: the hot path.
-        fut = loop.create_future()
+        # The rest of ObjectRef.__await__, inlined: the hot path. Not
+        # loop.create_future(), a Python method on asyncio's loops.
+        fut: asyncio.Future[Any] = _Future(loop=loop)
         if self._waiters is None:
             self._waiters = fut
         else:
@@ -126,7 +134,7 @@ class Call(ObjectRef[Any]):
         self._log = _SEEN
         actor = _actor_here()
         if actor is None:
-            return fut.__await__()
+            return iter(fut)  # not fut.__await__(): a slot wrapper, dearer to call
         return actor.blocking_wait(self, fut)
 
     def _admitted(self) -> None:

@@ -127,7 +127,7 @@ def blocked(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> Generator[Any, Non
     """
     waiter = _running_call()
     if waiter is None:
-        return fut.__await__()
+        return iter(fut)  # not fut.__await__() (see Call.__await__)
     # Most waits are for a call that can finish on its own: no graph for them.
     if ref is waiter or _needs(ref, waiter) is not None:
         _check(waiter, ((ref,), 1), fut)

@@ -80,8 +80,12 @@ class Dispatch(CoreBase):
         else:
             call = cold.pending.admit(self, spec, args, kwargs)
         # not self.on_loop(), inlined.
+        host = self.host
+        marked = host.thread_loop
         if (
-            self.host.thread_id != _get_ident() or not self.loop.is_running()
+            marked._thread_id != _get_ident()
+            if marked is not None
+            else host.thread_id != _get_ident() or not self.loop.is_running()
         ) and _get_running_loop() is not self.loop:
             return self._submit_threadsafe(call)
         mb = self.mailbox
