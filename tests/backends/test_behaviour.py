@@ -148,6 +148,9 @@ async def test_wait_returns_ready_refs_first(backend: str) -> None:
     """asyncactors.wait splits refs into ready and not ready, in input order."""
     async with ActorSystem(backend=backend):
         c = Counter.remote()
+        # Started first: on a busy machine a Ray actor's process may take longer to
+        # start than the wait's timeout, which is about the calls, not the start.
+        await c
         slow, fast = c.hold.remote(0.5), c.hold.remote(0.0)
         ready, not_ready = await asyncactors.wait([slow, fast], num_returns=1, timeout=5)
         assert ready == [fast]
