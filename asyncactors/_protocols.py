@@ -57,6 +57,10 @@ class Child(Protocol):
 class Parent(Protocol):
     """What a child needs of its supervisor."""
 
+    # Whether this is its system's root supervisor (the supervisor of actors given
+    # none): an engine tells it so without making the root to compare.
+    is_root: bool
+
     def _child_failed(self, child: Any, reason: str) -> None:
         """Apply the restart strategy to ``child``, already taken down."""
 

@@ -171,8 +171,9 @@ class ActorSystem:
         self._done: asyncio.Future[None] | None = None
         self._previous: list[ActorSystem | None] = []
         # The root supervisor of the actors given none: made when first needed (a
-        # crash to handle, a restart), so a system whose actors never crash never
-        # loads supervision.
+        # crash of one of them to decide on, a supervisor without a parent that
+        # fails, the dashboard's tree), not to start, stop or compare supervisors,
+        # so a system whose actors never crash never loads supervision.
         self._root_supervisor: Supervisor | None = None
         # Weak: a stream its reader dropped must not keep collecting events.
         self._streams: list[weakref.ref[EventStream]] = []
@@ -222,15 +223,20 @@ class ActorSystem:
 
     @property
     def _root(self) -> Supervisor:
-        """The root supervisor, made on first use."""
+        """The root supervisor, made on first use (from any thread: there is one)."""
         root = self._root_supervisor
         if root is None:
             from ._supervisor import Supervisor
 
-            root = Supervisor(strategy="one_for_one")
-            root.is_root = True
-            root._bind(self._host)
-            self._root_supervisor = root
+            with self._lock:
+                # Made under the lock, checked again: a root lost to another
+                # thread's would keep the restarts it schedules out of shutdown's reach.
+                root = self._root_supervisor
+                if root is None:
+                    root = Supervisor(strategy="one_for_one")
+                    root.is_root = True
+                    root._bind(self._host)
+                    self._root_supervisor = root
         return root
 
     def _bind(self, loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -259,13 +259,15 @@ def test_compat_ray_first_copy_loads_pickle() -> None:
     )
 
 
-def test_generator_method_loads_streams_and_its_stop_ends_them() -> None:
-    """A generator method's first call loads streams; stopping its actor while the stream
-    is open ends it with ``ActorDiedError`` (its class has generator methods), and an
-    actor of a class without any stops without loading streams."""
+def test_generator_method_loads_streams_and_a_shutdown_ends_them() -> None:
+    """A generator method's first call loads streams; shutting the system down while the
+    stream is open ends it with ``ActorDiedError`` at once (its class has generator
+    methods, so the shutdown ends its streams), while shutting down actors of a class
+    without any, or with some never called, loads no streams."""
     _loaded_after(
         "import asyncio, sys\n"
         "import asyncactors\n"
+        "STREAMS = 'asyncactors._backends._local.stream'\n"
         "@asyncactors.remote\n"
         "class Plain:\n"
         "    def incr(self, k):\n"
@@ -279,17 +281,19 @@ def test_generator_method_loads_streams_and_its_stop_ends_them() -> None:
         "    async with asyncactors.ActorSystem():\n"
         "        p = Plain.remote()\n"
         "        assert await p.incr.remote(1) == 1\n"
-        "        await asyncactors.stop(p)\n"
-        "        assert 'asyncactors._backends._local.stream' not in sys.modules\n"
+        "        await Ticker.remote()  # generator methods, none called\n"
+        "    assert STREAMS not in sys.modules\n"
+        "    async with asyncactors.ActorSystem() as system:\n"
         "        t = Ticker.remote()\n"
         "        stream = t.ticks.remote()\n"
-        "        assert 'asyncactors._backends._local.stream' in sys.modules\n"
+        "        assert STREAMS in sys.modules\n"
         "        assert await stream.__anext__() == 1\n"
-        "        asyncactors.kill(t)\n"
+        "        # Ended by the shutdown itself, not by its timeout forcing the actor down.\n"
+        "        await system.shutdown(timeout=1)\n"
         "        try:\n"
         "            await stream.__anext__()\n"
-        "        except asyncactors.ActorDiedError:\n"
-        "            pass\n"
+        "        except asyncactors.ActorDiedError as exc:\n"
+        "            assert 'shut down with its actor system during the stream' in str(exc), exc\n"
         "        else:\n"
         "            raise AssertionError('the stream did not end')\n"
         "asyncio.run(main())\n"
@@ -297,8 +301,9 @@ def test_generator_method_loads_streams_and_its_stop_ends_them() -> None:
 
 
 def test_waiting_actor_loads_deadlock_detection_and_it_still_refuses_a_cycle() -> None:
-    """An actor's code awaiting a ref not done loads deadlock detection then, which still
-    raises ``DeadlockError`` for a method awaiting a call queued behind itself."""
+    """An actor's code awaiting a ref not done loads deadlock detection then (and not
+    the batch lanes), which still raises ``DeadlockError`` for a method awaiting a
+    call queued behind itself."""
     _loaded_after(
         "import asyncio, sys\n"
         "import asyncactors\n"
@@ -321,6 +326,8 @@ def test_waiting_actor_loads_deadlock_detection_and_it_still_refuses_a_cycle() -
         "        else:\n"
         "            raise AssertionError('no DeadlockError')\n"
         "        assert 'asyncactors._backends._local.deadlock' in sys.modules\n"
+        "        # Batch lanes are for classes that batch, not for deadlock detection.\n"
+        "        assert 'asyncactors._backends._local.batch_lane' not in sys.modules\n"
         "asyncio.run(main())\n"
     )
 

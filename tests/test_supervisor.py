@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from typing import Any
 
@@ -660,3 +661,37 @@ async def test_thousands_of_restarts() -> None:
                 await w.crash.remote()
             assert await w.incr.remote() == 1
         assert w._core.restarts == 2000
+
+
+async def test_threads_reaching_the_root_at_once_get_one_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Threads that reach the system's root supervisor at the same moment (callers'
+    threads and the loop's) all get the same one: it is made once, so no restart is
+    left on a second root that shutdown does not see."""
+    bind = Supervisor._bind
+
+    def slow_bind(self: Supervisor, system: Any) -> None:
+        # Widens the window between finding no root and storing the new one, so
+        # that every thread is in it at once.
+        time.sleep(0.002)
+        bind(self, system)
+
+    monkeypatch.setattr(Supervisor, "_bind", slow_bind)
+    async with ActorSystem() as system:
+        barrier = threading.Barrier(8)
+        roots: list[Any] = []
+
+        def reach() -> None:
+            barrier.wait()
+            roots.append(system._host.root)
+
+        threads = [threading.Thread(target=reach) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        roots.append(system._host.root)  # the loop's thread
+        assert len(roots) == 9
+        assert all(r is roots[0] for r in roots)
+        assert system._root_supervisor is roots[0]

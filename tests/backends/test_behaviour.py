@@ -484,6 +484,21 @@ async def test_restart_types(backend: str) -> None:
         assert await perm.restarts.remote() == 2  # permanent: back after a normal exit too
 
 
+async def test_actors_that_never_crash_make_no_root_supervisor(backend: str) -> None:
+    """Creating, calling and stopping actors, under a supervisor of their own or
+    under none, does not make the system's root supervisor: only a crash to decide
+    on under the root does."""
+    async with ActorSystem(backend=backend) as system:
+        sup = Supervisor("one_for_one", backoff=FAST)
+        own = Member.options(supervisor=sup).remote("a")
+        plain = Member.remote("b")
+        assert await own.restarts.remote() == 0
+        assert await plain.restarts.remote() == 0
+        await asyncactors.stop(own)
+        await asyncactors.stop(plain)
+        assert system._root_supervisor is None
+
+
 async def test_supervisor_escalates_past_its_intensity(backend: str) -> None:
     """More restarts than max_restarts within within_s stops the tree for good."""
     async with ActorSystem(backend=backend):

@@ -111,7 +111,7 @@ class CoreBase(Waiters):
 
     @supervisor.setter
     def supervisor(self, supervisor: Parent) -> None:
-        if supervisor is self.host.root:
+        if supervisor.is_root:
             if self.cold is not None:
                 self.cold.supervisor = None
         else:

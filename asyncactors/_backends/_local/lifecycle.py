@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -38,6 +39,8 @@ _PENDING: Final = ActorState.PENDING_CREATION
 _ALIVE: Final = ActorState.ALIVE
 _RESTARTING: Final = ActorState.RESTARTING
 _DEAD: Final = ActorState.DEAD
+# The module of streams, which makes every stream call.
+_STREAM: Final = f"{__package__}.stream"
 
 # The step of creation that restores the checkpoint, as errors name it.
 RESTORING: Final = "restoring its checkpoint"
@@ -321,10 +324,11 @@ class Lifecycle(CoreBase):
         if why is not StopReason.RELEASED:
             self.refusing = True
             if self.spec.has_streams:
-                # Here: a class without generator methods never loads streaming.
-                from .stream import end_streams
-
-                end_streams(self, why)
+                # An open stream implies its module is loaded (it made the call):
+                # a class whose generator methods were never called loads none.
+                stream = sys.modules.get(_STREAM)
+                if stream is not None:
+                    stream.end_streams(self, why)
         # Items waiting for a batch run now, as queued calls do.
         self._flush_batches()
         self._maybe_finish_stop()

@@ -88,7 +88,8 @@ class RayCore(Waiters, Passable, Sending):
     ) -> None:
         super().__init__(spec, config, host_options(config), actor_id, name, namespace, host.loop)
         self.host = host
-        self.supervisor: Parent = host.root
+        # Its own supervisor, if it was given one (see the supervisor property).
+        self.own_supervisor: Parent | None = None
         # Where its checkpoints live, the same for every process it runs in.
         self._store_key = (
             checkpoint_key(namespace, name, actor_id) if config.store is not None else None
@@ -111,6 +112,18 @@ class RayCore(Waiters, Passable, Sending):
         _specs.setdefault(spec.cls, spec)
 
     # -- what the supervisor reads ------------------------------------------------
+
+    @property
+    def supervisor(self) -> Parent:
+        """The actor's supervisor: the system's root unless it was given one."""
+        own = self.own_supervisor
+        return self.host.root if own is None else own
+
+    @supervisor.setter
+    def supervisor(self, supervisor: Parent) -> None:
+        # The root is left unmade: it keeps no list of its children and restarts
+        # none after a normal exit, so only a crash needs it.
+        self.own_supervisor = None if supervisor.is_root else supervisor
 
     @property
     def max_restarts(self) -> int:
@@ -171,7 +184,7 @@ class RayCore(Waiters, Passable, Sending):
             ray_opts["namespace"] = self.namespace
         if self.config.detached:
             ray_opts["lifetime"] = "detached"
-        supervisor: Any = self.supervisor
+        own = self.own_supervisor
         setup = (
             self.actor_id,
             self.name,
@@ -181,7 +194,7 @@ class RayCore(Waiters, Passable, Sending):
             self.init_kwargs,
             self.restarts,
             self.incarnation,
-            supervisor._restarts_after_exit(self),
+            own is not None and own._restarts_after_exit(self),
             self._store_key,
         )
         try:
@@ -407,7 +420,9 @@ class RayCore(Waiters, Passable, Sending):
             # Handles that come back now, or get_actor() of a detached actor
             # left running, reach the Ray actor anew.
             del _owners[self._key]
-        self.supervisor._forget(self)
+        own = self.own_supervisor
+        if own is not None:
+            own._forget(self)  # the root keeps no list of its children
         self.host.unregister(self)
         store = self.config.store
         if store is not None and self.name is None and self._store_key and kind != "left":

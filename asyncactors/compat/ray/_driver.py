@@ -35,6 +35,7 @@ import contextvars
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any, Final, TypeVarTuple
 
@@ -50,10 +51,13 @@ GRACE: Final = 0.002
 # once they stop, and how long an item may wait for a busy thread before the pool
 # takes it.
 _MAX_POLL: Final = 0.02
-# Callbacks run without polling for I/O and timers, between two turns of the loop
-# that do: a poll costs as much as dozens of callbacks, and a burst of calls runs
-# one or two callbacks a turn.
-_POLL_EVERY: Final = 64
+# How long (seconds of the loop's clock) turns of the loop run their callbacks
+# without polling for I/O and timers first: a poll costs as much as dozens of
+# callbacks, and a burst of calls runs one or two callbacks a turn. Bounded by
+# time, not by a count of callbacks or turns: while this thread runs items
+# between turns, or a callback takes long, a turn takes long too, and a count
+# would let timers and I/O wait for as many items.
+_POLL_AFTER: Final = 0.001
 # Pool threads running items (not blocked in a get) at most.
 POOL_CAP: Final = 128
 # Pool threads started as soon as items wait; more only when those are stuck.
@@ -301,6 +305,9 @@ class Driver:
         self._waiters = 0
         # What the thread now driving waits for: its items go to it.
         self._wants: _Wants | None = None
+        # When the loop is next due to poll for I/O and timers (see _POLL_AFTER): kept
+        # across drives, as a thread making sequential calls drives it briefly for each.
+        self._poll_at = 0.0
         # Every blocked thread's own items, for the helper to hand to the pool.
         self._mine: list[collections.deque[_Item]] = []
         self._work: collections.deque[_Item] = _Queue()
@@ -442,7 +449,9 @@ class Driver:
         timer = loop.call_at(deadline, _noop) if deadline is not None else None
         run_once = loop._run_once  # type: ignore[attr-defined]
         ready: collections.deque[Any] = loop._ready  # type: ignore[attr-defined]
-        skipped = 0
+        # The loop's clock (loop.time() without its call).
+        clock = time.monotonic
+        poll_at = self._poll_at
         mine = wants.items if wants is not None else None
         self._wants = wants
         lock = self._lock
@@ -499,10 +508,9 @@ class Driver:
                     # no ref done, and done() is checked after that turn.
                 if deadline is not None and loop.time() >= deadline:
                     break
-                if ready and skipped < _POLL_EVERY:
+                if ready and clock() < poll_at:
                     # What a turn of the loop would run, without polling for I/O
-                    # and timers first: a few dozen callbacks, then a full turn.
-                    skipped += len(ready)
+                    # and timers first: until _POLL_AFTER since the last poll.
                     for _ in range(len(ready)):
                         handle = ready.popleft()
                         if not handle._cancelled:
@@ -518,7 +526,7 @@ class Driver:
                             except BaseException as exc:
                                 _report(handle, exc)
                 else:
-                    skipped = 0
+                    self._poll_at = poll_at = clock() + _POLL_AFTER
                     run_once()
         finally:
             if timer is not None:
