@@ -247,7 +247,11 @@ class BatchedActorMethod(ActorMethod[_P, _R]):
     sending an item runs one Python frame, not this class's and then the engine's.
     """
 
-    __slots__ = ("remote",)
+    __slots__ = {
+        "remote": "Send one item from any thread and return the ObjectRef of its result at "
+        "once; awaiting it gives this item's entry of the batch's list. Raises TypeError "
+        "(not exactly one item) and PendingCallsLimitExceeded."
+    }
 
     remote: Callable[_P, ObjectRef[_R]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -318,7 +319,10 @@ async def test_a_ref_item_after_plain_items_is_resolved_too() -> None:
         assert await asyncactors.get([d.double.remote(i) for i in (1, 2, 3)]) == [2, 4, 6]
         refs = [d.double.remote(4), d.double.remote(asyncactors.put(5)), d.double.remote(6)]
         assert await asyncactors.get(refs) == [8, 10, 12]
-        assert await d.seen.remote() == [[1, 2, 3], [4, 5, 6]]
+        # Two refs in a row: the second is resolved too (no ref type is taken as plain).
+        refs = [d.double.remote(asyncactors.put(i)) for i in (7, 8)] + [d.double.remote(9)]
+        assert await asyncactors.get(refs) == [14, 16, 18]
+        assert await d.seen.remote() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 
 
 async def test_items_sent_from_another_thread_join_the_same_batch() -> None:
@@ -928,7 +932,8 @@ async def test_an_item_awaited_in_another_threads_loop_gets_its_result() -> None
         d = Doubler.remote()
         item = d.double.remote(5)
         there = asyncio.ensure_future(asyncio.to_thread(asyncio.run, _await(item)))
-        await asyncio.sleep(0.01)  # the thread's loop is waiting for it by now
+        while item._waiters is None:  # until the thread's loop waits for it
+            await asyncio.sleep(0.001)
         assert not there.done()
         assert await asyncactors.get([d.double.remote(6), d.double.remote(7)]) == [12, 14]
         assert await there == 10
@@ -940,17 +945,31 @@ async def test_results_of_changing_types_and_exceptions_each_reach_their_item() 
 
     @asyncactors.remote
     class Mixed:
-        @asyncactors.batch(max_batch_size=7, batch_wait_timeout_s=NEVER)
+        @asyncactors.batch(max_batch_size=9, batch_wait_timeout_s=NEVER)
         def f(self, items: list[int]) -> list[Any]:
-            return [1, "a", ValueError("v"), 2, KeyError("k"), "b", ValueError]
+            return [1, "a", ValueError("v"), ValueError("w"), 2, KeyError("k"), "b", ValueError, 3]
 
     async with asyncio.timeout(5), asyncactors.ActorSystem():
         m = Mixed.remote()
-        outcomes = await _settled([m.f.remote(i) for i in range(7)])
-        values = [o for i, o in enumerate(outcomes) if i not in (2, 4)]
-        assert values == [1, "a", 2, "b", ValueError]
-        assert isinstance(outcomes[2], ValueError)
-        assert isinstance(outcomes[4], KeyError)
+        outcomes = await _settled([m.f.remote(i) for i in range(9)])
+        failed = (2, 3, 5)
+        values = [o for i, o in enumerate(outcomes) if i not in failed]
+        assert values == [1, "a", 2, "b", ValueError, 3]
+        # Two exceptions of one type in a row each fail their item.
+        assert [type(outcomes[i]) for i in failed] == [ValueError, ValueError, KeyError]
+        assert [str(outcomes[i]) for i in failed] == ["v", "w", "'k'"]
+
+
+async def test_a_held_remote_of_a_batched_method_keeps_its_actor_alive() -> None:
+    """``send = handle.method.remote`` kept after the handle is dropped keeps the actor
+    alive, as a plain method's ``remote`` does."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        send = Doubler.remote().sync_double.remote
+        plain = Doubler.remote().seen.remote
+        assert await send(1) == 2
+        gc.collect()
+        assert await send(2) == 4
+        assert await plain() == []
 
 
 async def _gated(started: list[int]) -> Any:

@@ -193,8 +193,8 @@ def test_the_host_reads_the_running_thread_off_asyncios_own_loops_only() -> None
         def is_running(self) -> bool:  # some other loop's own idea of it
             return super().is_running()
 
-    loops: list[asyncio.AbstractEventLoop] = [asyncio.new_event_loop(), Custom()]
     uvloop = pytest.importorskip("uvloop")
+    loops: list[asyncio.AbstractEventLoop] = [asyncio.new_event_loop(), Custom()]
     loops.append(uvloop.new_event_loop())
     try:
         assert [_marking_loop(loop) for loop in loops] == [loops[0], None, None]

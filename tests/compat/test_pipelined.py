@@ -193,13 +193,13 @@ def _tick_lateness(ray: ModuleType, burst: Callable[[Any], None]) -> tuple[int, 
 # The median lateness allowed: the loop polls for timers about every millisecond
 # (the ticks' own period); a generous bound for a loaded 2-core machine, far below
 # what a poll every 64 callbacks gave (about 64 ms with 1 ms items).
-_LATE_BOUND = 0.015
+_LATE_BOUND = 0.03
 
 
 def test_timers_fire_on_time_during_a_burst_of_long_items(ray: ModuleType) -> None:
     """While the driver runs a ~200 ms burst of 1 ms calls to a threaded actor
     itself, the loop still polls for timers about every millisecond: an async
-    actor's 1 ms ticker wakes with a median lateness well under 15 ms."""
+    actor's 1 ms ticker wakes with a median lateness well under 30 ms."""
 
     def burst(k: Any) -> None:
         ray.get([k.spin.remote(0.001) for _ in range(200)])
@@ -210,12 +210,12 @@ def test_timers_fire_on_time_during_a_burst_of_long_items(ray: ModuleType) -> No
 
 
 def test_timers_fire_on_time_during_sequential_calls(ray: ModuleType) -> None:
-    """While the driver makes ~100 ms of sequential near-instant calls (driving the
+    """While the driver makes ~200 ms of sequential near-instant calls (driving the
     loop briefly for each), the loop still polls for timers about every
     millisecond: an async actor's 1 ms ticker keeps waking on time."""
 
     def burst(k: Any) -> None:
-        end = time.perf_counter() + 0.1
+        end = time.perf_counter() + 0.2
         while time.perf_counter() < end:
             ray.get(k.keep.remote(0))
 

@@ -141,13 +141,23 @@ class Batches(CoreBase):
 
 class ItemSender:
     """Sends items of one batched method to one actor: ``handle.method.remote`` is its
-    bound ``send``, called without a frame of the handle's in between."""
+    bound ``send``, called without a frame of the handle's in between.
+
+    It keeps its actor alive as a handle does: ``send`` may outlive the handle and
+    method it came from (``f = handle.method.remote``).
+    """
 
     __slots__ = ("core", "spec")
 
     def __init__(self, core: Batches, spec: MethodSpec) -> None:
+        core.handle_added()
         self.core = core
         self.spec = spec
+
+    def __del__(self) -> None:
+        core = getattr(self, "core", None)
+        if core is not None:
+            core.handle_released()
 
     def __repr__(self) -> str:
         spec = self.spec
