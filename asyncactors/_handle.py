@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from ._options import check_stream_options, validate_call_options
 from ._ref import ObjectRef, split
@@ -258,6 +258,32 @@ class BatchedActorMethod(ActorMethod[_P, _R]):
     def __init__(self, core: EngineCore, spec: MethodSpec) -> None:
         super().__init__(core, spec)
         self.remote = core.item_sender(spec)
+
+    def set_max_batch_size(self, max_batch_size: int) -> NoReturn:
+        """Refused here: an actor changes its own batching (``self.method.set_max_batch_size``
+        in its own code).
+
+        Raises:
+            RuntimeError: always.
+        """
+        raise self._not_here("set_max_batch_size")
+
+    def set_batch_wait_timeout_s(self, batch_wait_timeout_s: float) -> NoReturn:
+        """Refused here: an actor changes its own batching (``self.method.set_batch_wait_timeout_s``
+        in its own code).
+
+        Raises:
+            RuntimeError: always.
+        """
+        raise self._not_here("set_batch_wait_timeout_s")
+
+    def _not_here(self, setter: str) -> RuntimeError:
+        name = self._spec.name
+        return RuntimeError(
+            f"{self._spec.class_name}.{name}.{setter}() changes how an actor batches its "
+            f"calls: call it in that actor's own code (self.{name}.{setter}(...) in a method, "
+            "__init__ or a hook), not through a handle"
+        )
 
     def options(self, **opts: Any) -> ActorMethod[_P, _R]:
         """Refused: a batched method's batches run with the method's own options.

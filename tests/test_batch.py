@@ -737,6 +737,22 @@ async def test_setters_outside_the_actor_or_with_bad_values_are_refused() -> Non
             await Other.remote().poke.remote(bound)
 
 
+async def test_setters_through_a_handle_are_refused_with_a_clear_error() -> None:
+    """``handle.method.set_max_batch_size()`` (and the wait's setter) raise RuntimeError
+    saying to call them in the actor's own code, as the README says."""
+    async with asyncactors.ActorSystem():
+        d = Doubler.remote()
+        with pytest.raises(
+            RuntimeError,
+            match=r"Doubler.double.set_max_batch_size\(\) .*"
+            r"self.double.set_max_batch_size\(...\) .* not through a handle",
+        ):
+            d.double.set_max_batch_size(2)
+        with pytest.raises(RuntimeError, match=r"set_batch_wait_timeout_s\(\) changes how"):
+            d.double.set_batch_wait_timeout_s(0.1)
+        assert await asyncactors.get([d.double.remote(i) for i in (1, 2, 3)]) == [2, 4, 6]
+
+
 # -- cancellation -------------------------------------------------------------------
 
 

@@ -179,6 +179,29 @@ def test_get_inside_async_method_raises_a_clear_error(ray: ModuleType) -> None:
     assert ray.get(b.good.remote(c)) == 2
 
 
+def test_wait_inside_async_method_raises_and_its_suggestion_works(ray: ModuleType) -> None:
+    """ray.wait on the event loop thread raises; the asyncio.wait code its message
+    suggests runs as written and waits for the refs."""
+
+    @ray.remote
+    class Waiter:
+        async def bad(self, other: Any) -> Any:
+            return ray.wait([other.incr.remote()])
+
+        async def good(self, other: Any) -> int:
+            refs = [other.incr.remote() for _ in range(3)]
+            done, pending = await asyncio.wait([asyncio.ensure_future(r) for r in refs])
+            return len(done) + 10 * len(pending)
+
+    c = Counter.remote()
+    w = Waiter.remote()
+    with pytest.raises(RuntimeError, match=r"ray\.wait\(\) would block") as info:
+        ray.get(w.bad.remote(c))
+    suggestion = str(info.value).split("'")[-2]
+    assert suggestion == "await asyncio.wait([asyncio.ensure_future(r) for r in refs])"
+    assert ray.get(w.good.remote(c)) == 3
+
+
 def test_await_a_ref_inside_an_async_actor(ray: ModuleType) -> None:
     """Inside an async method, `await ref` and `asyncio.gather` give the values."""
 

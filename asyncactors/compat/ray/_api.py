@@ -85,7 +85,8 @@ def _on_loop_error(api: str) -> RuntimeError:
     return RuntimeError(
         f"ray.{api}() would block the event loop that runs this async actor (and every "
         "other actor): use 'await ref' or 'await asyncio.gather(*refs)' inside async "
-        "methods, or 'asyncio.wait(refs)' instead of ray.wait()"
+        "methods, or 'await asyncio.wait([asyncio.ensure_future(r) for r in refs])' "
+        "instead of ray.wait()"
     )
 
 
