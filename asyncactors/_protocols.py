@@ -189,8 +189,9 @@ class EngineCore(RunningActor, Child, Protocol):
     async def checkpoint(self) -> None:
         """Save the actor's state now."""
 
-    def kill(self, *, no_restart: bool = True) -> None:
-        """Stop now (or crash, with ``no_restart=False``)."""
+    def kill(self, *, no_restart: bool = True, by: str = "asyncactors.kill") -> None:
+        """Stop now (or crash, with ``no_restart=False``); ``by`` names the API that
+        killed it in the reason the actor's callers see."""
 
     def request_stop(self, why: StopReason) -> None:
         """Stop gracefully once every accepted call has finished."""

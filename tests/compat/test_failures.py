@@ -128,7 +128,8 @@ def test_error_in_constructor_kills_the_actor(ray: ModuleType) -> None:
 
 
 def test_kill_fails_pending_and_later_calls(ray: ModuleType) -> None:
-    """ray.kill fails the running call and every later one with ActorDiedError."""
+    """ray.kill fails the running call and every later one with ActorDiedError, whose
+    message names ray.kill (not the native API compat calls)."""
 
     @ray.remote
     class Sleeper:
@@ -142,9 +143,9 @@ def test_kill_fails_pending_and_later_calls(ray: ModuleType) -> None:
     assert ray.get(s.ok.remote()) == 1
     pending = s.sleep.remote()
     ray.kill(s)
-    with pytest.raises(rex.ActorDiedError):
+    with pytest.raises(rex.ActorDiedError, match=r"was killed by ray\.kill\(\)"):
         ray.get(pending, timeout=5)
-    with pytest.raises(rex.ActorDiedError):
+    with pytest.raises(rex.ActorDiedError, match=r"was killed by ray\.kill\(\)"):
         ray.get(s.ok.remote(), timeout=5)
     with pytest.raises(ValueError, match="only supported for actors"):
         ray.kill("not a handle")
@@ -182,7 +183,7 @@ def test_kill_with_restart_brings_back_a_fresh_actor(ray: ModuleType) -> None:
     assert ray.get(s.restarted.remote()) is True
     # The restart used up max_restarts=1: the next one is final.
     ray.kill(s, no_restart=False)
-    with pytest.raises(rex.ActorDiedError):
+    with pytest.raises(rex.ActorDiedError, match=r"killed by ray\.kill\(no_restart=False\)"):
         ray.get(s.incr.remote(), timeout=5)
 
 

@@ -35,7 +35,7 @@ class Restarts(CoreBase):
 
     __slots__ = ()
 
-    def kill(self, *, no_restart: bool = True) -> None:
+    def kill(self, *, no_restart: bool = True, by: str = "asyncactors.kill") -> None:
         """Stop now: running, queued and later calls fail with ``ActorDiedError``.
 
         With ``no_restart=False`` this is a crash instead, and the supervisor
@@ -43,14 +43,14 @@ class Restarts(CoreBase):
         """
         if _get_running_loop() is not self.loop:
             self.loop.call_soon_threadsafe(
-                functools.partial(self.kill, no_restart=no_restart), context=self.host.ctx
+                functools.partial(self.kill, no_restart=no_restart, by=by), context=self.host.ctx
             )
             return
         if no_restart:
-            self._die("was killed by asyncactors.kill()")
+            self._die(f"was killed by {by}()")
         elif self.state is not _DEAD:
             self.death = None
-            self._crash(None, "was killed by asyncactors.kill(no_restart=False)")
+            self._crash(None, f"was killed by {by}(no_restart=False)")
 
     def _crash(self, exc: BaseException | None, reason: str, crashed: Call | None = None) -> None:
         """The actor failed: take it down, then let its supervisor decide."""

@@ -437,20 +437,22 @@ class RayCore(Waiters, Passable, Sending):
 
     # -- the EngineCore protocol --------------------------------------------------
 
-    def kill(self, *, no_restart: bool = True) -> None:
+    def kill(self, *, no_restart: bool = True, by: str = "asyncactors.kill") -> None:
         """Stop now (``ray.kill``): running, queued and later calls fail with
         ``ActorDiedError``. With ``no_restart=False`` it is a crash inside the
         actor instead, and its supervisor may restart it; queued calls survive.
         """
         if _get_running_loop() is not self.loop:
-            self.loop.call_soon_threadsafe(functools.partial(self.kill, no_restart=no_restart))
+            self.loop.call_soon_threadsafe(
+                functools.partial(self.kill, no_restart=no_restart, by=by)
+            )
             return
         if no_restart:
-            self._die("was killed by asyncactors.kill()", now=True)
+            self._die(f"was killed by {by}()", now=True)
         elif self.state is not _DEAD and self.state is not _RESTARTING:
             # A crash decided here, at once, as locally: its supervisor acts
             # (siblings too) before any later call reaches them.
-            reason = "was killed by asyncactors.kill(no_restart=False)"
+            reason = f"was killed by {by}(no_restart=False)"
             self.death = None
             self.host.emit(EventKind.CRASHED, self)
             self._take_down(reason)

@@ -139,10 +139,12 @@ class RemoteCore(Passable, Sending):
             raise RuntimeError(f"{self.describe()} has no checkpoint_store option")
         await self._ask("checkpoint")
 
-    def kill(self, *, no_restart: bool = True) -> None:
+    def kill(self, *, no_restart: bool = True, by: str = "asyncactors.kill") -> None:
         """``ray.kill`` the actor, or with ``no_restart=False`` crash it in place."""
         if _get_running_loop() is not self.loop:
-            self.loop.call_soon_threadsafe(functools.partial(self.kill, no_restart=no_restart))
+            self.loop.call_soon_threadsafe(
+                functools.partial(self.kill, no_restart=no_restart, by=by)
+            )
             return
         if self._ray_handle is None:
             return
@@ -152,7 +154,7 @@ class RemoteCore(Passable, Sending):
             self._ray_handle = self._remote = None
             self.state = _DEAD
             self.refusing = True
-            self.reason = "was killed by asyncactors.kill()"
+            self.reason = f"was killed by {by}()"
             self._final_kind = "dead"
             _kill(handle)
         else:

@@ -254,7 +254,7 @@ def kill(actor: Any, *, no_restart: bool = True) -> None:
 
 
 def _kill(native: NativeHandle[Any], no_restart: bool) -> None:
-    native._core.kill(no_restart=no_restart)
+    native._core.kill(no_restart=no_restart, by="ray.kill")
 
 
 def cancel(ray_waitable: Any, *, force: bool = False, recursive: bool = True) -> None:
