@@ -415,3 +415,28 @@ def test_shutdown_fails_pending_calls(ray: ModuleType) -> None:
     with pytest.raises(rex.ActorDiedError):
         ray.get(ref)
     ray.init()
+
+
+def test_stop_iteration_from_a_task_or_method_arrives_as_a_ray_task_error(ray: ModuleType) -> None:
+    """A sync task's or threaded method's StopIteration reaches the caller as a
+    RayTaskError (a RuntimeError naming the function, caused by the StopIteration),
+    not a bare RuntimeError naming no function."""
+
+    @ray.remote
+    def stops() -> None:
+        raise StopIteration("x")
+
+    @ray.remote
+    class Stopper:
+        def stop(self) -> None:
+            raise StopIteration("y")
+
+    for ref, name, arg in (
+        (stops.remote(), "stops", "x"),
+        (Stopper.remote().stop.remote(), "stop", "y"),
+    ):
+        with pytest.raises(rex.RayTaskError) as info:
+            ray.get(ref, timeout=5)
+        assert isinstance(info.value, RuntimeError)
+        assert f"{name}() raised StopIteration({arg})" in str(info.value)
+        assert isinstance(info.value.cause.__cause__, StopIteration)

@@ -409,6 +409,13 @@ def task_error(
     """
     if isinstance(exc, RayTaskError):
         return exc
+    if isinstance(exc, StopIteration):
+        # A StopIteration cannot travel through the coroutines that carry an outcome
+        # (PEP 479 would turn it into a RuntimeError naming no function): it arrives as
+        # a RuntimeError that names the function, caused by the StopIteration.
+        stop = exc
+        exc = RuntimeError(f"{function_name}() raised StopIteration({stop})")
+        exc.__cause__ = stop
     err = RayTaskError(function_name, "", exc, actor_id=actor_id).as_instanceof_cause()
     err.__cause__ = exc
     return err
