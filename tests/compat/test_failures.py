@@ -360,7 +360,8 @@ def test_running_sync_call_sees_is_canceled(ray: ModuleType) -> None:
 
 
 def test_cancel_a_task(ray: ModuleType) -> None:
-    """ray.cancel on a queued or running async task raises TaskCancelledError on get."""
+    """ray.cancel on a queued or running async task raises TaskCancelledError on get,
+    naming the task (not the hidden actor that runs tasks)."""
 
     @ray.remote
     async def forever() -> None:
@@ -369,7 +370,7 @@ def test_cancel_a_task(ray: ModuleType) -> None:
     ref = forever.remote()
     ray.wait([ref], timeout=0.02)
     ray.cancel(ref, force=True)
-    with pytest.raises(rex.TaskCancelledError):
+    with pytest.raises(rex.TaskCancelledError, match=r"task forever\(\) was cancelled"):
         ray.get(ref, timeout=5)
 
 

@@ -68,7 +68,11 @@ class ObjectRef:
             assert native._exc is not None
             from .exceptions import from_native
 
-            err = self._err = from_native(native._exc)
+            # A task's call is the hidden task actor's run(stream, target, demand, ...):
+            # its error names the task (Target._compat_task_label), not that actor.
+            args = getattr(native, "_args", None)
+            task = getattr(args[1], "_compat_task_label", None) if args and len(args) > 1 else None
+            err = self._err = from_native(native._exc, task)
         # Raised anew each time: the traceback of the last raise is not kept.
         return err.with_traceback(None)
 

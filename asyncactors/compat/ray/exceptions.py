@@ -421,10 +421,18 @@ def task_error(
     return err
 
 
-def from_native(exc: BaseException) -> BaseException:
-    """The Ray exception for one of asyncactors' own; anything else as it is."""
+def from_native(exc: BaseException, task: str | None = None) -> BaseException:
+    """The Ray exception for one of asyncactors' own; anything else as it is.
+
+    ``task``: the name of the task whose outcome ``exc`` is, so that a cancelled
+    task's error names it rather than the hidden actor that runs tasks.
+    """
     if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
         return exc
+    if task is not None and isinstance(exc, native.TaskCancelledError):
+        cancelled = TaskCancelledError(error_message=f"task {task}() was cancelled")
+        cancelled.__cause__ = exc
+        return cancelled
     err: BaseException
     if isinstance(exc, native.ActorDiedError):
         actor_id = None if exc.actor_id is None else format(exc.actor_id, "032x")
