@@ -53,6 +53,16 @@ HEAVY = (
     "asyncactors.compat.ray._alias",
 )
 
+_RAY_PROGRAM = (
+    "import asyncactors.compat.ray as ray\n"
+    "ray.init()\n"
+    "@ray.remote\n"
+    "class Counter:\n"
+    "    def incr(self, k):\n"
+    "        return k\n"
+    "c = Counter.remote()\n"
+    "assert ray.get(c.incr.remote(1)) == 1\n"
+)
 _PROGRAMS = {
     "import asyncactors": "import asyncactors",
     # Checked at its first result, before the system shuts down. Its system runs the
@@ -72,16 +82,7 @@ _PROGRAMS = {
         "        _seen = set(sys.modules)\n"
         "asyncio.run(main())\n"
     ),
-    "a Ray program's first result": (
-        "import asyncactors.compat.ray as ray\n"
-        "ray.init()\n"
-        "@ray.remote\n"
-        "class Counter:\n"
-        "    def incr(self, k):\n"
-        "        return k\n"
-        "c = Counter.remote()\n"
-        "assert ray.get(c.incr.remote(1)) == 1\n"
-    ),
+    "a Ray program's first result": _RAY_PROGRAM,
 }
 # What a program loads of HEAVY, where that is not nothing.
 _EXPECTED = {
@@ -94,19 +95,8 @@ _EXPECTED = {
 }
 # The same with a task declared, as benchmarks/ray_compat.py's program has: tasks
 # load remote_function, and nothing of the list else.
-_TASK_PROGRAM = (
-    "import asyncactors.compat.ray as ray\n"
-    "ray.init()\n"
-    "@ray.remote\n"
-    "class Counter:\n"
-    "    def incr(self, k):\n"
-    "        return k\n"
-    "@ray.remote\n"
-    "def plus_one(x):\n"
-    "    return x + 1\n"
-    "c = Counter.remote()\n"
-    "assert ray.get(c.incr.remote(1)) == 1\n"
-    "assert ray.get(plus_one.remote(1)) == 2\n"
+_TASK_PROGRAM = _RAY_PROGRAM + (
+    "@ray.remote\ndef plus_one(x):\n    return x + 1\nassert ray.get(plus_one.remote(1)) == 2\n"
 )
 
 

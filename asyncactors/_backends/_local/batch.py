@@ -30,22 +30,16 @@ from ..._mailbox import Lane, Mailbox
 from ..._ref import ObjectRef
 from ..._specs import MethodSpec
 from .base import CoreBase
-from .call import OVERFLOW, QUEUED, Call
+from .call import OVERFLOW, QUEUED, Call, Item
 
 if TYPE_CHECKING:
     from .batch_lane import BatchLane
-    from .batch_lane import Item as ItemType
 
 __all__ = ["Batches", "ItemSender"]
 
 _get_running_loop = asyncio._get_running_loop
 _new = object.__new__
 _get_ident = threading.get_ident
-
-# batch_lane.Item, set by the first mailbox made with a batch lane (_new_mailbox),
-# which ItemSender.send's short path follows: that module loads with the first actor
-# of a class that batches, and send() reads this global as it read the class.
-Item: type[ItemType]
 
 
 class Batches(CoreBase):
@@ -76,11 +70,12 @@ class Batches(CoreBase):
         mb = self.mailbox = Mailbox(config.mailbox_size, config.max_concurrency, config.groups)
         if not batched:
             return mb
-        lane_type = _load_batch_lanes()
+        from .batch_lane import BatchLane  # here: loaded by the first actor that batches
+
         for method in batched:
             batch = method.batch
             assert batch is not None
-            mb.attach(batch, lane_type(self, batch, mb.lane(batch.run.group)))
+            mb.attach(batch, BatchLane(self, batch, mb.lane(batch.run.group)))
         return mb
 
     def item_sender(self, spec: MethodSpec) -> Callable[..., ObjectRef[Any]]:
@@ -242,13 +237,3 @@ class ItemSender:
             mb.wait_for_room(call)
             call._pos = OVERFLOW
         return call
-
-
-def _load_batch_lanes() -> type[BatchLane]:
-    """``BatchLane``, for a mailbox with batch lanes; sets ``Item`` for ItemSender.send()."""
-    global Item
-    from .batch_lane import BatchLane
-    from .batch_lane import Item as item
-
-    Item = item
-    return BatchLane

@@ -1,4 +1,4 @@
-"""The queues and calls of batched methods: ``BatchLane``, ``BatchCall`` and ``Item``.
+"""The queues and calls of batched methods: ``BatchLane`` and ``BatchCall``.
 
 Loaded by the first actor of a class with a batched method (see ``batch``), and
 by deadlock detection; a program that batches nothing never loads it.
@@ -7,7 +7,6 @@ by deadlock detection; a program that batches nothing never loads it.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
 from typing import Any, Final, cast
@@ -18,13 +17,10 @@ from ..._ref import OK, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
 from ..._types import SYNC, ActorState
 from .base import CoreBase
-from .call import QUEUED, RUNNING, Call, CallOwner
+from .call import QUEUED, RUNNING, Call, CallOwner, Item
 
-__all__ = ["BatchCall", "BatchLane", "Item"]
+__all__ = ["BatchCall", "BatchLane"]
 
-_get_running_loop = asyncio._get_running_loop
-_new = object.__new__
-_get_ident = threading.get_ident
 InvalidStateError = asyncio.InvalidStateError
 _Future = asyncio.Future
 
@@ -345,17 +341,7 @@ class BatchCall(Call):
             item._set_exception(exc)
 
 
-class Item(Call):
-    """An item sent by ``batch.ItemSender.send``'s short path: a plain ``Call``, made by
-    ``Item()`` (``object.__init__``), its fields set by its maker."""
-
-    __slots__ = ()
-
-    __init__ = object.__init__
-
-
 BatchCall.__name__ = BatchCall.__qualname__ = "ObjectRef"
-Item.__name__ = Item.__qualname__ = "ObjectRef"
 
 
 def _named(call: Call) -> Any:

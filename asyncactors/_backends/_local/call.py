@@ -27,6 +27,7 @@ __all__ = [
     "Admission",
     "Call",
     "CallOwner",
+    "Item",
     "PendingCount",
     "StopCall",
 ]
@@ -279,6 +280,18 @@ class PendingCount:
         """A call resolved: free its place."""
         with self.lock:
             self.n -= 1
+
+
+class Item(Call):
+    """An item of a batched method sent by ``batch.ItemSender.send``'s short path: a
+    plain ``Call``, made by ``Item()`` (``object.__init__``), its fields set by its maker."""
+
+    __slots__ = ()
+
+    __init__ = object.__init__
+
+
+Item.__name__ = Item.__qualname__ = "ObjectRef"
 
 
 class StopCall(Call):
