@@ -29,7 +29,6 @@ from ._exceptions import (
 )
 from ._handle import ActorHandle, ActorMethod, typed
 from ._ref import ObjectRef
-from ._resources import AssignedResources
 from ._system import ActorSystem, init, shutdown
 from ._types import ActorState, EventKind
 
@@ -40,6 +39,7 @@ if _TYPE_CHECKING:
     from ._info import ActorInfo
     from ._metrics import ActorStatistics, LatencyHistogram, LatencySummary
     from ._pool import ActorPool
+    from ._resources import AssignedResources
     from ._runtime import RuntimeContext, get_runtime_context
     from ._statistics import GroupStatistics, SystemStatistics
     from ._stores import CheckpointStore, FileStore, MemoryStore
@@ -110,7 +110,7 @@ __version__ = "0.1.0.dev0"
 
 # Names whose modules a program that never uses them need not import (anyio,
 # msgpack, tempfile, ...: the sync bridge, the stores, the pool, statistics,
-# streams, supervisors; and the records, whose dataclasses take longer to make
+# streams, supervisors, resources; and the records, whose dataclasses take longer to make
 # than most modules to load): each is imported on first use, by PEP 562's module
 # __getattr__.
 _LAZY: _Final = {
@@ -119,6 +119,7 @@ _LAZY: _Final = {
     "ActorInfo": "_info",
     "ActorPool": "_pool",
     "ActorStatistics": "_metrics",
+    "AssignedResources": "_resources",
     "Backoff": "_backoff",
     "BatchMethod": "_batch",
     "CheckpointStore": "_stores",

@@ -291,4 +291,4 @@ async def set_resources(resources: Mapping[str, float], *, timeout: float | None
         )
     check_timeout(timeout)
     system: ActorSystem = current_system.get()
-    await system._resources.resize(core, resources, timeout)
+    await system._resource_pool().resize(core, resources, timeout)

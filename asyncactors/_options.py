@@ -170,6 +170,52 @@ def check_resource_amounts(resources: object, api: str) -> None:
             check_gpu_amount(f"{api}: the amount of 'GPU'", amount)
 
 
+def _gpu_ids(value: object) -> list[str]:
+    """The ids of ``ActorSystem(resources={"GPU": ...})``: a count, or a list of ids.
+
+    Raises:
+        TypeError: neither a number nor a list of ints or strs.
+        ValueError: a negative or fractional count, or duplicate ids.
+    """
+    if isinstance(value, list | tuple):
+        if not all(isinstance(i, int | str) and not isinstance(i, bool) for i in value):
+            raise TypeError(f"GPU ids must be ints or strs, got {value!r}")
+        ids = [str(i) for i in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"GPU ids must be unique, got {value!r}")
+        return ids
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"resources['GPU'] must be a number of GPUs or a list of GPU ids, got {value!r}"
+        )
+    if value < 0 or value != int(value):
+        raise ValueError(f"resources['GPU'] must be a whole number of GPUs >= 0, got {value}")
+    return [str(i) for i in range(int(value))]
+
+
+def check_capacity(resources: object) -> dict[str, Any] | None:
+    """Check ``ActorSystem(resources=...)``: a copy of it whose ``GPU``, if given, is
+    the list of the GPUs' ids; ``None`` for ``None``.
+
+    The system checks its capacity when it is made, and builds its ledger of
+    resources from this only once something needs it.
+
+    Raises:
+        TypeError, ValueError: a bad mapping, name or amount (the message names it).
+    """
+    if resources is None:
+        return None
+    if not isinstance(resources, Mapping):
+        raise TypeError(
+            f"ActorSystem(resources=...) takes a dict of resource name -> capacity, "
+            f"got {type(resources).__name__}"
+        )
+    given = dict(resources)
+    ids = _gpu_ids(given.pop("GPU")) if "GPU" in given else None
+    check_resource_amounts(given, "ActorSystem(resources=...)")
+    return given if ids is None else {"GPU": ids, **given}
+
+
 def _check_optional_str(option: str, value: object) -> None:
     if value is None:
         return

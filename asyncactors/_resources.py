@@ -91,49 +91,17 @@ def machine_memory() -> int:
     return 0
 
 
-def _gpu_ids(value: object) -> list[str]:
-    """The ids of ``ActorSystem(resources={"GPU": ...})``: a count, or a list of ids.
-
-    Raises:
-        TypeError: neither a number nor a list of ints or strs.
-        ValueError: a negative or fractional count, or duplicate ids.
-    """
-    if isinstance(value, list | tuple):
-        if not all(isinstance(i, int | str) and not isinstance(i, bool) for i in value):
-            raise TypeError(f"GPU ids must be ints or strs, got {value!r}")
-        ids = [str(i) for i in value]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"GPU ids must be unique, got {value!r}")
-        return ids
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"resources['GPU'] must be a number of GPUs or a list of GPU ids, got {value!r}"
-        )
-    if value < 0 or value != int(value):
-        raise ValueError(f"resources['GPU'] must be a whole number of GPUs >= 0, got {value}")
-    return [str(i) for i in range(int(value))]
-
-
-def _capacity(resources: object) -> tuple[Units, list[str]]:
-    """The totals of ``ActorSystem(resources=...)`` over the defaults, and the GPU ids.
-
-    Raises:
-        TypeError, ValueError: a bad mapping, name or amount (the message names it).
-    """
+def _capacity(checked: Mapping[str, Any] | None) -> tuple[Units, list[str]]:
+    """The totals of a capacity ``_options.check_capacity()`` checked, over the
+    defaults (this machine's CPUs and memory), and the GPU ids."""
     total: Units = {CPU: _units(os.cpu_count() or 1), MEMORY: _units(machine_memory())}
     ids: list[str] = []
-    if resources is None:
+    if checked is None:
         return total, ids
-    if not isinstance(resources, Mapping):
-        raise TypeError(
-            f"ActorSystem(resources=...) takes a dict of resource name -> capacity, "
-            f"got {type(resources).__name__}"
-        )
-    given = dict(resources)
+    given = dict(checked)
     if GPU in given:
-        ids = _gpu_ids(given.pop(GPU))
+        ids = given.pop(GPU)
         total[GPU] = len(ids) * _UNIT
-    check_resource_amounts(given, "ActorSystem(resources=...)")
     total.update(_as_units(given))
     return total, ids
 
@@ -178,8 +146,9 @@ class ResourcePool:
     Grants are announced outside the lock.
     """
 
-    def __init__(self, resources: object, lock: threading.RLock) -> None:
-        self._total, self._gpu_ids = _capacity(resources)
+    def __init__(self, capacity: Mapping[str, Any] | None, lock: threading.RLock) -> None:
+        """A pool of ``capacity``, as ``_options.check_capacity()`` returns it."""
+        self._total, self._gpu_ids = _capacity(capacity)
         self._free: Units = dict(self._total)
         self._gpu_free = [_UNIT] * len(self._gpu_ids)
         self._lock = lock

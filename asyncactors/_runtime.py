@@ -55,7 +55,7 @@ class RuntimeContext:
         core = self._core
         if core is None or self._system is None:
             return AssignedResources()
-        assigned: AssignedResources = self._system._resources.assigned(core)
+        assigned: AssignedResources = self._system._resource_pool().assigned(core)
         return assigned
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
@@ -67,7 +67,7 @@ class RuntimeContext:
         core = self._core
         if core is None or self._system is None:
             return {"GPU": []}
-        return {"GPU": self._system._resources.gpu_ids(core)}
+        return {"GPU": self._system._resource_pool().gpu_ids(core)}
 
     def get_actor_id(self) -> str | None:
         """Ray's spelling: the actor's id as a string, or ``None`` outside an actor."""

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._exceptions import ActorAlreadyExistsError
-from ._options import check_block_warning, check_timeout
-from ._resources import ResourcePool, describe_amounts
+from ._options import check_block_warning, check_capacity, check_timeout
 from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec
 from ._types import ActorState, EventKind, StopReason
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from ._info import ActorInfo
     from ._metrics import ActorStatistics
     from ._protocols import Backend, EngineCore
+    from ._resources import ResourcePool
     from ._retired import Retired
     from ._statistics import SystemStatistics
     from ._supervisor import Supervisor
@@ -165,7 +165,11 @@ class ActorSystem:
         # The actors shutdown() forced down when its timeout expired.
         self._forced_down: list[EngineCore] = []
         self._lock = threading.RLock()
-        self._resources = ResourcePool(resources, self._lock)
+        # The ledger of resources, made by the first actor with resource options or
+        # the first question about resources: most systems never need one.
+        self._capacity = check_capacity(resources)
+        self._resources: ResourcePool | None = None
+        self._resources_closed = False
         self._closing = False
         self._closed = False
         self._done: asyncio.Future[None] | None = None
@@ -333,7 +337,7 @@ class ActorSystem:
         # is the local engine's.
         demand = config.resources if self._backend.reserves_resources else None
         if demand is not None:
-            self._resources.check(f"cannot create a {spec.name} actor: it", demand)
+            self._resource_pool().check(f"cannot create a {spec.name} actor: it", demand)
         name = opts["name"]
         namespace = opts["namespace"] or self._namespace
         create = self._backend.create_core
@@ -363,7 +367,8 @@ class ActorSystem:
         if demand is not None:
             # Parked first: a grant may come from the loop's thread at once.
             core.park()
-            if not self._resources.request(core, demand, lambda: self._launch(core, supervisor)):
+            pool = self._resource_pool()
+            if not pool.request(core, demand, lambda: self._launch(core, supervisor)):
                 return handle  # PENDING_CREATION until its turn comes
         try:
             self._launch(core, supervisor)
@@ -407,8 +412,23 @@ class ActorSystem:
 
             retired = self._retired = Retired()
         retired.add(core)
-        if self._resources.members:
-            self._resources.release(core)
+        pool = self._resources
+        if pool is not None and pool.members:
+            pool.release(core)
+
+    def _resource_pool(self) -> ResourcePool:
+        """The system's ledger of resources, made on first use."""
+        pool = self._resources
+        if pool is None:
+            from ._resources import ResourcePool  # here: most systems reserve nothing
+
+            with self._lock:
+                pool = self._resources
+                if pool is None:
+                    pool = self._resources = ResourcePool(self._capacity, self._lock)
+                    if self._resources_closed:
+                        pool.close()
+        return pool
 
     def _emit(self, kind: EventKind, core: EngineCore, exc: BaseException | None = None) -> None:
         """Publish a lifecycle event to every open ``events()`` stream."""
@@ -491,6 +511,8 @@ class ActorSystem:
             live = list(self._actors.values())
         dead = [c for c in self._graveyard if c.actor_id not in self._actors]
         pool = self._resources
+        if pool is None:  # nothing was ever reserved
+            return [core.info() for core in (*live, *dead)]
         return [
             dataclasses.replace(
                 core.info(),
@@ -504,12 +526,12 @@ class ActorSystem:
 
     def cluster_resources(self) -> dict[str, float]:
         """The system's capacity of each resource it has, as Ray's ``cluster_resources()``."""
-        return self._resources.cluster()
+        return self._resource_pool().cluster()
 
     def available_resources(self) -> dict[str, float]:
         """What actors have not reserved, as Ray's ``available_resources()``: resources
         with nothing left are omitted."""
-        return self._resources.available()
+        return self._resource_pool().available()
 
     def statistics(self) -> SystemStatistics:
         """The system's counters, added up per class and per named actor.
@@ -608,11 +630,17 @@ class ActorSystem:
         # restarts not yet due are dropped, and their actors' callers told.
         if self._root_supervisor is not None:
             self._root_supervisor._abandon_restarts()
-        for core, demand in self._resources.close():
-            core._die(
-                "was shut down with its actor system before it was created: it was still "
-                f"waiting for resources ({describe_amounts(demand)})"
-            )
+        with self._lock:
+            self._resources_closed = True
+            pool = self._resources
+        if pool is not None:
+            from ._resources import describe_amounts  # loaded with the pool already
+
+            for core, demand in pool.close():
+                core._die(
+                    "was shut down with its actor system before it was created: it was "
+                    f"still waiting for resources ({describe_amounts(demand)})"
+                )
         cores = list(self._actors.values())
         for core in cores:
             core.request_stop(StopReason.SHUTDOWN)

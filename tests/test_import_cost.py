@@ -11,8 +11,9 @@ import pytest
 # Imported by the stores, checkpoints, the sync bridge, the watchdog, statistics,
 # the pool, events, metrics (and the engine's timing of calls), the runtime
 # context, batching, listing actors, supervisors (the root's too, until a crash), type checking (the
-# protocols), generator methods (streams) or an actor's code waiting for another's
-# (deadlock detection); nor compat.ray's exceptions (until an error), ray.util, tasks, the
+# protocols), generator methods (streams), an actor's code waiting for another's
+# (deadlock detection) or resources (the ledger, until an actor reserves some or
+# someone asks); nor compat.ray's exceptions (until an error), ray.util, tasks, the
 # runtime context, `import ray` aliasing, and pickle (until a value that is not an
 # immutable atom is copied): which neither a plain import nor a Ray program of
 # actors in-process up to its first result needs.
@@ -46,6 +47,7 @@ HEAVY = (
     "asyncactors._backends._local.deadlock",
     "asyncactors._backends._local.batch_lane",
     "asyncactors._supervisor",
+    "asyncactors._resources",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",
@@ -138,6 +140,7 @@ def test_ray_program_with_tasks_leaves_heavy_modules_unimported() -> None:
         ("batch", "_batch"),
         ("StreamRef", "_stream"),
         ("Supervisor", "_supervisor"),
+        ("AssignedResources", "_resources"),
     ],
 )
 def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:
@@ -397,5 +400,37 @@ def test_first_batching_actor_loads_batch_lanes() -> None:
         "        assert await asyncio.gather(*refs) == [0, 2, 4]\n"
         "        assert LANES in sys.modules\n"
         "        assert await d.batches.remote() == [3]\n"
+        "asyncio.run(main())\n"
+    )
+
+
+def test_resource_ledger_is_made_by_the_first_actor_that_reserves() -> None:
+    """A system given a capacity loads the ledger of resources only with its first actor
+    that has resource options (none for a plain actor), which then reserves from that
+    capacity; a bad capacity is still refused when the system is made."""
+    _loaded_after(
+        "import asyncio, sys\n"
+        "import asyncactors\n"
+        "LEDGER = 'asyncactors._resources'\n"
+        "@asyncactors.remote\n"
+        "class A:\n"
+        "    def ping(self):\n"
+        "        return 1\n"
+        "    def held(self):\n"
+        "        return dict(asyncactors.get_runtime_context().get_assigned_resources())\n"
+        "async def main():\n"
+        "    try:\n"
+        "        asyncactors.ActorSystem(resources={'GPU': 1.5})\n"
+        "    except ValueError as exc:\n"
+        "        assert 'whole number of GPUs' in str(exc), exc\n"
+        "    else:\n"
+        "        raise AssertionError('a bad capacity was accepted')\n"
+        "    async with asyncactors.ActorSystem(resources={'CPU': 2}) as system:\n"
+        "        assert await A.remote().ping.remote() == 1\n"
+        "        assert LEDGER not in sys.modules\n"
+        "        a = A.options(num_cpus=1.5).remote()\n"
+        "        assert LEDGER in sys.modules\n"
+        "        assert await a.held.remote() == {'CPU': 1.5}\n"
+        "        assert system.available_resources()['CPU'] == 0.5\n"
         "asyncio.run(main())\n"
     )

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
 
-from ..._resources import machine_memory
 from ..._system import ActorSystem
 from ._driver import Driver, outlived
 
@@ -152,12 +151,8 @@ class Runtime:
         self.system._host.thread_id = None
         self.job_id = format(_next_job(), "08x")
         self.node_id = os.urandom(28).hex()
-        # What Ray's node has beside the logical resources.
-        self._node_extras = {
-            "object_store_memory": float(machine_memory() // 3),
-            f"node:{NODE_IP}": 1.0,
-            "node:__internal_head__": 1.0,
-        }
+        # What Ray's node has beside the logical resources: see _extras().
+        self._node_extras: dict[str, float] | None = None
         # What running tasks hold (actors' reservations are the system's).
         self._tasks_use: dict[str, float] = {}
         self._tasks_lock = threading.Lock()
@@ -171,15 +166,28 @@ class Runtime:
             for key, amount in demand.items():
                 self._tasks_use[key] = self._tasks_use.get(key, 0.0) + sign * amount
 
+    def _extras(self) -> dict[str, float]:
+        """What Ray's node has beside the logical resources (worked out when first asked)."""
+        extras = self._node_extras
+        if extras is None:
+            from ..._resources import machine_memory  # here: loaded with the system's ledger
+
+            extras = self._node_extras = {
+                "object_store_memory": float(machine_memory() // 3),
+                f"node:{NODE_IP}": 1.0,
+                "node:__internal_head__": 1.0,
+            }
+        return extras
+
     def cluster(self) -> dict[str, float]:
         """The node's resources, as Ray's ``cluster_resources()``."""
-        return {**self.system.cluster_resources(), **self._node_extras}
+        return {**self.system.cluster_resources(), **self._extras()}
 
     def available(self) -> dict[str, float]:
         """The node's resources not reserved by actors nor held by running tasks."""
         with self._tasks_lock:
             used = dict(self._tasks_use)
-        free = {**self.system.available_resources(), **self._node_extras}
+        free = {**self.system.available_resources(), **self._extras()}
         free = {k: v - used.get(k, 0.0) for k, v in free.items()}
         return {k: v for k, v in free.items() if v > 0}
 
