@@ -14,7 +14,6 @@ from typing import Any as _Any
 from typing import Final as _Final
 
 from ._actor_class import ActorClass, MethodDef, method, remote
-from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
 from ._exceptions import (
     ActorAlreadyExistsError,
     ActorDiedError,
@@ -33,6 +32,7 @@ from ._system import ActorSystem, init, shutdown
 from ._types import ActorState, EventKind
 
 if _TYPE_CHECKING:
+    from ._api import exit_actor, get, get_actor, kill, put, set_resources, stop, wait
     from ._backoff import Backoff
     from ._batch import BatchMethod, batch
     from ._events import ActorEvent, ActorExitInfo, EventStream
@@ -135,9 +135,17 @@ _LAZY: _Final = {
     "Supervisor": "_supervisor",
     "batch": "_batch",
     "SystemStatistics": "_statistics",
+    "exit_actor": "_api",
+    "get": "_api",
+    "get_actor": "_api",
     "get_runtime_context": "_runtime",
     "get_sync": "_sync",
+    "kill": "_api",
+    "put": "_api",
+    "set_resources": "_api",
     "start_background": "_sync",
+    "stop": "_api",
+    "wait": "_api",
 }
 
 

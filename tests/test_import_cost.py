@@ -13,7 +13,8 @@ import pytest
 # context, batching, listing actors, supervisors (the root's too, until a crash), type checking (the
 # protocols), generator methods (streams), an actor's code waiting for another's
 # (deadlock detection) or resources (the ledger, until an actor reserves some or
-# someone asks); nor compat.ray's exceptions (until an error), ray.util, tasks, the
+# someone asks), the module functions (get, wait, kill, put...: awaiting a ref needs
+# none of them); nor compat.ray's exceptions (until an error), ray.util, tasks, the
 # runtime context, `import ray` aliasing, and pickle (until a value that is not an
 # immutable atom is copied): which neither a plain import nor a Ray program of
 # actors in-process up to its first result needs.
@@ -48,6 +49,7 @@ HEAVY = (
     "asyncactors._backends._local.batch_lane",
     "asyncactors._supervisor",
     "asyncactors._resources",
+    "asyncactors._api",
     "asyncactors.compat.ray.exceptions",
     "asyncactors.compat.ray.util",
     "asyncactors.compat.ray.remote_function",
@@ -141,6 +143,8 @@ def test_ray_program_with_tasks_leaves_heavy_modules_unimported() -> None:
         ("StreamRef", "_stream"),
         ("Supervisor", "_supervisor"),
         ("AssignedResources", "_resources"),
+        ("get", "_api"),
+        ("exit_actor", "_api"),
     ],
 )
 def test_lazy_names_import_their_modules_on_first_use(name: str, module: str) -> None:

@@ -14,7 +14,6 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
-from ... import _api as native_api
 from ... import _exceptions as native_exc
 from ..._actor_class import ActorClass as NativeActorClass
 from ..._actor_class import method as native_method
@@ -772,4 +771,6 @@ def exit_actor() -> NoReturn:
     Raises:
         TypeError: called outside an actor.
     """
-    native_api.exit_actor()
+    from ..._api import exit_actor as native_exit  # here: few actors exit by themselves
+
+    native_exit()
