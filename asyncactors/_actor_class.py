@@ -140,46 +140,54 @@ class MultiMethodDef(MethodDef[_S, _P, _R, _Raw]):
         return MethodDef.__get__(self, instance, owner)
 
 
-class _MethodDecorator(Protocol):
-    """What ``@asyncactors.method(...)`` with options returns."""
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    # A BatchMethod is callable too: it is matched first, on purpose.
-    @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self, func: BatchMethod[_S, _Item, _R, _Raw], /
-    ) -> BatchMethod[_S, _Item, _R, _Raw]: ...
+    class _MethodDecorator(Protocol):
+        """What ``@asyncactors.method(...)`` with options returns."""
 
-    @overload
-    def __call__(
-        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
-    ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+        # A BatchMethod is callable too: it is matched first, on purpose.
+        @overload
+        def __call__(  # type: ignore[overload-overlap]
+            self, func: BatchMethod[_S, _Item, _R, _Raw], /
+        ) -> BatchMethod[_S, _Item, _R, _Raw]: ...
 
-    @overload
-    def __call__(
-        self, func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
-    ) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
+        @overload
+        def __call__(
+            self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+        ) -> MethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
 
-    @overload
-    def __call__(
-        self, func: Callable[Concatenate[_S, _P], Iterator[_R]], /
-    ) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+        @overload
+        def __call__(
+            self, func: Callable[Concatenate[_S, _P], AsyncIterator[_R]], /
+        ) -> StreamMethodDef[_S, _P, _R, AsyncIterator[_R]]: ...
 
-    @overload
-    def __call__(self, func: Callable[Concatenate[_S, _P], _R], /) -> MethodDef[_S, _P, _R, _R]: ...
+        @overload
+        def __call__(
+            self, func: Callable[Concatenate[_S, _P], Iterator[_R]], /
+        ) -> StreamMethodDef[_S, _P, _R, Iterator[_R]]: ...
+
+        @overload
+        def __call__(
+            self, func: Callable[Concatenate[_S, _P], _R], /
+        ) -> MethodDef[_S, _P, _R, _R]: ...
 
 
-class _MultiDecorator(Protocol):
-    """What ``@asyncactors.method(num_returns=N, ...)`` returns."""
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    @overload
-    def __call__(
-        self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
-    ) -> MultiMethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+    class _MultiDecorator(Protocol):
+        """What ``@asyncactors.method(num_returns=N, ...)`` returns."""
 
-    @overload
-    def __call__(
-        self, func: Callable[Concatenate[_S, _P], _R], /
-    ) -> MultiMethodDef[_S, _P, _R, _R]: ...
+        @overload
+        def __call__(
+            self, func: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]], /
+        ) -> MultiMethodDef[_S, _P, _R, Coroutine[Any, Any, _R]]: ...
+
+        @overload
+        def __call__(
+            self, func: Callable[Concatenate[_S, _P], _R], /
+        ) -> MultiMethodDef[_S, _P, _R, _R]: ...
 
 
 @overload

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
@@ -29,12 +29,15 @@ _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
 
 
-class BlockingWaiter(Protocol):
-    """What ``ObjectRef.__await__`` needs of the actor whose code awaits."""
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    def blocking_wait(
-        self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
-    ) -> Generator[Any, None, Any]: ...
+    class BlockingWaiter(Protocol):
+        """What ``ObjectRef.__await__`` needs of the actor whose code awaits."""
+
+        def blocking_wait(
+            self, ref: ObjectRef[Any], fut: asyncio.Future[Any]
+        ) -> Generator[Any, None, Any]: ...
 
 
 # The actor whose async code runs in this task (set by the engines). Declared

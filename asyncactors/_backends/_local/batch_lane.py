@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..._exceptions import TaskCancelledError
 from ..._mailbox import Lane
@@ -17,7 +17,10 @@ from ..._ref import OK, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
 from ..._types import SYNC, ActorState
 from .base import CoreBase
-from .call import QUEUED, RUNNING, Call, CallOwner, Item
+from .call import QUEUED, RUNNING, Call, Item
+
+if TYPE_CHECKING:
+    from .call import CallOwner
 
 __all__ = ["BatchCall", "BatchLane"]
 

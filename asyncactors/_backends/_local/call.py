@@ -12,11 +12,12 @@ from ..._mailbox import Lane, Mailbox
 from ..._ref import _SEEN, ObjectRef, _actor_here
 from ..._specs import MethodSpec
 from ..._types import ASYNC, SYNC, ActorState, StopReason
-from .common import STOPPED_BY, UNREACHABLE, Described, died_error
+from .common import STOPPED_BY, UNREACHABLE, died_error
 
 if TYPE_CHECKING:
     from ..._protocols import Host
     from ..._specs import ClassSpec
+    from .common import Described
 
 __all__ = [
     "DEPS",
@@ -44,20 +45,23 @@ QUEUED: Final = 3
 RUNNING: Final = 4
 
 
-class CallOwner(Described, Protocol):
-    """What a call needs of the actor it was sent to."""
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    state: ActorState
-    host: Host
-    loop: asyncio.AbstractEventLoop
-    spec: ClassSpec
-    mailbox: Mailbox | None
-    deps_waiting: set[Call] | None
-    workers: dict[asyncio.Task[Any], Call | None] | None
+    class CallOwner(Described, Protocol):
+        """What a call needs of the actor it was sent to."""
 
-    def stopped(self) -> asyncio.Future[None]: ...
-    def _stop_after_running(self, why: StopReason, reason: str) -> None: ...
-    def _resume(self) -> None: ...
+        state: ActorState
+        host: Host
+        loop: asyncio.AbstractEventLoop
+        spec: ClassSpec
+        mailbox: Mailbox | None
+        deps_waiting: set[Call] | None
+        workers: dict[asyncio.Task[Any], Call | None] | None
+
+        def stopped(self) -> asyncio.Future[None]: ...
+        def _stop_after_running(self, why: StopReason, reason: str) -> None: ...
+        def _resume(self) -> None: ...
 
 
 class Call(ObjectRef[Any]):
@@ -212,22 +216,25 @@ class CappedCall(Call):
             ObjectRef._set_exception(self, exc, log=log)
 
 
-class Admission(Protocol):
-    """What ``Dispatch.call`` asks to make each call, when the actor has one.
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    ``max_pending_calls`` counts calls through it (``PendingCount``);
-    ``ActorSystem(metrics=True)`` times them (``timed.TimedAdmission``). An actor
-    with neither has none, and its calls pay nothing for either.
-    """
+    class Admission(Protocol):
+        """What ``Dispatch.call`` asks to make each call, when the actor has one.
 
-    def admit(
-        self,
-        core: CallOwner,
-        spec: MethodSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        make: Callable[..., Call] | None = None,
-    ) -> Call: ...
+        ``max_pending_calls`` counts calls through it (``PendingCount``);
+        ``ActorSystem(metrics=True)`` times them (``timed.TimedAdmission``). An actor
+        with neither has none, and its calls pay nothing for either.
+        """
+
+        def admit(
+            self,
+            core: CallOwner,
+            spec: MethodSpec,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+            make: Callable[..., Call] | None = None,
+        ) -> Call: ...
 
 
 class PendingCount:

@@ -77,16 +77,19 @@ class _Yield:
 YIELD: Final = _Yield()
 
 
-class Described(Protocol):
-    """What errors need of an actor to name it."""
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    actor_id: int
-    name: str | None
+    class Described(Protocol):
+        """What errors need of an actor to name it."""
 
-    def describe(self) -> str: ...
+        actor_id: int
+        name: str | None
 
-    @property
-    def class_name(self) -> str: ...
+        def describe(self) -> str: ...
+
+        @property
+        def class_name(self) -> str: ...
 
 
 def died_error(core: Described, reason: str) -> ActorDiedError:
@@ -176,10 +179,13 @@ class ColdState:
         self.supervisor: Any = None
 
 
-class _HasCold(Protocol):
-    cold: ColdState | None
+# For type checking only: a Protocol class costs more to make than most classes.
+if TYPE_CHECKING:
 
-    def _cold(self) -> ColdState: ...
+    class _HasCold(Protocol):
+        cold: ColdState | None
+
+        def _cold(self) -> ColdState: ...
 
 
 class ColdField(Generic[_T]):

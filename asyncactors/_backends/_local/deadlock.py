@@ -40,10 +40,11 @@ from ..._mailbox import Lane
 from ..._ref import ObjectRef
 from ..._types import ActorState
 from .base import CoreBase
-from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call, CallOwner
+from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call
 
 if TYPE_CHECKING:
     from .batch_lane import BatchLane
+    from .call import CallOwner
 
 __all__ = ["blocked", "check", "done_waiting"]
 
@@ -51,10 +52,11 @@ _BATCH_LANE: Final = f"{__package__}.batch_lane"
 
 _current_task = asyncio.current_task
 
-# A node of the wait-for graph: a call (or another ref), or the slots of a lane.
-_Node = ObjectRef[Any] | tuple[CallOwner, Lane]
-# What a node waits for: nodes, and how many of them must finish for it to finish.
-_Needs = tuple[Sequence[_Node], int]
+if TYPE_CHECKING:
+    # A node of the wait-for graph: a call (or another ref), or the slots of a lane.
+    _Node = ObjectRef[Any] | tuple[CallOwner, Lane]
+    # What a node waits for: nodes, and how many of them must finish for it to finish.
+    _Needs = tuple[Sequence[_Node], int]
 
 
 def _running_call() -> Call | None:
@@ -222,7 +224,8 @@ def _full(core: CallOwner, lane: Lane) -> tuple[CallOwner, Lane] | None:
     return core, lane
 
 
-_Graph = dict[_Node, _Needs]
+if TYPE_CHECKING:
+    _Graph = dict[_Node, _Needs]
 
 
 def _stuck(waiter: Call, needs: _Needs) -> tuple[_Graph, set[_Node]] | None:

@@ -33,10 +33,11 @@ from ..._specs import MethodSpec
 from ..._stream import END
 from ..._types import STREAM_ASYNC, STREAM_SYNC, StopReason
 from . import deadlock
-from .call import RUNNING, Call, CallOwner, PendingCount
+from .call import RUNNING, Call, PendingCount
 
 if TYPE_CHECKING:
     from .base import CoreBase
+    from .call import CallOwner
 
 __all__ = ["StreamCall", "drive", "end_streams"]
 

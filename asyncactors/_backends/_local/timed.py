@@ -12,10 +12,11 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..._specs import MethodSpec
-from .call import Call, CallOwner, CappedCall, PendingCount
+from .call import Call, CappedCall, PendingCount
 
 if TYPE_CHECKING:
     from ..._metrics import LatencyRecorder
+    from .call import CallOwner
 
 __all__ = ["TimedAdmission"]
 
