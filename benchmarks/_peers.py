@@ -33,7 +33,7 @@ from ._systems import (
     _split,
     round_robin_callers,
 )
-from ._workload import Idle, Workload, YieldingCounter
+from ._workload import Idle, ModelClient, Workload, YieldingCounter
 
 __all__ = [
     "ASYNCACTORS_RAY",
@@ -153,7 +153,12 @@ class _CoreOnlyScenarios:
         raise NotImplementedError  # peers have no supervision to compare
 
     async def batch_service(
-        self, batched: bool, latency_s: float, wait_s: float = 0.0
+        self,
+        batched: bool,
+        latency_s: float,
+        wait_s: float = 0.0,
+        *,
+        client: ModelClient | None = None,
     ) -> BatchService:
         raise NotImplementedError
 

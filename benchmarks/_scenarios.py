@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._memory import measure_idle
+from ._modelserver import model_server
 from ._systems import Driver, System, round_robin_callers
 from ._workload import (
     BATCH_CONCURRENCY,
@@ -29,6 +30,7 @@ from ._workload import (
     IO_SECONDS,
     AsyncCounter,
     IOService,
+    ModelClient,
     SyncCounter,
     Workload,
     YieldingCounter,
@@ -276,14 +278,26 @@ class BatchScenario(Scenario):
     latency_s: float = IO_SECONDS
     n_callers: int = 256
     unbatched_share: int = 50
+    network: bool = False
+    """The latency is a model server's in another process, answering over UDP
+    (:mod:`benchmarks._modelserver`), rather than an ``asyncio.sleep``."""
     metrics: tuple[Metric, ...] = (IO_RATE, UNBATCHED_RATE)
     core_only: bool = True
 
     def warmup_size(self, size: int) -> int:
         return max(self.unbatched_share, min(size // 10, 1000))
 
-    async def _timed(self, driver: Driver, batched: bool, n: int) -> float:
-        service = await driver.batch_service(batched, self.latency_s)
+    def run(self, system: System, loop_factory: LoopFactory, size: int) -> dict[str, float]:
+        if not self.network:
+            return super().run(system, loop_factory, size)
+        # A fresh server per run, started and stopped outside the timed part.
+        with model_server(self.latency_s) as addr, asyncio.Runner(loop_factory=loop_factory) as r:
+            return r.run(self._run(system, size, addr))
+
+    async def _timed(
+        self, driver: Driver, batched: bool, n: int, client: ModelClient | None
+    ) -> float:
+        service = await driver.batch_service(batched, self.latency_s, client=client)
         gc.collect()
         start = time.perf_counter_ns()
         await round_robin_callers([service.submit], self.n_callers, n)
@@ -293,10 +307,18 @@ class BatchScenario(Scenario):
             raise RuntimeError(f"{self.name}: the service served {served} items, expected {n}")
         return elapsed / n / 1000
 
-    async def _run(self, system: System, size: int) -> dict[str, float]:
-        async with system.session() as driver:
-            batched = await self._timed(driver, True, size)
-            unbatched = await self._timed(driver, False, max(1, size // self.unbatched_share))
+    async def _run(
+        self, system: System, size: int, addr: tuple[str, int] | None = None
+    ) -> dict[str, float]:
+        client = None if addr is None else await ModelClient.connect(addr)
+        try:
+            async with system.session() as driver:
+                batched = await self._timed(driver, True, size, client)
+                unbatched_n = max(1, size // self.unbatched_share)
+                unbatched = await self._timed(driver, False, unbatched_n, client)
+        finally:
+            if client is not None:
+                client.close()
         return {IO_RATE.key: batched, UNBATCHED_RATE.key: unbatched}
 
 
@@ -455,6 +477,23 @@ _SCENARIOS: tuple[Scenario, ...] = (
         for name, latency, note in (
             ("batch_io", 5 * IO_SECONDS, " (IO-bound)"),
             ("batch_io_1ms", IO_SECONDS, " (the callers' CPU bounds the batched rate)"),
+        )
+    ),
+    *(
+        BatchScenario(
+            name=name,
+            group="batch",
+            description=f"as batch_io{suffix}, the service a model server stand-in in "
+            f"another process answering over UDP on 127.0.0.1 after {latency * 1000:g} ms "
+            "(real network IO: the loop wakes when the reply arrives)",
+            size=20_000,
+            quick_size=1_000,
+            latency_s=latency,
+            network=True,
+        )
+        for name, latency, suffix in (
+            ("batch_net", 5 * IO_SECONDS, ""),
+            ("batch_net_1ms", IO_SECONDS, "_1ms"),
         )
     ),
 )

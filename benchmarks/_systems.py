@@ -14,7 +14,6 @@ The floor and asyncactors live here; the peers (Ray, pykka, xoscar) live in
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
@@ -34,6 +33,8 @@ from ._workload import (
     Crashy,
     Idle,
     IOService,
+    ModelClient,
+    NetBatchService,
     Workload,
 )
 
@@ -42,8 +43,10 @@ __all__ = [
     "BASELINE",
     "AsyncActorsDriver",
     "BatchService",
+    "BatchWorkload",
     "Driver",
     "System",
+    "batch_workload",
     "core_systems",
     "timed_io_call",
 ]
@@ -95,12 +98,30 @@ class Driver(Protocol):
         restarted actor; return the sum of those replies (``n``: each is fresh)."""
 
     async def batch_service(
-        self, batched: bool, latency_s: float, wait_s: float = BATCH_WAIT_S
+        self,
+        batched: bool,
+        latency_s: float,
+        wait_s: float = BATCH_WAIT_S,
+        *,
+        client: ModelClient | None = None,
     ) -> BatchService:
         """Start a :class:`~benchmarks._workload.BatchIOService` taking ``latency_s`` per
         request, :data:`~benchmarks._workload.BATCH_CONCURRENCY` requests at once, each of
         a batch of items (``batched``, waiting up to ``wait_s`` for a batch to fill) or
-        of one item."""
+        of one item. With ``client``, a :class:`~benchmarks._workload.NetBatchService`
+        instead, whose requests go to that client's model server (started with the
+        latency ``latency_s``)."""
+
+
+BatchWorkload = type[BatchIOService] | type[NetBatchService]
+
+
+def batch_workload(latency_s: float, client: ModelClient | None) -> tuple[BatchWorkload, object]:
+    """The class of a batch service and the argument of its constructor: sleeping
+    ``latency_s`` per request, or asking the model server behind ``client``."""
+    if client is None:
+        return BatchIOService, latency_s
+    return NetBatchService, client
 
 
 @dataclass(frozen=True)
@@ -237,10 +258,16 @@ class _FloorDriver:
         return total
 
     async def batch_service(
-        self, batched: bool, latency_s: float, wait_s: float = BATCH_WAIT_S
+        self,
+        batched: bool,
+        latency_s: float,
+        wait_s: float = BATCH_WAIT_S,
+        *,
+        client: ModelClient | None = None,
     ) -> BatchService:
         # Batched: a hand-written asyncio batcher; else a plain actor per request slot.
-        service = BatchIOService(latency_s)
+        workload, arg = batch_workload(latency_s, client)
+        service = workload(arg)  # type: ignore[arg-type]
         actor: FloorActor | FloorBatcher
         if batched:
             actor = FloorBatcher(
@@ -363,23 +390,39 @@ class AsyncActorsDriver:
         return total
 
     async def batch_service(
-        self, batched: bool, latency_s: float, wait_s: float = BATCH_WAIT_S
+        self,
+        batched: bool,
+        latency_s: float,
+        wait_s: float = BATCH_WAIT_S,
+        *,
+        client: ModelClient | None = None,
     ) -> BatchService:
-        handle = await _batched_service(wait_s).remote(latency_s)
+        workload, arg = batch_workload(latency_s, client)
+        handle = await _batched_service(workload, wait_s).remote(arg)
         method = handle.infer_batched if batched else handle.infer
         return BatchService(method.remote, handle.value.remote)
 
 
-@functools.cache
-def _batched_service(wait_s: float) -> Any:
-    """The actor class of the batch scenarios, batching with ``batch_wait_timeout_s=wait_s``."""
+_BATCHED_SERVICES: dict[tuple[BatchWorkload, float], Any] = {}
 
-    class _BatchedIOService(BatchIOService):
+
+def _batched_service(workload: BatchWorkload, wait_s: float) -> Any:
+    """The actor class of the batch scenarios: ``workload`` with its ``infer_batch``
+    batched with ``batch_wait_timeout_s=wait_s`` (made once per pair)."""
+    key = (workload, wait_s)
+    actor_class = _BATCHED_SERVICES.get(key)
+    if actor_class is not None:
+        return actor_class
+
+    class _Batched(workload):  # type: ignore[valid-type,misc]
         infer_batched = asyncactors.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=wait_s)(
-            BatchIOService.infer_batch
+            workload.infer_batch
         )
 
-    return asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_BatchedIOService)
+    actor_class = _BATCHED_SERVICES[key] = asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(
+        _Batched
+    )
+    return actor_class
 
 
 @asynccontextmanager

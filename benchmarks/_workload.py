@@ -9,6 +9,10 @@ can check that each call ran exactly once.
 from __future__ import annotations
 
 import asyncio
+from array import array
+from typing import cast
+
+from ._modelserver import HEADER, ITEM
 
 __all__ = [
     "BATCH_CONCURRENCY",
@@ -21,6 +25,8 @@ __all__ = [
     "Crashy",
     "IOService",
     "Idle",
+    "ModelClient",
+    "NetBatchService",
     "SyncCounter",
     "Workload",
     "YieldingCounter",
@@ -123,6 +129,99 @@ class BatchIOService:
         await asyncio.sleep(self.latency_s)
         self.n += 1
         return item + 1
+
+    async def value(self) -> int:
+        """Return how many items were served."""
+        return self.n
+
+
+class ModelClient(asyncio.DatagramProtocol):
+    """The asyncio client of the model server (:mod:`benchmarks._modelserver`): one UDP
+    socket, any number of requests in flight, each reply matched to its request by id.
+
+    Open it with :meth:`connect` on the running loop; :meth:`close` it when done.
+    """
+
+    def __init__(self) -> None:
+        self._transport: asyncio.DatagramTransport | None = None
+        self._pending: dict[int, asyncio.Future[list[int]]] = {}
+        self._next_id = 0
+
+    @classmethod
+    async def connect(cls, addr: tuple[str, int]) -> ModelClient:
+        """Return a client connected to the server at ``addr``."""
+        loop = asyncio.get_running_loop()
+        _, client = await loop.create_datagram_endpoint(cls, remote_addr=addr)
+        return client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Not an isinstance check: asyncio's own datagram transports fail it.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        (request_id,) = HEADER.unpack_from(data)
+        fut = self._pending.pop(request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(array(ITEM, data[HEADER.size :]).tolist())
+
+    def error_received(self, exc: Exception) -> None:
+        # On a connected UDP socket: the server is gone (ICMP port unreachable).
+        self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionError("the model client was closed"))
+
+    def _fail(self, exc: Exception) -> None:
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def request(self, items: list[int]) -> list[int]:
+        """Send ``items`` in one request; return the server's results (each item plus one).
+
+        Raises:
+            ConnectionError: the client is not connected, or was closed meanwhile.
+            OSError: the server is unreachable.
+        """
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionError("the model client is not connected")
+        request_id = self._next_id
+        self._next_id = (request_id + 1) & 0xFFFF_FFFF
+        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = fut
+        self._transport.sendto(HEADER.pack(request_id) + array(ITEM, items).tobytes())
+        try:
+            return await fut
+        finally:
+            # Only left behind when the caller was cancelled before the reply.
+            self._pending.pop(request_id, None)
+
+    def close(self) -> None:
+        """Close the socket; requests still waiting fail with ``ConnectionError``."""
+        if self._transport is not None:
+            self._transport.close()
+
+
+class NetBatchService:
+    """:class:`BatchIOService` with real network IO: every request, of one item or of a
+    batch, goes to the model server behind ``client``, which answers after its latency."""
+
+    def __init__(self, client: ModelClient) -> None:
+        self.client = client
+        self.n = 0
+
+    async def infer_batch(self, items: list[int]) -> list[int]:
+        """Serve a batch in one request: each item's result, in order."""
+        results = await self.client.request(items)
+        self.n += len(items)
+        return results
+
+    async def infer(self, item: int) -> int:
+        """Serve one item in a request of its own."""
+        (result,) = await self.client.request([item])
+        self.n += 1
+        return result
 
     async def value(self) -> int:
         """Return how many items were served."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -337,3 +338,83 @@ def test_icount_is_the_per_unit_difference_of_two_sizes(
     result = icount.count("seq_sync", "asyncactors", "asyncio")
     assert result.per_unit == 7.0
     assert (result.scenario, result.loop, result.system) == ("seq_sync", "asyncio", "asyncactors")
+
+
+def test_batch_net_scenario_runs_on_the_floor_and_asyncactors(bench: ModuleType) -> None:
+    """The batch_net scenario serves every item through the model server, batched and
+    not, on both core systems (each run checks the items served)."""
+    import asyncio
+    import dataclasses
+
+    from benchmarks._scenarios import SCENARIOS, BatchScenario
+    from benchmarks._systems import core_systems
+
+    base = SCENARIOS["batch_net"]
+    assert isinstance(base, BatchScenario)
+    assert base.network
+    scenario = dataclasses.replace(base, latency_s=0.001)
+    assert scenario.group == "batch"
+    for system in core_systems().values():
+        result = scenario.run(system, asyncio.new_event_loop, 300)
+        assert set(result) == {m.key for m in scenario.metrics}
+        assert all(v > 0 for v in result.values())
+
+
+@pytest.fixture
+def started_servers(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every model server process model_server() starts, to inspect after the block."""
+    procs: list[Any] = []
+    popen = subprocess.Popen
+
+    def recording_popen(*args: Any, **kwargs: Any) -> Any:
+        proc = popen(*args, **kwargs)
+        procs.append(proc)
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
+    return procs
+
+
+def test_model_server_replies_to_a_burst_after_its_latency(started_servers: list[Any]) -> None:
+    """Each of 4 requests sent at once gets its items plus one, no sooner than the
+    latency after it was sent and not much later."""
+    import socket
+    import time
+    from array import array
+
+    from benchmarks._modelserver import HEADER, ITEM, model_server
+
+    latency = 0.02
+    with (
+        model_server(latency) as addr,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.settimeout(5)
+        sock.connect(addr)
+        sent = {}
+        for rid in range(4):
+            sent[rid] = time.monotonic()
+            sock.send(HEADER.pack(rid) + array(ITEM, [rid, 10 * rid]).tobytes())
+        for _ in range(4):
+            reply = sock.recv(1024)
+            (rid,) = HEADER.unpack_from(reply)
+            elapsed = time.monotonic() - sent[rid]
+            assert array(ITEM, reply[HEADER.size :]).tolist() == [rid + 1, 10 * rid + 1]
+            assert latency <= elapsed < latency + 0.1
+            del sent[rid]
+    assert not sent
+
+
+def test_model_server_process_is_reaped_after_the_block_even_on_error(
+    started_servers: list[Any],
+) -> None:
+    """Leaving model_server(), normally or by an exception, stops the server (it exits
+    by itself once its stdin closes) and reaps it: no process or zombie is left."""
+    from benchmarks._modelserver import model_server
+
+    with model_server(0.001):
+        pass
+    with pytest.raises(KeyError), model_server(0.001):
+        raise KeyError("boom")
+    assert len(started_servers) == 2
+    assert [proc.returncode for proc in started_servers] == [0, 0]
