@@ -135,6 +135,10 @@ class BatchIOService:
         return self.n
 
 
+# How long a request may wait for its reply: far above any latency the rows use.
+REQUEST_TIMEOUT_S = 30.0
+
+
 class ModelClient(asyncio.DatagramProtocol):
     """The asyncio client of the model server (:mod:`benchmarks._modelserver`): one UDP
     socket, any number of requests in flight, each reply matched to its request by id.
@@ -183,19 +187,34 @@ class ModelClient(asyncio.DatagramProtocol):
         Raises:
             ConnectionError: the client is not connected, or was closed meanwhile.
             OSError: the server is unreachable.
+            TimeoutError: no reply within ``REQUEST_TIMEOUT_S`` seconds.
         """
         if self._transport is None or self._transport.is_closing():
             raise ConnectionError("the model client is not connected")
         request_id = self._next_id
         self._next_id = (request_id + 1) & 0xFFFF_FFFF
-        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[list[int]] = loop.create_future()
         self._pending[request_id] = fut
         self._transport.sendto(HEADER.pack(request_id) + array(ITEM, items).tobytes())
+        # A lost datagram must fail the run, not hang it.
+        timer = loop.call_later(REQUEST_TIMEOUT_S, self._expire, request_id)
         try:
             return await fut
         finally:
+            timer.cancel()
             # Only left behind when the caller was cancelled before the reply.
             self._pending.pop(request_id, None)
+
+    def _expire(self, request_id: int) -> None:
+        fut = self._pending.pop(request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(
+                TimeoutError(
+                    f"the model server sent no reply to request {request_id} within "
+                    f"{REQUEST_TIMEOUT_S:g} s (a lost datagram, or the server is stuck)"
+                )
+            )
 
     def close(self) -> None:
         """Close the socket; requests still waiting fail with ``ConnectionError``."""

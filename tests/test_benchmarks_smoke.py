@@ -418,3 +418,30 @@ def test_model_server_process_is_reaped_after_the_block_even_on_error(
         raise KeyError("boom")
     assert len(started_servers) == 2
     assert [proc.returncode for proc in started_servers] == [0, 0]
+
+
+def test_model_client_request_fails_with_timeout_error_when_no_reply_comes(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose reply never comes (a lost datagram) fails with TimeoutError after
+    REQUEST_TIMEOUT_S instead of hanging the run, and is forgotten by the client."""
+    import asyncio
+    import socket
+
+    from benchmarks import _workload
+
+    monkeypatch.setattr(_workload, "REQUEST_TIMEOUT_S", 0.05)
+
+    async def main() -> None:
+        # A bound socket that never answers: the datagram is received and ignored.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind(("127.0.0.1", 0))
+            client = await _workload.ModelClient.connect(silent.getsockname())
+            try:
+                with pytest.raises(TimeoutError, match="no reply to request 0"):
+                    await asyncio.wait_for(client.request([1, 2]), 5)
+                assert client._pending == {}
+            finally:
+                client.close()
+
+    asyncio.run(main())
