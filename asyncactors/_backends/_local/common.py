@@ -70,8 +70,9 @@ class _Yield:
     else:
         # An iterator that yields None once: a bare yield, which a task takes as
         # "run me again in the next iteration". Made in C, without the frame of a
-        # generator method; a partial is no descriptor, so it is called without self.
-        __await__ = functools.partial(iter, (None,))
+        # generator method. staticmethod: from Python 3.13 on, a partial in a class
+        # becomes a method descriptor (a FutureWarning in 3.13), which would bind self.
+        __await__ = staticmethod(functools.partial(iter, (None,)))
 
 
 YIELD: Final = _Yield()
