@@ -265,6 +265,7 @@ class ObjectRef(_RefBase, Generic[_T]):
 
     # The C base has its own (see _speedups.c), which does the same.
     if TYPE_CHECKING or not ACCELERATED:
+
         def __await__(self) -> Generator[Any, None, _T]:
             if self._state:
                 return self._finished()

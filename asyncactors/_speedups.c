@@ -124,10 +124,12 @@ makes_plain_futures(PyTypeObject *type)
     return 0;
 }
 
+/* The error of reading a field never set, as a slot of the Python twin raises it. */
 static PyObject *
-missing(const char *name)
+missing(RefBase *self, const char *name)
 {
-    PyErr_Format(PyExc_AttributeError, "'ObjectRef' object has no attribute '%s'", name);
+    PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                 Py_TYPE(self)->tp_name, name);
     return NULL;
 }
 
@@ -170,7 +172,7 @@ ref_await(RefBase *self)
 {
     PyObject *state = self->state;
     if (state == NULL) {
-        return missing("_state");
+        return missing(self, "_state");
     }
     int done = PyObject_IsTrue(state);
     if (done < 0) {
@@ -181,7 +183,7 @@ ref_await(RefBase *self)
     }
     PyObject *loop = self->loop;
     if (loop == NULL) {
-        return missing("_loop");
+        return missing(self, "_loop");
     }
     PyObject *running = running_loop(loop);
     if (running == NULL) {
@@ -218,7 +220,7 @@ ref_await(RefBase *self)
     PyObject *waiters = self->waiters;
     if (waiters == NULL) {
         Py_DECREF(fut);
-        return missing("_waiters");
+        return missing(self, "_waiters");
     }
     if (waiters == Py_None) {
         self->waiters = Py_NewRef(fut);
