@@ -15,15 +15,16 @@
  *     ``self._add_waiter``), ``_log`` becomes the "seen" marker, and the
  *     awaiting code gets ``iter(fut)``, or, inside an actor,
  *     ``actor.blocking_wait(self, fut)``.
- * On asyncio's own loops (whose ``_thread_id`` names the thread running them)
- * the running loop is found by comparing that field with this thread, as the
- * engine's hot path does: ``asyncio._get_running_loop()`` makes a getpid()
- * system call per ask in Python 3.11.
+ * In Python 3.11 ``asyncio._get_running_loop()`` makes a getpid() system call
+ * per ask, to tell a forked child that its parent's loop is not running there.
+ * running_loop() reads the same record of the running loop and compares the
+ * pid stored there with its own, kept up to date by an at-fork hook: the same
+ * answer without the system call. On later Pythons, which make no such call,
+ * it calls ``asyncio._get_running_loop()``.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
-#include <pythread.h>
 
 typedef struct {
     PyObject_HEAD
@@ -38,8 +39,6 @@ typedef struct {
 
 /* Set once by setup(), from asyncactors._ref. */
 static PyObject *future_type;     /* asyncio.Future */
-static PyObject *base_loop_type;  /* asyncio.BaseEventLoop */
-static PyObject *base_is_running; /* BaseEventLoop.is_running */
 static PyObject *base_create_future; /* BaseEventLoop.create_future */
 static PyObject *get_running_loop; /* asyncio._get_running_loop */
 static PyObject *actor_var;       /* _ref.actor_var */
@@ -51,16 +50,13 @@ static PyObject *str_await_from_other_loop;
 static PyObject *str_await;
 static PyObject *str_add_waiter;
 static PyObject *str_blocking_wait;
-static PyObject *str_thread_id;
-static PyObject *str_is_running;
 static PyObject *str_create_future;
 static PyObject *kwnames_loop;    /* ("loop",) */
 
-/* One-entry caches of what a loop type is, by type (strong references). */
-static PyTypeObject *marked_type;   /* last type whose _thread_id is trusted */
-static PyTypeObject *unmarked_type; /* last type whose is not */
-static PyTypeObject *plain_future_type;  /* last type whose create_future is the base's */
-static PyTypeObject *own_future_type;    /* last type with its own create_future */
+/* One-entry caches of whether a loop type's create_future is BaseEventLoop's
+ * (by type, strong references). */
+static PyTypeObject *plain_future_type;
+static PyTypeObject *own_future_type;
 
 static int
 remember(PyTypeObject **slot, PyTypeObject *type)
@@ -68,37 +64,6 @@ remember(PyTypeObject **slot, PyTypeObject *type)
     Py_INCREF(type);
     Py_XSETREF(*slot, type);
     return 1;
-}
-
-/* Whether ``type`` is one of asyncio's loops whose ``_thread_id`` names the
- * thread running it: a BaseEventLoop that keeps its is_running (see
- * _system._marking_loop). -1 on error. */
-static int
-is_marked(PyTypeObject *type)
-{
-    if (type == marked_type) {
-        return 1;
-    }
-    if (type == unmarked_type) {
-        return 0;
-    }
-    int sub = PyObject_IsSubclass((PyObject *)type, base_loop_type);
-    if (sub < 0) {
-        return -1;
-    }
-    if (sub) {
-        PyObject *is_running = PyObject_GetAttr((PyObject *)type, str_is_running);
-        if (is_running == NULL) {
-            return -1;
-        }
-        sub = is_running == base_is_running;
-        Py_DECREF(is_running);
-    }
-    if (sub) {
-        return remember(&marked_type, type);
-    }
-    remember(&unmarked_type, type);
-    return 0;
 }
 
 /* Whether ``type``'s create_future is BaseEventLoop's (a plain asyncio.Future). */
@@ -133,37 +98,57 @@ missing(RefBase *self, const char *name)
     return NULL;
 }
 
-/* The running loop (a new reference; None when none runs), knowing that the
- * ref belongs to ``loop``. */
-static PyObject *
-running_loop(PyObject *loop)
+#if PY_VERSION_HEX < 0x030C0000 && defined(HAVE_GETPID) && !defined(MS_WINDOWS)
+#define READ_HOLDER 1
+/* Python 3.11's _asyncio keeps the running loop of a thread in the thread
+ * state's dict, in a holder with the pid of the process that set it
+ * (Modules/_asynciomodule.c, PyRunningLoopHolder). The holder's type is checked
+ * (name and size) before its fields are read; anything else asks asyncio. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *rl_loop;
+    pid_t rl_pid;
+} Holder;
+
+static int read_holder;          /* setup() got _asyncio's own _get_running_loop */
+static PyTypeObject *holder_type; /* the holder's type once checked */
+static pid_t my_pid;              /* this process's pid, reset in a forked child */
+static PyObject *str_running_key;
+
+static int
+is_holder(PyTypeObject *type)
 {
-    if (loop != Py_None) {
-        int marked = is_marked(Py_TYPE(loop));
-        if (marked < 0) {
-            return NULL;
-        }
-        if (marked) {
-            PyObject *tid = PyObject_GetAttr(loop, str_thread_id);
-            if (tid == NULL) {
+    if (type == holder_type) {
+        return 1;
+    }
+    if (holder_type == NULL && strcmp(type->tp_name, "_RunningLoopHolder") == 0
+        && type->tp_basicsize == (Py_ssize_t)sizeof(Holder)) {
+        holder_type = (PyTypeObject *)Py_NewRef(type);
+        return 1;
+    }
+    return 0;
+}
+#endif
+
+/* The running loop, as ``asyncio._get_running_loop()`` gives it (a new
+ * reference; None when none runs). */
+static PyObject *
+running_loop(void)
+{
+#ifdef READ_HOLDER
+    if (read_holder) {
+        PyObject *dict = PyThreadState_GetDict(); /* borrowed */
+        if (dict != NULL) {
+            PyObject *rl = PyDict_GetItemWithError(dict, str_running_key); /* borrowed */
+            if (rl == NULL && PyErr_Occurred()) {
                 return NULL;
             }
-            int here = 0;
-            if (PyLong_CheckExact(tid)) {
-                unsigned long id = PyLong_AsUnsignedLong(tid);
-                if (id == (unsigned long)-1 && PyErr_Occurred()) {
-                    PyErr_Clear();
-                }
-                else {
-                    here = id == PyThread_get_thread_ident();
-                }
-            }
-            Py_DECREF(tid);
-            if (here) {
-                return Py_NewRef(loop);
+            if (rl != NULL && is_holder(Py_TYPE(rl)) && ((Holder *)rl)->rl_pid == my_pid) {
+                return Py_NewRef(((Holder *)rl)->rl_loop);
             }
         }
     }
+#endif
     return PyObject_CallNoArgs(get_running_loop);
 }
 
@@ -185,7 +170,7 @@ ref_await(RefBase *self)
     if (loop == NULL) {
         return missing(self, "_loop");
     }
-    PyObject *running = running_loop(loop);
+    PyObject *running = running_loop();
     if (running == NULL) {
         return NULL;
     }
@@ -318,6 +303,77 @@ static PyType_Spec ref_spec = {
     .slots = ref_slots,
 };
 
+#ifdef READ_HOLDER
+static PyObject *
+after_fork(PyObject *module, PyObject *unused)
+{
+    my_pid = getpid();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef after_fork_def = {
+    "_after_fork", after_fork, METH_NOARGS, "Note the pid of this forked child.",
+};
+
+/* Whether ``get`` is _asyncio's C _get_running_loop, whose holder we may read. */
+static int
+is_asyncio_getter(PyObject *get)
+{
+    if (!PyCFunction_Check(get)) {
+        return 0;
+    }
+    PyObject *owner = PyCFunction_GET_SELF(get);
+    if (owner == NULL || !PyModule_Check(owner)) {
+        return 0;
+    }
+    const char *name = PyModule_GetName(owner);
+    if (name == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return strcmp(name, "_asyncio") == 0
+           && strcmp(((PyCFunctionObject *)get)->m_ml->ml_name, "_get_running_loop") == 0;
+}
+
+/* Keep my_pid right in forked children (os.register_at_fork). */
+static int
+track_pid(PyObject *module)
+{
+    my_pid = getpid();
+    PyObject *hook = PyCFunction_NewEx(&after_fork_def, module, NULL);
+    if (hook == NULL) {
+        return -1;
+    }
+    PyObject *os = PyImport_ImportModule("os");
+    if (os == NULL) {
+        Py_DECREF(hook);
+        return -1;
+    }
+    PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
+    Py_DECREF(os);
+    if (reg == NULL) {
+        Py_DECREF(hook);
+        return -1;
+    }
+    PyObject *kwargs = Py_BuildValue("{sO}", "after_in_child", hook);
+    Py_DECREF(hook);
+    if (kwargs == NULL) {
+        Py_DECREF(reg);
+        return -1;
+    }
+    PyObject *empty = PyTuple_New(0);
+    PyObject *r = empty == NULL ? NULL : PyObject_Call(reg, empty, kwargs);
+    Py_XDECREF(empty);
+    Py_DECREF(kwargs);
+    Py_DECREF(reg);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+#endif
+
 static PyObject *
 setup(PyObject *module, PyObject *args)
 {
@@ -329,26 +385,20 @@ setup(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "setup() needs the actor ContextVar");
         return NULL;
     }
-    PyObject *is_running = PyObject_GetAttr(base, str_is_running);
-    if (is_running == NULL) {
-        return NULL;
-    }
     PyObject *create = PyObject_GetAttr(base, str_create_future);
     if (create == NULL) {
-        Py_DECREF(is_running);
         return NULL;
     }
     Py_XSETREF(future_type, Py_NewRef(fut));
-    Py_XSETREF(base_loop_type, Py_NewRef(base));
-    Py_XSETREF(base_is_running, is_running);
     Py_XSETREF(base_create_future, create);
     Py_XSETREF(get_running_loop, Py_NewRef(get));
     Py_XSETREF(actor_var, Py_NewRef(var));
     Py_XSETREF(seen, Py_NewRef(marker));
-    Py_CLEAR(marked_type);
-    Py_CLEAR(unmarked_type);
     Py_CLEAR(plain_future_type);
     Py_CLEAR(own_future_type);
+#ifdef READ_HOLDER
+    read_holder = is_asyncio_getter(get);
+#endif
     Py_RETURN_NONE;
 }
 
@@ -374,8 +424,9 @@ module_exec(PyObject *module)
         || intern(&str_await, "__await__") < 0
         || intern(&str_add_waiter, "_add_waiter") < 0
         || intern(&str_blocking_wait, "blocking_wait") < 0
-        || intern(&str_thread_id, "_thread_id") < 0
-        || intern(&str_is_running, "is_running") < 0
+#ifdef READ_HOLDER
+        || intern(&str_running_key, "__asyncio_running_event_loop__") < 0
+#endif
         || intern(&str_create_future, "create_future") < 0) {
         return -1;
     }
@@ -388,6 +439,11 @@ module_exec(PyObject *module)
     if (kwnames_loop == NULL) {
         return -1;
     }
+#ifdef READ_HOLDER
+    if (track_pid(module) < 0) {
+        return -1;
+    }
+#endif
     PyObject *type = PyType_FromModuleAndSpec(module, &ref_spec, NULL);
     if (type == NULL) {
         return -1;
