@@ -170,21 +170,26 @@ def test_awaiting_with_no_running_loop_raises() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-async def test_in_a_forked_child_the_parents_loop_is_not_running() -> None:
+def test_in_a_forked_child_the_parents_loop_is_not_running() -> None:
     """As asyncio says after a fork: the parent's loop does not run in the child, so
     awaiting one of its refs there raises instead of waiting on a loop that never turns."""
-    ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            ref.__await__().send(None)
-        except RuntimeError as exc:
-            code = 0 if "inside a running event loop" in str(exc) else 2
-        finally:
-            os._exit(code)
+
+    async def fork_with_the_loop_running() -> int:
+        ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                ref.__await__().send(None)
+            except RuntimeError as exc:
+                code = 0 if "inside a running event loop" in str(exc) else 2
+            finally:
+                os._exit(code)
+        return pid
+
+    pid = asyncio.run(fork_with_the_loop_running())
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 
