@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import sysconfig
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -97,14 +98,23 @@ class _PyRefBase:
 
 
 def _ref_base() -> type[_PyRefBase]:
-    """The C base of ``ObjectRef`` if it is built and wanted, else the Python one."""
-    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS"):
+    """The C base of ``ObjectRef`` if it is built and wanted, else the Python one.
+
+    Not wanted: with ASYNCACTORS_NO_EXTENSIONS set, or on a free-threaded build
+    (the C code relies on the GIL). Not usable: in a sub-interpreter (ImportError:
+    the extension serves the first interpreter only), or in a second copy of this
+    module (re-imported: the extension is set up once, with the first copy's objects).
+    """
+    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS") or sysconfig.get_config_var("Py_GIL_DISABLED"):
         return _PyRefBase
     try:
         from ._speedups import RefBase, setup
     except ImportError:
         return _PyRefBase
-    setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN)
+    try:
+        setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN)
+    except RuntimeError:  # set up already by another copy of this module
+        return _PyRefBase
     return RefBase  # type: ignore[return-value]
 
 

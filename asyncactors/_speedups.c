@@ -21,10 +21,18 @@
  * pid stored there with its own, kept up to date by an at-fork hook: the same
  * answer without the system call. On later Pythons, which make no such call,
  * it calls ``asyncio._get_running_loop()``.
+ *
+ * All state is process-wide (statics), so the module serves one interpreter:
+ * the first that imports it. Any other interpreter gets ImportError (and
+ * _ref.py its pure-Python twin), and setup() takes effect once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#if defined(HAVE_GETPID) && !defined(MS_WINDOWS)
+#include <pthread.h>
+#include <unistd.h>
+#endif
 
 typedef struct {
     PyObject_HEAD
@@ -54,26 +62,41 @@ static PyObject *str_create_future;
 static PyObject *kwnames_loop;    /* ("loop",) */
 
 /* One-entry caches of whether a loop type's create_future is BaseEventLoop's
- * (by type, strong references). */
-static PyTypeObject *plain_future_type;
-static PyTypeObject *own_future_type;
+ * (by type, strong references), each with the type's version tag when the
+ * answer was found: assigning to the class (or a base) changes the tag, and
+ * the answer is found again. A create_future set on a loop instance is not
+ * seen (as the type's is what is looked at): such a loop gets a plain Future. */
+typedef struct {
+    PyTypeObject *type;
+    unsigned int version;
+} Known;
+
+static Known plain_loop;
+static Known own_loop;
 
 static int
-remember(PyTypeObject **slot, PyTypeObject *type)
+is_known(Known *known, PyTypeObject *type)
+{
+    return type == known->type && type->tp_version_tag != 0
+           && type->tp_version_tag == known->version;
+}
+
+static void
+remember(Known *known, PyTypeObject *type)
 {
     Py_INCREF(type);
-    Py_XSETREF(*slot, type);
-    return 1;
+    Py_XSETREF(known->type, type);
+    known->version = type->tp_version_tag; /* 0 (no tag) is never known */
 }
 
 /* Whether ``type``'s create_future is BaseEventLoop's (a plain asyncio.Future). */
 static int
 makes_plain_futures(PyTypeObject *type)
 {
-    if (type == plain_future_type) {
+    if (is_known(&plain_loop, type)) {
         return 1;
     }
-    if (type == own_future_type) {
+    if (is_known(&own_loop, type)) {
         return 0;
     }
     PyObject *create = PyObject_GetAttr((PyObject *)type, str_create_future);
@@ -82,11 +105,9 @@ makes_plain_futures(PyTypeObject *type)
     }
     int plain = create == base_create_future;
     Py_DECREF(create);
-    if (plain) {
-        return remember(&plain_future_type, type);
-    }
-    remember(&own_future_type, type);
-    return 0;
+    /* The lookup above gave the type a version tag, if one was left. */
+    remember(plain ? &plain_loop : &own_loop, type);
+    return plain;
 }
 
 /* The error of reading a field never set, as a slot of the Python twin raises it. */
@@ -155,6 +176,10 @@ running_loop(void)
 static PyObject *
 ref_await(RefBase *self)
 {
+    if (future_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "asyncactors._speedups.setup() was not called");
+        return NULL;
+    }
     PyObject *state = self->state;
     if (state == NULL) {
         return missing(self, "_state");
@@ -267,12 +292,16 @@ ref_dealloc(RefBase *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+    /* A long chain of refs (through _value, say) is freed without recursing
+     * once per link in C (which overflows the stack). */
+    Py_TRASHCAN_BEGIN(self, ref_dealloc)
     if (self->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)self);
     }
     ref_clear(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
+    Py_TRASHCAN_END
 }
 
 static PyMemberDef ref_members[] = {
@@ -299,21 +328,19 @@ static PyType_Slot ref_slots[] = {
 static PyType_Spec ref_spec = {
     .name = "asyncactors._speedups.RefBase",
     .basicsize = sizeof(RefBase),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = ref_slots,
 };
 
 #ifdef READ_HOLDER
-static PyObject *
-after_fork(PyObject *module, PyObject *unused)
+/* Runs in the child of any fork(), os.fork() or not (a raw fork through
+ * ctypes, an extension's own): getpid() is async-signal-safe. */
+static void
+after_fork_in_child(void)
 {
     my_pid = getpid();
-    Py_RETURN_NONE;
 }
-
-static PyMethodDef after_fork_def = {
-    "_after_fork", after_fork, METH_NOARGS, "Note the pid of this forked child.",
-};
 
 /* Whether ``get`` is _asyncio's C _get_running_loop, whose holder we may read. */
 static int
@@ -335,41 +362,17 @@ is_asyncio_getter(PyObject *get)
            && strcmp(((PyCFunctionObject *)get)->m_ml->ml_name, "_get_running_loop") == 0;
 }
 
-/* Keep my_pid right in forked children (os.register_at_fork). */
+/* Keep my_pid right in forked children. */
 static int
-track_pid(PyObject *module)
+track_pid(void)
 {
     my_pid = getpid();
-    PyObject *hook = PyCFunction_NewEx(&after_fork_def, module, NULL);
-    if (hook == NULL) {
+    int err = pthread_atfork(NULL, NULL, after_fork_in_child);
+    if (err != 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    PyObject *os = PyImport_ImportModule("os");
-    if (os == NULL) {
-        Py_DECREF(hook);
-        return -1;
-    }
-    PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
-    Py_DECREF(os);
-    if (reg == NULL) {
-        Py_DECREF(hook);
-        return -1;
-    }
-    PyObject *kwargs = Py_BuildValue("{sO}", "after_in_child", hook);
-    Py_DECREF(hook);
-    if (kwargs == NULL) {
-        Py_DECREF(reg);
-        return -1;
-    }
-    PyObject *empty = PyTuple_New(0);
-    PyObject *r = empty == NULL ? NULL : PyObject_Call(reg, empty, kwargs);
-    Py_XDECREF(empty);
-    Py_DECREF(kwargs);
-    Py_DECREF(reg);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
     return 0;
 }
 #endif
@@ -389,13 +392,25 @@ setup(PyObject *module, PyObject *args)
     if (create == NULL) {
         return NULL;
     }
-    Py_XSETREF(future_type, Py_NewRef(fut));
-    Py_XSETREF(base_create_future, create);
-    Py_XSETREF(get_running_loop, Py_NewRef(get));
-    Py_XSETREF(actor_var, Py_NewRef(var));
-    Py_XSETREF(seen, Py_NewRef(marker));
-    Py_CLEAR(plain_future_type);
-    Py_CLEAR(own_future_type);
+    if (future_type != NULL) {
+        /* Once only: refs made already await with these objects. The same
+         * call again changes nothing; other objects (a second copy of _ref,
+         * re-imported) must use the Python twin. */
+        int same = fut == future_type && create == base_create_future
+                   && get == get_running_loop && var == actor_var && marker == seen;
+        Py_DECREF(create);
+        if (same) {
+            Py_RETURN_NONE;
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "asyncactors._speedups.setup() was already called with other objects");
+        return NULL;
+    }
+    future_type = Py_NewRef(fut);
+    base_create_future = create;
+    get_running_loop = Py_NewRef(get);
+    actor_var = Py_NewRef(var);
+    seen = Py_NewRef(marker);
 #ifdef READ_HOLDER
     read_holder = is_asyncio_getter(get);
 #endif
@@ -409,6 +424,8 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static int init_once(void);
+
 static int
 intern(PyObject **slot, const char *name)
 {
@@ -416,8 +433,42 @@ intern(PyObject **slot, const char *name)
     return *slot == NULL ? -1 : 0;
 }
 
+/* The interpreter the module serves (see the top), once imported. */
+static int64_t owner = -1;
+
 static int
 module_exec(PyObject *module)
+{
+    int64_t here = PyInterpreterState_GetID(PyInterpreterState_Get());
+    if (here < 0) {
+        return -1;
+    }
+    if (owner >= 0 && here != owner) {
+        PyErr_SetString(PyExc_ImportError,
+                        "asyncactors._speedups serves only the first interpreter that imports it");
+        return -1;
+    }
+    if (owner < 0) {
+        if (init_once() < 0) {
+            return -1;
+        }
+        owner = here;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &ref_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "RefBase", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+/* What a re-import (after deleting the module from sys.modules) must not
+ * repeat: leaking the first names, and a second at-fork hook. */
+static int
+init_once(void)
 {
     if (intern(&str_finished, "_finished") < 0
         || intern(&str_await_from_other_loop, "_await_from_other_loop") < 0
@@ -440,23 +491,20 @@ module_exec(PyObject *module)
         return -1;
     }
 #ifdef READ_HOLDER
-    if (track_pid(module) < 0) {
+    if (track_pid() < 0) {
         return -1;
     }
 #endif
-    PyObject *type = PyType_FromModuleAndSpec(module, &ref_spec, NULL);
-    if (type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddObject(module, "RefBase", type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
     return 0;
 }
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* Isolated sub-interpreters refuse it before module_exec runs; legacy
+     * ones are refused by module_exec. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
     {0, NULL},
 };
 

@@ -22,5 +22,9 @@ def setup(
     get_running_loop: Callable[[], asyncio.AbstractEventLoop | None],
     actor_var: ContextVar[Any],
     seen: object,
+    /,
 ) -> None:
-    """Give ``RefBase``'s await the objects of ``asyncactors._ref`` it uses."""
+    """Give ``RefBase``'s await the objects of ``asyncactors._ref`` it uses.
+
+    Raises RuntimeError if called before with other objects (it takes effect once).
+    """
