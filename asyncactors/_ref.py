@@ -12,6 +12,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import sysconfig
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -80,7 +82,54 @@ def _is_lifecycle(exc: BaseException) -> bool:
     return isinstance(exc, ActorDiedError)
 
 
-class ObjectRef(Generic[_T]):
+class _PyRefBase:
+    """``ObjectRef``'s fields, in Python: the twin of ``_speedups.RefBase``.
+
+    ``ObjectRef.__await__`` is defined in Python only over this base.
+    """
+
+    __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
+
+    _exc: BaseException | None
+    _log: Any
+    _loop: asyncio.AbstractEventLoop | None
+    _state: int
+    _value: Any
+    # None, the future of a lone ``await`` (most refs are awaited once, and
+    # a list per call costs its allocation), or a list of futures and callbacks.
+    _waiters: Any
+
+
+def _ref_base() -> type[_PyRefBase]:
+    """The C base of ``ObjectRef`` if it is built and wanted, else the Python one.
+
+    Not wanted: with ASYNCACTORS_NO_EXTENSIONS set, or on a free-threaded build
+    (the C code relies on the GIL). Not usable: in a sub-interpreter (ImportError:
+    the extension serves the first interpreter only), or in a second copy of this
+    module (re-imported: the extension is set up once, with the first copy's objects).
+    """
+    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS") or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return _PyRefBase
+    try:
+        from ._speedups import RefBase, setup
+    except ImportError:
+        return _PyRefBase
+    try:
+        setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN)
+    except RuntimeError:  # set up already by another copy of this module
+        return _PyRefBase
+    return RefBase  # type: ignore[return-value]
+
+
+if TYPE_CHECKING:
+    _RefBase = _PyRefBase
+else:
+    _RefBase = _ref_base()
+# Whether ObjectRef's fields and await are the C extension's (asyncactors._speedups).
+ACCELERATED = _RefBase is not _PyRefBase
+
+
+class ObjectRef(_RefBase, Generic[_T]):
     """The future result of ``handle.method.remote()`` or ``asyncactors.put()``.
 
     Await it for the value, or the method's own exception. Inside an actor's
@@ -89,17 +138,15 @@ class ObjectRef(Generic[_T]):
     actor system's loop thread.
     """
 
-    __slots__ = ("__weakref__", "_exc", "_log", "_loop", "_state", "_value", "_waiters")
+    __slots__ = ()
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self._loop = loop
         self._state = PENDING
-        self._value: Any = None
-        self._exc: BaseException | None = None
-        # None, the future of a lone ``await`` (most refs are awaited once, and
-        # a list per call costs its allocation), or a list of futures and callbacks.
-        self._waiters: Any = None
-        self._log: _UnretrievedFailure | None = None
+        self._value = None
+        self._exc = None
+        self._waiters = None
+        self._log = None
 
     @classmethod
     def _ready(cls, value: Any) -> ObjectRef[Any]:
@@ -229,24 +276,27 @@ class ObjectRef(Generic[_T]):
         """
         return False
 
-    def __await__(self) -> Generator[Any, None, _T]:
-        if self._state:
-            return self._finished()
-        running = _get_running_loop()
-        if running is not self._loop or running is None:
-            return self._await_from_other_loop(running).__await__()
-        fut = running.create_future()
-        if self._waiters is None:
-            self._waiters = fut
-        else:
-            self._add_waiter(fut)
-        # _retrieved(), shortened: a pending ref has no failure to log yet.
-        self._log = _SEEN
-        actor = _actor_here()
-        if actor is None:
-            return iter(fut)  # not fut.__await__(): a slot wrapper, dearer to call
-        # An actor's method is about to block: its engine checks that the wait can end.
-        return actor.blocking_wait(self, fut)
+    # The C base has its own (see _speedups.c), which does the same.
+    if TYPE_CHECKING or not ACCELERATED:
+
+        def __await__(self) -> Generator[Any, None, _T]:
+            if self._state:
+                return self._finished()
+            running = _get_running_loop()
+            if running is not self._loop or running is None:
+                return self._await_from_other_loop(running).__await__()
+            fut = running.create_future()
+            if self._waiters is None:
+                self._waiters = fut
+            else:
+                self._add_waiter(fut)
+            # _retrieved(), shortened: a pending ref has no failure to log yet.
+            self._log = _SEEN
+            actor = _actor_here()
+            if actor is None:
+                return iter(fut)  # not fut.__await__(): a slot wrapper, dearer to call
+            # An actor's method is about to block: its engine checks that the wait can end.
+            return actor.blocking_wait(self, fut)
 
     def _finished(self) -> Generator[Any, None, _T]:
         return self._outcome()  # type: ignore[no-any-return]

@@ -16,8 +16,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "asyncactors"
 
 # Lowest first. Within a layer, a module may import those listed before it.
 LAYERS: list[list[str]] = [
-    # L0: leaves.
-    ["_exceptions", "_backoff", "_types", "_info", "_signature", "_mailbox", "_state", "_tools"],
+    # L0: leaves. _speedups is the optional C base of ObjectRef (_speedups.c, imported by _ref).
+    [
+        "_exceptions",
+        "_backoff",
+        "_types",
+        "_info",
+        "_signature",
+        "_mailbox",
+        "_state",
+        "_tools",
+        "_speedups",
+    ],
     # L1: refs, specs, options, context variables, events, stores, records of metrics.
     ["_ref", "_stream", "_metrics", "_specs", "_stores", "_context", "_options", "_events"],
     # L2: the seam.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
 from ..._mailbox import Lane, Mailbox
-from ..._ref import _SEEN, ObjectRef, _actor_here
+from ..._ref import _SEEN, ACCELERATED, ObjectRef, _actor_here
 from ..._specs import MethodSpec
 from ..._types import ASYNC, SYNC, ActorState, StopReason
 from .common import STOPPED_BY, UNREACHABLE, died_error
@@ -112,35 +112,38 @@ class Call(ObjectRef[Any]):
     def _unreachable(self) -> ActorDiedError:
         return died_error(self._core, UNREACHABLE)
 
-    def __await__(self) -> Generator[Any, None, Any]:
-        if self._state:
-            return self._finished()
-        core = self._core
-        loop = core.loop
-        # ObjectRef.__await__ asks for the running loop, and in Python 3.11 that
-        # makes a getpid() system call: on the actor's own thread, with its loop
-        # running, the running loop can only be the actor's (see CoreBase.on_loop).
-        host = core.host
-        marked = host.thread_loop
-        if (
-            marked._thread_id != _get_ident()
-            if marked is not None
-            else host.thread_id != _get_ident() or not loop.is_running()
-        ):
-            return ObjectRef.__await__(self)
-        # The rest of ObjectRef.__await__, inlined: the hot path. Not
-        # loop.create_future(), a Python method on asyncio's loops.
-        fut: asyncio.Future[Any] = _Future(loop=loop)
-        if self._waiters is None:
-            self._waiters = fut
-        else:
-            self._add_waiter(fut)
-        # _retrieved(), shortened: a pending ref has no failure to log yet.
-        self._log = _SEEN
-        actor = _actor_here()
-        if actor is None:
-            return iter(fut)  # not fut.__await__(): a slot wrapper, dearer to call
-        return actor.blocking_wait(self, fut)
+    # With the C base (_ref.ACCELERATED), its await does this without a Python frame.
+    if not ACCELERATED:
+
+        def __await__(self) -> Generator[Any, None, Any]:
+            if self._state:
+                return self._finished()
+            core = self._core
+            loop = core.loop
+            # ObjectRef.__await__ asks for the running loop, and in Python 3.11 that
+            # makes a getpid() system call: on the actor's own thread, with its loop
+            # running, the running loop can only be the actor's (see CoreBase.on_loop).
+            host = core.host
+            marked = host.thread_loop
+            if (
+                marked._thread_id != _get_ident()
+                if marked is not None
+                else host.thread_id != _get_ident() or not loop.is_running()
+            ):
+                return ObjectRef.__await__(self)
+            # The rest of ObjectRef.__await__, inlined: the hot path. Not
+            # loop.create_future(), a Python method on asyncio's loops.
+            fut: asyncio.Future[Any] = _Future(loop=loop)
+            if self._waiters is None:
+                self._waiters = fut
+            else:
+                self._add_waiter(fut)
+            # _retrieved(), shortened: a pending ref has no failure to log yet.
+            self._log = _SEEN
+            actor = _actor_here()
+            if actor is None:
+                return iter(fut)  # not fut.__await__(): a slot wrapper, dearer to call
+            return actor.blocking_wait(self, fut)
 
     def _admitted(self) -> None:
         self._pos = QUEUED

@@ -1,0 +1,524 @@
+/* asyncactors._speedups: ObjectRef's fields and its ``await`` in C.
+ *
+ * ``RefBase`` is the base of ``asyncactors._ref.ObjectRef``. It holds the ref's
+ * fields (plain object members with the names the Python code reads and
+ * writes) and implements ``__await__`` (the ``am_await`` slot) without a Python
+ * frame: the per-await cost of a call's result. Everything else stays in
+ * Python, in ``ObjectRef``; ``_ref.py`` has the pure-Python twin of this type,
+ * used when the extension is missing or ASYNCACTORS_NO_EXTENSIONS is set.
+ *
+ * What ``await ref`` does (as ``ObjectRef.__await__`` in Python):
+ *   - done already: ``self._finished()``;
+ *   - the running loop is not the ref's (or none runs):
+ *     ``self._await_from_other_loop(running).__await__()``;
+ *   - else a waiter future of the loop joins ``_waiters`` (alone, or through
+ *     ``self._add_waiter``), ``_log`` becomes the "seen" marker, and the
+ *     awaiting code gets ``iter(fut)``, or, inside an actor,
+ *     ``actor.blocking_wait(self, fut)``.
+ * In Python 3.11 ``asyncio._get_running_loop()`` makes a getpid() system call
+ * per ask, to tell a forked child that its parent's loop is not running there.
+ * running_loop() reads the same record of the running loop and compares the
+ * pid stored there with its own, kept up to date by an at-fork hook: the same
+ * answer without the system call. On later Pythons, which make no such call,
+ * it calls ``asyncio._get_running_loop()``.
+ *
+ * All state is process-wide (statics), so the module serves one interpreter:
+ * the first that imports it. Any other interpreter gets ImportError (and
+ * _ref.py its pure-Python twin), and setup() takes effect once.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#if defined(HAVE_GETPID) && !defined(MS_WINDOWS)
+#include <pthread.h>
+#include <unistd.h>
+#endif
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *exc;
+    PyObject *log;
+    PyObject *loop;
+    PyObject *state;
+    PyObject *value;
+    PyObject *waiters;
+    PyObject *weakreflist;
+} RefBase;
+
+/* Set once by setup(), from asyncactors._ref. */
+static PyObject *future_type;     /* asyncio.Future */
+static PyObject *base_create_future; /* BaseEventLoop.create_future */
+static PyObject *get_running_loop; /* asyncio._get_running_loop */
+static PyObject *actor_var;       /* _ref.actor_var */
+static PyObject *seen;            /* _ref._SEEN */
+
+/* Interned names. */
+static PyObject *str_finished;
+static PyObject *str_await_from_other_loop;
+static PyObject *str_await;
+static PyObject *str_add_waiter;
+static PyObject *str_blocking_wait;
+static PyObject *str_create_future;
+static PyObject *kwnames_loop;    /* ("loop",) */
+
+/* One-entry caches of whether a loop type's create_future is BaseEventLoop's
+ * (by type, strong references), each with the type's version tag when the
+ * answer was found: assigning to the class (or a base) changes the tag, and
+ * the answer is found again. A create_future set on a loop instance is not
+ * seen (as the type's is what is looked at): such a loop gets a plain Future. */
+typedef struct {
+    PyTypeObject *type;
+    unsigned int version;
+} Known;
+
+static Known plain_loop;
+static Known own_loop;
+
+static int
+is_known(Known *known, PyTypeObject *type)
+{
+    return type == known->type && type->tp_version_tag != 0
+           && type->tp_version_tag == known->version;
+}
+
+static void
+remember(Known *known, PyTypeObject *type)
+{
+    Py_INCREF(type);
+    Py_XSETREF(known->type, type);
+    known->version = type->tp_version_tag; /* 0 (no tag) is never known */
+}
+
+/* Whether ``type``'s create_future is BaseEventLoop's (a plain asyncio.Future). */
+static int
+makes_plain_futures(PyTypeObject *type)
+{
+    if (is_known(&plain_loop, type)) {
+        return 1;
+    }
+    if (is_known(&own_loop, type)) {
+        return 0;
+    }
+    PyObject *create = PyObject_GetAttr((PyObject *)type, str_create_future);
+    if (create == NULL) {
+        return -1;
+    }
+    int plain = create == base_create_future;
+    Py_DECREF(create);
+    /* The lookup above gave the type a version tag, if one was left. */
+    remember(plain ? &plain_loop : &own_loop, type);
+    return plain;
+}
+
+/* The error of reading a field never set, as a slot of the Python twin raises it. */
+static PyObject *
+missing(RefBase *self, const char *name)
+{
+    PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                 Py_TYPE(self)->tp_name, name);
+    return NULL;
+}
+
+#if PY_VERSION_HEX < 0x030C0000 && defined(HAVE_GETPID) && !defined(MS_WINDOWS)
+#define READ_HOLDER 1
+/* Python 3.11's _asyncio keeps the running loop of a thread in the thread
+ * state's dict, in a holder with the pid of the process that set it
+ * (Modules/_asynciomodule.c, PyRunningLoopHolder). The holder's type is checked
+ * (name and size) before its fields are read; anything else asks asyncio. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *rl_loop;
+    pid_t rl_pid;
+} Holder;
+
+static int read_holder;          /* setup() got _asyncio's own _get_running_loop */
+static PyTypeObject *holder_type; /* the holder's type once checked */
+static pid_t my_pid;              /* this process's pid, reset in a forked child */
+static PyObject *str_running_key;
+
+static int
+is_holder(PyTypeObject *type)
+{
+    if (type == holder_type) {
+        return 1;
+    }
+    if (holder_type == NULL && strcmp(type->tp_name, "_RunningLoopHolder") == 0
+        && type->tp_basicsize == (Py_ssize_t)sizeof(Holder)) {
+        holder_type = (PyTypeObject *)Py_NewRef(type);
+        return 1;
+    }
+    return 0;
+}
+#endif
+
+/* The running loop, as ``asyncio._get_running_loop()`` gives it (a new
+ * reference; None when none runs). */
+static PyObject *
+running_loop(void)
+{
+#ifdef READ_HOLDER
+    if (read_holder) {
+        PyObject *dict = PyThreadState_GetDict(); /* borrowed */
+        if (dict != NULL) {
+            PyObject *rl = PyDict_GetItemWithError(dict, str_running_key); /* borrowed */
+            if (rl == NULL && PyErr_Occurred()) {
+                return NULL;
+            }
+            if (rl != NULL && is_holder(Py_TYPE(rl)) && ((Holder *)rl)->rl_pid == my_pid) {
+                return Py_NewRef(((Holder *)rl)->rl_loop);
+            }
+        }
+    }
+#endif
+    return PyObject_CallNoArgs(get_running_loop);
+}
+
+static PyObject *
+ref_await(RefBase *self)
+{
+    if (future_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "asyncactors._speedups.setup() was not called");
+        return NULL;
+    }
+    PyObject *state = self->state;
+    if (state == NULL) {
+        return missing(self, "_state");
+    }
+    int done = PyObject_IsTrue(state);
+    if (done < 0) {
+        return NULL;
+    }
+    if (done) {
+        return PyObject_CallMethodNoArgs((PyObject *)self, str_finished);
+    }
+    PyObject *loop = self->loop;
+    if (loop == NULL) {
+        return missing(self, "_loop");
+    }
+    PyObject *running = running_loop();
+    if (running == NULL) {
+        return NULL;
+    }
+    if (running != loop || running == Py_None) {
+        PyObject *coro = PyObject_CallMethodOneArg(
+            (PyObject *)self, str_await_from_other_loop, running);
+        Py_DECREF(running);
+        if (coro == NULL) {
+            return NULL;
+        }
+        PyObject *it = PyObject_CallMethodNoArgs(coro, str_await);
+        Py_DECREF(coro);
+        return it;
+    }
+    PyObject *fut;
+    int plain = makes_plain_futures(Py_TYPE(running));
+    if (plain < 0) {
+        Py_DECREF(running);
+        return NULL;
+    }
+    if (plain) {
+        PyObject *args[1] = {running};
+        fut = PyObject_Vectorcall(future_type, args, 0, kwnames_loop);
+    }
+    else {
+        fut = PyObject_CallMethodNoArgs(running, str_create_future);
+    }
+    Py_DECREF(running);
+    if (fut == NULL) {
+        return NULL;
+    }
+    PyObject *waiters = self->waiters;
+    if (waiters == NULL) {
+        Py_DECREF(fut);
+        return missing(self, "_waiters");
+    }
+    if (waiters == Py_None) {
+        self->waiters = Py_NewRef(fut);
+        Py_DECREF(waiters);
+    }
+    else {
+        PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, str_add_waiter, fut);
+        if (r == NULL) {
+            Py_DECREF(fut);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    Py_XSETREF(self->log, Py_NewRef(seen));
+    PyObject *actor;
+    if (PyContextVar_Get(actor_var, NULL, &actor) < 0) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    PyObject *it;
+    if (actor == NULL || actor == Py_None) {
+        it = PyObject_GetIter(fut);
+    }
+    else {
+        it = PyObject_CallMethodObjArgs(actor, str_blocking_wait, (PyObject *)self, fut, NULL);
+    }
+    Py_XDECREF(actor);
+    Py_DECREF(fut);
+    return it;
+}
+
+static int
+ref_traverse(RefBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->exc);
+    Py_VISIT(self->log);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->state);
+    Py_VISIT(self->value);
+    Py_VISIT(self->waiters);
+    return 0;
+}
+
+static int
+ref_clear(RefBase *self)
+{
+    Py_CLEAR(self->exc);
+    Py_CLEAR(self->log);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->state);
+    Py_CLEAR(self->value);
+    Py_CLEAR(self->waiters);
+    return 0;
+}
+
+static void
+ref_dealloc(RefBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    /* A long chain of refs (through _value, say) is freed without recursing
+     * once per link in C (which overflows the stack). */
+    Py_TRASHCAN_BEGIN(self, ref_dealloc)
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    ref_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+    Py_TRASHCAN_END
+}
+
+static PyMemberDef ref_members[] = {
+    {"_exc", T_OBJECT_EX, offsetof(RefBase, exc), 0, NULL},
+    {"_log", T_OBJECT_EX, offsetof(RefBase, log), 0, NULL},
+    {"_loop", T_OBJECT_EX, offsetof(RefBase, loop), 0, NULL},
+    {"_state", T_OBJECT_EX, offsetof(RefBase, state), 0, NULL},
+    {"_value", T_OBJECT_EX, offsetof(RefBase, value), 0, NULL},
+    {"_waiters", T_OBJECT_EX, offsetof(RefBase, waiters), 0, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(RefBase, weakreflist), READONLY, NULL},
+    {NULL},
+};
+
+static PyType_Slot ref_slots[] = {
+    {Py_am_await, ref_await},
+    {Py_tp_traverse, ref_traverse},
+    {Py_tp_clear, ref_clear},
+    {Py_tp_dealloc, ref_dealloc},
+    {Py_tp_members, ref_members},
+    {Py_tp_doc, "The fields and await of asyncactors' ObjectRef, in C."},
+    {0, NULL},
+};
+
+static PyType_Spec ref_spec = {
+    .name = "asyncactors._speedups.RefBase",
+    .basicsize = sizeof(RefBase),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = ref_slots,
+};
+
+#ifdef READ_HOLDER
+/* Runs in the child of any fork(), os.fork() or not (a raw fork through
+ * ctypes, an extension's own): getpid() is async-signal-safe. */
+static void
+after_fork_in_child(void)
+{
+    my_pid = getpid();
+}
+
+/* Whether ``get`` is _asyncio's C _get_running_loop, whose holder we may read. */
+static int
+is_asyncio_getter(PyObject *get)
+{
+    if (!PyCFunction_Check(get)) {
+        return 0;
+    }
+    PyObject *owner = PyCFunction_GET_SELF(get);
+    if (owner == NULL || !PyModule_Check(owner)) {
+        return 0;
+    }
+    const char *name = PyModule_GetName(owner);
+    if (name == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return strcmp(name, "_asyncio") == 0
+           && strcmp(((PyCFunctionObject *)get)->m_ml->ml_name, "_get_running_loop") == 0;
+}
+
+/* Keep my_pid right in forked children. */
+static int
+track_pid(void)
+{
+    my_pid = getpid();
+    int err = pthread_atfork(NULL, NULL, after_fork_in_child);
+    if (err != 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+static PyObject *
+setup(PyObject *module, PyObject *args)
+{
+    PyObject *fut, *base, *get, *var, *marker;
+    if (!PyArg_ParseTuple(args, "OOOOO:setup", &fut, &base, &get, &var, &marker)) {
+        return NULL;
+    }
+    if (!PyContextVar_CheckExact(var)) {
+        PyErr_SetString(PyExc_TypeError, "setup() needs the actor ContextVar");
+        return NULL;
+    }
+    PyObject *create = PyObject_GetAttr(base, str_create_future);
+    if (create == NULL) {
+        return NULL;
+    }
+    if (future_type != NULL) {
+        /* Once only: refs made already await with these objects. The same
+         * call again changes nothing; other objects (a second copy of _ref,
+         * re-imported) must use the Python twin. */
+        int same = fut == future_type && create == base_create_future
+                   && get == get_running_loop && var == actor_var && marker == seen;
+        Py_DECREF(create);
+        if (same) {
+            Py_RETURN_NONE;
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "asyncactors._speedups.setup() was already called with other objects");
+        return NULL;
+    }
+    future_type = Py_NewRef(fut);
+    base_create_future = create;
+    get_running_loop = Py_NewRef(get);
+    actor_var = Py_NewRef(var);
+    seen = Py_NewRef(marker);
+#ifdef READ_HOLDER
+    read_holder = is_asyncio_getter(get);
+#endif
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"setup", setup, METH_VARARGS,
+     "setup(future_type, base_event_loop, get_running_loop, actor_var, seen): "
+     "the objects of asyncactors._ref that RefBase's await uses."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int init_once(void);
+
+static int
+intern(PyObject **slot, const char *name)
+{
+    *slot = PyUnicode_InternFromString(name);
+    return *slot == NULL ? -1 : 0;
+}
+
+/* The interpreter the module serves (see the top), once imported. */
+static int64_t owner = -1;
+
+static int
+module_exec(PyObject *module)
+{
+    int64_t here = PyInterpreterState_GetID(PyInterpreterState_Get());
+    if (here < 0) {
+        return -1;
+    }
+    if (owner >= 0 && here != owner) {
+        PyErr_SetString(PyExc_ImportError,
+                        "asyncactors._speedups serves only the first interpreter that imports it");
+        return -1;
+    }
+    if (owner < 0) {
+        if (init_once() < 0) {
+            return -1;
+        }
+        owner = here;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &ref_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "RefBase", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+/* What a re-import (after deleting the module from sys.modules) must not
+ * repeat: leaking the first names, and a second at-fork hook. */
+static int
+init_once(void)
+{
+    if (intern(&str_finished, "_finished") < 0
+        || intern(&str_await_from_other_loop, "_await_from_other_loop") < 0
+        || intern(&str_await, "__await__") < 0
+        || intern(&str_add_waiter, "_add_waiter") < 0
+        || intern(&str_blocking_wait, "blocking_wait") < 0
+#ifdef READ_HOLDER
+        || intern(&str_running_key, "__asyncio_running_event_loop__") < 0
+#endif
+        || intern(&str_create_future, "create_future") < 0) {
+        return -1;
+    }
+    PyObject *loop = PyUnicode_InternFromString("loop");
+    if (loop == NULL) {
+        return -1;
+    }
+    kwnames_loop = PyTuple_Pack(1, loop);
+    Py_DECREF(loop);
+    if (kwnames_loop == NULL) {
+        return -1;
+    }
+#ifdef READ_HOLDER
+    if (track_pid() < 0) {
+        return -1;
+    }
+#endif
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* Isolated sub-interpreters refuse it before module_exec runs; legacy
+     * ones are refused by module_exec. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "asyncactors._speedups",
+    .m_doc = "C accelerator of asyncactors' ObjectRef (optional: _ref.py has a pure-Python twin).",
+    .m_size = 0,
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&speedups_module);
+}

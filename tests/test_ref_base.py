@@ -1,0 +1,451 @@
+"""ObjectRef's base: the C accelerator (asyncactors._speedups) and its pure-Python twin.
+
+The tests here run on whichever base is in use; test_pure_python_base_passes_the_ref_tests
+runs them (with the ref, batch and deadlock tests) again with ASYNCACTORS_NO_EXTENSIONS=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import importlib.util
+import os
+import pickle
+import subprocess
+import sys
+import sysconfig
+import threading
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import asyncactors
+from asyncactors import ActorSystem, DeadlockError, ObjectRef, _ref
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@asyncactors.remote
+class Sleeper:
+    def __init__(self) -> None:
+        self.finished = 0
+
+    async def nap(self) -> str:
+        await asyncio.sleep(0.01)
+        self.finished += 1
+        return "rested"
+
+    def count(self) -> int:
+        return self.finished
+
+
+@asyncactors.remote
+class Asker:
+    async def ask(self, other: Any) -> str:
+        result: str = await other.nap.remote()
+        return result
+
+    async def ask_self(self, me: Any) -> Any:
+        return await me.ask.remote(None)
+
+
+def test_the_c_base_is_used_when_built_unless_turned_off() -> None:
+    """ObjectRef sits on _speedups.RefBase when it is importable and not turned off."""
+    wanted = (
+        not os.environ.get("ASYNCACTORS_NO_EXTENSIONS")
+        and importlib.util.find_spec("asyncactors._speedups") is not None
+    )
+    assert _ref.ACCELERATED is wanted
+    base = ObjectRef.__mro__[1]
+    assert base.__module__ == ("asyncactors._speedups" if wanted else "asyncactors._ref")
+
+
+def test_pure_python_base_passes_the_ref_tests() -> None:
+    """With ASYNCACTORS_NO_EXTENSIONS=1 the ref, batch and deadlock tests pass in Python."""
+    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS"):
+        pytest.skip("already on the pure-Python base: this is the run it starts")
+    files = ["tests/test_ref_base.py", "tests/test_ref.py", "tests/test_batch.py"]
+    files.append("tests/test_deadlock.py")
+    env = {**os.environ, "ASYNCACTORS_NO_EXTENSIONS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout
+    assert "failed" not in done.stdout
+
+
+def test_a_ref_in_a_cycle_through_its_waiters_is_collected() -> None:
+    """Cycles through _waiters, _value and _exc are found by the garbage collector."""
+    ref: ObjectRef[Any] = ObjectRef(None)
+
+    def callback(r: ObjectRef[Any], me: ObjectRef[Any] = ref) -> None:
+        pass
+
+    ref._add_callback(callback)  # ref -> _waiters -> callback -> ref
+    del callback
+    ref._value = ref
+    ref._exc = RuntimeError(ref)
+    dead = weakref.ref(ref)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del ref
+        assert dead() is not None  # held by its cycles only
+        gc.collect()
+        assert dead() is None
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+async def test_a_call_in_a_cycle_through_its_own_fields_is_collected() -> None:
+    """A Call (a subclass with slots of its own) in a cycle is collected too."""
+    async with ActorSystem():
+        s = Sleeper.remote()
+        ref = s.count.remote()
+        assert await ref == 0
+        ref._value = [ref]
+        dead = weakref.ref(ref)
+        del ref
+        gc.collect()
+        assert dead() is None
+
+
+@pytest.mark.parametrize("field", ["_log", "_loop", "_state"])
+def test_a_ref_in_a_cycle_through_another_field_is_collected(field: str) -> None:
+    """Cycles through _log, _loop and _state are found by the garbage collector too."""
+    ref: ObjectRef[Any] = ObjectRef(None)
+    setattr(ref, field, [ref])
+    dead = weakref.ref(ref)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del ref
+        assert dead() is not None  # held by its cycle only
+        gc.collect()
+        assert dead() is None
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run_python(code: str, **env: str) -> str:
+    """Runs ``code`` in a fresh interpreter (crashes stay there); returns its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+needs_c = pytest.mark.skipif(not _ref.ACCELERATED, reason="the C base is not in use")
+
+
+def test_the_c_base_awaited_before_setup_raises() -> None:
+    """RefBase awaited before _speedups.setup() (never called here) raises RuntimeError."""
+    if importlib.util.find_spec("asyncactors._speedups") is None:
+        pytest.skip("the C extension is not built")
+    out = _run_python(
+        "from asyncactors._speedups import RefBase\n"
+        "r = RefBase(); r._state = 0; r._loop = None\n"
+        "try:\n"
+        "    r.__await__()\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc)\n",
+        ASYNCACTORS_NO_EXTENSIONS="1",  # so that _ref does not call setup()
+    )
+    assert out.strip() == "asyncactors._speedups.setup() was not called"
+
+
+@pytest.mark.parametrize("kind", ["ObjectRef", "RefBase"])
+def test_a_long_chain_of_refs_is_freed_without_overflowing_the_stack(kind: str) -> None:
+    """Freeing refs linked through _value, deeper than the C stack allows recursion, works."""
+    out = _run_python(
+        "import threading\n"
+        "from asyncactors._ref import ObjectRef, _RefBase as RefBase\n"
+        f"cls = {kind}\n"
+        "def chain():\n"
+        "    head = None\n"
+        "    for _ in range(100_000):\n"
+        "        r = cls.__new__(cls); r._value = head; head = r\n"
+        "    del r, head\n"
+        "    print('freed')\n"
+        "threading.stack_size(256 * 1024)\n"
+        "t = threading.Thread(target=chain); t.start(); t.join()\n"
+    )
+    assert out.strip() == "freed"
+
+
+@needs_c
+def test_the_c_base_is_immutable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RefBase's attributes cannot be replaced (Py_TPFLAGS_IMMUTABLETYPE)."""
+    base = ObjectRef.__mro__[1]
+    with pytest.raises(TypeError, match="immutable"):
+        monkeypatch.setattr(base, "__await__", None)  # restored if it were allowed
+
+
+def test_a_free_threaded_build_uses_the_python_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the GIL is disabled (Py_GIL_DISABLED), _ref_base() picks the Python twin."""
+    real = sysconfig.get_config_var
+
+    def config(name: str) -> Any:
+        return 1 if name == "Py_GIL_DISABLED" else real(name)
+
+    monkeypatch.setattr(sysconfig, "get_config_var", config)
+    assert _ref._ref_base() is _ref._PyRefBase
+
+
+@needs_c
+def test_a_second_copy_of_the_ref_module_gets_the_python_base() -> None:
+    """_ref re-imported (deleted from sys.modules) falls back to Python; the first copy's
+    refs keep awaiting with its own objects (setup() takes effect once)."""
+    out = _run_python(
+        "import asyncio, sys\n"
+        "import asyncactors._ref as first\n"
+        "del sys.modules['asyncactors._ref'], sys.modules['asyncactors._speedups']\n"
+        "import asyncactors._ref as second\n"
+        "import asyncactors._speedups\n"
+        "async def main():\n"
+        "    ref = first.ObjectRef(asyncio.get_running_loop())\n"
+        "    ref.__await__()\n"
+        "    return ref._log is first._SEEN\n"
+        "print(first.ACCELERATED, second.ACCELERATED, asyncio.run(main()))\n"
+    )
+    assert out.split() == ["True", "False", "True"]
+
+
+_SUBINTERPRETER = """
+import asyncio, sys
+try:
+    import _xxsubinterpreters as si
+except ImportError:
+    import _interpreters as si
+import asyncactors._ref as r
+kw = {"isolated": False} if sys.version_info >= (3, 12) else {}
+for _ in range(2):
+    iid = si.create(**kw)
+    si.run_string(iid, "import asyncactors._ref as r; print('sub', r.ACCELERATED, flush=True)")
+    si.destroy(iid)
+
+class Actor:
+    def blocking_wait(self, ref, fut):
+        print("main actor", flush=True)
+        return iter(fut)
+
+async def main():
+    r.actor_var.set(Actor())
+    ref = r.ObjectRef(asyncio.get_running_loop())
+    ref.__await__()
+    print("main", r.ACCELERATED, ref._log is r._SEEN, type(ref._waiters) is asyncio.Future)
+
+asyncio.run(main())
+"""
+
+
+@needs_c
+def test_a_sub_interpreter_gets_the_python_base_and_leaves_the_main_ones_alone() -> None:
+    """The C base serves the first interpreter only: a sub-interpreter importing
+    asyncactors gets the Python twin, and the main one keeps its actor_var and marker."""
+    if not any(importlib.util.find_spec(m) for m in ("_xxsubinterpreters", "_interpreters")):
+        pytest.skip("no sub-interpreter module")
+    out = _run_python(_SUBINTERPRETER)
+    assert out.splitlines() == ["sub False", "sub False", "main actor", "main True True True"]
+
+
+def test_weakrefs_to_a_ref_die_with_it() -> None:
+    """A ref can be weakly referenced; the weakref dies (and calls back) when it goes."""
+    gone: list[Any] = []
+    ref: ObjectRef[Any] = ObjectRef(None)
+    dead = weakref.ref(ref, gone.append)
+    assert dead() is ref
+    del ref
+    assert dead() is None
+    assert gone == [dead]
+
+
+def test_repr_and_pickling_refusal() -> None:
+    """repr() names the state; pickling a ref says it lives in this process."""
+    ref: ObjectRef[Any] = ObjectRef(None)
+    assert repr(ref) == "<ObjectRef pending>"
+    ref._set_result(1)
+    assert repr(ref) == "<ObjectRef done>"
+    with pytest.raises(TypeError, match="cannot be serialized: it lives in this process"):
+        pickle.dumps(ref)
+
+
+def test_a_field_never_set_raises_attribute_error_on_await() -> None:
+    """A ref made without its fields fails an await with AttributeError naming the field."""
+    ref = ObjectRef.__new__(ObjectRef)
+    with pytest.raises(AttributeError, match="'ObjectRef' object has no attribute '_state'"):
+        ref.__await__()
+    ref._state = 0
+    with pytest.raises(AttributeError, match="'ObjectRef' object has no attribute '_loop'"):
+        ref.__await__()
+
+
+async def test_a_done_ref_gives_its_value_or_raises_its_error() -> None:
+    """Awaiting a resolved ref returns its value, or raises its exception, at once."""
+    ok: ObjectRef[int] = ObjectRef(asyncio.get_running_loop())
+    ok._set_result(7)
+    assert await ok == 7
+    bad: ObjectRef[int] = ObjectRef(asyncio.get_running_loop())
+    bad._set_exception(KeyError("k"), log=False)
+    with pytest.raises(KeyError):
+        await bad
+
+
+def test_awaiting_with_no_running_loop_raises() -> None:
+    """Outside a running loop, await says a ref needs one."""
+    ref: ObjectRef[Any] = ObjectRef(None)
+    steps = ref.__await__()
+    with pytest.raises(RuntimeError, match="can only be awaited inside a running event loop"):
+        steps.send(None)
+
+
+def _raw_fork() -> int:
+    """fork() of the C library, without os.fork's at-fork hooks."""
+    fork: Any = ctypes.CDLL(None).fork
+    pid: int = fork()
+    return pid
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("fork", [os.fork, _raw_fork], ids=["os.fork", "raw"])
+def test_in_a_forked_child_the_parents_loop_is_not_running(fork: Any) -> None:
+    """As asyncio says after a fork (os.fork or the C library's own): the parent's loop
+    does not run in the child, so awaiting one of its refs there raises instead of
+    waiting on a loop that never turns."""
+
+    async def fork_with_the_loop_running() -> int:
+        ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
+            pid: int = fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                ref.__await__().send(None)
+            except RuntimeError as exc:
+                code = 0 if "inside a running event loop" in str(exc) else 2
+            finally:
+                os._exit(code)
+        return pid
+
+    pid = asyncio.run(fork_with_the_loop_running())
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+async def test_a_ref_of_this_loop_is_awaited_from_another_loop() -> None:
+    """A pending ref of this loop, awaited in another thread's loop, gets its value."""
+    loop = asyncio.get_running_loop()
+    ref: ObjectRef[str] = ObjectRef(loop)
+    started = threading.Event()
+    box: list[str] = []
+
+    async def other() -> None:
+        waiting = asyncio.ensure_future(_await(ref))
+        await asyncio.sleep(0)
+        started.set()
+        box.append(await waiting)
+
+    t = threading.Thread(target=asyncio.run, args=(other(),))
+    t.start()
+    while not started.is_set():
+        await asyncio.sleep(0.001)
+    ref._set_result("there")
+    while t.is_alive():
+        await asyncio.sleep(0.001)
+    assert box == ["there"]
+
+
+async def _await(ref: ObjectRef[Any]) -> Any:
+    return await ref
+
+
+async def test_cancelling_one_awaiter_cancels_neither_the_call_nor_the_others() -> None:
+    """Each await gets its own waiter (Ray's semantics): one cancelled, the others get the value."""
+    async with ActorSystem():
+        s = Sleeper.remote()
+        ref = s.nap.remote()
+        tasks = [asyncio.ensure_future(_await(ref)) for _ in range(3)]
+        await asyncio.sleep(0)
+        tasks[1].cancel()
+        assert await tasks[0] == "rested"
+        assert await tasks[2] == "rested"
+        assert tasks[1].cancelled()
+        assert await s.count.remote() == 1
+
+
+async def test_an_actor_awaiting_a_ref_goes_through_its_engine() -> None:
+    """Inside an actor, await asks the engine: another actor's call gives its value, and a
+    call to itself that cannot start until this one ends raises DeadlockError at once."""
+    async with ActorSystem():
+        s = Sleeper.remote()
+        a = Asker.options(max_concurrency=1).remote()
+        assert await a.ask.remote(s) == "rested"
+        with pytest.raises(DeadlockError):
+            await a.ask_self.remote(a)
+
+
+class _OwnFutures(asyncio.SelectorEventLoop):
+    """A loop with its own create_future, counted."""
+
+    made = 0
+
+    def create_future(self) -> asyncio.Future[Any]:
+        type(self).made += 1
+        return super().create_future()
+
+
+@pytest.mark.parametrize("kind", [_OwnFutures, asyncio.SelectorEventLoop])
+def test_await_on_loops_of_other_kinds(kind: type[asyncio.AbstractEventLoop]) -> None:
+    """A loop's own create_future is used for the waiter; a plain loop's is not called."""
+    _OwnFutures.made = 0
+    assert _await_one_on(kind()) == "ok"
+    assert _OwnFutures.made == (1 if kind is _OwnFutures else 0)
+
+
+def _await_one_on(loop: asyncio.AbstractEventLoop) -> Any:
+    async def main() -> Any:
+        ref: ObjectRef[str] = ObjectRef(asyncio.get_running_loop())
+        asyncio.get_running_loop().call_soon(ref._set_result, "ok")
+        return await ref
+
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_a_create_future_assigned_to_the_loop_class_later_is_used() -> None:
+    """Patching create_future on a loop class after its loops were awaited on is seen."""
+
+    class Patched(asyncio.SelectorEventLoop):
+        pass
+
+    made: list[str] = []
+    assert _await_one_on(Patched()) == "ok"  # remembered: makes plain futures
+
+    def create_future(self: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        made.append("patched")
+        return asyncio.Future(loop=self)
+
+    Patched.create_future = create_future  # type: ignore[method-assign]
+    assert _await_one_on(Patched()) == "ok"
+    assert made == ["patched"]
