@@ -13,7 +13,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import sysconfig
+import sys
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -100,15 +100,23 @@ class _PyRefBase:
     _waiters: Any
 
 
+def _gil_enabled() -> bool:
+    is_enabled: Callable[[], bool] | None = getattr(sys, "_is_gil_enabled", None)
+    return is_enabled is None or is_enabled()
+
+
 def _ref_base() -> type[_PyRefBase]:
     """The C base of ``ObjectRef`` if it is built and wanted, else the Python one.
 
-    Not wanted: with ASYNCACTORS_NO_EXTENSIONS set, or on a free-threaded build
-    (the C code relies on the GIL). Not usable: in a sub-interpreter (ImportError:
-    the extension serves the first interpreter only), or in a second copy of this
-    module (re-imported: the extension is set up once, with the first copy's objects).
+    Not wanted: with ASYNCACTORS_NO_EXTENSIONS set, or where the GIL is disabled (a
+    free-threaded build: the C code relies on the GIL). Not usable: in a
+    sub-interpreter (ImportError: the extension serves the first interpreter only),
+    or in a second copy of this module (re-imported: the extension is set up once,
+    with the first copy's objects).
     """
-    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS") or sysconfig.get_config_var("Py_GIL_DISABLED"):
+    # sys._is_gil_enabled (3.13+), not sysconfig: importing that costs more than
+    # all of this module.
+    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS") or not _gil_enabled():
         return _PyRefBase
     try:
         from ._speedups import RefBase, setup
