@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import contextlib
-import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar, get_args, overload
-
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _system
 from ._api import _check_refs
@@ -56,21 +52,55 @@ class BackgroundSystem(ActorSystem):
         super().__init__(
             namespace=namespace, shutdown_timeout=shutdown_timeout, resources=resources
         )
-        self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._thread: threading.Thread | None = None
+        self._loop_stopped: asyncio.Event
+        # False from stop() on; the loop thread may still be ending.
+        self._up = False
         self._stop_lock = threading.Lock()
 
     def _start(self, loop: LoopKind) -> None:
-        cm = start_blocking_portal(
-            "asyncio", {"use_uvloop": loop == "uvloop"}, name="asyncactors-background"
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+        if loop == "uvloop":
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        # A daemon thread of our own rather than anyio's blocking portal: a wedged
+        # loop can then be given up on by just not joining it, where closing the
+        # portal would take a new thread at exit, which Python 3.12 forbids there.
+        thread = threading.Thread(
+            target=self._run_loop, args=(factory, ready), name="asyncactors-background", daemon=True
         )
-        portal = cm.__enter__()
+        thread.start()
+        ready.result()
+        self._up = True
+
+    def _run_loop(
+        self,
+        factory: Callable[[], asyncio.AbstractEventLoop] | None,
+        ready: concurrent.futures.Future[None],
+    ) -> None:
+        # Runner.close() cancels what is left, as asyncio.run() does.
         try:
-            portal.call(self._attach)
-        except BaseException:  # pragma: no cover - binding a fresh system cannot fail
-            cm.__exit__(*sys.exc_info())
-            raise
-        self._portal_cm = cm
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(self._serve(ready))
+        except BaseException as exc:  # pragma: no cover - binding a fresh system cannot fail
+            if ready.done():
+                raise
+            ready.set_exception(exc)
+
+    async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
+        self._attach()
+        stopped = self._loop_stopped = asyncio.Event()
+        ready.set_result(None)
+        await stopped.wait()
+
+    def _end_loop(self) -> None:
+        """Let the loop thread end (its leftover tasks are cancelled) and wait for it."""
+        self.loop.call_soon_threadsafe(self._loop_stopped.set)
+        thread = self._thread
+        assert thread is not None
+        thread.join()
 
     def _attach(self) -> None:
         # Runs on the new loop's thread: the system binds to the loop and that
@@ -84,7 +114,7 @@ class BackgroundSystem(ActorSystem):
     @property
     def _running(self) -> bool:
         """Whether the loop thread is up: ``stop()`` has not been called yet."""
-        return self._portal_cm is not None
+        return self._up
 
     def stop(self, timeout: float | None = None) -> None:
         """Shut the system down and end its loop thread; block until both are done.
@@ -114,25 +144,13 @@ class BackgroundSystem(ActorSystem):
                 "ending the thread"
             )
         with self._stop_lock:
-            cm = self._portal_cm
-            if cm is None:
+            if not self._up:
                 return
-            self._portal_cm = None
+            self._up = False
             try:
-                # Not portal.call(): it needs the loop to answer before it even
-                # starts the shutdown, so that a blocked loop could not be given up on.
                 future = asyncio.run_coroutine_threadsafe(self.shutdown(timeout), self.loop)
                 if not concurrent.futures.wait([future], give_up_after).done:
-                    # The loop thread is a daemon: it dies with the process. The
-                    # portal is closed by a daemon thread too, as closing it waits for
-                    # the loop: left to the interpreter's teardown, which closes it
-                    # when it clears this module, it would hang the exit.
-                    threading.Thread(
-                        target=cm.__exit__,
-                        args=(None, None, None),
-                        name="asyncactors-abandoned-portal",
-                        daemon=True,
-                    ).start()
+                    # The loop thread is a daemon: it dies with the process.
                     _forget(self)
                     logger.error(
                         "%r did not stop within %s s: a sync method blocks its event loop, "
@@ -144,12 +162,12 @@ class BackgroundSystem(ActorSystem):
                 future.result()
             except BaseException:
                 # Interrupted (KeyboardInterrupt): the loop's tasks are
-                # cancelled as the portal's loop ends, so that the thread still ends.
+                # cancelled as its thread ends, so that the thread still ends.
                 _forget(self)
-                cm.__exit__(*sys.exc_info())
+                self._end_loop()
                 raise
             _forget(self)
-            cm.__exit__(None, None, None)
+            self._end_loop()
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """``ActorSystem.shutdown()``, on the system's own loop only; elsewhere use ``stop()``.
