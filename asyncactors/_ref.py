@@ -22,8 +22,10 @@ from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 
 __all__ = ["ObjectRef", "logger", "split", "unwatch", "watch_pending"]
 
+# No NullHandler, as asyncio's own logger has none: until the program configures
+# logging, warnings and errors (a failure nobody awaited, a loop given up on at
+# exit) reach stderr through logging's last resort instead of vanishing.
 logger = logging.getLogger("asyncactors")
-logger.addHandler(logging.NullHandler())
 
 _T = TypeVar("_T")
 _Callback = Callable[["ObjectRef[Any]"], None]

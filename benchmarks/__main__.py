@@ -263,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = [results[i] for i in sorted(results)]
     checks = check_targets(rows)
-    runs_note = f"{args.runs} runs per system" + (", --quick" if args.quick else "")
+    runs_note = f"{args.runs} run{'' if args.runs == 1 else 's'} per system" + (
+        ", --quick" if args.quick else ""
+    )
     print(f"{describe(info)}")
     print(
         f"{runs_note}; systems interleaved; figures: median [fastest{chr(0x2013)}slowest run]; "

@@ -449,3 +449,42 @@ async def test_other_mistakes_with_a_ref_name_objectref_not_the_internal_type() 
         await ref
         assert re.fullmatch("<ObjectRef done" + described, repr(ref))
         assert repr(asyncactors.put(1)) == "<ObjectRef done>"
+
+
+def test_an_unawaited_failure_reaches_stderr_when_the_program_configures_no_logging() -> None:
+    """With logging left unconfigured, the error for a failure nobody awaited is printed
+    on stderr (logging's last resort, as for asyncio's own errors), not dropped."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import asyncio, gc
+        import asyncactors
+
+        @asyncactors.remote
+        class A:
+            def boom(self):
+                raise ValueError("kaboom")
+
+            def ok(self):
+                return 1
+
+        async def main():
+            async with asyncactors.ActorSystem():
+                a = A.remote()
+                ref = a.boom.remote()
+                await a.ok.remote()  # calls run in order: boom has failed by now
+                del ref
+                gc.collect()
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "nobody awaited it" in proc.stderr
+    assert "ValueError: kaboom" in proc.stderr

@@ -198,7 +198,14 @@ class ItemSender:
             )
         ):
             if kwargs or len(args) != 1:  # the one item, named or missing: let check() say
-                spec.check(args, kwargs)
+                try:
+                    spec.check(args, kwargs)
+                except TypeError as exc:
+                    # check() names the list parameter: say what .remote() takes instead.
+                    raise TypeError(
+                        f"{spec.class_name}.{spec.name}() is a batched method: .remote() "
+                        f"takes one item, which the method receives in a list ({exc})"
+                    ) from None
             return core.call(spec, args, kwargs)
         lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
         kind = type(args[0])
