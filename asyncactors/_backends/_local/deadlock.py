@@ -29,10 +29,9 @@ in tasks a method starts (``asyncio.gather``, ``create_task``) and on
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import deque
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from ..._context import current_actor
 from ..._exceptions import DeadlockError
@@ -43,12 +42,10 @@ from .base import CoreBase
 from .call import DEPS, OVERFLOW, QUEUED, RUNNING, Call
 
 if TYPE_CHECKING:
-    from .batch_lane import BatchLane
     from .call import CallOwner
 
 __all__ = ["blocked", "check", "done_waiting"]
 
-_BATCH_LANE: Final = f"{__package__}.batch_lane"
 
 _current_task = asyncio.current_task
 
@@ -202,14 +199,10 @@ def _needs(node: _Node, waiter: Call) -> _Needs | None:
 def _runs_in(lane: Lane) -> Lane:
     """The lane whose slots a call queued in ``lane`` needs: a batched item's batch runs
     in its method's concurrency group, once its timer has flushed it."""
-    # Batch lanes load only for classes that batch (not for any actor's first
-    # wait): while their module is not loaded, no lane is one.
-    module = sys.modules.get(_BATCH_LANE)
-    if module is not None:
-        batch_lane: type[BatchLane] = module.BatchLane
-        if isinstance(lane, batch_lane):
-            return lane.target
-    return lane
+    # Only a batch lane has a target (the lane of its group): no need to load its
+    # module, which only classes that batch do, to ask.
+    target: Lane = getattr(lane, "target", lane)
+    return target
 
 
 def _full(core: CallOwner, lane: Lane) -> tuple[CallOwner, Lane] | None:
