@@ -22,6 +22,10 @@
  * answer without the system call. On later Pythons, which make no such call,
  * it calls ``asyncio._get_running_loop()``.
  *
+ * ``Pulse`` is the watchdog's monitor (asyncactors/_watchdog.py): a thread of
+ * its own that watches the event loop's beats without the GIL, and takes it
+ * only once they stop.
+ *
  * All state is process-wide (statics), so the module serves one interpreter:
  * the first that imports it. Any other interpreter gets ImportError (and
  * _ref.py its pure-Python twin), and setup() takes effect once.
@@ -29,7 +33,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
-#if defined(HAVE_GETPID) && !defined(MS_WINDOWS)
+#ifndef MS_WINDOWS
 #include <pthread.h>
 #include <unistd.h>
 #endif
@@ -333,6 +337,385 @@ static PyType_Spec ref_spec = {
     .slots = ref_slots,
 };
 
+#ifndef MS_WINDOWS
+#define HAVE_PULSE 1
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+/* The loop calls beat() every so often; the monitor thread polls the count of
+ * beats and calls on_stale() only once none has come for stale_s. A Python
+ * thread would take the GIL at each poll, and while it waits for the GIL, each
+ * GIL release of the busy loop thread (one per loop iteration at least) costs
+ * that thread a futex wake-up: about a tenth of its time on a loop of short
+ * calls. This thread takes the GIL only when the loop has stopped beating,
+ * which is when the loop thread holds it for long anyway. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopping;        /* under mu */
+    int users;           /* under mu: the Pulse and its thread; the last frees it */
+    unsigned long beats; /* atomic */
+    unsigned long native_id; /* atomic: the thread's, once it runs (0 before) */
+    double poll_s;
+    double stale_s;
+    PyObject *on_stale;  /* under mu, touched with the GIL held; NULL once stopping */
+} Monitor;
+
+typedef struct {
+    PyObject_HEAD
+    Monitor *m;
+    pthread_t thread;
+    pid_t pid; /* of the process whose thread runs; 0: none runs (not started, joined) */
+} Pulse;
+
+static double
+mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The deadline of a wait of ``s`` seconds, on the clock of the monitor's condition. */
+static struct timespec
+deadline_in(double s)
+{
+    struct timespec ts;
+#ifdef __APPLE__
+    clock_gettime(CLOCK_REALTIME, &ts); /* no pthread_condattr_setclock there */
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    double whole = floor(s);
+    ts.tv_sec += (time_t)whole;
+    ts.tv_nsec += (long)((s - whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* Drop one user of ``m``, whose mutex the caller holds (and which this unlocks). */
+static void
+monitor_release(Monitor *m)
+{
+    int last = --m->users == 0;
+    pthread_mutex_unlock(&m->mu);
+    if (last) {
+        pthread_cond_destroy(&m->cv);
+        pthread_mutex_destroy(&m->mu);
+        PyMem_RawFree(m);
+    }
+}
+
+/* Call on_stale() with the GIL; whether to go on polling. At interpreter exit
+ * PyGILState_Ensure ends this thread instead (as it does a daemon thread). */
+static int
+call_on_stale(Monitor *m)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    pthread_mutex_lock(&m->mu);
+    PyObject *callback = m->stopping ? NULL : Py_XNewRef(m->on_stale);
+    pthread_mutex_unlock(&m->mu);
+    int go_on = 0;
+    if (callback != NULL) {
+        PyObject *r = PyObject_CallNoArgs(callback);
+        if (r != NULL) {
+            go_on = PyObject_IsTrue(r);
+            Py_DECREF(r);
+        }
+        if (r == NULL || go_on < 0) {
+            PyErr_WriteUnraisable(callback);
+            go_on = 0;
+        }
+        Py_DECREF(callback);
+    }
+    PyGILState_Release(gil);
+    return go_on;
+}
+
+static void *
+monitor_main(void *arg)
+{
+    Monitor *m = arg;
+    __atomic_store_n(&m->native_id, PyThread_get_thread_native_id(), __ATOMIC_RELEASE);
+    unsigned long seen = __atomic_load_n(&m->beats, __ATOMIC_RELAXED);
+    double changed = mono_now();
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping) {
+        struct timespec at = deadline_in(m->poll_s);
+        pthread_cond_timedwait(&m->cv, &m->mu, &at);
+        if (m->stopping) {
+            break;
+        }
+        unsigned long beats = __atomic_load_n(&m->beats, __ATOMIC_RELAXED);
+        double now = mono_now();
+        if (beats != seen) {
+            seen = beats;
+            changed = now;
+            continue;
+        }
+        if (now - changed < m->stale_s) {
+            continue;
+        }
+        pthread_mutex_unlock(&m->mu);
+        int go_on = call_on_stale(m);
+        pthread_mutex_lock(&m->mu);
+        if (!go_on) {
+            m->stopping = 1;
+        }
+    }
+    monitor_release(m);
+    return NULL;
+}
+
+static PyObject *
+pulse_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Pulse() takes no arguments");
+        return NULL;
+    }
+    Monitor *m = PyMem_RawCalloc(1, sizeof(Monitor));
+    if (m == NULL) {
+        return PyErr_NoMemory();
+    }
+    pthread_condattr_t attr;
+    int err = pthread_condattr_init(&attr);
+#ifndef __APPLE__
+    if (err == 0) {
+        err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    }
+#endif
+    if (err == 0) {
+        err = pthread_cond_init(&m->cv, &attr);
+        pthread_condattr_destroy(&attr);
+        if (err == 0 && (err = pthread_mutex_init(&m->mu, NULL)) != 0) {
+            pthread_cond_destroy(&m->cv);
+        }
+    }
+    if (err != 0) {
+        PyMem_RawFree(m);
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    m->users = 1;
+    Pulse *self = (Pulse *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        pthread_mutex_lock(&m->mu);
+        monitor_release(m);
+        return NULL;
+    }
+    self->m = m;
+    return (PyObject *)self;
+}
+
+/* Tell the thread to stop and take on_stale from it; the caller holds the GIL. */
+static void
+pulse_signal_stop(Pulse *self)
+{
+    Monitor *m = self->m;
+    if (m == NULL) {
+        return;
+    }
+    if (self->pid != 0 && self->pid != getpid()) {
+        /* A forked child: the thread is the parent's (and its mutex maybe
+         * held there for ever). Nothing runs here; the monitor is left. */
+        self->m = NULL;
+        self->pid = 0;
+        Py_CLEAR(m->on_stale);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    m->stopping = 1;
+    PyObject *callback = m->on_stale;
+    m->on_stale = NULL;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    Py_XDECREF(callback);
+}
+
+static PyObject *
+pulse_start(Pulse *self, PyObject *args)
+{
+    double poll_s, stale_s;
+    PyObject *on_stale;
+    if (!PyArg_ParseTuple(args, "ddO:start", &poll_s, &stale_s, &on_stale)) {
+        return NULL;
+    }
+    if (!(poll_s > 0 && stale_s > 0 && isfinite(poll_s) && isfinite(stale_s))) {
+        PyErr_SetString(PyExc_ValueError, "start(): poll_s and stale_s must be positive");
+        return NULL;
+    }
+    if (!PyCallable_Check(on_stale)) {
+        PyErr_SetString(PyExc_TypeError, "start(): on_stale must be callable");
+        return NULL;
+    }
+    Monitor *m = self->m;
+    if (m == NULL || self->pid != 0 || m->stopping) {
+        PyErr_SetString(PyExc_RuntimeError, "a Pulse starts once");
+        return NULL;
+    }
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        /* PyGILState_Ensure serves the main interpreter only. */
+        PyErr_SetString(PyExc_RuntimeError, "a Pulse runs in the main interpreter only");
+        return NULL;
+    }
+    pthread_mutex_lock(&m->mu);
+    m->poll_s = poll_s;
+    m->stale_s = stale_s;
+    m->on_stale = Py_NewRef(on_stale);
+    m->users += 1;
+    pthread_mutex_unlock(&m->mu);
+    int err = pthread_create(&self->thread, NULL, monitor_main, m);
+    if (err != 0) {
+        pthread_mutex_lock(&m->mu);
+        m->users -= 1;
+        PyObject *callback = m->on_stale;
+        m->on_stale = NULL;
+        pthread_mutex_unlock(&m->mu);
+        Py_DECREF(callback);
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    self->pid = getpid();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+pulse_beat(Pulse *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->m != NULL) {
+        __atomic_add_fetch(&self->m->beats, 1, __ATOMIC_RELAXED);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+pulse_stop(Pulse *self, PyObject *Py_UNUSED(ignored))
+{
+    pid_t pid = self->pid;
+    pulse_signal_stop(self);
+    if (pid != 0 && self->pid == pid) {
+        self->pid = 0;
+        int err;
+        if (pthread_equal(pthread_self(), self->thread)) {
+            err = pthread_detach(self->thread); /* stopped from on_stale() itself */
+        }
+        else {
+            Py_BEGIN_ALLOW_THREADS
+            err = pthread_join(self->thread, NULL);
+            Py_END_ALLOW_THREADS
+        }
+        if (err != 0) {
+            errno = err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+pulse_running(Pulse *self, void *Py_UNUSED(closure))
+{
+    int running = 0;
+    Monitor *m = self->m;
+    if (m != NULL && self->pid == getpid()) {
+        pthread_mutex_lock(&m->mu);
+        running = !m->stopping;
+        pthread_mutex_unlock(&m->mu);
+    }
+    return PyBool_FromLong(running);
+}
+
+static PyObject *
+pulse_native_id(Pulse *self, void *Py_UNUSED(closure))
+{
+    Monitor *m = self->m;
+    unsigned long id = m == NULL ? 0 : __atomic_load_n(&m->native_id, __ATOMIC_ACQUIRE);
+    if (id == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLong(id);
+}
+
+static int
+pulse_traverse(Pulse *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    /* The monitor reads on_stale only with the GIL, which the collector holds. */
+    if (self->m != NULL) {
+        Py_VISIT(self->m->on_stale);
+    }
+    return 0;
+}
+
+static int
+pulse_clear(Pulse *self)
+{
+    pulse_signal_stop(self);
+    return 0;
+}
+
+static void
+pulse_dealloc(Pulse *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    pulse_signal_stop(self);
+    Monitor *m = self->m;
+    if (m != NULL) {
+        if (self->pid != 0) {
+            pthread_detach(self->thread); /* it frees the monitor if it is last */
+        }
+        pthread_mutex_lock(&m->mu);
+        monitor_release(m);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef pulse_methods[] = {
+    {"start", (PyCFunction)pulse_start, METH_VARARGS,
+     "start(poll_s, stale_s, on_stale): start the monitor thread. Every poll_s it "
+     "looks at the count of beats; once none has come for stale_s, it calls "
+     "on_stale() with the GIL, every poll_s until one comes, and stops when "
+     "on_stale() returns false."},
+    {"beat", (PyCFunction)pulse_beat, METH_NOARGS, "beat(): the loop is alive (any thread)."},
+    {"stop", (PyCFunction)pulse_stop, METH_NOARGS,
+     "stop(): stop the monitor thread and wait for it to end."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef pulse_getset[] = {
+    {"running", (getter)pulse_running, NULL, "Whether the monitor thread polls.", NULL},
+    {"native_id", (getter)pulse_native_id, NULL,
+     "The monitor thread's native id (as threading.get_native_id() gives it), once it "
+     "runs; else None.", NULL},
+    {NULL},
+};
+
+static PyType_Slot pulse_slots[] = {
+    {Py_tp_new, pulse_new},
+    {Py_tp_traverse, pulse_traverse},
+    {Py_tp_clear, pulse_clear},
+    {Py_tp_dealloc, pulse_dealloc},
+    {Py_tp_methods, pulse_methods},
+    {Py_tp_getset, pulse_getset},
+    {Py_tp_doc, "The watchdog's monitor thread, which needs no GIL while the loop beats."},
+    {0, NULL},
+};
+
+static PyType_Spec pulse_spec = {
+    .name = "asyncactors._speedups.Pulse",
+    .basicsize = sizeof(Pulse),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = pulse_slots,
+};
+#endif
+
 #ifdef READ_HOLDER
 /* Runs in the child of any fork(), os.fork() or not (a raw fork through
  * ctypes, an extension's own): getpid() is async-signal-safe. */
@@ -462,6 +845,16 @@ module_exec(PyObject *module)
         Py_DECREF(type);
         return -1;
     }
+#ifdef HAVE_PULSE
+    PyObject *pulse = PyType_FromModuleAndSpec(module, &pulse_spec, NULL);
+    if (pulse == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "Pulse", pulse) < 0) {
+        Py_DECREF(pulse);
+        return -1;
+    }
+#endif
     return 0;
 }
 

@@ -28,3 +28,24 @@ def setup(
 
     Raises RuntimeError if called before with other objects (it takes effect once).
     """
+
+class Pulse:
+    """The watchdog's monitor thread, which needs no GIL while the loop beats (POSIX only)."""
+
+    @property
+    def running(self) -> bool: ...
+    @property
+    def native_id(self) -> int | None:
+        """The monitor thread's native id, once it runs; else None."""
+    def start(self, poll_s: float, stale_s: float, on_stale: Callable[[], bool], /) -> None:
+        """Start the monitor thread: every ``poll_s`` it looks at the count of beats; once
+        none has come for ``stale_s`` it calls ``on_stale()`` with the GIL, every ``poll_s``
+        until one comes, and stops when ``on_stale()`` returns false.
+
+        Raises ValueError (a period not positive), TypeError (``on_stale`` not callable),
+        RuntimeError (started before, or not in the main interpreter), OSError (no thread).
+        """
+    def beat(self) -> None:
+        """The loop is alive (any thread)."""
+    def stop(self) -> None:
+        """Stop the monitor thread and wait for it to end."""

@@ -1,21 +1,29 @@
 """The watchdog: which actor method holds the event loop, and which calls are stuck.
 
-One monitor thread per actor system, on by default, and nothing per call. It
-wakes every ``block_warning_s / 2`` seconds and probes the loop's lag: it posts
-a heartbeat (``call_soon_threadsafe``) and, while that heartbeat has not run,
-looks at what the loop thread is running, as the engine marks it anyway: the
-actor whose sync method runs inline (``Host.inline``), or the current task and
-the call its actor runs in it (``EngineCore.running_calls()``). When the same call
-(or, for calls run inline, the same method of the same actor) is seen for
-``block_warning_s`` while the heartbeat waits, that method held the loop: it is
-logged, once per method, with its actor, the time and its stack, read from the
-loop thread's frames (``sys._current_frames()``).
+On by default, one per actor system, and nothing per call. The loop beats every
+``block_warning_s / 2`` seconds (a timer of its own), and a monitor thread
+watches the beats. Once they stop, the monitor looks at what the loop thread is
+running, as the engine marks it anyway: the actor whose sync method runs inline
+(``Host.inline``), or the current task and the call its actor runs in it
+(``EngineCore.running_calls()``). When the same call (or, for calls run inline,
+the same method of the same actor) is seen for ``block_warning_s`` while no
+beat comes, that method held the loop: it is logged, once per method, with its
+actor, the time and its stack, read from the loop thread's frames
+(``sys._current_frames()``).
 
-The same thread samples the calls running in worker tasks from time to time,
-noting when it first saw each: ``stuck_calls()`` reports those running longer
-than asked, with their age (to within a sample) and their stack. A sample
-costs O(live actors); the pause between samples grows with that cost, so the
-sampler never takes more than about 1% of a core.
+The monitor is ``_speedups.Pulse`` where the C extension is built: its thread
+needs no GIL while the beats come. Waiting for the GIL while the loop thread is
+busy would cost that thread a futex wake-up at each of its GIL releases (one
+per loop iteration at least): about a tenth of its time on a loop of short
+calls, where a Python thread polls. Without the extension, ``_ThreadPulse``
+does the same in Python, at that price.
+
+At its beats the loop samples the calls running in worker tasks, noting when
+it first saw each: ``stuck_calls()`` reports those running longer than asked,
+with their age (to within a sample) and their stack. A round of samples costs
+O(live actors) and is taken a slice of actors per beat, so that it never holds
+the loop for long; the pause between rounds grows with their cost, so the
+sampler never takes more than about 1% of the loop's time.
 """
 
 from __future__ import annotations
@@ -23,19 +31,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import math
 import sys
 import threading
 import time
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from types import CodeType, FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
 from ._metrics import RunningCall
-from ._ref import ObjectRef, logger
+from ._ref import ACCELERATED, ObjectRef, logger
 from ._types import ASYNC, SYNC
 
 if TYPE_CHECKING:
@@ -47,8 +56,14 @@ CallKind = Literal["sync", "async", "thread"]
 _KINDS: Final[dict[int, CallKind]] = {SYNC: "sync", ASYNC: "async"}
 
 
-# The sampler's pause is at least this many times what a sample took.
+# The sampler's pause is at least this many times what a round of samples took.
 _SAMPLE_BUDGET: Final = 100
+# Actors looked at per beat (about a millisecond's work), so that a round over
+# many actors never holds the loop for long.
+_SAMPLE_SLICE: Final = 1000
+# Polls of the C monitor per beat: a block is seen a quarter beat sooner than
+# with one poll, and its polls take no GIL.
+_POLLS_PER_BEAT: Final = 4
 # How many loop blocks the dashboard can show.
 _RECENT_BLOCKS: Final = 20
 
@@ -97,14 +112,16 @@ class _Running:
     frames: list[FrameType]
 
     @property
-    def key(self) -> tuple[int, int]:
-        # A running frame keeps its frame object, so its id marks this one call.
-        return (id(self.task), id(self.frames[0]))
+    def key(self) -> tuple[object, object]:
+        # Compared by identity, and held by the streak while the loop is late: an id
+        # alone could be the next call's (one blocking call after another, with no
+        # beat between, may get the same address for its frame).
+        return (self.task, self.frames[0])
 
 
 @dataclass(slots=True)
 class _Streak:
-    key: tuple[int, int]
+    key: tuple[object, object]
     since: float
     reported: bool = False
     reported_at: float = 0.0
@@ -124,6 +141,104 @@ class _Seen:
     kind: CallKind
     func: Any
     since: float
+
+
+class _Pulse(Protocol):
+    """The monitor: a thread that calls ``on_stale()`` once the loop stops beating."""
+
+    @property
+    def running(self) -> bool: ...
+    @property
+    def native_id(self) -> int | None: ...
+    def start(self, poll_s: float, stale_s: float, on_stale: Callable[[], bool], /) -> None: ...
+    def beat(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _ThreadPulse:
+    """``_speedups.Pulse`` in Python, where the C extension is missing: a daemon thread
+    that looks at the count of beats every ``poll_s`` (taking the GIL each time) and,
+    once none has come for ``stale_s``, calls ``on_stale()`` at each poll until one
+    comes; it ends when ``on_stale()`` returns false."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._beats = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stop.is_set()
+
+    @property
+    def native_id(self) -> int | None:
+        thread = self._thread
+        return thread.native_id if thread is not None else None
+
+    def start(self, poll_s: float, stale_s: float, on_stale: Callable[[], bool], /) -> None:
+        if not (0 < poll_s < math.inf and 0 < stale_s < math.inf):
+            raise ValueError("start(): poll_s and stale_s must be positive")
+        if not callable(on_stale):
+            raise TypeError("start(): on_stale must be callable")
+        if self._thread is not None:
+            raise RuntimeError("a Pulse starts once")
+        self._thread = threading.Thread(
+            target=self._run, args=(poll_s, stale_s, on_stale), name=self._name, daemon=True
+        )
+        self._thread.start()
+
+    def beat(self) -> None:
+        self._beats += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self, poll_s: float, stale_s: float, on_stale: Callable[[], bool]) -> None:
+        seen = self._beats
+        changed = time.monotonic()
+        while not self._stop.wait(poll_s):
+            now = time.monotonic()
+            if self._beats != seen:
+                seen = self._beats
+                changed = now
+            elif now - changed >= stale_s:
+                try:
+                    go_on = on_stale()
+                except Exception as exc:
+                    sys.unraisablehook(
+                        _Unraisable(type(exc), exc, exc.__traceback__, None, on_stale)
+                    )
+                    go_on = False
+                if not go_on:
+                    self._stop.set()
+                    return
+
+
+@dataclass(slots=True)
+class _Unraisable:
+    """What ``sys.unraisablehook`` is given, as the C monitor's PyErr_WriteUnraisable gives it."""
+
+    exc_type: type[BaseException]
+    exc_value: BaseException | None
+    exc_traceback: TracebackType | None
+    err_msg: str | None
+    object: object
+
+
+def _new_pulse(name: str) -> _Pulse:
+    """The C monitor where the extension is in use, else its Python twin."""
+    if ACCELERATED:
+        from . import _speedups
+
+        pulse: type[_Pulse] | None = getattr(_speedups, "Pulse", None)  # not on Windows
+        if pulse is not None:
+            return pulse()
+    return _ThreadPulse(name)
 
 
 class Watchdog:
@@ -149,11 +264,13 @@ class Watchdog:
         self._actors = actors
         self._host = host
         self._runners = runner_codes
-        self._tick = threshold / 2
-        self._sample_s = max(self._tick, 0.01)
-        self._stop = threading.Event()
-        # When the heartbeat now waiting was posted; None once it has run.
-        self._sent: float | None = None
+        self._beat_s = threshold / 2
+        self._sample_s = max(self._beat_s, 0.01)
+        self._pulse = _new_pulse(f"asyncactors-watchdog-{id(actors):x}")
+        self._timer: asyncio.TimerHandle | None = None
+        self._stopped = False
+        # Whether the monitor has seen the beats stop (since the last one).
+        self._late = False
         self._streak: _Streak | None = None
         self._warned: set[tuple[str, str]] = set()
         self.blocks = 0
@@ -161,49 +278,104 @@ class Watchdog:
         # id(call) -> the call and when the sampler first saw it running.
         self._seen: dict[int, _Seen] = {}
         self._next_sample = 0.0
-        self._thread = threading.Thread(
-            target=self._run, name=f"asyncactors-watchdog-{id(actors):x}", daemon=True
-        )
+        # The round of samples under way: the actors, how far it got, what it found
+        # and what it has cost.
+        self._round: list[EngineCore] | None = None
+        self._round_at = 0
+        self._round_seen: dict[int, _Seen] = {}
+        self._round_cost = 0.0
+
+    @property
+    def running(self) -> bool:
+        """Whether the monitor watches the loop."""
+        return bool(self._pulse.running)
 
     def start(self) -> None:
-        """Start the monitor thread."""
-        self._thread.start()
+        """Start the loop's beats and the monitor."""
+        self._loop.call_soon_threadsafe(self._beat)
+        if isinstance(self._pulse, _ThreadPulse):
+            poll = stale = self._beat_s
+        else:
+            poll = self._beat_s / _POLLS_PER_BEAT
+            stale = self._beat_s + poll
+        self._pulse.start(poll, stale, self._stale)
 
     def stop(self) -> None:
-        """Stop the monitor thread and wait for it to end."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+        """Stop the monitor (waiting for its thread to end) and the loop's beats."""
+        self._stopped = True
+        self._pulse.stop()
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
 
-    # -- the monitor thread -------------------------------------------------------
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self._tick):
-                if self._loop.is_closed() or not self._step():
-                    return
-        except Exception:
-            logger.exception("the actor system's watchdog failed; loop blocks go unreported")
-
-    def _step(self) -> bool:
-        """One tick; return whether to go on."""
-        now = time.monotonic()
-        if self._sent is None:
-            running = self._running()
-            self._streak = _Streak(running.key, now) if running is not None else None
-            self._sent = now
-            try:
-                self._loop.call_soon_threadsafe(self._beat)
-            except RuntimeError:  # the loop has closed
-                return False
-        else:
-            self._check(now)
-        if now >= self._next_sample:
-            self._sample(now)
-        return True
+    # -- the loop thread ----------------------------------------------------------
 
     def _beat(self) -> None:
-        self._sent = None
+        if self._stopped:
+            return
+        self._pulse.beat()
+        self._late = False
+        self._streak = None  # and the frames it holds
+        now = time.monotonic()
+        if now >= self._next_sample:
+            self._sample(now)
+        self._timer = self._loop.call_later(self._beat_s, self._beat)
+
+    def _sample(self, now: float) -> None:
+        """Note when each call running in a task was first seen, for a slice of the actors."""
+        began = time.perf_counter()
+        cores = self._round
+        if cores is None:
+            cores = self._round = list(self._actors.values())
+            self._round_at = 0
+            self._round_seen = {}
+            self._round_cost = 0.0
+        at = self._round_at
+        self._scan(cores[at : at + _SAMPLE_SLICE], now, self._round_seen)
+        self._round_at = at + _SAMPLE_SLICE
+        self._round_cost += time.perf_counter() - began
+        if self._round_at >= len(cores):
+            self._seen = self._round_seen
+            self._round = None
+            self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * self._round_cost)
+
+    def _scan(self, cores: Iterable[EngineCore], now: float, fresh: dict[int, _Seen]) -> None:
+        seen = self._seen
+        for core in cores:
+            for call in core.running_calls():
+                key = id(call.ref)
+                old = seen.get(key)
+                if old is None or old.ref() is not call.ref:
+                    old = _Seen(
+                        weakref.ref(call.ref),
+                        weakref.ref(call.task),
+                        core,
+                        call.method,
+                        _KINDS.get(call.kind, "thread"),
+                        call.func,
+                        now,
+                    )
+                fresh[key] = old
+
+    # -- the monitor (its thread, with the GIL) ----------------------------------
+
+    def _stale(self) -> bool:
+        """No beat has come for a while: is one actor call holding the loop? Whether to
+        go on watching."""
+        try:
+            if self._loop.is_closed():
+                return False
+            now = time.monotonic()
+            if not self._late:
+                self._late = True
+                running = self._running()
+                self._streak = _Streak(running.key, now) if running is not None else None
+            else:
+                self._check(now)
+        except Exception:
+            logger.exception("the actor system's watchdog failed; loop blocks go unreported")
+            return False
+        return True
 
     def _check(self, now: float) -> None:
         """The heartbeat is late: is one actor call holding the loop?"""
@@ -281,38 +453,6 @@ class Watchdog:
                     return core, call
         return None
 
-    def _sample(self, now: float) -> None:
-        """Note when each call running in a task was first seen."""
-        began = time.perf_counter()
-        try:
-            # No copy of the registry: with a million actors it would be megabytes.
-            fresh = self._scan(self._actors.values(), now)
-        except RuntimeError:  # the registry changed size meanwhile: read a copy
-            fresh = self._scan(list(self._actors.values()), now)
-        self._seen = fresh
-        took = time.perf_counter() - began
-        self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * took)
-
-    def _scan(self, cores: Iterable[EngineCore], now: float) -> dict[int, _Seen]:
-        seen = self._seen
-        fresh: dict[int, _Seen] = {}
-        for core in cores:
-            for call in core.running_calls():
-                key = id(call.ref)
-                old = seen.get(key)
-                if old is None or old.ref() is not call.ref:
-                    old = _Seen(
-                        weakref.ref(call.ref),
-                        weakref.ref(call.task),
-                        core,
-                        call.method,
-                        _KINDS.get(call.kind, "thread"),
-                        call.func,
-                        now,
-                    )
-                fresh[key] = old
-        return fresh
-
     # -- read by the system (any thread) ------------------------------------------
 
     def stuck_calls(self, older_than_s: float) -> list[StuckCall]:
@@ -342,7 +482,7 @@ class Watchdog:
             )
         streak = self._streak
         if (
-            self._sent is not None
+            self._late
             and streak is not None
             and streak.reported
             and streak.core is not None

@@ -21,6 +21,8 @@ from asyncactors import (
     get_runtime_context,
 )
 
+from ._loop import pending_timers
+
 # Long enough that a test finishing in time shows no batch waited for it.
 NEVER = 60.0
 
@@ -1103,8 +1105,8 @@ async def test_kill_fails_waiting_items_and_leaves_no_timer() -> None:
 
 
 def _timers(loop: asyncio.AbstractEventLoop) -> int:
-    """Timers pending on ``loop`` (asyncio keeps them in ``_scheduled``)."""
-    return sum(not h.cancelled() for h in loop._scheduled)  # type: ignore[attr-defined]
+    """Timers pending on ``loop``, but the watchdog's."""
+    return len(pending_timers(loop))
 
 
 async def test_shutdown_runs_waiting_items_at_once() -> None:

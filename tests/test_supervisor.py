@@ -13,6 +13,7 @@ import pytest
 import asyncactors
 from asyncactors import ActorDiedError, ActorState, ActorSystem, Backoff, Supervisor
 
+from ._loop import pending_timers
 from .conftest import pending_tasks
 
 FAST = Backoff(initial_s=0.001, max_s=0.002, jitter=0.0)
@@ -341,12 +342,6 @@ class RecordingBackoff(Backoff):
 
 
 ATTEMPTS: list[int] = []
-
-
-def pending_timers() -> list[asyncio.TimerHandle]:
-    """Timers of the running loop not yet run or cancelled."""
-    loop: Any = asyncio.get_running_loop()
-    return [h for h in loop._scheduled if not h.cancelled()]
 
 
 async def test_top_level_supervisor_past_intensity_comes_back_after_a_growing_backoff() -> None:

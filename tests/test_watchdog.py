@@ -1,17 +1,25 @@
 """The watchdog: methods holding the event loop are logged once each; stuck_calls() lists
-long-running calls with their age and stack; its thread ends with its system."""
+long-running calls with their age and stack; its monitor ends with its system.
+
+Each test runs with the C monitor (``_speedups.Pulse``, where built) and with its Python
+twin (``_ThreadPulse``); tests/test_pulse.py checks the monitors themselves.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 
 import pytest
 
 import asyncactors
-from asyncactors import ActorSystem, StuckCall
+from asyncactors import ActorSystem, StuckCall, _watchdog
+from asyncactors._ref import ACCELERATED
+
+from ._loop import monitor_thread_alive
 
 # Short, so that the tests are quick; the blocks below last several times longer.
 THRESHOLD = 0.04
@@ -56,8 +64,16 @@ def _blocks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "has held the event loop" in r.getMessage()]
 
 
-def _watchdogs() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("asyncactors-watchdog")]
+@pytest.fixture(autouse=True, params=["c", "python"])
+def pulse_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The monitor the systems of the test use: the C one or its Python twin."""
+    kind: str = request.param
+    if kind == "c":
+        if not ACCELERATED:
+            pytest.skip("the C extension is not in use here")
+    else:
+        monkeypatch.setattr(_watchdog, "_new_pulse", _watchdog._ThreadPulse)
+    return kind
 
 
 async def test_a_sync_method_holding_the_loop_is_logged_once(
@@ -120,15 +136,21 @@ async def test_quick_calls_and_code_outside_actors_are_not_reported(
     assert _blocks(caplog) == []
 
 
-async def test_the_watchdog_thread_ends_with_its_system() -> None:
-    """One watchdog thread runs per started system, and none is left after shutdown."""
-    assert _watchdogs() == []
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks at threads in /proc")
+async def test_the_watchdog_monitor_ends_with_its_system(pulse_kind: str) -> None:
+    """One monitor runs per started system, on a thread of its own, and its thread is gone
+    after shutdown."""
     system = ActorSystem()
-    assert _watchdogs() == []  # not started yet
-    async with system, ActorSystem():
+    assert system._watchdog is None  # not started yet
+    async with system, ActorSystem() as other:
         await Blocker.remote().quick.remote()
-        assert len(_watchdogs()) == 2
-    assert _watchdogs() == []
+        watchdogs = [w for w in (system._watchdog, other._watchdog) if w is not None]
+        assert len(watchdogs) == 2
+        assert all(w.running and monitor_thread_alive(w) for w in watchdogs)
+        assert watchdogs[0]._pulse.native_id != watchdogs[1]._pulse.native_id
+        kinds = {type(w._pulse).__name__ for w in watchdogs}
+        assert kinds == ({"Pulse"} if pulse_kind == "c" else {"_ThreadPulse"})
+    assert not any(w.running or monitor_thread_alive(w) for w in watchdogs)
 
 
 async def test_no_watchdog_when_turned_off(caplog: pytest.LogCaptureFixture) -> None:
@@ -137,7 +159,7 @@ async def test_no_watchdog_when_turned_off(caplog: pytest.LogCaptureFixture) -> 
         async with ActorSystem(block_warning_s=None) as system:
             b = Blocker.remote()
             await b.hold.remote(BLOCK)
-            assert _watchdogs() == []
+            assert system._watchdog is None
             with pytest.raises(RuntimeError, match=r"watchdog is off \(block_warning_s=None\)"):
                 system.stuck_calls()
     assert _blocks(caplog) == []

@@ -1,0 +1,32 @@
+"""What tests look at on an event loop, and of the watchdog's monitor thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+from asyncactors._watchdog import Watchdog
+
+
+def pending_timers(loop: asyncio.AbstractEventLoop | None = None) -> list[asyncio.TimerHandle]:
+    """Timers of ``loop`` (the running one by default) not yet run or cancelled, but the
+    watchdog's beat, which a started actor system keeps while it runs."""
+    found: Any = loop if loop is not None else asyncio.get_running_loop()
+    return [
+        h
+        for h in found._scheduled
+        if not h.cancelled() and not isinstance(getattr(h._callback, "__self__", None), Watchdog)
+    ]
+
+
+def monitor_thread_alive(watchdog: Watchdog) -> bool:
+    """Whether the OS thread of ``watchdog``'s monitor exists (Linux: ``/proc``), waiting a
+    little for a starting monitor to report its thread."""
+    deadline = time.monotonic() + 5
+    while watchdog._pulse.native_id is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    native_id = watchdog._pulse.native_id
+    assert native_id is not None, "the monitor thread never ran"
+    return os.path.exists(f"/proc/self/task/{native_id}")

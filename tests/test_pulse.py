@@ -1,0 +1,245 @@
+"""The watchdog's monitor: the C ``_speedups.Pulse`` and its Python twin ``_ThreadPulse``
+keep one contract, checked here on both."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncactors import _watchdog
+from asyncactors._ref import ACCELERATED
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Generous: a loaded machine must not make beats every BEAT_S look stale.
+POLL_S = 0.01
+STALE_S = 0.25
+BEAT_S = 0.01
+
+
+def _c_pulse() -> Any:
+    if not ACCELERATED:
+        pytest.skip("the C extension is not in use here")
+    from asyncactors import _speedups
+
+    pulse = getattr(_speedups, "Pulse", None)
+    if pulse is None:
+        pytest.skip("no C monitor on this platform")
+    return pulse()
+
+
+@pytest.fixture(params=["c", "python"])
+def new_pulse(request: pytest.FixtureRequest) -> Iterator[Callable[[], Any]]:
+    """Makes a monitor of one kind; each one made is stopped after the test."""
+    made: list[Any] = []
+
+    def make() -> Any:
+        pulse = _c_pulse() if request.param == "c" else _watchdog._ThreadPulse("test-pulse")
+        made.append(pulse)
+        return pulse
+
+    yield make
+    for pulse in made:
+        pulse.stop()
+
+
+class Calls:
+    """An on_stale that counts its calls, answers ``go_on`` and sets ``called``."""
+
+    def __init__(self, go_on: bool = True) -> None:
+        self.n = 0
+        self.go_on = go_on
+        self.called = threading.Event()
+
+    def __call__(self) -> bool:
+        self.n += 1
+        self.called.set()
+        return self.go_on
+
+
+def _beat_for(pulse: Any, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pulse.beat()
+        time.sleep(BEAT_S)
+
+
+def test_no_call_while_the_beats_come(new_pulse: Callable[[], Any]) -> None:
+    """While beats come more often than stale_s, on_stale is never called."""
+    pulse = new_pulse()
+    calls = Calls()
+    pulse.start(POLL_S, STALE_S, calls)
+    assert pulse.running
+    _beat_for(pulse, 2 * STALE_S)
+    assert calls.n == 0
+
+
+def test_calls_once_the_beats_stop_and_again_until_one_comes(
+    new_pulse: Callable[[], Any],
+) -> None:
+    """Once no beat has come for stale_s, on_stale is called at each poll, until a beat."""
+    pulse = new_pulse()
+    calls = Calls()
+    began = time.monotonic()
+    pulse.start(POLL_S, STALE_S, calls)
+    assert calls.called.wait(5)
+    assert time.monotonic() - began >= STALE_S
+    deadline = time.monotonic() + 5
+    while calls.n < 3 and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert calls.n >= 3
+    pulse.beat()
+    time.sleep(2 * POLL_S)  # the monitor has seen the beat
+    seen = calls.n
+    _beat_for(pulse, STALE_S / 2)
+    assert calls.n <= seen + 1  # at most a poll that was under way
+    assert pulse.running
+
+
+def test_on_stale_answering_false_stops_the_monitor(new_pulse: Callable[[], Any]) -> None:
+    """on_stale() returning false ends the monitor: no more calls, and it is not running."""
+    pulse = new_pulse()
+    calls = Calls(go_on=False)
+    pulse.start(POLL_S, STALE_S / 5, calls)
+    assert calls.called.wait(5)
+    deadline = time.monotonic() + 5
+    while pulse.running and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert not pulse.running
+    time.sleep(5 * POLL_S)
+    assert calls.n == 1
+
+
+def test_stop_ends_the_thread_and_the_calls(new_pulse: Callable[[], Any]) -> None:
+    """stop() waits for the monitor to end; no call comes after it; a second stop() and a
+    stop() before start() do nothing."""
+    new_pulse().stop()
+    pulse = new_pulse()
+    calls = Calls()
+    pulse.start(POLL_S, STALE_S / 5, calls)
+    assert calls.called.wait(5)
+    pulse.stop()
+    assert not pulse.running
+    seen = calls.n
+    time.sleep(5 * POLL_S)
+    assert calls.n == seen
+    pulse.stop()
+
+
+def test_stop_from_on_stale_itself(new_pulse: Callable[[], Any]) -> None:
+    """on_stale() may stop its own monitor (the system shuts down from the monitor's call)."""
+    pulse = new_pulse()
+    done = threading.Event()
+
+    def stop_me() -> bool:
+        pulse.stop()
+        done.set()
+        return True
+
+    pulse.start(POLL_S, STALE_S / 5, stop_me)
+    assert done.wait(5)
+    assert not pulse.running
+
+
+def test_a_pulse_starts_once_with_valid_periods(new_pulse: Callable[[], Any]) -> None:
+    """start() refuses periods that are not positive and finite, an on_stale that is not
+    callable, and a second start."""
+    pulse = new_pulse()
+    for poll, stale in ((0.0, 1.0), (1.0, -1.0), (math.nan, 1.0), (1.0, math.inf)):
+        with pytest.raises(ValueError, match="poll_s and stale_s must be positive"):
+            pulse.start(poll, stale, Calls())
+    with pytest.raises(TypeError, match="on_stale must be callable"):
+        pulse.start(POLL_S, STALE_S, "not callable")
+    pulse.start(POLL_S, STALE_S, Calls())
+    with pytest.raises(RuntimeError, match="a Pulse starts once"):
+        pulse.start(POLL_S, STALE_S, Calls())
+
+
+def test_an_error_in_on_stale_is_reported_and_stops_the_monitor(
+    new_pulse: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception from on_stale() goes to sys.unraisablehook, and the monitor ends."""
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(u.exc_value))
+    pulse = new_pulse()
+
+    def broken() -> bool:
+        raise ZeroDivisionError("in on_stale")
+
+    pulse.start(POLL_S, STALE_S / 5, broken)
+    deadline = time.monotonic() + 5
+    while pulse.running and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert not pulse.running
+    assert len(reported) == 1
+    assert isinstance(reported[0], ZeroDivisionError)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks at threads in /proc")
+def test_a_dropped_c_pulse_ends_its_thread() -> None:
+    """A C monitor dropped without stop() ends its thread, and never calls on_stale again."""
+    pulse = _c_pulse()
+    calls = Calls()
+    pulse.start(POLL_S, STALE_S, calls)
+    deadline = time.monotonic() + 5
+    while pulse.native_id is None and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    task = Path(f"/proc/self/task/{pulse.native_id}")
+    assert task.exists()
+    del pulse
+    while task.exists() and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert not task.exists()
+    assert calls.n == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_stops_its_copy_of_a_c_pulse_at_once() -> None:
+    """In a forked child the monitor's thread does not exist: stop() there returns at once."""
+    _c_pulse()  # skips where there is none
+    script = """
+import os, sys, time
+from asyncactors import _speedups
+p = _speedups.Pulse()
+p.start(0.01, 10.0, lambda: True)
+pid = os.fork()
+if pid == 0:
+    ok = not p.running
+    p.stop()
+    p.beat()
+    os._exit(0 if ok and not p.running else 3)
+_, status = os.waitpid(pid, 0)
+p.stop()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, timeout=30, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks at threads in /proc")
+def test_native_id_names_the_monitor_thread(new_pulse: Callable[[], Any]) -> None:
+    """native_id is None before start(), then the native id of a thread of its own, which is
+    gone after stop()."""
+    pulse = new_pulse()
+    assert pulse.native_id is None
+    pulse.start(POLL_S, STALE_S, Calls())
+    deadline = time.monotonic() + 5
+    while pulse.native_id is None and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert isinstance(pulse.native_id, int)
+    assert pulse.native_id != threading.get_native_id()
+    task = Path(f"/proc/self/task/{pulse.native_id}")
+    assert task.exists()
+    pulse.stop()
+    assert not task.exists()
