@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
+from ._options import check_timeout, thread_timeout
 
 __all__ = ["ObjectRef", "logger", "split", "unwatch", "watch_pending"]
 
@@ -350,6 +351,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             ActorDiedError: the ref's event loop is closed, so the call can never finish.
             RuntimeError: called on the actor system's loop thread, where waiting
                 would deadlock; use ``await ref`` there.
+            TypeError, ValueError: ``timeout`` is not a number >= 0 or ``None``.
             Exception: whatever the method raised.
         """
         loop = self._loop
@@ -358,6 +360,7 @@ class ObjectRef(_RefBase, Generic[_T]):
                 "ObjectRef.result() would block the actor system's own event loop; "
                 "use 'await ref' or 'await asyncactors.get(ref)' there"
             )
+        check_timeout(timeout)
         if not self._state and not self._block(timeout):
             raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
         return self._outcome()  # type: ignore[no-any-return]
@@ -376,7 +379,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             cf.set_result(None)
 
         self._add_callback_from_afar(relay)
-        done, _ = concurrent.futures.wait([cf], timeout)
+        done, _ = concurrent.futures.wait([cf], thread_timeout(timeout))
         return bool(done)
 
     def __repr__(self) -> str:
