@@ -6,6 +6,7 @@ modules to load, and only a supervisor that restarts something needs it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["Backoff"]
@@ -23,7 +24,9 @@ class Backoff:
     failures in a row.
 
     Raises:
-        ValueError: a negative time, a multiplier below 1, or jitter outside [0, 1].
+        TypeError: a field that is not a number.
+        ValueError: a field that is not finite (NaN, inf), a negative time, a
+            multiplier below 1, or jitter outside [0, 1].
     """
 
     initial_s: float = 0.01
@@ -32,6 +35,13 @@ class Backoff:
     jitter: float = 0.2
 
     def __post_init__(self) -> None:
+        for field in ("initial_s", "max_s", "multiplier", "jitter"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"Backoff {field} must be a number, got {value!r}")
+            # A NaN delay would put a timer in the loop's heap that sorts nowhere.
+            if not math.isfinite(value):
+                raise ValueError(f"Backoff {field} must be a finite number, got {value}")
         if self.initial_s < 0 or self.max_s < 0:
             raise ValueError("Backoff times must be >= 0")
         if self.multiplier < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -18,6 +19,7 @@ __all__ = [
     "check_resource_amounts",
     "check_stream_options",
     "check_timeout",
+    "thread_timeout",
     "validate_actor_options",
     "validate_call_options",
     "validate_method_options",
@@ -93,16 +95,27 @@ def check_block_warning(value: object) -> None:
 def check_timeout(timeout: object, name: str = "timeout") -> None:
     """Refuse a timeout that is neither ``None`` nor a number >= 0, naming it ``name``.
 
+    ``math.inf`` is accepted: it waits as long as ``None`` does.
+
     Raises:
         TypeError: not a number or ``None``.
-        ValueError: negative.
+        ValueError: negative, or NaN.
     """
     if timeout is None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise TypeError(f"{name} must be a number or None, got {type(timeout).__name__}")
-    if timeout < 0:
+    if not timeout >= 0:  # NaN too: it compares false with everything
         raise ValueError(f"{name} must be >= 0 or None, got {timeout}")
+
+
+def thread_timeout(timeout: float | None) -> float | None:
+    """``timeout`` (checked by ``check_timeout``) as a blocking wait of a thread takes it.
+
+    Beyond ``threading.TIMEOUT_MAX`` (``math.inf`` included) a lock's wait
+    raises ``OverflowError``; so long a wait is a wait without a timeout.
+    """
+    return None if timeout is None or timeout > threading.TIMEOUT_MAX else timeout
 
 
 def _choices(names: Any) -> str:
@@ -120,8 +133,8 @@ def _check_int(option: str, value: object, *, minimum: int, allow_minus_one: boo
 def _check_number(option: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"option {option!r} must be a number, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"option {option!r} must be >= 0, got {value}")
+    if not 0 <= value < math.inf:  # NaN too
+        raise ValueError(f"option {option!r} must be a finite number >= 0, got {value}")
 
 
 def check_gpu_amount(option: str, value: float) -> None:
@@ -170,12 +183,17 @@ def check_resource_amounts(resources: object, api: str) -> None:
             check_gpu_amount(f"{api}: the amount of 'GPU'", amount)
 
 
+# The most GPUs a count in ActorSystem(resources={"GPU": n}) may declare.
+MAX_GPUS: Final = 1 << 16
+
+
 def _gpu_ids(value: object) -> list[str]:
     """The ids of ``ActorSystem(resources={"GPU": ...})``: a count, or a list of ids.
 
     Raises:
         TypeError: neither a number nor a list of ints or strs.
-        ValueError: a negative or fractional count, or duplicate ids.
+        ValueError: a count that is negative, fractional, not finite or above
+            ``MAX_GPUS``, or duplicate ids.
     """
     if isinstance(value, list | tuple):
         if not all(isinstance(i, int | str) and not isinstance(i, bool) for i in value):
@@ -188,8 +206,11 @@ def _gpu_ids(value: object) -> list[str]:
         raise TypeError(
             f"resources['GPU'] must be a number of GPUs or a list of GPU ids, got {value!r}"
         )
-    if value < 0 or value != int(value):
-        raise ValueError(f"resources['GPU'] must be a whole number of GPUs >= 0, got {value}")
+    # NaN and inf too; the cap, since the system keeps each GPU's share free.
+    if not 0 <= value <= MAX_GPUS or value != int(value):
+        raise ValueError(
+            f"resources['GPU'] must be a whole number of GPUs from 0 to {MAX_GPUS}, got {value}"
+        )
     return [str(i) for i in range(int(value))]
 
 

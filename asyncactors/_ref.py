@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import os
 import sys
@@ -19,8 +20,9 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
+from ._options import check_timeout, thread_timeout
 
-__all__ = ["ObjectRef", "logger", "split", "unwatch", "watch_pending"]
+__all__ = ["ObjectRef", "call_soon_from_afar", "logger", "split", "unwatch", "watch_pending"]
 
 # No NullHandler, as asyncio's own logger has none: until the program configures
 # logging, warnings and errors (a failure nobody awaited, a loop given up on at
@@ -31,6 +33,26 @@ _T = TypeVar("_T")
 _Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
+
+
+def call_soon_from_afar(
+    loop: asyncio.AbstractEventLoop,
+    fn: Callable[..., object],
+    *args: Any,
+    context: contextvars.Context | None = None,
+) -> bool:
+    """Have ``loop`` run ``fn(*args)`` soon, from another thread; ``False`` if it is closed.
+
+    Raises:
+        RuntimeError: ``loop.call_soon_threadsafe`` refused, the loop being open.
+    """
+    try:
+        loop.call_soon_threadsafe(fn, *args, context=context)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+        return False
+    return True
 
 
 # For type checking only: a Protocol class costs more to make than most classes.
@@ -253,13 +275,7 @@ class ObjectRef(_RefBase, Generic[_T]):
         """Have the ref's loop thread run ``method(callback)``; ``False`` if that loop is closed."""
         loop = self._loop
         assert loop is not None
-        try:
-            loop.call_soon_threadsafe(method, callback)
-        except RuntimeError:
-            if not loop.is_closed():
-                raise
-            return False
-        return True
+        return call_soon_from_afar(loop, method, callback)
 
     def _unreachable(self) -> ActorDiedError:
         """The error of waiting for this pending ref once its loop is closed."""
@@ -350,6 +366,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             ActorDiedError: the ref's event loop is closed, so the call can never finish.
             RuntimeError: called on the actor system's loop thread, where waiting
                 would deadlock; use ``await ref`` there.
+            TypeError, ValueError: ``timeout`` is not a number >= 0 or ``None``.
             Exception: whatever the method raised.
         """
         loop = self._loop
@@ -358,6 +375,7 @@ class ObjectRef(_RefBase, Generic[_T]):
                 "ObjectRef.result() would block the actor system's own event loop; "
                 "use 'await ref' or 'await asyncactors.get(ref)' there"
             )
+        check_timeout(timeout)
         if not self._state and not self._block(timeout):
             raise GetTimeoutError(f"{self._describe()} was not ready within {timeout} s")
         return self._outcome()  # type: ignore[no-any-return]
@@ -376,7 +394,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             cf.set_result(None)
 
         self._add_callback_from_afar(relay)
-        done, _ = concurrent.futures.wait([cf], timeout)
+        done, _ = concurrent.futures.wait([cf], thread_timeout(timeout))
         return bool(done)
 
     def __repr__(self) -> str:

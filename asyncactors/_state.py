@@ -198,7 +198,12 @@ def _class_name(cls: type) -> str:
 
 
 def _short_repr(obj: object) -> str:
-    text = repr(obj)
+    try:
+        text = repr(obj)
+    except ValueError:
+        # An int of more than sys.get_int_max_str_digits() digits, alone or
+        # inside a container: a checkpoint may hold one (ext 6).
+        return f"<{type(obj).__name__} too large to show>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -537,7 +542,8 @@ def restore_state(instance: object, state: Any, *, source: str | None = None) ->
     bad = [k for k in state if type(k) is not str]
     if bad:
         raise CheckpointCorruptError(
-            f"checkpoint{where} for {_class_name(cls)} has non-str attribute names: {bad[:5]!r}"
+            f"checkpoint{where} for {_class_name(cls)} has non-str attribute names: "
+            f"{', '.join(map(_short_repr, bad[:5]))}"
         )
     try:
         attrs = vars(instance)

@@ -84,9 +84,10 @@ class Supervisor:
     exceeding its intensity, never normally.
 
     Raises:
-        ValueError: an unknown strategy or restart type, or a negative
-            ``max_restarts`` or ``within_s``.
-        TypeError: ``backoff`` is not a ``Backoff`` or ``parent`` not a ``Supervisor``.
+        ValueError: an unknown strategy or restart type, a negative
+            ``max_restarts``, or a ``within_s`` that is not > 0 (NaN included).
+        TypeError: ``within_s`` is not a number, ``backoff`` is not a
+            ``Backoff`` or ``parent`` not a ``Supervisor``.
         RuntimeError: ``parent`` has failed for good.
     """
 
@@ -106,7 +107,9 @@ class Supervisor:
             raise ValueError(_bad_restart(restart))
         if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
             raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
-        if within_s <= 0:
+        if isinstance(within_s, bool) or not isinstance(within_s, int | float):
+            raise TypeError(f"within_s must be a number of seconds, got {within_s!r}")
+        if not within_s > 0:  # NaN too
             raise ValueError(f"within_s must be > 0, got {within_s!r}")
         if backoff is not None:
             from ._backoff import Backoff

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Any, Literal, TypeVar, get_args, overload
 from . import _system
 from ._api import _check_refs
 from ._exceptions import GetTimeoutError
-from ._options import check_timeout
+from ._options import check_timeout, thread_timeout
 from ._ref import ObjectRef, logger
 from ._system import ActorSystem
 
@@ -149,7 +150,7 @@ class BackgroundSystem(ActorSystem):
             self._up = False
             try:
                 future = asyncio.run_coroutine_threadsafe(self.shutdown(timeout), self.loop)
-                if not concurrent.futures.wait([future], give_up_after).done:
+                if not concurrent.futures.wait([future], thread_timeout(give_up_after)).done:
                     # The loop thread is a daemon: it dies with the process.
                     _forget(self)
                     logger.error(
@@ -322,4 +323,30 @@ def get_sync(refs: Any, *, timeout: float | None = None) -> Any:
     return values[0] if single else values
 
 
+def _let_go_after_fork() -> None:
+    """In a forked child, let go of the parent's background system.
+
+    Its loop thread did not survive the fork, so nothing runs that loop here:
+    without this, calls to its actors would wait forever, ``start_background()``
+    would refuse to start the child's own, and the child's exit would wait for
+    it in vain. Its asyncio loop is marked closed, so that calls through
+    handles and refs the child inherited fail with ``ActorDiedError``.
+    """
+    global _start_lock
+    # Another thread of the parent may have held these at the fork.
+    _start_lock = threading.Lock()
+    system = _system._background
+    if not isinstance(system, BackgroundSystem):
+        return
+    _system._background = None
+    system._stop_lock = threading.Lock()
+    system._up = False
+    loop = system._loop
+    if isinstance(loop, asyncio.BaseEventLoop):
+        # Not loop.close(): it would unregister the loop's wakeup pipe from the
+        # epoll instance the child shares with its parent.
+        loop._closed = True  # type: ignore[attr-defined]
+
+
 atexit.register(stop_background_at_exit)
+os.register_at_fork(after_in_child=_let_go_after_fork)

@@ -56,7 +56,7 @@ def test_option_values_validated_when_declared() -> None:
         asyncactors.remote(Plain).options(max_pending_calls=0)
     with pytest.raises(ValueError, match="'lifetime' must be one of"):
         asyncactors.remote(lifetime="forever")(Plain)
-    with pytest.raises(ValueError, match="'num_cpus' must be >= 0"):
+    with pytest.raises(ValueError, match="'num_cpus' must be a finite number >= 0"):
         asyncactors.remote(num_cpus=-1)(Plain)
     with pytest.raises(ValueError, match="use num_cpus"):
         asyncactors.remote(resources={"CPU": 1})(Plain)

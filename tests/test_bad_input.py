@@ -7,6 +7,7 @@ the option, method or actor name involved and, where there are few, the valid ch
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from typing import Any
 
@@ -56,6 +57,15 @@ OUT_OF_RANGE_OPTIONS = [
     ("memory", -1),
     ("concurrency_groups", {"io": 0}),
     ("resources", {"accelerator": -1}),
+    # Not finite: NaN compares false with every bound, and inf is no amount to reserve.
+    ("num_cpus", math.nan),
+    ("num_cpus", math.inf),
+    ("num_gpus", math.nan),
+    ("num_gpus", math.inf),
+    ("memory", math.nan),
+    ("memory", math.inf),
+    ("resources", {"accelerator": math.nan}),
+    ("resources", {"accelerator": math.inf}),
 ]
 
 
@@ -521,6 +531,29 @@ async def test_wait_with_negative_timeout_raises_value_error_naming_it() -> None
         refs = [asyncactors.put(1)]
         with pytest.raises(ValueError, match="timeout"):
             await asyncactors.wait(refs, timeout=-1)
+
+
+async def test_a_nan_timeout_raises_value_error_naming_it_instead_of_timing_out_at_once() -> None:
+    """NaN passed the >= 0 check (it compares false): get() and wait() then never timed out,
+    shutdown() cut its calls off at once."""
+    nan_timeout = r"timeout must be >= 0 or None, got nan"
+    async with asyncactors.ActorSystem() as system:
+        ref = asyncactors.put(1)
+        with pytest.raises(ValueError, match=nan_timeout):
+            await asyncactors.get(ref, timeout=math.nan)
+        with pytest.raises(ValueError, match=nan_timeout):
+            await asyncactors.wait([ref], timeout=math.nan)
+        with pytest.raises(ValueError, match=nan_timeout):
+            await system.shutdown(timeout=math.nan)
+        with pytest.raises(ValueError, match=nan_timeout):
+            asyncactors.ActorSystem(shutdown_timeout=math.nan)
+
+
+@pytest.mark.parametrize("gpus", [math.nan, math.inf, 1e300, 2.5, -1])
+def test_a_gpu_count_not_whole_finite_and_bounded_is_refused_at_once(gpus: float) -> None:
+    """A huge count used to build a list of that many GPU ids (hanging the process)."""
+    with pytest.raises(ValueError, match=r"resources\['GPU'\] must be a whole number of GPUs from"):
+        asyncactors.ActorSystem(resources={"GPU": gpus})
 
 
 @pytest.mark.parametrize("refs", [1, "ref", {1: 2}], ids=["int", "str", "dict"])

@@ -29,7 +29,7 @@ LAYERS: list[list[str]] = [
         "_speedups",
     ],
     # L1: refs, specs, options, context variables, events, stores, records of metrics.
-    ["_ref", "_stream", "_metrics", "_specs", "_stores", "_context", "_options", "_events"],
+    ["_options", "_ref", "_stream", "_metrics", "_specs", "_stores", "_context", "_events"],
     # L2: the seam.
     ["_protocols"],
     # L3: the engines and supervision.

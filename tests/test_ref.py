@@ -359,6 +359,22 @@ def test_pending_ref_of_a_closed_loop_raises_actor_died_naming_the_actor() -> No
         asyncio.run(asyncactors.wait([ref], timeout=5))
 
 
+def test_cancel_and_kill_once_the_loop_closed_do_nothing_instead_of_raising() -> None:
+    """ref.cancel() of a call whose loop has closed returns False (it can never finish),
+    and kill() of its actor does nothing: both raised asyncio's 'Event loop is closed'."""
+    loop = asyncio.new_event_loop()
+    try:
+        handle = loop.run_until_complete(_handle_outliving_its_system(max_pending_calls=2))
+        ref = _returned_promptly(lambda: handle.add.remote(1))
+    finally:
+        loop.close()
+    assert ref.cancel() is False
+    asyncactors.kill(handle)
+    asyncactors.kill(handle, no_restart=False)
+    with pytest.raises(ActorDiedError, match="event loop is closed"):
+        ref.result(timeout=5)
+
+
 def test_remote_after_the_loop_closed_fails_the_ref_of_a_capped_actor_at_once() -> None:
     """.remote() on an actor with max_pending_calls whose loop has closed returns a
     failed ref at once, and the failed call holds no place."""

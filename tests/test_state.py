@@ -378,6 +378,22 @@ def test_restore_without_hook_refuses_non_str_attribute_names() -> None:
     assert p.n == 1  # nothing was set
 
 
+def test_a_checkpoint_keyed_by_a_huge_int_is_refused_as_corrupt() -> None:
+    """An attribute name that is an int too long for repr() (ext 6) is a corrupt checkpoint,
+    not the ValueError of printing it, so on_corrupt_checkpoint="start_fresh" applies."""
+    huge = 1 << 40_000
+    data = msgpack.packb(
+        {msgpack.ExtType(EXT_BIGINT, huge.to_bytes(5001, "big", signed=True)): 1, "n": 5},
+        use_bin_type=True,
+    )
+    p = Plain()
+    with pytest.raises(
+        CheckpointCorruptError, match="non-str attribute names: <int too large to show>"
+    ):
+        restore_state(p, decode_state(data, source="t"))
+    assert p.n == 1
+
+
 class Slotted:
     __slots__ = ("n",)
 
@@ -492,9 +508,10 @@ def test_arbitrary_bytes_decode_or_raise_corrupt_and_nothing_else(data: bytes) -
 
 
 def assert_decodes_or_is_corrupt(data: bytes) -> None:
-    """``data`` decodes, or raises the library's corrupt-checkpoint error naming its source."""
+    """``data`` decodes and loads into an instance's attributes, or raises the library's
+    corrupt-checkpoint error naming its source."""
     try:
-        decode_state(data, source="fuzz")
+        restore_state(Plain(), decode_state(data, source="fuzz"), source="fuzz")
     except CheckpointCorruptError as exc:
         message = str(exc)
     else:

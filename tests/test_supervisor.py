@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import time
 from typing import Any
@@ -643,6 +644,30 @@ async def test_supervisor_validates_its_arguments() -> None:
         Supervisor(restart="never")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'transient' would act as 'permanent'"):
         Supervisor(restart="transient")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["initial_s", "max_s", "multiplier", "jitter"])
+@pytest.mark.parametrize("value", [math.nan, math.inf], ids=["nan", "inf"])
+def test_backoff_refuses_a_field_that_is_not_finite(field: str, value: float) -> None:
+    """NaN passed every range check (it compares false), and became a restart timer's delay."""
+    with pytest.raises(ValueError, match=f"Backoff {field} must be a finite number, got {value}"):
+        Backoff(**{field: value})
+
+
+def test_backoff_refuses_a_field_that_is_not_a_number() -> None:
+    with pytest.raises(TypeError, match="Backoff initial_s must be a number, got '1'"):
+        Backoff(initial_s="1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("within_s", "error"), [(math.nan, ValueError), ("5", TypeError), (True, TypeError)]
+)
+def test_supervisor_refuses_a_within_s_that_is_no_positive_number(
+    within_s: Any, error: type[Exception]
+) -> None:
+    """NaN passed the > 0 check (it compares false with everything)."""
+    with pytest.raises(error, match="within_s must be"):
+        Supervisor(within_s=within_s)
 
 
 async def test_thousands_of_restarts() -> None:

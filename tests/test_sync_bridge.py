@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 import textwrap
@@ -463,6 +464,104 @@ def test_exit_does_not_hang_on_a_blocked_background_loop(tmp_path: Any) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "did not stop within 0.7 s: a sync method blocks its event loop" in proc.stderr
+
+
+def test_a_background_system_with_an_infinite_timeout_stops_at_exit(
+    system: BackgroundSystem,
+) -> None:
+    """The exit's bound on the wait (2 * inf + 0.5) waits without one, not OverflowError."""
+    c = Counter.remote()
+    ref = c.incr.remote()
+    system._stop(math.inf, give_up_after=math.inf)
+    assert ref.result(timeout=0) == 1
+    assert not system._running
+
+
+def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) -> None:
+    """In a forked child (no loop thread there) calls fail at once, a new system starts, and
+    the exit does not wait for the parent's."""
+    script = tmp_path / "forks.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time, warnings
+            import asyncactors
+
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork() with threads
+
+            @asyncactors.remote
+            class Counter:
+                def __init__(self):
+                    self.n = 0
+                def incr(self):
+                    self.n += 1
+                    return self.n
+
+            system = asyncactors.start_background()
+            c = Counter.remote()
+            assert c.incr.remote().result(5) == 1
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    c.incr.remote().result(5)
+                except asyncactors.ActorDiedError as exc:
+                    print("inherited:", exc, flush=True)
+                try:
+                    Counter.remote()
+                except RuntimeError:
+                    print("new actor: refused", flush=True)
+                with asyncactors.start_background():
+                    print("own system:", Counter.remote().incr.remote().result(5), flush=True)
+                system.stop()
+                print("stopped", flush=True)
+                sys.exit(0)  # atexit runs: it must not wait for the parent's system
+            start = time.monotonic()
+            _, status = os.waitpid(pid, 0)
+            print("child exit", status, time.monotonic() - start < 5, flush=True)
+            print("parent:", c.incr.remote().result(5), flush=True)
+            system.stop()
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "inherited: actor Counter(id=1) is unreachable: its event loop is closed",
+        "new actor: refused",
+        "own system: 1",
+        "stopped",
+        "child exit 0 True",
+        "parent: 2",
+    ], proc.stderr
+    assert "did not stop" not in proc.stderr
+
+
+@pytest.mark.parametrize("timeout", [-1, math.nan, "1"])
+def test_result_refuses_a_bad_timeout_instead_of_timing_out_at_once(
+    system: BackgroundSystem, timeout: Any
+) -> None:
+    """As get_sync(): a negative or NaN timeout is a ValueError, a non-number a TypeError."""
+    gate, stuck = stuck_call()
+    error = TypeError if isinstance(timeout, str) else ValueError
+    with pytest.raises(error, match="timeout must be"):
+        stuck.result(timeout=timeout)
+    gate.open.remote()
+    assert stuck.result(timeout=5) == "through"
+
+
+@pytest.mark.parametrize("wait", ["result", "get_sync"])
+def test_an_infinite_timeout_waits_as_none_does(system: BackgroundSystem, wait: str) -> None:
+    """timeout=math.inf blocks until the value is there (it raised OverflowError)."""
+    gate, stuck = stuck_call()
+    opener = threading.Timer(0.01, gate.open.remote)
+    opener.start()
+    if wait == "result":
+        assert stuck.result(timeout=math.inf) == "through"
+    else:
+        assert asyncactors.get_sync([stuck], timeout=math.inf) == ["through"]
+    opener.join()
 
 
 # -- get_sync -------------------------------------------------------------------------------

@@ -441,3 +441,14 @@ def test_stop_iteration_from_a_task_or_method_arrives_as_a_ray_task_error(ray: M
         assert isinstance(info.value, RuntimeError)
         assert f"{name}() raised StopIteration({arg})" in str(info.value)
         assert isinstance(info.value.cause.__cause__, StopIteration)
+
+
+def test_a_nan_timeout_is_refused_as_a_negative_one_is(ray: ModuleType) -> None:
+    """NaN passed the >= 0 check (it compares false) and then waited as if no timeout."""
+    ref = Faulty.remote().ok.remote()
+    nan_timeout = "'timeout' must be a non-negative number, got nan"
+    with pytest.raises(ValueError, match=nan_timeout):
+        ray.get(ref, timeout=float("nan"))
+    with pytest.raises(ValueError, match=nan_timeout):
+        ray.wait([ref], timeout=float("nan"))
+    assert ray.get(ref, timeout=5) == "ok"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
 from ..._mailbox import Lane, Mailbox
-from ..._ref import _SEEN, ACCELERATED, ObjectRef, _actor_here
+from ..._ref import _SEEN, ACCELERATED, ObjectRef, _actor_here, call_soon_from_afar
 from ..._specs import MethodSpec
 from ..._types import ASYNC, SYNC, ActorState, StopReason
 from .common import STOPPED_BY, UNREACHABLE, died_error
@@ -155,7 +155,8 @@ class Call(ObjectRef[Any]):
             admit.set_result(None)
 
     def cancel(self) -> bool:
-        """Cancel the call; return ``False`` if it had already finished.
+        """Cancel the call; return ``False`` if it had already finished, or can never
+        finish: its event loop is closed.
 
         A queued call is removed and never runs; a running async method's task is
         cancelled. A method running in a thread cannot be interrupted: its caller
@@ -167,8 +168,7 @@ class Call(ObjectRef[Any]):
         loop = self._loop
         if _get_running_loop() is not loop:
             assert loop is not None
-            loop.call_soon_threadsafe(self._cancel)
-            return True
+            return call_soon_from_afar(loop, self._cancel)
         return self._cancel()
 
     def _cancel(self) -> bool:

@@ -12,7 +12,7 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any, Final
 
-from ..._ref import logger
+from ..._ref import call_soon_from_afar, logger
 from ..._types import STREAMS, ActorState, EventKind
 from .base import CoreBase
 from .call import QUEUED, Call
@@ -39,11 +39,14 @@ class Restarts(CoreBase):
         """Stop now: running, queued and later calls fail with ``ActorDiedError``.
 
         With ``no_restart=False`` this is a crash instead, and the supervisor
-        may restart the actor; queued calls then survive.
+        may restart the actor; queued calls then survive. Nothing happens if the
+        actor's event loop is closed: nothing runs there any more.
         """
         if _get_running_loop() is not self.loop:
-            self.loop.call_soon_threadsafe(
-                functools.partial(self.kill, no_restart=no_restart, by=by), context=self.host.ctx
+            call_soon_from_afar(
+                self.loop,
+                functools.partial(self.kill, no_restart=no_restart, by=by),
+                context=self.host.ctx,
             )
             return
         if no_restart:

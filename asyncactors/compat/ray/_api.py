@@ -77,7 +77,7 @@ def _check_timeout(timeout: object) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
-    if timeout < 0:
+    if not timeout >= 0:  # NaN too
         raise ValueError(f"'timeout' must be a non-negative number, got {timeout}")
 
 
