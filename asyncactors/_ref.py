@@ -571,16 +571,25 @@ _MISUSES = {
 }
 
 
-def _misuse(what: str) -> Callable[..., Any]:
-    def refuse(self: ObjectRef[Any], *args: Any) -> Any:
-        raise TypeError(
-            f"{what} an ObjectRef: it is the future result of a call, not its value; "
-            "get the value first with 'await ref' (or 'ref.result()' in a thread outside "
-            "the event loop)"
-        )
+def _misuse(message: str) -> Callable[..., Any]:
+    def refuse(self: Any, *args: Any) -> Any:
+        raise TypeError(message)
 
     return refuse
 
 
-for _name, _what in _MISUSES.items():
-    setattr(ObjectRef, _name, _misuse(_what))
+def refuse_misuses(cls: type, noun: str, why: str, skip: tuple[str, ...] = ()) -> None:
+    """Give ``cls`` the operators that treat a ref as its value (``+``, ``[i]``, ``in``,
+    ``int()``, iteration ...), each raising ``TypeError``: ``"<what> <noun>: <why>"``.
+    The names in ``skip`` are left as they are."""
+    for name, what in _MISUSES.items():
+        if name not in skip:
+            setattr(cls, name, _misuse(f"{what} {noun}: {why}"))
+
+
+refuse_misuses(
+    ObjectRef,
+    "an ObjectRef",
+    "it is the future result of a call, not its value; get the value first with "
+    "'await ref' (or 'ref.result()' in a thread outside the event loop)",
+)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._exceptions import ActorDiedError
+from ._ref import refuse_misuses
 
 __all__ = ["END", "StreamRef", "StreamSource"]
 
@@ -195,3 +196,13 @@ class StreamRef(Generic[_T]):
                 "cannot iterate over a StreamRef with 'for': use 'async for item in stream', "
                 "or 'await stream' for the list of its items"
             )
+
+
+# Its own __iter__ (above) says more than the generic one would.
+refuse_misuses(
+    StreamRef,
+    "a StreamRef",
+    "it streams a call's items, it is not their list; use 'async for item in stream', "
+    "or 'await stream' for the list of its items",
+    skip=("__iter__",),
+)

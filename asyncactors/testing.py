@@ -28,6 +28,7 @@ mode, any loop scope) or anyio's (``@pytest.mark.anyio``, asyncio backend).
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import traceback
@@ -288,6 +289,19 @@ def actor_system(request: pytest.FixtureRequest) -> ActorSystem:
         pytest.fail(
             "actor_system needs an async test run by pytest-asyncio "
             "(pip install pytest-asyncio) or by anyio's plugin (@pytest.mark.anyio)",
+            pytrace=False,
+        )
+    if (
+        _asyncio_mode(request.config) == "strict"
+        and inspect.iscoroutinefunction(getattr(request.node, "obj", None))
+        and request.node.get_closest_marker("asyncio") is None
+    ):
+        # Else pytest's own "async def functions are not natively supported" follows,
+        # with no word of what to change.
+        pytest.fail(
+            f"actor_system: {request.node.name} is an async test, but pytest-asyncio in "
+            "strict mode runs only tests marked @pytest.mark.asyncio: mark it (or its "
+            "module: pytestmark = pytest.mark.asyncio), or set asyncio_mode = auto",
             pytrace=False,
         )
     scope = _asyncio_loop_scope(request)

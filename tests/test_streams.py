@@ -156,6 +156,29 @@ async def test_awaiting_a_stream_gives_the_list_of_its_items(method: str) -> Non
         assert await stream == []
 
 
+_STREAM_MISUSES = {
+    "stream + 1": lambda s: s + 1,
+    "stream < 1": lambda s: s < 1,
+    "int(stream)": int,
+    "stream[0]": lambda s: s[0],
+    "1 in stream": lambda s: 1 in s,
+    "for x in stream": lambda s: [x for x in s],
+}
+
+
+@pytest.mark.parametrize("misuse", list(_STREAM_MISUSES))
+async def test_using_a_stream_as_its_items_says_to_async_for_or_await_it(misuse: str) -> None:
+    """Arithmetic, comparison, conversion, indexing, 'in' or iteration of a StreamRef
+    raises a TypeError naming StreamRef and saying to use async for or await."""
+    async with asyncactors.ActorSystem():
+        stream = Source.remote().agen.remote(3)
+        with pytest.raises(TypeError, match="StreamRef") as e:
+            _STREAM_MISUSES[misuse](stream)
+        assert "'async for item in stream'" in str(e.value)
+        assert "'await stream'" in str(e.value)
+        assert await stream == [0, 1, 2]
+
+
 async def test_sync_generators_run_on_the_loop_thread_and_run_in_thread_ones_do_not() -> None:
     """A sync generator is stepped inline on the loop; run_in_thread=True steps it in threads."""
     async with asyncactors.ActorSystem():

@@ -371,6 +371,28 @@ def test_an_anyio_test_under_asyncio_auto_mode_is_told_to_use_strict_mode(
     assert "needs pytest-asyncio in strict mode" in result.stdout.str()
 
 
+def test_an_unmarked_async_test_in_strict_mode_is_told_to_mark_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """In pytest-asyncio's strict mode an async test using actor_system without
+    @pytest.mark.asyncio errors, saying to mark it or to use auto mode."""
+    _project(pytester, mode="strict")
+    pytester.makepyfile(
+        """
+        from actors import Counter
+
+        async def test_unmarked(actor_system):
+            assert await Counter.remote().incr.remote() == 1
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*actor_system: test_unmarked is an async test*strict mode*@pytest.mark.asyncio*"]
+    )
+    assert "asyncio_mode = auto" in result.stdout.str()
+
+
 def test_an_anyio_test_on_another_backend_is_told_to_use_asyncio(
     pytester: pytest.Pytester,
 ) -> None:
