@@ -102,28 +102,20 @@ class CoreBase(Waiters):
     # Makes each call, for an actor with max_pending_calls or under metrics.
     pending: ColdField[Admission | None] = ColdField(None)
 
+    # The supervisor the actor was given; None under the system's root, which
+    # keeps no list of its children and restarts none after a normal exit (so the
+    # engine need not make it for those).
+    own_supervisor: ColdField[Parent | None] = ColdField(None)
+
     @property
     def supervisor(self) -> Parent:
         """The actor's supervisor: the system's root unless it was given one."""
-        cold = self.cold
-        supervisor = None if cold is None else cold.supervisor
-        return self.host.root if supervisor is None else supervisor
+        own = self.own_supervisor
+        return self.host.root if own is None else own
 
     @supervisor.setter
     def supervisor(self, supervisor: Parent) -> None:
-        if supervisor.is_root:
-            if self.cold is not None:
-                self.cold.supervisor = None
-        else:
-            self._cold().supervisor = supervisor
-
-    @property
-    def own_supervisor(self) -> Parent | None:
-        """The supervisor the actor was given; ``None`` under the system's root, which
-        keeps no list of its children and restarts none after a normal exit (so the
-        engine need not make it for those)."""
-        cold = self.cold
-        return None if cold is None else cold.supervisor
+        self.own_supervisor = None if supervisor.is_root else supervisor
 
     @property
     def ctx(self) -> contextvars.Context:
