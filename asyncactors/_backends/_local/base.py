@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..._mailbox import Lane, Mailbox
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorState, StopReason
+from .._supervised import Supervised
 from .._waiters import Waiters
 from .common import ColdField, ColdState, died_error
 
@@ -36,7 +37,7 @@ _get_ident = threading.get_ident
 _get_running_loop = asyncio._get_running_loop
 
 
-class CoreBase(Waiters):
+class CoreBase(Waiters, Supervised):
     """Every field of an actor; the mixins add behaviour only."""
 
     __slots__ = (
@@ -102,20 +103,9 @@ class CoreBase(Waiters):
     # Makes each call, for an actor with max_pending_calls or under metrics.
     pending: ColdField[Admission | None] = ColdField(None)
 
-    # The supervisor the actor was given; None under the system's root, which
-    # keeps no list of its children and restarts none after a normal exit (so the
-    # engine need not make it for those).
+    # The supervisor the actor was given; None under the system's root (see
+    # Supervised, which reads it).
     own_supervisor: ColdField[Parent | None] = ColdField(None)
-
-    @property
-    def supervisor(self) -> Parent:
-        """The actor's supervisor: the system's root unless it was given one."""
-        own = self.own_supervisor
-        return self.host.root if own is None else own
-
-    @supervisor.setter
-    def supervisor(self, supervisor: Parent) -> None:
-        self.own_supervisor = None if supervisor.is_root else supervisor
 
     @property
     def ctx(self) -> contextvars.Context:

@@ -1,0 +1,58 @@
+"""An actor's side of supervision, shared by the engines' cores: ``Supervised``.
+
+The local ``ActorCore`` and the Ray engine's ``RayCore`` keep the supervisor an
+actor was given in ``own_supervisor`` (``None`` under the system's root); this
+mixin is the one implementation of what they ask of it. It is not in
+``_supervisor``, which loads only once a program makes a supervisor (or the
+root's first restart needs one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._protocols import Host, Parent
+
+__all__ = ["Supervised"]
+
+
+class Supervised:
+    """``supervisor`` over the core's ``own_supervisor``, and what a normal exit and a
+    stop for good ask of it."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        # The core's own fields (CoreBase's, or RayCore's attributes), declared
+        # here without adding a slot of this mixin's.
+        host: Host
+
+        @property
+        def own_supervisor(self) -> Parent | None: ...
+        @own_supervisor.setter
+        def own_supervisor(self, value: Parent | None) -> None: ...
+
+    @property
+    def supervisor(self) -> Parent:
+        """The actor's supervisor: the system's root unless it was given one."""
+        own = self.own_supervisor
+        return self.host.root if own is None else own
+
+    @supervisor.setter
+    def supervisor(self, supervisor: Parent) -> None:
+        # The root is left unmade (and unkept): it keeps no list of its children
+        # and restarts none after a normal exit, so only a crash needs it.
+        self.own_supervisor = None if supervisor.is_root else supervisor
+
+    def _exit_restarts(self) -> bool:
+        """Whether a normal exit (``exit_actor()``) restarts the actor: only under a
+        supervisor it was given, as the root restarts only after crashes."""
+        own = self.own_supervisor
+        return own is not None and own._restarts_after_exit(self)
+
+    def _leave_supervisor(self) -> None:
+        """The actor stopped for good: its supervisor drops it (the root keeps no list)."""
+        own = self.own_supervisor
+        if own is not None:
+            own._forget(self)
