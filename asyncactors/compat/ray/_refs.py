@@ -38,13 +38,22 @@ class ObjectRef:
     inside a call's arguments or results they stay the same ref.
     """
 
-    __slots__ = ("__weakref__", "_call", "_driver", "_err", "_id", "_native")
+    __slots__ = ("__weakref__", "_call", "_driver", "_err", "_id", "_native", "_task")
 
-    def __init__(self, native: NativeRef[Any], driver: Driver, call: NativeRef[Any] | None) -> None:
+    def __init__(
+        self,
+        native: NativeRef[Any],
+        driver: Driver,
+        call: NativeRef[Any] | None,
+        task: str | None = None,
+    ) -> None:
         self._native = native
         self._driver = driver
         # What ray.cancel() cancels: the call that produces the value, if any.
         self._call = call
+        # The name of the task whose value this is: its errors name it, not the
+        # hidden actor that runs tasks.
+        self._task = task
         self._err: BaseException | None = None
         self._id = 0
 
@@ -68,11 +77,7 @@ class ObjectRef:
             assert native._exc is not None
             from .exceptions import from_native
 
-            # A task's call is the hidden task actor's run(stream, target, demand, ...):
-            # its error names the task (Target._compat_task_label), not that actor.
-            args = getattr(native, "_args", None)
-            task = getattr(args[1], "_compat_task_label", None) if args and len(args) > 1 else None
-            err = self._err = from_native(native._exc, task)
+            err = self._err = from_native(native._exc, self._task)
         # Raised anew each time: the traceback of the last raise is not kept.
         return err.with_traceback(None)
 
