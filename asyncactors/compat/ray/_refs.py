@@ -173,8 +173,9 @@ def _registered_ref(key: int) -> ObjectRef:
     return ref
 
 
-def split(call: NativeRef[Any], n: int, driver: Driver) -> list[ObjectRef]:
-    """``n`` refs to the items of ``call``'s value: ``n`` payloads (``num_returns=n``)."""
+def split(call: NativeRef[Any], n: int, driver: Driver, task: str | None = None) -> list[ObjectRef]:
+    """``n`` refs to the items of ``call``'s value: ``n`` payloads (``num_returns=n``),
+    of task ``task`` if the call runs one."""
     children: list[NativeRef[Any]] = [NativeRef(driver.loop) for _ in range(n)]
 
     def on_done(parent: NativeRef[Any]) -> None:
@@ -188,7 +189,7 @@ def split(call: NativeRef[Any], n: int, driver: Driver) -> list[ObjectRef]:
                 child._set_exception(parent._exc, log=i == 0)
 
     driver.call_on_loop(call._add_callback, on_done)
-    return [ObjectRef(child, driver, call) for child in children]
+    return [ObjectRef(child, driver, call, task) for child in children]
 
 
 class Stream:

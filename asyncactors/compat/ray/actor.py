@@ -760,7 +760,7 @@ def finish_call(
     if n == 0:
         driver.call_on_loop(call._add_callback, _retrieve)
         return None
-    return split(call, n, driver)
+    return split(call, n, driver, task)
 
 
 def _retrieve(ref: NativeRef[Any]) -> None:
