@@ -14,7 +14,7 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
-from ..._ref import _SEEN, OK
+from ..._ref import OK
 from ..._ref import ObjectRef as NativeRef
 from ._serialization import Serialized, lookup, register, share
 
@@ -151,16 +151,8 @@ class ObjectRef:
 
 def values(refs: list[ObjectRef]) -> list[Any]:
     """The values of refs that are all done, in order (new copies); or raise the
-    failure of the first that failed. ``ref._value()`` of each, inlined."""
-    out = []
-    for ref in refs:
-        native = ref._native
-        if native._state != OK:
-            raise ref._failure()
-        native._log = _SEEN  # native._retrieved(), of a ref that did not fail
-        value = native._value
-        out.append(value.load() if type(value) is Serialized else value)
-    return out
+    failure of the first that failed."""
+    return [ref._value() for ref in refs]
 
 
 def _registered_ref(key: int) -> ObjectRef:
