@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._protocols import Host, Parent
+    from .._specs import ActorConfig
+    from .._types import RestartType
 
 __all__ = ["Supervised"]
 
 
 class Supervised:
-    """``supervisor`` over the core's ``own_supervisor``, and what a normal exit and a
-    stop for good ask of it."""
+    """``supervisor`` over the core's ``own_supervisor``, what the supervisor reads of
+    the actor's options, and what a normal exit and a stop for good ask of it."""
 
     __slots__ = ()
 
@@ -27,6 +29,7 @@ class Supervised:
         # The core's own fields (CoreBase's, or RayCore's attributes), declared
         # here without adding a slot of this mixin's.
         host: Host
+        config: ActorConfig
 
         @property
         def own_supervisor(self) -> Parent | None: ...
@@ -44,6 +47,16 @@ class Supervised:
         # The root is left unmade (and unkept): it keeps no list of its children
         # and restarts none after a normal exit, so only a crash needs it.
         self.own_supervisor = None if supervisor.is_root else supervisor
+
+    @property
+    def max_restarts(self) -> int:
+        """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
+        return self.config.max_restarts
+
+    @property
+    def restart(self) -> RestartType:
+        """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
+        return self.config.restart
 
     def _exit_restarts(self) -> bool:
         """Whether a normal exit (``exit_actor()``) restarts the actor: only under a

@@ -115,16 +115,6 @@ class RayCore(Waiters, Supervised, Passable, Sending):
     # -- what the supervisor reads ------------------------------------------------
 
     @property
-    def max_restarts(self) -> int:
-        """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
-        return self.config.max_restarts
-
-    @property
-    def restart(self) -> str:
-        """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
-        return self.config.restart
-
-    @property
     def crash_times(self) -> deque[float]:
         """When this actor crashed lately, for the root's backoff."""
         if self._crash_times is None:
