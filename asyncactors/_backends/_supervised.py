@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._ref import logger
+
 if TYPE_CHECKING:
     from .._protocols import Host, Parent
     from .._specs import ActorConfig
@@ -21,7 +23,7 @@ __all__ = ["Supervised"]
 
 class Supervised:
     """``supervisor`` over the core's ``own_supervisor``, what the supervisor reads of
-    the actor's options, and what a normal exit and a stop for good ask of it."""
+    the actor's options, and what a crash, a normal exit and a stop for good ask of it."""
 
     __slots__ = ()
 
@@ -30,6 +32,9 @@ class Supervised:
         # here without adding a slot of this mixin's.
         host: Host
         config: ActorConfig
+
+        def describe(self) -> str: ...
+        def _die(self, reason: str) -> None: ...
 
         @property
         def own_supervisor(self) -> Parent | None: ...
@@ -57,6 +62,16 @@ class Supervised:
     def restart(self) -> RestartType:
         """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
         return self.config.restart
+
+    def _ask_supervisor(self, reason: str) -> None:
+        """The actor crashed (it is taken down): its supervisor decides what follows."""
+        try:
+            self.supervisor._child_failed(self, reason)
+        except Exception:
+            # A supervisor that cannot decide must not leave callers waiting
+            # on an actor that will never come back.
+            logger.exception("the supervisor of %s failed; the actor dies", self.describe())
+            self._die(f"{reason}; its supervisor failed to handle the crash")
 
     def _exit_restarts(self) -> bool:
         """Whether a normal exit (``exit_actor()``) restarts the actor: only under a

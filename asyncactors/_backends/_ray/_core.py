@@ -271,15 +271,6 @@ class RayCore(Waiters, Supervised, Passable, Sending):
         waiters, self.ready_waiters = self.ready_waiters, None
         self._settle_waiters(waiters)
 
-    def _ask_supervisor(self, reason: str) -> None:
-        try:
-            self.supervisor._child_failed(self, reason)
-        except Exception:
-            # A supervisor that cannot decide must not leave callers waiting
-            # on an actor that will never come back.
-            logger.exception("the supervisor of %s failed; the actor dies", self.describe())
-            self._die(f"{reason}; its supervisor failed to handle the crash")
-
     def _gone(self, exc: RayActorError) -> None:
         """The Ray actor's process died: a crash, for the supervisor to decide."""
         if self._ray_handle is not None:
