@@ -129,18 +129,46 @@ def _gil_enabled() -> bool:
     return is_enabled is None or is_enabled()
 
 
+NO_EXTENSIONS = "ASYNCACTORS_NO_EXTENSIONS"
+# Its values, in any case; unset is off.
+_ON = ("1", "true", "yes")
+_OFF = ("0", "false", "")
+
+
+def extensions_off() -> bool:
+    """Whether ``ASYNCACTORS_NO_EXTENSIONS`` turns the C accelerator off: ``1``,
+    ``true`` or ``yes`` (in any case) do; ``0``, ``false``, empty or unset do not.
+
+    Raises:
+        ValueError: any other value, naming the valid ones.
+    """
+    value = os.environ.get(NO_EXTENSIONS, "")
+    flag = value.lower()
+    if flag in _ON:
+        return True
+    if flag in _OFF:
+        return False
+    raise ValueError(
+        f"{NO_EXTENSIONS}={value!r} is not valid: 1, true or yes turn the C accelerator "
+        "off (the pure-Python code runs); 0, false, empty or unset keep it on (in any case)"
+    )
+
+
 def _ref_base() -> type[_PyRefBase]:
     """The C base of ``ObjectRef`` if it is built and wanted, else the Python one.
 
-    Not wanted: with ASYNCACTORS_NO_EXTENSIONS set, or where the GIL is disabled (a
-    free-threaded build: the C code relies on the GIL). Not usable: in a
-    sub-interpreter (ImportError: the extension serves the first interpreter only),
-    or in a second copy of this module (re-imported: the extension is set up once,
-    with the first copy's objects).
+    Not wanted: with ASYNCACTORS_NO_EXTENSIONS on (``extensions_off``), or where the
+    GIL is disabled (a free-threaded build: the C code relies on the GIL). Not usable:
+    in a sub-interpreter (ImportError: the extension serves the first interpreter
+    only), or in a second copy of this module (re-imported: the extension is set up
+    once, with the first copy's objects).
+
+    Raises:
+        ValueError: ASYNCACTORS_NO_EXTENSIONS has a value that is not valid.
     """
     # sys._is_gil_enabled (3.13+), not sysconfig: importing that costs more than
     # all of this module.
-    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS") or not _gil_enabled():
+    if extensions_off() or not _gil_enabled():
         return _PyRefBase
     try:
         from ._speedups import RefBase, setup

@@ -7,24 +7,67 @@ program whose actors stop; the records of statistics (``_statistics``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._info import ActorInfo
     from ._protocols import EngineCore
 
-__all__ = ["Retired", "RetiredClass"]
+__all__ = ["Counters", "Retired", "RetiredClass"]
 
 
-class RetiredClass:
-    """The added-up counters of one class's actors that stopped for good."""
+class Counters:
+    """Calls processed and failed, restarts and latency of some actors, added up.
 
-    __slots__ = ("dead", "failed", "latency", "latency_sum", "processed", "restarts")
+    Shared by the retired counters kept here and the totals of a statistics
+    snapshot (``_statistics``).
+    """
+
+    __slots__ = ("failed", "latency", "latency_sum", "processed", "restarts")
 
     def __init__(self) -> None:
-        self.dead = self.processed = self.failed = self.restarts = 0
+        self.processed = self.failed = self.restarts = 0
         # Per latency bucket (see _metrics.LATENCY_BUCKETS), under metrics=True only.
         self.latency: list[int] | None = None
         self.latency_sum = 0.0
+
+    def add_actor(self, info: ActorInfo, core: EngineCore) -> None:
+        """Add the counters of ``core``, whose ``info()`` is ``info``."""
+        self.processed += info.calls_processed
+        self.failed += info.calls_failed
+        self.restarts += core.restarts
+        recorder = core.latency()
+        if recorder is not None:
+            self.add_latency(recorder.counts, recorder.sum)
+
+    def add_counters(self, other: Counters) -> None:
+        """Add ``other``'s counters."""
+        self.processed += other.processed
+        self.failed += other.failed
+        self.restarts += other.restarts
+        if other.latency is not None:
+            self.add_latency(other.latency, other.latency_sum)
+
+    def add_latency(self, counts: Iterable[int], total: float) -> None:
+        """Add calls counted per latency bucket, which took ``total`` seconds in all."""
+        mine = self.latency
+        if mine is None:
+            self.latency = list(counts)
+        else:
+            for i, n in enumerate(counts):
+                mine[i] += n
+        self.latency_sum += total
+
+
+class RetiredClass(Counters):
+    """The added-up counters of one class's actors that stopped for good."""
+
+    __slots__ = ("dead",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead = 0
 
 
 class Retired:
@@ -41,17 +84,5 @@ class Retired:
         group = self.groups.get(core.spec.name)
         if group is None:
             group = self.groups[core.spec.name] = RetiredClass()
-        info = core.info()
         group.dead += 1
-        group.processed += info.calls_processed
-        group.failed += info.calls_failed
-        group.restarts += core.restarts
-        recorder = core.latency()
-        if recorder is not None:
-            counts = group.latency
-            if counts is None:
-                group.latency = list(recorder.counts)
-            else:
-                for i, n in enumerate(recorder.counts):
-                    counts[i] += n
-            group.latency_sum += recorder.sum
+        group.add_actor(core.info(), core)

@@ -8,12 +8,12 @@ good are kept per class (``_retired.Retired``), so that totals never go down.
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._info import ActorInfo
 from ._metrics import LATENCY_BUCKETS, LatencyHistogram
+from ._retired import Counters
 from ._types import ActorState
 
 if TYPE_CHECKING:
@@ -70,54 +70,21 @@ class SystemStatistics:
     groups: tuple[GroupStatistics, ...]
 
 
-class _Totals:
+class _Totals(Counters):
     """Counters of a group, added up (mutable while a snapshot is built)."""
 
-    __slots__ = (
-        "actors",
-        "capacity",
-        "depth",
-        "failed",
-        "latency",
-        "latency_sum",
-        "processed",
-        "restarts",
-        "running",
-        "states",
-    )
+    __slots__ = ("actors", "capacity", "depth", "running", "states")
 
     def __init__(self) -> None:
+        super().__init__()
         self.actors = self.depth = self.capacity = self.running = 0
-        self.processed = self.failed = self.restarts = 0
         self.states: dict[ActorState, int] = {}
-        self.latency: list[int] | None = None
-        self.latency_sum = 0.0
-
-    def add_counters(self, info: ActorInfo, core: EngineCore) -> None:
-        self.processed += info.calls_processed
-        self.failed += info.calls_failed
-        self.restarts += core.restarts
-        recorder = core.latency()
-        if recorder is not None:
-            self.add_latency(recorder.counts, recorder.sum)
-
-    def add_latency(self, counts: Iterable[int], total: float) -> None:
-        mine = self.latency
-        if mine is None:
-            mine = self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
-        for i, n in enumerate(counts):
-            mine[i] += n
-        self.latency_sum += total
 
     def add(self, other: _Totals) -> None:
         """Add ``other``'s counters and states (not its mailbox and running calls)."""
         for state, n in other.states.items():
             self.states[state] = self.states.get(state, 0) + n
-        self.processed += other.processed
-        self.failed += other.failed
-        self.restarts += other.restarts
-        if other.latency is not None:
-            self.add_latency(other.latency, other.latency_sum)
+        self.add_counters(other)
 
     def histogram(self) -> LatencyHistogram | None:
         counts = self.latency
@@ -142,18 +109,14 @@ def system_statistics(
         totals.depth += info.mailbox_depth
         totals.capacity += info.mailbox_capacity
         totals.running += info.running
-        totals.add_counters(info, core)
+        totals.add_actor(info, core)
     for class_name, dead in list(retired.groups.items()):
         key = (class_name, None)
         totals = groups.get(key)
         if totals is None:
             totals = groups[key] = _Totals()
         totals.states[ActorState.DEAD] = totals.states.get(ActorState.DEAD, 0) + dead.dead
-        totals.processed += dead.processed
-        totals.failed += dead.failed
-        totals.restarts += dead.restarts
-        if dead.latency is not None:
-            totals.add_latency(dead.latency, dead.latency_sum)
+        totals.add_counters(dead)
     overall = _Totals()
     out = []
     for (class_name, name), totals in sorted(groups.items(), key=_group_order):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from ._context import current_system
 from ._ref import logger
-from ._types import StopReason
+from ._types import RestartType, StopReason
 
 if TYPE_CHECKING:
     from ._backoff import Backoff
@@ -233,10 +233,12 @@ class Supervisor:
     def _restarts_after_exit(self, child: Any) -> bool:
         """Whether a child that stopped normally (``exit_actor()``) is restarted.
 
-        OTP restarts a permanent child whatever ended it; the root, like Ray,
-        restarts only after crashes.
+        OTP restarts a permanent child whatever ended it. The root, like Ray,
+        restarts only after crashes, and is never asked: an actor asks only the
+        supervisor it was given (``_backends._supervised``).
         """
-        return not self.is_root and child.restart == "permanent"
+        restart: RestartType = child.restart
+        return restart == "permanent"
 
     def _affected(self, child: Any) -> list[Any]:
         if self.strategy == "one_for_one":

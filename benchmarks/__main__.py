@@ -43,7 +43,8 @@ def _parse_list(
         else:
             unknown.append(name)
     if unknown:
-        choices = [*known, *groups]
+        # A group named as a scenario (create) is listed once: the name is the scenario's.
+        choices = [*known, *(group for group in groups if group not in known)]
         raise argparse.ArgumentTypeError(
             f"unknown {what} {', '.join(unknown)} (choose from {', '.join(choices)})"
         )
@@ -66,6 +67,11 @@ _SYSTEM_NAMES = (BASELINE, "asyncactors", "xoscar", "pykka", RAY, RAY_ASYNC, ASY
 
 def _parser() -> argparse.ArgumentParser:
     scenarios = list(SCENARIOS)
+    groups = [group for group in GROUPS if group not in SCENARIOS]
+    shadowed = [group for group in GROUPS if group in SCENARIOS]
+    only_help = f"scenarios (see --list) or groups ({', '.join(groups)}) to run (default: all)"
+    if shadowed:
+        only_help += f"; {', '.join(shadowed)} names the scenario, not its group"
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
@@ -80,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME[,NAME]",
         type=lambda v: _parse_list(v, scenarios, "scenario", GROUPS),
         default=scenarios,
-        help=f"scenarios or groups ({', '.join(GROUPS)}) to run (default: all)",
+        help=only_help,
     )
     parser.add_argument(
         "--systems",

@@ -14,6 +14,7 @@ The floor and asyncactors live here; the peers (Ray, pykka, xoscar) live in
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
@@ -398,31 +399,23 @@ class AsyncActorsDriver:
         client: ModelClient | None = None,
     ) -> BatchService:
         workload, arg = batch_workload(latency_s, client)
-        handle = await _batched_service(workload, wait_s).remote(arg)
+        # mypy takes a union of type[...] for unhashable (mypy issue 11470).
+        handle = await _batched_service(workload, wait_s).remote(arg)  # type: ignore[arg-type]
         method = handle.infer_batched if batched else handle.infer
         return BatchService(method.remote, handle.value.remote)
 
 
-_BATCHED_SERVICES: dict[tuple[BatchWorkload, float], Any] = {}
-
-
+@functools.cache
 def _batched_service(workload: BatchWorkload, wait_s: float) -> Any:
     """The actor class of the batch scenarios: ``workload`` with its ``infer_batch``
     batched with ``batch_wait_timeout_s=wait_s`` (made once per pair)."""
-    key = (workload, wait_s)
-    actor_class = _BATCHED_SERVICES.get(key)
-    if actor_class is not None:
-        return actor_class
 
     class _Batched(workload):  # type: ignore[valid-type,misc]
         infer_batched = asyncactors.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=wait_s)(
             workload.infer_batch
         )
 
-    actor_class = _BATCHED_SERVICES[key] = asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(
-        _Batched
-    )
-    return actor_class
+    return asyncactors.remote(max_concurrency=BATCH_CONCURRENCY)(_Batched)
 
 
 @asynccontextmanager

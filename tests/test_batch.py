@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import asyncactors
 from asyncactors import (
     ActorDiedError,
+    ActorState,
     DeadlockError,
     MailboxFullError,
     TaskCancelledError,
@@ -989,6 +990,25 @@ async def test_a_held_remote_of_a_batched_method_keeps_its_actor_alive() -> None
         gc.collect()
         assert await send(2) == 4
         assert await plain() == []
+
+
+@pytest.mark.parametrize("last", ["handle", "method", "remote"])
+async def test_a_batched_actor_stops_once_its_last_holder_is_dropped(last: str) -> None:
+    """The handle, its batched method and a held ``method.remote`` each keep the actor
+    alive; it stops once the last of them is dropped, whichever that is."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        holders: dict[str, Any] = {"handle": Doubler.remote()}
+        holders["method"] = holders["handle"].sync_double
+        holders["remote"] = holders["method"].remote
+        assert await holders["remote"](1) == 2
+        core = holders["handle"]._core
+        kept = holders.pop(last)
+        holders.clear()
+        gc.collect()
+        await asyncio.sleep(0.01)
+        assert core.state is ActorState.ALIVE
+        del kept
+        await core.stopped()
 
 
 async def _gated(started: list[int]) -> Any:

@@ -144,6 +144,20 @@ def test_groups_expand_and_unknown_names_are_usage_errors(
     assert "unknown scenario nope" in capsys.readouterr().err
 
 
+def test_only_names_each_choice_once_and_offers_no_group_it_cannot_select(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--only's usage error lists each name once (create is a scenario and a group), and
+    its help offers as groups only those a name selects (create selects the scenario)."""
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "nope"])
+    choices = capsys.readouterr().err.split("choose from ")[1].rstrip().rstrip(")").split(", ")
+    assert len(choices) == len(set(choices))
+    assert "create" in choices
+    groups = " ".join(bench._parser().format_help().split()).split("groups (")[1].split(")")[0]
+    assert groups.split(", ") == ["calls", "memory", "io", "batch"]
+
+
 def test_list_shows_scenarios_and_systems(
     bench: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -41,6 +41,7 @@ LAYERS: list[list[str]] = [
         "_supervisor",
         "_backends",
         "_backends._waiters",
+        "_backends._supervised",
         "_backends._local.common",
         "_backends._local.call",
         "_backends._local.timed",

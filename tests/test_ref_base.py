@@ -55,8 +55,7 @@ class Asker:
 def test_the_c_base_is_used_when_built_unless_turned_off() -> None:
     """ObjectRef sits on _speedups.RefBase when it is importable and not turned off."""
     wanted = (
-        not os.environ.get("ASYNCACTORS_NO_EXTENSIONS")
-        and importlib.util.find_spec("asyncactors._speedups") is not None
+        not _ref.extensions_off() and importlib.util.find_spec("asyncactors._speedups") is not None
     )
     assert _ref.ACCELERATED is wanted
     base = ObjectRef.__mro__[1]
@@ -65,7 +64,7 @@ def test_the_c_base_is_used_when_built_unless_turned_off() -> None:
 
 def test_pure_python_base_passes_the_ref_tests() -> None:
     """With ASYNCACTORS_NO_EXTENSIONS=1 the ref, batch and deadlock tests pass in Python."""
-    if os.environ.get("ASYNCACTORS_NO_EXTENSIONS"):
+    if _ref.extensions_off():
         pytest.skip("already on the pure-Python base: this is the run it starts")
     files = ["tests/test_ref_base.py", "tests/test_ref.py", "tests/test_batch.py"]
     files.append("tests/test_deadlock.py")
@@ -81,6 +80,66 @@ def test_pure_python_base_passes_the_ref_tests() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " passed" in done.stdout
     assert "failed" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "off"),
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        ("Yes", True),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_no_extensions_is_on_for_1_true_yes_and_off_for_0_false_empty_or_unset(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, off: bool
+) -> None:
+    """ASYNCACTORS_NO_EXTENSIONS, in any case: 1/true/yes turn the accelerator off;
+    0/false/empty/unset keep it on."""
+    if value is None:
+        monkeypatch.delenv("ASYNCACTORS_NO_EXTENSIONS", raising=False)
+    else:
+        monkeypatch.setenv("ASYNCACTORS_NO_EXTENSIONS", value)
+    assert _ref.extensions_off() is off
+
+
+@pytest.mark.parametrize("value", ["2", "no", "off", "on", "maybe", " 1"])
+def test_no_extensions_with_another_value_is_an_error_naming_the_valid_ones(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Any other value of ASYNCACTORS_NO_EXTENSIONS raises ValueError naming it and the
+    valid values."""
+    monkeypatch.setenv("ASYNCACTORS_NO_EXTENSIONS", value)
+    with pytest.raises(ValueError, match="ASYNCACTORS_NO_EXTENSIONS=") as info:
+        _ref.extensions_off()
+    message = str(info.value)
+    assert repr(value) in message
+    assert "1, true or yes" in message
+    assert "0, false, empty or unset" in message
+
+
+def test_no_extensions_0_keeps_the_c_base_and_a_bad_value_fails_the_import() -> None:
+    """In a fresh interpreter, ASYNCACTORS_NO_EXTENSIONS=0 keeps the C base (when built),
+    and a value that is not valid stops ``import asyncactors`` with the ValueError."""
+    if importlib.util.find_spec("asyncactors._speedups") is None:
+        pytest.skip("the C extension is not built")
+    code = "import asyncactors._ref as r; print(r.ACCELERATED)"
+    assert _run_python(code, ASYNCACTORS_NO_EXTENSIONS="0").strip() == "True"
+    done = subprocess.run(
+        [sys.executable, "-c", "import asyncactors"],
+        cwd=ROOT,
+        env={**os.environ, "ASYNCACTORS_NO_EXTENSIONS": "maybe"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "ValueError: ASYNCACTORS_NO_EXTENSIONS='maybe' is not valid" in done.stderr
 
 
 def test_a_ref_in_a_cycle_through_its_waiters_is_collected() -> None:

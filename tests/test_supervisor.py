@@ -566,6 +566,20 @@ async def test_restart_types() -> None:
         assert log == ["temp", "trans", "perm", "trans", "perm"]
 
 
+async def test_a_permanent_actor_under_the_root_stays_down_after_exit_actor() -> None:
+    """Given no supervisor, even restart='permanent' is not restarted after exit_actor():
+    the root, like Ray, restarts only after crashes (it is never asked about an exit)."""
+    log: list[str] = []
+    async with ActorSystem():
+        perm = await worker(restart="permanent", max_restarts=-1).remote("perm", log)
+        with pytest.raises(ActorDiedError, match="exit_actor"):
+            await perm.quit.remote()
+        await asyncio.wait_for(perm._core.stopped(), 1.0)  # not restarting
+        assert perm._core.state is ActorState.DEAD
+        assert perm._core.restarts == 0
+        assert log == ["perm"]
+
+
 async def test_supervisor_block_stops_children_newest_first() -> None:
     """Leaving `async with Supervisor()` stops its children in reverse start order."""
     stopped: list[str] = []

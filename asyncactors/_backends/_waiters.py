@@ -1,5 +1,6 @@
 """Waiting, shared by the engines' cores: ``Waiters`` for an actor to be ready or
-DEAD, and ``wait_admitted`` for a call to get a place in a full mailbox.
+DEAD, ``wait_admitted`` for a call to get a place in a full mailbox, and
+``take_ref_values`` for a call whose ref arguments it waited for.
 
 The local ``ActorCore`` and the Ray engine's ``RayCore`` keep the futures of
 those who wait in ``ready_waiters`` and ``stop_waiters`` and settle them as the
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
+from .._ref import FAILED, ObjectRef
 from .._types import ActorState
 
 if TYPE_CHECKING:
     from .._exceptions import ActorDiedError
 
-__all__ = ["Waiters", "wait_admitted"]
+__all__ = ["Waiters", "take_ref_values", "wait_admitted"]
 
 _get_running_loop = asyncio._get_running_loop
 
@@ -44,6 +46,36 @@ async def wait_admitted(call: Any, loop: asyncio.AbstractEventLoop) -> None:
     except asyncio.CancelledError:
         call._cancel()
         raise
+
+
+def take_ref_values(
+    call: Any, travels: Callable[[ObjectRef[Any]], bool] | None = None
+) -> BaseException | None:
+    """Put the values of ``call``'s ref arguments, all done, in their place, except the
+    refs that ``travels`` says go to the actor as they are; or, if one of those failed,
+    return its exception and leave the arguments as they are. Either way the refs
+    taken count as retrieved.
+    """
+
+    def here(a: Any) -> TypeGuard[ObjectRef[Any]]:
+        return isinstance(a, ObjectRef) and (travels is None or not travels(a))
+
+    for a in (*call._args, *call._kwargs.values()):
+        if here(a) and a._state == FAILED:
+            a._retrieved()
+            assert a._exc is not None
+            return a._exc
+
+    def value(a: Any) -> Any:
+        if here(a):
+            a._retrieved()
+            return a._value
+        return a
+
+    call._args = tuple(value(a) for a in call._args)
+    if call._kwargs:
+        call._kwargs = {k: value(v) for k, v in call._kwargs.items()}
+    return None
 
 
 class Waiters:

@@ -374,6 +374,23 @@ def test_cancel_a_task(ray: ModuleType) -> None:
         ray.get(ref, timeout=5)
 
 
+def test_cancel_a_task_with_num_returns_names_it_in_every_ref(ray: ModuleType) -> None:
+    """ray.cancel on a task with num_returns=2: get() of either ref raises
+    TaskCancelledError naming the task (not the hidden actor that runs tasks)."""
+
+    @ray.remote(num_returns=2)
+    async def forever2() -> tuple[int, int]:
+        await asyncio.sleep(60)
+        return 1, 2
+
+    first, second = forever2.remote()
+    ray.wait([first], timeout=0.02)
+    ray.cancel(first, force=True)
+    for ref in (first, second):
+        with pytest.raises(rex.TaskCancelledError, match=r"task forever2\(\) was cancelled"):
+            ray.get(ref, timeout=5)
+
+
 def test_pending_calls_limit(ray: ModuleType) -> None:
     """Beyond max_pending_calls, .remote() raises PendingCallsLimitExceeded."""
 

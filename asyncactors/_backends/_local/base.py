@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..._mailbox import Lane, Mailbox
 from ..._specs import ActorConfig, ClassSpec
 from ..._types import ActorState, StopReason
+from .._supervised import Supervised
 from .._waiters import Waiters
 from .common import ColdField, ColdState, died_error
 
@@ -36,7 +37,7 @@ _get_ident = threading.get_ident
 _get_running_loop = asyncio._get_running_loop
 
 
-class CoreBase(Waiters):
+class CoreBase(Waiters, Supervised):
     """Every field of an actor; the mixins add behaviour only."""
 
     __slots__ = (
@@ -102,28 +103,9 @@ class CoreBase(Waiters):
     # Makes each call, for an actor with max_pending_calls or under metrics.
     pending: ColdField[Admission | None] = ColdField(None)
 
-    @property
-    def supervisor(self) -> Parent:
-        """The actor's supervisor: the system's root unless it was given one."""
-        cold = self.cold
-        supervisor = None if cold is None else cold.supervisor
-        return self.host.root if supervisor is None else supervisor
-
-    @supervisor.setter
-    def supervisor(self, supervisor: Parent) -> None:
-        if supervisor.is_root:
-            if self.cold is not None:
-                self.cold.supervisor = None
-        else:
-            self._cold().supervisor = supervisor
-
-    @property
-    def own_supervisor(self) -> Parent | None:
-        """The supervisor the actor was given; ``None`` under the system's root, which
-        keeps no list of its children and restarts none after a normal exit (so the
-        engine need not make it for those)."""
-        cold = self.cold
-        return None if cold is None else cold.supervisor
+    # The supervisor the actor was given; None under the system's root (see
+    # Supervised, which reads it).
+    own_supervisor: ColdField[Parent | None] = ColdField(None)
 
     @property
     def ctx(self) -> contextvars.Context:
@@ -206,7 +188,6 @@ class CoreBase(Waiters):
             self, reason: str, crashed: Call | None = None, exc: BaseException | None = None
         ) -> None: ...
         def _start_again(self) -> None: ...
-        def _ask_supervisor(self, reason: str) -> None: ...
         async def _checkpoint_after(self, call: Call, value: Any) -> None: ...
         async def _restore(self) -> None: ...
         async def _save(self, data: bytes) -> None: ...

@@ -176,15 +176,23 @@ class ItemSender:
         # actor taking calls without max_pending_calls; anything else takes call()'s.
         core = self.core
         spec = self.spec
+        if kwargs or len(args) != 1:  # the one item, named or missing: let check() say
+            try:
+                spec.check(args, kwargs)
+            except TypeError as exc:
+                # check() names the list parameter: say what .remote() takes instead.
+                raise TypeError(
+                    f"{spec.class_name}.{spec.name}() is a batched method: .remote() "
+                    f"takes one item, which the method receives in a list ({exc})"
+                ) from None
+            return core.call(spec, args, kwargs)
         mb = core.mailbox
         cold = core.cold
         loop = core.loop
         host = core.host
         marked = host.thread_loop
         if (
-            kwargs
-            or len(args) != 1
-            or mb is None
+            mb is None
             or (cold is not None and cold.pending is not None)
             or core.refusing
             # not core.on_loop(), inlined (see Dispatch.call): no getpid() on the loop's thread
@@ -197,15 +205,6 @@ class ItemSender:
                 and _get_running_loop() is not loop
             )
         ):
-            if kwargs or len(args) != 1:  # the one item, named or missing: let check() say
-                try:
-                    spec.check(args, kwargs)
-                except TypeError as exc:
-                    # check() names the list parameter: say what .remote() takes instead.
-                    raise TypeError(
-                        f"{spec.class_name}.{spec.name}() is a batched method: .remote() "
-                        f"takes one item, which the method receives in a list ({exc})"
-                    ) from None
             return core.call(spec, args, kwargs)
         lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
         kind = type(args[0])

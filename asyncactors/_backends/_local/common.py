@@ -150,6 +150,7 @@ class ColdState:
         "finishing",
         "key",
         "name",
+        "own_supervisor",
         "pending",
         "reason",
         "restarts",
@@ -157,7 +158,6 @@ class ColdState:
         "save_lock",
         "since_checkpoint",
         "stop_waiters",
-        "supervisor",
     )
 
     def __init__(self) -> None:
@@ -177,7 +177,7 @@ class ColdState:
         self.name: str | None = None
         self.pending: Any = None
         # None: the system's root supervisor.
-        self.supervisor: Any = None
+        self.own_supervisor: Any = None
 
 
 # For type checking only: a Protocol class costs more to make than most classes.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..._context import current_call
 from ..._ref import ObjectRef
 from ..._specs import EAGER_BUDGET, ActorConfig, ClassSpec
-from ..._types import SYNC, ActorState, RestartType
+from ..._types import SYNC, ActorState
 from .batch import Batches
 from .call import NEW, Call, PendingCount
 from .checkpoint import Checkpoints
@@ -114,16 +114,6 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
             "ActorHandle cannot be pickled: asyncactors actors live in this process; "
             "pass the handle itself to other actors"
         )
-
-    @property
-    def max_restarts(self) -> int:
-        """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
-        return self.config.max_restarts
-
-    @property
-    def restart(self) -> RestartType:
-        """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
-        return self.config.restart
 
     @property
     def crash_times(self) -> deque[float]:

@@ -30,7 +30,7 @@ from ..._mailbox import Lane
 from ..._ref import FAILED, ObjectRef
 from ..._specs import MethodSpec
 from ..._types import ASYNC, STREAMS, SYNC, THREAD, ActorState, StopReason
-from .._waiters import wait_admitted
+from .._waiters import take_ref_values, wait_admitted
 from .base import CoreBase
 from .call import DEPS, NEW, OVERFLOW, QUEUED, RUNNING, Call
 from .common import BUDGET, UNREACHABLE, YIELD, died_error, propagates, returned_coroutine
@@ -250,23 +250,11 @@ class Dispatch(CoreBase):
     def _deps_ready(self, call: Call) -> None:
         if self.deps_waiting is not None:
             self.deps_waiting.discard(call)
-        for a in (*call._args, *call._kwargs.values()):
-            if isinstance(a, ObjectRef) and a._state == FAILED:
-                a._retrieved()
-                assert a._exc is not None
-                call._set_exception(a._exc)
-                self._maybe_finish_stop()
-                return
-
-        def value(a: Any) -> Any:
-            if isinstance(a, ObjectRef):
-                a._retrieved()
-                return a._value
-            return a
-
-        call._args = tuple(value(a) for a in call._args)
-        if call._kwargs:
-            call._kwargs = {k: value(v) for k, v in call._kwargs.items()}
+        exc = take_ref_values(call)
+        if exc is not None:
+            call._set_exception(exc)
+            self._maybe_finish_stop()
+            return
         if self.refusing and self.stopping != "shutdown":
             call._set_exception(self._refusal())
             return

@@ -266,13 +266,7 @@ class Lifecycle(CoreBase):
             return
         state = self.state
         why = STOP_REASONS[how]
-        own = self.own_supervisor
-        if (
-            state is _ALIVE
-            and stopping is None
-            and own is not None
-            and own._restarts_after_exit(self)
-        ):
+        if state is _ALIVE and stopping is None and self._exit_restarts():
             workers = self.workers
             task = _current_task()
             if workers and task in workers:
@@ -434,9 +428,7 @@ class Lifecycle(CoreBase):
         self._stopped_for_good(EventKind.STOPPED)
 
     def _stopped_for_good(self, kind: EventKind) -> None:
-        own = self.own_supervisor
-        if own is not None:
-            own._forget(self)
+        self._leave_supervisor()
         host = self.host
         host.unregister(self)
         with host.lock:

@@ -12,7 +12,7 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any, Final
 
-from ..._ref import call_soon_from_afar, logger
+from ..._ref import call_soon_from_afar
 from ..._types import STREAMS, ActorState, EventKind
 from .base import CoreBase
 from .call import QUEUED, Call
@@ -64,15 +64,6 @@ class Restarts(CoreBase):
         self.host.emit(EventKind.CRASHED, self, exc)
         self._take_down(reason, crashed, exc)
         self._ask_supervisor(reason)
-
-    def _ask_supervisor(self, reason: str) -> None:
-        try:
-            self.supervisor._child_failed(self, reason)
-        except Exception:
-            # A supervisor that cannot decide must not leave callers waiting
-            # on an actor that will never come back.
-            logger.exception("the supervisor of %s failed; the actor dies", self.describe())
-            self._die(f"{reason}; its supervisor failed to handle the crash")
 
     def _retry(self, call: Call, exc: BaseException | None) -> bool:
         """Whether ``call`` may run again (Ray's rules); counts the attempt if so.

@@ -34,6 +34,7 @@ from ..._specs import ActorConfig, ClassSpec
 from ..._stores import checkpoint_key
 from ..._types import EventKind, StopReason
 from .._local.restart import retry_allowed
+from .._supervised import Supervised
 from .._waiters import Waiters
 from ._calls import _BACKLOG, RayCall
 from ._common import (
@@ -72,7 +73,7 @@ _REWATCH_S: Final = 0.2
 _RETIRE_GRACE_S: Final = 1.0
 
 
-class RayCore(Waiters, Passable, Sending):
+class RayCore(Waiters, Supervised, Passable, Sending):
     """An actor this process created on Ray and supervises."""
 
     def __init__(
@@ -88,7 +89,7 @@ class RayCore(Waiters, Passable, Sending):
     ) -> None:
         super().__init__(spec, config, host_options(config), actor_id, name, namespace, host.loop)
         self.host = host
-        # Its own supervisor, if it was given one (see the supervisor property).
+        # Its own supervisor, if it was given one (see Supervised).
         self.own_supervisor: Parent | None = None
         # Where its checkpoints live, the same for every process it runs in.
         self._store_key = (
@@ -112,28 +113,6 @@ class RayCore(Waiters, Passable, Sending):
         _specs.setdefault(spec.cls, spec)
 
     # -- what the supervisor reads ------------------------------------------------
-
-    @property
-    def supervisor(self) -> Parent:
-        """The actor's supervisor: the system's root unless it was given one."""
-        own = self.own_supervisor
-        return self.host.root if own is None else own
-
-    @supervisor.setter
-    def supervisor(self, supervisor: Parent) -> None:
-        # The root is left unmade: it keeps no list of its children and restarts
-        # none after a normal exit, so only a crash needs it.
-        self.own_supervisor = None if supervisor.is_root else supervisor
-
-    @property
-    def max_restarts(self) -> int:
-        """The root supervisor's limit for this actor (Ray's ``max_restarts``)."""
-        return self.config.max_restarts
-
-    @property
-    def restart(self) -> str:
-        """``permanent``, ``transient`` or ``temporary``, as OTP means them."""
-        return self.config.restart
 
     @property
     def crash_times(self) -> deque[float]:
@@ -184,7 +163,6 @@ class RayCore(Waiters, Passable, Sending):
             ray_opts["namespace"] = self.namespace
         if self.config.detached:
             ray_opts["lifetime"] = "detached"
-        own = self.own_supervisor
         setup = (
             self.actor_id,
             self.name,
@@ -194,7 +172,7 @@ class RayCore(Waiters, Passable, Sending):
             self.init_kwargs,
             self.restarts,
             self.incarnation,
-            own is not None and own._restarts_after_exit(self),
+            self._exit_restarts(),
             self._store_key,
         )
         try:
@@ -292,15 +270,6 @@ class RayCore(Waiters, Passable, Sending):
         self.host.emit(EventKind.RESTARTED if self.restarts else EventKind.STARTED, self)
         waiters, self.ready_waiters = self.ready_waiters, None
         self._settle_waiters(waiters)
-
-    def _ask_supervisor(self, reason: str) -> None:
-        try:
-            self.supervisor._child_failed(self, reason)
-        except Exception:
-            # A supervisor that cannot decide must not leave callers waiting
-            # on an actor that will never come back.
-            logger.exception("the supervisor of %s failed; the actor dies", self.describe())
-            self._die(f"{reason}; its supervisor failed to handle the crash")
 
     def _gone(self, exc: RayActorError) -> None:
         """The Ray actor's process died: a crash, for the supervisor to decide."""
@@ -420,9 +389,7 @@ class RayCore(Waiters, Passable, Sending):
             # Handles that come back now, or get_actor() of a detached actor
             # left running, reach the Ray actor anew.
             del _owners[self._key]
-        own = self.own_supervisor
-        if own is not None:
-            own._forget(self)  # the root keeps no list of its children
+        self._leave_supervisor()
         self.host.unregister(self)
         store = self.config.store
         if store is not None and self.name is None and self._store_key and kind != "left":

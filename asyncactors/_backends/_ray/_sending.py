@@ -16,7 +16,7 @@ from ..._specs import MethodSpec
 from ..._types import StopReason
 from .._local.call import stop_spec
 from .._local.common import died_error as _died
-from .._waiters import wait_admitted
+from .._waiters import take_ref_values, wait_admitted
 from ._caller import _Caller
 from ._calls import _BACKLOG, _DEPS, _NEW, _SENT, RayCall, _relay_dep, _StopCall, _travels
 from ._common import CANCEL, STOP, _get_running_loop
@@ -251,24 +251,11 @@ class Sending(_Caller):
 
     def _deps_ready(self, call: RayCall) -> None:
         self._deps.discard(call)
-        values = (*call._args, *call._kwargs.values())
-        for a in values:
-            if isinstance(a, ObjectRef) and not _travels(a) and a._state == 2:
-                a._retrieved()
-                assert a._exc is not None
-                call._set_exception(a._exc)
-                self._after_settle()
-                return
-
-        def value(a: Any) -> Any:
-            if isinstance(a, ObjectRef) and not _travels(a):
-                a._retrieved()
-                return a._value
-            return a
-
-        call._args = tuple(value(a) for a in call._args)
-        if call._kwargs:
-            call._kwargs = {k: value(v) for k, v in call._kwargs.items()}
+        exc = take_ref_values(call, _travels)
+        if exc is not None:
+            call._set_exception(exc)
+            self._after_settle()
+            return
         if self.refusing and self.stopping != "shutdown":
             call._set_exception(self._refusal())
             return

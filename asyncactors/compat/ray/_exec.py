@@ -110,12 +110,6 @@ class Target:
         self.num_returns: NumReturns = check_num_returns(options.get("num_returns", default))
         self.check = ArgChecker(func, label, drop_first=drop_first)
 
-    @property
-    def _compat_task_label(self) -> str:
-        """The name a task's errors give it (see ``ObjectRef._failure``, which cannot
-        import this module)."""
-        return self.label
-
     def invoke(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Call the function: a task's plainly, a method's on ``obj``."""
         if obj is None:

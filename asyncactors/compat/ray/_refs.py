@@ -14,7 +14,7 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
-from ..._ref import _SEEN, OK
+from ..._ref import OK
 from ..._ref import ObjectRef as NativeRef
 from ._serialization import Serialized, lookup, register, share
 
@@ -38,13 +38,22 @@ class ObjectRef:
     inside a call's arguments or results they stay the same ref.
     """
 
-    __slots__ = ("__weakref__", "_call", "_driver", "_err", "_id", "_native")
+    __slots__ = ("__weakref__", "_call", "_driver", "_err", "_id", "_native", "_task")
 
-    def __init__(self, native: NativeRef[Any], driver: Driver, call: NativeRef[Any] | None) -> None:
+    def __init__(
+        self,
+        native: NativeRef[Any],
+        driver: Driver,
+        call: NativeRef[Any] | None,
+        task: str | None = None,
+    ) -> None:
         self._native = native
         self._driver = driver
         # What ray.cancel() cancels: the call that produces the value, if any.
         self._call = call
+        # The name of the task whose value this is: its errors name it, not the
+        # hidden actor that runs tasks.
+        self._task = task
         self._err: BaseException | None = None
         self._id = 0
 
@@ -68,11 +77,7 @@ class ObjectRef:
             assert native._exc is not None
             from .exceptions import from_native
 
-            # A task's call is the hidden task actor's run(stream, target, demand, ...):
-            # its error names the task (Target._compat_task_label), not that actor.
-            args = getattr(native, "_args", None)
-            task = getattr(args[1], "_compat_task_label", None) if args and len(args) > 1 else None
-            err = self._err = from_native(native._exc, task)
+            err = self._err = from_native(native._exc, self._task)
         # Raised anew each time: the traceback of the last raise is not kept.
         return err.with_traceback(None)
 
@@ -146,16 +151,8 @@ class ObjectRef:
 
 def values(refs: list[ObjectRef]) -> list[Any]:
     """The values of refs that are all done, in order (new copies); or raise the
-    failure of the first that failed. ``ref._value()`` of each, inlined."""
-    out = []
-    for ref in refs:
-        native = ref._native
-        if native._state != OK:
-            raise ref._failure()
-        native._log = _SEEN  # native._retrieved(), of a ref that did not fail
-        value = native._value
-        out.append(value.load() if type(value) is Serialized else value)
-    return out
+    failure of the first that failed."""
+    return [ref._value() for ref in refs]
 
 
 def _registered_ref(key: int) -> ObjectRef:
@@ -168,8 +165,9 @@ def _registered_ref(key: int) -> ObjectRef:
     return ref
 
 
-def split(call: NativeRef[Any], n: int, driver: Driver) -> list[ObjectRef]:
-    """``n`` refs to the items of ``call``'s value: ``n`` payloads (``num_returns=n``)."""
+def split(call: NativeRef[Any], n: int, driver: Driver, task: str | None = None) -> list[ObjectRef]:
+    """``n`` refs to the items of ``call``'s value: ``n`` payloads (``num_returns=n``),
+    of task ``task`` if the call runs one."""
     children: list[NativeRef[Any]] = [NativeRef(driver.loop) for _ in range(n)]
 
     def on_done(parent: NativeRef[Any]) -> None:
@@ -183,7 +181,7 @@ def split(call: NativeRef[Any], n: int, driver: Driver) -> list[ObjectRef]:
                 child._set_exception(parent._exc, log=i == 0)
 
     driver.call_on_loop(call._add_callback, on_done)
-    return [ObjectRef(child, driver, call) for child in children]
+    return [ObjectRef(child, driver, call, task) for child in children]
 
 
 class Stream:

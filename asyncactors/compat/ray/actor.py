@@ -695,7 +695,7 @@ class ActorMethod:
             ref = _new(ObjectRef)
             ref._native = ref._call = call
             ref._driver = driver
-            ref._err = None
+            ref._task = ref._err = None
             ref._id = 0
             return ref
         return finish_call(call, n, stream, driver)
@@ -747,17 +747,20 @@ class ActorMethod:
         return f"<ActorMethod {self._target.label}>"
 
 
-def finish_call(call: NativeRef[Any], n: Any, stream: Stream | None, driver: Any) -> Any:
-    """What ``.remote()`` returns for a submitted call with ``num_returns=n``."""
+def finish_call(
+    call: NativeRef[Any], n: Any, stream: Stream | None, driver: Any, task: str | None = None
+) -> Any:
+    """What ``.remote()`` returns for a submitted call with ``num_returns=n``; ``task``
+    is the name of the task the call runs, if it is one."""
     if stream is not None:
         stream.watch(call)
-        return ObjectRefGenerator(stream, ObjectRef(call, driver, call))
+        return ObjectRefGenerator(stream, ObjectRef(call, driver, call, task))
     if n == 1:
-        return ObjectRef(call, driver, call)
+        return ObjectRef(call, driver, call, task)
     if n == 0:
         driver.call_on_loop(call._add_callback, _retrieve)
         return None
-    return split(call, n, driver)
+    return split(call, n, driver, task)
 
 
 def _retrieve(ref: NativeRef[Any]) -> None:

@@ -137,7 +137,7 @@ class RemoteFunction:
         finally:
             if entered:
                 driver.leave()
-        return finish_call(call, n, stream, driver)
+        return finish_call(call, n, stream, driver, target.label)
 
     def options(self, **options: Any) -> RemoteFunction:
         """This function with options overridden.
