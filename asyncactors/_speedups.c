@@ -5,7 +5,7 @@
  * writes) and implements ``__await__`` (the ``am_await`` slot) without a Python
  * frame: the per-await cost of a call's result. Everything else stays in
  * Python, in ``ObjectRef``; ``_ref.py`` has the pure-Python twin of this type,
- * used when the extension is missing or ASYNCACTORS_NO_EXTENSIONS is set.
+ * used when the extension is missing or ASYNCACTORS_NO_EXTENSIONS is on.
  *
  * What ``await ref`` does (as ``ObjectRef.__await__`` in Python):
  *   - done already: ``self._finished()``;
