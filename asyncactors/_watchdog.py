@@ -242,7 +242,7 @@ def _new_pulse(name: str) -> _Pulse:
 
 
 class Watchdog:
-    """The monitor thread of one actor system; see the module's docstring.
+    """The watchdog of one actor system; see the module's docstring.
 
     It is given what it watches: the loop and its thread, the system's registry
     of live actors, its host (whose ``inline`` marks a sync call running), and
@@ -292,7 +292,7 @@ class Watchdog:
 
     def start(self) -> None:
         """Start the loop's beats and the monitor."""
-        self._loop.call_soon_threadsafe(self._beat)
+        self._loop.call_soon_threadsafe(self._beat, context=self._host.ctx)
         if isinstance(self._pulse, _ThreadPulse):
             poll = stale = self._beat_s
         else:
@@ -319,7 +319,7 @@ class Watchdog:
         now = time.monotonic()
         if now >= self._next_sample:
             self._sample(now)
-        self._timer = self._loop.call_later(self._beat_s, self._beat)
+        self._timer = self._loop.call_later(self._beat_s, self._beat, context=self._host.ctx)
 
     def _sample(self, now: float) -> None:
         """Note when each call running in a task was first seen, for a slice of the actors."""
