@@ -7,6 +7,8 @@ test_cancel.py check; the tests are our own.
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import pickle
 import threading
 import time
@@ -469,3 +471,105 @@ def test_a_nan_timeout_is_refused_as_a_negative_one_is(ray: ModuleType) -> None:
     with pytest.raises(ValueError, match=nan_timeout):
         ray.wait([ref], timeout=float("nan"))
     assert ray.get(ref, timeout=5) == "ok"
+
+
+def _unawaited(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    gc.collect()
+    return [r for r in caplog.records if "nobody awaited" in r.getMessage()]
+
+
+def test_shutdown_logs_nothing_for_the_calls_and_tasks_it_cut_off(
+    ray: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ray.shutdown() with a task and a method still running, their refs dropped after
+    a get() timed out, logs nothing above DEBUG (as Ray prints nothing); the DEBUG
+    record of the task names it, not the hidden actor that runs tasks."""
+    caplog.set_level(logging.DEBUG, logger="asyncactors")
+
+    @ray.remote
+    def hang() -> None:
+        time.sleep(0.3)
+
+    @ray.remote
+    class Slow:
+        async def hang(self) -> None:
+            await asyncio.sleep(60)
+
+    for ref in (hang.remote(), Slow.remote().hang.remote()):
+        with pytest.raises(rex.GetTimeoutError):
+            ray.get(ref, timeout=0.01)
+    del ref
+    ray.shutdown()
+    records = _unawaited(caplog)
+    assert [r.levelno for r in records] == [logging.DEBUG] * 2
+    assert [r for r in caplog.records if r.levelno > logging.INFO] == []
+    messages = sorted(r.getMessage() for r in records)
+    assert messages[1] == "task ray::hang() failed and nobody awaited it"
+    assert messages[0].startswith("call hang() on actor Slow(id=")
+    ray.init()
+
+
+def test_a_failed_task_nobody_got_is_logged_naming_the_task(
+    ray: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task's failure nobody retrieved is logged as 'task ray::f()', not as a call
+    run() on the hidden actor _Tasks."""
+
+    @ray.remote
+    def fails() -> None:
+        raise ValueError("lost")
+
+    ref = fails.remote()
+    ray.wait([ref])
+    del ref
+    (record,) = _unawaited(caplog)
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "task ray::fails() failed and nobody awaited it"
+
+
+def test_a_task_cut_off_by_shutdown_raises_worker_crashed_naming_the_task(
+    ray: ModuleType,
+) -> None:
+    """ray.get() of a task that ray.shutdown() stopped raises WorkerCrashedError naming
+    the task (Ray's error for a task whose worker died), not an actor's death."""
+
+    @ray.remote
+    async def hang() -> None:
+        await asyncio.sleep(60)
+
+    ref = hang.remote()
+    ray.shutdown()
+    with pytest.raises(rex.WorkerCrashedError, match=r"task ray::hang\(\) did not finish") as e:
+        ray.get(ref)
+    assert "_Tasks" not in str(e.value)
+    ray.init()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_constructor_error_is_rays_creation_task_error(ray: ModuleType, is_async: bool) -> None:
+    """A class whose __init__ raises gives Ray's ActorDiedError for a failed creation
+    task: naming __init__ and the original error, actor_init_failed, no __post_create__."""
+
+    class Bad:
+        def __init__(self) -> None:
+            raise ValueError("bad config")
+
+        def ping(self) -> int:
+            return 1
+
+    if is_async:
+
+        async def aping(self: Any) -> int:
+            return 1
+
+        Bad.aping = aping  # type: ignore[attr-defined]
+    b = ray.remote(Bad).remote()
+    with pytest.raises(rex.ActorDiedError) as e:
+        ray.get(b.ping.remote())
+    message = str(e.value)
+    assert message.startswith(
+        "The actor died because of an error raised in its creation task, ray::Bad.__init__()"
+    )
+    assert "ValueError: bad config" in message
+    assert "__post_create__" not in message
+    assert e.value.actor_init_failed
