@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import pickle
 import threading
 import time
@@ -573,3 +574,49 @@ def test_constructor_error_is_rays_creation_task_error(ray: ModuleType, is_async
     assert "ValueError: bad config" in message
     assert "__post_create__" not in message
     assert e.value.actor_init_failed
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, True, 1.5])
+@pytest.mark.parametrize("option", ["max_retries", "max_calls"])
+def test_task_int_options_refuse_nan_inf_bool_and_floats_naming_the_option(
+    ray: ModuleType, option: str, value: object
+) -> None:
+    """A task's max_retries or max_calls that is not an int is refused, in @ray.remote
+    and in .options(), with an error naming the option (NaN was accepted)."""
+
+    def f() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=f"option '{option}' must be an int"):
+        ray.remote(**{option: value})(f)
+    with pytest.raises(TypeError, match=f"option '{option}' must be an int"):
+        ray.remote(f).options(**{option: value})
+    with pytest.raises(ValueError, match=f"option '{option}' must be"):
+        ray.remote(f).options(**{option: -2})
+
+
+@pytest.mark.parametrize("value", [math.nan, True])
+def test_ray_method_refuses_a_max_task_retries_that_is_not_an_int(
+    ray: ModuleType, value: object
+) -> None:
+    """@ray.method(max_task_retries=nan or True) is refused naming the option."""
+    with pytest.raises(TypeError, match="option 'max_task_retries' must be an int"):
+        ray.method(max_task_retries=value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"resources": {"x": "y"}}, TypeError, r"resources=\.\.\.\): the amount of 'x' must be a number"),
+        ({"resources": {"x": math.nan}}, ValueError, "the amount of 'x' must be a finite number"),
+        ({"num_cpus": "2"}, TypeError, "the amount of 'num_cpus' must be a number"),
+    ],
+)
+def test_init_names_the_resource_whose_amount_is_bad(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    """ray.init(resources={"x": "y"}) names the resource and says a number is expected
+    (it raised float()'s 'could not convert string to float')."""
+    with pytest.raises(error, match=match):
+        compat_ray.init(**kwargs)
+    assert not compat_ray.is_initialized()

@@ -24,6 +24,7 @@ from ._worker import Runtime, runtime
 from .actor import (
     COMMON_OPTIONS,
     TASK_ONLY_OPTIONS,
+    check_int_options,
     check_options,
     check_scheduling,
     finish_call,
@@ -85,6 +86,7 @@ class RemoteFunction:
     """A remote function: ``f.remote(*args)`` runs it as a task and returns its ``ObjectRef``."""
 
     def __init__(self, func: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        check_int_options(options)
         self._function = func
         self._options = dict(options)
         self._target = Target(func, func.__name__, self._options)
@@ -151,7 +153,8 @@ class RemoteFunction:
         """This function with options overridden.
 
         Raises:
-            ValueError: an unknown option, or an actor-only one.
+            ValueError: an unknown option, an actor-only one, or an int option out of range.
+            TypeError: ``max_retries`` or ``max_calls`` is not an int.
         """
         check_options(options, TASK_OPTIONS, "remote functions")
         check_scheduling(options, f"{self.__name__}.options()")
@@ -184,7 +187,8 @@ def make_remote_function(func: Callable[..., Any], options: Mapping[str, Any]) -
     """``@ray.remote`` on a function.
 
     Raises:
-        ValueError: an unknown option, or an actor-only one.
+        ValueError: an unknown option, an actor-only one, or an int option out of range.
+        TypeError: ``max_retries`` or ``max_calls`` is not an int.
     """
     check_options(options, TASK_OPTIONS, "remote functions")
     check_scheduling(options, f"@ray.remote on {func.__name__}")
