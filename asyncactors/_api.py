@@ -97,9 +97,9 @@ async def wait(
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
-    ``num_returns`` refs. An empty ``refs`` gives ``([], [])`` at once, as in Ray. Failed refs count as done. Nothing is cancelled (except
-    on ``DeadlockError``), and
-    nothing is left attached to the refs still pending, so each call costs time
+    ``num_returns`` refs; an empty ``refs`` gives ``([], [])`` at once, as in Ray.
+    Failed refs count as done. Nothing is cancelled (except on ``DeadlockError``),
+    and nothing is left attached to the refs still pending, so each call costs time
     in proportion to ``len(refs)``, however many calls came before.
 
     Raises:

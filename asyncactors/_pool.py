@@ -193,7 +193,10 @@ class ActorPool(Generic[_R]):
         self._submit(fn, value, ("submit", self._next_index))
 
     def _submit(
-        self, fn: Callable[[ActorHandle[Any], _V], ObjectRef[_R]], value: _V, origin: tuple[str, int]
+        self,
+        fn: Callable[[ActorHandle[Any], _V], ObjectRef[_R]],
+        value: _V,
+        origin: tuple[str, int],
     ) -> None:
         if not callable(fn):
             raise TypeError(

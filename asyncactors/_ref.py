@@ -92,7 +92,7 @@ class _UnretrievedFailure:
 
     __slots__ = ("description", "exc")
 
-    def __init__(self, exc: BaseException, description: str) -> None:
+    def __init__(self, exc: BaseException | None, description: str) -> None:
         self.exc: BaseException | None = exc
         self.description = description
 

@@ -607,8 +607,16 @@ def test_ray_method_refuses_a_max_task_retries_that_is_not_an_int(
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"resources": {"x": "y"}}, TypeError, r"resources=\.\.\.\): the amount of 'x' must be a number"),
-        ({"resources": {"x": math.nan}}, ValueError, "the amount of 'x' must be a finite number"),
+        (
+            {"resources": {"x": "y"}},
+            TypeError,
+            r"resources=\.\.\.\): the amount of 'x' must be a number",
+        ),
+        (
+            {"resources": {"x": math.nan}},
+            ValueError,
+            r"ray\.init\(resources=\.\.\.\): the amount of 'x' must be a finite number",
+        ),
         ({"num_cpus": "2"}, TypeError, "the amount of 'num_cpus' must be a number"),
     ],
 )

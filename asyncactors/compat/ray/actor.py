@@ -19,9 +19,9 @@ from ..._actor_class import ActorClass as NativeActorClass
 from ..._actor_class import method as native_method
 from ..._actor_class import remote as native_remote
 from ..._context import current_actor
-from ..._options import _check_int as check_int
 from ..._handle import ActorHandle as NativeHandle
 from ..._handle import ActorMethod as NativeMethod
+from ..._options import _check_int as check_int
 from ..._ref import ObjectRef as NativeRef
 from ..._signature import ArgChecker
 from ._exec import (
@@ -159,7 +159,11 @@ def check_options(opts: Mapping[str, Any], valid: frozenset[str], what: str) -> 
 
 # Ray's integer options of tasks and methods that asyncactors' own checks do not see
 # (actor options go through them): the least each takes, and whether -1 (no limit) is valid.
-_INT_OPTIONS: Final = {"max_retries": (0, True), "max_calls": (0, False), "max_task_retries": (0, True)}
+_INT_OPTIONS: Final = {
+    "max_retries": (0, True),
+    "max_calls": (0, False),
+    "max_task_retries": (0, True),
+}
 
 
 def check_int_options(opts: Mapping[str, Any]) -> None:

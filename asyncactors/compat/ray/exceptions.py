@@ -446,8 +446,7 @@ def from_native(exc: BaseException, task: str | None = None) -> BaseException:
             # The class's __init__ raised (the engine ran it in a hook of its own):
             # Ray's message for a failed creation task, the error and its traceback.
             err = ActorDiedError(
-                "The actor died because of an error raised in its creation task, "
-                f"{cause}",
+                f"The actor died because of an error raised in its creation task, {cause}",
                 actor_id=actor_id,
                 actor_init_failed=True,
             )
