@@ -97,9 +97,9 @@ async def wait(
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
-    ``num_returns`` refs. Failed refs count as done. Nothing is cancelled (except
-    on ``DeadlockError``), and
-    nothing is left attached to the refs still pending, so each call costs time
+    ``num_returns`` refs; an empty ``refs`` gives ``([], [])`` at once, as in Ray.
+    Failed refs count as done. Nothing is cancelled (except on ``DeadlockError``),
+    and nothing is left attached to the refs still pending, so each call costs time
     in proportion to ``len(refs)``, however many calls came before.
 
     Raises:
@@ -108,8 +108,8 @@ async def wait(
             the calling method to finish; those calls are cancelled. A wait with
             a timeout is not checked, and times out.
         TypeError: ``refs`` is not a list of ObjectRefs.
-        ValueError: duplicate refs, ``num_returns`` outside 1..len(refs), or a
-            negative timeout.
+        ValueError: duplicate refs, ``num_returns`` outside 1..len(refs) (for a
+            non-empty ``refs``), or a negative timeout.
         ActorDiedError: a pending ref belongs to an event loop that is closed.
     """
     if not isinstance(refs, list | tuple):
@@ -124,11 +124,14 @@ async def wait(
         raise ValueError("wait() requires a list of unique ObjectRefs; got duplicates")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
+    check_timeout(timeout)
+    if not refs:
+        # As ray.wait([]): nothing to wait for is ready at once, whatever num_returns.
+        return [], []
     if not 1 <= num_returns <= len(refs):
         raise ValueError(
             f"num_returns must be between 1 and len(refs) = {len(refs)}, got {num_returns}"
         )
-    check_timeout(timeout)
     if done < num_returns and timeout != 0:
         await _until_done(refs, num_returns, timeout)
     ready: list[ObjectRef[Any]] = []

@@ -32,6 +32,8 @@ class ActorDiedError(AsyncActorsError, RuntimeError):
     whose call was queued, running or submitted when the actor died, and by awaiting
     an ``ActorHandle`` whose ``__init__`` or ``__post_create__`` raised. When the
     actor died because of an exception, that exception is the ``__cause__``.
+    ``by_shutdown`` is true when the actor system's shutdown is all that failed the
+    call: an expected casualty, logged at DEBUG only if nobody awaits its ref.
     """
 
     def __init__(
@@ -41,11 +43,13 @@ class ActorDiedError(AsyncActorsError, RuntimeError):
         actor_id: int | None = None,
         class_name: str | None = None,
         name: str | None = None,
+        by_shutdown: bool = False,
     ) -> None:
         super().__init__(message)
         self.actor_id = actor_id
         self.class_name = class_name
         self.name = name
+        self.by_shutdown = by_shutdown
 
 
 class ActorAlreadyExistsError(AsyncActorsError, ValueError):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 from ._exceptions import GetTimeoutError
 from ._handle import ActorHandle
 from ._options import check_timeout
-from ._ref import ObjectRef
+from ._ref import ObjectRef, describe_failure
 from ._types import ActorState
 
 __all__ = ["ActorPool"]
@@ -60,10 +60,18 @@ class _Member:
 class _Task:
     """One submission: queued (``ref`` is None), running, or done."""
 
-    __slots__ = ("done", "fn", "index", "member", "ref", "returned", "value")
+    __slots__ = ("done", "fn", "index", "member", "origin", "ref", "returned", "value")
 
-    def __init__(self, index: int, fn: Callable[[ActorHandle[Any], Any], Any], value: Any) -> None:
+    def __init__(
+        self,
+        index: int,
+        fn: Callable[[ActorHandle[Any], Any], Any],
+        value: Any,
+        origin: tuple[str, int],
+    ) -> None:
         self.index = index
+        # The pool method it came from and its position there, to name it in a log.
+        self.origin = origin
         self.fn: Callable[[ActorHandle[Any], Any], Any] | None = fn
         self.value = value
         self.member: _Member | None = None
@@ -152,8 +160,8 @@ class ActorPool(Generic[_R]):
             TypeError: ``fn`` is not callable.
         """
         self._check_no_results("map")
-        for v in values:
-            self.submit(fn, v)
+        for i, v in enumerate(values):
+            self._submit(fn, v, ("map", i))
         return _Results(self, ordered=True)
 
     def map_unordered(
@@ -166,8 +174,8 @@ class ActorPool(Generic[_R]):
             TypeError: ``fn`` is not callable.
         """
         self._check_no_results("map_unordered")
-        for v in values:
-            self.submit(fn, v)
+        for i, v in enumerate(values):
+            self._submit(fn, v, ("map_unordered", i))
         return _Results(self, ordered=False)
 
     def submit(self, fn: Callable[[ActorHandle[Any], _V], ObjectRef[_R]], value: _V) -> None:
@@ -182,13 +190,21 @@ class ActorPool(Generic[_R]):
             RuntimeError: no event loop is running here, or it is not the loop
                 the pool was first used on.
         """
+        self._submit(fn, value, ("submit", self._next_index))
+
+    def _submit(
+        self,
+        fn: Callable[[ActorHandle[Any], _V], ObjectRef[_R]],
+        value: _V,
+        origin: tuple[str, int],
+    ) -> None:
         if not callable(fn):
             raise TypeError(
                 f"submit() takes fn(actor, value) returning an ObjectRef, such as "
                 f"'lambda a, v: a.method.remote(v)'; got {type(fn).__name__}"
             )
         self._bind_loop("submit")
-        task = _Task(self._next_index, fn, value)
+        task = _Task(self._next_index, fn, value, origin)
         # Account for the task before fn runs: fn may itself submit.
         self._next_index += 1
         self._order.append(task)
@@ -357,6 +373,13 @@ class ActorPool(Generic[_R]):
             # The submission's result is this error, delivered by get_next*()
             # (or logged if nobody retrieves it), like a method's exception.
             ref = ObjectRef(self._loop)
+            method, position = task.origin
+            what = "submission" if method == "submit" else "value"
+            describe_failure(
+                ref,
+                f"ActorPool.{method}()'s fn for its {what} #{position} "
+                f"({reprlib.repr(task.value)})",
+            )
             ref._set_exception(exc)
             if not isinstance(exc, Exception):
                 interrupt = exc

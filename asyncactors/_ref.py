@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 from ._options import check_timeout, thread_timeout
 
-__all__ = ["ObjectRef", "call_soon_from_afar", "logger", "split", "unwatch", "watch_pending"]
+__all__ = [
+    "ObjectRef",
+    "call_soon_from_afar",
+    "describe_failure",
+    "logger",
+    "split",
+    "unwatch",
+    "watch_pending",
+]
 
 # No NullHandler, as asyncio's own logger has none: until the program configures
 # logging, warnings and errors (a failure nobody awaited, a loop given up on at
@@ -84,14 +92,14 @@ class _UnretrievedFailure:
 
     __slots__ = ("description", "exc")
 
-    def __init__(self, exc: BaseException, description: str) -> None:
+    def __init__(self, exc: BaseException | None, description: str) -> None:
         self.exc: BaseException | None = exc
         self.description = description
 
     def __del__(self) -> None:
         exc = self.exc
         if exc is not None:
-            level = logging.WARNING if _is_lifecycle(exc) else logging.ERROR
+            level = _log_level(exc)
             # Logging can fail at interpreter shutdown; a destructor must not raise.
             with contextlib.suppress(Exception):
                 logger.log(
@@ -102,8 +110,27 @@ class _UnretrievedFailure:
                 )
 
 
-def _is_lifecycle(exc: BaseException) -> bool:
-    return isinstance(exc, ActorDiedError)
+def _log_level(exc: BaseException) -> int:
+    """How loud a failure nobody retrieved is: an error; an actor's death a warning;
+    a call the actor system's shutdown cut off (expected: shutting down is what
+    stops calls) only a debug record."""
+    if isinstance(exc, ActorDiedError):
+        return logging.DEBUG if exc.by_shutdown else logging.WARNING
+    return logging.ERROR
+
+
+def describe_failure(ref: ObjectRef[Any], description: str) -> None:
+    """Name ``ref`` ``description`` in the log of its failure, should nobody retrieve it.
+
+    For a layer whose calls run under another name than the engine's call:
+    compat.ray's tasks, which the engine sees as calls to a hidden actor. Loop
+    thread, or before anybody else can resolve ``ref``.
+    """
+    log = ref._log
+    if log is None:
+        ref._log = _UnretrievedFailure(None, description)
+    elif type(log) is _UnretrievedFailure:
+        log.description = description
 
 
 class _PyRefBase:
@@ -252,8 +279,12 @@ class ObjectRef(_RefBase, Generic[_T]):
                         w.set_exception(exc)
                 else:
                     w(self)
-        if log and self._log is None:
-            self._log = _UnretrievedFailure(exc, self._describe())
+        if log:
+            pending = self._log
+            if pending is None:
+                self._log = _UnretrievedFailure(exc, self._describe())
+            elif type(pending) is _UnretrievedFailure and pending.exc is None:
+                pending.exc = exc  # named beforehand by describe_failure()
 
     def _describe(self) -> str:
         return "ObjectRef"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
+import logging
 import threading
 import time
 import weakref
@@ -17,6 +18,7 @@ from ._backends import get_backend
 from ._context import RunningActor, current_system
 from ._exceptions import ActorAlreadyExistsError
 from ._options import check_block_warning, check_capacity, check_timeout
+from ._ref import logger
 from ._specs import EAGER_BUDGET, ActorConfig, ClassSpec
 from ._types import ActorState, EventKind, StopReason
 
@@ -648,9 +650,11 @@ class ActorSystem:
         if stops:
             _, late = await asyncio.wait(stops, timeout=timeout)
             if late:
+                cut_off = 0
                 for core in cores:
                     if core.state is not ActorState.DEAD:
                         self._forced_down.append(core)
+                        cut_off += core.pending_calls()
                         core._die(
                             "was shut down with its actor system: the shutdown timeout "
                             f"({timeout} s) expired before its calls finished",
@@ -658,6 +662,7 @@ class ActorSystem:
                         )
                 for fut in late:
                     fut.cancel()
+                _log_cut_off(timeout, cut_off, self._forced_down)
         if self._orphans:
             # Cancelled calls and the __pre_destroy__ hooks of actors forced down
             # get the same grace again; then they are cancelled and awaited.
@@ -672,6 +677,25 @@ class ActorSystem:
         name = type(self).__name__
         engine = "" if self._backend.name == "local" else f" backend={self._backend.name!r}"
         return f"<{name} namespace={self._namespace!r}{engine} {state} actors={len(self._actors)}>"
+
+
+def _log_cut_off(timeout: float | None, calls: int, cores: list[EngineCore]) -> None:
+    """Say once what a shutdown's timeout cut off. Each of those calls fails with
+    ``ActorDiedError(by_shutdown=True)``, logged only at DEBUG if nobody awaits it:
+    this line stands for them all. A warning if calls outlasted the grace given,
+    only news with ``timeout=0`` (shutting down at once is what was asked for)."""
+    level = logging.WARNING if timeout else logging.INFO
+    actors = ", ".join(core.describe() for core in cores[:5])
+    if len(cores) > 5:
+        actors += f" and {len(cores) - 5} more"
+    logger.log(
+        level,
+        "actor system shutdown: the shutdown timeout (%s s) expired with %d call(s) "
+        "unfinished in %s; they were cut off (their callers get ActorDiedError)",
+        timeout,
+        calls,
+        actors,
+    )
 
 
 def default_system() -> ActorSystem:

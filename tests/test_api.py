@@ -583,3 +583,12 @@ async def test_stop_is_not_refused_by_max_pending_calls() -> None:
             w.echo.remote(1)
         assert await asyncactors.stop(w) is None
         assert await busy == "busy"
+
+
+async def test_wait_on_no_refs_returns_two_empty_lists_as_ray_does() -> None:
+    """wait([]) returns ([], []) at once, whatever num_returns, as ray.wait([]) does;
+    it raised ValueError. A bad timeout is still refused."""
+    assert await asyncactors.wait([]) == ([], [])
+    assert await asyncactors.wait([], num_returns=3, timeout=0) == ([], [])
+    with pytest.raises(ValueError, match="timeout"):
+        await asyncactors.wait([], timeout=-1)

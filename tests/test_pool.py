@@ -1097,3 +1097,40 @@ def test_actors_dying_at_any_point_lose_no_submission(
         assert sum(kind == "died" for kind, _ in outcomes) <= limit * len(killed)
 
     _run(body)
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("map", "ActorPool.map()'s fn for its value #1 (0)"),
+        ("map_unordered", "ActorPool.map_unordered()'s fn for its value #1 (0)"),
+        ("submit", "ActorPool.submit()'s fn for its submission #1 (0)"),
+    ],
+)
+async def test_a_failure_of_fn_nobody_retrieved_is_logged_naming_the_method_and_value(
+    caplog: pytest.LogCaptureFixture, method: str, expected: str
+) -> None:
+    """fn raising for a value whose result nobody gets is logged naming the pool's
+    method and the value's position and repr, not as a bare 'ObjectRef'."""
+    async with ActorSystem():
+        pool: ActorPool[Any] = ActorPool([Worker.remote(), Worker.remote()])
+
+        def fn(a: Any, v: int) -> Any:
+            return 1 / v
+
+        with caplog.at_level(logging.ERROR, logger="asyncactors"):
+            if method == "submit":
+                pool.submit(fn, 1)
+                pool.submit(fn, 0)
+                with pytest.raises(TypeError):
+                    await pool.get_next()
+            else:
+                with pytest.raises(TypeError):  # fn returned a float for value 1
+                    async for _ in getattr(pool, method)(fn, [1, 0]):
+                        pass
+            del pool
+            gc.collect()
+        (record,) = [r for r in caplog.records if r.name == "asyncactors"]
+        assert record.getMessage() == f"{expected} failed and nobody awaited it"
+        assert record.exc_info is not None
+        assert isinstance(record.exc_info[1], ZeroDivisionError)

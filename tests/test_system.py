@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -244,3 +246,56 @@ async def test_uvloop_runs_actors() -> None:
             return runner.run(main())
 
     assert await asyncio.to_thread(run) == ["rested"] * 3
+
+
+@asyncactors.remote(max_concurrency=1)
+class _Stuck:
+    async def forever(self) -> None:
+        await asyncio.Event().wait()
+
+    def never(self) -> None: ...
+
+
+@pytest.mark.parametrize(("timeout", "summary_level"), [(0, logging.INFO), (0.02, logging.WARNING)])
+async def test_calls_a_shutdown_cut_off_are_summed_up_once_not_logged_each_as_a_warning(
+    caplog: pytest.LogCaptureFixture, timeout: float, summary_level: int
+) -> None:
+    """Calls the shutdown timeout cut off that nobody awaits are logged at DEBUG only;
+    one line sums them up: a warning if they outlasted a grace, info with timeout=0."""
+    caplog.set_level(logging.DEBUG, logger="asyncactors")
+    system = ActorSystem()
+    async with system:
+        s = _Stuck.remote()
+        s.forever.remote()  # dropped: nobody awaits them
+        s.never.remote()
+        await asyncio.sleep(0.01)
+        await system.shutdown(timeout=timeout)
+    gc.collect()
+    unawaited = [r for r in caplog.records if "nobody awaited" in r.getMessage()]
+    assert len(unawaited) == 2
+    assert {r.levelno for r in unawaited} == {logging.DEBUG}
+    summary = [r for r in caplog.records if "shutdown timeout" in r.getMessage()]
+    assert [r.levelno for r in summary] == [summary_level]
+    assert "2 call(s) unfinished in actor _Stuck(id=" in summary[0].getMessage()
+
+
+async def test_a_call_refused_during_shutdown_is_a_shutdown_casualty() -> None:
+    """A call sent while the system shuts down fails with ActorDiedError(by_shutdown=True);
+    one a crash failed is not marked so."""
+    system = ActorSystem()
+    async with system:
+        s = Sleeper.remote()
+        napping = s.nap.remote(0.01)
+        shutting = asyncio.ensure_future(system.shutdown())
+        await asyncio.sleep(0)
+        with pytest.raises(ActorDiedError, match="being shut down") as e:
+            await s.count.remote()
+        assert e.value.by_shutdown
+        await shutting
+        assert await napping == "rested"
+    async with ActorSystem():
+        s = Sleeper.remote()
+        asyncactors.kill(s)
+        with pytest.raises(ActorDiedError) as e:
+            await s.count.remote()
+        assert not e.value.by_shutdown

@@ -500,3 +500,20 @@ def test_scale_out_example_prints_the_same_on_both_backends(ray_session: None) -
     out = run_example("scale_out.py", "--self-test")
     assert "self-test ok" in out
     assert "splitter incarnation: 2" in out
+
+
+@ray_only
+def test_cancel_once_the_loop_closed_returns_false_instead_of_raising() -> None:
+    """RayCall.cancel() from off its loop, once that loop has closed, returns False (the
+    call can never finish), as a local call's does: it raised 'Event loop is closed'."""
+    from types import SimpleNamespace
+
+    from asyncactors._backends._ray._calls import RayCall
+
+    loop = asyncio.new_event_loop()
+    loop.close()
+    core: Any = SimpleNamespace(loop=loop)
+    spec: Any = None  # cancel() reads neither the spec nor the core beyond its loop
+    call = RayCall(core, spec, (), {})
+    assert call.cancel() is False
+    assert not call.done()

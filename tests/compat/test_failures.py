@@ -7,6 +7,9 @@ test_cancel.py check; the tests are our own.
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+import math
 import pickle
 import threading
 import time
@@ -469,3 +472,159 @@ def test_a_nan_timeout_is_refused_as_a_negative_one_is(ray: ModuleType) -> None:
     with pytest.raises(ValueError, match=nan_timeout):
         ray.wait([ref], timeout=float("nan"))
     assert ray.get(ref, timeout=5) == "ok"
+
+
+def _unawaited(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    gc.collect()
+    return [r for r in caplog.records if "nobody awaited" in r.getMessage()]
+
+
+def test_shutdown_logs_nothing_for_the_calls_and_tasks_it_cut_off(
+    ray: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ray.shutdown() with a task and a method still running, their refs dropped after
+    a get() timed out, logs nothing above DEBUG (as Ray prints nothing); the DEBUG
+    record of the task names it, not the hidden actor that runs tasks."""
+    caplog.set_level(logging.DEBUG, logger="asyncactors")
+
+    @ray.remote
+    def hang() -> None:
+        time.sleep(0.3)
+
+    @ray.remote
+    class Slow:
+        async def hang(self) -> None:
+            await asyncio.sleep(60)
+
+    for ref in (hang.remote(), Slow.remote().hang.remote()):
+        with pytest.raises(rex.GetTimeoutError):
+            ray.get(ref, timeout=0.01)
+    del ref
+    ray.shutdown()
+    records = _unawaited(caplog)
+    assert [r.levelno for r in records] == [logging.DEBUG] * 2
+    assert [r for r in caplog.records if r.levelno > logging.INFO] == []
+    messages = sorted(r.getMessage() for r in records)
+    assert messages[1] == "task ray::hang() failed and nobody awaited it"
+    assert messages[0].startswith("call hang() on actor Slow(id=")
+    ray.init()
+
+
+def test_a_failed_task_nobody_got_is_logged_naming_the_task(
+    ray: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task's failure nobody retrieved is logged as 'task ray::f()', not as a call
+    run() on the hidden actor _Tasks."""
+
+    @ray.remote
+    def fails() -> None:
+        raise ValueError("lost")
+
+    ref = fails.remote()
+    ray.wait([ref])
+    del ref
+    (record,) = _unawaited(caplog)
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "task ray::fails() failed and nobody awaited it"
+
+
+def test_a_task_cut_off_by_shutdown_raises_worker_crashed_naming_the_task(
+    ray: ModuleType,
+) -> None:
+    """ray.get() of a task that ray.shutdown() stopped raises WorkerCrashedError naming
+    the task (Ray's error for a task whose worker died), not an actor's death."""
+
+    @ray.remote
+    async def hang() -> None:
+        await asyncio.sleep(60)
+
+    ref = hang.remote()
+    ray.shutdown()
+    with pytest.raises(rex.WorkerCrashedError, match=r"task ray::hang\(\) did not finish") as e:
+        ray.get(ref)
+    assert "_Tasks" not in str(e.value)
+    ray.init()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_constructor_error_is_rays_creation_task_error(ray: ModuleType, is_async: bool) -> None:
+    """A class whose __init__ raises gives Ray's ActorDiedError for a failed creation
+    task: naming __init__ and the original error, actor_init_failed, no __post_create__."""
+
+    class Bad:
+        def __init__(self) -> None:
+            raise ValueError("bad config")
+
+        def ping(self) -> int:
+            return 1
+
+    if is_async:
+
+        async def aping(self: Any) -> int:
+            return 1
+
+        Bad.aping = aping  # type: ignore[attr-defined]
+    b = ray.remote(Bad).remote()
+    with pytest.raises(rex.ActorDiedError) as e:
+        ray.get(b.ping.remote())
+    message = str(e.value)
+    assert message.startswith(
+        "The actor died because of an error raised in its creation task, ray::Bad.__init__()"
+    )
+    assert "ValueError: bad config" in message
+    assert "__post_create__" not in message
+    assert e.value.actor_init_failed
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, True, 1.5])
+@pytest.mark.parametrize("option", ["max_retries", "max_calls"])
+def test_task_int_options_refuse_nan_inf_bool_and_floats_naming_the_option(
+    ray: ModuleType, option: str, value: object
+) -> None:
+    """A task's max_retries or max_calls that is not an int is refused, in @ray.remote
+    and in .options(), with an error naming the option (NaN was accepted)."""
+
+    def f() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=f"option '{option}' must be an int"):
+        ray.remote(**{option: value})(f)
+    with pytest.raises(TypeError, match=f"option '{option}' must be an int"):
+        ray.remote(f).options(**{option: value})
+    with pytest.raises(ValueError, match=f"option '{option}' must be"):
+        ray.remote(f).options(**{option: -2})
+
+
+@pytest.mark.parametrize("value", [math.nan, True])
+def test_ray_method_refuses_a_max_task_retries_that_is_not_an_int(
+    ray: ModuleType, value: object
+) -> None:
+    """@ray.method(max_task_retries=nan or True) is refused naming the option."""
+    with pytest.raises(TypeError, match="option 'max_task_retries' must be an int"):
+        ray.method(max_task_retries=value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"resources": {"x": "y"}},
+            TypeError,
+            r"resources=\.\.\.\): the amount of 'x' must be a number",
+        ),
+        (
+            {"resources": {"x": math.nan}},
+            ValueError,
+            r"ray\.init\(resources=\.\.\.\): the amount of 'x' must be a finite number",
+        ),
+        ({"num_cpus": "2"}, TypeError, "the amount of 'num_cpus' must be a number"),
+    ],
+)
+def test_init_names_the_resource_whose_amount_is_bad(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    """ray.init(resources={"x": "y"}) names the resource and says a number is expected
+    (it raised float()'s 'could not convert string to float')."""
+    with pytest.raises(error, match=match):
+        compat_ray.init(**kwargs)
+    assert not compat_ray.is_initialized()

@@ -131,8 +131,10 @@ class CoreBase(Waiters, Supervised):
 
     def _error(self, reason: str) -> ActorDiedError:
         """``ActorDiedError`` for ``reason``, caused by what killed the actor, if anything."""
-        err = died_error(self, reason)
-        err.__cause__ = self.death
+        death = self.death
+        # Failed by the shutdown alone, unless a crash of its own killed the actor.
+        err = died_error(self, reason, by_shutdown=death is None and self.host.closing)
+        err.__cause__ = death
         return err
 
     def _dead_error(self) -> ActorDiedError:

@@ -93,13 +93,15 @@ if TYPE_CHECKING:
         def class_name(self) -> str: ...
 
 
-def died_error(core: Described, reason: str) -> ActorDiedError:
-    """``ActorDiedError("<actor> <reason>")`` with the actor's id, class and name."""
+def died_error(core: Described, reason: str, *, by_shutdown: bool = False) -> ActorDiedError:
+    """``ActorDiedError("<actor> <reason>")`` with the actor's id, class and name;
+    ``by_shutdown``: the actor system's shutdown is all that failed the call."""
     return ActorDiedError(
         f"{core.describe()} {reason}",
         actor_id=core.actor_id,
         class_name=core.class_name,
         name=core.name,
+        by_shutdown=by_shutdown,
     )
 
 

@@ -205,7 +205,11 @@ class Lifecycle(CoreBase):
         if self.state is _DEAD:
             return self._dead_error()
         if self.stopping is StopReason.SHUTDOWN:
-            return died_error(self, "is not accepting calls: its actor system is being shut down")
+            return died_error(
+                self,
+                "is not accepting calls: its actor system is being shut down",
+                by_shutdown=True,
+            )
         if self.stopping is StopReason.SUPERVISOR:
             return died_error(self, "is not accepting calls: its supervisor is stopping it")
         if self.stopping in STOPPED_BY:

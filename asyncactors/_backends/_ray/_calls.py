@@ -6,7 +6,7 @@ import asyncio
 from typing import Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, TaskCancelledError
-from ..._ref import ObjectRef
+from ..._ref import ObjectRef, call_soon_from_afar
 from ..._specs import MethodSpec
 from ..._types import StopReason
 from .._local.common import STOPPED_BY as _STOPPED_BY
@@ -89,7 +89,8 @@ class RayCall(RayObjectRef[Any]):
             admit.set_result(None)
 
     def cancel(self) -> bool:
-        """Cancel the call; return ``False`` if it had already finished.
+        """Cancel the call; return ``False`` if it had already finished, or can never
+        finish: its event loop is closed.
 
         A call not yet sent never runs; a sent one is cancelled in the actor as
         locally (a queued call never runs, a running async one is cancelled).
@@ -100,8 +101,7 @@ class RayCall(RayObjectRef[Any]):
         loop = self._loop
         if _get_running_loop() is not loop:
             assert loop is not None
-            loop.call_soon_threadsafe(self._cancel)
-            return True
+            return call_soon_from_afar(loop, self._cancel)
         return self._cancel()
 
     def _cancel(self) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
 
+from ..._options import check_resource_amounts
 from ..._system import ActorSystem
 from ._driver import Driver, outlived
 
@@ -256,6 +257,15 @@ class RayContext:
         shutdown()
 
 
+def _check_node(num_cpus: object, num_gpus: object, resources: object) -> None:
+    """Check what ``ray.init`` says the node has (see ``init``), naming what is wrong."""
+    if resources is not None:
+        check_resource_amounts(resources, "ray.init(resources=...)")
+    for option, amount in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+        if amount is not None:
+            check_resource_amounts({option: amount}, "ray.init()")
+
+
 def init(
     address: str | None = None,
     *,
@@ -278,7 +288,9 @@ def init(
 
     Raises:
         RuntimeError: Ray is already initialized (unless ``ignore_reinit_error``).
-        TypeError: an unknown keyword argument.
+        TypeError: an unknown keyword argument; ``resources`` not a dict of names to
+            numbers, or ``num_cpus``/``num_gpus`` not a number.
+        ValueError: a negative, NaN or infinite amount (the message names it).
         UnsupportedFeatureError: a ``runtime_env`` that needs installs.
     """
     global _runtime
@@ -288,6 +300,7 @@ def init(
     if namespace is not None and (not isinstance(namespace, str) or not namespace):
         raise ValueError(f"namespace must be a non-empty str, got {namespace!r}")
     check_runtime_env(runtime_env, "ray.init", job=True)
+    _check_node(num_cpus, num_gpus, resources)
     with _lock:
         if _runtime is not None:
             if ignore_reinit_error:

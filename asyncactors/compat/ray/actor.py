@@ -21,6 +21,7 @@ from ..._actor_class import remote as native_remote
 from ..._context import current_actor
 from ..._handle import ActorHandle as NativeHandle
 from ..._handle import ActorMethod as NativeMethod
+from ..._options import _check_int as check_int
 from ..._ref import ObjectRef as NativeRef
 from ..._signature import ArgChecker
 from ._exec import (
@@ -156,6 +157,29 @@ def check_options(opts: Mapping[str, Any], valid: frozenset[str], what: str) -> 
             )
 
 
+# Ray's integer options of tasks and methods that asyncactors' own checks do not see
+# (actor options go through them): the least each takes, and whether -1 (no limit) is valid.
+_INT_OPTIONS: Final = {
+    "max_retries": (0, True),
+    "max_calls": (0, False),
+    "max_task_retries": (0, True),
+}
+
+
+def check_int_options(opts: Mapping[str, Any]) -> None:
+    """Refuse a ``max_retries``, ``max_calls`` or ``max_task_retries`` that is not an
+    int (a bool, NaN, inf, a float) or is out of range, naming the option.
+
+    Raises:
+        TypeError: not an int.
+        ValueError: below its least value (-1 means no limit where it is allowed).
+    """
+    for key, (minimum, minus_one) in _INT_OPTIONS.items():
+        value = opts.get(key)
+        if value is not None:
+            check_int(key, value, minimum=minimum, allow_minus_one=minus_one)
+
+
 def check_scheduling(opts: Mapping[str, Any], where: str) -> None:
     """Placement options (``scheduling_strategy``, ``placement_group``, ...) are accepted and
     ignored: one node has room for any bundle that ``placement_group()`` accepted. A
@@ -174,8 +198,9 @@ def method(*args: Any, **options: Any) -> Any:
     """``@ray.method(num_returns=, concurrency_group=, max_task_retries=, retry_exceptions=)``.
 
     Raises:
-        ValueError: an unknown option or a bad ``num_returns``.
-        TypeError: used without arguments, or on something not a function.
+        ValueError: an unknown option, a bad ``num_returns``, or ``max_task_retries`` < -1.
+        TypeError: used without arguments, on something not a function, or
+            ``max_task_retries`` not an int.
     """
     if args:
         raise TypeError(
@@ -183,6 +208,7 @@ def method(*args: Any, **options: Any) -> Any:
             "e.g. @ray.method(num_returns=1)"
         )
     check_options(options, METHOD_OPTIONS, "actor methods")
+    check_int_options(options)
     if "num_returns" in options:
         check_num_returns(options["num_returns"])
     if "retry_exceptions" in options:

@@ -425,7 +425,8 @@ def from_native(exc: BaseException, task: str | None = None) -> BaseException:
     """The Ray exception for one of asyncactors' own; anything else as it is.
 
     ``task``: the name of the task whose outcome ``exc`` is, so that a cancelled
-    task's error names it rather than the hidden actor that runs tasks.
+    or cut-off task's error names it rather than the hidden actor that runs tasks
+    (the latter as ``WorkerCrashedError``, Ray's error for a task whose worker died).
     """
     if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
         return exc
@@ -434,9 +435,23 @@ def from_native(exc: BaseException, task: str | None = None) -> BaseException:
         cancelled.__cause__ = exc
         return cancelled
     err: BaseException
-    if isinstance(exc, native.ActorDiedError):
+    if task is not None and isinstance(exc, native.ActorDiedError):
+        # What runs tasks is hidden: for Ray a task's worker went away.
+        why = "ray.shutdown() stopped it" if exc.by_shutdown else "the worker running it died"
+        err = WorkerCrashedError(f"task ray::{task}() did not finish: {why}")
+    elif isinstance(exc, native.ActorDiedError):
         actor_id = None if exc.actor_id is None else format(exc.actor_id, "032x")
-        err = ActorDiedError(str(exc), actor_id=actor_id)
+        cause = exc.__cause__
+        if isinstance(cause, RayTaskError) and cause.function_name == f"{exc.class_name}.__init__":
+            # The class's __init__ raised (the engine ran it in a hook of its own):
+            # Ray's message for a failed creation task, the error and its traceback.
+            err = ActorDiedError(
+                f"The actor died because of an error raised in its creation task, {cause}",
+                actor_id=actor_id,
+                actor_init_failed=True,
+            )
+        else:
+            err = ActorDiedError(str(exc), actor_id=actor_id)
     elif isinstance(exc, native.TaskCancelledError):
         err = TaskCancelledError(error_message=str(exc))
     elif isinstance(exc, native.GetTimeoutError):

@@ -16,6 +16,7 @@ from ... import _exceptions as native_exc
 from ..._actor_class import remote as native_remote
 from ..._context import current_actor
 from ..._handle import ActorMethod as NativeMethod
+from ..._ref import describe_failure
 from ._exec import STREAMING, Target, call_async, call_sync, check_retry_exceptions, encode_args
 from ._refs import Stream
 from ._serialization import share
@@ -23,6 +24,7 @@ from ._worker import Runtime, runtime
 from .actor import (
     COMMON_OPTIONS,
     TASK_ONLY_OPTIONS,
+    check_int_options,
     check_options,
     check_scheduling,
     finish_call,
@@ -84,9 +86,11 @@ class RemoteFunction:
     """A remote function: ``f.remote(*args)`` runs it as a task and returns its ``ObjectRef``."""
 
     def __init__(self, func: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        check_int_options(options)
         self._function = func
         self._options = dict(options)
         self._target = Target(func, func.__name__, self._options)
+        self._task_name = f"task ray::{func.__name__}()"
         self._demand = task_demand({"num_cpus": 1, **self._options})
         retry = check_retry_exceptions(self._options.get("retry_exceptions", False))
         self._native_opts: dict[str, Any] = {}
@@ -130,6 +134,12 @@ class RemoteFunction:
         entered = driver.enter()
         try:
             call = method.remote(stream, target, self._demand, *args, **kwargs)
+            # Its failure, if nobody gets it, is logged as the task's, not as a
+            # call to the hidden actor that runs tasks.
+            if entered:
+                describe_failure(call, self._task_name)
+            else:
+                driver.call_on_loop(describe_failure, call, self._task_name)
         except native_exc.PendingCallsLimitExceeded as exc:  # pragma: no cover - no cap
             from .exceptions import PendingCallsLimitExceeded  # here: loaded by errors only
 
@@ -143,7 +153,8 @@ class RemoteFunction:
         """This function with options overridden.
 
         Raises:
-            ValueError: an unknown option, or an actor-only one.
+            ValueError: an unknown option, an actor-only one, or an int option out of range.
+            TypeError: ``max_retries`` or ``max_calls`` is not an int.
         """
         check_options(options, TASK_OPTIONS, "remote functions")
         check_scheduling(options, f"{self.__name__}.options()")
@@ -176,7 +187,8 @@ def make_remote_function(func: Callable[..., Any], options: Mapping[str, Any]) -
     """``@ray.remote`` on a function.
 
     Raises:
-        ValueError: an unknown option, or an actor-only one.
+        ValueError: an unknown option, an actor-only one, or an int option out of range.
+        TypeError: ``max_retries`` or ``max_calls`` is not an int.
     """
     check_options(options, TASK_OPTIONS, "remote functions")
     check_scheduling(options, f"@ray.remote on {func.__name__}")
