@@ -30,3 +30,16 @@ def monitor_thread_alive(watchdog: Watchdog) -> bool:
     native_id = watchdog._pulse.native_id
     assert native_id is not None, "the monitor thread never ran"
     return os.path.exists(f"/proc/self/task/{native_id}")
+
+
+def monitor_thread_ends(watchdog: Watchdog) -> bool:
+    """Whether the OS thread of ``watchdog``'s stopped monitor is gone within 5 s: a
+    Python thread's join() returns a moment before the OS thread is gone."""
+    native_id = watchdog._pulse.native_id
+    assert native_id is not None, "the monitor thread never ran"
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/self/task/{native_id}"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True

@@ -242,4 +242,8 @@ def test_native_id_names_the_monitor_thread(new_pulse: Callable[[], Any]) -> Non
     task = Path(f"/proc/self/task/{pulse.native_id}")
     assert task.exists()
     pulse.stop()
+    # A Python thread's join() returns a moment before its OS thread is gone.
+    deadline = time.monotonic() + 5
+    while task.exists() and time.monotonic() < deadline:
+        time.sleep(POLL_S)
     assert not task.exists()
