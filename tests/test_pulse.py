@@ -18,6 +18,8 @@ import pytest
 from asyncactors import _watchdog
 from asyncactors._ref import ACCELERATED
 
+from ._loop import thread_gone
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Generous: a loaded machine must not make beats every BEAT_S look stale.
@@ -195,11 +197,13 @@ def test_a_dropped_c_pulse_ends_its_thread() -> None:
         time.sleep(POLL_S)
     task = Path(f"/proc/self/task/{pulse.native_id}")
     assert task.exists()
+    # No beat comes: on a loaded machine on_stale may have been called by now.
+    seen = calls.n
     del pulse
     while task.exists() and time.monotonic() < deadline:
         time.sleep(POLL_S)
     assert not task.exists()
-    assert calls.n == 0
+    assert calls.n == seen
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
@@ -239,7 +243,6 @@ def test_native_id_names_the_monitor_thread(new_pulse: Callable[[], Any]) -> Non
         time.sleep(POLL_S)
     assert isinstance(pulse.native_id, int)
     assert pulse.native_id != threading.get_native_id()
-    task = Path(f"/proc/self/task/{pulse.native_id}")
-    assert task.exists()
+    assert Path(f"/proc/self/task/{pulse.native_id}").exists()
     pulse.stop()
-    assert not task.exists()
+    assert thread_gone(pulse.native_id)

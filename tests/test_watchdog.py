@@ -19,7 +19,7 @@ import asyncactors
 from asyncactors import ActorSystem, StuckCall, _watchdog
 from asyncactors._ref import ACCELERATED
 
-from ._loop import monitor_thread_alive
+from ._loop import monitor_thread_alive, monitor_thread_gone
 
 # Short, so that the tests are quick; the blocks below last several times longer.
 THRESHOLD = 0.04
@@ -150,7 +150,8 @@ async def test_the_watchdog_monitor_ends_with_its_system(pulse_kind: str) -> Non
         assert watchdogs[0]._pulse.native_id != watchdogs[1]._pulse.native_id
         kinds = {type(w._pulse).__name__ for w in watchdogs}
         assert kinds == ({"Pulse"} if pulse_kind == "c" else {"_ThreadPulse"})
-    assert not any(w.running or monitor_thread_alive(w) for w in watchdogs)
+    assert not any(w.running for w in watchdogs)
+    assert all(monitor_thread_gone(w) for w in watchdogs)
 
 
 async def test_no_watchdog_when_turned_off(caplog: pytest.LogCaptureFixture) -> None:
