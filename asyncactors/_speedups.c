@@ -410,11 +410,25 @@ monitor_release(Monitor *m)
     }
 }
 
-/* Call on_stale() with the GIL; whether to go on polling. At interpreter exit
- * PyGILState_Ensure ends this thread instead (as it does a daemon thread). */
+#if PY_VERSION_HEX >= 0x030D0000
+#define IS_FINALIZING() Py_IsFinalizing()
+#else
+#define IS_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* Call on_stale() with the GIL; whether to go on polling. While the interpreter
+ * finalizes, PyGILState_Ensure ends this thread (as it does a daemon thread);
+ * once it has finalized, PyGILState_Ensure would crash (it makes a thread state
+ * for no interpreter), and a Pulse still referenced then (from the frames of a
+ * daemon thread, which are never cleared) still polls until the process exits:
+ * the monitor stops instead. (Only a finalization that both starts and ends
+ * between the check and PyGILState_Ensure gets past it.) */
 static int
 call_on_stale(Monitor *m)
 {
+    if (IS_FINALIZING()) {
+        return 0;
+    }
     PyGILState_STATE gil = PyGILState_Ensure();
     pthread_mutex_lock(&m->mu);
     PyObject *callback = m->stopping ? NULL : Py_XNewRef(m->on_stale);

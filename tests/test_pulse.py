@@ -246,3 +246,44 @@ def test_native_id_names_the_monitor_thread(new_pulse: Callable[[], Any]) -> Non
     assert Path(f"/proc/self/task/{pulse.native_id}").exists()
     pulse.stop()
     assert thread_gone(pulse.native_id)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Py_AtExit(getchar) via ctypes")
+def test_a_c_pulse_still_referenced_after_interpreter_exit_does_not_crash() -> None:
+    """A C monitor whose Pulse outlives finalization (as one a daemon thread's frames keep does)
+    stops when its beats stop there, instead of taking the GIL of a finalized interpreter."""
+    _c_pulse()  # skips where there is none
+    # The beats stop when the interpreter finalizes; the process then waits in a C
+    # atexit function (getchar, until the test writes a line), as a slow one would.
+    script = """
+import ctypes, threading, time
+from asyncactors import _speedups
+p = _speedups.Pulse()
+ctypes.pythonapi.Py_IncRef(ctypes.py_object(p))
+ctypes.pythonapi.Py_AtExit(ctypes.cast(ctypes.CDLL(None).getchar, ctypes.c_void_p))
+def beat():
+    while True:
+        p.beat()
+        time.sleep(0.001)
+threading.Thread(target=beat, daemon=True).start()
+p.start(0.005, 0.1, lambda: True)
+print("exiting", flush=True)
+"""
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == "exiting\n"
+        try:
+            proc.wait(0.5)  # the monitor finds no beat 0.1 s after finalization
+        except subprocess.TimeoutExpired:
+            pass
+        if proc.returncode is None:
+            proc.communicate("\n", timeout=30)
+    assert proc.returncode == 0, proc.returncode
+
