@@ -860,6 +860,12 @@ module_exec(PyObject *module)
         return -1;
     }
 #ifdef HAVE_PULSE
+    /* Its thread takes the GIL with PyGILState_Ensure, which serves the main
+     * interpreter only: another one (where this module is the first's, see the
+     * top) has no Pulse, and the watchdog uses its Python twin there. */
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        return 0;
+    }
     PyObject *pulse = PyType_FromModuleAndSpec(module, &pulse_spec, NULL);
     if (pulse == NULL) {
         return -1;

@@ -287,3 +287,33 @@ print("exiting", flush=True)
             proc.communicate("\n", timeout=30)
     assert proc.returncode == 0, proc.returncode
 
+
+def test_a_legacy_sub_interpreter_runs_a_system_with_the_python_monitor() -> None:
+    """In a (non-isolated) sub-interpreter that imports the C extension first, an actor
+    system starts, its watchdog on the Python monitor (PyGILState serves the main one only)."""
+    try:
+        import _xxsubinterpreters  # noqa: F401
+    except ImportError:
+        pytest.skip("no _xxsubinterpreters here")
+    script = """
+import _xxsubinterpreters as si
+try:
+    interp = si.create(isolated=False)
+except TypeError:
+    raise SystemExit(77)
+si.run_string(interp, '''
+import asyncio, asyncactors
+from asyncactors._ref import ACCELERATED
+async def main():
+    async with asyncactors.ActorSystem() as system:
+        print(ACCELERATED, type(system._watchdog._pulse).__name__)
+asyncio.run(main())
+''')
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, timeout=30, capture_output=True, text=True
+    )
+    if done.returncode == 77:
+        pytest.skip("no legacy sub-interpreters here")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(ACCELERATED), "_ThreadPulse"]
