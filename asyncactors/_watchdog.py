@@ -182,7 +182,7 @@ class _ThreadPulse:
             raise ValueError("start(): poll_s and stale_s must be positive")
         if not callable(on_stale):
             raise TypeError("start(): on_stale must be callable")
-        if self._thread is not None:
+        if self._thread is not None or self._stop.is_set():
             raise RuntimeError("a Pulse starts once")
         self._thread = threading.Thread(
             target=self._run, args=(poll_s, stale_s, on_stale), name=self._name, daemon=True

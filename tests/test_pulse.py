@@ -166,6 +166,15 @@ def test_a_pulse_starts_once_with_valid_periods(new_pulse: Callable[[], Any]) ->
         pulse.start(POLL_S, STALE_S, Calls())
 
 
+def test_a_stopped_pulse_does_not_start(new_pulse: Callable[[], Any]) -> None:
+    """start() after stop() (even a stop() before any start) raises, on both monitors."""
+    pulse = new_pulse()
+    pulse.stop()
+    with pytest.raises(RuntimeError, match="a Pulse starts once"):
+        pulse.start(POLL_S, STALE_S, Calls())
+    assert not pulse.running
+
+
 def test_an_error_in_on_stale_is_reported_and_stops_the_monitor(
     new_pulse: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
