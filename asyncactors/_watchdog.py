@@ -278,9 +278,10 @@ class Watchdog:
         # id(call) -> the call and when the sampler first saw it running.
         self._seen: dict[int, _Seen] = {}
         self._next_sample = 0.0
-        # The round of samples under way: the actors, how far it got, what it found
-        # and what it has cost.
-        self._round: list[EngineCore] | None = None
+        # The round of samples under way: the actors' ids (not the actors, which the
+        # round would keep alive once dead), how far it got, what it found and what
+        # it has cost.
+        self._round: list[int] | None = None
         self._round_at = 0
         self._round_seen: dict[int, _Seen] = {}
         self._round_cost = 0.0
@@ -324,17 +325,19 @@ class Watchdog:
     def _sample(self, now: float) -> None:
         """Note when each call running in a task was first seen, for a slice of the actors."""
         began = time.perf_counter()
-        cores = self._round
-        if cores is None:
-            cores = self._round = list(self._actors.values())
+        ids = self._round
+        if ids is None:
+            ids = self._round = list(self._actors)
             self._round_at = 0
             self._round_seen = {}
             self._round_cost = 0.0
         at = self._round_at
-        self._scan(cores[at : at + _SAMPLE_SLICE], now, self._round_seen)
+        actors = self._actors
+        cores = [actors.get(i) for i in ids[at : at + _SAMPLE_SLICE]]
+        self._scan([c for c in cores if c is not None], now, self._round_seen)
         self._round_at = at + _SAMPLE_SLICE
         self._round_cost += time.perf_counter() - began
-        if self._round_at >= len(cores):
+        if self._round_at >= len(ids):
             self._seen = self._round_seen
             self._round = None
             self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * self._round_cost)

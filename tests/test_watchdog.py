@@ -8,15 +8,17 @@ twin (``_ThreadPulse``); tests/test_pulse.py checks the monitors themselves.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
 import asyncactors
-from asyncactors import ActorSystem, StuckCall, _watchdog
+from asyncactors import ActorSystem, StuckCall, _system, _watchdog
 from asyncactors._ref import ACCELERATED
 
 from ._loop import monitor_thread_alive, monitor_thread_gone
@@ -253,3 +255,46 @@ async def test_stuck_calls_from_another_thread_see_a_sync_method_holding_the_loo
     assert (stuck.class_name, stuck.method, stuck.kind) == ("Blocker", "hold_until", "sync")
     assert stuck.age_s >= THRESHOLD
     assert "in hold_until\n    flag.wait(5)" in stuck.stack[0]
+
+
+class Payload:
+    """An actor's constructor argument, which its core keeps (for restarts) until freed."""
+
+
+@asyncactors.remote
+class Holder:
+    def __init__(self, payload: Payload) -> None:
+        pass
+
+    def quick(self) -> int:
+        return 1
+
+
+async def test_a_round_of_samples_keeps_no_dead_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Actors that die while a round of samples is under way (a slice per beat) are freed
+    before the round ends."""
+    monkeypatch.setattr(_system, "_GRAVEYARD_SIZE", 0)  # it keeps the last dead actors
+    monkeypatch.setattr(_watchdog, "_SAMPLE_SLICE", 2)
+    async with ActorSystem(block_warning_s=60) as system:  # no beat during the test
+        watchdog = system._watchdog
+        assert watchdog is not None
+        await asyncio.sleep(0)  # the first beat, on an empty registry
+        payloads = [Payload() for _ in range(5)]
+        alive = [weakref.ref(p) for p in payloads]
+        handles = [Holder.remote(p) for p in payloads]
+        del payloads
+        assert await asyncio.gather(*(h.quick.remote() for h in handles)) == [1] * 5
+        watchdog._sample(time.monotonic())
+        assert watchdog._round is not None  # 2 of 5 sampled
+        for h in handles:
+            asyncactors.kill(h)
+        del h, handles
+        for _ in range(100):
+            if not system._actors:
+                break
+            await asyncio.sleep(0.001)
+        gc.collect()
+        assert [r() for r in alive] == [None] * 5
+        watchdog._sample(time.monotonic())  # the round goes on past the dead
+        watchdog._sample(time.monotonic())
+        assert watchdog._round is None
