@@ -3,6 +3,7 @@ keep one contract, checked here on both."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -286,12 +287,10 @@ print("exiting", flush=True)
         stderr=subprocess.PIPE,
         text=True,
     ) as proc:
-        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout is not None
         assert proc.stdout.readline() == "exiting\n"
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(0.5)  # the monitor finds no beat 0.1 s after finalization
-        except subprocess.TimeoutExpired:
-            pass
         if proc.returncode is None:
             proc.communicate("\n", timeout=30)
     assert proc.returncode == 0, proc.returncode
