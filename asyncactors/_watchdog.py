@@ -292,14 +292,18 @@ class Watchdog:
         return bool(self._pulse.running)
 
     def start(self) -> None:
-        """Start the loop's beats and the monitor."""
-        self._loop.call_soon_threadsafe(self._beat)
+        """Start the monitor and the loop's beats.
+
+        Raises:
+            OSError: the monitor's thread could not be started (no beat is left scheduled).
+        """
         if isinstance(self._pulse, _ThreadPulse):
             poll = stale = self._beat_s
         else:
             poll = self._beat_s / _POLLS_PER_BEAT
             stale = self._beat_s + poll
         self._pulse.start(poll, stale, self._stale)
+        self._loop.call_soon_threadsafe(self._beat)
 
     def stop(self) -> None:
         """Stop the monitor (waiting for its thread to end) and the loop's beats."""

@@ -298,3 +298,37 @@ async def test_a_round_of_samples_keeps_no_dead_actor(monkeypatch: pytest.Monkey
         watchdog._sample(time.monotonic())  # the round goes on past the dead
         watchdog._sample(time.monotonic())
         assert watchdog._round is None
+
+
+class _NoThread(_watchdog._ThreadPulse):
+    """A monitor whose thread cannot start (as pthread_create failing for want of threads)."""
+
+    def start(self, poll_s: float, stale_s: float, on_stale: object, /) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+
+def _beats(loop: asyncio.AbstractEventLoop) -> list[asyncio.Handle]:
+    """The watchdog's callbacks scheduled on ``loop``, ready or timed."""
+    handles: list[asyncio.Handle] = [*loop._ready, *loop._scheduled]  # type: ignore[attr-defined]
+    return [
+        h
+        for h in handles
+        if not h.cancelled()
+        and isinstance(getattr(h._callback, "__self__", None), _watchdog.Watchdog)
+    ]
+
+
+async def test_a_monitor_that_cannot_start_leaves_no_beat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the monitor's thread cannot start, the system fails to start with that OSError and
+    the loop is left no beat scheduling itself for ever."""
+    monkeypatch.setattr(_watchdog, "_new_pulse", _NoThread)
+    loop = asyncio.get_running_loop()
+    system = ActorSystem(block_warning_s=THRESHOLD)
+    try:
+        with pytest.raises(OSError, match="Resource temporarily unavailable"):
+            await system.__aenter__()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert _beats(loop) == []
+    finally:
+        await system.shutdown()
