@@ -325,3 +325,40 @@ asyncio.run(main())
         pytest.skip("no legacy sub-interpreters here")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(ACCELERATED), "_ThreadPulse"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forks_while_c_monitors_call_on_stale_do_not_hang_the_child() -> None:
+    """A monitor taking the GIL (its beats stopped) holds no lock of the runtime's that a fork
+    leaves held in the child. It made a thread state per call without the GIL: about one run
+    in two of this test hung a child in PyOS_AfterFork_Child."""
+    _c_pulse()  # skips where there is none
+    script = """
+import os, sys, time
+from asyncactors import _speedups
+pulses = []
+for _ in range(32):
+    p = _speedups.Pulse()
+    p.start(0.0001, 0.0001, lambda: True)  # no beat: each takes the GIL at each poll
+    pulses.append(p)
+for _ in range(200):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    deadline = time.monotonic() + 5
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            sys.exit("a forked child hung")
+        time.sleep(0.0005)
+for p in pulses:
+    p.stop()
+"""
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script],
+        cwd=ROOT,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
