@@ -360,6 +360,8 @@ typedef struct {
     double poll_s;
     double stale_s;
     PyObject *on_stale;  /* under mu, touched with the GIL held; NULL once stopping */
+    PyInterpreterState *interp; /* the main one */
+    int ready;           /* under mu: 1 once the thread has its thread state, -1 if none */
 } Monitor;
 
 typedef struct {
@@ -410,12 +412,24 @@ monitor_release(Monitor *m)
     }
 }
 
-/* Call on_stale() with the GIL; whether to go on polling. At interpreter exit
- * PyGILState_Ensure ends this thread instead (as it does a daemon thread). */
+#if PY_VERSION_HEX >= 0x030D0000
+#define IS_FINALIZING() Py_IsFinalizing()
+#else
+#define IS_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* Call on_stale() with the GIL, in the thread's own thread state ``ts``; whether
+ * to go on polling. Once the interpreter finalizes (a Pulse may outlive it,
+ * referenced from the frames of a daemon thread, which are never cleared), the
+ * thread stops without touching it: ``ts`` may be freed. (Taking the GIL then
+ * would end this thread, as it does a daemon thread.) */
 static int
-call_on_stale(Monitor *m)
+call_on_stale(Monitor *m, PyThreadState *ts)
 {
-    PyGILState_STATE gil = PyGILState_Ensure();
+    if (IS_FINALIZING()) {
+        return 0;
+    }
+    PyEval_RestoreThread(ts);
     pthread_mutex_lock(&m->mu);
     PyObject *callback = m->stopping ? NULL : Py_XNewRef(m->on_stale);
     pthread_mutex_unlock(&m->mu);
@@ -432,7 +446,7 @@ call_on_stale(Monitor *m)
         }
         Py_DECREF(callback);
     }
-    PyGILState_Release(gil);
+    PyEval_SaveThread();
     return go_on;
 }
 
@@ -441,9 +455,21 @@ monitor_main(void *arg)
 {
     Monitor *m = arg;
     __atomic_store_n(&m->native_id, PyThread_get_thread_native_id(), __ATOMIC_RELEASE);
+    /* One thread state for the thread's life, made while start() waits with the
+     * GIL: making one takes the runtime's lock of thread states, which a fork()
+     * leaves held in the child if another thread had it then, and the child
+     * hangs (before 3.13, os.fork() does not take that lock itself). While
+     * start() holds the GIL, no Python code forks; PyGILState_Ensure at each
+     * call would make (and delete) a thread state without the GIL each time. */
+    PyThreadState *ts = PyThreadState_New(m->interp);
     unsigned long seen = __atomic_load_n(&m->beats, __ATOMIC_RELAXED);
     double changed = mono_now();
     pthread_mutex_lock(&m->mu);
+    m->ready = ts != NULL ? 1 : -1;
+    if (ts == NULL) {
+        m->stopping = 1;
+    }
+    pthread_cond_broadcast(&m->cv);
     while (!m->stopping) {
         struct timespec at = deadline_in(m->poll_s);
         pthread_cond_timedwait(&m->cv, &m->mu, &at);
@@ -461,12 +487,20 @@ monitor_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&m->mu);
-        int go_on = call_on_stale(m);
+        int go_on = call_on_stale(m, ts);
         pthread_mutex_lock(&m->mu);
         if (!go_on) {
             m->stopping = 1;
         }
     }
+    pthread_mutex_unlock(&m->mu);
+    /* Once the interpreter finalizes, it deletes the thread state itself. */
+    if (ts != NULL && !IS_FINALIZING()) {
+        PyEval_RestoreThread(ts);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    pthread_mutex_lock(&m->mu);
     monitor_release(m);
     return NULL;
 }
@@ -559,7 +593,7 @@ pulse_start(Pulse *self, PyObject *args)
         return NULL;
     }
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
-        /* PyGILState_Ensure serves the main interpreter only. */
+        /* The thread's state is the main interpreter's (see module_exec). */
         PyErr_SetString(PyExc_RuntimeError, "a Pulse runs in the main interpreter only");
         return NULL;
     }
@@ -567,16 +601,34 @@ pulse_start(Pulse *self, PyObject *args)
     m->poll_s = poll_s;
     m->stale_s = stale_s;
     m->on_stale = Py_NewRef(on_stale);
+    m->interp = PyInterpreterState_Main();
     m->users += 1;
     pthread_mutex_unlock(&m->mu);
     int err = pthread_create(&self->thread, NULL, monitor_main, m);
-    if (err != 0) {
+    int ready = 0;
+    if (err == 0) {
+        /* With the GIL held (see monitor_main); the thread needs no GIL for this. */
         pthread_mutex_lock(&m->mu);
-        m->users -= 1;
+        while ((ready = m->ready) == 0) {
+            pthread_cond_wait(&m->cv, &m->mu);
+        }
+        pthread_mutex_unlock(&m->mu);
+        if (ready < 0) {
+            pthread_join(self->thread, NULL); /* it has ended, without the GIL */
+        }
+    }
+    if (ready <= 0) {
+        pthread_mutex_lock(&m->mu);
+        if (err != 0) {
+            m->users -= 1;
+        }
         PyObject *callback = m->on_stale;
         m->on_stale = NULL;
         pthread_mutex_unlock(&m->mu);
         Py_DECREF(callback);
+        if (err == 0) {
+            return PyErr_NoMemory();
+        }
         errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -846,6 +898,12 @@ module_exec(PyObject *module)
         return -1;
     }
 #ifdef HAVE_PULSE
+    /* Its thread runs on_stale() in the main interpreter: another one (where
+     * this module is the first's, see the top) has no Pulse, and the watchdog
+     * uses its Python twin there. */
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        return 0;
+    }
     PyObject *pulse = PyType_FromModuleAndSpec(module, &pulse_spec, NULL);
     if (pulse == NULL) {
         return -1;

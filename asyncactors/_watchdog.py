@@ -182,7 +182,7 @@ class _ThreadPulse:
             raise ValueError("start(): poll_s and stale_s must be positive")
         if not callable(on_stale):
             raise TypeError("start(): on_stale must be callable")
-        if self._thread is not None:
+        if self._thread is not None or self._stop.is_set():
             raise RuntimeError("a Pulse starts once")
         self._thread = threading.Thread(
             target=self._run, args=(poll_s, stale_s, on_stale), name=self._name, daemon=True
@@ -278,9 +278,10 @@ class Watchdog:
         # id(call) -> the call and when the sampler first saw it running.
         self._seen: dict[int, _Seen] = {}
         self._next_sample = 0.0
-        # The round of samples under way: the actors, how far it got, what it found
-        # and what it has cost.
-        self._round: list[EngineCore] | None = None
+        # The round of samples under way: the actors' ids (not the actors, which the
+        # round would keep alive once dead), how far it got, what it found and what
+        # it has cost.
+        self._round: list[int] | None = None
         self._round_at = 0
         self._round_seen: dict[int, _Seen] = {}
         self._round_cost = 0.0
@@ -291,14 +292,18 @@ class Watchdog:
         return bool(self._pulse.running)
 
     def start(self) -> None:
-        """Start the loop's beats and the monitor."""
-        self._loop.call_soon_threadsafe(self._beat, context=self._host.ctx)
+        """Start the monitor and the loop's beats.
+
+        Raises:
+            OSError: the monitor's thread could not be started (no beat is left scheduled).
+        """
         if isinstance(self._pulse, _ThreadPulse):
             poll = stale = self._beat_s
         else:
             poll = self._beat_s / _POLLS_PER_BEAT
             stale = self._beat_s + poll
         self._pulse.start(poll, stale, self._stale)
+        self._loop.call_soon_threadsafe(self._beat, context=self._host.ctx)
 
     def stop(self) -> None:
         """Stop the monitor (waiting for its thread to end) and the loop's beats."""
@@ -324,17 +329,19 @@ class Watchdog:
     def _sample(self, now: float) -> None:
         """Note when each call running in a task was first seen, for a slice of the actors."""
         began = time.perf_counter()
-        cores = self._round
-        if cores is None:
-            cores = self._round = list(self._actors.values())
+        ids = self._round
+        if ids is None:
+            ids = self._round = list(self._actors)
             self._round_at = 0
             self._round_seen = {}
             self._round_cost = 0.0
         at = self._round_at
-        self._scan(cores[at : at + _SAMPLE_SLICE], now, self._round_seen)
+        actors = self._actors
+        cores = [actors.get(i) for i in ids[at : at + _SAMPLE_SLICE]]
+        self._scan([c for c in cores if c is not None], now, self._round_seen)
         self._round_at = at + _SAMPLE_SLICE
         self._round_cost += time.perf_counter() - began
-        if self._round_at >= len(cores):
+        if self._round_at >= len(ids):
             self._seen = self._round_seen
             self._round = None
             self._next_sample = now + max(self._sample_s, _SAMPLE_BUDGET * self._round_cost)

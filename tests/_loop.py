@@ -32,14 +32,20 @@ def monitor_thread_alive(watchdog: Watchdog) -> bool:
     return os.path.exists(f"/proc/self/task/{native_id}")
 
 
-def monitor_thread_ends(watchdog: Watchdog) -> bool:
-    """Whether the OS thread of ``watchdog``'s stopped monitor is gone within 5 s: a
-    Python thread's join() returns a moment before the OS thread is gone."""
-    native_id = watchdog._pulse.native_id
-    assert native_id is not None, "the monitor thread never ran"
+def thread_gone(native_id: int) -> bool:
+    """Whether the OS thread ``native_id`` is gone (Linux: ``/proc``), waiting a little for a
+    thread that has just ended: a Python thread's join() returns before its OS thread exits,
+    and the kernel lists a thread a moment after pthread_join() has returned."""
     deadline = time.monotonic() + 5
     while os.path.exists(f"/proc/self/task/{native_id}"):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.001)
     return True
+
+
+def monitor_thread_gone(watchdog: Watchdog) -> bool:
+    """Whether the OS thread of ``watchdog``'s (stopped) monitor is gone; see thread_gone()."""
+    native_id = watchdog._pulse.native_id
+    assert native_id is not None, "the monitor thread never ran"
+    return thread_gone(native_id)

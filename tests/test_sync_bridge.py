@@ -17,7 +17,7 @@ import asyncactors
 from asyncactors import ActorDiedError, GetTimeoutError, ObjectRef, _system
 from asyncactors._sync import BackgroundSystem
 
-from ._loop import monitor_thread_alive, monitor_thread_ends
+from ._loop import monitor_thread_alive, monitor_thread_gone
 
 
 @asyncactors.remote
@@ -380,7 +380,7 @@ def test_no_thread_left_after_stop() -> None:
     system.stop()
     assert not system._thread.is_alive()  # stop() returns once the loop thread has ended
     assert not watchdog.running
-    assert monitor_thread_ends(watchdog)
+    assert monitor_thread_gone(watchdog)
     # anyio tells its idle workers to end when the loop does; they exit a moment later.
     for t in started:
         t.join(5)

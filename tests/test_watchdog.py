@@ -8,18 +8,20 @@ twin (``_ThreadPulse``); tests/test_pulse.py checks the monitors themselves.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
 import asyncactors
-from asyncactors import ActorSystem, StuckCall, _watchdog
+from asyncactors import ActorSystem, StuckCall, _system, _watchdog
 from asyncactors._ref import ACCELERATED
 
-from ._loop import monitor_thread_alive, monitor_thread_ends
+from ._loop import monitor_thread_alive, monitor_thread_gone
 
 # Short, so that the tests are quick; the blocks below last several times longer.
 THRESHOLD = 0.04
@@ -151,7 +153,7 @@ async def test_the_watchdog_monitor_ends_with_its_system(pulse_kind: str) -> Non
         kinds = {type(w._pulse).__name__ for w in watchdogs}
         assert kinds == ({"Pulse"} if pulse_kind == "c" else {"_ThreadPulse"})
     assert not any(w.running for w in watchdogs)
-    assert all(monitor_thread_ends(w) for w in watchdogs)
+    assert all(monitor_thread_gone(w) for w in watchdogs)
 
 
 async def test_no_watchdog_when_turned_off(caplog: pytest.LogCaptureFixture) -> None:
@@ -253,3 +255,80 @@ async def test_stuck_calls_from_another_thread_see_a_sync_method_holding_the_loo
     assert (stuck.class_name, stuck.method, stuck.kind) == ("Blocker", "hold_until", "sync")
     assert stuck.age_s >= THRESHOLD
     assert "in hold_until\n    flag.wait(5)" in stuck.stack[0]
+
+
+class Payload:
+    """An actor's constructor argument, which its core keeps (for restarts) until freed."""
+
+
+@asyncactors.remote
+class Holder:
+    def __init__(self, payload: Payload) -> None:
+        pass
+
+    def quick(self) -> int:
+        return 1
+
+
+async def test_a_round_of_samples_keeps_no_dead_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Actors that die while a round of samples is under way (a slice per beat) are freed
+    before the round ends."""
+    monkeypatch.setattr(_system, "_GRAVEYARD_SIZE", 0)  # it keeps the last dead actors
+    monkeypatch.setattr(_watchdog, "_SAMPLE_SLICE", 2)
+    async with ActorSystem(block_warning_s=60) as system:  # no beat during the test
+        watchdog = system._watchdog
+        assert watchdog is not None
+        await asyncio.sleep(0)  # the first beat, on an empty registry
+        payloads = [Payload() for _ in range(5)]
+        alive = [weakref.ref(p) for p in payloads]
+        handles = [Holder.remote(p) for p in payloads]
+        del payloads
+        assert await asyncio.gather(*(h.quick.remote() for h in handles)) == [1] * 5
+        watchdog._sample(time.monotonic())
+        assert watchdog._round is not None  # 2 of 5 sampled
+        for h in handles:
+            asyncactors.kill(h)
+        del h, handles
+        for _ in range(100):
+            if not system._actors:
+                break
+            await asyncio.sleep(0.001)
+        gc.collect()
+        assert [r() for r in alive] == [None] * 5
+        watchdog._sample(time.monotonic())  # the round goes on past the dead
+        watchdog._sample(time.monotonic())
+        assert watchdog._round is None
+
+
+class _NoThread(_watchdog._ThreadPulse):
+    """A monitor whose thread cannot start (as pthread_create failing for want of threads)."""
+
+    def start(self, poll_s: float, stale_s: float, on_stale: object, /) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+
+def _beats(loop: asyncio.AbstractEventLoop) -> list[asyncio.Handle]:
+    """The watchdog's callbacks scheduled on ``loop``, ready or timed."""
+    handles: list[asyncio.Handle] = [*loop._ready, *loop._scheduled]  # type: ignore[attr-defined]
+    return [
+        h
+        for h in handles
+        if not h.cancelled()
+        and isinstance(getattr(h._callback, "__self__", None), _watchdog.Watchdog)
+    ]
+
+
+async def test_a_monitor_that_cannot_start_leaves_no_beat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the monitor's thread cannot start, the system fails to start with that OSError and
+    the loop is left no beat scheduling itself for ever."""
+    monkeypatch.setattr(_watchdog, "_new_pulse", _NoThread)
+    loop = asyncio.get_running_loop()
+    system = ActorSystem(block_warning_s=THRESHOLD)
+    try:
+        with pytest.raises(OSError, match="Resource temporarily unavailable"):
+            await system.__aenter__()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert _beats(loop) == []
+    finally:
+        await system.shutdown()
