@@ -321,10 +321,11 @@ class Watchdog:
         self._pulse.beat()
         self._late = False
         self._streak = None  # and the frames it holds
+        # The next beat first: a sample that raised must not end the beats.
+        self._timer = self._loop.call_later(self._beat_s, self._beat, context=self._host.ctx)
         now = time.monotonic()
         if now >= self._next_sample:
             self._sample(now)
-        self._timer = self._loop.call_later(self._beat_s, self._beat, context=self._host.ctx)
 
     def _sample(self, now: float) -> None:
         """Note when each call running in a task was first seen, for a slice of the actors."""

@@ -332,3 +332,26 @@ async def test_a_monitor_that_cannot_start_leaves_no_beat(monkeypatch: pytest.Mo
         assert _beats(loop) == []
     finally:
         await system.shutdown()
+
+
+async def test_a_sample_that_raises_does_not_end_the_beats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next beat is scheduled before the sample: a sample raising (reported by the loop's
+    exception handler) leaves the beats going."""
+    async with ActorSystem(block_warning_s=60) as system:  # no beat during the test
+        watchdog = system._watchdog
+        assert watchdog is not None
+        await asyncio.sleep(0)  # the first beat
+        before = watchdog._timer
+
+        def broken(now: float) -> None:
+            raise ZeroDivisionError("in a sample")
+
+        monkeypatch.setattr(watchdog, "_sample", broken)
+        watchdog._next_sample = 0.0
+        with pytest.raises(ZeroDivisionError):
+            watchdog._beat()
+        assert watchdog._timer is not None
+        assert watchdog._timer is not before
+        assert not watchdog._timer.cancelled()
+        assert before is not None
+        before.cancel()  # the beat it replaced, called by hand here
