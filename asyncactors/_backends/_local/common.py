@@ -106,7 +106,7 @@ def died_error(core: Described, reason: str) -> ActorDiedError:
 class EngineState:
     """What the engine keeps for one actor system (its ``host.engine``)."""
 
-    __slots__ = ("foreign", "released", "starting")
+    __slots__ = ("foreign", "released", "starting", "task_factory")
 
     def __init__(self) -> None:
         # Handle counts of actors made or dropped off the loop's thread, under the
@@ -118,6 +118,8 @@ class EngineState:
         # of them (see Lifecycle.start), rather than a callback per actor.
         self.starting: list[Any] = []
         self.released: list[Any] = []
+        # The task factory this system joined on its loop (see tasks.install).
+        self.task_factory: Any = None
 
 
 def local_state(host: Host) -> EngineState:
@@ -151,6 +153,7 @@ class ColdState:
         "key",
         "name",
         "own_supervisor",
+        "owned",
         "pending",
         "reason",
         "restarts",
@@ -175,6 +178,7 @@ class ColdState:
         self.restarts = 0
         self.stop_waiters: Any = None
         self.name: str | None = None
+        self.owned: Any = None
         self.pending: Any = None
         # None: the system's root supervisor.
         self.own_supervisor: Any = None
