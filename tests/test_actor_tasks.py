@@ -108,7 +108,7 @@ async def test_a_restart_leaves_one_sweeper_running_not_one_per_incarnation() ->
         asyncactors.kill(s, no_restart=False)
         assert first.cancelling()
         await s.ping.remote()
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="boom"):
             await s.boom.remote()
         await s.ping.remote()
         assert len(_named("sweeper")) == 1
@@ -263,7 +263,7 @@ async def test_an_unretrieved_failure_of_an_actors_task_is_logged_naming_the_act
             async def fail() -> None:
                 raise KeyError("lost")
 
-            asyncio.create_task(fail(), name="faulty-task")
+            asyncio.create_task(fail(), name="faulty-task")  # noqa: RUF006 - dropped on purpose
 
     async with asyncactors.ActorSystem():
         f = Faulty.options(name="faulty").remote()
@@ -276,7 +276,8 @@ async def test_an_unretrieved_failure_of_an_actors_task_is_logged_naming_the_act
     assert len(records) == 1
     assert "name='faulty'" in records[0].getMessage()
     assert records[0].name == "asyncactors"
-    assert records[0].exc_info is not None and isinstance(records[0].exc_info[1], KeyError)
+    assert records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], KeyError)
 
 
 async def test_a_retrieved_failure_of_an_actors_task_is_not_logged(
@@ -336,7 +337,8 @@ async def test_a_task_a_checkpoint_store_starts_is_not_the_actors() -> None:
         await s.bump.remote()
         asyncactors.kill(s)
         await asyncio.sleep(0)
-        assert store.pool is not None and not store.pool.done()
+        assert store.pool is not None
+        assert not store.pool.done()
         store.pool.cancel()
         await asyncio.wait([store.pool])
 

@@ -398,7 +398,8 @@ class Lifecycle(CoreBase):
         """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
         coro = self._call_pre_destroy()
         if coro is not None:
-            self.host.keep_task(_Task(self._logged(coro), loop=self.loop, context=self._hook_context()))
+            task = _Task(self._logged(coro), loop=self.loop, context=self._hook_context())
+            self.host.keep_task(task)
 
     async def _logged(self, coro: Any) -> None:
         try:

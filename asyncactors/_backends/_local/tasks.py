@@ -171,6 +171,6 @@ def uninstall(host: Host) -> None:
     if factory.systems:
         return
     loop = host.loop
-    if loop.get_task_factory() is factory and not loop.is_closed():
+    installed: Any = loop.get_task_factory()
+    if installed is factory and not loop.is_closed():
         loop.set_task_factory(factory.previous)
-
