@@ -10,6 +10,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import asyncactors
 from asyncactors import MemoryStore
@@ -428,3 +430,69 @@ def test_on_uvloop_the_actors_tasks_end_with_it() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
     assert sorted(finished) == ["async", "in_init", "sweeper"]
+
+
+@asyncactors.remote(max_restarts=-1, restart_on=(ValueError,))
+class Spawner:
+    """Starts tasks each tagged with its incarnation, in sync and async methods."""
+
+    def __init__(self, incarnations: list[int]) -> None:
+        incarnations.append(len(incarnations))
+        self.tag = f"spawned-{incarnations[-1]}"
+
+    def sync(self) -> None:
+        _spawn_tagged(self.tag)
+
+    async def nested(self) -> None:
+        async def parent() -> None:
+            _spawn_tagged(self.tag)
+            await _forever(self.tag)
+
+        asyncio.create_task(parent(), name=self.tag)  # noqa: RUF006 - owned by the actor
+        await asyncio.sleep(0)
+
+    def crash(self) -> None:
+        raise ValueError("crash")
+
+
+def _spawn_tagged(tag: str) -> None:
+    asyncio.create_task(_forever(tag), name=tag)  # noqa: RUF006 - owned by the actor
+
+
+@given(
+    steps=st.lists(st.sampled_from(["sync", "nested", "crash", "kill", "turn"]), max_size=12),
+    end=st.sampled_from(["stop", "kill", "shutdown"]),
+)
+@settings(max_examples=25, deadline=None)
+def test_only_the_current_incarnations_tasks_ever_run(steps: list[str], end: str) -> None:
+    """Whatever mix of task starts, crashes and kills: after each step settles the tasks
+    running are the current incarnation's alone, and however the actor ends, none is left."""
+
+    async def run() -> None:
+        incarnations: list[int] = []
+        async with asyncactors.ActorSystem():
+            s = Spawner.remote(incarnations)
+            await s.sync.remote()
+            for step in steps:
+                if step == "kill":
+                    asyncactors.kill(s, no_restart=False)
+                elif step == "crash":
+                    with pytest.raises(ValueError, match="crash"):
+                        await s.crash.remote()
+                elif step == "turn":
+                    await asyncio.sleep(0)
+                else:
+                    await getattr(s, step).remote()
+                await s.sync.remote()  # the actor is up again, and has a task
+                await asyncio.sleep(0)  # the cancelled tasks end
+                current = f"spawned-{incarnations[-1]}"
+                running = {t.get_name() for t in asyncio.all_tasks() if not t.done()}
+                assert {n for n in running if n.startswith("spawned-")} == {current}
+            if end == "stop":
+                await asyncactors.stop(s)
+            elif end == "kill":
+                asyncactors.kill(s)
+            await asyncio.sleep(0)
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("spawned-")]
+
+    asyncio.run(run())
