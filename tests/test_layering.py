@@ -55,6 +55,7 @@ LAYERS: list[list[str]] = [
         "_backends._local.restart",
         "_backends._local.checkpoint",
         "_backends._local.core",
+        "_backends._local.tasks",
         "_backends._local",
     ],
     # L4: the host system and the caller's side.

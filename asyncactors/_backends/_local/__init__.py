@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import tasks
 from .core import ActorCore, EagerCore
 
 if TYPE_CHECKING:
@@ -64,10 +65,12 @@ class LocalBackend:
                 )
 
     def start(self, host: Host) -> None:
-        pass
+        """Have the tasks actors' code starts on the loop owned by their actors."""
+        tasks.install(host)
 
     async def close(self, host: Host) -> None:
-        pass
+        """Put the loop's task factory back, once no system uses it."""
+        tasks.uninstall(host)
 
     def find_actor(self, host: Host, name: str, namespace: str) -> None:
         return None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Any, Final, TypeVar
 
+from ..._context import current_actor
 from ..._exceptions import CheckpointCorruptError, CheckpointError
 from ..._ref import logger
 from ..._types import ActorState
@@ -14,6 +16,8 @@ from .call import Call
 __all__ = ["Checkpoints"]
 
 _get_running_loop = asyncio._get_running_loop
+
+_T = TypeVar("_T")
 
 _ALIVE: Final = ActorState.ALIVE
 _RESTARTING: Final = ActorState.RESTARTING
@@ -99,7 +103,7 @@ class Checkpoints(CoreBase):
             cold.save_lock = asyncio.Lock()
         # Saves go out in capture order, so an older state never lands last.
         async with cold.save_lock:
-            await store.save(self.checkpoint_key, data)
+            await _in_store(store.save(self.checkpoint_key, data))
 
     async def checkpoint(self) -> None:
         """Save the actor's state now.
@@ -128,7 +132,7 @@ class Checkpoints(CoreBase):
         assert store is not None
         key = self.checkpoint_key
         try:
-            data = await store.load(key)
+            data = await _in_store(store.load(key))
             if data is not None:
                 source = checkpoint_source(store, key)
                 restore_state(self.instance, decode_state(data, source=source), source=source)
@@ -148,7 +152,21 @@ class Checkpoints(CoreBase):
         cold = self.cold
         store = self.config.store
         if cold is not None and cold.key and store is not None:
-            self.host.keep_task(self.loop.create_task(_delete_quietly(store, cold.key)))
+            task = asyncio.Task(_delete_quietly(store, cold.key), loop=self.loop)  # the engine's
+            self.host.keep_task(task)
+
+
+async def _in_store(step: Awaitable[_T]) -> _T:
+    """Await a store's ``step`` as the engine's code, not the actor's.
+
+    A task the store starts (a connection pool's, made on first use) is the
+    store's, which other actors share: no actor's incarnation owns it (tasks.py).
+    """
+    token = current_actor.set(None)
+    try:
+        return await step
+    finally:
+        current_actor.reset(token)
 
 
 async def _delete_quietly(store: Any, key: str) -> None:

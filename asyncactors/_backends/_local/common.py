@@ -108,7 +108,7 @@ def died_error(core: Described, reason: str, *, by_shutdown: bool = False) -> Ac
 class EngineState:
     """What the engine keeps for one actor system (its ``host.engine``)."""
 
-    __slots__ = ("foreign", "released", "starting")
+    __slots__ = ("foreign", "released", "starting", "task_factory")
 
     def __init__(self) -> None:
         # Handle counts of actors made or dropped off the loop's thread, under the
@@ -120,6 +120,8 @@ class EngineState:
         # of them (see Lifecycle.start), rather than a callback per actor.
         self.starting: list[Any] = []
         self.released: list[Any] = []
+        # The task factory this system joined on its loop (see tasks.install).
+        self.task_factory: Any = None
 
 
 def local_state(host: Host) -> EngineState:
@@ -153,6 +155,7 @@ class ColdState:
         "key",
         "name",
         "own_supervisor",
+        "owned",
         "pending",
         "reason",
         "restarts",
@@ -177,6 +180,7 @@ class ColdState:
         self.restarts = 0
         self.stop_waiters: Any = None
         self.name: str | None = None
+        self.owned: Any = None
         self.pending: Any = None
         # None: the system's root supervisor.
         self.own_supervisor: Any = None

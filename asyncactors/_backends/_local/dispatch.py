@@ -44,6 +44,7 @@ _get_running_loop = asyncio._get_running_loop
 _get_ident = threading.get_ident
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
+_Task = asyncio.Task
 _CoroutineType = types.CoroutineType
 _new = object.__new__
 
@@ -458,7 +459,9 @@ class Dispatch(CoreBase):
     def _spawn(self, lane: Lane, call: Call | None) -> None:
         lane.running += 1
         # In a copy of the actor's context, not of the caller's, wherever it is spawned.
-        task = self.loop.create_task(self._work(lane, call), context=self.host.ctx.copy())
+        # Not loop.create_task(): the loop's task factory would take the worker
+        # for the actor whose code runs here (tasks.py), and it costs a call more.
+        task = _Task(self._work(lane, call), loop=self.loop, context=self.host.ctx.copy())
         workers = self.workers
         if workers is None:
             workers = self.workers = {}

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from ..._protocols import Host
 
 _get_running_loop = asyncio._get_running_loop
+# The engine's tasks are made so, not by loop.create_task(): the loop's task
+# factory would take a task made while an actor's code runs for the actor's (tasks.py).
+_Task = asyncio.Task
 _get_ident = threading.get_ident
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
@@ -115,7 +118,10 @@ class Lifecycle(CoreBase):
 
     def _spawn_hook(self, coro: Any) -> None:
         """Run a lifecycle hook in a task counted among the workers while it runs."""
-        task = self.loop.create_task(self._run_hook(coro), context=self._hook_context())
+        self._add_worker(_Task(self._run_hook(coro), loop=self.loop, context=self._hook_context()))
+
+    def _add_worker(self, task: asyncio.Task[None]) -> None:
+        """Count ``task`` among the workers: a forced stop cancels it, a graceful one waits."""
         if self.workers is None:
             self.workers = {}
         self.workers[task] = None
@@ -239,6 +245,7 @@ class Lifecycle(CoreBase):
                 if task is not current:
                     task.cancel()
                     self.host.keep_task(task)
+        self._end_tasks()
         waiters, self.ready_waiters = self.ready_waiters, None
         self._settle_waiters(waiters, self._dead_error)
         self.instance = None
@@ -395,9 +402,8 @@ class Lifecycle(CoreBase):
         """Run ``__pre_destroy__`` of an actor being forced down; the system awaits it."""
         coro = self._call_pre_destroy()
         if coro is not None:
-            self.host.keep_task(
-                self.loop.create_task(self._logged(coro), context=self._hook_context())
-            )
+            task = _Task(self._logged(coro), loop=self.loop, context=self._hook_context())
+            self.host.keep_task(task)
 
     async def _logged(self, coro: Any) -> None:
         try:
@@ -424,12 +430,64 @@ class Lifecycle(CoreBase):
     def _finish(self) -> None:
         if self.state is _DEAD:
             return
+        ending = self._end_tasks()
+        if ending:
+            # __pre_destroy__ has run: a forced stop meanwhile must not run it again.
+            self.instance = None
+            ctx = self.host.ctx.copy()
+            self._add_worker(_Task(self._finish_after(ending), loop=self.loop, context=ctx))
+            return
         self.state = _DEAD
         self.incarnation += 1
         self.refusing = True
         self.reason = STOP_REASONS[self.stopping] if self.stopping else "stopped"
         self.instance = None
         self._stopped_for_good(EventKind.STOPPED)
+
+    async def _finish_after(self, ending: list[asyncio.Future[Any]]) -> None:
+        """Stop once the actor's cancelled tasks have ended (their ``finally`` ran).
+
+        A shutdown's timeout bounds the wait: the actor is then forced down,
+        which cancels this task.
+        """
+        try:
+            await asyncio.wait(ending)
+        finally:
+            # After a forced stop this is another dict: no-op.
+            if self.workers is not None:
+                self.workers.pop(_current_task(), None)  # type: ignore[arg-type]
+        self._finish()
+
+    # -- the tasks the actor's code started (see tasks.py) ---------------------------
+
+    def _own_task(self, task: asyncio.Future[Any]) -> None:
+        """``task`` was made while this actor's code ran: it ends with this incarnation."""
+        if self.state is _DEAD:
+            # Made by the code of a dead incarnation (a cancelled task's finally):
+            # the system awaits it at shutdown, and cancels it after the grace.
+            self.host.keep_task(task)  # type: ignore[arg-type]
+            return
+        owned = self.owned
+        if owned is None:
+            owned = self.owned = set()
+        owned.add(task)
+        task.add_done_callback(owned.discard)
+
+    def _end_tasks(self) -> list[asyncio.Future[Any]]:
+        """Cancel the tasks this incarnation's code started; return those not done.
+
+        The system keeps them until they have ended: its shutdown awaits them.
+        """
+        owned = self.owned
+        if not owned:
+            return []
+        self.owned = None
+        ending = [task for task in owned if not task.done()]
+        keep = self.host.keep_task
+        for task in ending:
+            task.cancel()
+            keep(task)  # type: ignore[arg-type]
+        return ending
 
     def _stopped_for_good(self, kind: EventKind) -> None:
         self._leave_supervisor()

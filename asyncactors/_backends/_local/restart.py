@@ -105,6 +105,7 @@ class Restarts(CoreBase):
                 if task is not current:
                     task.cancel()
                     self.host.keep_task(task)
+        self._end_tasks()
         mb = self.mailbox
         if mb is not None:
             for lane in mb.lanes:
