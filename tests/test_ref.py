@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import asyncactors
-from asyncactors import ActorDiedError, ActorSystem, GetTimeoutError, TaskCancelledError
+from asyncactors import ActorDiedError, ActorSystem, GetTimeoutError, ObjectRef, TaskCancelledError
 
 
 @asyncactors.remote
@@ -338,17 +338,23 @@ async def test_unretrieved_failures_of_crash_kill_and_checkpoint_are_logged_with
         assert "call hang()" in logged.pop()
 
 
+def _call_stranded_by_a_closed_loop() -> tuple[Any, ObjectRef[Any]]:
+    """A capped actor's handle, and a call to it submitted from outside its stopped loop
+    (queued there, never run), that loop then closed."""
+    loop = asyncio.new_event_loop()
+    try:
+        handle = loop.run_until_complete(_handle_outliving_its_system(max_pending_calls=2))
+        ref = _returned_promptly(lambda: handle.add.remote(1))
+    finally:
+        loop.close()
+    return handle, ref
+
+
 def test_pending_ref_of_a_closed_loop_raises_actor_died_naming_the_actor() -> None:
     """.remote() to a capped actor returns at once while its loop is stopped; result(),
     get() and wait() on that ref once the loop closed raise ActorDiedError naming the
     actor, not 'Event loop is closed'."""
-    loop = asyncio.new_event_loop()
-    try:
-        handle = loop.run_until_complete(_handle_outliving_its_system(max_pending_calls=2))
-        # Submitted from outside the stopped loop: queued there, and never run.
-        ref = _returned_promptly(lambda: handle.add.remote(1))
-    finally:
-        loop.close()
+    _, ref = _call_stranded_by_a_closed_loop()
     assert not ref.done()
     with pytest.raises(ActorDiedError, match=r"actor Box\(id=\d+\) is unreachable") as e:
         ref.result(timeout=5)
@@ -362,12 +368,7 @@ def test_pending_ref_of_a_closed_loop_raises_actor_died_naming_the_actor() -> No
 def test_cancel_and_kill_once_the_loop_closed_do_nothing_instead_of_raising() -> None:
     """ref.cancel() of a call whose loop has closed returns False (it can never finish),
     and kill() of its actor does nothing: both raised asyncio's 'Event loop is closed'."""
-    loop = asyncio.new_event_loop()
-    try:
-        handle = loop.run_until_complete(_handle_outliving_its_system(max_pending_calls=2))
-        ref = _returned_promptly(lambda: handle.add.remote(1))
-    finally:
-        loop.close()
+    handle, ref = _call_stranded_by_a_closed_loop()
     assert ref.cancel() is False
     asyncactors.kill(handle)
     asyncactors.kill(handle, no_restart=False)
