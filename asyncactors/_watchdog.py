@@ -40,15 +40,30 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from types import CodeType, FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
+from types import CodeType, FrameType, SimpleNamespace
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from ._metrics import RunningCall
 from ._ref import ACCELERATED, ObjectRef, logger
 from ._types import ASYNC, SYNC
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from ._protocols import EngineCore, Host
+
+    # For type checking only: a Protocol class costs more to make than most classes.
+    class _Pulse(Protocol):
+        """The monitor: a thread that calls ``on_stale()`` once the loop stops beating."""
+
+        @property
+        def running(self) -> bool: ...
+        @property
+        def native_id(self) -> int | None: ...
+        def start(self, poll_s: float, stale_s: float, on_stale: Callable[[], bool], /) -> None: ...
+        def beat(self) -> None: ...
+        def stop(self) -> None: ...
+
 
 __all__ = ["CallKind", "LoopBlock", "StuckCall", "Watchdog"]
 
@@ -143,18 +158,6 @@ class _Seen:
     since: float
 
 
-class _Pulse(Protocol):
-    """The monitor: a thread that calls ``on_stale()`` once the loop stops beating."""
-
-    @property
-    def running(self) -> bool: ...
-    @property
-    def native_id(self) -> int | None: ...
-    def start(self, poll_s: float, stale_s: float, on_stale: Callable[[], bool], /) -> None: ...
-    def beat(self) -> None: ...
-    def stop(self) -> None: ...
-
-
 class _ThreadPulse:
     """``_speedups.Pulse`` in Python, where the C extension is missing: a daemon thread
     that looks at the count of beats every ``poll_s`` (taking the GIL each time) and,
@@ -210,24 +213,19 @@ class _ThreadPulse:
                 try:
                     go_on = on_stale()
                 except Exception as exc:
-                    sys.unraisablehook(
-                        _Unraisable(type(exc), exc, exc.__traceback__, None, on_stale)
+                    # What PyErr_WriteUnraisable gives the hook, as the C monitor's does.
+                    report = SimpleNamespace(
+                        exc_type=type(exc),
+                        exc_value=exc,
+                        exc_traceback=exc.__traceback__,
+                        err_msg=None,
+                        object=on_stale,
                     )
+                    sys.unraisablehook(cast("sys.UnraisableHookArgs", report))
                     go_on = False
                 if not go_on:
                     self._stop.set()
                     return
-
-
-@dataclass(slots=True)
-class _Unraisable:
-    """What ``sys.unraisablehook`` is given, as the C monitor's PyErr_WriteUnraisable gives it."""
-
-    exc_type: type[BaseException]
-    exc_value: BaseException | None
-    exc_traceback: TracebackType | None
-    err_msg: str | None
-    object: object
 
 
 def _new_pulse(name: str) -> _Pulse:
