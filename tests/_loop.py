@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asyncactors._watchdog import Watchdog
@@ -21,27 +22,34 @@ def pending_timers(loop: asyncio.AbstractEventLoop | None = None) -> list[asynci
     ]
 
 
-def monitor_thread_alive(watchdog: Watchdog) -> bool:
-    """Whether the OS thread of ``watchdog``'s monitor exists (Linux: ``/proc``), waiting a
-    little for a starting monitor to report its thread."""
-    deadline = time.monotonic() + 5
-    while watchdog._pulse.native_id is None and time.monotonic() < deadline:
+def until(done: Callable[[], object], timeout: float = 5) -> bool:
+    """Whether ``done()`` comes true within ``timeout`` seconds, asked every millisecond."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.001)
-    native_id = watchdog._pulse.native_id
+    return True
+
+
+def native_id_of(pulse: Any) -> int:
+    """The native id of ``pulse``'s monitor thread, waiting a little for a starting one."""
+    until(lambda: pulse.native_id is not None)
+    native_id: int | None = pulse.native_id
     assert native_id is not None, "the monitor thread never ran"
-    return os.path.exists(f"/proc/self/task/{native_id}")
+    return native_id
+
+
+def monitor_thread_alive(watchdog: Watchdog) -> bool:
+    """Whether the OS thread of ``watchdog``'s monitor exists (Linux: ``/proc``)."""
+    return os.path.exists(f"/proc/self/task/{native_id_of(watchdog._pulse)}")
 
 
 def thread_gone(native_id: int) -> bool:
     """Whether the OS thread ``native_id`` is gone (Linux: ``/proc``), waiting a little for a
     thread that has just ended: a Python thread's join() returns before its OS thread exits,
     and the kernel lists a thread a moment after pthread_join() has returned."""
-    deadline = time.monotonic() + 5
-    while os.path.exists(f"/proc/self/task/{native_id}"):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
+    return until(lambda: not os.path.exists(f"/proc/self/task/{native_id}"))
 
 
 def monitor_thread_gone(watchdog: Watchdog) -> bool:

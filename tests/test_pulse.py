@@ -19,7 +19,7 @@ import pytest
 from asyncactors import _watchdog
 from asyncactors._ref import ACCELERATED
 
-from ._loop import thread_gone
+from ._loop import native_id_of, thread_gone, until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,9 +96,7 @@ def test_calls_once_the_beats_stop_and_again_until_one_comes(
     pulse.start(POLL_S, STALE_S, calls)
     assert calls.called.wait(5)
     assert time.monotonic() - began >= STALE_S
-    deadline = time.monotonic() + 5
-    while calls.n < 3 and time.monotonic() < deadline:
-        time.sleep(POLL_S)
+    until(lambda: calls.n >= 3)
     assert calls.n >= 3
     pulse.beat()
     time.sleep(2 * POLL_S)  # the monitor has seen the beat
@@ -114,9 +112,7 @@ def test_on_stale_answering_false_stops_the_monitor(new_pulse: Callable[[], Any]
     calls = Calls(go_on=False)
     pulse.start(POLL_S, STALE_S / 5, calls)
     assert calls.called.wait(5)
-    deadline = time.monotonic() + 5
-    while pulse.running and time.monotonic() < deadline:
-        time.sleep(POLL_S)
+    until(lambda: not pulse.running)
     assert not pulse.running
     time.sleep(5 * POLL_S)
     assert calls.n == 1
@@ -188,9 +184,7 @@ def test_an_error_in_on_stale_is_reported_and_stops_the_monitor(
         raise ZeroDivisionError("in on_stale")
 
     pulse.start(POLL_S, STALE_S / 5, broken)
-    deadline = time.monotonic() + 5
-    while pulse.running and time.monotonic() < deadline:
-        time.sleep(POLL_S)
+    until(lambda: not pulse.running)
     assert not pulse.running
     assert len(reported) == 1
     assert isinstance(reported[0], ZeroDivisionError)
@@ -202,17 +196,12 @@ def test_a_dropped_c_pulse_ends_its_thread() -> None:
     pulse = _c_pulse()
     calls = Calls()
     pulse.start(POLL_S, STALE_S, calls)
-    deadline = time.monotonic() + 5
-    while pulse.native_id is None and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    task = Path(f"/proc/self/task/{pulse.native_id}")
-    assert task.exists()
+    native_id = native_id_of(pulse)
+    assert Path(f"/proc/self/task/{native_id}").exists()
     # No beat comes: on a loaded machine on_stale may have been called by now.
     seen = calls.n
     del pulse
-    while task.exists() and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    assert not task.exists()
+    assert thread_gone(native_id)
     assert calls.n == seen
 
 
@@ -248,9 +237,7 @@ def test_native_id_names_the_monitor_thread(new_pulse: Callable[[], Any]) -> Non
     pulse = new_pulse()
     assert pulse.native_id is None
     pulse.start(POLL_S, STALE_S, Calls())
-    deadline = time.monotonic() + 5
-    while pulse.native_id is None and time.monotonic() < deadline:
-        time.sleep(POLL_S)
+    native_id_of(pulse)
     assert isinstance(pulse.native_id, int)
     assert pulse.native_id != threading.get_native_id()
     assert Path(f"/proc/self/task/{pulse.native_id}").exists()

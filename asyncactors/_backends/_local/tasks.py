@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..._context import current_system
 from ..._exceptions import _ActorExit
@@ -39,6 +39,7 @@ _actor_here = actor_var.get
 _system_here = current_system.get
 
 TaskFactory = Callable[..., "asyncio.Future[Any]"]
+_T = TypeVar("_T")
 
 
 class _Owner(Protocol):
@@ -114,13 +115,25 @@ def _eager_factory(previous: TaskFactory | None) -> TaskFactory | None:
     return None
 
 
-def _factory(previous: TaskFactory | None) -> TaskFactory:
-    """A task factory for one loop that chains ``previous`` (``None``: none was set)."""
-    owned_factory = _eager_factory(previous)
+class _OwningFactory:
+    """The task factory of one loop: it chains ``previous`` (``None``: none was set),
+    and counts the systems on the loop that use it."""
 
-    def factory(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
-    ) -> asyncio.Future[Any]:
+    __slots__ = ("owned_factory", "previous", "systems")
+
+    def __init__(self, previous: TaskFactory | None) -> None:
+        self.previous = previous
+        self.owned_factory = _eager_factory(previous)
+        self.systems = 0
+
+    def __call__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, _T] | Generator[Any, None, _T],
+        /,
+        **kwargs: Any,
+    ) -> asyncio.Future[_T]:
+        previous = self.previous
         owner = _owner_for(loop, kwargs)
         if owner is None:
             if previous is None:
@@ -130,8 +143,8 @@ def _factory(previous: TaskFactory | None) -> TaskFactory:
         if previous is None:
             task = ActorTask(coro, loop=loop, **kwargs)
             task._owner = owner
-        elif owned_factory is not None:
-            task = owned_factory(loop, coro, **kwargs)
+        elif self.owned_factory is not None:
+            task = self.owned_factory(loop, coro, **kwargs)
             if isinstance(task, ActorTask):
                 task._owner = owner
         else:
@@ -142,18 +155,15 @@ def _factory(previous: TaskFactory | None) -> TaskFactory:
             owner._own_task(task)
         return task
 
-    factory.previous = previous  # type: ignore[attr-defined]
-    factory.systems = 0  # type: ignore[attr-defined]
-    return factory
-
 
 def install(host: Host) -> None:
     """Install the owning task factory on ``host``'s loop, or join the one there."""
     loop = host.loop
     current = loop.get_task_factory()
-    factory: Any = current
-    if getattr(factory, "__module__", None) != __name__:  # not ours: chain it
-        factory = _factory(current)
+    if isinstance(current, _OwningFactory):
+        factory = current
+    else:  # not ours: chain it
+        factory = _OwningFactory(current)
         loop.set_task_factory(factory)
     factory.systems += 1
     local_state(host).task_factory = factory
@@ -163,7 +173,7 @@ def uninstall(host: Host) -> None:
     """``host``'s system has shut down: put back the factory that was set before
     ours, once no system on the loop uses ours, if ours is still in place."""
     state = local_state(host)
-    factory: Any = state.task_factory
+    factory: _OwningFactory | None = state.task_factory
     if factory is None:
         return
     state.task_factory = None
@@ -171,6 +181,5 @@ def uninstall(host: Host) -> None:
     if factory.systems:
         return
     loop = host.loop
-    installed: Any = loop.get_task_factory()
-    if installed is factory and not loop.is_closed():
+    if loop.get_task_factory() is factory and not loop.is_closed():
         loop.set_task_factory(factory.previous)
