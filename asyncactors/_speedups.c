@@ -55,6 +55,8 @@ static PyObject *base_create_future; /* BaseEventLoop.create_future */
 static PyObject *get_running_loop; /* asyncio._get_running_loop */
 static PyObject *actor_var;       /* _ref.actor_var */
 static PyObject *seen;            /* _ref._SEEN */
+static PyObject *invalid_state;   /* asyncio.InvalidStateError */
+static PyObject *ok_state;        /* _ref.OK, the _state of a ref with a value: 1 */
 
 /* Interned names. */
 static PyObject *str_finished;
@@ -63,6 +65,7 @@ static PyObject *str_await;
 static PyObject *str_add_waiter;
 static PyObject *str_blocking_wait;
 static PyObject *str_create_future;
+static PyObject *str_set_result;
 static PyObject *kwnames_loop;    /* ("loop",) */
 
 /* One-entry caches of whether a loop type's create_future is BaseEventLoop's
@@ -841,6 +844,17 @@ setup(PyObject *module, PyObject *args)
                         "asyncactors._speedups.setup() was already called with other objects");
         return NULL;
     }
+    PyObject *asyncio = PyImport_ImportModule("asyncio");
+    if (asyncio == NULL) {
+        Py_DECREF(create);
+        return NULL;
+    }
+    invalid_state = PyObject_GetAttrString(asyncio, "InvalidStateError");
+    Py_DECREF(asyncio);
+    if (invalid_state == NULL) {
+        Py_DECREF(create);
+        return NULL;
+    }
     future_type = Py_NewRef(fut);
     base_create_future = create;
     get_running_loop = Py_NewRef(get);
@@ -852,10 +866,96 @@ setup(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Whether ``type`` is RefBase or a subclass of it (of any copy of this module). */
+static int
+is_ref_type(PyTypeObject *type)
+{
+    for (; type != NULL; type = type->tp_base) {
+        if (type->tp_dealloc == (destructor)ref_dealloc) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* settle(items, results, start, item_type): what batch_lane.BatchCall._set_result
+ * does for each item of a batch, from items[start] on, in C: while the item is of
+ * item_type exactly (whose _set_result is ObjectRef's), is awaited once (its
+ * _waiters a plain asyncio.Future) and its result is no exception, the item gets
+ * the result (_waiters None, _state OK, _value the result) and so does its
+ * future (unless its awaiter was cancelled). Returns the index of the first item
+ * that is not such, which the caller settles itself: len(items) once all are. */
+static PyObject *
+settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "settle() takes items, results, start, item_type");
+        return NULL;
+    }
+    PyObject *items = args[0];
+    PyObject *results = args[1];
+    PyObject *item_type = args[3];
+    if (!PyList_CheckExact(items) || !PyList_CheckExact(results)) {
+        PyErr_SetString(PyExc_TypeError, "settle(): items and results must be lists");
+        return NULL;
+    }
+    if (!PyType_Check(item_type) || !is_ref_type((PyTypeObject *)item_type)) {
+        PyErr_SetString(PyExc_TypeError, "settle(): item_type must be a subclass of RefBase");
+        return NULL;
+    }
+    Py_ssize_t i = PyLong_AsSsize_t(args[2]);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (i < 0) {
+        PyErr_SetString(PyExc_ValueError, "settle(): start must be >= 0");
+        return NULL;
+    }
+    if (future_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "asyncactors._speedups.setup() was not called");
+        return NULL;
+    }
+    /* set_result() may run Python code (a loop's call_soon): the lists are read
+     * afresh at each step, and what is used is held. */
+    for (; i < PyList_GET_SIZE(items) && i < PyList_GET_SIZE(results); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        PyObject *result = PyList_GET_ITEM(results, i);
+        if ((PyObject *)Py_TYPE(item) != item_type || PyExceptionInstance_Check(result)) {
+            break;
+        }
+        RefBase *ref = (RefBase *)item;
+        PyObject *waiter = ref->waiters; /* its reference becomes ours */
+        if (waiter == NULL || (PyObject *)Py_TYPE(waiter) != future_type) {
+            break;
+        }
+        Py_INCREF(result);
+        ref->waiters = Py_NewRef(Py_None);
+        Py_XSETREF(ref->state, Py_NewRef(ok_state));
+        Py_XSETREF(ref->value, Py_NewRef(result));
+        PyObject *r = PyObject_CallMethodOneArg(waiter, str_set_result, result);
+        Py_DECREF(waiter);
+        Py_DECREF(result);
+        if (r != NULL) {
+            Py_DECREF(r);
+        }
+        else if (PyErr_ExceptionMatches(invalid_state)) {
+            PyErr_Clear(); /* its awaiter was cancelled */
+        }
+        else {
+            return NULL;
+        }
+    }
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef module_methods[] = {
     {"setup", setup, METH_VARARGS,
      "setup(future_type, base_event_loop, get_running_loop, actor_var, seen): "
      "the objects of asyncactors._ref that RefBase's await uses."},
+    {"settle", (PyCFunction)(void (*)(void))settle, METH_FASTCALL,
+     "settle(items, results, start, item_type): resolve each plain item awaited once, "
+     "from items[start] on, with its result; return the index of the first that is "
+     "not such (len(items) once all are)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -929,7 +1029,12 @@ init_once(void)
 #ifdef READ_HOLDER
         || intern(&str_running_key, "__asyncio_running_event_loop__") < 0
 #endif
+        || intern(&str_set_result, "set_result") < 0
         || intern(&str_create_future, "create_future") < 0) {
+        return -1;
+    }
+    ok_state = PyLong_FromLong(1);
+    if (ok_state == NULL) {
         return -1;
     }
     PyObject *loop = PyUnicode_InternFromString("loop");

@@ -29,6 +29,17 @@ def setup(
     Raises RuntimeError if called before with other objects (it takes effect once).
     """
 
+def settle(items: list[Any], results: list[Any], start: int, item_type: type[Any], /) -> int:
+    """Resolve ``items[start:]`` with ``results[start:]`` as ``ObjectRef._set_result``
+    would, while an item is of ``item_type`` exactly, awaited once (its ``_waiters`` a
+    plain ``asyncio.Future``) and its result no exception. Return the index of the first
+    item that is not such (``len(items)`` once all are).
+
+    Raises TypeError (not lists, or ``item_type`` no subclass of ``RefBase``), ValueError
+    (``start`` < 0), RuntimeError (``setup()`` not called), or what a future's
+    ``set_result()`` raised other than ``InvalidStateError``.
+    """
+
 class Pulse:
     """The watchdog's monitor thread, which needs no GIL while the loop beats (POSIX only)."""
 

@@ -21,6 +21,8 @@ from asyncactors import (
     TaskCancelledError,
     get_runtime_context,
 )
+from asyncactors._backends._local import call as engine
+from asyncactors._ref import ACCELERATED, OK
 
 from ._loop import pending_timers
 
@@ -1391,3 +1393,109 @@ def _check_batches(
                 assert mine == sorted(mine), "out of order across batches"
 
     _run_example(body)
+
+
+async def test_an_item_sent_on_the_short_path_holds_no_tuple_or_dict_of_its_own() -> None:
+    """An item waiting for its batch holds its argument itself, and no tuple of it nor an
+    empty kwargs dict of its own, which would live as long as the item."""
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        d = Doubler.remote()
+        assert await d.sync_double.remote(0) == 0  # the next items take the short path
+        sent = (10**6, 10**6 + 1)
+        refs = [d.sync_double.remote(v) for v in sent]
+        for ref, v in zip(refs, sent, strict=True):
+            held = gc.get_referents(ref)
+            assert v in held
+            assert not [o for o in held if type(o) is tuple]
+        dicts = [[o for o in gc.get_referents(ref) if type(o) is dict] for ref in refs]
+        assert dicts[0] == dicts[1] == [{}]
+        assert dicts[0][0] is dicts[1][0]
+        assert [await ref for ref in refs] == [2 * v for v in sent]
+
+
+def _settles() -> list[Any]:
+    from asyncactors._backends._local import batch_lane
+
+    found: list[Any] = [batch_lane._py_settle]
+    if ACCELERATED:
+        from asyncactors import _speedups
+
+        found.append(_speedups.settle)
+    return found
+
+
+def _pending_item(loop: asyncio.AbstractEventLoop, waiters: Any) -> engine.Item:
+    item: engine.Item = engine.Item()
+    item._loop = loop
+    item._state = 0
+    item._waiters = waiters
+    item._log = None
+    return item
+
+
+@pytest.mark.parametrize("settle", _settles())
+async def test_settle_resolves_plain_items_until_one_needs_more(settle: Any) -> None:
+    """settle() (C and Python) resolves each item of the item type awaited once, with a
+    result that is no exception, and its future; it stops at the first other item (of
+    another type, awaited twice or not at all, or failed by its result) and says where."""
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in range(3)]
+    plain = [_pending_item(loop, f) for f in futures]
+    results: list[Any] = ["a", "b", "c"]
+    assert settle(plain, results, 0, engine.Item) == 3
+    assert [(i._state, i._value, i._waiters) for i in plain] == [
+        (OK, "a", None),
+        (OK, "b", None),
+        (OK, "c", None),
+    ]
+    assert [f.result() for f in futures] == results
+
+    twice = _pending_item(loop, [loop.create_future(), loop.create_future()])
+    unawaited = _pending_item(loop, None)
+    failing = _pending_item(loop, loop.create_future())
+    other = object.__new__(engine.Call)
+    other._state = 0
+    other._waiters = loop.create_future()
+    for odd, result in ((twice, 1), (unawaited, 1), (failing, ValueError("v")), (other, 1)):
+        first = _pending_item(loop, loop.create_future())
+        items = [first, odd, _pending_item(loop, loop.create_future())]
+        assert settle(items, [0, result, 2], 0, engine.Item) == 1
+        assert first._state == OK
+        assert not odd._state
+        assert not items[2]._state
+        # From just after the odd one, the rest is settled.
+        assert settle(items, [0, result, 2], 2, engine.Item) == 3
+        assert items[2]._value == 2
+
+
+@pytest.mark.parametrize("settle", _settles())
+async def test_settle_gives_the_result_to_an_item_whose_awaiter_was_cancelled(
+    settle: Any,
+) -> None:
+    """An item whose awaiting future was cancelled still gets its result, silently, and
+    settle() goes on to the next."""
+    loop = asyncio.get_running_loop()
+    cancelled = loop.create_future()
+    cancelled.cancel()
+    after = loop.create_future()
+    items = [_pending_item(loop, cancelled), _pending_item(loop, after)]
+    assert settle(items, [1, 2], 0, engine.Item) == 2
+    assert items[0]._state == OK
+    assert items[0]._value == 1
+    assert after.result() == 2
+
+
+def test_the_c_settle_refuses_arguments_it_cannot_take() -> None:
+    """_speedups.settle refuses what is not lists, an item type that is no ref, a
+    negative start, and a wrong number of arguments, each with TypeError or ValueError
+    naming what it takes."""
+    # Checked before anything else: no setup() needed, so this runs in either mode.
+    _speedups = pytest.importorskip("asyncactors._speedups")
+    with pytest.raises(TypeError, match="must be lists"):
+        _speedups.settle((), [], 0, _speedups.RefBase)
+    with pytest.raises(TypeError, match="subclass of RefBase"):
+        _speedups.settle([], [], 0, object)
+    with pytest.raises(ValueError, match="start must be >= 0"):
+        _speedups.settle([], [], -1, _speedups.RefBase)
+    with pytest.raises(TypeError, match="takes items"):
+        _speedups.settle([], [], 0)

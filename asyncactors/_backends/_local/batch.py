@@ -40,6 +40,8 @@ __all__ = ["Batches", "ItemSender"]
 _get_running_loop = asyncio._get_running_loop
 _new = object.__new__
 _get_ident = threading.get_ident
+# The _kwargs of every Item: nothing writes to a call's _kwargs.
+_NO_KWARGS: dict[str, Any] = {}
 
 
 class Batches(CoreBase):
@@ -207,22 +209,23 @@ class ItemSender:
         ):
             return core.call(spec, args, kwargs)
         lane: BatchLane = mb.groups[spec.group]  # type: ignore[index,assignment]
-        kind = type(args[0])
+        item = args[0]
+        kind = type(item)
         if kind is not lane.plain:
             if issubclass(kind, ObjectRef):
                 return core.call(spec, args, kwargs)  # resolved first, as a call's ref argument
             lane.plain = kind
         # Call(core, spec, args, kwargs) without Call.__init__ (see Dispatch.call),
         # nor object.__new__(Call) (a slot wrapper, which slices its arguments).
-        call: Call = Item()
+        call: Item = Item()
         call._loop = loop
         call._state = 0
         call._waiters = None
         call._log = None
         call._core = core
         call._spec = spec
-        call._args = args
-        call._kwargs = kwargs
+        call._args = item  # not args: an Item keeps its one argument without the tuple
+        call._kwargs = _NO_KWARGS  # nor the empty dict of its **kwargs
         call._admit = None
         call._lane = lane
         if mb.depth < mb.capacity and not mb.overflow:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..._exceptions import TaskCancelledError
 from ..._mailbox import Lane
-from ..._ref import OK, ObjectRef
+from ..._ref import ACCELERATED, OK, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
 from ..._types import SYNC, ActorState
 from .base import CoreBase
@@ -257,11 +257,13 @@ class BatchCall(Call):
     _items: list[Call] | None
 
     def __init__(self, core: CallOwner, spec: MethodSpec, items: list[Call]) -> None:
-        # An item is its call's one argument, positional or (rarely) named.
+        # An item is its call's one argument: an Item's _args itself, else positional
+        # or (rarely) named.
+        item = Item
         try:
-            values = [c._args[0] for c in items]
+            values = [c._args if type(c) is item else c._args[0] for c in items]
         except IndexError:
-            values = [c._args[0] if c._args else _named(c) for c in items]
+            values = [_item_of(c) for c in items]
         Call.__init__(self, core, spec, (values,), {})
         self._items = items
 
@@ -303,31 +305,18 @@ class BatchCall(Call):
             for item in items:
                 item._set_exception(results)
             return
-        # A type of result seen not to be an exception: results are mostly of one
-        # type, and type() and ``is`` cost less than isinstance() for each.
-        plain: type | None = None
-        for item, result in zip(items, results, strict=True):
-            kind = type(result)
-            if kind is not plain:
-                if issubclass(kind, BaseException):
-                    core.failed += 1
-                    item._set_exception(result)
-                    continue
-                plain = kind
-            waiter = item._waiters
-            if type(waiter) is _Future and type(item) is Item:
-                # ObjectRef._set_result, inlined for a plain item awaited once, as most
-                # are (a pending one: resolving a ref drops its waiters).
-                item._waiters = None
-                item._state = OK
-                item._value = result
-                # Not done() first, nor contextlib.suppress: a try costs nothing.
-                try:  # noqa: SIM105
-                    waiter.set_result(result)
-                except InvalidStateError:
-                    pass  # its awaiter was cancelled
+        # settle() resolves the plain items awaited once, as most are; it stops at
+        # any other, settled here.
+        n = len(items)
+        i = _settle(items, results, 0, Item)
+        while i < n:
+            result = results[i]
+            if isinstance(result, BaseException):
+                core.failed += 1
+                items[i]._set_exception(result)
             else:
-                item._set_result(result)
+                items[i]._set_result(result)
+            i = _settle(items, results, i + 1, Item)
 
     def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
         items = self._items
@@ -347,10 +336,50 @@ class BatchCall(Call):
 BatchCall.__name__ = BatchCall.__qualname__ = "ObjectRef"
 
 
-def _named(call: Call) -> Any:
-    """The item of a call that names its one argument."""
+def _item_of(call: Call) -> Any:
+    """The item of a call of a batched method: its one argument, however it was given."""
+    if type(call) is Item:
+        return call._args
+    if call._args:
+        return call._args[0]
     (value,) = call._kwargs.values()
     return value
+
+
+def _py_settle(items: list[Call], results: list[Any], start: int, item_type: type[Call]) -> int:
+    """``_speedups.settle`` in Python: from ``items[start]`` on, while an item is of
+    ``item_type`` exactly (whose ``_set_result`` is ``ObjectRef``'s), is awaited once
+    (a plain future) and its result is no exception, resolve it and its future as
+    ``ObjectRef._set_result`` would. Return the index of the first item that is not
+    such: ``len(items)`` once all are."""
+    for i in range(start, len(items)):
+        item = items[i]
+        result = results[i]
+        waiter = item._waiters
+        if (
+            type(item) is not item_type
+            or type(waiter) is not _Future
+            or isinstance(result, BaseException)
+        ):
+            return i
+        # A pending item (resolving a ref drops its waiters).
+        item._waiters = None
+        item._state = OK
+        item._value = result
+        # Not done() first, nor contextlib.suppress: a try costs nothing.
+        try:  # noqa: SIM105
+            waiter.set_result(result)
+        except InvalidStateError:
+            pass  # its awaiter was cancelled
+    return len(items)
+
+
+if ACCELERATED:
+    from ... import _speedups
+
+    _settle: Callable[[list[Call], list[Any], int, type[Call]], int] = _speedups.settle
+else:
+    _settle = _py_settle
 
 
 def _split(spec: MethodSpec, value: Any, n: int) -> list[Any] | BaseException:
@@ -359,7 +388,7 @@ def _split(spec: MethodSpec, value: Any, n: int) -> list[Any] | BaseException:
         return value
     label = f"{spec.class_name}.{spec.name}()"
     if isinstance(value, list):
-        results: list[Any] = value
+        results: list[Any] = list(value)  # a plain list, as settle() takes
     elif isinstance(value, str | bytes | bytearray | Mapping | Set) or not (
         isinstance(value, Iterable) and hasattr(value, "__len__")
     ):

@@ -294,9 +294,15 @@ class PendingCount:
 
 class Item(Call):
     """An item of a batched method sent by ``batch.ItemSender.send``'s short path: a
-    plain ``Call``, made by ``Item()`` (``object.__init__``), its fields set by its maker."""
+    plain ``Call``, made by ``Item()`` (``object.__init__``), its fields set by its maker.
+
+    Its ``_args`` is its one argument itself, not a tuple of it: an item waits for its
+    batch and is never run as a call, and that tuple would live as long as the item.
+    """
 
     __slots__ = ()
+
+    _args: Any
 
     __init__ = object.__init__
 
