@@ -1396,17 +1396,15 @@ def _check_batches(
 
 
 async def test_an_item_sent_on_the_short_path_holds_no_tuple_or_dict_of_its_own() -> None:
-    """An item waiting for its batch holds its argument itself, and no tuple of it nor an
-    empty kwargs dict of its own, which would live as long as the item."""
+    """An item waiting for its batch holds no tuple of its argument nor an empty kwargs
+    dict of its own, which would live as long as the item: its lane keeps its argument."""
     async with asyncio.timeout(5), asyncactors.ActorSystem():
         d = Doubler.remote()
         assert await d.sync_double.remote(0) == 0  # the next items take the short path
         sent = (10**6, 10**6 + 1)
         refs = [d.sync_double.remote(v) for v in sent]
-        for ref, v in zip(refs, sent, strict=True):
-            held = gc.get_referents(ref)
-            assert v in held
-            assert not [o for o in held if type(o) is tuple]
+        for ref in refs:
+            assert [o for o in gc.get_referents(ref) if type(o) is tuple] in ([], [()])
         dicts = [[o for o in gc.get_referents(ref) if type(o) is dict] for ref in refs]
         assert dicts[0] == dicts[1] == [{}]
         assert dicts[0][0] is dicts[1][0]

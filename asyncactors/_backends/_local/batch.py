@@ -40,7 +40,7 @@ __all__ = ["Batches", "ItemSender"]
 _get_running_loop = asyncio._get_running_loop
 _new = object.__new__
 _get_ident = threading.get_ident
-# The _kwargs of every Item: nothing writes to a call's _kwargs.
+# The _kwargs of every Item (no empty dict per item): nothing writes to a call's _kwargs.
 _NO_KWARGS: dict[str, Any] = {}
 
 
@@ -224,25 +224,26 @@ class ItemSender:
         call._log = None
         call._core = core
         call._spec = spec
-        call._args = item  # not args: an Item keeps its one argument without the tuple
-        call._kwargs = _NO_KWARGS  # nor the empty dict of its **kwargs
+        call._args = ()  # its lane keeps its argument (see Item)
+        call._kwargs = _NO_KWARGS
         call._admit = None
         call._lane = lane
         if mb.depth < mb.capacity and not mb.overflow:
             # Mailbox.put and BatchLane.push, inlined.
             call._pos = QUEUED
             items = lane.items
-            if items:
-                items.append(call)
+            items.append(call)
+            lane.values.append(item)
+            if len(items) > 1:
                 if len(items) >= lane.max_size:
                     lane.flush(partial=0, admit=False)
             else:
-                items.append(call)
                 lane._first()
             depth = mb.depth = mb.depth + 1
             if depth > mb.peak:
                 mb.peak = depth
         else:
+            call._args = args  # until BatchLane.push gives it to its lane
             mb.wait_for_room(call)
             call._pos = OVERFLOW
         return call

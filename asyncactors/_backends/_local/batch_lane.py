@@ -52,6 +52,7 @@ class BatchLane(Lane):
         "spec",
         "target",
         "timer",
+        "values",
         "wait_s",
     )
 
@@ -68,7 +69,10 @@ class BatchLane(Lane):
         self.spec = spec
         # The lane of the method's concurrency group, where flushed batches run.
         self.target = target
-        self.items: deque[Call] = deque()
+        # The items waiting, oldest first, and their arguments: the list the method gets.
+        # Lists, not deques: a full batch takes them as they are, touching no item.
+        self.items: list[Call] = []
+        self.values: list[Any] = []
         # Expires when the oldest item has waited long enough.
         self.timer: asyncio.Handle | None = None
         # Batches flushed and maybe not started, oldest first, so that a cancelled item
@@ -112,6 +116,7 @@ class BatchLane(Lane):
         """
         items = self.items
         items.append(msg)
+        self.values.append(_item_of(msg))
         if len(items) == 1:
             self._first()
         elif len(items) >= self.max_size:
@@ -137,10 +142,12 @@ class BatchLane(Lane):
         """
         items = self.items
         try:
-            items.remove(msg)
+            i = items.index(msg)
         except ValueError:
             pass
         else:
+            del items[i]
+            del self.values[i]
             if not items:
                 self._stop_timers()
             return True
@@ -180,15 +187,19 @@ class BatchLane(Lane):
         """
         self._refresh()
         items = self.items
+        values = self.values
         size = self.max_size
-        batches: list[list[Call]] = []
+        batches: list[tuple[list[Call], list[Any]]] = []
         while items and (partial > 0 or len(items) >= size):
             partial -= 1
             if len(items) <= size:
-                batches.append(list(items))
-                items.clear()
+                batches.append((items, values))
+                items = self.items = []
+                values = self.values = []
             else:
-                batches.append([items.popleft() for _ in range(size)])
+                batches.append((items[:size], values[:size]))
+                del items[:size]
+                del values[:size]
         if not batches:
             return
         self._stop_timers()
@@ -209,8 +220,8 @@ class BatchLane(Lane):
         spawn = run.kind is not SYNC and core.state is _ALIVE and core.stopping is None
         freed = 0
         queued = False
-        for batch_items in batches:
-            batch = BatchCall(core, run, batch_items)
+        for batch_items, batch_values in batches:
+            batch = BatchCall(core, run, batch_items, batch_values)
             batch._lane = target
             batch._pos = QUEUED
             flushed.append(batch)
@@ -238,7 +249,8 @@ class BatchLane(Lane):
         """Fail every item still waiting (the actor stops or dies) and stop the timers."""
         self._stop_timers()
         self.flushed.clear()  # those not started are queued in their lane, and fail there
-        items, self.items = self.items, deque()
+        items, self.items = self.items, []
+        self.values = []
         mb = self.core.mailbox
         assert mb is not None
         mb.release(len(items))
@@ -256,14 +268,10 @@ class BatchCall(Call):
 
     _items: list[Call] | None
 
-    def __init__(self, core: CallOwner, spec: MethodSpec, items: list[Call]) -> None:
-        # An item is its call's one argument: an Item's _args itself, else positional
-        # or (rarely) named.
-        item = Item
-        try:
-            values = [c._args if type(c) is item else c._args[0] for c in items]
-        except IndexError:
-            values = [_item_of(c) for c in items]
+    def __init__(
+        self, core: CallOwner, spec: MethodSpec, items: list[Call], values: list[Any]
+    ) -> None:
+        """A batch of ``items``, whose arguments are ``values`` (as the lane keeps them)."""
         Call.__init__(self, core, spec, (values,), {})
         self._items = items
 
@@ -337,9 +345,7 @@ BatchCall.__name__ = BatchCall.__qualname__ = "ObjectRef"
 
 
 def _item_of(call: Call) -> Any:
-    """The item of a call of a batched method: its one argument, however it was given."""
-    if type(call) is Item:
-        return call._args
+    """The item of a call of a batched method: its one argument, positional or named."""
     if call._args:
         return call._args[0]
     (value,) = call._kwargs.values()

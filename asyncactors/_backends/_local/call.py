@@ -296,13 +296,12 @@ class Item(Call):
     """An item of a batched method sent by ``batch.ItemSender.send``'s short path: a
     plain ``Call``, made by ``Item()`` (``object.__init__``), its fields set by its maker.
 
-    Its ``_args`` is its one argument itself, not a tuple of it: an item waits for its
-    batch and is never run as a call, and that tuple would live as long as the item.
+    An item waits for its batch and is never run as a call: once queued, its lane keeps
+    its argument (``BatchLane.values``) and its ``_args`` is empty; the tuple of it,
+    which would live as long as the item, is kept only while the item waits for room.
     """
 
     __slots__ = ()
-
-    _args: Any
 
     __init__ = object.__init__
 
