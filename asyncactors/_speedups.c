@@ -340,6 +340,98 @@ static PyType_Spec ref_spec = {
     .slots = ref_slots,
 };
 
+/* ``CallBase``: RefBase with the fields of the engine's call
+ * (asyncactors/_backends/_local/call.py, whose Python twin is _PyCallBase), so
+ * that a call is one C struct: Python slots would cost its every dealloc a walk
+ * over them. */
+typedef struct {
+    RefBase ref;
+    PyObject *admit;
+    PyObject *args;
+    PyObject *attempts;
+    PyObject *blocked;
+    PyObject *core;
+    PyObject *kwargs;
+    PyObject *lane;
+    PyObject *pos;
+    PyObject *spec;
+} CallBase;
+
+static int
+call_traverse(CallBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->admit);
+    Py_VISIT(self->args);
+    Py_VISIT(self->attempts);
+    Py_VISIT(self->blocked);
+    Py_VISIT(self->core);
+    Py_VISIT(self->kwargs);
+    Py_VISIT(self->lane);
+    Py_VISIT(self->pos);
+    Py_VISIT(self->spec);
+    return ref_traverse(&self->ref, visit, arg);
+}
+
+static int
+call_clear(CallBase *self)
+{
+    Py_CLEAR(self->admit);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->attempts);
+    Py_CLEAR(self->blocked);
+    Py_CLEAR(self->core);
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->lane);
+    Py_CLEAR(self->pos);
+    Py_CLEAR(self->spec);
+    return ref_clear(&self->ref);
+}
+
+static void
+call_dealloc(CallBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_TRASHCAN_BEGIN(self, call_dealloc)
+    if (self->ref.weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    call_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+    Py_TRASHCAN_END
+}
+
+static PyMemberDef call_members[] = {
+    {"_admit", T_OBJECT_EX, offsetof(CallBase, admit), 0, NULL},
+    {"_args", T_OBJECT_EX, offsetof(CallBase, args), 0, NULL},
+    {"_attempts", T_OBJECT_EX, offsetof(CallBase, attempts), 0, NULL},
+    {"_blocked", T_OBJECT_EX, offsetof(CallBase, blocked), 0, NULL},
+    {"_core", T_OBJECT_EX, offsetof(CallBase, core), 0, NULL},
+    {"_kwargs", T_OBJECT_EX, offsetof(CallBase, kwargs), 0, NULL},
+    {"_lane", T_OBJECT_EX, offsetof(CallBase, lane), 0, NULL},
+    {"_pos", T_OBJECT_EX, offsetof(CallBase, pos), 0, NULL},
+    {"_spec", T_OBJECT_EX, offsetof(CallBase, spec), 0, NULL},
+    {NULL},
+};
+
+static PyType_Slot call_slots[] = {
+    {Py_tp_traverse, call_traverse},
+    {Py_tp_clear, call_clear},
+    {Py_tp_dealloc, call_dealloc},
+    {Py_tp_members, call_members},
+    {Py_tp_doc, "The fields of asyncactors' engine call, in C (on RefBase)."},
+    {0, NULL},
+};
+
+static PyType_Spec call_spec = {
+    .name = "asyncactors._speedups.CallBase",
+    .basicsize = sizeof(CallBase),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = call_slots,
+};
+
 #ifndef MS_WINDOWS
 #define HAVE_PULSE 1
 #include <errno.h>
@@ -993,8 +1085,17 @@ module_exec(PyObject *module)
     if (type == NULL) {
         return -1;
     }
+    PyObject *call = PyType_FromModuleAndSpec(module, &call_spec, type);
     if (PyModule_AddObject(module, "RefBase", type) < 0) {
         Py_DECREF(type);
+        Py_XDECREF(call);
+        return -1;
+    }
+    if (call == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "CallBase", call) < 0) {
+        Py_DECREF(call);
         return -1;
     }
 #ifdef HAVE_PULSE

@@ -16,6 +16,19 @@ class RefBase:
     _waiters: Any
     def __await__(self) -> Generator[Any, None, Any]: ...
 
+class CallBase(RefBase):
+    """The fields of the engine's call (``_backends._local.call.Call``), in C."""
+
+    _admit: asyncio.Future[None] | None
+    _args: tuple[Any, ...]
+    _attempts: int
+    _blocked: Any
+    _core: Any
+    _kwargs: dict[str, Any]
+    _lane: Any
+    _pos: int
+    _spec: Any
+
 def setup(
     future_type: type[asyncio.Future[Any]],
     base_event_loop: type[asyncio.BaseEventLoop],

@@ -21,7 +21,14 @@ _MISSING = object()
 
 
 def _fields(obj: object) -> dict[str, Any]:
+    # Slots of Python classes, and the fields of C bases (member descriptors).
     names = {s for cls in type(obj).__mro__ for s in getattr(cls, "__slots__", ())}
+    names |= {
+        n
+        for cls in type(obj).__mro__
+        for n, v in vars(cls).items()
+        if isinstance(v, types.MemberDescriptorType) and not n.startswith("__")
+    }
     return {n: getattr(obj, n, _MISSING) for n in sorted(names - {"__weakref__"})}
 
 

@@ -24,6 +24,8 @@ import pytest
 
 import asyncactors
 from asyncactors import ActorSystem, DeadlockError, ObjectRef, _ref
+from asyncactors._backends._local import call as call_module
+from asyncactors._backends._local.call import Call
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +62,56 @@ def test_the_c_base_is_used_when_built_unless_turned_off() -> None:
     assert _ref.ACCELERATED is wanted
     base = ObjectRef.__mro__[1]
     assert base.__module__ == ("asyncactors._speedups" if wanted else "asyncactors._ref")
+
+
+def test_a_call_is_one_struct_on_the_c_call_base_when_the_c_base_is_used() -> None:
+    """The engine's Call sits on _speedups.CallBase with the C base (its Python twin
+    _PyCallBase without), and no class of its own adds a slot: its fields are the base's."""
+    base = Call.__mro__[2]
+    assert base is (_speedups_attr("CallBase") if _ref.ACCELERATED else call_module._PyCallBase)
+    assert [c for c in Call.__mro__[:2] if c.__dict__.get("__slots__") != ()] == []
+    assert Call.__basicsize__ == call_module.Item.__basicsize__ == base.__basicsize__
+
+
+def _speedups_attr(name: str) -> Any:
+    from asyncactors import _speedups
+
+    return getattr(_speedups, name)
+
+
+CALL_FIELDS = ["_admit", "_args", "_attempts", "_blocked", "_core", "_kwargs", "_lane", "_pos"]
+
+
+@pytest.mark.parametrize("field", [*CALL_FIELDS, "_spec"])
+def test_a_call_in_a_cycle_through_each_of_its_fields_is_collected(field: str) -> None:
+    """Each field of a call (of its C base too) is seen by the garbage collector."""
+    call = object.__new__(Call)
+    setattr(call, field, [call])
+    dead = weakref.ref(call)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del call
+        assert dead() is not None  # held by its cycle only
+        gc.collect()
+        assert dead() is None
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@pytest.mark.parametrize("field", [*CALL_FIELDS, "_spec"])
+def test_a_call_field_never_set_raises_attribute_error_naming_it(field: str) -> None:
+    """A call's field never set raises AttributeError naming it, set it reads back, and
+    deleted it is unset again (as a slot of the Python twin does)."""
+    call = object.__new__(Call)
+    with pytest.raises(AttributeError, match=f"'{field}'"):
+        getattr(call, field)
+    setattr(call, field, 7)
+    assert getattr(call, field) == 7
+    delattr(call, field)
+    with pytest.raises(AttributeError, match=f"'{field}'"):
+        getattr(call, field)
 
 
 def test_pure_python_base_passes_the_ref_tests() -> None:
@@ -230,12 +282,13 @@ def test_the_c_base_awaited_before_setup_raises() -> None:
     assert out.strip() == "asyncactors._speedups.setup() was not called"
 
 
-@pytest.mark.parametrize("kind", ["ObjectRef", "RefBase"])
+@pytest.mark.parametrize("kind", ["ObjectRef", "RefBase", "Call"])
 def test_a_long_chain_of_refs_is_freed_without_overflowing_the_stack(kind: str) -> None:
     """Freeing refs linked through _value, deeper than the C stack allows recursion, works."""
     out = _run_python(
         "import threading\n"
         "from asyncactors._ref import ObjectRef, _RefBase as RefBase\n"
+        "from asyncactors._backends._local.call import Call\n"
         f"cls = {kind}\n"
         "def chain():\n"
         "    head = None\n"
@@ -253,10 +306,12 @@ def test_a_long_chain_of_refs_is_freed_without_overflowing_the_stack(kind: str) 
 
 @needs_c
 def test_the_c_base_is_immutable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """RefBase's attributes cannot be replaced (Py_TPFLAGS_IMMUTABLETYPE)."""
+    """RefBase's and CallBase's attributes cannot be replaced (Py_TPFLAGS_IMMUTABLETYPE)."""
     base = ObjectRef.__mro__[1]
     with pytest.raises(TypeError, match="immutable"):
         monkeypatch.setattr(base, "__await__", None)  # restored if it were allowed
+    with pytest.raises(TypeError, match="immutable"):
+        monkeypatch.setattr(_speedups_attr("CallBase"), "_core", None)
 
 
 def test_a_free_threaded_build_uses_the_python_base(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -326,10 +381,12 @@ def test_a_sub_interpreter_gets_the_python_base_and_leaves_the_main_ones_alone()
     assert out.splitlines() == ["sub False", "sub False", "main actor", "main True True True"]
 
 
-def test_weakrefs_to_a_ref_die_with_it() -> None:
-    """A ref can be weakly referenced; the weakref dies (and calls back) when it goes."""
+@pytest.mark.parametrize("kind", ["ref", "call"])
+def test_weakrefs_to_a_ref_die_with_it(kind: str) -> None:
+    """A ref (a call too) can be weakly referenced; the weakref dies (and calls back)
+    when it goes."""
     gone: list[Any] = []
-    ref: ObjectRef[Any] = ObjectRef(None)
+    ref: ObjectRef[Any] = ObjectRef(None) if kind == "ref" else object.__new__(Call)
     dead = weakref.ref(ref, gone.append)
     assert dead() is ref
     del ref

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
 from ..._mailbox import Lane, Mailbox
-from ..._ref import _SEEN, ACCELERATED, ObjectRef, _actor_here, call_soon_from_afar
+from ..._ref import _SEEN, ACCELERATED, ObjectRef, _actor_here, _RefBase, call_soon_from_afar
 from ..._specs import MethodSpec
 from ..._types import ASYNC, SYNC, ActorState, StopReason
 from .common import STOPPED_BY, UNREACHABLE, died_error
@@ -64,8 +64,9 @@ if TYPE_CHECKING:
         def _resume(self) -> None: ...
 
 
-class Call(ObjectRef[Any]):
-    """A call in flight: the ref its caller holds is the call itself."""
+class _PyCallBase(_RefBase):
+    """``Call``'s fields, in Python: the twin of ``_speedups.CallBase``, a call's fields
+    and its ref's in one C struct (slots of a Python class cost each dealloc a walk)."""
 
     # _attempts is set only on calls that are retried; _blocked only on calls
     # that blocked in a wait inside their method (see _deadlock).
@@ -81,10 +82,29 @@ class Call(ObjectRef[Any]):
         "_spec",
     )
 
+    _admit: asyncio.Future[None] | None
+    _args: tuple[Any, ...]
     _attempts: int
     _blocked: Any
-    _lane: Lane | None
     _core: CallOwner
+    _kwargs: dict[str, Any]
+    _lane: Lane | None
+    _pos: int
+    _spec: MethodSpec
+
+
+if TYPE_CHECKING or not ACCELERATED:
+    _CallBase = _PyCallBase
+else:
+    from ... import _speedups
+
+    _CallBase = _speedups.CallBase
+
+
+class Call(ObjectRef[Any], _CallBase):
+    """A call in flight: the ref its caller holds is the call itself."""
+
+    __slots__ = ()
 
     def __init__(
         self, core: CallOwner, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -101,7 +121,7 @@ class Call(ObjectRef[Any]):
         self._args = args
         self._kwargs = kwargs
         self._pos = NEW
-        self._admit: asyncio.Future[None] | None = None
+        self._admit = None
 
     def _describe(self) -> str:
         return f"call {self._spec.name}() on {self._core.describe()}"
