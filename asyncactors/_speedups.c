@@ -56,6 +56,7 @@ static PyObject *get_running_loop; /* asyncio._get_running_loop */
 static PyObject *actor_var;       /* _ref.actor_var */
 static PyObject *seen;            /* _ref._SEEN */
 static PyObject *invalid_state;   /* asyncio.InvalidStateError */
+static PyObject *future_set_result; /* asyncio.Future.set_result, unbound */
 static PyObject *ok_state;        /* _ref.OK, the _state of a ref with a value: 1 */
 
 /* Interned names. */
@@ -947,6 +948,12 @@ setup(PyObject *module, PyObject *args)
         Py_DECREF(create);
         return NULL;
     }
+    future_set_result = PyObject_GetAttr(fut, str_set_result);
+    if (future_set_result == NULL) {
+        Py_CLEAR(invalid_state);
+        Py_DECREF(create);
+        return NULL;
+    }
     future_type = Py_NewRef(fut);
     base_create_future = create;
     get_running_loop = Py_NewRef(get);
@@ -1024,7 +1031,9 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         ref->waiters = Py_NewRef(Py_None);
         Py_XSETREF(ref->state, Py_NewRef(ok_state));
         Py_XSETREF(ref->value, Py_NewRef(result));
-        PyObject *r = PyObject_CallMethodOneArg(waiter, str_set_result, result);
+        /* The waiter is a future_type exactly: its set_result, without a lookup. */
+        PyObject *call_args[2] = {waiter, result};
+        PyObject *r = PyObject_Vectorcall(future_set_result, call_args, 2, NULL);
         Py_DECREF(waiter);
         Py_DECREF(result);
         if (r != NULL) {
