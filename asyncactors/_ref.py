@@ -37,7 +37,9 @@ __all__ = [
 # exit) reach stderr through logging's last resort instead of vanishing.
 logger = logging.getLogger("asyncactors")
 
-_T = TypeVar("_T")
+# Covariant: a ref is read, never written, by its holders (an ObjectRef[bool] is an
+# ObjectRef[int]), so that lists of refs of several types type-check as one.
+_T = TypeVar("_T", covariant=True)
 _Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
