@@ -477,14 +477,18 @@ def test_a_background_system_with_an_infinite_timeout_stops_at_exit(
     assert not system._running
 
 
-def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) -> None:
-    """In a forked child (no loop thread there) calls fail at once, a new system starts, and
-    the exit does not wait for the parent's."""
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any, loop: str) -> None:
+    """In a forked child (no loop thread there) calls and refs in flight at the fork fail at
+    once, a new system starts, and the exit does not wait for the parent's; on uvloop too,
+    where calls were queued on a loop nothing runs and waited until their timeout."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
     script = tmp_path / "forks.py"
     script.write_text(
         textwrap.dedent(
             """
-            import os, sys, time, warnings
+            import asyncio, os, sys, time, warnings
             import asyncactors
 
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork() with threads
@@ -496,21 +500,25 @@ def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) 
                 def incr(self):
                     self.n += 1
                     return self.n
+                async def hold(self):
+                    await asyncio.Event().wait()
 
-            system = asyncactors.start_background()
+            system = asyncactors.start_background(loop=sys.argv[1])
             c = Counter.remote()
             assert c.incr.remote().result(5) == 1
+            held = c.hold.remote()
             pid = os.fork()
             if pid == 0:
-                try:
-                    c.incr.remote().result(5)
-                except asyncactors.ActorDiedError as exc:
-                    print("inherited:", exc, flush=True)
+                for ref in (lambda: c.incr.remote(), lambda: held):
+                    try:
+                        ref().result(1)
+                    except asyncactors.ActorDiedError as exc:
+                        print("inherited:", exc, flush=True)
                 try:
                     Counter.remote()
                 except RuntimeError:
                     print("new actor: refused", flush=True)
-                with asyncactors.start_background():
+                with asyncactors.start_background(loop=sys.argv[1]):
                     print("own system:", Counter.remote().incr.remote().result(5), flush=True)
                 system.stop()
                 print("stopped", flush=True)
@@ -518,22 +526,27 @@ def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) 
             start = time.monotonic()
             _, status = os.waitpid(pid, 0)
             print("child exit", status, time.monotonic() - start < 5, flush=True)
-            print("parent:", c.incr.remote().result(5), flush=True)
+            print("parent:", c.incr.remote().result(5), held.cancel(), flush=True)
             system.stop()
             """
         )
     )
     proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, str(script), loop],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
+        "inherited: actor Counter(id=1) is unreachable: its event loop is closed",
         "inherited: actor Counter(id=1) is unreachable: its event loop is closed",
         "new actor: refused",
         "own system: 1",
         "stopped",
         "child exit 0 True",
-        "parent: 2",
+        "parent: 2 True",
     ], proc.stderr
     assert "did not stop" not in proc.stderr
 
