@@ -17,7 +17,7 @@ import asyncactors
 from asyncactors import ActorDiedError, GetTimeoutError, ObjectRef, _system
 from asyncactors._sync import BackgroundSystem
 
-from ._loop import monitor_thread_alive, monitor_thread_gone
+from ._loop import monitor_thread_alive, monitor_thread_gone, until
 
 
 @asyncactors.remote
@@ -277,6 +277,49 @@ def test_stop_is_idempotent_from_several_threads(system: BackgroundSystem) -> No
     assert not system._running
     assert system.closed
     assert all(r.done() for r in refs)
+
+
+@asyncactors.remote
+class Waiter:
+    async def wait(self, opened: asyncio.Event, entered: threading.Event) -> str:
+        entered.set()
+        await opened.wait()
+        return "through"
+
+
+def test_a_stop_during_another_threads_stop_returns_once_the_system_has_stopped(
+    system: BackgroundSystem,
+) -> None:
+    """A second thread's stop() while a first one drains a running call waits for that drain
+    (it returned at once, the system still running) and neither raises nor closes twice."""
+    opened, entered = asyncio.Event(), threading.Event()
+    ref = Waiter.remote().wait.remote(opened, entered)
+    assert entered.wait(5)
+    seen: list[object] = []
+
+    def stop() -> None:
+        try:
+            system.stop()
+            assert system._thread is not None
+            seen.append((system.closed, ref.done(), system._thread.is_alive()))
+        except BaseException as exc:  # pragma: no cover - what the test fails on
+            seen.append(exc)
+
+    first = threading.Thread(target=stop)
+    second = threading.Thread(target=stop)
+    first.start()
+    try:
+        assert until(lambda: system._closing)  # the first stop() is draining
+        second.start()
+        second.join(0.05)  # without waiting for the first, it would have returned by now
+        assert not seen
+    finally:
+        system.loop.call_soon_threadsafe(opened.set)
+        for t in (first, second):
+            if t.ident is not None:
+                t.join(5)
+    assert seen == [(True, True, False)] * 2
+    assert ref.result(timeout=0) == "through"
 
 
 def test_stop_inside_an_actor_is_refused(system: BackgroundSystem) -> None:
