@@ -144,7 +144,17 @@ class BackgroundSystem(ActorSystem):
                 "from another thread, or 'await system.shutdown()' to drain it without "
                 "ending the thread"
             )
-        with self._stop_lock:
+        # Bounded too: at exit, a daemon thread's stop() may wait for ever (timeout=None).
+        if not self._stop_lock.acquire(timeout=_lock_timeout(give_up_after)):
+            _forget(self)
+            logger.error(
+                "%r did not stop within %s s: another thread's stop() is still draining it; "
+                "leaving its thread running",
+                self,
+                give_up_after,
+            )
+            return
+        try:
             if not self._up:
                 return
             self._up = False
@@ -169,6 +179,8 @@ class BackgroundSystem(ActorSystem):
                 raise
             _forget(self)
             self._end_loop()
+        finally:
+            self._stop_lock.release()
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """``ActorSystem.shutdown()``, on the system's own loop only; elsewhere use ``stop()``.
@@ -207,6 +219,12 @@ class BackgroundSystem(ActorSystem):
             "with 'async with'; use 'with asyncactors.start_background() as system:', "
             "or 'async with asyncactors.ActorSystem()' for a system on this loop"
         )
+
+
+def _lock_timeout(give_up_after: float | None) -> float:
+    """``give_up_after`` as ``Lock.acquire(timeout=...)`` takes it (-1: no limit)."""
+    wait = thread_timeout(give_up_after)
+    return -1 if wait is None else wait
 
 
 def _forget(system: BackgroundSystem) -> None:
@@ -266,8 +284,9 @@ def start_background(
 def stop_background_at_exit() -> None:
     """Stop the background system, if one is running, with a short drain.
 
-    Gives up on a loop that a blocking call keeps from shutting down, so that
-    the interpreter still exits.
+    Gives up on a loop that a blocking call keeps from shutting down, or that
+    another thread's ``stop()`` is still draining, so that the interpreter
+    still exits.
     """
     system = _system._background
     if isinstance(system, BackgroundSystem):

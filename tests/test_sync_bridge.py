@@ -509,6 +509,44 @@ def test_exit_does_not_hang_on_a_blocked_background_loop(tmp_path: Any) -> None:
     assert "did not stop within 0.7 s: a sync method blocks its event loop" in proc.stderr
 
 
+def test_exit_does_not_wait_for_ever_for_a_daemon_threads_stop(tmp_path: Any) -> None:
+    """At exit, a stop() under way in a daemon thread, draining with no timeout a call that
+    never ends, is given up on after the exit's bound too (the exit waited for it for ever)."""
+    script = tmp_path / "stopping.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            import logging
+            import threading
+            import time
+            import asyncactors
+
+            logging.basicConfig()
+
+            @asyncactors.remote
+            class Hanger:
+                async def hang(self, entered):
+                    entered.set()
+                    await asyncio.Event().wait()
+
+            system = asyncactors.start_background(shutdown_timeout=0.01)
+            entered = threading.Event()
+            Hanger.remote().hang.remote(entered)
+            entered.wait(10)
+            threading.Thread(target=system.stop, daemon=True).start()
+            while system._running:
+                time.sleep(0.001)
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "did not stop within 0.52 s: another thread's stop() is still draining it" in proc.stderr
+
+
 def test_a_background_system_with_an_infinite_timeout_stops_at_exit(
     system: BackgroundSystem,
 ) -> None:
