@@ -210,9 +210,11 @@ class _ThreadPulse:
                 seen = self._beats
                 changed = now
             elif now - changed >= stale_s:
+                # As the C monitor: any exception, from on_stale() or from bool() of
+                # its answer, SystemExit too (which a thread would drop unsaid).
                 try:
-                    go_on = on_stale()
-                except Exception as exc:
+                    go_on = bool(on_stale())
+                except BaseException as exc:
                     # What PyErr_WriteUnraisable gives the hook, as the C monitor's does.
                     report = SimpleNamespace(
                         exc_type=type(exc),
@@ -378,7 +380,9 @@ class Watchdog:
                 self._streak = _Streak(running.key, now) if running is not None else None
             else:
                 self._check(now)
-        except Exception:
+        except BaseException:
+            # On the monitor's thread, where SystemExit ends nothing but the monitor:
+            # reported as any failure, rather than left to the monitor's last resort.
             logger.exception("the actor system's watchdog failed; loop blocks go unreported")
             return False
         return True
