@@ -281,6 +281,28 @@ async def test_a_batch_that_is_not_full_runs_once_its_oldest_item_has_waited() -
         assert await second == (2, 2)
 
 
+async def test_a_partial_batch_after_a_full_one_waits_its_whole_timeout() -> None:
+    """The timer a full batch leaves armed does not run the next batch early: that
+    batch runs batch_wait_timeout_s after its own first item."""
+
+    @asyncactors.remote
+    class Pairs:
+        @asyncactors.batch(max_batch_size=2, batch_wait_timeout_s=0.05)
+        def f(self, items: list[int]) -> list[tuple[int, int]]:
+            return [(i, len(items)) for i in items]
+
+    async with asyncactors.ActorSystem():
+        p = Pairs.remote()
+        await p
+        loop = asyncio.get_running_loop()
+        # Full at once: its wait, due in 0.05 s, is left to expire.
+        assert await asyncactors.get([p.f.remote(1), p.f.remote(2)]) == [(1, 2), (2, 2)]
+        await asyncio.sleep(0.03)
+        start = loop.time()
+        assert await p.f.remote(3) == (3, 1)
+        assert loop.time() - start >= 0.049
+
+
 async def test_a_zero_timeout_batches_what_arrived_in_the_same_loop_iteration() -> None:
     """batch_wait_timeout_s=0: the items submitted together run together."""
     async with asyncactors.ActorSystem():

@@ -31,6 +31,11 @@ _ALIVE: Final = ActorState.ALIVE
 
 # What a batch lane's ``head`` reads as: never None (see BatchLane).
 _NOT_EMPTY: Final = object()
+_NOW: Final = float("-inf")
+_NEVER: Final = float("inf")
+# A timer may run this early (asyncio runs those due within its clock's resolution):
+# a batch due that soon is flushed rather than waited for again.
+_EARLY_S: Final = 1e-6
 
 
 class BatchLane(Lane):
@@ -44,6 +49,8 @@ class BatchLane(Lane):
 
     __slots__ = (
         "core",
+        "deadline",
+        "fires_at",
         "flushed",
         "items",
         "max_size",
@@ -68,9 +75,17 @@ class BatchLane(Lane):
         self.spec = spec
         # The lane of the method's concurrency group, where flushed batches run.
         self.target = target
-        self.items: deque[Call] = deque()
-        # Expires when the oldest item has waited long enough.
+        # A list, not a deque: a batch that takes every item takes the list itself,
+        # without touching (counting references to) each item.
+        self.items: list[Call] = []
+        # When the items waiting must be flushed (loop time; -inf: in the next loop
+        # iteration), and the one timer that sees to it, due at ``fires_at``. A batch
+        # that fills leaves the timer armed, and the timer re-arms itself for the batch
+        # then waiting, if any: at most one timer per wait, not one set and cancelled
+        # per batch.
+        self.deadline = _NOW
         self.timer: asyncio.Handle | None = None
+        self.fires_at = _NEVER
         # Batches flushed and maybe not started, oldest first, so that a cancelled item
         # leaves its batch.
         self.flushed: deque[BatchCall] = deque()
@@ -155,20 +170,42 @@ class BatchLane(Lane):
     # -- flushing -----------------------------------------------------------------
 
     def _start_timer(self) -> None:
+        """Start the wait of the items now waiting: they are flushed once it is over."""
         core = self.core
+        loop = core.loop
         wait = self.wait_s
         if wait <= 0 or core.stopping is not None:
-            self.timer = core.loop.call_soon(self._expired, context=core.ctx)
+            self.deadline = deadline = _NOW
         else:
-            self.timer = core.loop.call_later(wait, self._expired, context=core.ctx)
+            self.deadline = deadline = loop.time() + wait
+        if self.fires_at > deadline:
+            # None armed, or one due after this deadline (the wait was shortened).
+            if self.timer is not None:
+                self.timer.cancel()
+            if deadline == _NOW:
+                self.timer = loop.call_soon(self._expired, context=core.ctx)
+            else:
+                self.timer = loop.call_at(deadline, self._expired, context=core.ctx)
+            self.fires_at = deadline
 
     def _stop_timers(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+            self.fires_at = _NEVER
 
     def _expired(self) -> None:
         self.timer = None
+        self.fires_at = _NEVER
+        if not self.items:
+            return  # its batch filled up and was flushed
+        deadline = self.deadline
+        if deadline - self.core.loop.time() > _EARLY_S:
+            # Armed for an earlier batch: wait on for the one now waiting.
+            core = self.core
+            self.timer = core.loop.call_at(deadline, self._expired, context=core.ctx)
+            self.fires_at = deadline
+            return
         self.flush(partial=1)
 
     def flush(self, partial: int, *, admit: bool = True) -> None:
@@ -185,16 +222,18 @@ class BatchLane(Lane):
         while items and (partial > 0 or len(items) >= size):
             partial -= 1
             if len(items) <= size:
-                batches.append(list(items))
-                items.clear()
+                batches.append(items)
+                self.items = items = []
             else:
-                batches.append([items.popleft() for _ in range(size)])
+                batches.append(items[:size])
+                del items[:size]
         if not batches:
             return
-        self._stop_timers()
+        core = self.core
         if items:
             self._start_timer()
-        core = self.core
+        elif core.stopping is not None or core.state is not _ALIVE:
+            self._stop_timers()
         mb = core.mailbox
         assert mb is not None
         target = self.target
@@ -238,7 +277,7 @@ class BatchLane(Lane):
         """Fail every item still waiting (the actor stops or dies) and stop the timers."""
         self._stop_timers()
         self.flushed.clear()  # those not started are queued in their lane, and fail there
-        items, self.items = self.items, deque()
+        items, self.items = self.items, []
         mb = self.core.mailbox
         assert mb is not None
         mb.release(len(items))
