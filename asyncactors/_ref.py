@@ -212,6 +212,10 @@ if TYPE_CHECKING:
     _RefBase = _PyRefBase
 else:
     _RefBase = _ref_base()
+try:
+    from ._speedups import Waiter as _Waiter
+except ImportError:
+    _Waiter = _Future
 # Whether ObjectRef's fields and await are the C extension's (asyncactors._speedups).
 ACCELERATED = _RefBase is not _PyRefBase
 
@@ -257,7 +261,7 @@ class ObjectRef(_RefBase, Generic[_T]):
                     waiters.set_result(value)
                 return
             for w in waiters:
-                if isinstance(w, _Future):
+                if type(w) is _Waiter or isinstance(w, _Future):
                     if not w.done():
                         w.set_result(value)
                 else:
@@ -274,7 +278,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             if type(waiters) is not list:
                 waiters = (waiters,)
             for w in waiters:
-                if isinstance(w, _Future):
+                if type(w) is _Waiter or isinstance(w, _Future):
                     if not w.done():
                         w.set_exception(exc)
                 else:

@@ -26,6 +26,7 @@ __all__ = ["BatchCall", "BatchLane"]
 
 InvalidStateError = asyncio.InvalidStateError
 _Future = asyncio.Future
+from ..._ref import _Waiter
 
 _ALIVE: Final = ActorState.ALIVE
 
@@ -315,7 +316,7 @@ class BatchCall(Call):
                     continue
                 plain = kind
             waiter = item._waiters
-            if type(waiter) is _Future and type(item) is Item:
+            if type(waiter) is _Waiter and type(item) is Item:
                 # ObjectRef._set_result, inlined for a plain item awaited once, as most
                 # are (a pending one: resolving a ref drops its waiters).
                 item._waiters = None
