@@ -181,6 +181,17 @@ def extensions_off() -> bool:
     )
 
 
+class _NoLoop:
+    def get_debug(self) -> bool:
+        return False
+
+
+def _done_future() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.Future(loop=_NoLoop())  # type: ignore[arg-type]
+    fut.set_result(None)
+    return fut
+
+
 def _ref_base() -> type[_PyRefBase]:
     """The C base of ``ObjectRef`` if it is built and wanted, else the Python one.
 
@@ -202,7 +213,7 @@ def _ref_base() -> type[_PyRefBase]:
     except ImportError:
         return _PyRefBase
     try:
-        setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN)
+        setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN, _done_future())
     except RuntimeError:  # set up already by another copy of this module
         return _PyRefBase
     return RefBase  # type: ignore[return-value]

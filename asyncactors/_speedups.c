@@ -194,6 +194,7 @@ typedef struct {
     PyObject *callback; /* NULL, the lone callback, or (many) a list of (callback, context) */
     PyObject *extra;    /* pending: the lone callback's context; failed: the exception's traceback */
     PyObject *result;   /* the value, the exception, or the cancel message (NULL: none) */
+    vectorcallfunc vectorcall; /* add_done_callback: the waiter called (see waiter_get_add) */
     char state;
     char blocking;
     char yielded;
@@ -205,6 +206,38 @@ static PyObject *cancelled_error;     /* asyncio.CancelledError */
 static PyObject *invalid_state_error; /* asyncio.InvalidStateError */
 static PyObject *str_call_soon;
 static PyObject *kwnames_context;     /* ("context",) */
+static PyObject *done_future;         /* an asyncio.Future done with None, shared */
+static PyTypeObject *task_type;       /* _asyncio.Task, if there is one */
+static PyMethodDef *wakeup_def;       /* its wakeup callback's, once seen */
+
+/* Whether ``cb`` is a C Task's wakeup (which reads only whether its argument
+ * failed, and the fast way if it is an asyncio.Future). */
+static int
+is_task_wakeup(PyObject *cb)
+{
+    if (!PyCFunction_Check(cb)) {
+        return 0;
+    }
+    PyCFunctionObject *f = (PyCFunctionObject *)cb;
+    if (f->m_ml == wakeup_def) {
+        return 1;
+    }
+    if (wakeup_def == NULL && task_type != NULL && f->m_self != NULL
+        && PyObject_TypeCheck(f->m_self, task_type)
+        && strcmp(f->m_ml->ml_name, "task_wakeup") == 0) {
+        wakeup_def = f->m_ml;
+        return 1;
+    }
+    return 0;
+}
+
+static PyObject *waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+
+static PyObject *
+waiter_vectorcall(PyObject *w, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return waiter_add_done_callback((Waiter *)w, args, PyVectorcall_NARGS(nargsf), kwnames);
+}
 
 static Waiter *
 waiter_new(PyObject *loop)
@@ -217,6 +250,7 @@ waiter_new(PyObject *loop)
     w->callback = NULL;
     w->extra = NULL;
     w->result = NULL;
+    w->vectorcall = waiter_vectorcall;
     w->state = WAITING;
     w->blocking = 0;
     w->yielded = 0;
@@ -256,7 +290,11 @@ waiter_schedule(Waiter *w)
     w->extra = NULL;
     int rc = 0;
     if (!w->many) {
-        rc = call_soon(w->loop, cb, (PyObject *)w, ctx);
+        PyObject *arg = (PyObject *)w;
+        if (w->state == WAIT_OK && done_future != NULL && is_task_wakeup(cb)) {
+            arg = done_future;
+        }
+        rc = call_soon(w->loop, cb, arg, ctx);
     }
     else {
         w->many = 0;
@@ -622,10 +660,7 @@ static PyMethodDef waiter_methods[] = {
     {"exception", (PyCFunction)waiter_exception, METH_NOARGS, NULL},
     {"done", (PyCFunction)waiter_done, METH_NOARGS, NULL},
     {"cancelled", (PyCFunction)waiter_cancelled, METH_NOARGS, NULL},
-    {"get_loop", (PyCFunction)waiter_get_loop, METH_NOARGS, NULL},
     {"cancel", (PyCFunction)(void (*)(void))waiter_cancel, METH_VARARGS | METH_KEYWORDS, NULL},
-    {"add_done_callback", (PyCFunction)(void (*)(void))waiter_add_done_callback,
-     METH_FASTCALL | METH_KEYWORDS, NULL},
     {"remove_done_callback", (PyCFunction)waiter_remove_done_callback, METH_O, NULL},
     {"set_result", (PyCFunction)waiter_set_result, METH_O, NULL},
     {"set_exception", (PyCFunction)waiter_set_exception, METH_O, NULL},
@@ -633,13 +668,23 @@ static PyMethodDef waiter_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* ``waiter.add_done_callback`` is the waiter itself, which adds a callback when
+ * called: no bound method to make at each await. */
+static PyObject *
+waiter_get_add(Waiter *w, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(w);
+}
+
 static PyGetSetDef waiter_getset[] = {
+    {"add_done_callback", (getter)waiter_get_add, NULL, NULL, NULL},
     {"_asyncio_future_blocking", (getter)waiter_get_blocking, (setter)waiter_set_blocking, NULL, NULL},
     {NULL},
 };
 
 static PyMemberDef waiter_members[] = {
     {"_loop", T_OBJECT, offsetof(Waiter, loop), READONLY, NULL},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Waiter, vectorcall), READONLY, NULL},
     {NULL},
 };
 
@@ -648,6 +693,7 @@ static PyType_Slot waiter_slots[] = {
     {Py_am_send, waiter_am_send},
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, waiter_next},
+    {Py_tp_call, PyVectorcall_Call},
     {Py_tp_repr, waiter_repr},
     {Py_tp_traverse, waiter_traverse},
     {Py_tp_clear, waiter_clear},
@@ -662,7 +708,8 @@ static PyType_Slot waiter_slots[] = {
 static PyType_Spec waiter_spec = {
     .name = "asyncactors._speedups.Waiter",
     .basicsize = sizeof(Waiter),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE
+             | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = waiter_slots,
 };
 
@@ -1313,8 +1360,8 @@ track_pid(void)
 static PyObject *
 setup(PyObject *module, PyObject *args)
 {
-    PyObject *fut, *base, *get, *var, *marker;
-    if (!PyArg_ParseTuple(args, "OOOOO:setup", &fut, &base, &get, &var, &marker)) {
+    PyObject *fut, *base, *get, *var, *marker, *done;
+    if (!PyArg_ParseTuple(args, "OOOOOO:setup", &fut, &base, &get, &var, &marker, &done)) {
         return NULL;
     }
     if (!PyContextVar_CheckExact(var)) {
@@ -1344,6 +1391,7 @@ setup(PyObject *module, PyObject *args)
     get_running_loop = Py_NewRef(get);
     actor_var = Py_NewRef(var);
     seen = Py_NewRef(marker);
+    done_future = Py_NewRef(done);
 #ifdef READ_HOLDER
     read_holder = is_asyncio_getter(get);
 #endif
@@ -1458,6 +1506,17 @@ init_once(void)
     Py_DECREF(exceptions);
     if (cancelled_error == NULL || invalid_state_error == NULL) {
         return -1;
+    }
+    PyObject *c_asyncio = PyImport_ImportModule("_asyncio");
+    if (c_asyncio == NULL) {
+        PyErr_Clear();
+    }
+    else {
+        task_type = (PyTypeObject *)PyObject_GetAttrString(c_asyncio, "Task");
+        Py_DECREF(c_asyncio);
+        if (task_type == NULL) {
+            PyErr_Clear();
+        }
     }
     PyObject *loop = PyUnicode_InternFromString("loop");
     if (loop == NULL) {
