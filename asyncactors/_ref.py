@@ -1,7 +1,7 @@
 """``ObjectRef``: the awaitable result of a call.
 
 A ref is resolved exactly once, on its loop's thread. Each ``await`` gets its
-own waiter future, so cancelling one awaiting task cancels neither the call
+own waiter (``WAITER``), so cancelling one awaiting task cancels neither the call
 nor the other awaiters (Ray's semantics); ``ObjectRef.cancel()`` is the one way
 to cancel the call itself.
 """
@@ -146,8 +146,9 @@ class _PyRefBase:
     _loop: asyncio.AbstractEventLoop | None
     _state: int
     _value: Any
-    # None, the future of a lone ``await`` (most refs are awaited once, and
-    # a list per call costs its allocation), or a list of futures and callbacks.
+    # None, the waiter of a lone ``await`` (most refs are awaited once, and
+    # a list per call costs its allocation), or a list of waiters (WAITER or
+    # futures) and callbacks.
     _waiters: Any
 
 
@@ -182,14 +183,26 @@ def extensions_off() -> bool:
 
 
 class _NoLoop:
+    """The loop of ``_done_future()``'s future, which asks it only whether it debugs
+    (and schedules nothing on it, being done before it has a callback)."""
+
+    __slots__ = ()
+
     def get_debug(self) -> bool:
         return False
 
 
+_done: asyncio.Future[None] | None = None
+
+
 def _done_future() -> asyncio.Future[None]:
-    fut: asyncio.Future[None] = asyncio.Future(loop=_NoLoop())  # type: ignore[arg-type]
-    fut.set_result(None)
-    return fut
+    """A future done with ``None``, the one the C base's waiters wake a Task with
+    (see ``Waiter`` in _speedups.c)."""
+    global _done
+    if _done is None:
+        _done = asyncio.Future(loop=_NoLoop())  # type: ignore[arg-type]
+        _done.set_result(None)
+    return _done
 
 
 def _ref_base() -> type[_PyRefBase]:
@@ -223,12 +236,22 @@ if TYPE_CHECKING:
     _RefBase = _PyRefBase
 else:
     _RefBase = _ref_base()
-try:
-    from ._speedups import Waiter as _Waiter
-except ImportError:
-    _Waiter = _Future
 # Whether ObjectRef's fields and await are the C extension's (asyncactors._speedups).
 ACCELERATED = _RefBase is not _PyRefBase
+
+
+def _waiter_type() -> type:
+    if not ACCELERATED:
+        return _Future
+    from ._speedups import Waiter
+
+    return Waiter
+
+
+# The type of what an ``await`` outside an actor waits on, among a ref's waiters:
+# the C base's Waiter (a future in all that asyncio's Task asks of one), or the
+# Python base's future of the loop. Inside an actor the waiter is a future.
+WAITER: type = _waiter_type()
 
 
 class ObjectRef(_RefBase, Generic[_T]):
@@ -272,7 +295,7 @@ class ObjectRef(_RefBase, Generic[_T]):
                     waiters.set_result(value)
                 return
             for w in waiters:
-                if type(w) is _Waiter or isinstance(w, _Future):
+                if type(w) is WAITER or isinstance(w, _Future):
                     if not w.done():
                         w.set_result(value)
                 else:
@@ -289,7 +312,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             if type(waiters) is not list:
                 waiters = (waiters,)
             for w in waiters:
-                if type(w) is _Waiter or isinstance(w, _Future):
+                if type(w) is WAITER or isinstance(w, _Future):
                     if not w.done():
                         w.set_exception(exc)
                 else:
@@ -592,7 +615,7 @@ def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
     """``_remove_callback`` on each of ``refs``, inlined as in ``watch_pending``."""
     for r in refs:
         waiters = r._waiters
-        # A lone waiter is an await's future, never a callback.
+        # A lone waiter is an await's, never a callback.
         if type(waiters) is list:
             if len(waiters) == 1 and waiters[0] is callback:
                 r._waiters = None

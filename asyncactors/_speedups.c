@@ -11,9 +11,11 @@
  *   - done already: ``self._finished()``;
  *   - the running loop is not the ref's (or none runs):
  *     ``self._await_from_other_loop(running).__await__()``;
- *   - else a waiter future of the loop joins ``_waiters`` (alone, or through
- *     ``self._add_waiter``), ``_log`` becomes the "seen" marker, and the
- *     awaiting code gets ``iter(fut)``, or, inside an actor,
+ *   - else a waiter joins ``_waiters`` (alone, or through ``self._add_waiter``),
+ *     and ``_log`` becomes the "seen" marker. Outside an actor the waiter is a
+ *     ``Waiter`` (below; the Python twin makes a future of the loop instead),
+ *     which is also the iterator the awaiting code gets; inside an actor it is a
+ *     future of the loop, and the awaiting code gets
  *     ``actor.blocking_wait(self, fut)``.
  * In Python 3.11 ``asyncio._get_running_loop()`` makes a getpid() system call
  * per ask, to tell a forked child that its parent's loop is not running there.
@@ -177,28 +179,43 @@ running_loop(void)
     return PyObject_CallNoArgs(get_running_loop);
 }
 
-/* ---- Waiter: what ``await ref`` gives the awaiting task, outside an actor ----
+/* ``Waiter``: what ``await ref`` has its task wait on, outside an actor.
  *
- * asyncio's Task treats any object with ``_asyncio_future_blocking``,
- * ``get_loop()``, ``add_done_callback(fn, context=)``, ``result()`` and
- * ``cancel(msg)`` as a future (task_step's generic branch). A waiter is that,
- * for one await, in a fraction of an asyncio.Future's memory, and it is its
- * own iterator (no FutureIter). Resolving the ref sets it (``set_result`` /
- * ``set_exception``: a no-op once it is done, as cancelled by its task);
- * cancelling it (the task cancelled) cancels neither the ref nor its call. */
-enum { WAITING = 0, WAIT_OK = 1, WAIT_FAILED = 2, WAIT_CANCELLED = 3 };
+ * asyncio's Task waits on any object that has ``_asyncio_future_blocking``,
+ * a loop (``get_loop()``, else ``_loop``), ``add_done_callback(fn, context=)``,
+ * ``result()`` and ``cancel(msg)`` (Modules/_asynciomodule.c, task_step's
+ * generic branch, and asyncio/tasks.py for the Python Task). A waiter is that
+ * for one await, in about half an asyncio.Future's memory, and it is its own
+ * iterator (no FutureIter), with no Python call to make it (an
+ * ``asyncio.Future(loop=)`` call builds a dict of its keyword argument and
+ * calls ``loop.get_debug()``). Its ref sets it (``set_result``,
+ * ``set_exception``: no-ops once it is done, as when its task cancelled it);
+ * cancelling it (its task cancelled) cancels neither the ref nor its call.
+ *
+ * What the Task asks of it is cheap: its attributes make no object.
+ * ``add_done_callback`` is the waiter itself, which adds a callback when called
+ * (a method would be bound anew at each await), and there is no ``get_loop()``
+ * (for the same reason; the Task, and asyncio.futures._get_loop, read ``_loop``
+ * instead). A C Task's wakeup asks its argument for ``result()`` by a name
+ * made at each call, which costs more than the rest of the await: a waiter
+ * done with a value wakes a C Task with ``done_future``, an asyncio.Future done
+ * with None that all waiters share, which the wakeup reads the fast way (it
+ * reads only whether its argument failed: the value reaches the awaiting code
+ * from the waiter, as the Task's next send() finds it done). A waiter that
+ * failed or was cancelled, and any other callback, gets the waiter itself. */
+typedef enum { WAITING = 0, WAIT_OK, WAIT_FAILED, WAIT_CANCELLED } WaitState;
 
 typedef struct {
     PyObject_HEAD
     PyObject *loop;
     PyObject *callback; /* NULL, the lone callback, or (many) a list of (callback, context) */
-    PyObject *extra;    /* pending: the lone callback's context; failed: the exception's traceback */
+    PyObject *extra;    /* waiting: the lone callback's context; failed: the exception's traceback */
     PyObject *result;   /* the value, the exception, or the cancel message (NULL: none) */
-    vectorcallfunc vectorcall; /* add_done_callback: the waiter called (see waiter_get_add) */
-    char state;
-    char blocking;
-    char yielded;
-    char many;
+    vectorcallfunc vectorcall; /* the waiter called: add_done_callback */
+    char state;         /* a WaitState */
+    char blocking;      /* _asyncio_future_blocking */
+    char yielded;       /* it gave itself to its task already */
+    char many;          /* callback is a list */
 } Waiter;
 
 static PyTypeObject *waiter_type;
@@ -206,12 +223,13 @@ static PyObject *cancelled_error;     /* asyncio.CancelledError */
 static PyObject *invalid_state_error; /* asyncio.InvalidStateError */
 static PyObject *str_call_soon;
 static PyObject *kwnames_context;     /* ("context",) */
-static PyObject *done_future;         /* an asyncio.Future done with None, shared */
-static PyTypeObject *task_type;       /* _asyncio.Task, if there is one */
+static PyObject *task_kwnames;        /* the C Task's own ("context",), once seen */
+static PyObject *done_future;         /* set by setup() */
+static PyTypeObject *task_type;       /* _asyncio.Task (NULL: no C Task) */
 static PyMethodDef *wakeup_def;       /* its wakeup callback's, once seen */
 
-/* Whether ``cb`` is a C Task's wakeup (which reads only whether its argument
- * failed, and the fast way if it is an asyncio.Future). */
+/* Whether ``cb`` is a C Task's wakeup (a builtin bound to a Task, whose
+ * method, task_wakeup, is remembered once seen). */
 static int
 is_task_wakeup(PyObject *cb)
 {
@@ -231,7 +249,8 @@ is_task_wakeup(PyObject *cb)
     return 0;
 }
 
-static PyObject *waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+static PyObject *waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs,
+                                          PyObject *kwnames);
 
 static PyObject *
 waiter_vectorcall(PyObject *w, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -277,7 +296,7 @@ call_soon(PyObject *loop, PyObject *fn, PyObject *arg, PyObject *context)
     return 0;
 }
 
-/* Schedule the callbacks, once done. */
+/* Have the loop call the callbacks (once done), each once. */
 static int
 waiter_schedule(Waiter *w)
 {
@@ -408,12 +427,6 @@ waiter_cancelled(Waiter *w, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-waiter_get_loop(Waiter *w, PyObject *Py_UNUSED(ignored))
-{
-    return Py_NewRef(w->loop);
-}
-
-static PyObject *
 waiter_cancel(Waiter *w, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"msg", NULL};
@@ -437,10 +450,19 @@ waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs, PyO
 {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     PyObject *ctx = NULL;
-    if (nargs != 1 || nkw > 1
-        || (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0)) {
-        PyErr_SetString(PyExc_TypeError, "add_done_callback(fn, *, context=None)");
-        return NULL;
+    if (kwnames != task_kwnames || nargs != 1) {
+        if (nargs != 1 || nkw > 1
+            || (nkw == 1
+                && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0)) {
+            PyErr_Format(PyExc_TypeError,
+                         "add_done_callback() takes a callback and, by keyword, a context "
+                         "(got %zd positional and %zd keyword arguments)", nargs, nkw);
+            return NULL;
+        }
+        if (nkw == 1 && task_kwnames == NULL) {
+            /* A Task passes the same tuple at each call: compared by identity from now on. */
+            task_kwnames = Py_NewRef(kwnames);
+        }
     }
     if (nkw == 1 && args[1] != Py_None) {
         ctx = Py_NewRef(args[1]);
@@ -668,8 +690,7 @@ static PyMethodDef waiter_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* ``waiter.add_done_callback`` is the waiter itself, which adds a callback when
- * called: no bound method to make at each await. */
+/* ``waiter.add_done_callback`` is the waiter itself (see the top of Waiter). */
 static PyObject *
 waiter_get_add(Waiter *w, void *Py_UNUSED(closure))
 {
@@ -709,7 +730,7 @@ static PyType_Spec waiter_spec = {
     .name = "asyncactors._speedups.Waiter",
     .basicsize = sizeof(Waiter),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_HAVE_VECTORCALL,
+             | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = waiter_slots,
 };
 
@@ -1377,7 +1398,8 @@ setup(PyObject *module, PyObject *args)
          * call again changes nothing; other objects (a second copy of _ref,
          * re-imported) must use the Python twin. */
         int same = fut == future_type && create == base_create_future
-                   && get == get_running_loop && var == actor_var && marker == seen;
+                   && get == get_running_loop && var == actor_var && marker == seen
+                   && done == done_future;
         Py_DECREF(create);
         if (same) {
             Py_RETURN_NONE;
@@ -1400,8 +1422,8 @@ setup(PyObject *module, PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"setup", setup, METH_VARARGS,
-     "setup(future_type, base_event_loop, get_running_loop, actor_var, seen): "
-     "the objects of asyncactors._ref that RefBase's await uses."},
+     "setup(future_type, base_event_loop, get_running_loop, actor_var, seen, done_future): "
+     "the objects of asyncactors._ref that RefBase's await and Waiter use."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1443,13 +1465,16 @@ module_exec(PyObject *module)
         Py_DECREF(type);
         return -1;
     }
-    PyObject *wtype = PyType_FromModuleAndSpec(module, &waiter_spec, NULL);
-    if (wtype == NULL) {
-        return -1;
+    /* One type for every copy of the module: ObjectRef tells its waiters
+     * from its callbacks by it (asyncactors._ref.WAITER). */
+    if (waiter_type == NULL) {
+        waiter_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &waiter_spec, NULL);
+        if (waiter_type == NULL) {
+            return -1;
+        }
     }
-    Py_XSETREF(waiter_type, (PyTypeObject *)Py_NewRef(wtype));
-    if (PyModule_AddObject(module, "Waiter", wtype) < 0) {
-        Py_DECREF(wtype);
+    if (PyModule_AddObject(module, "Waiter", Py_NewRef(waiter_type)) < 0) {
+        Py_DECREF(waiter_type);
         return -1;
     }
 #ifdef HAVE_PULSE
