@@ -240,7 +240,11 @@ else:
 ACCELERATED = _RefBase is not _PyRefBase
 
 
-def _waiter_type() -> type:
+if TYPE_CHECKING:
+    from ._speedups import Waiter
+
+
+def _waiter_type() -> type[Waiter] | type[asyncio.Future[Any]]:
     if not ACCELERATED:
         return _Future
     from ._speedups import Waiter
@@ -251,7 +255,7 @@ def _waiter_type() -> type:
 # The type of what an ``await`` outside an actor waits on, among a ref's waiters:
 # the C base's Waiter (a future in all that asyncio's Task asks of one), or the
 # Python base's future of the loop. Inside an actor the waiter is a future.
-WAITER: type = _waiter_type()
+WAITER = _waiter_type()
 
 
 class ObjectRef(_RefBase, Generic[_T]):

@@ -768,7 +768,8 @@ async def test_an_awaits_waiter_is_a_future_to_those_who_drive_it_by_hand() -> N
     it = ref.__await__()
     waiter = next(it)
     assert waiter._asyncio_future_blocking
-    assert not waiter.done() and not waiter.cancelled()
+    assert not waiter.done()
+    assert not waiter.cancelled()
     with pytest.raises(asyncio.InvalidStateError):
         waiter.result()
     with pytest.raises(asyncio.InvalidStateError):
@@ -786,7 +787,9 @@ async def test_an_awaits_waiter_is_a_future_to_those_who_drive_it_by_hand() -> N
     waiter.add_done_callback(calls.append)
     assert waiter.remove_done_callback(calls.append) == 2
     ref._set_result((1, 2))
-    assert waiter.done() and waiter.result() == (1, 2) and waiter.exception() is None
+    assert waiter.done()
+    assert waiter.result() == (1, 2)
+    assert waiter.exception() is None
     await asyncio.sleep(0)
     assert calls == [(waiter, "in ctx")]
     waiter.add_done_callback(calls.append)  # done: called soon
@@ -799,8 +802,10 @@ async def test_an_awaits_waiter_is_a_future_to_those_who_drive_it_by_hand() -> N
     ref = ObjectRef(loop)
     it = ref.__await__()
     waiter = next(it)
-    assert waiter.cancel("stop") and not waiter.cancel()
-    assert waiter.cancelled() and waiter.done()
+    assert waiter.cancel("stop")
+    assert not waiter.cancel()
+    assert waiter.cancelled()
+    assert waiter.done()
     for ask in (waiter.result, waiter.exception, lambda: next(it)):
         with pytest.raises(asyncio.CancelledError, match="stop"):
             ask()
