@@ -612,8 +612,9 @@ waiter_next(Waiter *w)
     return r;
 }
 
+/* As a future's iterator: what is sent is ignored. */
 static PyObject *
-waiter_send(Waiter *w, PyObject *arg)
+waiter_send(Waiter *w, PyObject *Py_UNUSED(arg))
 {
     return waiter_next(w);
 }

@@ -768,6 +768,8 @@ async def test_an_awaits_waiter_is_a_future_to_those_who_drive_it_by_hand() -> N
     it = ref.__await__()
     waiter = next(it)
     assert waiter._asyncio_future_blocking
+    with pytest.raises(RuntimeError, match="await wasn't used with future"):
+        it.send("a value")  # type: ignore[attr-defined]  # not done: no second yield
     assert not waiter.done()
     assert not waiter.cancelled()
     with pytest.raises(asyncio.InvalidStateError):
