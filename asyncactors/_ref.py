@@ -245,6 +245,7 @@ if TYPE_CHECKING:
 
 
 def _waiter_type() -> type[Waiter] | type[asyncio.Future[Any]]:
+    """The type of an await's waiter outside an actor, with the base in use."""
     if not ACCELERATED:
         return _Future
     from ._speedups import Waiter
