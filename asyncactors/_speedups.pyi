@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Callable, Generator
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import Any
 
 class RefBase:
@@ -22,12 +22,37 @@ def setup(
     get_running_loop: Callable[[], asyncio.AbstractEventLoop | None],
     actor_var: ContextVar[Any],
     seen: object,
+    done_future: asyncio.Future[None],
     /,
 ) -> None:
-    """Give ``RefBase``'s await the objects of ``asyncactors._ref`` it uses.
+    """Give ``RefBase``'s await and ``Waiter`` the objects of ``asyncactors._ref`` they use.
 
     Raises RuntimeError if called before with other objects (it takes effect once).
     """
+
+class Waiter:
+    """What ``await ref`` has its task wait on outside an actor: a future of that await,
+    to asyncio's Task (only an await makes one). ``set_result`` and ``set_exception``
+    do nothing once it is done; ``add_done_callback`` is the waiter itself, called."""
+
+    _asyncio_future_blocking: bool
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop: ...
+    def add_done_callback(
+        self, fn: Callable[[Any], object], /, *, context: Context | None = None
+    ) -> None: ...
+    def remove_done_callback(self, fn: Callable[[Any], object], /) -> int: ...
+    def result(self) -> Any: ...
+    def exception(self) -> BaseException | None: ...
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def cancel(self, msg: Any | None = None) -> bool: ...
+    def set_result(self, value: Any, /) -> None: ...
+    def set_exception(self, exc: BaseException, /) -> None: ...
+    def send(self, value: Any, /) -> Any: ...
+    def __iter__(self) -> Waiter: ...
+    def __next__(self) -> Any: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
 
 class Pulse:
     """The watchdog's monitor thread, which needs no GIL while the loop beats (POSIX only)."""

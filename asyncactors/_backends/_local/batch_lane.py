@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..._exceptions import TaskCancelledError
 from ..._mailbox import Lane
-from ..._ref import OK, ObjectRef
+from ..._ref import OK, WAITER, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
 from ..._types import SYNC, ActorState
 from .base import CoreBase
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchCall", "BatchLane"]
 
 InvalidStateError = asyncio.InvalidStateError
-_Future = asyncio.Future
 
 _ALIVE: Final = ActorState.ALIVE
 
@@ -354,13 +353,14 @@ class BatchCall(Call):
                     continue
                 plain = kind
             waiter = item._waiters
-            if type(waiter) is _Future and type(item) is Item:
-                # ObjectRef._set_result, inlined for a plain item awaited once, as most
-                # are (a pending one: resolving a ref drops its waiters).
+            if type(waiter) is WAITER and type(item) is Item:
+                # ObjectRef._set_result, inlined for a plain item awaited once outside
+                # an actor, as most are (a pending one: resolving a ref drops its waiters).
                 item._waiters = None
                 item._state = OK
                 item._value = result
-                # Not done() first, nor contextlib.suppress: a try costs nothing.
+                # Not done() first, nor contextlib.suppress: a try costs nothing. (The
+                # C base's Waiter ignores a result once done; a future raises.)
                 try:  # noqa: SIM105
                     waiter.set_result(result)
                 except InvalidStateError:
