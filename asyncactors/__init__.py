@@ -44,9 +44,9 @@ if _TYPE_CHECKING:
     from ._statistics import GroupStatistics, SystemStatistics
     from ._stores import CheckpointStore, FileStore, MemoryStore
     from ._stream import StreamRef
+    from ._stuck import StuckCall
     from ._supervisor import Supervisor
     from ._sync import get_sync, start_background
-    from ._watchdog import StuckCall
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -131,7 +131,7 @@ _LAZY: _Final = {
     "MemoryStore": "_stores",
     "RuntimeContext": "_runtime",
     "StreamRef": "_stream",
-    "StuckCall": "_watchdog",
+    "StuckCall": "_stuck",
     "Supervisor": "_supervisor",
     "batch": "_batch",
     "SystemStatistics": "_statistics",

@@ -19,6 +19,7 @@ from ._types import StopReason
 __all__ = ["exit_actor", "get", "get_actor", "kill", "put", "set_resources", "stop", "wait"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound=ObjectRef[Any])
 
 
 def _check_refs(refs: object, api: str) -> bool:
@@ -45,7 +46,7 @@ async def get(refs: ObjectRef[_T], *, timeout: float | None = None) -> _T: ...
 
 
 @overload
-async def get(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -> list[Any]: ...
+async def get(refs: Sequence[ObjectRef[_T]], *, timeout: float | None = None) -> list[_T]: ...
 
 
 async def get(refs: Any, *, timeout: float | None = None) -> Any:
@@ -89,11 +90,11 @@ async def get(refs: Any, *, timeout: float | None = None) -> Any:
 
 
 async def wait(
-    refs: Sequence[ObjectRef[Any]],
+    refs: Sequence[_R],
     *,
     num_returns: int = 1,
     timeout: float | None = None,
-) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+) -> tuple[list[_R], list[_R]]:
     """Wait until ``num_returns`` refs are done or ``timeout`` passes.
 
     Returns ``(ready, not_ready)``, each in input order; ``ready`` holds at most
@@ -134,8 +135,8 @@ async def wait(
         )
     if done < num_returns and timeout != 0:
         await _until_done(refs, num_returns, timeout)
-    ready: list[ObjectRef[Any]] = []
-    not_ready: list[ObjectRef[Any]] = []
+    ready: list[_R] = []
+    not_ready: list[_R] = []
     for r in refs:
         (ready if r._state and len(ready) < num_returns else not_ready).append(r)
     return ready, not_ready

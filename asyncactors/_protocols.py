@@ -135,6 +135,9 @@ class EngineCore(RunningActor, Child, Protocol):
     state: ActorState
     loop: asyncio.AbstractEventLoop
     restarts: int
+    # Calls finished, and those of them that failed (what info() reports).
+    processed: int
+    failed: int
     supervisor: Parent
     # Why it is DEAD (completing "actor X(id=1) ..."), and the exception that killed it.
     reason: str | None

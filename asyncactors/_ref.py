@@ -1,7 +1,7 @@
 """``ObjectRef``: the awaitable result of a call.
 
 A ref is resolved exactly once, on its loop's thread. Each ``await`` gets its
-own waiter future, so cancelling one awaiting task cancels neither the call
+own waiter (``WAITER``), so cancelling one awaiting task cancels neither the call
 nor the other awaiters (Ray's semantics); ``ObjectRef.cancel()`` is the one way
 to cancel the call itself.
 """
@@ -37,7 +37,9 @@ __all__ = [
 # exit) reach stderr through logging's last resort instead of vanishing.
 logger = logging.getLogger("asyncactors")
 
-_T = TypeVar("_T")
+# Covariant: a ref is read, never written, by its holders (an ObjectRef[bool] is an
+# ObjectRef[int]), so that lists of refs of several types type-check as one.
+_T = TypeVar("_T", covariant=True)
 _Callback = Callable[["ObjectRef[Any]"], None]
 _Future = asyncio.Future
 _get_running_loop = asyncio._get_running_loop
@@ -146,8 +148,9 @@ class _PyRefBase:
     _loop: asyncio.AbstractEventLoop | None
     _state: int
     _value: Any
-    # None, the future of a lone ``await`` (most refs are awaited once, and
-    # a list per call costs its allocation), or a list of futures and callbacks.
+    # None, the waiter of a lone ``await`` (most refs are awaited once, and
+    # a list per call costs its allocation), or a list of waiters (WAITER or
+    # futures) and callbacks.
     _waiters: Any
 
 
@@ -181,6 +184,29 @@ def extensions_off() -> bool:
     )
 
 
+class _NoLoop:
+    """The loop of ``_done_future()``'s future, which asks it only whether it debugs
+    (and schedules nothing on it, being done before it has a callback)."""
+
+    __slots__ = ()
+
+    def get_debug(self) -> bool:
+        return False
+
+
+_done: asyncio.Future[None] | None = None
+
+
+def _done_future() -> asyncio.Future[None]:
+    """A future done with ``None``, the one the C base's waiters wake a Task with
+    (see ``Waiter`` in _speedups.c)."""
+    global _done
+    if _done is None:
+        _done = asyncio.Future(loop=_NoLoop())  # type: ignore[arg-type]
+        _done.set_result(None)
+    return _done
+
+
 def _ref_base() -> type[_PyRefBase]:
     """The C base of ``ObjectRef`` if it is built and wanted, else the Python one.
 
@@ -202,7 +228,7 @@ def _ref_base() -> type[_PyRefBase]:
     except ImportError:
         return _PyRefBase
     try:
-        setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN)
+        setup(_Future, asyncio.BaseEventLoop, _get_running_loop, actor_var, _SEEN, _done_future())
     except RuntimeError:  # set up already by another copy of this module
         return _PyRefBase
     return RefBase  # type: ignore[return-value]
@@ -214,6 +240,25 @@ else:
     _RefBase = _ref_base()
 # Whether ObjectRef's fields and await are the C extension's (asyncactors._speedups).
 ACCELERATED = _RefBase is not _PyRefBase
+
+
+if TYPE_CHECKING:
+    from ._speedups import Waiter
+
+
+def _waiter_type() -> type[Waiter] | type[asyncio.Future[Any]]:
+    """The type of an await's waiter outside an actor, with the base in use."""
+    if not ACCELERATED:
+        return _Future
+    from ._speedups import Waiter
+
+    return Waiter
+
+
+# The type of what an ``await`` outside an actor waits on, among a ref's waiters:
+# the C base's Waiter (a future in all that asyncio's Task asks of one), or the
+# Python base's future of the loop. Inside an actor the waiter is a future.
+WAITER = _waiter_type()
 
 
 class ObjectRef(_RefBase, Generic[_T]):
@@ -257,7 +302,7 @@ class ObjectRef(_RefBase, Generic[_T]):
                     waiters.set_result(value)
                 return
             for w in waiters:
-                if isinstance(w, _Future):
+                if type(w) is WAITER or isinstance(w, _Future):
                     if not w.done():
                         w.set_result(value)
                 else:
@@ -274,7 +319,7 @@ class ObjectRef(_RefBase, Generic[_T]):
             if type(waiters) is not list:
                 waiters = (waiters,)
             for w in waiters:
-                if isinstance(w, _Future):
+                if type(w) is WAITER or isinstance(w, _Future):
                     if not w.done():
                         w.set_exception(exc)
                 else:
@@ -577,7 +622,7 @@ def unwatch(refs: Iterable[ObjectRef[Any]], callback: _Callback) -> None:
     """``_remove_callback`` on each of ``refs``, inlined as in ``watch_pending``."""
     for r in refs:
         waiters = r._waiters
-        # A lone waiter is an await's future, never a callback.
+        # A lone waiter is an await's, never a callback.
         if type(waiters) is list:
             if len(waiters) == 1 and waiters[0] is callback:
                 r._waiters = None

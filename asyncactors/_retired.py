@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._info import ActorInfo
     from ._protocols import EngineCore
 
 __all__ = ["Counters", "Retired", "RetiredClass"]
@@ -32,10 +31,10 @@ class Counters:
         self.latency: list[int] | None = None
         self.latency_sum = 0.0
 
-    def add_actor(self, info: ActorInfo, core: EngineCore) -> None:
-        """Add the counters of ``core``, whose ``info()`` is ``info``."""
-        self.processed += info.calls_processed
-        self.failed += info.calls_failed
+    def add_actor(self, core: EngineCore) -> None:
+        """Add the counters of ``core``."""
+        self.processed += core.processed
+        self.failed += core.failed
         self.restarts += core.restarts
         recorder = core.latency()
         if recorder is not None:
@@ -85,4 +84,4 @@ class Retired:
         if group is None:
             group = self.groups[core.spec.name] = RetiredClass()
         group.dead += 1
-        group.add_actor(core.info(), core)
+        group.add_actor(core)

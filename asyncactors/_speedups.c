@@ -11,9 +11,11 @@
  *   - done already: ``self._finished()``;
  *   - the running loop is not the ref's (or none runs):
  *     ``self._await_from_other_loop(running).__await__()``;
- *   - else a waiter future of the loop joins ``_waiters`` (alone, or through
- *     ``self._add_waiter``), ``_log`` becomes the "seen" marker, and the
- *     awaiting code gets ``iter(fut)``, or, inside an actor,
+ *   - else a waiter joins ``_waiters`` (alone, or through ``self._add_waiter``),
+ *     and ``_log`` becomes the "seen" marker. Outside an actor the waiter is a
+ *     ``Waiter`` (below; the Python twin makes a future of the loop instead),
+ *     which is also the iterator the awaiting code gets; inside an actor it is a
+ *     future of the loop, and the awaiting code gets
  *     ``actor.blocking_wait(self, fut)``.
  * In Python 3.11 ``asyncio._get_running_loop()`` makes a getpid() system call
  * per ask, to tell a forked child that its parent's loop is not running there.
@@ -55,8 +57,6 @@ static PyObject *base_create_future; /* BaseEventLoop.create_future */
 static PyObject *get_running_loop; /* asyncio._get_running_loop */
 static PyObject *actor_var;       /* _ref.actor_var */
 static PyObject *seen;            /* _ref._SEEN */
-static PyObject *invalid_state;   /* asyncio.InvalidStateError */
-static PyObject *future_set_result; /* asyncio.Future.set_result, unbound */
 static PyObject *ok_state;        /* _ref.OK, the _state of a ref with a value: 1 */
 
 /* Interned names. */
@@ -66,7 +66,6 @@ static PyObject *str_await;
 static PyObject *str_add_waiter;
 static PyObject *str_blocking_wait;
 static PyObject *str_create_future;
-static PyObject *str_set_result;
 static PyObject *kwnames_loop;    /* ("loop",) */
 
 /* One-entry caches of whether a loop type's create_future is BaseEventLoop's
@@ -181,6 +180,562 @@ running_loop(void)
     return PyObject_CallNoArgs(get_running_loop);
 }
 
+/* ``Waiter``: what ``await ref`` has its task wait on, outside an actor.
+ *
+ * asyncio's Task waits on any object that has ``_asyncio_future_blocking``,
+ * a loop (``get_loop()``, else ``_loop``), ``add_done_callback(fn, context=)``,
+ * ``result()`` and ``cancel(msg)`` (Modules/_asynciomodule.c, task_step's
+ * generic branch, and asyncio/tasks.py for the Python Task). A waiter is that
+ * for one await, in about half an asyncio.Future's memory, and it is its own
+ * iterator (no FutureIter), with no Python call to make it (an
+ * ``asyncio.Future(loop=)`` call builds a dict of its keyword argument and
+ * calls ``loop.get_debug()``). Its ref sets it (``set_result``,
+ * ``set_exception``: no-ops once it is done, as when its task cancelled it);
+ * cancelling it (its task cancelled) cancels neither the ref nor its call.
+ *
+ * What the Task asks of it is cheap: its attributes make no object.
+ * ``add_done_callback`` is the waiter itself, which adds a callback when called
+ * (a method would be bound anew at each await), and there is no ``get_loop()``
+ * (for the same reason; the Task, and asyncio.futures._get_loop, read ``_loop``
+ * instead). A C Task's wakeup asks its argument for ``result()`` by a name
+ * made at each call, which costs more than the rest of the await: a waiter
+ * done with a value wakes a C Task with ``done_future``, an asyncio.Future done
+ * with None that all waiters share, which the wakeup reads the fast way (it
+ * reads only whether its argument failed: the value reaches the awaiting code
+ * from the waiter, as the Task's next send() finds it done). A waiter that
+ * failed or was cancelled, and any other callback, gets the waiter itself. */
+typedef enum { WAITING = 0, WAIT_OK, WAIT_FAILED, WAIT_CANCELLED } WaitState;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *loop;
+    PyObject *callback; /* NULL, the lone callback, or (many) a list of (callback, context) */
+    PyObject *extra;    /* waiting: the lone callback's context; failed: the exception's traceback */
+    PyObject *result;   /* the value, the exception, or the cancel message (NULL: none) */
+    vectorcallfunc vectorcall; /* the waiter called: add_done_callback */
+    char state;         /* a WaitState */
+    char blocking;      /* _asyncio_future_blocking */
+    char yielded;       /* it gave itself to its task already */
+    char many;          /* callback is a list */
+} Waiter;
+
+static PyTypeObject *waiter_type;
+static PyObject *cancelled_error;     /* asyncio.CancelledError */
+static PyObject *invalid_state_error; /* asyncio.InvalidStateError */
+static PyObject *str_call_soon;
+static PyObject *kwnames_context;     /* ("context",) */
+static PyObject *task_kwnames;        /* the C Task's own ("context",), once seen */
+static PyObject *done_future;         /* set by setup() */
+static PyTypeObject *task_type;       /* _asyncio.Task (NULL: no C Task) */
+static PyMethodDef *wakeup_def;       /* its wakeup callback's, once seen */
+
+/* Whether ``cb`` is a C Task's wakeup (a builtin bound to a Task, whose
+ * method, task_wakeup, is remembered once seen). */
+static int
+is_task_wakeup(PyObject *cb)
+{
+    if (!PyCFunction_Check(cb)) {
+        return 0;
+    }
+    PyCFunctionObject *f = (PyCFunctionObject *)cb;
+    if (f->m_ml == wakeup_def) {
+        return 1;
+    }
+    if (wakeup_def == NULL && task_type != NULL && f->m_self != NULL
+        && PyObject_TypeCheck(f->m_self, task_type)
+        && strcmp(f->m_ml->ml_name, "task_wakeup") == 0) {
+        wakeup_def = f->m_ml;
+        return 1;
+    }
+    return 0;
+}
+
+static PyObject *waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs,
+                                          PyObject *kwnames);
+
+static PyObject *
+waiter_vectorcall(PyObject *w, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return waiter_add_done_callback((Waiter *)w, args, PyVectorcall_NARGS(nargsf), kwnames);
+}
+
+static Waiter *
+waiter_new(PyObject *loop)
+{
+    Waiter *w = PyObject_GC_New(Waiter, waiter_type);
+    if (w == NULL) {
+        return NULL;
+    }
+    w->loop = Py_NewRef(loop);
+    w->callback = NULL;
+    w->extra = NULL;
+    w->result = NULL;
+    w->vectorcall = waiter_vectorcall;
+    w->state = WAITING;
+    w->blocking = 0;
+    w->yielded = 0;
+    w->many = 0;
+    PyObject_GC_Track(w);
+    return w;
+}
+
+static int
+call_soon(PyObject *loop, PyObject *fn, PyObject *arg, PyObject *context)
+{
+    PyObject *args[4] = {loop, fn, arg, context};
+    PyObject *r;
+    if (context == NULL) {
+        r = PyObject_VectorcallMethod(str_call_soon, args, 3, NULL);
+    }
+    else {
+        r = PyObject_VectorcallMethod(str_call_soon, args, 3, kwnames_context);
+    }
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Have the loop call the callbacks (once done), each once. */
+static int
+waiter_schedule(Waiter *w)
+{
+    PyObject *cb = w->callback;
+    if (cb == NULL) {
+        return 0;
+    }
+    PyObject *ctx = w->extra;
+    w->callback = NULL;
+    w->extra = NULL;
+    int rc = 0;
+    if (!w->many) {
+        PyObject *arg = (PyObject *)w;
+        if (w->state == WAIT_OK && done_future != NULL && is_task_wakeup(cb)) {
+            arg = done_future;
+        }
+        rc = call_soon(w->loop, cb, arg, ctx);
+    }
+    else {
+        w->many = 0;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(cb) && rc == 0; i++) {
+            PyObject *pair = PyList_GET_ITEM(cb, i);
+            rc = call_soon(w->loop, PyTuple_GET_ITEM(pair, 0), (PyObject *)w,
+                           PyTuple_GET_ITEM(pair, 1));
+        }
+    }
+    Py_DECREF(cb);
+    Py_XDECREF(ctx);
+    return rc;
+}
+
+static PyObject *
+waiter_set_result(Waiter *w, PyObject *value)
+{
+    if (w->state == WAITING) {
+        w->state = WAIT_OK;
+        Py_XSETREF(w->result, Py_NewRef(value));
+        if (waiter_schedule(w) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+waiter_set_exception(Waiter *w, PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "set_exception() needs an exception instance");
+        return NULL;
+    }
+    if (w->state == WAITING) {
+        w->state = WAIT_FAILED;
+        Py_XSETREF(w->result, Py_NewRef(exc));
+        int rc = waiter_schedule(w);
+        /* After waiter_schedule, which clears the callbacks' context from extra. */
+        Py_XSETREF(w->extra, PyException_GetTraceback(exc));
+        if (rc < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static void
+waiter_raise_cancelled(Waiter *w)
+{
+    PyObject *exc = w->result == NULL ? PyObject_CallNoArgs(cancelled_error)
+                                      : PyObject_CallOneArg(cancelled_error, w->result);
+    if (exc != NULL) {
+        PyErr_SetObject(cancelled_error, exc);
+        Py_DECREF(exc);
+    }
+}
+
+static void
+waiter_raise_failure(Waiter *w)
+{
+    PyException_SetTraceback(w->result, w->extra == NULL ? Py_None : w->extra);
+    PyErr_SetObject((PyObject *)Py_TYPE(w->result), w->result);
+}
+
+static PyObject *
+waiter_result(Waiter *w, PyObject *Py_UNUSED(ignored))
+{
+    switch (w->state) {
+    case WAIT_OK:
+        return Py_NewRef(w->result);
+    case WAIT_FAILED:
+        waiter_raise_failure(w);
+        return NULL;
+    case WAIT_CANCELLED:
+        waiter_raise_cancelled(w);
+        return NULL;
+    default:
+        PyErr_SetString(invalid_state_error, "Result is not ready.");
+        return NULL;
+    }
+}
+
+static PyObject *
+waiter_exception(Waiter *w, PyObject *Py_UNUSED(ignored))
+{
+    switch (w->state) {
+    case WAIT_OK:
+        Py_RETURN_NONE;
+    case WAIT_FAILED:
+        return Py_NewRef(w->result);
+    case WAIT_CANCELLED:
+        waiter_raise_cancelled(w);
+        return NULL;
+    default:
+        PyErr_SetString(invalid_state_error, "Exception is not set.");
+        return NULL;
+    }
+}
+
+static PyObject *
+waiter_done(Waiter *w, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(w->state != WAITING);
+}
+
+static PyObject *
+waiter_cancelled(Waiter *w, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(w->state == WAIT_CANCELLED);
+}
+
+static PyObject *
+waiter_cancel(Waiter *w, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"msg", NULL};
+    PyObject *msg = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:cancel", kwlist, &msg)) {
+        return NULL;
+    }
+    if (w->state != WAITING) {
+        Py_RETURN_FALSE;
+    }
+    w->state = WAIT_CANCELLED;
+    Py_XSETREF(w->result, msg == Py_None ? NULL : Py_NewRef(msg));
+    if (waiter_schedule(w) < 0) {
+        return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *ctx = NULL;
+    if (kwnames != task_kwnames || nargs != 1) {
+        if (nargs != 1 || nkw > 1
+            || (nkw == 1
+                && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0)) {
+            PyErr_Format(PyExc_TypeError,
+                         "add_done_callback() takes a callback and, by keyword, a context "
+                         "(got %zd positional and %zd keyword arguments)", nargs, nkw);
+            return NULL;
+        }
+        if (nkw == 1 && task_kwnames == NULL) {
+            /* A Task passes the same tuple at each call: compared by identity from now on. */
+            task_kwnames = Py_NewRef(kwnames);
+        }
+    }
+    if (nkw == 1 && args[1] != Py_None) {
+        ctx = Py_NewRef(args[1]);
+    }
+    else {
+        ctx = PyContext_CopyCurrent();
+        if (ctx == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *fn = args[0];
+    if (w->state != WAITING) {
+        int rc = call_soon(w->loop, fn, (PyObject *)w, ctx);
+        Py_DECREF(ctx);
+        if (rc < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (w->callback == NULL) {
+        w->callback = Py_NewRef(fn);
+        w->extra = ctx;
+        Py_RETURN_NONE;
+    }
+    PyObject *pair = PyTuple_Pack(2, fn, ctx);
+    Py_DECREF(ctx);
+    if (pair == NULL) {
+        return NULL;
+    }
+    if (!w->many) {
+        PyObject *first = PyTuple_Pack(2, w->callback, w->extra);
+        if (first == NULL) {
+            Py_DECREF(pair);
+            return NULL;
+        }
+        PyObject *list = PyList_New(2);
+        if (list == NULL) {
+            Py_DECREF(first);
+            Py_DECREF(pair);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, 0, first);
+        PyList_SET_ITEM(list, 1, pair);
+        Py_SETREF(w->callback, list);
+        Py_CLEAR(w->extra);
+        w->many = 1;
+        Py_RETURN_NONE;
+    }
+    int rc = PyList_Append(w->callback, pair);
+    Py_DECREF(pair);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+waiter_remove_done_callback(Waiter *w, PyObject *fn)
+{
+    Py_ssize_t removed = 0;
+    PyObject *cb = w->callback;
+    if (cb == NULL) {
+        return PyLong_FromSsize_t(0);
+    }
+    if (!w->many) {
+        int eq = PyObject_RichCompareBool(cb, fn, Py_EQ);
+        if (eq < 0) {
+            return NULL;
+        }
+        if (eq) {
+            Py_CLEAR(w->callback);
+            Py_CLEAR(w->extra);
+            removed = 1;
+        }
+        return PyLong_FromSsize_t(removed);
+    }
+    PyObject *kept = PyList_New(0);
+    if (kept == NULL) {
+        return NULL;
+    }
+    Py_INCREF(cb);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(cb); i++) {
+        PyObject *pair = PyList_GET_ITEM(cb, i);
+        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), fn, Py_EQ);
+        if (eq < 0 || (!eq && PyList_Append(kept, pair) < 0)) {
+            Py_DECREF(cb);
+            Py_DECREF(kept);
+            return NULL;
+        }
+        removed += eq;
+    }
+    Py_DECREF(cb);
+    if (w->callback == cb) {
+        Py_SETREF(w->callback, kept);
+    }
+    else {
+        Py_DECREF(kept);
+    }
+    return PyLong_FromSsize_t(removed);
+}
+
+static PySendResult
+waiter_am_send(Waiter *w, PyObject *arg, PyObject **presult)
+{
+    switch (w->state) {
+    case WAITING:
+        if (!w->yielded) {
+            w->yielded = 1;
+            w->blocking = 1;
+            *presult = Py_NewRef(w);
+            return PYGEN_NEXT;
+        }
+        PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+        break;
+    case WAIT_OK:
+        *presult = Py_NewRef(w->result);
+        return PYGEN_RETURN;
+    case WAIT_FAILED:
+        waiter_raise_failure(w);
+        break;
+    default:
+        waiter_raise_cancelled(w);
+        break;
+    }
+    *presult = NULL;
+    return PYGEN_ERROR;
+}
+
+static PyObject *
+waiter_next(Waiter *w)
+{
+    PyObject *r;
+    PySendResult s = waiter_am_send(w, Py_None, &r);
+    if (s == PYGEN_RETURN) {
+        if (r == Py_None) {
+            Py_DECREF(r);
+            return NULL;
+        }
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, r);
+        Py_DECREF(r);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
+        return NULL;
+    }
+    return r;
+}
+
+/* As a future's iterator: what is sent is ignored. */
+static PyObject *
+waiter_send(Waiter *w, PyObject *Py_UNUSED(arg))
+{
+    return waiter_next(w);
+}
+
+static PyObject *
+waiter_get_blocking(Waiter *w, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(w->blocking);
+}
+
+static int
+waiter_set_blocking(Waiter *w, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _asyncio_future_blocking");
+        return -1;
+    }
+    int b = PyObject_IsTrue(value);
+    if (b < 0) {
+        return -1;
+    }
+    w->blocking = (char)b;
+    return 0;
+}
+
+static PyObject *
+waiter_repr(Waiter *w)
+{
+    static const char *names[] = {"pending", "finished", "failed", "cancelled"};
+    return PyUnicode_FromFormat("<%s %s>", Py_TYPE(w)->tp_name, names[(int)w->state]);
+}
+
+static int
+waiter_traverse(Waiter *w, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(w));
+    Py_VISIT(w->loop);
+    Py_VISIT(w->callback);
+    Py_VISIT(w->extra);
+    Py_VISIT(w->result);
+    return 0;
+}
+
+static int
+waiter_clear(Waiter *w)
+{
+    Py_CLEAR(w->loop);
+    Py_CLEAR(w->callback);
+    Py_CLEAR(w->extra);
+    Py_CLEAR(w->result);
+    return 0;
+}
+
+static void
+waiter_dealloc(Waiter *w)
+{
+    PyTypeObject *tp = Py_TYPE(w);
+    PyObject_GC_UnTrack(w);
+    waiter_clear(w);
+    tp->tp_free((PyObject *)w);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef waiter_methods[] = {
+    {"result", (PyCFunction)waiter_result, METH_NOARGS, NULL},
+    {"exception", (PyCFunction)waiter_exception, METH_NOARGS, NULL},
+    {"done", (PyCFunction)waiter_done, METH_NOARGS, NULL},
+    {"cancelled", (PyCFunction)waiter_cancelled, METH_NOARGS, NULL},
+    {"cancel", (PyCFunction)(void (*)(void))waiter_cancel, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"remove_done_callback", (PyCFunction)waiter_remove_done_callback, METH_O, NULL},
+    {"set_result", (PyCFunction)waiter_set_result, METH_O, NULL},
+    {"set_exception", (PyCFunction)waiter_set_exception, METH_O, NULL},
+    {"send", (PyCFunction)waiter_send, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ``waiter.add_done_callback`` is the waiter itself (see the top of Waiter). */
+static PyObject *
+waiter_get_add(Waiter *w, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(w);
+}
+
+static PyGetSetDef waiter_getset[] = {
+    {"add_done_callback", (getter)waiter_get_add, NULL, NULL, NULL},
+    {"_asyncio_future_blocking", (getter)waiter_get_blocking, (setter)waiter_set_blocking, NULL, NULL},
+    {NULL},
+};
+
+static PyMemberDef waiter_members[] = {
+    {"_loop", T_OBJECT, offsetof(Waiter, loop), READONLY, NULL},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Waiter, vectorcall), READONLY, NULL},
+    {NULL},
+};
+
+static PyType_Slot waiter_slots[] = {
+    {Py_am_await, PyObject_SelfIter},
+    {Py_am_send, waiter_am_send},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, waiter_next},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_repr, waiter_repr},
+    {Py_tp_traverse, waiter_traverse},
+    {Py_tp_clear, waiter_clear},
+    {Py_tp_dealloc, waiter_dealloc},
+    {Py_tp_methods, waiter_methods},
+    {Py_tp_getset, waiter_getset},
+    {Py_tp_members, waiter_members},
+    {Py_tp_doc, "What 'await ref' gives its task to wait on: a future of one await."},
+    {0, NULL},
+};
+
+static PyType_Spec waiter_spec = {
+    .name = "asyncactors._speedups.Waiter",
+    .basicsize = sizeof(Waiter),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE
+             | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = waiter_slots,
+};
+
 static PyObject *
 ref_await(RefBase *self)
 {
@@ -218,26 +773,42 @@ ref_await(RefBase *self)
         Py_DECREF(coro);
         return it;
     }
-    PyObject *fut;
-    int plain = makes_plain_futures(Py_TYPE(running));
-    if (plain < 0) {
+    PyObject *actor;
+    if (PyContextVar_Get(actor_var, NULL, &actor) < 0) {
         Py_DECREF(running);
         return NULL;
     }
-    if (plain) {
-        PyObject *args[1] = {running};
-        fut = PyObject_Vectorcall(future_type, args, 0, kwnames_loop);
+    if (actor == Py_None) {
+        Py_CLEAR(actor);
+    }
+    PyObject *fut;
+    if (actor == NULL) {
+        fut = (PyObject *)waiter_new(running);
     }
     else {
-        fut = PyObject_CallMethodNoArgs(running, str_create_future);
+        int plain = makes_plain_futures(Py_TYPE(running));
+        if (plain < 0) {
+            Py_DECREF(running);
+            Py_DECREF(actor);
+            return NULL;
+        }
+        if (plain) {
+            PyObject *args[1] = {running};
+            fut = PyObject_Vectorcall(future_type, args, 0, kwnames_loop);
+        }
+        else {
+            fut = PyObject_CallMethodNoArgs(running, str_create_future);
+        }
     }
     Py_DECREF(running);
     if (fut == NULL) {
+        Py_XDECREF(actor);
         return NULL;
     }
     PyObject *waiters = self->waiters;
     if (waiters == NULL) {
         Py_DECREF(fut);
+        Py_XDECREF(actor);
         return missing(self, "_waiters");
     }
     if (waiters == Py_None) {
@@ -248,24 +819,17 @@ ref_await(RefBase *self)
         PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, str_add_waiter, fut);
         if (r == NULL) {
             Py_DECREF(fut);
+            Py_XDECREF(actor);
             return NULL;
         }
         Py_DECREF(r);
     }
     Py_XSETREF(self->log, Py_NewRef(seen));
-    PyObject *actor;
-    if (PyContextVar_Get(actor_var, NULL, &actor) < 0) {
-        Py_DECREF(fut);
-        return NULL;
+    if (actor == NULL) {
+        return fut; /* the waiter is its own iterator */
     }
-    PyObject *it;
-    if (actor == NULL || actor == Py_None) {
-        it = PyObject_GetIter(fut);
-    }
-    else {
-        it = PyObject_CallMethodObjArgs(actor, str_blocking_wait, (PyObject *)self, fut, NULL);
-    }
-    Py_XDECREF(actor);
+    PyObject *it = PyObject_CallMethodObjArgs(actor, str_blocking_wait, (PyObject *)self, fut, NULL);
+    Py_DECREF(actor);
     Py_DECREF(fut);
     return it;
 }
@@ -911,8 +1475,8 @@ track_pid(void)
 static PyObject *
 setup(PyObject *module, PyObject *args)
 {
-    PyObject *fut, *base, *get, *var, *marker;
-    if (!PyArg_ParseTuple(args, "OOOOO:setup", &fut, &base, &get, &var, &marker)) {
+    PyObject *fut, *base, *get, *var, *marker, *done;
+    if (!PyArg_ParseTuple(args, "OOOOOO:setup", &fut, &base, &get, &var, &marker, &done)) {
         return NULL;
     }
     if (!PyContextVar_CheckExact(var)) {
@@ -928,7 +1492,8 @@ setup(PyObject *module, PyObject *args)
          * call again changes nothing; other objects (a second copy of _ref,
          * re-imported) must use the Python twin. */
         int same = fut == future_type && create == base_create_future
-                   && get == get_running_loop && var == actor_var && marker == seen;
+                   && get == get_running_loop && var == actor_var && marker == seen
+                   && done == done_future;
         Py_DECREF(create);
         if (same) {
             Py_RETURN_NONE;
@@ -937,28 +1502,12 @@ setup(PyObject *module, PyObject *args)
                         "asyncactors._speedups.setup() was already called with other objects");
         return NULL;
     }
-    PyObject *asyncio = PyImport_ImportModule("asyncio");
-    if (asyncio == NULL) {
-        Py_DECREF(create);
-        return NULL;
-    }
-    invalid_state = PyObject_GetAttrString(asyncio, "InvalidStateError");
-    Py_DECREF(asyncio);
-    if (invalid_state == NULL) {
-        Py_DECREF(create);
-        return NULL;
-    }
-    future_set_result = PyObject_GetAttr(fut, str_set_result);
-    if (future_set_result == NULL) {
-        Py_CLEAR(invalid_state);
-        Py_DECREF(create);
-        return NULL;
-    }
     future_type = Py_NewRef(fut);
     base_create_future = create;
     get_running_loop = Py_NewRef(get);
     actor_var = Py_NewRef(var);
     seen = Py_NewRef(marker);
+    done_future = Py_NewRef(done);
 #ifdef READ_HOLDER
     read_holder = is_asyncio_getter(get);
 #endif
@@ -979,11 +1528,12 @@ is_ref_type(PyTypeObject *type)
 
 /* settle(items, results, start, item_type): what batch_lane.BatchCall._set_result
  * does for each item of a batch, from items[start] on, in C: while the item is of
- * item_type exactly (whose _set_result is ObjectRef's), is awaited once (its
- * _waiters a plain asyncio.Future) and its result is no exception, the item gets
+ * item_type exactly (whose _set_result is ObjectRef's), is awaited once outside
+ * an actor (its _waiters a Waiter) and its result is no exception, the item gets
  * the result (_waiters None, _state OK, _value the result) and so does its
- * future (unless its awaiter was cancelled). Returns the index of the first item
- * that is not such, which the caller settles itself: len(items) once all are. */
+ * waiter (which ignores it if its awaiter was cancelled). Returns the index of
+ * the first item that is not such, which the caller settles itself: len(items)
+ * once all are. */
 static PyObject *
 settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1010,12 +1560,12 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "settle(): start must be >= 0");
         return NULL;
     }
-    if (future_type == NULL) {
+    if (future_type == NULL || waiter_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "asyncactors._speedups.setup() was not called");
         return NULL;
     }
-    /* set_result() may run Python code (a loop's call_soon): the lists are read
-     * afresh at each step, and what is used is held. */
+    /* waiter_set_result() may run Python code (a loop's call_soon): the lists are
+     * read afresh at each step, and what is used is held. */
     for (; i < PyList_GET_SIZE(items) && i < PyList_GET_SIZE(results); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
         PyObject *result = PyList_GET_ITEM(results, i);
@@ -1024,39 +1574,32 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         RefBase *ref = (RefBase *)item;
         PyObject *waiter = ref->waiters; /* its reference becomes ours */
-        if (waiter == NULL || (PyObject *)Py_TYPE(waiter) != future_type) {
+        if (waiter == NULL || Py_TYPE(waiter) != waiter_type) {
             break;
         }
         Py_INCREF(result);
         ref->waiters = Py_NewRef(Py_None);
         Py_XSETREF(ref->state, Py_NewRef(ok_state));
         Py_XSETREF(ref->value, Py_NewRef(result));
-        /* The waiter is a future_type exactly: its set_result, without a lookup. */
-        PyObject *call_args[2] = {waiter, result};
-        PyObject *r = PyObject_Vectorcall(future_set_result, call_args, 2, NULL);
+        PyObject *r = waiter_set_result((Waiter *)waiter, result);
         Py_DECREF(waiter);
         Py_DECREF(result);
-        if (r != NULL) {
-            Py_DECREF(r);
-        }
-        else if (PyErr_ExceptionMatches(invalid_state)) {
-            PyErr_Clear(); /* its awaiter was cancelled */
-        }
-        else {
+        if (r == NULL) {
             return NULL;
         }
+        Py_DECREF(r);
     }
     return PyLong_FromSsize_t(i);
 }
 
 static PyMethodDef module_methods[] = {
     {"setup", setup, METH_VARARGS,
-     "setup(future_type, base_event_loop, get_running_loop, actor_var, seen): "
-     "the objects of asyncactors._ref that RefBase's await uses."},
+     "setup(future_type, base_event_loop, get_running_loop, actor_var, seen, done_future): "
+     "the objects of asyncactors._ref that RefBase's await and Waiter use."},
     {"settle", (PyCFunction)(void (*)(void))settle, METH_FASTCALL,
-     "settle(items, results, start, item_type): resolve each plain item awaited once, "
-     "from items[start] on, with its result; return the index of the first that is "
-     "not such (len(items) once all are)."},
+     "settle(items, results, start, item_type): resolve each plain item awaited once "
+     "outside an actor, from items[start] on, with its result; return the index of the "
+     "first that is not such (len(items) once all are)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1107,6 +1650,18 @@ module_exec(PyObject *module)
         Py_DECREF(call);
         return -1;
     }
+    /* One type for every copy of the module: ObjectRef tells its waiters
+     * from its callbacks by it (asyncactors._ref.WAITER). */
+    if (waiter_type == NULL) {
+        waiter_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &waiter_spec, NULL);
+        if (waiter_type == NULL) {
+            return -1;
+        }
+    }
+    if (PyModule_AddObject(module, "Waiter", Py_NewRef(waiter_type)) < 0) {
+        Py_DECREF(waiter_type);
+        return -1;
+    }
 #ifdef HAVE_PULSE
     /* Its thread runs on_stale() in the main interpreter: another one (where
      * this module is the first's, see the top) has no Pulse, and the watchdog
@@ -1139,13 +1694,43 @@ init_once(void)
 #ifdef READ_HOLDER
         || intern(&str_running_key, "__asyncio_running_event_loop__") < 0
 #endif
-        || intern(&str_set_result, "set_result") < 0
+        || intern(&str_call_soon, "call_soon") < 0
         || intern(&str_create_future, "create_future") < 0) {
         return -1;
     }
     ok_state = PyLong_FromLong(1);
     if (ok_state == NULL) {
         return -1;
+    }
+    PyObject *context = PyUnicode_InternFromString("context");
+    if (context == NULL) {
+        return -1;
+    }
+    kwnames_context = PyTuple_Pack(1, context);
+    Py_DECREF(context);
+    if (kwnames_context == NULL) {
+        return -1;
+    }
+    PyObject *exceptions = PyImport_ImportModule("asyncio.exceptions");
+    if (exceptions == NULL) {
+        return -1;
+    }
+    cancelled_error = PyObject_GetAttrString(exceptions, "CancelledError");
+    invalid_state_error = PyObject_GetAttrString(exceptions, "InvalidStateError");
+    Py_DECREF(exceptions);
+    if (cancelled_error == NULL || invalid_state_error == NULL) {
+        return -1;
+    }
+    PyObject *c_asyncio = PyImport_ImportModule("_asyncio");
+    if (c_asyncio == NULL) {
+        PyErr_Clear();
+    }
+    else {
+        task_type = (PyTypeObject *)PyObject_GetAttrString(c_asyncio, "Task");
+        Py_DECREF(c_asyncio);
+        if (task_type == NULL) {
+            PyErr_Clear();
+        }
     }
     PyObject *loop = PyUnicode_InternFromString("loop");
     if (loop == NULL) {

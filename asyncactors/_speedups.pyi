@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Callable, Generator
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import Any
 
 class RefBase:
@@ -35,22 +35,47 @@ def setup(
     get_running_loop: Callable[[], asyncio.AbstractEventLoop | None],
     actor_var: ContextVar[Any],
     seen: object,
+    done_future: asyncio.Future[None],
     /,
 ) -> None:
-    """Give ``RefBase``'s await the objects of ``asyncactors._ref`` it uses.
+    """Give ``RefBase``'s await and ``Waiter`` the objects of ``asyncactors._ref`` they use.
 
     Raises RuntimeError if called before with other objects (it takes effect once).
     """
 
+class Waiter:
+    """What ``await ref`` has its task wait on outside an actor: a future of that await,
+    to asyncio's Task (only an await makes one). ``set_result`` and ``set_exception``
+    do nothing once it is done; ``add_done_callback`` is the waiter itself, called."""
+
+    _asyncio_future_blocking: bool
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop: ...
+    def add_done_callback(
+        self, fn: Callable[[Any], object], /, *, context: Context | None = None
+    ) -> None: ...
+    def remove_done_callback(self, fn: Callable[[Any], object], /) -> int: ...
+    def result(self) -> Any: ...
+    def exception(self) -> BaseException | None: ...
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def cancel(self, msg: Any | None = None) -> bool: ...
+    def set_result(self, value: Any, /) -> None: ...
+    def set_exception(self, exc: BaseException, /) -> None: ...
+    def send(self, value: Any, /) -> Any: ...
+    def __iter__(self) -> Waiter: ...
+    def __next__(self) -> Any: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
 def settle(items: list[Any], results: list[Any], start: int, item_type: type[Any], /) -> int:
     """Resolve ``items[start:]`` with ``results[start:]`` as ``ObjectRef._set_result``
-    would, while an item is of ``item_type`` exactly, awaited once (its ``_waiters`` a
-    plain ``asyncio.Future``) and its result no exception. Return the index of the first
+    would, while an item is of ``item_type`` exactly, awaited once outside an actor (its
+    ``_waiters`` a ``Waiter``) and its result no exception. Return the index of the first
     item that is not such (``len(items)`` once all are).
 
     Raises TypeError (not lists, or ``item_type`` no subclass of ``RefBase``), ValueError
-    (``start`` < 0), RuntimeError (``setup()`` not called), or what a future's
-    ``set_result()`` raised other than ``InvalidStateError``.
+    (``start`` < 0), RuntimeError (``setup()`` not called), or what scheduling a
+    waiter's callbacks raised.
     """
 
 class Pulse:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import re
+import sys
 import zoneinfo
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
@@ -180,10 +181,25 @@ def _datetime_fields(dt: datetime.datetime) -> list[Any]:
 
 
 def _type_name(obj: object) -> str:
-    t = type(obj)
-    if t.__module__ in ("builtins", t.__name__):
+    t = _known_type(type(obj))
+    module = t.__module__
+    if module in ("builtins", t.__name__):
         return _class_name(t)
-    return f"{t.__module__}.{_class_name(t)}"
+    # A C accelerator's class by the module it is used from: asyncio.Task, not _asyncio.Task.
+    public = sys.modules.get(module.lstrip("_")) if module.startswith("_") else None
+    if public is not None and getattr(public, t.__name__, None) is t:
+        module = public.__name__
+    return f"{module}.{_class_name(t)}"
+
+
+def _known_type(t: type) -> type:
+    """``t``, or for a class of asyncactors' private modules, its nearest base the program
+    knows: a task an actor's code made is an ``asyncio.Task`` to it, not the engine's
+    ``ActorTask``, and a handle an ``asyncactors.ActorHandle``."""
+    for cls in t.__mro__:
+        if not cls.__module__.startswith("asyncactors._"):
+            return cls
+    return t
 
 
 def _pack(wire: Any) -> bytes:

@@ -109,7 +109,7 @@ def system_statistics(
         totals.depth += info.mailbox_depth
         totals.capacity += info.mailbox_capacity
         totals.running += info.running
-        totals.add_actor(info, core)
+        totals.add_actor(core)
     for class_name, dead in list(retired.groups.items()):
         key = (class_name, None)
         totals = groups.get(key)

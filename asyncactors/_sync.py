@@ -144,7 +144,17 @@ class BackgroundSystem(ActorSystem):
                 "from another thread, or 'await system.shutdown()' to drain it without "
                 "ending the thread"
             )
-        with self._stop_lock:
+        # Bounded too: at exit, a daemon thread's stop() may wait for ever (timeout=None).
+        if not self._stop_lock.acquire(timeout=_lock_timeout(give_up_after)):
+            _forget(self)
+            logger.error(
+                "%r did not stop within %s s: another thread's stop() is still draining it; "
+                "leaving its thread running",
+                self,
+                give_up_after,
+            )
+            return
+        try:
             if not self._up:
                 return
             self._up = False
@@ -169,6 +179,8 @@ class BackgroundSystem(ActorSystem):
                 raise
             _forget(self)
             self._end_loop()
+        finally:
+            self._stop_lock.release()
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """``ActorSystem.shutdown()``, on the system's own loop only; elsewhere use ``stop()``.
@@ -207,6 +219,12 @@ class BackgroundSystem(ActorSystem):
             "with 'async with'; use 'with asyncactors.start_background() as system:', "
             "or 'async with asyncactors.ActorSystem()' for a system on this loop"
         )
+
+
+def _lock_timeout(give_up_after: float | None) -> float:
+    """``give_up_after`` as ``Lock.acquire(timeout=...)`` takes it (-1: no limit)."""
+    wait = thread_timeout(give_up_after)
+    return -1 if wait is None else wait
 
 
 def _forget(system: BackgroundSystem) -> None:
@@ -266,8 +284,9 @@ def start_background(
 def stop_background_at_exit() -> None:
     """Stop the background system, if one is running, with a short drain.
 
-    Gives up on a loop that a blocking call keeps from shutting down, so that
-    the interpreter still exits.
+    Gives up on a loop that a blocking call keeps from shutting down, or that
+    another thread's ``stop()`` is still draining, so that the interpreter
+    still exits.
     """
     system = _system._background
     if isinstance(system, BackgroundSystem):
@@ -284,7 +303,7 @@ def get_sync(refs: ObjectRef[_T], *, timeout: float | None = None) -> _T: ...
 
 
 @overload
-def get_sync(refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -> list[Any]: ...
+def get_sync(refs: Sequence[ObjectRef[_T]], *, timeout: float | None = None) -> list[_T]: ...
 
 
 def get_sync(refs: Any, *, timeout: float | None = None) -> Any:
@@ -329,8 +348,8 @@ def _let_go_after_fork() -> None:
     Its loop thread did not survive the fork, so nothing runs that loop here:
     without this, calls to its actors would wait forever, ``start_background()``
     would refuse to start the child's own, and the child's exit would wait for
-    it in vain. Its asyncio loop is marked closed, so that calls through
-    handles and refs the child inherited fail with ``ActorDiedError``.
+    it in vain. Its loop is marked closed, so that calls through handles and
+    refs the child inherited fail with ``ActorDiedError``.
     """
     global _start_lock
     # Another thread of the parent may have held these at the fork.
@@ -342,10 +361,47 @@ def _let_go_after_fork() -> None:
     system._stop_lock = threading.Lock()
     system._up = False
     loop = system._loop
+    if loop is not None:
+        _closed_in_this_process(loop)
+
+
+def _closed_in_this_process(loop: asyncio.AbstractEventLoop) -> None:
+    """Have ``loop``, whose thread did not survive a fork, say it is closed and refuse work.
+
+    Not ``loop.close()``: it would unregister the loop's file descriptors from
+    the epoll instance the child shares with its parent (uvloop's close() also
+    refuses: the loop's copy says it runs).
+    """
     if isinstance(loop, asyncio.BaseEventLoop):
-        # Not loop.close(): it would unregister the loop's wakeup pipe from the
-        # epoll instance the child shares with its parent.
         loop._closed = True  # type: ignore[attr-defined]
+        return
+    # uvloop's closed flag is a C field, out of reach from Python; uvloop.Loop is
+    # a Python class over it, so the loop can become one of a subclass that says
+    # it is closed. Else call_soon_threadsafe() would queue work nothing runs.
+    loop.__class__ = _closed_twin(type(loop))
+
+
+def _refuse_closed(*args: object, **kwargs: object) -> Any:
+    raise RuntimeError("Event loop is closed")
+
+
+def _closed_twin(cls: type[asyncio.AbstractEventLoop]) -> type[asyncio.AbstractEventLoop]:
+    """A subclass of the loop class ``cls`` (of instances' layout) whose loops are closed."""
+    return type(
+        f"Forked{cls.__name__}",
+        (cls,),
+        {
+            "__slots__": (),
+            "__doc__": "A loop of the parent process, in a forked child: closed there.",
+            "is_closed": lambda self: True,
+            "close": lambda self: None,
+            "call_soon": _refuse_closed,
+            "call_soon_threadsafe": _refuse_closed,
+            "call_later": _refuse_closed,
+            "call_at": _refuse_closed,
+            "create_task": _refuse_closed,
+        },
+    )
 
 
 atexit.register(stop_background_at_exit)

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ._resources import ResourcePool
     from ._retired import Retired
     from ._statistics import SystemStatistics
+    from ._stuck import StuckCall
     from ._supervisor import Supervisor
-    from ._watchdog import StuckCall, Watchdog
+    from ._watchdog import Watchdog
 
 __all__ = [
     "ActorSystem",

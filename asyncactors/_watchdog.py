@@ -29,7 +29,6 @@ sampler never takes more than about 1% of the loop's time.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import math
 import sys
@@ -39,18 +38,18 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from types import CodeType, FrameType, SimpleNamespace
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from ._metrics import RunningCall
 from ._ref import ACCELERATED, ObjectRef, logger
 from ._types import ASYNC, SYNC
 
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from ._metrics import RunningCall
     from ._protocols import EngineCore, Host
+    from ._stuck import CallKind, LoopBlock, StuckCall
 
     # For type checking only: a Protocol class costs more to make than most classes.
     class _Pulse(Protocol):
@@ -65,9 +64,8 @@ if TYPE_CHECKING:
         def stop(self) -> None: ...
 
 
-__all__ = ["CallKind", "LoopBlock", "StuckCall", "Watchdog"]
+__all__ = ["Watchdog"]
 
-CallKind = Literal["sync", "async", "thread"]
 _KINDS: Final[dict[int, CallKind]] = {SYNC: "sync", ASYNC: "async"}
 
 
@@ -83,48 +81,20 @@ _POLLS_PER_BEAT: Final = 4
 _RECENT_BLOCKS: Final = 20
 
 
-@dataclass(frozen=True, slots=True)
-class StuckCall:
-    """A call that has been running for a while, as ``system.stuck_calls()`` reports it.
-
-    ``age_s`` is how long it has been running, to within the watchdog's sample
-    interval. ``kind`` is ``"async"`` (a coroutine: its await chain),
-    ``"thread"`` (``run_in_thread``: its thread's stack) or ``"sync"`` (a sync
-    method holding the loop right now). ``stack`` is formatted as a traceback's
-    lines, the method's frame first.
-    """
-
-    actor_id: int
-    class_name: str
-    name: str | None
-    method: str
-    kind: CallKind
-    age_s: float
-    stack: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LoopBlock:
-    """A method seen holding the event loop, from ``timestamp`` on, for ``held_s`` seconds
-    (to within the watchdog's tick: it is updated while the block lasts)."""
-
-    actor_id: int
-    class_name: str
-    name: str | None
-    method: str
-    held_s: float
-    timestamp: float
-    stack: tuple[str, ...]
-
-
-@dataclass(slots=True)
+# The monitor's own records: plain classes, as a dataclass costs about a
+# millisecond to make, and this module loads when the first actor system starts.
 class _Running:
     """What the loop thread runs, as the monitor saw it: an actor's code, called
     inline (``core`` set) or in ``task``, its frames outermost first."""
 
-    core: EngineCore | None
-    task: asyncio.Task[Any] | None
-    frames: list[FrameType]
+    __slots__ = ("core", "frames", "task")
+
+    def __init__(
+        self, core: EngineCore | None, task: asyncio.Task[Any] | None, frames: list[FrameType]
+    ) -> None:
+        self.core = core
+        self.task = task
+        self.frames = frames
 
     @property
     def key(self) -> tuple[object, object]:
@@ -134,28 +104,44 @@ class _Running:
         return (self.task, self.frames[0])
 
 
-@dataclass(slots=True)
 class _Streak:
-    key: tuple[object, object]
-    since: float
-    reported: bool = False
-    reported_at: float = 0.0
-    core: EngineCore | None = None
-    method: str = ""
-    stack: tuple[str, ...] = ()
+    """The loop has been held by the same code (``key``) since ``since``, and whether
+    (and as what) that was reported."""
+
+    __slots__ = ("core", "key", "method", "reported", "reported_at", "since", "stack")
+
+    def __init__(self, key: tuple[object, object], since: float) -> None:
+        self.key = key
+        self.since = since
+        self.reported = False
+        self.reported_at = 0.0
+        self.core: EngineCore | None = None
+        self.method = ""
+        self.stack: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
 class _Seen:
     """A running call the sampler saw, and when it first did."""
 
-    ref: weakref.ref[ObjectRef[Any]]
-    task: weakref.ref[asyncio.Task[Any]]
-    core: EngineCore
-    method: str
-    kind: CallKind
-    func: Any
-    since: float
+    __slots__ = ("core", "func", "kind", "method", "ref", "since", "task")
+
+    def __init__(
+        self,
+        ref: weakref.ref[ObjectRef[Any]],
+        task: weakref.ref[asyncio.Task[Any]],
+        core: EngineCore,
+        method: str,
+        kind: CallKind,
+        func: Any,
+        since: float,
+    ) -> None:
+        self.ref = ref
+        self.task = task
+        self.core = core
+        self.method = method
+        self.kind = kind
+        self.func = func
+        self.since = since
 
 
 class _ThreadPulse:
@@ -210,9 +196,11 @@ class _ThreadPulse:
                 seen = self._beats
                 changed = now
             elif now - changed >= stale_s:
+                # As the C monitor: any exception, from on_stale() or from bool() of
+                # its answer, SystemExit too (which a thread would drop unsaid).
                 try:
-                    go_on = on_stale()
-                except Exception as exc:
+                    go_on = bool(on_stale())
+                except BaseException as exc:
                     # What PyErr_WriteUnraisable gives the hook, as the C monitor's does.
                     report = SimpleNamespace(
                         exc_type=type(exc),
@@ -275,7 +263,10 @@ class Watchdog:
         self.recent: deque[LoopBlock] = deque(maxlen=_RECENT_BLOCKS)
         # id(call) -> the call and when the sampler first saw it running.
         self._seen: dict[int, _Seen] = {}
-        self._next_sample = 0.0
+        # The first sample one interval after the start, not at once: no call can have
+        # been running for long then, and a program that ends sooner (a script, a test)
+        # never loads what sampling needs (the engine's records of running calls).
+        self._next_sample = time.monotonic() + self._sample_s
         # The round of samples under way: the actors' ids (not the actors, which the
         # round would keep alive once dead), how far it got, what it found and what
         # it has cost.
@@ -378,7 +369,9 @@ class Watchdog:
                 self._streak = _Streak(running.key, now) if running is not None else None
             else:
                 self._check(now)
-        except Exception:
+        except BaseException:
+            # On the monitor's thread, where SystemExit ends nothing but the monitor:
+            # reported as any failure, rather than left to the monitor's last resort.
             logger.exception("the actor system's watchdog failed; loop blocks go unreported")
             return False
         return True
@@ -398,7 +391,9 @@ class Watchdog:
             # Still held: the dashboard shows how long, to within a tick.
             last = self.recent[-1] if self.recent else None
             if last is not None and last.timestamp == streak.reported_at:
-                self.recent[-1] = dataclasses.replace(last, held_s=held)
+                from dataclasses import replace  # loaded with LoopBlock
+
+                self.recent[-1] = replace(last, held_s=held)
             return
         if held < self.threshold:
             return
@@ -417,6 +412,9 @@ class Watchdog:
         streak.core, streak.method, streak.stack = core, method, stack
         self.blocks += 1
         streak.reported_at = time.time() - held
+        # Here, not at import: a dataclass costs about a millisecond to make.
+        from ._stuck import LoopBlock
+
         self.recent.append(
             LoopBlock(
                 core.actor_id, core.spec.name, core.name, method, held, streak.reported_at, stack
@@ -463,6 +461,8 @@ class Watchdog:
 
     def stuck_calls(self, older_than_s: float) -> list[StuckCall]:
         """Running calls first seen at least ``older_than_s`` seconds ago, oldest first."""
+        from ._stuck import StuckCall  # see _check
+
         now = time.monotonic()
         out: list[StuckCall] = []
         for seen in list(self._seen.values()):

@@ -18,6 +18,7 @@ from asyncactors import (
     ActorState,
     DeadlockError,
     MailboxFullError,
+    ObjectRef,
     TaskCancelledError,
     get_runtime_context,
 )
@@ -281,6 +282,28 @@ async def test_a_batch_that_is_not_full_runs_once_its_oldest_item_has_waited() -
         assert await first == (1, 2)
         assert loop.time() - start >= 0.019
         assert await second == (2, 2)
+
+
+async def test_a_partial_batch_after_a_full_one_waits_its_whole_timeout() -> None:
+    """The timer a full batch leaves armed does not run the next batch early: that
+    batch runs batch_wait_timeout_s after its own first item."""
+
+    @asyncactors.remote
+    class Pairs:
+        @asyncactors.batch(max_batch_size=2, batch_wait_timeout_s=0.05)
+        def f(self, items: list[int]) -> list[tuple[int, int]]:
+            return [(i, len(items)) for i in items]
+
+    async with asyncactors.ActorSystem():
+        p = Pairs.remote()
+        await p
+        loop = asyncio.get_running_loop()
+        # Full at once: its wait, due in 0.05 s, is left to expire.
+        assert await asyncactors.get([p.f.remote(1), p.f.remote(2)]) == [(1, 2), (2, 2)]
+        await asyncio.sleep(0.03)
+        start = loop.time()
+        assert await p.f.remote(3) == (3, 1)
+        assert loop.time() - start >= 0.049
 
 
 async def test_a_zero_timeout_batches_what_arrived_in_the_same_loop_iteration() -> None:
@@ -1422,23 +1445,29 @@ def _settles() -> list[Any]:
     return found
 
 
-def _pending_item(loop: asyncio.AbstractEventLoop, waiters: Any) -> engine.Item:
-    item: engine.Item = engine.Item()
+def _pending_item(
+    loop: asyncio.AbstractEventLoop, awaits: int = 1, kind: type[Any] = engine.Item
+) -> Any:
+    """A pending item, awaited ``awaits`` times here (outside an actor): each await's
+    waiter is among its ``_waiters``."""
+    item = object.__new__(kind)
     item._loop = loop
     item._state = 0
-    item._waiters = waiters
+    item._waiters = None
     item._log = None
+    for _ in range(awaits):
+        ObjectRef.__await__(item)
     return item
 
 
 @pytest.mark.parametrize("settle", _settles())
 async def test_settle_resolves_plain_items_until_one_needs_more(settle: Any) -> None:
     """settle() (C and Python) resolves each item of the item type awaited once, with a
-    result that is no exception, and its future; it stops at the first other item (of
+    result that is no exception, and its waiter; it stops at the first other item (of
     another type, awaited twice or not at all, or failed by its result) and says where."""
     loop = asyncio.get_running_loop()
-    futures = [loop.create_future() for _ in range(3)]
-    plain = [_pending_item(loop, f) for f in futures]
+    plain = [_pending_item(loop) for _ in range(3)]
+    waiters = [i._waiters for i in plain]
     results: list[Any] = ["a", "b", "c"]
     assert settle(plain, results, 0, engine.Item) == 3
     assert [(i._state, i._value, i._waiters) for i in plain] == [
@@ -1446,19 +1475,16 @@ async def test_settle_resolves_plain_items_until_one_needs_more(settle: Any) -> 
         (OK, "b", None),
         (OK, "c", None),
     ]
-    assert [f.result() for f in futures] == results
+    assert [w.result() for w in waiters] == results
 
-    twice = _pending_item(loop, [loop.create_future(), loop.create_future()])
-    unawaited = _pending_item(loop, None)
-    failing = _pending_item(loop, loop.create_future())
-    other = object.__new__(engine.Call)
-    other._state = 0
-    other._waiters = loop.create_future()
+    twice = _pending_item(loop, 2)
+    unawaited = _pending_item(loop, 0)
+    failing = _pending_item(loop)
+    other = _pending_item(loop, kind=engine.Call)
     for odd, result in ((twice, 1), (unawaited, 1), (failing, ValueError("v")), (other, 1)):
-        first = _pending_item(loop, loop.create_future())
-        items = [first, odd, _pending_item(loop, loop.create_future())]
+        items = [_pending_item(loop), odd, _pending_item(loop)]
         assert settle(items, [0, result, 2], 0, engine.Item) == 1
-        assert first._state == OK
+        assert items[0]._state == OK
         assert not odd._state
         assert not items[2]._state
         # From just after the odd one, the rest is settled.
@@ -1470,13 +1496,12 @@ async def test_settle_resolves_plain_items_until_one_needs_more(settle: Any) -> 
 async def test_settle_gives_the_result_to_an_item_whose_awaiter_was_cancelled(
     settle: Any,
 ) -> None:
-    """An item whose awaiting future was cancelled still gets its result, silently, and
+    """An item whose awaiter's waiter was cancelled still gets its result, silently, and
     settle() goes on to the next."""
     loop = asyncio.get_running_loop()
-    cancelled = loop.create_future()
-    cancelled.cancel()
-    after = loop.create_future()
-    items = [_pending_item(loop, cancelled), _pending_item(loop, after)]
+    items = [_pending_item(loop), _pending_item(loop)]
+    items[0]._waiters.cancel()
+    after = items[1]._waiters
     assert settle(items, [1, 2], 0, engine.Item) == 2
     assert items[0]._state == OK
     assert items[0]._value == 1

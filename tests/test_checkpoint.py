@@ -176,6 +176,39 @@ async def test_unencodable_attribute_is_named() -> None:
         assert isinstance(e.value.__cause__, TypeError)
 
 
+class Sweeping:
+    """Keeps a task its __init__ started, or a handle: neither can be saved."""
+
+    def __init__(self, peer: Any = None) -> None:
+        if peer is None:
+            self.sweeper = asyncio.create_task(asyncio.Event().wait())
+        else:
+            self.peer = peer
+
+    def ping(self) -> str:
+        return "pong"
+
+
+async def test_an_unsaveable_task_or_handle_is_named_as_the_program_knows_it() -> None:
+    """The error names the actor and the value's type as the program made it: asyncio.Task,
+    not the engine's ActorTask that an actor's tasks are; asyncactors.ActorHandle, not its
+    private module's per-class handle."""
+    cls = asyncactors.remote(checkpoint_store=MemoryStore(), checkpoint_every=1)(Sweeping)
+    async with ActorSystem():
+        lone = cls.options(name="lone").remote()
+        with pytest.raises(
+            CheckpointError,
+            match=r"^actor Sweeping\(id=\d+, name='lone'\) ran the call but could not save its "
+            r"state: attribute 'sweeper' of Sweeping: asyncio\.Task is not serialisable ",
+        ):
+            await lone.ping.remote()
+        paired = cls.remote(lone)
+        with pytest.raises(
+            CheckpointError, match=r"'peer' of Sweeping: asyncactors\.ActorHandle is not "
+        ):
+            await paired.ping.remote()
+
+
 # -- a failed save rolls the actor back -----------------------------------------------
 
 runs: list[str] = []

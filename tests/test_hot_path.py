@@ -14,6 +14,7 @@ import asyncactors
 from asyncactors._backends._local.call import Call
 from asyncactors._backends._local.common import YIELD, ColdField
 from asyncactors._backends._local.dispatch import Dispatch
+from asyncactors._ref import WAITER
 from asyncactors._specs import MethodSpec
 from asyncactors._types import SYNC
 
@@ -104,7 +105,7 @@ class Gate:
 
 @pytest.mark.parametrize("fail", [False, True])
 async def test_a_lone_awaiter_joined_by_others_all_get_the_outcome(fail: bool) -> None:
-    """A ref awaited by one task (its future kept alone), then watched by wait(), awaited
+    """A ref awaited by one task (its waiter kept alone), then watched by wait(), awaited
     by a second task and mirrored by future(), gives every one of them the outcome."""
 
     async def outcome(aw: Any) -> Any:
@@ -132,13 +133,13 @@ async def test_a_lone_awaiter_joined_by_others_all_get_the_outcome(fail: bool) -
 
 
 async def test_a_lone_awaiter_gets_the_exception() -> None:
-    """A ref awaited by one task alone (its future kept without a list) gets the failure."""
+    """A ref awaited by one task alone (its waiter kept without a list) gets the failure."""
     async with asyncactors.ActorSystem():
         gate = Gate.options(max_concurrency=2).remote()
         ref = gate.wait_open.remote(True)
         waiter = asyncio.create_task(asyncactors.get(ref))
         await asyncio.sleep(0)
-        assert isinstance(ref._waiters, asyncio.Future)  # alone, not in a list
+        assert type(ref._waiters) is WAITER  # alone, not in a list
         await gate.open.remote()
         with pytest.raises(ValueError, match="failed"):
             await waiter

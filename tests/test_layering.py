@@ -22,6 +22,7 @@ LAYERS: list[list[str]] = [
         "_backoff",
         "_types",
         "_info",
+        "_stuck",
         "_signature",
         "_mailbox",
         "_state",

@@ -172,22 +172,40 @@ def test_a_stopped_pulse_does_not_start(new_pulse: Callable[[], Any]) -> None:
     assert not pulse.running
 
 
+class _Falsy:
+    """An answer whose truth cannot be told: bool() of it raises."""
+
+    def __bool__(self) -> bool:
+        raise ZeroDivisionError("in bool() of on_stale's answer")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ZeroDivisionError, SystemExit, KeyboardInterrupt, "answer"],
+    ids=["Exception", "SystemExit", "KeyboardInterrupt", "bool-of-answer"],
+)
 def test_an_error_in_on_stale_is_reported_and_stops_the_monitor(
-    new_pulse: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+    new_pulse: Callable[[], Any], monkeypatch: pytest.MonkeyPatch, error: Any
 ) -> None:
-    """An exception from on_stale() goes to sys.unraisablehook, and the monitor ends."""
-    reported: list[BaseException | None] = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(u.exc_value))
+    """Any exception from on_stale() (a BaseException too, or from bool() of its answer)
+    goes to sys.unraisablehook with on_stale as the object, and the monitor ends."""
+    reported: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
     pulse = new_pulse()
 
-    def broken() -> bool:
-        raise ZeroDivisionError("in on_stale")
+    def broken() -> Any:
+        if error == "answer":
+            return _Falsy()
+        raise error("in on_stale")
 
     pulse.start(POLL_S, STALE_S / 5, broken)
-    until(lambda: not pulse.running)
-    assert not pulse.running
-    assert len(reported) == 1
-    assert isinstance(reported[0], ZeroDivisionError)
+    assert until(lambda: bool(reported) and not pulse.running)
+    pulse.stop()
+    (report,) = reported
+    expected = ZeroDivisionError if error == "answer" else error
+    assert type(report.exc_value) is expected
+    assert report.exc_type is expected
+    assert report.object is broken
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks at threads in /proc")

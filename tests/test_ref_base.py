@@ -7,6 +7,7 @@ runs them (with the ref, batch and deadlock tests) again with ASYNCACTORS_NO_EXT
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ctypes
 import gc
 import importlib.util
@@ -333,10 +334,12 @@ def test_a_second_copy_of_the_ref_module_gets_the_python_base() -> None:
         "async def main():\n"
         "    ref = first.ObjectRef(asyncio.get_running_loop())\n"
         "    ref.__await__()\n"
-        "    return ref._log is first._SEEN\n"
-        "print(first.ACCELERATED, second.ACCELERATED, asyncio.run(main()))\n"
+        "    one = type(ref._waiters) is first.WAITER is asyncactors._speedups.Waiter\n"
+        "    return ref._log is first._SEEN, one\n"
+        "print(first.ACCELERATED, second.ACCELERATED, *asyncio.run(main()))\n"
     )
-    assert out.split() == ["True", "False", "True"]
+    # The first copy's waiters are of the type it knows, which the second shares.
+    assert out.split() == ["True", "False", "True", "True"]
 
 
 _SUBINTERPRETER = """
@@ -461,7 +464,7 @@ def test_in_a_forked_child_the_parents_loop_is_not_running(fork: Any) -> None:
             says_running = asyncio._get_running_loop() is not None
             try:
                 waiting = ref.__await__().send(None)
-                if says_running and isinstance(waiting, asyncio.Future):
+                if says_running and asyncio.isfuture(waiting):  # it waits
                     code = 10
             except RuntimeError as exc:
                 if not says_running:
@@ -538,18 +541,40 @@ class _OwnFutures(asyncio.SelectorEventLoop):
         return super().create_future()
 
 
+class _LetThrough:
+    """An actor, as far as ``await ref`` sees one: its engine lets every wait through."""
+
+    def blocking_wait(self, ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> Any:
+        return iter(fut)
+
+
 @pytest.mark.parametrize("kind", [_OwnFutures, asyncio.SelectorEventLoop])
-def test_await_on_loops_of_other_kinds(kind: type[asyncio.AbstractEventLoop]) -> None:
-    """A loop's own create_future is used for the waiter; a plain loop's is not called."""
+def test_await_in_an_actor_uses_a_loops_own_create_future(
+    kind: type[asyncio.AbstractEventLoop],
+) -> None:
+    """Inside an actor the waiter is a future of the loop: a loop's own create_future
+    makes it; a plain loop's is not called."""
     _OwnFutures.made = 0
-    assert _await_one_on(kind()) == "ok"
+    assert _await_one_on(kind(), _LetThrough()) == "ok"
     assert _OwnFutures.made == (1 if kind is _OwnFutures else 0)
 
 
-def _await_one_on(loop: asyncio.AbstractEventLoop) -> Any:
+@pytest.mark.parametrize("kind", [_OwnFutures, asyncio.SelectorEventLoop])
+def test_await_outside_an_actor_waits_on_a_waiter_of_the_base(
+    kind: type[asyncio.AbstractEventLoop],
+) -> None:
+    """Outside an actor the C base waits on its own Waiter (no future of the loop); the
+    Python base on a future of the loop's create_future."""
+    _OwnFutures.made = 0
+    assert _await_one_on(kind()) == "ok"
+    assert _OwnFutures.made == (1 if kind is _OwnFutures and not _ref.ACCELERATED else 0)
+
+
+def _await_one_on(loop: asyncio.AbstractEventLoop, actor: Any = None) -> Any:
     async def main() -> Any:
         ref: ObjectRef[str] = ObjectRef(asyncio.get_running_loop())
         asyncio.get_running_loop().call_soon(ref._set_result, "ok")
+        _ref.actor_var.set(actor)  # in this task's context only
         return await ref
 
     try:
@@ -565,12 +590,314 @@ def test_a_create_future_assigned_to_the_loop_class_later_is_used() -> None:
         pass
 
     made: list[str] = []
-    assert _await_one_on(Patched()) == "ok"  # remembered: makes plain futures
+    assert _await_one_on(Patched(), _LetThrough()) == "ok"  # remembered: makes plain futures
 
     def create_future(self: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         made.append("patched")
         return asyncio.Future(loop=self)
 
     Patched.create_future = create_future  # type: ignore[method-assign]
-    assert _await_one_on(Patched()) == "ok"
+    assert _await_one_on(Patched(), _LetThrough()) == "ok"
     assert made == ["patched"]
+
+
+# -- what an await waits on: a Waiter (C base) or a future (Python base) ----------
+# Both must be, to asyncio and to the awaiting code, what a future of the loop is.
+
+
+@asyncactors.remote
+class Gate:
+    """A call that runs until opened: ``wait()`` returns once ``open()`` is called."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+
+    async def wait(self) -> str:
+        await self.opened.wait()
+        return "through"
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+async def _cancel_message(ref: ObjectRef[Any]) -> Any:
+    try:
+        await ref
+    except asyncio.CancelledError as exc:
+        return exc.args
+    raise AssertionError("not cancelled")
+
+
+async def test_cancelling_a_task_awaiting_a_ref_stops_the_await_at_once_not_the_call() -> None:
+    """The cancelled task gets CancelledError (with the cancel's message) at its await in
+    the next loop iteration; the call goes on, and a later await gets its value."""
+    async with ActorSystem():
+        g = Gate.remote()
+        ref = g.wait.remote()
+        task = asyncio.ensure_future(_cancel_message(ref))
+        await asyncio.sleep(0)
+        task.cancel("enough")
+        await asyncio.sleep(0)
+        assert task.done()
+        assert task.result() == ("enough",)
+        assert not ref.done()
+        await g.open.remote()
+        assert await ref == "through"
+
+
+async def test_a_task_that_cancels_itself_then_awaits_a_ref_is_cancelled_at_the_await() -> None:
+    """A Task cancelled while it runs cancels the waiter it then waits on, with the message."""
+
+    async def cancel_self_then_await(ref: ObjectRef[Any]) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel("self")
+        return await _cancel_message(ref)
+
+    ref: ObjectRef[str] = ObjectRef(asyncio.get_running_loop())
+    assert await asyncio.ensure_future(cancel_self_then_await(ref)) == ("self",)
+    ref._set_result("later")  # its waiter, cancelled, ignores it
+    assert await ref == "later"
+
+
+async def test_every_awaiter_of_a_ref_gets_its_value() -> None:
+    """Several tasks awaiting one ref each get its value, whatever it is: a tuple, None,
+    or an exception returned (not raised)."""
+    for value in [(1, 2), None, ValueError("returned")]:
+        ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+        tasks = [asyncio.ensure_future(_await(ref)) for _ in range(3)]
+        await asyncio.sleep(0)
+        ref._set_result(value)
+        assert [await t for t in tasks] == [value] * 3
+
+
+async def test_every_awaiter_of_a_failed_ref_gets_its_error_with_its_own_traceback() -> None:
+    """Each awaiter gets the ref's exception, its traceback starting where it was raised
+    (as a future gives it): one await's frames do not pile up on the next's."""
+    ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+    tasks = [asyncio.ensure_future(_await(ref)) for _ in range(2)]
+    await asyncio.sleep(0)
+    try:
+        raise KeyError("lost")
+    except KeyError as exc:
+        raised = exc
+    ref._set_exception(raised)
+    lengths = []
+    for t in tasks:
+        with pytest.raises(KeyError) as info:
+            await t
+        assert info.value is raised
+        lengths.append(len(info.traceback))
+    assert lengths[0] == lengths[1]
+
+
+async def test_wait_for_gather_and_shield_take_a_ref() -> None:
+    """asyncio.wait_for times an await of a ref out without failing the ref (at once with
+    timeout 0, or later), and gives its value in time; gather and shield take refs too."""
+    loop = asyncio.get_running_loop()
+    ref: ObjectRef[str] = ObjectRef(loop)
+    for timeout in (0, 0.001):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ref, timeout)
+    assert not ref.done()
+    loop.call_soon(ref._set_result, "kept")
+    assert await asyncio.wait_for(ref, 5) == "kept"
+    other: ObjectRef[str] = ObjectRef(loop)
+    loop.call_soon(other._set_result, "other")
+    assert await asyncio.gather(ref, other, _await(other)) == ["kept", "other", "other"]
+
+    shielded: ObjectRef[str] = ObjectRef(loop)
+    inner = asyncio.ensure_future(shielded)
+    outer = asyncio.ensure_future(asyncio.shield(inner))
+    await asyncio.sleep(0)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    shielded._set_result("shielded")
+    assert await inner == "shielded"
+
+
+async def test_a_ref_awaited_then_cancelled_is_seen_and_its_failure_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Awaiting a pending ref marks its failure as seen, even once that await is cancelled."""
+    ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+    task = asyncio.ensure_future(_await(ref))
+    await asyncio.sleep(0)
+    assert ref._log is _ref._SEEN
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    ref._set_exception(RuntimeError("unseen?"))
+    del ref
+    gc.collect()
+    assert "nobody awaited" not in caplog.text
+
+
+async def test_a_task_waiting_on_a_ref_can_be_looked_at() -> None:
+    """While it waits on a ref, a task is current in its own code, listed by all_tasks(),
+    waits on the ref's waiter, and has a repr and a stack."""
+    loop = asyncio.get_running_loop()
+    ref: ObjectRef[str] = ObjectRef(loop)
+    seen: list[Any] = []
+
+    async def waiting() -> str:
+        seen.append(asyncio.current_task())
+        value = await ref
+        seen.append(asyncio.current_task())
+        return value
+
+    task = asyncio.ensure_future(waiting())
+    await asyncio.sleep(0)
+    assert task in asyncio.all_tasks()
+    waiter = task._fut_waiter  # type: ignore[attr-defined]
+    assert waiter is ref._waiters
+    assert type(waiter) is _ref.WAITER
+    assert asyncio.isfuture(waiter)
+    assert asyncio.futures._get_loop(waiter) is loop  # type: ignore[attr-defined]
+    assert "wait_for=" in repr(task)
+    assert len(task.get_stack()) == 1
+    ref._set_result("looked at")
+    assert await task == "looked at"
+    assert seen == [task, task]
+
+
+_where: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="unset")
+
+
+async def test_a_task_resumes_from_awaiting_a_ref_in_its_own_context() -> None:
+    """The code after ``await ref`` runs in its task's context, not in the resolver's."""
+
+    async def waiting(ref: ObjectRef[str]) -> tuple[str, str]:
+        _where.set("task")
+        value = await ref
+        return value, _where.get()
+
+    loop = asyncio.get_running_loop()
+    ref: ObjectRef[str] = ObjectRef(loop)
+    task = asyncio.ensure_future(waiting(ref))
+    await asyncio.sleep(0)
+    elsewhere = contextvars.copy_context()
+    elsewhere.run(_where.set, "resolver")
+    loop.call_soon(ref._set_result, "value", context=elsewhere)
+    assert await task == ("value", "task")
+
+
+def test_on_uvloop_a_ref_is_awaited_cancelled_and_awaited_again() -> None:
+    """uvloop (whose tasks are asyncio's) waits on a ref's waiter as asyncio's loop does."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> tuple[Any, Any]:
+        loop = asyncio.get_running_loop()
+        ref: ObjectRef[str] = ObjectRef(loop)
+        task = asyncio.ensure_future(_cancel_message(ref))
+        await asyncio.sleep(0)
+        task.cancel("uv")
+        message = await task
+        loop.call_soon(ref._set_result, "uv value")
+        return message, await ref
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(main()) == (("uv",), "uv value")
+
+
+async def test_a_python_task_awaits_a_ref_and_is_cancelled_at_its_await() -> None:
+    """asyncio's pure-Python Task waits on a ref's waiter too (its generic path)."""
+    loop = asyncio.get_running_loop()
+    py_task: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
+    ref: ObjectRef[str] = ObjectRef(loop)
+    task = py_task(_await(ref), loop=loop)
+    await asyncio.sleep(0)
+    ref._set_result("from python")
+    assert await task == "from python"
+    ref = ObjectRef(loop)
+    task = py_task(_cancel_message(ref), loop=loop)
+    await asyncio.sleep(0)
+    task.cancel("py")
+    assert await task == ("py",)
+
+
+async def test_an_awaits_waiter_is_a_future_to_those_who_drive_it_by_hand() -> None:
+    """What an await yields has the Future API: callbacks (with their context, removable),
+    done/result/exception, cancel(msg), and the await then ends with the outcome."""
+    loop = asyncio.get_running_loop()
+    ref: ObjectRef[tuple[int, int]] = ObjectRef(loop)
+    it = ref.__await__()
+    waiter = next(it)
+    assert waiter._asyncio_future_blocking
+    with pytest.raises(RuntimeError, match="await wasn't used with future"):
+        it.send("a value")  # type: ignore[attr-defined]  # not done: no second yield
+    assert not waiter.done()
+    assert not waiter.cancelled()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.result()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.exception()
+    with pytest.raises(TypeError):
+        waiter.add_done_callback()
+    with pytest.raises(TypeError):
+        waiter.add_done_callback(print, ctx=None)
+    calls: list[Any] = []
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "in ctx")
+    waiter.add_done_callback(lambda w: calls.append((w, var.get())), context=ctx)
+    waiter.add_done_callback(calls.append)
+    waiter.add_done_callback(calls.append)
+    assert waiter.remove_done_callback(calls.append) == 2
+    ref._set_result((1, 2))
+    assert waiter.done()
+    assert waiter.result() == (1, 2)
+    assert waiter.exception() is None
+    await asyncio.sleep(0)
+    assert calls == [(waiter, "in ctx")]
+    waiter.add_done_callback(calls.append)  # done: called soon
+    await asyncio.sleep(0)
+    assert calls[1] is waiter
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value == (1, 2)
+
+    ref = ObjectRef(loop)
+    it = ref.__await__()
+    waiter = next(it)
+    assert waiter.cancel("stop")
+    assert not waiter.cancel()
+    assert waiter.cancelled()
+    assert waiter.done()
+    for ask in (waiter.result, waiter.exception, lambda: next(it)):
+        with pytest.raises(asyncio.CancelledError, match="stop"):
+            ask()
+    assert not ref.done()
+    ref._set_result((3, 4))
+    assert await ref == (3, 4)
+
+
+async def test_a_ref_in_a_cycle_through_an_awaits_waiter_is_collected() -> None:
+    """ref -> its waiter -> a callback -> ref is found by the garbage collector."""
+    ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+    it = ref.__await__()
+    waiter = next(it)
+
+    def callback(w: Any, me: ObjectRef[Any] = ref) -> None:
+        pass
+
+    waiter.add_done_callback(callback)
+    dead = weakref.ref(ref)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del ref, it, waiter, callback
+        assert dead() is not None  # held by its cycle only
+        gc.collect()
+        assert dead() is None
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@needs_c
+def test_the_waiter_type_cannot_be_made_from_python() -> None:
+    """Only an await makes a Waiter."""
+    with pytest.raises(TypeError):
+        _ref.WAITER()

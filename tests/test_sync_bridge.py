@@ -17,7 +17,7 @@ import asyncactors
 from asyncactors import ActorDiedError, GetTimeoutError, ObjectRef, _system
 from asyncactors._sync import BackgroundSystem
 
-from ._loop import monitor_thread_alive, monitor_thread_gone
+from ._loop import monitor_thread_alive, monitor_thread_gone, until
 
 
 @asyncactors.remote
@@ -279,6 +279,49 @@ def test_stop_is_idempotent_from_several_threads(system: BackgroundSystem) -> No
     assert all(r.done() for r in refs)
 
 
+@asyncactors.remote
+class Waiter:
+    async def wait(self, opened: asyncio.Event, entered: threading.Event) -> str:
+        entered.set()
+        await opened.wait()
+        return "through"
+
+
+def test_a_stop_during_another_threads_stop_returns_once_the_system_has_stopped(
+    system: BackgroundSystem,
+) -> None:
+    """A second thread's stop() while a first one drains a running call waits for that drain
+    (it returned at once, the system still running) and neither raises nor closes twice."""
+    opened, entered = asyncio.Event(), threading.Event()
+    ref = Waiter.remote().wait.remote(opened, entered)
+    assert entered.wait(5)
+    seen: list[object] = []
+
+    def stop() -> None:
+        try:
+            system.stop()
+            assert system._thread is not None
+            seen.append((system.closed, ref.done(), system._thread.is_alive()))
+        except BaseException as exc:  # pragma: no cover - what the test fails on
+            seen.append(exc)
+
+    first = threading.Thread(target=stop)
+    second = threading.Thread(target=stop)
+    first.start()
+    try:
+        assert until(lambda: system._closing)  # the first stop() is draining
+        second.start()
+        second.join(0.05)  # without waiting for the first, it would have returned by now
+        assert not seen
+    finally:
+        system.loop.call_soon_threadsafe(opened.set)
+        for t in (first, second):
+            if t.ident is not None:
+                t.join(5)
+    assert seen == [(True, True, False)] * 2
+    assert ref.result(timeout=0) == "through"
+
+
 def test_stop_inside_an_actor_is_refused(system: BackgroundSystem) -> None:
     """stop() on the system's own loop thread raises instead of waiting for itself."""
 
@@ -466,6 +509,44 @@ def test_exit_does_not_hang_on_a_blocked_background_loop(tmp_path: Any) -> None:
     assert "did not stop within 0.7 s: a sync method blocks its event loop" in proc.stderr
 
 
+def test_exit_does_not_wait_for_ever_for_a_daemon_threads_stop(tmp_path: Any) -> None:
+    """At exit, a stop() under way in a daemon thread, draining with no timeout a call that
+    never ends, is given up on after the exit's bound too (the exit waited for it for ever)."""
+    script = tmp_path / "stopping.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            import logging
+            import threading
+            import time
+            import asyncactors
+
+            logging.basicConfig()
+
+            @asyncactors.remote
+            class Hanger:
+                async def hang(self, entered):
+                    entered.set()
+                    await asyncio.Event().wait()
+
+            system = asyncactors.start_background(shutdown_timeout=0.01)
+            entered = threading.Event()
+            Hanger.remote().hang.remote(entered)
+            entered.wait(10)
+            threading.Thread(target=system.stop, daemon=True).start()
+            while system._running:
+                time.sleep(0.001)
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "did not stop within 0.52 s: another thread's stop() is still draining it" in proc.stderr
+
+
 def test_a_background_system_with_an_infinite_timeout_stops_at_exit(
     system: BackgroundSystem,
 ) -> None:
@@ -477,14 +558,18 @@ def test_a_background_system_with_an_infinite_timeout_stops_at_exit(
     assert not system._running
 
 
-def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) -> None:
-    """In a forked child (no loop thread there) calls fail at once, a new system starts, and
-    the exit does not wait for the parent's."""
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any, loop: str) -> None:
+    """In a forked child (no loop thread there) calls and refs in flight at the fork fail at
+    once, a new system starts, and the exit does not wait for the parent's; on uvloop too,
+    where calls were queued on a loop nothing runs and waited until their timeout."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
     script = tmp_path / "forks.py"
     script.write_text(
         textwrap.dedent(
             """
-            import os, sys, time, warnings
+            import asyncio, os, sys, time, warnings
             import asyncactors
 
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork() with threads
@@ -496,21 +581,25 @@ def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) 
                 def incr(self):
                     self.n += 1
                     return self.n
+                async def hold(self):
+                    await asyncio.Event().wait()
 
-            system = asyncactors.start_background()
+            system = asyncactors.start_background(loop=sys.argv[1])
             c = Counter.remote()
             assert c.incr.remote().result(5) == 1
+            held = c.hold.remote()
             pid = os.fork()
             if pid == 0:
-                try:
-                    c.incr.remote().result(5)
-                except asyncactors.ActorDiedError as exc:
-                    print("inherited:", exc, flush=True)
+                for ref in (lambda: c.incr.remote(), lambda: held):
+                    try:
+                        ref().result(1)
+                    except asyncactors.ActorDiedError as exc:
+                        print("inherited:", exc, flush=True)
                 try:
                     Counter.remote()
                 except RuntimeError:
                     print("new actor: refused", flush=True)
-                with asyncactors.start_background():
+                with asyncactors.start_background(loop=sys.argv[1]):
                     print("own system:", Counter.remote().incr.remote().result(5), flush=True)
                 system.stop()
                 print("stopped", flush=True)
@@ -518,22 +607,27 @@ def test_a_forked_child_lets_go_of_its_parents_background_system(tmp_path: Any) 
             start = time.monotonic()
             _, status = os.waitpid(pid, 0)
             print("child exit", status, time.monotonic() - start < 5, flush=True)
-            print("parent:", c.incr.remote().result(5), flush=True)
+            print("parent:", c.incr.remote().result(5), held.cancel(), flush=True)
             system.stop()
             """
         )
     )
     proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, str(script), loop],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
+        "inherited: actor Counter(id=1) is unreachable: its event loop is closed",
         "inherited: actor Counter(id=1) is unreachable: its event loop is closed",
         "new actor: refused",
         "own system: 1",
         "stopped",
         "child exit 0 True",
-        "parent: 2",
+        "parent: 2 True",
     ], proc.stderr
     assert "did not stop" not in proc.stderr
 

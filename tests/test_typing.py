@@ -207,6 +207,13 @@ async def main(ref: ObjectRef[int], box: ActorHandle[Box[str]]) -> None:
     reveal_type(asyncactors.typed(t).words.remote("a"))  # N: Revealed type is "asyncactors._stream.StreamRef[str]"
 
 
+async def gathered(ints: list[ObjectRef[int]], text: ObjectRef[str]) -> None:
+    reveal_type(await asyncactors.get(ints))  # N: Revealed type is "list[int]"
+    reveal_type(await asyncactors.get([ints[0], text]))  # N: Revealed type is "list[object]"
+    reveal_type(await asyncactors.wait(ints))  # N: Revealed type is "tuple[list[asyncactors._ref.ObjectRef[int]], list[asyncactors._ref.ObjectRef[int]]]"
+    reveal_type(asyncactors.get_sync(ints))  # N: Revealed type is "list[int]"
+
+
 """ + LOCAL_ACTOR.format(twice='Revealed type is "int"', later='Revealed type is "int"')
 
 MYPY_WRONG = """\
@@ -272,6 +279,11 @@ async def main() -> None:
     reveal_type(t.words.remote("a"))  # N: Type of "t.words.remote("a")" is "StreamRef[str]"
     reveal_type(await t.words.remote("a"))  # N: Type of "await t.words.remote("a")" is "list[str]"
     reveal_type(t.pair.remote())  # N: Type of "t.pair.remote()" is "list[ObjectRef[Any]]"
+
+
+async def gathered(ints: list[asyncactors.ObjectRef[int]]) -> None:
+    reveal_type(await asyncactors.get(ints))  # N: Type of "await asyncactors.get(ints)" is "list[int]"
+    reveal_type(await asyncactors.wait(ints))  # N: Type of "await asyncactors.wait(ints)" is "tuple[list[ObjectRef[int]], list[ObjectRef[int]]]"
 
 
 """ + LOCAL_ACTOR.format(

@@ -21,7 +21,7 @@ import asyncactors
 from asyncactors import ActorSystem, StuckCall, _system, _watchdog
 from asyncactors._ref import ACCELERATED
 
-from ._loop import monitor_thread_alive, monitor_thread_gone
+from ._loop import monitor_thread_alive, monitor_thread_gone, until
 
 # Short, so that the tests are quick; the blocks below last several times longer.
 THRESHOLD = 0.04
@@ -355,3 +355,37 @@ async def test_a_sample_that_raises_does_not_end_the_beats(monkeypatch: pytest.M
         assert not watchdog._timer.cancelled()
         assert before is not None
         before.cancel()  # the beat it replaced, called by hand here
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError, SystemExit])
+async def test_a_failure_of_the_watchdog_is_logged_and_ends_its_monitor(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    """An exception in the monitor's look at a blocked loop, SystemExit too (which the Python
+    monitor's thread dropped unsaid), is logged on 'asyncactors' and ends the monitor."""
+    with caplog.at_level(logging.ERROR, logger="asyncactors"):
+        async with ActorSystem(block_warning_s=THRESHOLD) as system:
+            watchdog = system._watchdog
+            assert watchdog is not None
+
+            def broken() -> None:
+                raise error("in the watchdog")
+
+            monkeypatch.setattr(watchdog, "_running", broken)
+            flag = threading.Event()
+
+            def release_once_the_monitor_ends() -> None:
+                until(lambda: not watchdog.running)
+                flag.set()
+
+            # The loop is held until the monitor has given up (at most 5 s: a monitor
+            # that goes on makes the test fail, not hang).
+            hold = Blocker.remote().hold_until.remote(flag)
+            releaser = threading.Thread(target=release_once_the_monitor_ends)
+            releaser.start()
+            assert await hold == "held"
+            releaser.join()
+            assert not watchdog.running
+    (record,) = [r for r in caplog.records if "watchdog failed" in r.getMessage()]
+    assert record.exc_info is not None
+    assert record.exc_info[0] is error

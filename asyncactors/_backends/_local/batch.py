@@ -124,6 +124,7 @@ class Batches(CoreBase):
         """Flush every item waiting for a batch now: the actor is stopping behind them."""
         for lane in self._batch_lanes():
             lane.flush(partial=len(lane.items))
+            lane._stop_timers()  # one left armed by the last batch that filled up
 
     def _fail_batches(self, reason: str) -> None:
         """Fail every item waiting for a batch with ``ActorDiedError`` for ``reason``."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..._exceptions import TaskCancelledError
 from ..._mailbox import Lane
-from ..._ref import ACCELERATED, OK, ObjectRef
+from ..._ref import ACCELERATED, OK, WAITER, ObjectRef
 from ..._specs import BatchSpec, MethodSpec
 from ..._types import SYNC, ActorState
 from .base import CoreBase
@@ -25,12 +25,16 @@ if TYPE_CHECKING:
 __all__ = ["BatchCall", "BatchLane"]
 
 InvalidStateError = asyncio.InvalidStateError
-_Future = asyncio.Future
 
 _ALIVE: Final = ActorState.ALIVE
 
 # What a batch lane's ``head`` reads as: never None (see BatchLane).
 _NOT_EMPTY: Final = object()
+_NOW: Final = float("-inf")
+_NEVER: Final = float("inf")
+# A timer may run this early (asyncio runs those due within its clock's resolution):
+# a batch due that soon is flushed rather than waited for again.
+_EARLY_S: Final = 1e-6
 
 
 class BatchLane(Lane):
@@ -44,6 +48,8 @@ class BatchLane(Lane):
 
     __slots__ = (
         "core",
+        "deadline",
+        "fires_at",
         "flushed",
         "items",
         "max_size",
@@ -69,12 +75,19 @@ class BatchLane(Lane):
         self.spec = spec
         # The lane of the method's concurrency group, where flushed batches run.
         self.target = target
-        # The items waiting, oldest first, and their arguments: the list the method gets.
-        # Lists, not deques: a full batch takes them as they are, touching no item.
+        # The items waiting, oldest first, and their arguments: the list the method
+        # gets. Lists, not deques: a batch that takes every item takes both lists as
+        # they are, without touching (counting references to, reading) each item.
         self.items: list[Call] = []
         self.values: list[Any] = []
-        # Expires when the oldest item has waited long enough.
+        # When the items waiting must be flushed (loop time; -inf: in the next loop
+        # iteration), and the one timer that sees to it, due at ``fires_at``. A batch
+        # that fills leaves the timer armed, and the timer re-arms itself for the batch
+        # then waiting, if any: at most one timer per wait, not one set and cancelled
+        # per batch.
+        self.deadline = _NOW
         self.timer: asyncio.Handle | None = None
+        self.fires_at = _NEVER
         # Batches flushed and maybe not started, oldest first, so that a cancelled item
         # leaves its batch.
         self.flushed: deque[BatchCall] = deque()
@@ -162,20 +175,42 @@ class BatchLane(Lane):
     # -- flushing -----------------------------------------------------------------
 
     def _start_timer(self) -> None:
+        """Start the wait of the items now waiting: they are flushed once it is over."""
         core = self.core
+        loop = core.loop
         wait = self.wait_s
         if wait <= 0 or core.stopping is not None:
-            self.timer = core.loop.call_soon(self._expired, context=core.ctx)
+            self.deadline = deadline = _NOW
         else:
-            self.timer = core.loop.call_later(wait, self._expired, context=core.ctx)
+            self.deadline = deadline = loop.time() + wait
+        if self.fires_at > deadline:
+            # None armed, or one due after this deadline (the wait was shortened).
+            if self.timer is not None:
+                self.timer.cancel()
+            if deadline == _NOW:
+                self.timer = loop.call_soon(self._expired, context=core.ctx)
+            else:
+                self.timer = loop.call_at(deadline, self._expired, context=core.ctx)
+            self.fires_at = deadline
 
     def _stop_timers(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+            self.fires_at = _NEVER
 
     def _expired(self) -> None:
         self.timer = None
+        self.fires_at = _NEVER
+        if not self.items:
+            return  # its batch filled up and was flushed
+        deadline = self.deadline
+        if deadline - self.core.loop.time() > _EARLY_S:
+            # Armed for an earlier batch: wait on for the one now waiting.
+            core = self.core
+            self.timer = core.loop.call_at(deadline, self._expired, context=core.ctx)
+            self.fires_at = deadline
+            return
         self.flush(partial=1)
 
     def flush(self, partial: int, *, admit: bool = True) -> None:
@@ -202,10 +237,11 @@ class BatchLane(Lane):
                 del values[:size]
         if not batches:
             return
-        self._stop_timers()
+        core = self.core
         if items:
             self._start_timer()
-        core = self.core
+        elif core.stopping is not None or core.state is not _ALIVE:
+            self._stop_timers()
         mb = core.mailbox
         assert mb is not None
         target = self.target
@@ -355,16 +391,16 @@ def _item_of(call: Call) -> Any:
 def _py_settle(items: list[Call], results: list[Any], start: int, item_type: type[Call]) -> int:
     """``_speedups.settle`` in Python: from ``items[start]`` on, while an item is of
     ``item_type`` exactly (whose ``_set_result`` is ``ObjectRef``'s), is awaited once
-    (a plain future) and its result is no exception, resolve it and its future as
-    ``ObjectRef._set_result`` would. Return the index of the first item that is not
-    such: ``len(items)`` once all are."""
+    outside an actor (its waiter a ``WAITER``) and its result is no exception, resolve
+    it and its waiter as ``ObjectRef._set_result`` would. Return the index of the first
+    item that is not such: ``len(items)`` once all are."""
     for i in range(start, len(items)):
         item = items[i]
         result = results[i]
         waiter = item._waiters
         if (
             type(item) is not item_type
-            or type(waiter) is not _Future
+            or type(waiter) is not WAITER
             or isinstance(result, BaseException)
         ):
             return i
