@@ -1577,6 +1577,7 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (waiter == NULL || Py_TYPE(waiter) != waiter_type) {
             break;
         }
+        Py_INCREF(item);
         Py_INCREF(result);
         ref->waiters = Py_NewRef(Py_None);
         Py_XSETREF(ref->state, Py_NewRef(ok_state));
@@ -1584,6 +1585,7 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *r = waiter_set_result((Waiter *)waiter, result);
         Py_DECREF(waiter);
         Py_DECREF(result);
+        Py_DECREF(item);
         if (r == NULL) {
             return NULL;
         }
