@@ -24,6 +24,11 @@
  * answer without the system call. On later Pythons, which make no such call,
  * it calls ``asyncio._get_running_loop()``.
  *
+ * ``CallBase`` extends RefBase with the fields of the engine's call
+ * (asyncactors/_backends/_local/call.py, Python twin ``_PyCallBase``), and
+ * ``settle()`` resolves a batch's items with their results
+ * (asyncactors/_backends/_local/batch_lane.py, Python twin ``_py_settle``).
+ *
  * ``Pulse`` is the watchdog's monitor (asyncactors/_watchdog.py): a thread of
  * its own that watches the event loop's beats without the GIL, and takes it
  * only once they stop.
