@@ -81,10 +81,12 @@ class BatchLane(Lane):
         self.items: list[Call] = []
         self.values: list[Any] = []
         # When the items waiting must be flushed (loop time; -inf: in the next loop
-        # iteration), and the one timer that sees to it, due at ``fires_at``. A batch
-        # that fills leaves the timer armed, and the timer re-arms itself for the batch
-        # then waiting, if any: at most one timer per wait, not one set and cancelled
-        # per batch.
+        # iteration), and the one timer that sees to it, due at ``fires_at``. Items left
+        # by a flush keep a timer armed for an earlier batch, which re-arms itself for
+        # them. A flush that leaves no item cancels it: a timer left to fire for nothing
+        # wakes the loop, and a loop that sleeps again at that odd moment sleeps past
+        # the next timer that is due (epoll rounds its wait up to whole milliseconds):
+        # measured, it cost batch_io about 2% of its throughput.
         self.deadline = _NOW
         self.timer: asyncio.Handle | None = None
         self.fires_at = _NEVER
@@ -240,7 +242,7 @@ class BatchLane(Lane):
         core = self.core
         if items:
             self._start_timer()
-        elif core.stopping is not None or core.state is not _ALIVE:
+        else:
             self._stop_timers()
         mb = core.mailbox
         assert mb is not None
