@@ -285,8 +285,8 @@ async def test_a_batch_that_is_not_full_runs_once_its_oldest_item_has_waited() -
 
 
 async def test_a_partial_batch_after_a_full_one_waits_its_whole_timeout() -> None:
-    """The timer a full batch leaves armed does not run the next batch early: that
-    batch runs batch_wait_timeout_s after its own first item."""
+    """A batch that follows a full one runs batch_wait_timeout_s after its own first
+    item, not on the full batch's timer."""
 
     @asyncactors.remote
     class Pairs:
@@ -298,7 +298,7 @@ async def test_a_partial_batch_after_a_full_one_waits_its_whole_timeout() -> Non
         p = Pairs.remote()
         await p
         loop = asyncio.get_running_loop()
-        # Full at once: its wait, due in 0.05 s, is left to expire.
+        # Full at once: the wait it started (due in 0.05 s) must not flush the next one.
         assert await asyncactors.get([p.f.remote(1), p.f.remote(2)]) == [(1, 2), (2, 2)]
         await asyncio.sleep(0.03)
         start = loop.time()
