@@ -311,6 +311,12 @@ class ObjectRef(_RefBase, Generic[_T]):
     def _set_exception(self, exc: BaseException, *, log: bool = True) -> None:
         if self._state:
             return
+        if isinstance(exc, StopIteration):
+            # Raised into the awaiting coroutine it would end it as a return, and a
+            # future refuses it: a RuntimeError instead, as a generator turns it.
+            err = RuntimeError(f"{self._describe()} failed with StopIteration")
+            err.__cause__ = exc
+            exc = err
         self._state = FAILED
         self._exc = exc
         waiters = self._waiters

@@ -354,6 +354,14 @@ waiter_set_exception(Waiter *w, PyObject *exc)
         PyErr_SetString(PyExc_TypeError, "set_exception() needs an exception instance");
         return NULL;
     }
+    if (PyErr_GivenExceptionMatches(exc, PyExc_StopIteration)) {
+        /* As asyncio.Future: raised from the waiter, it would end the awaiting
+         * coroutine as a return. */
+        PyErr_SetString(PyExc_TypeError,
+                        "StopIteration interacts badly with generators and cannot be "
+                        "raised into a Future");
+        return NULL;
+    }
     if (w->state == WAITING) {
         w->state = WAIT_FAILED;
         Py_XSETREF(w->result, Py_NewRef(exc));
@@ -480,6 +488,11 @@ waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs, PyO
         }
     }
     PyObject *fn = args[0];
+    if (w->loop == NULL) { /* cleared by the GC */
+        Py_DECREF(ctx);
+        PyErr_SetString(PyExc_RuntimeError, "the waiter was cleared: it has no loop");
+        return NULL;
+    }
     if (w->state != WAITING) {
         int rc = call_soon(w->loop, fn, (PyObject *)w, ctx);
         Py_DECREF(ctx);
@@ -534,14 +547,19 @@ waiter_remove_done_callback(Waiter *w, PyObject *fn)
         return PyLong_FromSsize_t(0);
     }
     if (!w->many) {
+        /* The comparison may run Python code (an __eq__) that adds, removes or
+         * settles: the callback is held meanwhile, and cleared only if still the
+         * lone one. */
+        Py_INCREF(cb);
         int eq = PyObject_RichCompareBool(cb, fn, Py_EQ);
-        if (eq < 0) {
-            return NULL;
-        }
-        if (eq) {
+        if (eq > 0 && w->callback == cb && !w->many) {
             Py_CLEAR(w->callback);
             Py_CLEAR(w->extra);
             removed = 1;
+        }
+        Py_DECREF(cb);
+        if (eq < 0) {
+            return NULL;
         }
         return PyLong_FromSsize_t(removed);
     }
@@ -622,7 +640,12 @@ waiter_next(Waiter *w)
 static PyObject *
 waiter_send(Waiter *w, PyObject *Py_UNUSED(arg))
 {
-    return waiter_next(w);
+    PyObject *r = waiter_next(w);
+    if (r == NULL && !PyErr_Occurred()) {
+        /* tp_iternext may end without an exception; a send() method may not. */
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    return r;
 }
 
 static PyObject *
@@ -667,6 +690,12 @@ waiter_traverse(Waiter *w, visitproc visit, void *arg)
 static int
 waiter_clear(Waiter *w)
 {
+    /* Cleared by the GC (a cycle), it is done for good: nothing may schedule on its
+     * loop any more. */
+    if (w->state == WAITING) {
+        w->state = WAIT_CANCELLED;
+    }
+    w->many = 0;
     Py_CLEAR(w->loop);
     Py_CLEAR(w->callback);
     Py_CLEAR(w->extra);

@@ -306,6 +306,27 @@ async def test_a_partial_batch_after_a_full_one_waits_its_whole_timeout() -> Non
         assert loop.time() - start >= 0.049
 
 
+async def test_a_stop_iteration_among_a_batchs_results_fails_its_item_with_runtime_error() -> None:
+    """A StopIteration returned as one item's result fails that item with RuntimeError
+    from it (a coroutine would take it for a return); the other items get theirs."""
+
+    @asyncactors.remote
+    class Halts:
+        @asyncactors.batch(max_batch_size=2, batch_wait_timeout_s=1.0)
+        def f(self, items: list[int]) -> list[object]:
+            return [StopIteration(i) if i == 1 else i for i in items]
+
+    async with asyncio.timeout(5), asyncactors.ActorSystem():
+        h = Halts.remote()
+        first, second = h.f.remote(0), h.f.remote(1)
+        assert await first == 0
+        with pytest.raises(RuntimeError, match="StopIteration") as info:
+            await second
+        assert isinstance(info.value.__cause__, StopIteration)
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await second.future()
+
+
 async def test_a_zero_timeout_batches_what_arrived_in_the_same_loop_iteration() -> None:
     """batch_wait_timeout_s=0: the items submitted together run together."""
     async with asyncactors.ActorSystem():

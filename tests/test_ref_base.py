@@ -901,3 +901,82 @@ def test_the_waiter_type_cannot_be_made_from_python() -> None:
     """Only an await makes a Waiter."""
     with pytest.raises(TypeError):
         _ref.WAITER()
+
+
+_REENTRANT_REMOVE = """
+import asyncio
+from asyncactors._ref import ObjectRef
+
+async def main():
+    ref = ObjectRef(asyncio.get_running_loop())
+    w = ref.__await__()
+
+    class Lone:
+        def __call__(self, _):
+            print("lone", flush=True)
+
+        def __eq__(self, other):
+            w.add_done_callback(lambda _: print("second", flush=True))
+            return True
+
+        __hash__ = object.__hash__
+
+    w.add_done_callback(Lone())
+    print("removed", w.remove_done_callback(object()), flush=True)
+    w.add_done_callback(lambda _: print("third", flush=True))
+    ref._set_result(1)
+    await asyncio.sleep(0)
+    print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+@needs_c
+def test_a_waiters_callbacks_survive_an_eq_that_adds_one_while_removing() -> None:
+    """remove_done_callback() compares the lone callback with an __eq__ that adds another:
+    nothing is removed, and each of the three callbacks runs once (no crash)."""
+    out = _run_python(_REENTRANT_REMOVE)
+    assert out.split() == ["removed", "0", "lone", "second", "third", "done"]
+
+
+@needs_c
+async def test_send_to_a_waiter_done_with_none_raises_stop_iteration() -> None:
+    """An await's waiter driven by hand: send() once it is done with None raises
+    StopIteration, as a future's iterator does (not SystemError)."""
+    ref: ObjectRef[None] = ObjectRef(asyncio.get_running_loop())
+    waiter = ref.__await__()
+    ref._set_result(None)
+    with pytest.raises(StopIteration) as info:
+        waiter.send(None)
+    assert info.value.value is None
+
+
+@needs_c
+async def test_a_waiter_refuses_stop_iteration_as_a_future_does() -> None:
+    """An await's waiter refuses StopIteration as its exception with asyncio.Future's
+    TypeError: raised into a coroutine, it would end it as a return."""
+    ref: ObjectRef[None] = ObjectRef(asyncio.get_running_loop())
+    waiter: Any = ref.__await__()
+    with pytest.raises(TypeError, match="StopIteration"):
+        waiter.set_exception(StopIteration(1))
+    assert not waiter.done()
+
+
+async def _value_of(ref: ObjectRef[Any]) -> Any:
+    return await ref
+
+
+async def test_a_ref_failed_with_stop_iteration_gives_its_awaiter_runtime_error() -> None:
+    """A ref failed with StopIteration fails its awaiters and its future() with
+    RuntimeError from it: never a return of the StopIteration's value, nor a future's
+    TypeError."""
+    ref: ObjectRef[int] = ObjectRef(asyncio.get_running_loop())
+    task = asyncio.ensure_future(_value_of(ref))
+    await asyncio.sleep(0)
+    ref._set_exception(StopIteration(5), log=False)
+    with pytest.raises(RuntimeError, match="StopIteration") as info:
+        await asyncio.wait_for(task, 5)
+    assert isinstance(info.value.__cause__, StopIteration)
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await ref.future()
