@@ -18,6 +18,7 @@ import sys
 import threading
 import warnings
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,22 +84,31 @@ def _speedups_attr(name: str) -> Any:
 CALL_FIELDS = ["_admit", "_args", "_attempts", "_blocked", "_core", "_kwargs", "_lane", "_pos"]
 
 
-@pytest.mark.parametrize("field", [*CALL_FIELDS, "_spec"])
-def test_a_call_in_a_cycle_through_each_of_its_fields_is_collected(field: str) -> None:
-    """Each field of a call (of its C base too) is seen by the garbage collector."""
-    call = object.__new__(Call)
-    setattr(call, field, [call])
-    dead = weakref.ref(call)
+def _assert_freed_by_the_collector(cycle: Callable[[], weakref.ref[Any]]) -> None:
+    """``cycle()`` builds objects held by their cycles only and returns a weak reference
+    to one of them: it outlives ``cycle()`` until the garbage collector runs, not after."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        del call
+        dead = cycle()
         assert dead() is not None  # held by its cycle only
         gc.collect()
         assert dead() is None
     finally:
         if was_enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("field", [*CALL_FIELDS, "_spec"])
+def test_a_call_in_a_cycle_through_each_of_its_fields_is_collected(field: str) -> None:
+    """Each field of a call (of its C base too) is seen by the garbage collector."""
+
+    def cycle() -> weakref.ref[Any]:
+        call = object.__new__(Call)
+        setattr(call, field, [call])
+        return weakref.ref(call)
+
+    _assert_freed_by_the_collector(cycle)
 
 
 @pytest.mark.parametrize("field", [*CALL_FIELDS, "_spec"])
@@ -197,26 +207,19 @@ def test_no_extensions_0_keeps_the_c_base_and_a_bad_value_fails_the_import() -> 
 
 def test_a_ref_in_a_cycle_through_its_waiters_is_collected() -> None:
     """Cycles through _waiters, _value and _exc are found by the garbage collector."""
-    ref: ObjectRef[Any] = ObjectRef(None)
 
-    def callback(r: ObjectRef[Any], me: ObjectRef[Any] = ref) -> None:
-        pass
+    def cycles() -> weakref.ref[Any]:
+        ref: ObjectRef[Any] = ObjectRef(None)
 
-    ref._add_callback(callback)  # ref -> _waiters -> callback -> ref
-    del callback
-    ref._value = ref
-    ref._exc = RuntimeError(ref)
-    dead = weakref.ref(ref)
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        del ref
-        assert dead() is not None  # held by its cycles only
-        gc.collect()
-        assert dead() is None
-    finally:
-        if was_enabled:
-            gc.enable()
+        def callback(r: ObjectRef[Any], me: ObjectRef[Any] = ref) -> None:
+            pass
+
+        ref._add_callback(callback)  # ref -> _waiters -> callback -> ref
+        ref._value = ref
+        ref._exc = RuntimeError(ref)
+        return weakref.ref(ref)
+
+    _assert_freed_by_the_collector(cycles)
 
 
 async def test_a_call_in_a_cycle_through_its_own_fields_is_collected() -> None:
@@ -235,19 +238,13 @@ async def test_a_call_in_a_cycle_through_its_own_fields_is_collected() -> None:
 @pytest.mark.parametrize("field", ["_log", "_loop", "_state"])
 def test_a_ref_in_a_cycle_through_another_field_is_collected(field: str) -> None:
     """Cycles through _log, _loop and _state are found by the garbage collector too."""
-    ref: ObjectRef[Any] = ObjectRef(None)
-    setattr(ref, field, [ref])
-    dead = weakref.ref(ref)
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        del ref
-        assert dead() is not None  # held by its cycle only
-        gc.collect()
-        assert dead() is None
-    finally:
-        if was_enabled:
-            gc.enable()
+
+    def cycle() -> weakref.ref[Any]:
+        ref: ObjectRef[Any] = ObjectRef(None)
+        setattr(ref, field, [ref])
+        return weakref.ref(ref)
+
+    _assert_freed_by_the_collector(cycle)
 
 
 def _run_python(code: str, **env: str) -> str:
@@ -875,25 +872,18 @@ async def test_an_awaits_waiter_is_a_future_to_those_who_drive_it_by_hand() -> N
 
 async def test_a_ref_in_a_cycle_through_an_awaits_waiter_is_collected() -> None:
     """ref -> its waiter -> a callback -> ref is found by the garbage collector."""
-    ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
-    it = ref.__await__()
-    waiter = next(it)
 
-    def callback(w: Any, me: ObjectRef[Any] = ref) -> None:
-        pass
+    def cycle() -> weakref.ref[Any]:
+        ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+        waiter = next(ref.__await__())
 
-    waiter.add_done_callback(callback)
-    dead = weakref.ref(ref)
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        del ref, it, waiter, callback
-        assert dead() is not None  # held by its cycle only
-        gc.collect()
-        assert dead() is None
-    finally:
-        if was_enabled:
-            gc.enable()
+        def callback(w: Any, me: ObjectRef[Any] = ref) -> None:
+            pass
+
+        waiter.add_done_callback(callback)
+        return weakref.ref(ref)
+
+    _assert_freed_by_the_collector(cycle)
 
 
 @needs_c
