@@ -1,7 +1,7 @@
 """asyncactors._speedups: the optional C base of ``ObjectRef`` (see _speedups.c)."""
 
 import asyncio
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from contextvars import Context, ContextVar
 from typing import Any
 
@@ -24,7 +24,7 @@ class CallBase(RefBase):
     _attempts: int
     _blocked: Any
     _core: Any
-    _kwargs: dict[str, Any]
+    _kwargs: Mapping[str, Any]
     _lane: Any
     _pos: int
     _spec: Any

@@ -31,6 +31,7 @@ from ..._ref import ObjectRef
 from ..._specs import MethodSpec
 from .base import CoreBase
 from .call import OVERFLOW, QUEUED, Call, Item
+from .common import NO_KWARGS
 
 if TYPE_CHECKING:
     from .batch_lane import BatchLane
@@ -40,8 +41,6 @@ __all__ = ["Batches", "ItemSender"]
 _get_running_loop = asyncio._get_running_loop
 _new = object.__new__
 _get_ident = threading.get_ident
-# The _kwargs of every Item (no empty dict per item): nothing writes to a call's _kwargs.
-_NO_KWARGS: dict[str, Any] = {}
 
 
 class Batches(CoreBase):
@@ -124,7 +123,6 @@ class Batches(CoreBase):
         """Flush every item waiting for a batch now: the actor is stopping behind them."""
         for lane in self._batch_lanes():
             lane.flush(partial=len(lane.items))
-            lane._stop_timers()  # one left armed by the last batch that filled up
 
     def _fail_batches(self, reason: str) -> None:
         """Fail every item waiting for a batch with ``ActorDiedError`` for ``reason``."""
@@ -226,7 +224,7 @@ class ItemSender:
         call._core = core
         call._spec = spec
         call._args = ()  # its lane keeps its argument (see Item)
-        call._kwargs = _NO_KWARGS
+        call._kwargs = NO_KWARGS
         call._admit = None
         call._lane = lane
         if mb.depth < mb.capacity and not mb.overflow:

@@ -30,11 +30,6 @@ _ALIVE: Final = ActorState.ALIVE
 
 # What a batch lane's ``head`` reads as: never None (see BatchLane).
 _NOT_EMPTY: Final = object()
-_NOW: Final = float("-inf")
-_NEVER: Final = float("inf")
-# A timer may run this early (asyncio runs those due within its clock's resolution):
-# a batch due that soon is flushed rather than waited for again.
-_EARLY_S: Final = 1e-6
 
 
 class BatchLane(Lane):
@@ -48,8 +43,6 @@ class BatchLane(Lane):
 
     __slots__ = (
         "core",
-        "deadline",
-        "fires_at",
         "flushed",
         "items",
         "max_size",
@@ -80,16 +73,12 @@ class BatchLane(Lane):
         # they are, without touching (counting references to, reading) each item.
         self.items: list[Call] = []
         self.values: list[Any] = []
-        # When the items waiting must be flushed (loop time; -inf: in the next loop
-        # iteration), and the one timer that sees to it, due at ``fires_at``. Items left
-        # by a flush keep a timer armed for an earlier batch, which re-arms itself for
-        # them. A flush that leaves no item cancels it: a timer left to fire for nothing
-        # wakes the loop, and a loop that sleeps again at that odd moment sleeps past
-        # the next timer that is due (epoll rounds its wait up to whole milliseconds):
-        # measured, it cost batch_io about 2% of its throughput.
-        self.deadline = _NOW
+        # Expires when the oldest item has waited long enough. A batch that fills
+        # cancels it: left to fire for nothing, it would wake the loop, and a loop that
+        # sleeps again at that odd moment sleeps past the next timer due (epoll rounds
+        # its wait up to whole milliseconds; measured, about 2% of batch_io's
+        # throughput).
         self.timer: asyncio.Handle | None = None
-        self.fires_at = _NEVER
         # Batches flushed and maybe not started, oldest first, so that a cancelled item
         # leaves its batch.
         self.flushed: deque[BatchCall] = deque()
@@ -177,42 +166,20 @@ class BatchLane(Lane):
     # -- flushing -----------------------------------------------------------------
 
     def _start_timer(self) -> None:
-        """Start the wait of the items now waiting: they are flushed once it is over."""
         core = self.core
-        loop = core.loop
         wait = self.wait_s
         if wait <= 0 or core.stopping is not None:
-            self.deadline = deadline = _NOW
+            self.timer = core.loop.call_soon(self._expired, context=core.ctx)
         else:
-            self.deadline = deadline = loop.time() + wait
-        if self.fires_at > deadline:
-            # None armed, or one due after this deadline (the wait was shortened).
-            if self.timer is not None:
-                self.timer.cancel()
-            if deadline == _NOW:
-                self.timer = loop.call_soon(self._expired, context=core.ctx)
-            else:
-                self.timer = loop.call_at(deadline, self._expired, context=core.ctx)
-            self.fires_at = deadline
+            self.timer = core.loop.call_later(wait, self._expired, context=core.ctx)
 
     def _stop_timers(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-            self.fires_at = _NEVER
 
     def _expired(self) -> None:
         self.timer = None
-        self.fires_at = _NEVER
-        if not self.items:
-            return  # its batch filled up and was flushed
-        deadline = self.deadline
-        if deadline - self.core.loop.time() > _EARLY_S:
-            # Armed for an earlier batch: wait on for the one now waiting.
-            core = self.core
-            self.timer = core.loop.call_at(deadline, self._expired, context=core.ctx)
-            self.fires_at = deadline
-            return
         self.flush(partial=1)
 
     def flush(self, partial: int, *, admit: bool = True) -> None:
@@ -239,11 +206,10 @@ class BatchLane(Lane):
                 del values[:size]
         if not batches:
             return
-        core = self.core
+        self._stop_timers()
         if items:
             self._start_timer()
-        else:
-            self._stop_timers()
+        core = self.core
         mb = core.mailbox
         assert mb is not None
         target = self.target

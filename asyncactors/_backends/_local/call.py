@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..._exceptions import ActorDiedError, PendingCallsLimitExceeded, TaskCancelledError
@@ -87,7 +87,7 @@ class _PyCallBase(_RefBase):
     _attempts: int
     _blocked: Any
     _core: CallOwner
-    _kwargs: dict[str, Any]
+    _kwargs: Mapping[str, Any]
     _lane: Lane | None
     _pos: int
     _spec: MethodSpec

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import types
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, Protocol, TypeVar, overload
 
 from ..._exceptions import ActorDiedError
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUDGET",
+    "NO_KWARGS",
     "STOPPED_BY",
     "STOP_REASONS",
     "UNREACHABLE",
@@ -29,6 +30,10 @@ __all__ = [
     "propagates",
     "returned_coroutine",
 ]
+
+# The keyword arguments of what takes none (an actor's __init__, a batch's item): one
+# shared mapping, read-only so that no holder can change it for the others.
+NO_KWARGS: Final[Mapping[str, Any]] = types.MappingProxyType({})
 
 _current_task = asyncio.current_task
 _T = TypeVar("_T")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..._context import current_call
@@ -15,6 +14,7 @@ from ..._types import SYNC, ActorState
 from .batch import Batches
 from .call import NEW, Call, PendingCount
 from .checkpoint import Checkpoints
+from .common import NO_KWARGS
 from .dispatch import Dispatch
 from .lifecycle import Lifecycle
 from .restart import Restarts
@@ -29,7 +29,6 @@ _ALIVE: Final = ActorState.ALIVE
 
 __all__ = ["ActorCore", "EagerCore"]
 
-_NO_KWARGS: Final[Mapping[str, Any]] = MappingProxyType({})
 
 if TYPE_CHECKING:
     _Blocked = Callable[[ObjectRef[Any], asyncio.Future[Any]], Generator[Any, None, Any]]
@@ -80,7 +79,7 @@ class ActorCore(Dispatch, Lifecycle, Restarts, Checkpoints, Batches):
         self.init_args = args
         # Most actors take no keyword arguments: one shared empty mapping, not a
         # dict of 64 bytes each for the life of the actor.
-        self.init_kwargs = kwargs or _NO_KWARGS
+        self.init_kwargs = kwargs or NO_KWARGS
         self.state = ActorState.PENDING_CREATION
         self.instance = None
         self.mailbox = None
