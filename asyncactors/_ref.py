@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._exceptions import ActorDiedError, GetTimeoutError, TaskCancelledError
 from ._options import check_timeout, thread_timeout
@@ -260,6 +260,14 @@ def _waiter_type() -> type[Waiter] | type[asyncio.Future[Any]]:
 # Python base's future of the loop. Inside an actor the waiter is a future.
 WAITER = _waiter_type()
 
+# The length of a ref's waiters from which _add_waiter drops abandoned ones.
+_PRUNE_FROM: Final = 8
+
+
+def _abandoned(waiter: Any) -> bool:
+    """Whether a ref's ``waiter`` is an await's or a future's that ended without it."""
+    return (type(waiter) is WAITER or isinstance(waiter, _Future)) and waiter.done()
+
 
 class ObjectRef(_RefBase, Generic[_T]):
     """The future result of ``handle.method.remote()`` or ``asyncactors.put()``.
@@ -319,6 +327,10 @@ class ObjectRef(_RefBase, Generic[_T]):
             exc = err
         self._state = FAILED
         self._exc = exc
+        # A failed ref has no value: it keeps the traceback the failure came
+        # with, so that each raise starts again from it (as asyncio.Future's
+        # does) instead of adding the frames of every await before.
+        self._value = exc.__traceback__
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
@@ -364,6 +376,13 @@ class ObjectRef(_RefBase, Generic[_T]):
         if waiters is None:
             self._waiters = [waiter]
         elif type(waiters) is list:
+            n = len(waiters)
+            if n >= _PRUNE_FROM and not n & (n - 1):
+                # A ref polled with timeouts (wait_for, wait) collects the waiters
+                # of awaits that were cancelled; dropping them whenever the list
+                # reaches a power of two keeps it within twice the live ones, at
+                # an amortised constant cost per await.
+                waiters[:] = [w for w in waiters if not _abandoned(w)]
             waiters.append(waiter)
         else:
             self._waiters = [waiters, waiter]
@@ -394,9 +413,14 @@ class ObjectRef(_RefBase, Generic[_T]):
     def _outcome(self) -> Any:
         self._retrieved()
         if self._state == FAILED:
-            assert self._exc is not None
-            raise self._exc
+            raise self._error()
         return self._value
+
+    def _error(self) -> BaseException:
+        """A failed ref's exception, with the traceback it failed with."""
+        exc = self._exc
+        assert exc is not None
+        return exc.with_traceback(self._value)
 
     # -- public API -----------------------------------------------------------
 
@@ -563,8 +587,7 @@ def split(whole: ObjectRef[Any], n: int) -> list[ObjectRef[Any]]:
                     part._set_result(item)
                 return
         else:
-            exc = whole._exc
-        assert exc is not None
+            exc = whole._error()
         seen = any(part._log is _SEEN for part in parts)
         log = None if seen else _UnretrievedFailure(exc, whole._describe())
         for part in parts:
@@ -642,8 +665,7 @@ def _copy_outcome(ref: ObjectRef[Any], fut: asyncio.Future[Any]) -> None:
     if ref._state == OK:
         fut.set_result(ref._value)
     else:
-        assert ref._exc is not None
-        fut.set_exception(ref._exc)
+        fut.set_exception(ref._error())
 
 
 # What Python would report with the internal type's name ("unsupported operand

@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import traceback
 import warnings
 import weakref
 from collections.abc import Callable
@@ -686,6 +687,65 @@ async def test_every_awaiter_of_a_failed_ref_gets_its_error_with_its_own_traceba
         assert info.value is raised
         lengths.append(len(info.traceback))
     assert lengths[0] == lengths[1]
+
+
+async def test_a_failed_ref_awaited_again_and_again_raises_with_the_same_traceback() -> None:
+    """Awaiting a failed ref, sending it to a future, or awaiting a part of its split,
+    raises its exception with the traceback it failed with, however often: the frames
+    of earlier raises do not pile up on the exception."""
+    ref: ObjectRef[Any] = ObjectRef(asyncio.get_running_loop())
+    try:
+        raise KeyError("lost")
+    except KeyError as exc:
+        ref._set_exception(exc)
+        original = exc.__traceback__
+
+    def frames(exc: BaseException) -> int:
+        return len(traceback.extract_tb(exc.__traceback__))
+
+    lengths = []
+    for _ in range(4):
+        with pytest.raises(KeyError) as info:
+            await ref
+        lengths.append(frames(info.value))
+    assert lengths == [lengths[0]] * 4
+    for _ in range(2):
+        with pytest.raises(KeyError) as info:
+            await ref.future()
+        # A future raises from the traceback it was given: the failure's own.
+        assert info.value.__traceback__ is not None
+        assert info.value.__traceback__.tb_next is original
+    (part,) = _ref.split(ref, 1)
+    await asyncio.sleep(0)
+    with pytest.raises(KeyError) as info:
+        await part
+    assert frames(info.value) == lengths[0]
+
+
+async def test_polling_a_pending_ref_with_timeouts_keeps_few_waiters() -> None:
+    """The waiters of awaits cancelled by a timeout (wait_for, futures left behind) are
+    dropped as more come, so a ref polled a thousand times holds a few, not a thousand;
+    a callback and a live await are kept and still resolved."""
+    loop = asyncio.get_running_loop()
+    ref: ObjectRef[str] = ObjectRef(loop)
+    called: list[ObjectRef[str]] = []
+    ref._add_callback(called.append)
+    live = asyncio.ensure_future(_await(ref))
+    for i in range(1000):
+        if i % 2:
+            poll = asyncio.ensure_future(_await(ref))
+            await asyncio.sleep(0)
+            poll.cancel()  # as wait_for does when its timeout ends
+            with pytest.raises(asyncio.CancelledError):
+                await poll
+        else:
+            ref.future().cancel()
+    assert len(ref._waiters) < 16
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(ref, 0.001)
+    ref._set_result("at last")
+    assert await live == "at last"
+    assert called == [ref]
 
 
 async def test_wait_for_gather_and_shield_take_a_ref() -> None:

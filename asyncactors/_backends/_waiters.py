@@ -63,8 +63,7 @@ def take_ref_values(
     for a in (*call._args, *call._kwargs.values()):
         if here(a) and a._state == FAILED:
             a._retrieved()
-            assert a._exc is not None
-            return a._exc
+            return a._error()
 
     def value(a: Any) -> Any:
         if here(a):

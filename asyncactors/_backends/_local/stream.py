@@ -145,8 +145,7 @@ class StreamCall(Call):
             if self._state:
                 self._retrieved()
                 if self._state == FAILED:
-                    assert self._exc is not None
-                    raise self._exc
+                    raise self._error()
                 return END
             if self._getter is not None:
                 raise RuntimeError(
