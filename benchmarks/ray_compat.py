@@ -21,7 +21,13 @@ an actor and its first reply. Then the same Ray program measures:
   does; beside it, ``pickle_1kb``, a bare ``pickle.loads(pickle.dumps(x, 5))``
   of the same value in the driver.
 
-Runs of the two systems alternate; each figure is the median of ``--runs``.
+Beside them, ``floor`` measures "import to first result" alone for the least
+any asyncio program pays: ``import asyncio`` and a plain asyncio actor (a
+coroutine consuming an ``asyncio.Queue`` of (args, future)) on a loop the
+driver runs, up to its first reply. What compat spends beyond it is its own;
+Ray's time over it is the most any library built on asyncio could reach.
+
+Runs of the systems alternate; each figure is the median of ``--runs``.
 The report ends with the goals of issue 13: at least 10x faster per
 sequential call, 30x per pipelined call, 100x from import to the first result.
 Real Ray is used when it is installed (``pip install 'ray>=2.60'``), with
@@ -52,7 +58,7 @@ from typing import Any, Final
 __all__ = ["GOALS", "main", "measure_once", "run_program"]
 
 ROOT: Final = Path(__file__).resolve().parents[1]
-SYSTEMS: Final = ("compat", "ray")
+SYSTEMS: Final = ("compat", "ray", "floor")
 METRICS: Final = (
     "import_to_first",
     "seq_sync",
@@ -150,8 +156,40 @@ def run_program(ray: Any, n: int, t0: float) -> dict[str, float]:
     return out
 
 
+def floor_first(t0: float) -> dict[str, float]:
+    """``import asyncio`` and a plain asyncio actor's first reply: seconds since ``t0``."""
+    import asyncio
+
+    async def actor(mailbox: asyncio.Queue[tuple[tuple[int], asyncio.Future[int]]]) -> None:
+        n = 0
+        while True:
+            (k,), reply = await mailbox.get()
+            n += k
+            reply.set_result(n)
+
+    async def first() -> int:
+        mailbox: asyncio.Queue[tuple[tuple[int], asyncio.Future[int]]] = asyncio.Queue()
+        task = asyncio.create_task(actor(mailbox))
+        reply = loop.create_future()
+        mailbox.put_nowait(((1,), reply))
+        value = await reply
+        task.cancel()
+        return value
+
+    # As compat's sync driver: the loop runs in the thread that waits for the reply.
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(first()) == 1
+        return {"import_to_first": time.perf_counter() - t0}
+    finally:
+        loop.close()
+
+
 def _worker(system: str, n: int) -> None:
     t0 = time.perf_counter()
+    if system == "floor":
+        print(json.dumps(floor_first(t0)))
+        return
     if system == "compat":
         import asyncactors.compat.ray as ray
 
@@ -255,7 +293,7 @@ def report(results: dict[str, list[dict[str, float]]]) -> tuple[str, dict[str, A
     medians = {
         system: {m: statistics.median(r[m] for r in runs) for m in METRICS}
         for system, runs in results.items()
-        if runs
+        if runs and system != "floor"
     }
     lines = []
     systems = list(medians)
@@ -299,6 +337,24 @@ def report(results: dict[str, list[dict[str, float]]]) -> tuple[str, dict[str, A
             f"({extra / c['pickle_1kb']:.1f}x)"
         )
         data["arg_1kb_extra"] = extra
+    if results.get("floor"):
+        floor = statistics.median(r["import_to_first"] for r in results["floor"])
+        data["floor_import_to_first"] = floor
+        lines.append("")
+        lines.append(
+            f"import to first result, floor (import asyncio, a plain asyncio actor's "
+            f"first reply): {_fmt(floor)}"
+        )
+        if "compat" in medians:
+            own = medians["compat"]["import_to_first"] - floor
+            data["compat_beyond_floor"] = own
+            lines.append(f"  compat's own part beyond it: {_fmt(own)}")
+        if "ray" in medians:
+            ceiling = medians["ray"]["import_to_first"] / floor
+            data["ray_over_floor"] = ceiling
+            lines.append(
+                f"  ray / floor: {ceiling:.0f}x, the most a library on asyncio could reach here"
+            )
     if "ray" in medians and "compat" in medians:
         lines.append("")
         lines.append("Goals (issue 13):")
@@ -321,7 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="calls per measurement (default 2000)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument(
-        "--systems", default="compat,ray", help="comma-separated: compat, ray (default both)"
+        "--systems",
+        default="compat,ray,floor",
+        help="comma-separated: compat, ray, floor (default all three)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)

@@ -314,9 +314,12 @@ def test_ray_compat_compiles_asyncactors_first(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_ray_compat_quick_run_without_real_ray(tmp_path: Path) -> None:
-    """python -m benchmarks.ray_compat --quick --systems compat reports every metric."""
+    """python -m benchmarks.ray_compat --quick --systems compat,floor reports every metric,
+    the floor's import to first result and compat's own part beyond it."""
     out = tmp_path / "ray.json"
-    proc = _run("benchmarks.ray_compat", "--quick", "--systems", "compat", "--json", str(out))
+    proc = _run(
+        "benchmarks.ray_compat", "--quick", "--systems", "compat,floor", "--json", str(out)
+    )
     assert proc.returncode == 0, proc.stderr
     for metric in ("import_to_first", "seq_sync", "pipelined", "tasks", "arg_1kb"):
         assert metric in proc.stdout
@@ -325,6 +328,10 @@ def test_ray_compat_quick_run_without_real_ray(tmp_path: Path) -> None:
     medians = data["medians"]["compat"]
     assert all(math.isfinite(v) and v > 0 for v in medians.values())
     assert "goals" not in data  # no real Ray to compare with
+    assert "floor (import asyncio" in proc.stdout
+    floor = data["floor_import_to_first"]
+    assert 0 < floor < medians["import_to_first"]
+    assert data["compat_beyond_floor"] == pytest.approx(medians["import_to_first"] - floor)
 
 
 def test_icount_workloads_run_every_scenario_on_both_systems(
