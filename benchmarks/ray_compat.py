@@ -170,7 +170,7 @@ def floor_first(t0: float) -> dict[str, float]:
     async def first() -> int:
         mailbox: asyncio.Queue[tuple[tuple[int], asyncio.Future[int]]] = asyncio.Queue()
         task = asyncio.create_task(actor(mailbox))
-        reply = loop.create_future()
+        reply: asyncio.Future[int] = loop.create_future()
         mailbox.put_nowait(((1,), reply))
         value = await reply
         task.cancel()

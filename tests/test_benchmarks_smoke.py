@@ -317,9 +317,7 @@ def test_ray_compat_quick_run_without_real_ray(tmp_path: Path) -> None:
     """python -m benchmarks.ray_compat --quick --systems compat,floor reports every metric,
     the floor's import to first result and compat's own part beyond it."""
     out = tmp_path / "ray.json"
-    proc = _run(
-        "benchmarks.ray_compat", "--quick", "--systems", "compat,floor", "--json", str(out)
-    )
+    proc = _run("benchmarks.ray_compat", "--quick", "--systems", "compat,floor", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     for metric in ("import_to_first", "seq_sync", "pipelined", "tasks", "arg_1kb"):
         assert metric in proc.stdout
