@@ -158,7 +158,8 @@ class _Item:
     and the task finds it done. Only an item still pending then gets a future.
     """
 
-    __slots__ = ("ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
+    # __weakref__: get_runtime_context().get_task_id() keys the running call by its item.
+    __slots__ = ("__weakref__", "ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
 
     # Made by Driver.submit() alone, which sets every slot.
     # The function and its arguments: ctx.run(*work) takes the tuple as it is.

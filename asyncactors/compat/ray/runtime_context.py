@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any, Final
 
 from ._driver import current_item
 from ._worker import NODE_IP, Runtime, runtime
@@ -12,6 +14,12 @@ if TYPE_CHECKING:
 
 __all__ = ["RuntimeContext", "get_runtime_context"]
 
+# Task ids, given out when first asked (nothing per call otherwise): keyed by what
+# stands for the running call as long as it runs.
+_task_numbers: Final = itertools.count(1)
+_task_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_inline_ids: dict[tuple[int, int], int] = {}
+
 
 class RuntimeContext:
     """Ray's runtime context: the job, the node, and the actor running, if any."""
@@ -19,15 +27,22 @@ class RuntimeContext:
     def __init__(self, rt: Runtime, native: NativeContext) -> None:
         self._rt = rt
         self._native = native
+        # Tasks run in a hidden actor: there, as in Ray's task workers, no actor is running.
+        tasks = rt.tasks_core
+        self._in_task = tasks is not None and native.actor_id == tasks.actor_id
+        self._in_actor = native.actor_id is not None and not self._in_task
 
     def get(self) -> dict[str, Any]:
-        """The job, node, namespace and (inside an actor) actor ids, as a dict."""
+        """The job, node and namespace ids, with the task's inside a task or actor
+        method and the actor's inside an actor, as a dict."""
         info: dict[str, Any] = {
             "job_id": self.get_job_id(),
             "node_id": self.get_node_id(),
             "namespace": self.namespace,
         }
         if self._native.actor_id is not None:
+            info["task_id"] = self.get_task_id()
+        if self._in_actor:
             info["actor_id"] = self.get_actor_id()
         return info
 
@@ -44,23 +59,28 @@ class RuntimeContext:
         return self._rt.job_id.rjust(56, "0")
 
     def get_task_id(self) -> str | None:
-        """The running task's id (``None`` in the driver); not tracked, the actor's stands in."""
-        actor = self.get_actor_id()
-        return None if actor is None else actor.rjust(48, "0")
+        """The running task's or actor method call's id as 48 hex digits, one per call
+        (the last 32 are the actor's id in an actor); ``None`` in the driver."""
+        actor_id = self._native.actor_id
+        if actor_id is None:
+            return None
+        number = _task_number(self._native)
+        return format(number, "016x") + format(actor_id if self._in_actor else 0, "032x")
 
     def get_actor_id(self) -> str | None:
-        """The running actor's id as hex, or ``None`` outside an actor."""
-        actor_id = self._native.actor_id
-        return None if actor_id is None else format(actor_id, "032x")
+        """The running actor's id as hex, or ``None`` outside an actor (in a task too)."""
+        return format(self._native.actor_id, "032x") if self._in_actor else None
 
     def get_actor_name(self) -> str | None:
-        """The running actor's name, or ``None``."""
-        return self._native.name
+        """The running actor's name, ``""`` if it has none (as Ray), ``None`` outside an actor."""
+        if not self._in_actor:
+            return None
+        return self._native.name or ""
 
     @property
     def namespace(self) -> str:
-        """The namespace of the job (or of the running actor)."""
-        return self._native.namespace or self._rt.namespace
+        """The job's namespace: also inside an actor created in another one, as in Ray."""
+        return self._rt.namespace
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
@@ -72,10 +92,12 @@ class RuntimeContext:
         """A handle to the running actor.
 
         Raises:
-            RuntimeError: outside an actor.
+            RuntimeError: outside an actor (in a task too).
         """
         from .actor import wrap_handle
 
+        if not self._in_actor:
+            raise RuntimeError("This method is only available in an actor.")
         return wrap_handle(self._native.current_actor, self._rt)
 
     def get_assigned_resources(self) -> dict[str, float]:
@@ -126,6 +148,25 @@ class RuntimeContext:
         if item is not None:
             return item.cancelled()
         return self._native.is_canceled()
+
+
+def _task_number(native: NativeContext) -> int:
+    """The number of the running call: of the thread's item for sync code run off the
+    loop, of the engine's call for async code, else of the actor's count of finished
+    calls, which stays put while a sync method holds the loop."""
+    key: Any = current_item() or native._call
+    if key is None:
+        core: Any = native._core
+        inline = (native.actor_id or 0, getattr(core, "processed", 0))
+        number = _inline_ids.get(inline)
+        if number is None:
+            _inline_ids.clear()  # only the running one matters
+            number = _inline_ids[inline] = next(_task_numbers)
+        return number
+    number = _task_ids.get(key)
+    if number is None:
+        number = _task_ids[key] = next(_task_numbers)
+    return number
 
 
 def get_runtime_context() -> RuntimeContext:
