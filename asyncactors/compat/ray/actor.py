@@ -39,6 +39,7 @@ from ._worker import Runtime, check_runtime_env, runtime
 
 __all__ = [
     "ActorClass",
+    "ActorClassInheritanceException",
     "ActorHandle",
     "ActorID",
     "ActorMethod",
@@ -195,17 +196,20 @@ def check_scheduling(opts: Mapping[str, Any], where: str) -> None:
 
 
 def method(*args: Any, **options: Any) -> Any:
-    """``@ray.method(num_returns=, concurrency_group=, max_task_retries=, retry_exceptions=)``.
+    """``@ray.method(num_returns=, concurrency_group=, max_task_retries=, retry_exceptions=)``,
+    or a bare ``@ray.method``, which changes nothing.
 
     Raises:
         ValueError: an unknown option, a bad ``num_returns``, or ``max_task_retries`` < -1.
-        TypeError: used without arguments, on something not a function, or
-            ``max_task_retries`` not an int.
+        TypeError: positional arguments other than one function, used on something
+            not a function, or ``max_task_retries`` not an int.
     """
+    if len(args) == 1 and not options and callable(args[0]):
+        return args[0]  # bare @ray.method: no options to record
     if args:
         raise TypeError(
-            "The @ray.method decorator must be applied using at least one argument, "
-            "e.g. @ray.method(num_returns=1)"
+            "The @ray.method decorator must be applied with no arguments or with "
+            "keyword options, e.g. @ray.method(num_returns=1)"
         )
     check_options(options, METHOD_OPTIONS, "actor methods")
     check_int_options(options)
@@ -249,7 +253,9 @@ class ClassMeta:
             self.methods[name] = Target(
                 func, f"{self.name}.{name}", opts, name=name, bound=bound, drop_first=drop
             )
-        self.is_async = any(t.is_async for t in self.methods.values())
+        # An async __init__ is awaited on the actor's loop, and makes an async actor, as in Ray.
+        self.async_init = inspect.iscoroutinefunction(getattr(cls, "__init__", None))
+        self.is_async = self.async_init or any(t.is_async for t in self.methods.values())
         self.init_check = ArgChecker(cls, f"{self.name}.__init__", drop_first=False)
         self.holder = _holder_class(self)
         base: dict[str, Any] = {
@@ -345,7 +351,9 @@ async def _holder_post_create(self: Any) -> None:
     args, kwargs = self._init
     args, kwargs = await _resolved(args, kwargs)
     meta: ClassMeta = self._meta
-    if meta.is_async:
+    if meta.async_init:
+        self._obj = await _construct_async(meta, args, kwargs)
+    elif meta.is_async:
         # On the loop, as Ray runs an async actor's __init__ where its loop is.
         self._obj = _construct(meta, args, kwargs)
     else:
@@ -360,6 +368,21 @@ def _construct(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         from .exceptions import task_error
 
         raise task_error(exc, f"{meta.name}.__init__") from exc
+
+
+async def _construct_async(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The instance of a class whose ``__init__`` is a coroutine function, awaited."""
+    args, kwargs = load_args(args, kwargs)
+    cls: Any = meta.cls
+    try:
+        new = cls.__new__
+        obj = new(cls) if new is object.__new__ else new(cls, *args, **kwargs)
+        await obj.__init__(*args, **kwargs)
+    except Exception as exc:
+        from .exceptions import task_error
+
+        raise task_error(exc, f"{meta.name}.__init__") from exc
+    return obj
 
 
 async def _resolved(
@@ -403,6 +426,10 @@ _READY: Final = Target(lambda: True, "__ray_ready__", {}, name="__ray_ready__")
 _CALL: Final = Target(lambda fn, *a, **k: None, "__ray_call__", {}, name="__ray_call__")
 _READY.native_name = "ray:ready"
 _CALL.native_name = "ray:call"
+
+
+class ActorClassInheritanceException(TypeError):
+    """A class statement tried to subclass an actor class (``@ray.remote`` class)."""
 
 
 class ActorClass:
@@ -469,6 +496,10 @@ class ActorClass:
         finally:
             if entered:
                 driver.leave()
+        core = nh._core
+        if core.spec is not native._spec:
+            # get_if_exists found an actor of another class: a handle to it, with its methods.
+            nh = core.spec.handle_type(core)
         return ActorHandle(nh, rt)
 
     def bind(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -480,6 +511,19 @@ class ActorClass:
         from .exceptions import UnsupportedFeatureError
 
         raise UnsupportedFeatureError("ActorClass.bind() (Ray DAGs)", "call .remote() instead")
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> NoReturn:
+        """``class Sub(ActorCls)``: refused, as in Ray.
+
+        Raises:
+            ActorClassInheritanceException: always.
+        """
+        name = self._meta.name
+        raise ActorClassInheritanceException(
+            f"Attempted to define a subclass of actor class '{name}'. Inheriting from "
+            "actor classes is not supported: inherit from the plain class instead and "
+            "make the subclass an actor class with @ray.remote."
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         name = self._meta.name
@@ -567,8 +611,10 @@ class ActorHandle:
         return ActorID(self._native._core.actor_id)
 
     def __getattr__(self, name: str) -> ActorMethod:
-        if (name.startswith("__") and name not in _SPECIAL) or name in _HANDLE_FIELDS:
+        if name in _HANDLE_FIELDS:
             raise AttributeError(name)
+        if name.startswith("__") and name not in _SPECIAL:
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
         if name == "__ray_terminate__":
             return _Terminate(self)  # type: ignore[return-value]
         meta = self._meta
@@ -798,8 +844,18 @@ def exit_actor() -> NoReturn:
     """End the current actor after this method: callers of later calls get ``ActorDiedError``.
 
     Raises:
-        TypeError: called outside an actor.
+        TypeError: called outside an actor, in a task too (which runs in no actor,
+            as in Ray).
     """
     from ..._api import exit_actor as native_exit  # here: few actors exit by themselves
+    from ..._context import running_actor
+    from ._worker import current
 
+    core = running_actor()
+    rt = current()
+    if core is None or (rt is not None and core is rt.tasks_core):
+        raise TypeError(
+            "exit_actor API is called on a non-actor worker: call it inside an actor "
+            "method to exit the actor gracefully"
+        )
     native_exit()

@@ -1,0 +1,235 @@
+"""Actor behaviours where the in-process module once differed from Ray 2.60.
+
+Each was found by running the same program on real Ray and on
+``asyncactors.compat.ray`` and comparing what they printed; each test states
+what Ray does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import asyncactors.compat.ray as compat_ray
+
+
+@compat_ray.remote
+class Plain:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def ping(self) -> int:
+        return 1
+
+
+def test_runtime_context_in_a_task_names_no_actor(ray: ModuleType) -> None:
+    """In a task, as in Ray, no actor runs: no actor id or name, ``current_actor``
+    raises ``RuntimeError``, and ``get()`` has the task's id but no actor's."""
+
+    @ray.remote
+    def where() -> tuple[Any, ...]:
+        ctx = ray.get_runtime_context()
+        try:
+            ctx.current_actor  # noqa: B018
+        except RuntimeError as exc:
+            current = str(exc)
+        return ctx.get_actor_id(), ctx.get_actor_name(), current, sorted(ctx.get())
+
+    actor_id, name, current, keys = ray.get(where.remote())
+    assert actor_id is None
+    assert name is None
+    assert current == "This method is only available in an actor."
+    assert keys == ["job_id", "namespace", "node_id", "task_id"]
+
+
+@compat_ray.remote
+class TaskIds:
+    def sync_id(self) -> str | None:
+        return compat_ray.get_runtime_context().get_task_id()
+
+    def keys(self) -> list[str]:
+        return sorted(compat_ray.get_runtime_context().get())
+
+
+@compat_ray.remote
+class AsyncTaskIds:
+    async def async_id(self) -> str | None:
+        await asyncio.sleep(0)
+        return compat_ray.get_runtime_context().get_task_id()
+
+    def sync_id(self) -> str | None:  # runs on the loop: an async actor's
+        return compat_ray.get_runtime_context().get_task_id()
+
+
+@compat_ray.remote
+def task_id() -> str | None:
+    return compat_ray.get_runtime_context().get_task_id()
+
+
+def test_task_ids_differ_per_call_and_end_with_the_actors_id(ray: ModuleType) -> None:
+    """``get_task_id()`` is one id per call (48 hex digits, the actor's id last), in
+    threaded actors, async actors (async and sync methods) and tasks alike; ``None``
+    in the driver. An actor's ``get()`` has the task's id beside the actor's."""
+    t = TaskIds.remote()
+    a = AsyncTaskIds.remote()
+    groups = [
+        ray.get([t.sync_id.remote() for _ in range(3)]),
+        [ray.get(t.sync_id.remote()) for _ in range(3)],
+        ray.get([a.async_id.remote() for _ in range(3)]),
+        [ray.get(a.sync_id.remote()) for _ in range(3)],
+        ray.get([task_id.remote() for _ in range(3)]),
+    ]
+    for ids in groups:
+        assert len(set(ids)) == 3, ids
+        assert all(len(i) == 48 and int(i, 16) for i in ids)
+    assert all(i.endswith(t._actor_id.hex()) for i in groups[0] + groups[1])
+    assert all(i.endswith(a._actor_id.hex()) for i in groups[2] + groups[3])
+    assert ray.get_runtime_context().get_task_id() is None
+    assert ray.get(t.keys.remote()) == ["actor_id", "job_id", "namespace", "node_id", "task_id"]
+
+
+def test_runtime_context_namespace_is_the_jobs_in_an_actor_of_another_namespace() -> None:
+    """``get_runtime_context().namespace`` is the job's namespace, also inside an
+    actor created with ``namespace=`` another one, as in Ray."""
+    compat_ray.init(num_cpus=1, namespace="job_ns")
+    try:
+
+        @compat_ray.remote
+        class Where:
+            def ns(self) -> str:
+                return compat_ray.get_runtime_context().namespace
+
+        w = Where.options(name="w", namespace="elsewhere").remote()
+        assert compat_ray.get(w.ns.remote()) == "job_ns"
+        assert compat_ray.get_actor("w", namespace="elsewhere") == w
+    finally:
+        compat_ray.shutdown()
+
+
+def test_an_unnamed_actors_name_is_the_empty_string(ray: ModuleType) -> None:
+    """``get_actor_name()`` in an unnamed actor is ``""`` (Ray's), its name in a named one."""
+    p = Plain.remote()
+    q = Plain.options(name="q").remote()
+    assert ray.get(p.__ray_call__.remote(_actor_name)) == ""
+    assert ray.get(q.__ray_call__.remote(_actor_name)) == "q"
+    assert ray.get_runtime_context().get_actor_name() is None
+
+
+def _actor_name(obj: Any) -> str | None:
+    return compat_ray.get_runtime_context().get_actor_name()
+
+
+def test_exit_actor_in_a_task_raises_type_error_and_tasks_go_on(ray: ModuleType) -> None:
+    """``exit_actor()`` in a task raises ``TypeError`` (a task runs in no actor), as in
+    Ray, instead of ending the runner of every task."""
+
+    @ray.remote
+    def leave() -> None:
+        ray.actor.exit_actor()
+
+    @ray.remote
+    def one() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="exit_actor API is called on a non-actor worker"):
+        ray.get(leave.remote())
+    assert ray.get([one.remote() for _ in range(3)]) == [1, 1, 1]
+    with pytest.raises(TypeError, match="non-actor worker"):
+        ray.actor.exit_actor()
+
+
+def test_an_async_init_is_awaited_and_makes_an_async_actor(ray: ModuleType) -> None:
+    """An ``async def __init__`` is awaited on the actor's loop before any call, as
+    Ray does, and makes the actor an async one (sync methods on the loop too)."""
+
+    @ray.remote
+    class Loaded:
+        async def __init__(self, value: int) -> None:
+            await asyncio.sleep(0)
+            self.value = value
+            self.loop = asyncio.get_running_loop()
+
+        def on_its_loop(self) -> bool:
+            return asyncio.get_running_loop() is self.loop
+
+        def get(self) -> int:
+            return self.value
+
+    a = Loaded.remote(5)
+    assert ray.get(a.get.remote()) == 5
+    assert ray.get(a.on_its_loop.remote()) is True
+
+
+def test_an_async_init_that_raises_kills_the_actor_naming_it(ray: ModuleType) -> None:
+    """An ``async def __init__`` that raises is a creation error, as a sync one."""
+
+    @ray.remote
+    class Broken:
+        async def __init__(self) -> None:
+            raise KeyError("no config")
+
+        def get(self) -> int:
+            return 1
+
+    with pytest.raises(ray.exceptions.ActorDiedError, match="no config"):
+        ray.get(Broken.remote().get.remote())
+
+
+def test_subclassing_an_actor_class_raises_actor_class_inheritance_exception(
+    ray: ModuleType,
+) -> None:
+    """``class Sub(ActorCls)`` raises ``ActorClassInheritanceException``, a ``TypeError``
+    with Ray's words, instead of a confusing one about ``ActorClass.__init__``."""
+    with pytest.raises(
+        ray.actor.ActorClassInheritanceException, match="Inheriting from actor classes"
+    ) as info:
+
+        class Sub(Plain):  # type: ignore[misc,valid-type]
+            pass
+
+    assert isinstance(info.value, TypeError)
+    assert "'Plain'" in str(info.value)
+
+
+def test_a_bare_ray_method_decorator_keeps_the_method(ray: ModuleType) -> None:
+    """``@ray.method`` without parentheses is valid, as in Ray 2.60, and changes nothing."""
+
+    @ray.remote
+    class Bare:
+        @ray.method
+        def f(self, x: int) -> int:
+            return x + 1
+
+    assert ray.get(Bare.remote().f.remote(1)) == 2
+    with pytest.raises(TypeError, match="keyword options"):
+        ray.method(1, 2)
+
+
+def test_get_if_exists_finds_an_actor_of_another_class_with_its_methods(ray: ModuleType) -> None:
+    """``Other.options(name=n, get_if_exists=True).remote()`` where ``n`` is an actor of
+    another class returns a handle to that actor, whose own methods work, as in Ray."""
+
+    @ray.remote
+    class Other:
+        def other(self) -> str:
+            return "other"
+
+    p = Plain.options(name="taken").remote()
+    h = Other.options(name="taken", get_if_exists=True).remote()
+    assert h == p
+    assert ray.get(h.ping.remote()) == 1
+    with pytest.raises(AttributeError):
+        h.other  # noqa: B018
+
+
+def test_a_missing_special_attribute_of_a_handle_is_named_as_ray_does(ray: ModuleType) -> None:
+    """A handle's missing ``__x__`` attribute raises Ray's ``AttributeError`` message;
+    handles still pickle and copy."""
+    p = Plain.remote()
+    with pytest.raises(AttributeError, match="'ActorHandle' object has no attribute '__foo__'"):
+        p.__foo__  # noqa: B018
+    assert pickle.loads(pickle.dumps(p)) == p
