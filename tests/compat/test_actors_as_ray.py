@@ -37,7 +37,9 @@ def test_runtime_context_in_a_task_names_no_actor(ray: ModuleType) -> None:
             ctx.current_actor  # noqa: B018
         except RuntimeError as exc:
             current = str(exc)
-        return ctx.get_actor_id(), ctx.get_actor_name(), current, sorted(ctx.get())
+        with pytest.warns(DeprecationWarning, match="get_xxx_id"):
+            keys = sorted(ctx.get())
+        return ctx.get_actor_id(), ctx.get_actor_name(), current, keys
 
     actor_id, name, current, keys = ray.get(where.remote())
     assert actor_id is None
@@ -52,7 +54,8 @@ class TaskIds:
         return compat_ray.get_runtime_context().get_task_id()
 
     def keys(self) -> list[str]:
-        return sorted(compat_ray.get_runtime_context().get())
+        with pytest.warns(DeprecationWarning, match="get_xxx_id"):
+            return sorted(compat_ray.get_runtime_context().get())
 
 
 @compat_ray.remote
@@ -233,3 +236,88 @@ def test_a_missing_special_attribute_of_a_handle_is_named_as_ray_does(ray: Modul
     with pytest.raises(AttributeError, match="'ActorHandle' object has no attribute '__foo__'"):
         p.__foo__  # noqa: B018
     assert pickle.loads(pickle.dumps(p)) == p
+
+
+@compat_ray.remote
+class Probe:
+    def ids(self) -> tuple[Any, ...]:
+        ctx = compat_ray.get_runtime_context()
+        with pytest.warns(DeprecationWarning, match="get_xxx_id"):
+            info = ctx.get()
+        return (
+            {k: type(v).__name__ for k, v in info.items()},
+            info["task_id"].hex() == ctx.get_task_id(),
+            info["actor_id"].hex() == ctx.get_actor_id(),
+            info["actor_id"] == compat_ray.get_runtime_context().current_actor._actor_id,
+        )
+
+    def names(self) -> tuple[str | None, str | None]:
+        ctx = compat_ray.get_runtime_context()
+        return ctx.get_task_name(), ctx.get_task_function_name()
+
+    async def async_names(self) -> tuple[str | None, str | None]:
+        ctx = compat_ray.get_runtime_context()
+        return ctx.get_task_name(), ctx.get_task_function_name()
+
+
+@compat_ray.remote
+def task_names() -> tuple[str | None, str | None, dict[str, float]]:
+    ctx = compat_ray.get_runtime_context()
+    return ctx.get_task_name(), ctx.get_task_function_name(), ctx.get_assigned_resources()
+
+
+def test_runtime_context_get_gives_id_objects_and_is_deprecated(ray: ModuleType) -> None:
+    """``get()`` gives Ray's id objects (``.hex()`` is the ``get_*_id()`` string), and
+    warns ``RayDeprecationWarning`` (a ``DeprecationWarning``), as do the id properties."""
+    ctx = ray.get_runtime_context()
+    with pytest.warns(ray.runtime_context.RayDeprecationWarning):
+        info = ctx.get()
+    assert {k: type(v).__name__ for k, v in info.items()} == {
+        "job_id": "JobID",
+        "node_id": "NodeID",
+        "namespace": "str",
+    }
+    assert info["job_id"].hex() == ctx.get_job_id()
+    assert info["node_id"].hex() == ctx.get_node_id()
+    with pytest.warns(DeprecationWarning, match="get_job_id"):
+        assert ctx.job_id == info["job_id"]
+    with pytest.warns(DeprecationWarning, match="get_node_id"):
+        assert ctx.node_id.hex() == ctx.get_node_id()
+    with pytest.warns(DeprecationWarning, match="get_task_id"):
+        assert ctx.task_id is None
+    kinds, task_ok, actor_ok, same_actor = ray.get(Probe.remote().ids.remote())
+    assert kinds == {
+        "job_id": "JobID",
+        "node_id": "NodeID",
+        "namespace": "str",
+        "task_id": "TaskID",
+        "actor_id": "ActorID",
+    }
+    assert task_ok
+    assert actor_ok
+    assert same_actor
+
+
+def test_task_name_and_function_name_name_the_running_method_or_task(ray: ModuleType) -> None:
+    """``get_task_name()`` is ``Class.method`` (or the task's function name) and
+    ``get_task_function_name()`` adds the module, in sync and async methods and
+    tasks; both ``None`` in the driver."""
+    p = Probe.remote()
+    module = __name__
+    assert ray.get(p.names.remote()) == ("Probe.names", f"{module}.Probe.names")
+    assert ray.get(p.async_names.remote()) == (
+        "Probe.async_names",
+        f"{module}.Probe.async_names",
+    )
+    name, function, _ = ray.get(task_names.remote())
+    assert (name, function) == ("task_names", f"{module}.task_names")
+    ctx = ray.get_runtime_context()
+    assert ctx.get_task_name() is None
+    assert ctx.get_task_function_name() is None
+
+
+def test_a_tasks_assigned_resources_are_what_it_asked_for(ray: ModuleType) -> None:
+    """In a task, ``get_assigned_resources()`` is its ``num_cpus`` (1 by default), as in
+    Ray, not the (empty) reservation of the actor that runs tasks."""
+    assert ray.get(task_names.remote())[2] == {"CPU": 1.0}
+    assert ray.get(task_names.options(num_cpus=2).remote())[2] == {"CPU": 2.0}

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sys
+import tempfile
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
@@ -11,8 +15,77 @@ from ._worker import NODE_IP, Runtime, runtime
 
 if TYPE_CHECKING:
     from ..._runtime import RuntimeContext as NativeContext
+    from ._exec import Target
 
-__all__ = ["RuntimeContext", "get_runtime_context"]
+__all__ = [
+    "JobID",
+    "NodeID",
+    "RayDeprecationWarning",
+    "RuntimeContext",
+    "TaskID",
+    "get_runtime_context",
+]
+
+
+class RayDeprecationWarning(DeprecationWarning):
+    """Ray's warning for an API it keeps but deprecates (``RuntimeContext.get()``, ...)."""
+
+
+def _deprecated(instead: str) -> None:
+    warnings.warn(
+        f"This API is deprecated and may be removed in future Ray releases.\nUse {instead} instead",
+        RayDeprecationWarning,
+        stacklevel=3,
+    )
+
+
+class _HexID:
+    """One of Ray's ids, as ``RuntimeContext.get()`` gives them: ``hex()``, ``binary()``."""
+
+    __slots__ = ("_hex",)
+
+    def __init__(self, hex_id: str) -> None:
+        self._hex = hex_id
+
+    def hex(self) -> str:
+        """The id as hex digits."""
+        return self._hex
+
+    def binary(self) -> bytes:
+        """The id as bytes."""
+        return bytes.fromhex(self._hex)
+
+    def is_nil(self) -> bool:
+        """Whether the id is all ones bits, Ray's nil id (never, here)."""
+        return set(self._hex) == {"f"}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._hex == self._hex
+
+    def __hash__(self) -> int:
+        return hash(self._hex)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._hex})"
+
+
+class JobID(_HexID):
+    """A job's id."""
+
+    __slots__ = ()
+
+
+class NodeID(_HexID):
+    """A node's id."""
+
+    __slots__ = ()
+
+
+class TaskID(_HexID):
+    """A task's or actor method call's id."""
+
+    __slots__ = ()
+
 
 # Task ids, given out when first asked (nothing per call otherwise): keyed by what
 # stands for the running call as long as it runs.
@@ -33,18 +106,71 @@ class RuntimeContext:
         self._in_actor = native.actor_id is not None and not self._in_task
 
     def get(self) -> dict[str, Any]:
-        """The job, node and namespace ids, with the task's inside a task or actor
-        method and the actor's inside an actor, as a dict."""
+        """The job's and node's ids and the namespace, with the task's id inside a
+        task or actor method and the actor's inside an actor, as a dict of id objects
+        (``.hex()``); deprecated, as in Ray (``RayDeprecationWarning``)."""
+        _deprecated("get_xxx_id() methods to get relevant ids")
         info: dict[str, Any] = {
-            "job_id": self.get_job_id(),
-            "node_id": self.get_node_id(),
+            "job_id": JobID(self.get_job_id()),
+            "node_id": NodeID(self.get_node_id()),
             "namespace": self.namespace,
         }
-        if self._native.actor_id is not None:
-            info["task_id"] = self.get_task_id()
+        task_id = self.get_task_id()
+        if task_id is not None:
+            info["task_id"] = TaskID(task_id)
         if self._in_actor:
-            info["actor_id"] = self.get_actor_id()
+            info["actor_id"] = self._actor_id()
         return info
+
+    @property
+    def job_id(self) -> JobID:
+        """The job's id as an id object; deprecated, as in Ray."""
+        _deprecated("get_job_id()")
+        return JobID(self.get_job_id())
+
+    @property
+    def node_id(self) -> NodeID:
+        """The node's id as an id object; deprecated, as in Ray."""
+        _deprecated("get_node_id()")
+        return NodeID(self.get_node_id())
+
+    @property
+    def task_id(self) -> TaskID | None:
+        """The running task's id as an id object (``None`` in the driver); deprecated."""
+        _deprecated("get_task_id()")
+        task_id = self.get_task_id()
+        return None if task_id is None else TaskID(task_id)
+
+    @property
+    def actor_id(self) -> Any:
+        """The running actor's ``ActorID`` (``None`` outside an actor); deprecated."""
+        _deprecated("get_actor_id()")
+        return self._actor_id() if self._in_actor else None
+
+    def _actor_id(self) -> Any:
+        from .actor import ActorID
+
+        return ActorID(self._native.actor_id or 0)
+
+    def get_task_name(self) -> str | None:
+        """The running task's name: ``Class.method`` for an actor method, the
+        function's name for a task; ``None`` in the driver or in ``__init__``."""
+        target = _running_target()
+        return None if target is None else target.label
+
+    def get_task_function_name(self) -> str | None:
+        """The running task's function with its module: ``module.Class.method`` or
+        ``module.function``; ``None`` in the driver or in ``__init__``."""
+        target = _running_target()
+        return None if target is None else f"{target.func.__module__}.{target.label}"
+
+    def get_temp_dir(self) -> str:
+        """The node's temporary directory: the system's."""
+        return tempfile.gettempdir()
+
+    def get_session_name(self) -> str:
+        """The name of this in-process cluster: one per ``ray.init()``."""
+        return f"session_inprocess_{os.getpid()}_{self._rt.job_id}"
 
     def get_job_id(self) -> str:
         """The job's id, as hex."""
@@ -101,8 +227,15 @@ class RuntimeContext:
         return wrap_handle(self._native.current_actor, self._rt)
 
     def get_assigned_resources(self) -> dict[str, float]:
-        """What the running actor holds of the node's resources (its ``num_cpus`` ...):
-        a plain dict, as Ray gives it."""
+        """What the running actor holds of the node's resources (its ``num_cpus`` ...),
+        or what the running task asked for (``{"CPU": 1.0}`` by default): a plain dict,
+        as Ray gives it."""
+        if self._in_task:
+            target = _running_target()
+            if target is not None:
+                from .actor import task_demand
+
+                return task_demand({"num_cpus": 1, **target.options})
         return dict(self._native.get_assigned_resources())
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
@@ -148,6 +281,22 @@ class RuntimeContext:
         if item is not None:
             return item.cancelled()
         return self._native.is_canceled()
+
+
+def _running_target() -> Target | None:
+    """The task or actor method whose code called this: the ``target`` of the
+    ``call_sync`` or ``call_async`` that runs it, found up the stack (no bookkeeping
+    per call for a question few ask)."""
+    from ._exec import call_async, call_sync
+
+    runners = (call_sync.__code__, call_async.__code__)
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in runners:
+            target: Target | None = frame.f_locals.get("target")
+            return target
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def _task_number(native: NativeContext) -> int:
