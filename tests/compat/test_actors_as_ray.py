@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -321,3 +323,61 @@ def test_a_tasks_assigned_resources_are_what_it_asked_for(ray: ModuleType) -> No
     Ray, not the (empty) reservation of the actor that runs tasks."""
     assert ray.get(task_names.remote())[2] == {"CPU": 1.0}
     assert ray.get(task_names.options(num_cpus=2).remote())[2] == {"CPU": 2.0}
+
+
+def _interrupting(driver: Any, monkeypatch: pytest.MonkeyPatch, thread: Any) -> threading.Event:
+    """Make the next ``_drive`` of ``driver`` in ``thread`` (a ``threading.Thread``, or
+    ``None`` for any) raise ``KeyboardInterrupt``, as a method or callback raising it in
+    the loop does; the event is set once it did."""
+    raised = threading.Event()
+    drive = driver._drive
+
+    def interrupted(*args: Any) -> bool:
+        if not raised.is_set() and (thread is None or thread.ident == threading.get_ident()):
+            raised.set()
+            raise KeyboardInterrupt
+        result: bool = drive(*args)
+        return result
+
+    monkeypatch.setattr(driver, "_drive", interrupted)
+    return raised
+
+
+def test_a_keyboard_interrupt_out_of_the_loop_leaves_it_unlocked(
+    ray: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``KeyboardInterrupt`` that leaves the loop a ``ray.get`` runs (Ctrl-C, or a
+    method raising it) interrupts that get and lets go of the loop: later gets, calls
+    and tasks go on, as after an interrupted get in Ray."""
+    p = Plain.remote()
+    ref = p.ping.remote()
+    driver = ref._driver
+    raised = _interrupting(driver, monkeypatch, threading.current_thread())
+    with pytest.raises(KeyboardInterrupt):
+        # What ray.get does, waiting for what never comes: it drives the loop soon.
+        driver._block(lambda: False, 5, None)
+    assert raised.is_set()
+    assert driver._owner != threading.get_ident()
+    assert ray.get(ref, timeout=5) == 1
+    assert ray.get(p.ping.remote(), timeout=5) == 1
+    assert ray.get(one.remote(), timeout=5) == 1
+
+
+def test_the_loop_helper_outlives_a_keyboard_interrupt(
+    ray: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``KeyboardInterrupt`` out of the loop while the helper thread runs it (a method
+    raised it; no signal goes to that thread) leaves the helper running the loop."""
+    p = Plain.remote()
+    ray.get(p.ping.remote())
+    driver = p.ping.remote()._driver
+    raised = _interrupting(driver, monkeypatch, driver._helper)
+    assert raised.wait(5)  # the helper drives once nobody does
+    time.sleep(0.01)
+    assert driver._helper.is_alive()
+    assert ray.get(p.ping.remote(), timeout=5) == 1
+
+
+@compat_ray.remote
+def one() -> int:
+    return 1
