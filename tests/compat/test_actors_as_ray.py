@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import sys
 import threading
 import time
 from types import ModuleType
@@ -381,3 +382,72 @@ def test_the_loop_helper_outlives_a_keyboard_interrupt(
 @compat_ray.remote
 def one() -> int:
     return 1
+
+
+@compat_ray.remote
+def exits(code: int) -> None:
+    sys.exit(code)
+
+
+@compat_ray.remote
+async def exits_async(code: int) -> None:
+    sys.exit(code)
+
+
+@pytest.mark.parametrize("code", [0, 1])
+def test_sys_exit_in_a_task_fails_it_and_tasks_go_on(ray: ModuleType, code: int) -> None:
+    """``sys.exit()`` in a task fails it with ``WorkerCrashedError``, as its worker
+    process dying does in Ray, and later tasks run: it no longer ends the runner of
+    every task."""
+    for task in (exits, exits_async):
+        with pytest.raises(ray.exceptions.WorkerCrashedError, match=r"sys.exit\("):
+            ray.get(task.remote(code), timeout=5)
+        assert ray.get(one.remote(), timeout=5) == 1
+
+
+@compat_ray.remote(max_restarts=1)
+class Exiting:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def incr(self) -> int:
+        self.n += 1
+        return self.n
+
+    def leave(self, code: int) -> None:
+        sys.exit(code)
+
+    async def leave_async(self, code: int) -> None:
+        sys.exit(code)
+
+    def restarted(self) -> bool:
+        return compat_ray.get_runtime_context().was_current_actor_reconstructed
+
+
+@pytest.mark.parametrize("method", ["leave", "leave_async"])
+def test_sys_exit_with_a_failure_code_crashes_the_actor_which_restarts(
+    ray: ModuleType, method: str
+) -> None:
+    """``sys.exit(1)`` in a method is a crash, as Ray's worker exiting with code 1: the
+    call fails with ``ActorUnavailableError`` and the actor restarts within
+    ``max_restarts``, afresh; past them it is dead."""
+    a = Exiting.remote()
+    assert ray.get(a.incr.remote()) == 1
+    with pytest.raises(ray.exceptions.ActorUnavailableError, match=r"sys.exit\(1\)"):
+        ray.get(getattr(a, method).remote(1), timeout=5)
+    assert ray.get(a.incr.remote(), timeout=5) == 1
+    assert ray.get(a.restarted.remote(), timeout=5) is True
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(getattr(a, method).remote(1), timeout=5)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(a.incr.remote(), timeout=5)
+
+
+def test_sys_exit_with_code_zero_ends_the_actor_for_good(ray: ModuleType) -> None:
+    """``sys.exit()`` or ``sys.exit(0)`` in a method is an intended exit, as in Ray: the
+    actor does not restart, whatever its ``max_restarts``."""
+    a = Exiting.remote()
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(a.leave.remote(0), timeout=5)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(a.incr.remote(), timeout=5)

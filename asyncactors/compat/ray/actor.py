@@ -26,6 +26,7 @@ from ..._ref import ObjectRef as NativeRef
 from ..._signature import ArgChecker
 from ._exec import (
     STREAMING,
+    Crash,
     Target,
     call_async,
     call_sync,
@@ -261,6 +262,8 @@ class ClassMeta:
         base: dict[str, Any] = {
             "max_concurrency": 1000 if self.is_async else 1,
             "mailbox_size": _MAILBOX,
+            # sys.exit(1) in a method crashes the actor (see _exec.system_exit).
+            "restart_on": (Crash,),
         }
         if options.get("concurrency_groups") is not None:
             base["concurrency_groups"] = options["concurrency_groups"]
