@@ -451,3 +451,14 @@ def test_sys_exit_with_code_zero_ends_the_actor_for_good(ray: ModuleType) -> Non
         ray.get(a.leave.remote(0), timeout=5)
     with pytest.raises(ray.exceptions.ActorDiedError):
         ray.get(a.incr.remote(), timeout=5)
+
+
+def test_a_handle_has_rays_actor_id_attribute_too(ray: ModuleType) -> None:
+    """``handle._ray_actor_id`` (Ray's attribute, read by much code) is ``_actor_id``."""
+    p = Plain.remote()
+    assert p._ray_actor_id == p._actor_id
+    assert p._ray_actor_id.hex() == ray.get(p.__ray_call__.remote(_actor_id_inside))
+
+
+def _actor_id_inside(obj: Any) -> str | None:
+    return compat_ray.get_runtime_context().get_actor_id()

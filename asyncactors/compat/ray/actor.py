@@ -613,6 +613,11 @@ class ActorHandle:
     def _actor_id(self) -> ActorID:
         return ActorID(self._native._core.actor_id)
 
+    @property
+    def _ray_actor_id(self) -> ActorID:
+        # Ray's own attribute behind _actor_id, which much code reads.
+        return self._actor_id
+
     def __getattr__(self, name: str) -> ActorMethod:
         if name in _HANDLE_FIELDS:
             raise AttributeError(name)
