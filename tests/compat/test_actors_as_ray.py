@@ -243,6 +243,10 @@ def test_a_missing_special_attribute_of_a_handle_is_named_as_ray_does(ray: Modul
 
 @compat_ray.remote
 class Probe:
+    def __init__(self) -> None:
+        ctx = compat_ray.get_runtime_context()
+        self.init_names = ctx.get_task_name(), ctx.get_task_function_name()
+
     def ids(self) -> tuple[Any, ...]:
         ctx = compat_ray.get_runtime_context()
         with pytest.warns(DeprecationWarning, match="get_xxx_id"):
@@ -301,13 +305,22 @@ def test_runtime_context_get_gives_id_objects_and_is_deprecated(ray: ModuleType)
     assert same_actor
 
 
+def _init_names(obj: Any) -> tuple[str | None, str | None]:
+    names: tuple[str | None, str | None] = obj.init_names
+    return names
+
+
 def test_task_name_and_function_name_name_the_running_method_or_task(ray: ModuleType) -> None:
-    """``get_task_name()`` is ``Class.method`` (or the task's function name) and
-    ``get_task_function_name()`` adds the module, in sync and async methods and
-    tasks; both ``None`` in the driver."""
+    """``get_task_name()`` is ``Class.method`` (``__init__`` too, or the task's function
+    name) and ``get_task_function_name()`` adds the module, in sync and async methods
+    and tasks; both ``None`` in the driver."""
     p = Probe.remote()
     module = __name__
     assert ray.get(p.names.remote()) == ("Probe.names", f"{module}.Probe.names")
+    assert ray.get(p.__ray_call__.remote(_init_names)) == (
+        "Probe.__init__",
+        f"{module}.Probe.__init__",
+    )
     assert ray.get(p.async_names.remote()) == (
         "Probe.async_names",
         f"{module}.Probe.async_names",

@@ -388,6 +388,10 @@ async def _construct_async(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[
     return obj
 
 
+# The frames of an actor's constructor (see runtime_context.get_task_name()).
+RUNNERS: Final = (_construct.__code__, _construct_async.__code__)
+
+
 async def _resolved(
     args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:

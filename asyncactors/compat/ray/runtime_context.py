@@ -153,16 +153,16 @@ class RuntimeContext:
         return ActorID(self._native.actor_id or 0)
 
     def get_task_name(self) -> str | None:
-        """The running task's name: ``Class.method`` for an actor method, the
-        function's name for a task; ``None`` in the driver or in ``__init__``."""
-        target = _running_target()
-        return None if target is None else target.label
+        """The running task's name: ``Class.method`` for an actor method (``__init__``
+        included), the function's name for a task; ``None`` in the driver."""
+        running = _running_task()
+        return None if running is None else running[1]
 
     def get_task_function_name(self) -> str | None:
         """The running task's function with its module: ``module.Class.method`` or
-        ``module.function``; ``None`` in the driver or in ``__init__``."""
-        target = _running_target()
-        return None if target is None else f"{target.func.__module__}.{target.label}"
+        ``module.function``; ``None`` in the driver."""
+        running = _running_task()
+        return None if running is None else ".".join(running)
 
     def get_temp_dir(self) -> str:
         """The node's temporary directory: the system's."""
@@ -283,20 +283,40 @@ class RuntimeContext:
         return self._native.is_canceled()
 
 
-def _running_target() -> Target | None:
-    """The task or actor method whose code called this: the ``target`` of the
-    ``call_sync`` or ``call_async`` that runs it, found up the stack (no bookkeeping
-    per call for a question few ask)."""
+def _running_frame() -> Any:
+    """The frame of what runs the task, actor method or constructor whose code called
+    this: a ``call_sync`` or ``call_async`` (its ``target``), or a constructor (its
+    ``meta``), found up the stack (no bookkeeping per call for a question few ask)."""
     from ._exec import call_async, call_sync
+    from .actor import RUNNERS
 
-    runners = (call_sync.__code__, call_async.__code__)
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code in runners:
-            target: Target | None = frame.f_locals.get("target")
-            return target
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
+    runners = (call_sync.__code__, call_async.__code__, *RUNNERS)
+    frame: Any = sys._getframe(2)
+    while frame is not None and frame.f_code not in runners:
+        frame = frame.f_back
+    return frame
+
+
+def _running_target() -> Target | None:
+    """The task or actor method whose code called this (``None`` in a constructor)."""
+    frame = _running_frame()
+    if frame is None:
+        return None
+    target: Target | None = frame.f_locals.get("target")
+    return target
+
+
+def _running_task() -> tuple[str, str] | None:
+    """The module and the name (``Class.method``, ``function``) of what called this."""
+    frame = _running_frame()
+    if frame is None:
+        return None
+    names = frame.f_locals
+    target: Target | None = names.get("target")
+    if target is not None:
+        return target.func.__module__, target.label
+    cls = names["meta"].cls
+    return cls.__module__, f"{cls.__name__}.__init__"
 
 
 def _task_number(native: NativeContext) -> int:
