@@ -475,3 +475,47 @@ def test_a_handle_has_rays_actor_id_attribute_too(ray: ModuleType) -> None:
 
 def _actor_id_inside(obj: Any) -> str | None:
     return compat_ray.get_runtime_context().get_actor_id()
+
+
+def _wait_until_gone(ray: ModuleType, name: str) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name)
+        except ValueError:
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"actor {name!r} outlived its handles")
+
+
+def test_a_named_actor_ends_with_its_last_handle(ray: ModuleType) -> None:
+    """A named actor that is not detached ends once its last handle is gone, as in Ray
+    (its name is free again); a detached one stays."""
+
+    def make(name: str, **options: Any) -> int:
+        handle = Plain.options(name=name, **options).remote()
+        result: int = ray.get(handle.ping.remote())
+        return result
+
+    assert make("gone") == 1
+    _wait_until_gone(ray, "gone")
+    assert make("gone") == 1  # the name was free again
+    assert make("kept", lifetime="detached") == 1
+    time.sleep(0.02)
+    assert ray.get(ray.get_actor("kept").ping.remote()) == 1
+
+
+def test_a_handle_from_get_actor_keeps_a_named_actor(ray: ModuleType) -> None:
+    """Handles from ``ray.get_actor()`` (and ``get_if_exists``) count as the creator's
+    does: the actor ends with the last of them."""
+    first = Plain.options(name="shared").remote()
+    looked_up = ray.get_actor("shared")
+    reused = Plain.options(name="shared", get_if_exists=True).remote()
+    del first
+    time.sleep(0.02)
+    assert ray.get(looked_up.ping.remote()) == 1
+    del looked_up
+    time.sleep(0.02)
+    assert ray.get(reused.ping.remote()) == 1
+    del reused
+    _wait_until_gone(ray, "shared")

@@ -11,6 +11,7 @@ actor; results are serialized when the method returns.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
@@ -24,6 +25,7 @@ from ..._handle import ActorMethod as NativeMethod
 from ..._options import _check_int as check_int
 from ..._ref import ObjectRef as NativeRef
 from ..._signature import ArgChecker
+from ..._types import StopReason
 from ._exec import (
     STREAMING,
     Crash,
@@ -611,7 +613,10 @@ class ActorHandle:
     def __init__(self, native: NativeHandle[Any], rt: Runtime) -> None:
         self._native = native
         self._rt = rt
-        self._meta: ClassMeta = vars(native._core.spec.cls)["_compat_meta"]
+        core = native._core
+        self._meta: ClassMeta = vars(core.spec.cls)["_compat_meta"]
+        if core.name is not None and not core.config.detached:
+            _count_named(self, core, rt)
 
     @property
     def _actor_id(self) -> ActorID:
@@ -663,6 +668,37 @@ class ActorHandle:
 
 
 _HANDLE_FIELDS: Final = ("_native", "_rt", "_meta")
+
+# Ray's handles to a named actor that is not detached, per actor: as an unnamed
+# one, it ends with its last handle (asyncactors keeps named actors until stopped).
+# Weak references by identity (handles to one actor are equal), no counts: a handle
+# can die in a garbage collection anywhere, in any thread, even while a lock is held.
+_named_handles: dict[Any, weakref.WeakValueDictionary[int, ActorHandle]] = {}
+
+
+def _count_named(handle: ActorHandle, core: Any, rt: Runtime) -> None:
+    handles = _named_handles.get(core)
+    if handles is None:
+        handles = _named_handles.setdefault(core, weakref.WeakValueDictionary())
+    handles[id(handle)] = handle
+    finalizer = weakref.finalize(handle, _named_released, core, rt)
+    finalizer.atexit = False  # at exit, shutdown() stops every actor anyway
+
+
+def _named_released(core: Any, rt: Runtime) -> None:
+    # Later, on the loop: the handle's entry leaves its set only after this runs.
+    try:
+        rt.driver.loop.call_soon_threadsafe(_release_named, core)
+    except RuntimeError:  # shut down already: stopped with the rest
+        _named_handles.pop(core, None)
+
+
+def _release_named(core: Any) -> None:
+    handles = _named_handles.get(core)
+    if handles is None or handles:  # stopped already, or ray.get_actor() made one
+        return
+    del _named_handles[core]
+    core.request_stop(StopReason.RELEASED)
 
 
 def _registered_handle(key: int) -> ActorHandle:
