@@ -158,7 +158,8 @@ class _Item:
     and the task finds it done. Only an item still pending then gets a future.
     """
 
-    __slots__ = ("ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
+    # __weakref__: get_runtime_context().get_task_id() keys the running call by its item.
+    __slots__ = ("__weakref__", "ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
 
     # Made by Driver.submit() alone, which sets every slot.
     # The function and its arguments: ctx.run(*work) takes the tuple as it is.
@@ -632,6 +633,9 @@ class Driver:
                 if self._closed:
                     raise RuntimeError("ray.shutdown() was called while this thread waited")
                 if owned or self._acquire():
+                    # Owned before _drive() returns: what it lets out (a KeyboardInterrupt
+                    # a method or callback raised) must not leave the loop locked.
+                    owned = True
                     owned = self._drive(done, deadline, wants)
                     continue
                 if self._owner == self._helper_ident and self._owner is not None:
@@ -643,7 +647,8 @@ class Driver:
                     watch()
                 self._wait_for_owner(done, deadline)
         finally:
-            if owned:
+            # Not owned any more if _drive() let go of the loop to run an item.
+            if owned and self._owner == _get_ident():
                 self._release()
             if mine is not None:
                 self._mine.remove(mine)
@@ -840,6 +845,10 @@ class Driver:
                 # Nobody ran the loop for a whole poll.
                 try:
                     self._drive(self._helper_done, None, None)
+                except KeyboardInterrupt:
+                    # A method raised it (no signal comes to this thread): its call
+                    # failed with it already, and the loop must go on being run.
+                    pass
                 finally:
                     self._handover = False
                     self._release()

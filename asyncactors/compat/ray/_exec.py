@@ -171,6 +171,8 @@ def call_sync(
         from .exceptions import task_error
 
         raise task_error(exc, target.label) from exc
+    except SystemExit as exc:
+        raise system_exit(exc, target.label) from None
 
 
 async def call_async(
@@ -192,6 +194,50 @@ async def call_async(
         from .exceptions import task_error
 
         raise task_error(exc, target.label) from exc
+    except SystemExit as exc:
+        raise system_exit(exc, target.label) from None
+
+
+class Crash(Exception):
+    """What a compat actor's ``restart_on`` names: a method ended its worker process
+    in Ray (``sys.exit(1)``), a crash here."""
+
+
+_crash_error: type[Exception] | None = None
+
+
+def system_exit(exc: SystemExit, label: str) -> BaseException:
+    """What ``sys.exit()`` in a task or method becomes, as Ray's worker process exiting.
+
+    In a task: ``WorkerCrashedError`` (the runner of tasks goes on). In an actor:
+    the ``SystemExit`` itself for code 0 or ``None`` (an intended exit, as
+    ``exit_actor()``), else an ``ActorUnavailableError`` that crashes the actor,
+    which restarts if ``max_restarts`` allows, as after Ray's worker died.
+    """
+    global _crash_error
+    from ..._context import running_actor
+    from . import exceptions
+    from ._worker import current
+
+    rt = current()
+    core = running_actor()
+    if core is None or rt is None or core is rt.tasks_core:
+        return exceptions.WorkerCrashedError(
+            f"task ray::{label}() called sys.exit({exc.code!r}): the worker running it "
+            "would have exited"
+        )
+    if exc.code is None or exc.code == 0:
+        return exc
+    if _crash_error is None:
+        _crash_error = type(
+            "ActorCrashedError", (exceptions.ActorUnavailableError, Crash), {"__module__": __name__}
+        )
+        globals()["ActorCrashedError"] = _crash_error  # pickled by reference
+    return _crash_error(
+        format(core.actor_id, "032x"),
+        f"The actor is unavailable: {label}() called sys.exit({exc.code!r}), which ends "
+        "its worker process in Ray; it restarts if max_restarts allows",
+    )
 
 
 def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:

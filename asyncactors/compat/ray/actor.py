@@ -11,6 +11,7 @@ actor; results are serialized when the method returns.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
@@ -24,8 +25,10 @@ from ..._handle import ActorMethod as NativeMethod
 from ..._options import _check_int as check_int
 from ..._ref import ObjectRef as NativeRef
 from ..._signature import ArgChecker
+from ..._types import StopReason
 from ._exec import (
     STREAMING,
+    Crash,
     Target,
     call_async,
     call_sync,
@@ -39,6 +42,7 @@ from ._worker import Runtime, check_runtime_env, runtime
 
 __all__ = [
     "ActorClass",
+    "ActorClassInheritanceException",
     "ActorHandle",
     "ActorID",
     "ActorMethod",
@@ -195,17 +199,20 @@ def check_scheduling(opts: Mapping[str, Any], where: str) -> None:
 
 
 def method(*args: Any, **options: Any) -> Any:
-    """``@ray.method(num_returns=, concurrency_group=, max_task_retries=, retry_exceptions=)``.
+    """``@ray.method(num_returns=, concurrency_group=, max_task_retries=, retry_exceptions=)``,
+    or a bare ``@ray.method``, which changes nothing.
 
     Raises:
         ValueError: an unknown option, a bad ``num_returns``, or ``max_task_retries`` < -1.
-        TypeError: used without arguments, on something not a function, or
-            ``max_task_retries`` not an int.
+        TypeError: positional arguments other than one function, used on something
+            not a function, or ``max_task_retries`` not an int.
     """
+    if len(args) == 1 and not options and callable(args[0]):
+        return args[0]  # bare @ray.method: no options to record
     if args:
         raise TypeError(
-            "The @ray.method decorator must be applied using at least one argument, "
-            "e.g. @ray.method(num_returns=1)"
+            "The @ray.method decorator must be applied with no arguments or with "
+            "keyword options, e.g. @ray.method(num_returns=1)"
         )
     check_options(options, METHOD_OPTIONS, "actor methods")
     check_int_options(options)
@@ -249,12 +256,16 @@ class ClassMeta:
             self.methods[name] = Target(
                 func, f"{self.name}.{name}", opts, name=name, bound=bound, drop_first=drop
             )
-        self.is_async = any(t.is_async for t in self.methods.values())
+        # An async __init__ is awaited on the actor's loop, and makes an async actor, as in Ray.
+        self.async_init = inspect.iscoroutinefunction(getattr(cls, "__init__", None))
+        self.is_async = self.async_init or any(t.is_async for t in self.methods.values())
         self.init_check = ArgChecker(cls, f"{self.name}.__init__", drop_first=False)
         self.holder = _holder_class(self)
         base: dict[str, Any] = {
             "max_concurrency": 1000 if self.is_async else 1,
             "mailbox_size": _MAILBOX,
+            # sys.exit(1) in a method crashes the actor (see _exec.system_exit).
+            "restart_on": (Crash,),
         }
         if options.get("concurrency_groups") is not None:
             base["concurrency_groups"] = options["concurrency_groups"]
@@ -345,7 +356,9 @@ async def _holder_post_create(self: Any) -> None:
     args, kwargs = self._init
     args, kwargs = await _resolved(args, kwargs)
     meta: ClassMeta = self._meta
-    if meta.is_async:
+    if meta.async_init:
+        self._obj = await _construct_async(meta, args, kwargs)
+    elif meta.is_async:
         # On the loop, as Ray runs an async actor's __init__ where its loop is.
         self._obj = _construct(meta, args, kwargs)
     else:
@@ -360,6 +373,25 @@ def _construct(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         from .exceptions import task_error
 
         raise task_error(exc, f"{meta.name}.__init__") from exc
+
+
+async def _construct_async(meta: ClassMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The instance of a class whose ``__init__`` is a coroutine function, awaited."""
+    args, kwargs = load_args(args, kwargs)
+    cls: Any = meta.cls
+    try:
+        new = cls.__new__
+        obj = new(cls) if new is object.__new__ else new(cls, *args, **kwargs)
+        await obj.__init__(*args, **kwargs)
+    except Exception as exc:
+        from .exceptions import task_error
+
+        raise task_error(exc, f"{meta.name}.__init__") from exc
+    return obj
+
+
+# The frames of an actor's constructor (see runtime_context.get_task_name()).
+RUNNERS: Final = (_construct.__code__, _construct_async.__code__)
 
 
 async def _resolved(
@@ -403,6 +435,10 @@ _READY: Final = Target(lambda: True, "__ray_ready__", {}, name="__ray_ready__")
 _CALL: Final = Target(lambda fn, *a, **k: None, "__ray_call__", {}, name="__ray_call__")
 _READY.native_name = "ray:ready"
 _CALL.native_name = "ray:call"
+
+
+class ActorClassInheritanceException(TypeError):
+    """A class statement tried to subclass an actor class (``@ray.remote`` class)."""
 
 
 class ActorClass:
@@ -469,6 +505,10 @@ class ActorClass:
         finally:
             if entered:
                 driver.leave()
+        core = nh._core
+        if core.spec is not native._spec:
+            # get_if_exists found an actor of another class: a handle to it, with its methods.
+            nh = core.spec.handle_type(core)
         return ActorHandle(nh, rt)
 
     def bind(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -480,6 +520,19 @@ class ActorClass:
         from .exceptions import UnsupportedFeatureError
 
         raise UnsupportedFeatureError("ActorClass.bind() (Ray DAGs)", "call .remote() instead")
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> NoReturn:
+        """``class Sub(ActorCls)``: refused, as in Ray.
+
+        Raises:
+            ActorClassInheritanceException: always.
+        """
+        name = self._meta.name
+        raise ActorClassInheritanceException(
+            f"Attempted to define a subclass of actor class '{name}'. Inheriting from "
+            "actor classes is not supported: inherit from the plain class instead and "
+            "make the subclass an actor class with @ray.remote."
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         name = self._meta.name
@@ -560,15 +613,25 @@ class ActorHandle:
     def __init__(self, native: NativeHandle[Any], rt: Runtime) -> None:
         self._native = native
         self._rt = rt
-        self._meta: ClassMeta = vars(native._core.spec.cls)["_compat_meta"]
+        core = native._core
+        self._meta: ClassMeta = vars(core.spec.cls)["_compat_meta"]
+        if core.name is not None and not core.config.detached:
+            _count_named(self, core, rt)
 
     @property
     def _actor_id(self) -> ActorID:
         return ActorID(self._native._core.actor_id)
 
+    @property
+    def _ray_actor_id(self) -> ActorID:
+        # Ray's own attribute behind _actor_id, which much code reads.
+        return self._actor_id
+
     def __getattr__(self, name: str) -> ActorMethod:
-        if (name.startswith("__") and name not in _SPECIAL) or name in _HANDLE_FIELDS:
+        if name in _HANDLE_FIELDS:
             raise AttributeError(name)
+        if name.startswith("__") and name not in _SPECIAL:
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
         if name == "__ray_terminate__":
             return _Terminate(self)  # type: ignore[return-value]
         meta = self._meta
@@ -605,6 +668,37 @@ class ActorHandle:
 
 
 _HANDLE_FIELDS: Final = ("_native", "_rt", "_meta")
+
+# Ray's handles to a named actor that is not detached, per actor: as an unnamed
+# one, it ends with its last handle (asyncactors keeps named actors until stopped).
+# Weak references by identity (handles to one actor are equal), no counts: a handle
+# can die in a garbage collection anywhere, in any thread, even while a lock is held.
+_named_handles: dict[Any, weakref.WeakValueDictionary[int, ActorHandle]] = {}
+
+
+def _count_named(handle: ActorHandle, core: Any, rt: Runtime) -> None:
+    handles = _named_handles.get(core)
+    if handles is None:
+        handles = _named_handles.setdefault(core, weakref.WeakValueDictionary())
+    handles[id(handle)] = handle
+    finalizer = weakref.finalize(handle, _named_released, core, rt)
+    finalizer.atexit = False  # at exit, shutdown() stops every actor anyway
+
+
+def _named_released(core: Any, rt: Runtime) -> None:
+    # Later, on the loop: the handle's entry leaves its set only after this runs.
+    try:
+        rt.driver.loop.call_soon_threadsafe(_release_named, core)
+    except RuntimeError:  # shut down already: stopped with the rest
+        _named_handles.pop(core, None)
+
+
+def _release_named(core: Any) -> None:
+    handles = _named_handles.get(core)
+    if handles is None or handles:  # stopped already, or ray.get_actor() made one
+        return
+    del _named_handles[core]
+    core.request_stop(StopReason.RELEASED)
 
 
 def _registered_handle(key: int) -> ActorHandle:
@@ -798,8 +892,18 @@ def exit_actor() -> NoReturn:
     """End the current actor after this method: callers of later calls get ``ActorDiedError``.
 
     Raises:
-        TypeError: called outside an actor.
+        TypeError: called outside an actor, in a task too (which runs in no actor,
+            as in Ray).
     """
     from ..._api import exit_actor as native_exit  # here: few actors exit by themselves
+    from ..._context import running_actor
+    from ._worker import current
 
+    core = running_actor()
+    rt = current()
+    if core is None or (rt is not None and core is rt.tasks_core):
+        raise TypeError(
+            "exit_actor API is called on a non-actor worker: call it inside an actor "
+            "method to exit the actor gracefully"
+        )
     native_exit()

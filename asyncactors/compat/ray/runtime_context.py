@@ -2,15 +2,96 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import itertools
+import os
+import sys
+import tempfile
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any, Final
 
 from ._driver import current_item
 from ._worker import NODE_IP, Runtime, runtime
 
 if TYPE_CHECKING:
     from ..._runtime import RuntimeContext as NativeContext
+    from ._exec import Target
 
-__all__ = ["RuntimeContext", "get_runtime_context"]
+__all__ = [
+    "JobID",
+    "NodeID",
+    "RayDeprecationWarning",
+    "RuntimeContext",
+    "TaskID",
+    "get_runtime_context",
+]
+
+
+class RayDeprecationWarning(DeprecationWarning):
+    """Ray's warning for an API it keeps but deprecates (``RuntimeContext.get()``, ...)."""
+
+
+def _deprecated(instead: str) -> None:
+    warnings.warn(
+        f"This API is deprecated and may be removed in future Ray releases.\nUse {instead} instead",
+        RayDeprecationWarning,
+        stacklevel=3,
+    )
+
+
+class _HexID:
+    """One of Ray's ids, as ``RuntimeContext.get()`` gives them: ``hex()``, ``binary()``."""
+
+    __slots__ = ("_hex",)
+
+    def __init__(self, hex_id: str) -> None:
+        self._hex = hex_id
+
+    def hex(self) -> str:
+        """The id as hex digits."""
+        return self._hex
+
+    def binary(self) -> bytes:
+        """The id as bytes."""
+        return bytes.fromhex(self._hex)
+
+    def is_nil(self) -> bool:
+        """Whether the id is all ones bits, Ray's nil id (never, here)."""
+        return set(self._hex) == {"f"}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._hex == self._hex
+
+    def __hash__(self) -> int:
+        return hash(self._hex)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._hex})"
+
+
+class JobID(_HexID):
+    """A job's id."""
+
+    __slots__ = ()
+
+
+class NodeID(_HexID):
+    """A node's id."""
+
+    __slots__ = ()
+
+
+class TaskID(_HexID):
+    """A task's or actor method call's id."""
+
+    __slots__ = ()
+
+
+# Task ids, given out when first asked (nothing per call otherwise): keyed by what
+# stands for the running call as long as it runs.
+_task_numbers: Final = itertools.count(1)
+_task_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_inline_ids: dict[tuple[int, int], int] = {}
 
 
 class RuntimeContext:
@@ -19,17 +100,77 @@ class RuntimeContext:
     def __init__(self, rt: Runtime, native: NativeContext) -> None:
         self._rt = rt
         self._native = native
+        # Tasks run in a hidden actor: there, as in Ray's task workers, no actor is running.
+        tasks = rt.tasks_core
+        self._in_task = tasks is not None and native.actor_id == tasks.actor_id
+        self._in_actor = native.actor_id is not None and not self._in_task
 
     def get(self) -> dict[str, Any]:
-        """The job, node, namespace and (inside an actor) actor ids, as a dict."""
+        """The job's and node's ids and the namespace, with the task's id inside a
+        task or actor method and the actor's inside an actor, as a dict of id objects
+        (``.hex()``); deprecated, as in Ray (``RayDeprecationWarning``)."""
+        _deprecated("get_xxx_id() methods to get relevant ids")
         info: dict[str, Any] = {
-            "job_id": self.get_job_id(),
-            "node_id": self.get_node_id(),
+            "job_id": JobID(self.get_job_id()),
+            "node_id": NodeID(self.get_node_id()),
             "namespace": self.namespace,
         }
-        if self._native.actor_id is not None:
-            info["actor_id"] = self.get_actor_id()
+        task_id = self.get_task_id()
+        if task_id is not None:
+            info["task_id"] = TaskID(task_id)
+        if self._in_actor:
+            info["actor_id"] = self._actor_id()
         return info
+
+    @property
+    def job_id(self) -> JobID:
+        """The job's id as an id object; deprecated, as in Ray."""
+        _deprecated("get_job_id()")
+        return JobID(self.get_job_id())
+
+    @property
+    def node_id(self) -> NodeID:
+        """The node's id as an id object; deprecated, as in Ray."""
+        _deprecated("get_node_id()")
+        return NodeID(self.get_node_id())
+
+    @property
+    def task_id(self) -> TaskID | None:
+        """The running task's id as an id object (``None`` in the driver); deprecated."""
+        _deprecated("get_task_id()")
+        task_id = self.get_task_id()
+        return None if task_id is None else TaskID(task_id)
+
+    @property
+    def actor_id(self) -> Any:
+        """The running actor's ``ActorID`` (``None`` outside an actor); deprecated."""
+        _deprecated("get_actor_id()")
+        return self._actor_id() if self._in_actor else None
+
+    def _actor_id(self) -> Any:
+        from .actor import ActorID
+
+        return ActorID(self._native.actor_id or 0)
+
+    def get_task_name(self) -> str | None:
+        """The running task's name: ``Class.method`` for an actor method (``__init__``
+        included), the function's name for a task; ``None`` in the driver."""
+        running = _running_task()
+        return None if running is None else running[1]
+
+    def get_task_function_name(self) -> str | None:
+        """The running task's function with its module: ``module.Class.method`` or
+        ``module.function``; ``None`` in the driver."""
+        running = _running_task()
+        return None if running is None else ".".join(running)
+
+    def get_temp_dir(self) -> str:
+        """The node's temporary directory: the system's."""
+        return tempfile.gettempdir()
+
+    def get_session_name(self) -> str:
+        """The name of this in-process cluster: one per ``ray.init()``."""
+        return f"session_inprocess_{os.getpid()}_{self._rt.job_id}"
 
     def get_job_id(self) -> str:
         """The job's id, as hex."""
@@ -44,23 +185,28 @@ class RuntimeContext:
         return self._rt.job_id.rjust(56, "0")
 
     def get_task_id(self) -> str | None:
-        """The running task's id (``None`` in the driver); not tracked, the actor's stands in."""
-        actor = self.get_actor_id()
-        return None if actor is None else actor.rjust(48, "0")
+        """The running task's or actor method call's id as 48 hex digits, one per call
+        (the last 32 are the actor's id in an actor); ``None`` in the driver."""
+        actor_id = self._native.actor_id
+        if actor_id is None:
+            return None
+        number = _task_number(self._native)
+        return format(number, "016x") + format(actor_id if self._in_actor else 0, "032x")
 
     def get_actor_id(self) -> str | None:
-        """The running actor's id as hex, or ``None`` outside an actor."""
-        actor_id = self._native.actor_id
-        return None if actor_id is None else format(actor_id, "032x")
+        """The running actor's id as hex, or ``None`` outside an actor (in a task too)."""
+        return format(self._native.actor_id, "032x") if self._in_actor else None
 
     def get_actor_name(self) -> str | None:
-        """The running actor's name, or ``None``."""
-        return self._native.name
+        """The running actor's name, ``""`` if it has none (as Ray), ``None`` outside an actor."""
+        if not self._in_actor:
+            return None
+        return self._native.name or ""
 
     @property
     def namespace(self) -> str:
-        """The namespace of the job (or of the running actor)."""
-        return self._native.namespace or self._rt.namespace
+        """The job's namespace: also inside an actor created in another one, as in Ray."""
+        return self._rt.namespace
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
@@ -72,15 +218,24 @@ class RuntimeContext:
         """A handle to the running actor.
 
         Raises:
-            RuntimeError: outside an actor.
+            RuntimeError: outside an actor (in a task too).
         """
         from .actor import wrap_handle
 
+        if not self._in_actor:
+            raise RuntimeError("This method is only available in an actor.")
         return wrap_handle(self._native.current_actor, self._rt)
 
     def get_assigned_resources(self) -> dict[str, float]:
-        """What the running actor holds of the node's resources (its ``num_cpus`` ...):
-        a plain dict, as Ray gives it."""
+        """What the running actor holds of the node's resources (its ``num_cpus`` ...),
+        or what the running task asked for (``{"CPU": 1.0}`` by default): a plain dict,
+        as Ray gives it."""
+        if self._in_task:
+            target = _running_target()
+            if target is not None:
+                from .actor import task_demand
+
+                return task_demand({"num_cpus": 1, **target.options})
         return dict(self._native.get_assigned_resources())
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
@@ -126,6 +281,61 @@ class RuntimeContext:
         if item is not None:
             return item.cancelled()
         return self._native.is_canceled()
+
+
+def _running_frame() -> Any:
+    """The frame of what runs the task, actor method or constructor whose code called
+    this: a ``call_sync`` or ``call_async`` (its ``target``), or a constructor (its
+    ``meta``), found up the stack (no bookkeeping per call for a question few ask)."""
+    from ._exec import call_async, call_sync
+    from .actor import RUNNERS
+
+    runners = (call_sync.__code__, call_async.__code__, *RUNNERS)
+    frame: Any = sys._getframe(2)
+    while frame is not None and frame.f_code not in runners:
+        frame = frame.f_back
+    return frame
+
+
+def _running_target() -> Target | None:
+    """The task or actor method whose code called this (``None`` in a constructor)."""
+    frame = _running_frame()
+    if frame is None:
+        return None
+    target: Target | None = frame.f_locals.get("target")
+    return target
+
+
+def _running_task() -> tuple[str, str] | None:
+    """The module and the name (``Class.method``, ``function``) of what called this."""
+    frame = _running_frame()
+    if frame is None:
+        return None
+    names = frame.f_locals
+    target: Target | None = names.get("target")
+    if target is not None:
+        return target.func.__module__, target.label
+    cls = names["meta"].cls
+    return cls.__module__, f"{cls.__name__}.__init__"
+
+
+def _task_number(native: NativeContext) -> int:
+    """The number of the running call: of the thread's item for sync code run off the
+    loop, of the engine's call for async code, else of the actor's count of finished
+    calls, which stays put while a sync method holds the loop."""
+    key: Any = current_item() or native._call
+    if key is None:
+        core: Any = native._core
+        inline = (native.actor_id or 0, getattr(core, "processed", 0))
+        number = _inline_ids.get(inline)
+        if number is None:
+            _inline_ids.clear()  # only the running one matters
+            number = _inline_ids[inline] = next(_task_numbers)
+        return number
+    number = _task_ids.get(key)
+    if number is None:
+        number = _task_ids[key] = next(_task_numbers)
+    return number
 
 
 def get_runtime_context() -> RuntimeContext:
