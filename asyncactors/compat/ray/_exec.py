@@ -10,7 +10,8 @@ reaches the caller as ``RayTaskError`` (``exceptions.task_error``).
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Literal
 
 from ..._signature import ArgChecker
@@ -21,6 +22,7 @@ from ._serialization import ATOMS, Serialized, load_args, serialize
 __all__ = [
     "STREAMING",
     "Target",
+    "TaskExited",
     "call_async",
     "call_sync",
     "check_num_returns",
@@ -67,6 +69,15 @@ def check_retry_exceptions(value: object) -> bool | tuple[type[BaseException], .
     raise TypeError(f"retry_exceptions must be a bool or a list of exception types, got {value!r}")
 
 
+class TaskExited(Exception):
+    """A task called ``sys.exit()``: Ray's worker process would have exited.
+
+    The engine retries the task under ``max_retries`` (``remote_function`` lists
+    this class in its ``retry_exceptions``); its callers get
+    ``WorkerCrashedError`` (``exceptions.from_native``).
+    """
+
+
 class Target:
     """A remote function or an actor method, and how Ray code asked to call it."""
 
@@ -106,8 +117,10 @@ class Target:
             self.generator = None
         self.is_async = inspect.iscoroutinefunction(func) or self.generator == "async"
         self.options = dict(options)
-        default: NumReturns = STREAMING if self.generator else 1
-        self.num_returns: NumReturns = check_num_returns(options.get("num_returns", default))
+        num_returns = options.get("num_returns")
+        if num_returns is None:  # Ray's default, also for an explicit None
+            num_returns = STREAMING if self.generator else 1
+        self.num_returns: NumReturns = check_num_returns(num_returns)
         self.check = ArgChecker(func, label, drop_first=drop_first)
 
     def invoke(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -134,7 +147,8 @@ def pack(target: Target, ctl: Any, value: Any) -> Any:
     try:
         items = tuple(value)
     except TypeError:
-        raise ValueError(
+        # Ray's class for it (its message only says the object has no len()).
+        raise TypeError(
             f"{target.label}() returned {type(value).__name__}, not {n} values (num_returns={n})"
         ) from None
     if len(items) != n:
@@ -161,9 +175,9 @@ def call_sync(
             value = target.func(obj, *args, **kwargs)
         if target.generator is not None:
             if isinstance(ctl, Stream):
-                _stream_sync(value, ctl, target.label)
+                _stream_sync(value, ctl, target.label, obj is None)
                 return None
-            value = list(value)
+            value = _first_items(target, ctl, itertools.islice(value, _count(target, ctl)))
         elif ctl is None and target.num_returns == 1 and type(value) in ATOMS:
             return value  # pack(), inlined for one immutable result: nothing to copy
         return pack(target, ctl, value)
@@ -171,6 +185,8 @@ def call_sync(
         from .exceptions import task_error
 
         raise task_error(exc, target.label) from exc
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _interrupted(exc, target.label, obj is None) from None
 
 
 async def call_async(
@@ -182,9 +198,16 @@ async def call_async(
         if target.generator == "async":
             agen = target.invoke(obj, args, kwargs)
             if isinstance(ctl, Stream):
-                await _stream_async(agen, ctl, target.label)
+                await _stream_async(agen, ctl, target.label, obj is None)
                 return None
-            value = [v async for v in agen]
+            n = _count(target, ctl)
+            items = []
+            if n:
+                async for v in agen:
+                    items.append(v)
+                    if len(items) == n:
+                        break
+            value = _first_items(target, ctl, items)
         else:
             value = await target.invoke(obj, args, kwargs)
         return pack(target, ctl, value)
@@ -192,9 +215,60 @@ async def call_async(
         from .exceptions import task_error
 
         raise task_error(exc, target.label) from exc
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _interrupted(exc, target.label, obj is None) from None
 
 
-def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:
+def _count(target: Target, ctl: Any) -> int:
+    """How many values a generator called with a fixed ``num_returns`` gives (``ctl``
+    overrides the target's ``num_returns``)."""
+    n = target.num_returns if ctl is None else ctl
+    assert isinstance(n, int)
+    return n
+
+
+def _first_items(target: Target, ctl: Any, items: Iterable[Any]) -> Any:
+    """The result of a generator called with ``num_returns=n``: its first ``n``
+    values, as Ray takes them (the generator is not run further), the one value
+    for ``n == 1``.
+
+    Raises:
+        ValueError: it yielded fewer than ``n`` values.
+    """
+    n = _count(target, ctl)
+    values = list(items)
+    if len(values) < n:
+        raise ValueError(f"Task returned {len(values)} objects, but num_returns={n}.")
+    return values[0] if n == 1 else values
+
+
+def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, task: bool) -> BaseException:
+    """What a task or method that raised ``KeyboardInterrupt`` or ``SystemExit`` ends with.
+
+    ``KeyboardInterrupt`` is how Ray cancels a running task: its caller gets a
+    ``RayTaskError`` that is a ``TaskCancelledError``. ``SystemExit`` in a task
+    ends Ray's worker process: the task fails as a system failure, retried
+    under ``max_retries``, then ``WorkerCrashedError``; in an actor's method it
+    ends the actor, as it does here (``exc`` itself). Neither may reach the
+    thread that runs the loop, where it would stop the loop for everyone.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        from .exceptions import TaskCancelledError, task_error
+
+        cancelled = TaskCancelledError(error_message=f"task {label}() was cancelled")
+        # Its text shows where the task was when interrupted, as Ray's does.
+        return task_error(cancelled.with_traceback(exc.__traceback__), label)
+    if not task:
+        return exc
+    exited = TaskExited(
+        f"task ray::{label}() did not finish: the worker running it exited "
+        f"(SystemExit: {exc.code!r})"
+    )
+    exited.__cause__ = exc
+    return exited
+
+
+def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, task: bool) -> None:
     item = current_item()
     try:
         for value in gen:
@@ -206,11 +280,13 @@ def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:
         from .exceptions import task_error
 
         stream.fail(task_error(exc, label))
+    except (KeyboardInterrupt, SystemExit) as exc:
+        _stream_interrupted(stream, exc, label, task)
     else:
         stream.close()
 
 
-async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str) -> None:
+async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str, task: bool) -> None:
     try:
         async for value in agen:
             stream.push(serialize(value, "a yielded value"))
@@ -218,8 +294,24 @@ async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str) ->
         from .exceptions import task_error
 
         stream.fail(task_error(exc, label))
+    except (KeyboardInterrupt, SystemExit) as exc:
+        _stream_interrupted(stream, exc, label, task)
     else:
         stream.close()
+
+
+def _stream_interrupted(
+    stream: Stream, exc: KeyboardInterrupt | SystemExit, label: str, task: bool
+) -> None:
+    """End a stream whose generator raised ``KeyboardInterrupt`` or ``SystemExit``
+    with the error Ray's caller gets, never retried (items may have been taken);
+    an actor's ``SystemExit`` goes on to end the actor, which ends the stream."""
+    err = _interrupted(exc, label, task)
+    if err is exc:
+        raise exc
+    from .exceptions import from_native
+
+    stream.fail(from_native(err))
 
 
 def encode_args(

@@ -17,7 +17,15 @@ from ..._actor_class import remote as native_remote
 from ..._context import current_actor
 from ..._handle import ActorMethod as NativeMethod
 from ..._ref import describe_failure
-from ._exec import STREAMING, Target, call_async, call_sync, check_retry_exceptions, encode_args
+from ._exec import (
+    STREAMING,
+    Target,
+    TaskExited,
+    call_async,
+    call_sync,
+    check_retry_exceptions,
+    encode_args,
+)
 from ._refs import Stream
 from ._serialization import share
 from ._worker import Runtime, runtime
@@ -93,11 +101,16 @@ class RemoteFunction:
         self._task_name = f"task ray::{func.__name__}()"
         self._demand = task_demand({"num_cpus": 1, **self._options})
         retry = check_retry_exceptions(self._options.get("retry_exceptions", False))
+        max_retries = self._options.get("max_retries")
+        if max_retries is None:  # Ray's default, also for an explicit None
+            max_retries = 3
         self._native_opts: dict[str, Any] = {}
-        if retry:
+        if max_retries:
+            # A task that called sys.exit() is retried as one whose worker died
+            # (Ray's system failure), whatever retry_exceptions says.
             self._native_opts = {
-                "max_task_retries": self._options.get("max_retries", 3),
-                "retry_exceptions": list(retry) if isinstance(retry, tuple) else retry,
+                "max_task_retries": max_retries,
+                "retry_exceptions": True if retry is True else [*(retry or ()), TaskExited],
             }
         self._cache: tuple[Runtime, NativeMethod[..., Any]] | None = None
         self.__name__ = func.__name__

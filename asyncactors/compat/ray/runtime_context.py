@@ -19,6 +19,8 @@ class RuntimeContext:
     def __init__(self, rt: Runtime, native: NativeContext) -> None:
         self._rt = rt
         self._native = native
+        # A task runs in the runtime's hidden actor: for Ray it runs in no actor.
+        self._in_task = native._core is not None and native._core is rt.tasks_core
 
     def get(self) -> dict[str, Any]:
         """The job, node, namespace and (inside an actor) actor ids, as a dict."""
@@ -27,7 +29,7 @@ class RuntimeContext:
             "node_id": self.get_node_id(),
             "namespace": self.namespace,
         }
-        if self._native.actor_id is not None:
+        if self._native.actor_id is not None and not self._in_task:
             info["actor_id"] = self.get_actor_id()
         return info
 
@@ -44,18 +46,19 @@ class RuntimeContext:
         return self._rt.job_id.rjust(56, "0")
 
     def get_task_id(self) -> str | None:
-        """The running task's id (``None`` in the driver); not tracked, the actor's stands in."""
-        actor = self.get_actor_id()
-        return None if actor is None else actor.rjust(48, "0")
+        """The running task's id (``None`` in the driver); not tracked, the id of the
+        actor running it stands in (for tasks, the runtime's hidden one)."""
+        actor_id = self._native.actor_id
+        return None if actor_id is None else format(actor_id, "048x")
 
     def get_actor_id(self) -> str | None:
         """The running actor's id as hex, or ``None`` outside an actor."""
         actor_id = self._native.actor_id
-        return None if actor_id is None else format(actor_id, "032x")
+        return None if actor_id is None or self._in_task else format(actor_id, "032x")
 
     def get_actor_name(self) -> str | None:
         """The running actor's name, or ``None``."""
-        return self._native.name
+        return None if self._in_task else self._native.name
 
     @property
     def namespace(self) -> str:
@@ -76,6 +79,8 @@ class RuntimeContext:
         """
         from .actor import wrap_handle
 
+        if self._in_task:
+            raise RuntimeError("get_runtime_context().current_actor is only set inside an actor")
         return wrap_handle(self._native.current_actor, self._rt)
 
     def get_assigned_resources(self) -> dict[str, float]:

@@ -1,0 +1,339 @@
+"""Where asyncactors.compat.ray behaved differently from real Ray 2.60 for tasks and the
+core API, found by running the same programs on both; each test pins Ray's behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from asyncactors.compat.ray import exceptions as rex
+
+# How many times each test's task ran (tasks run in this process).
+attempts: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_attempts() -> None:
+    attempts.clear()
+
+
+def test_keyboard_interrupt_in_a_task_fails_it_as_cancelled_and_ray_goes_on(
+    ray: ModuleType,
+) -> None:
+    """A task raising KeyboardInterrupt (how Ray cancels a running task) fails as
+    RayTaskError(TaskCancelledError), instead of escaping into ray.get and stopping
+    the loop for every later call."""
+
+    @ray.remote
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    @ray.remote
+    def fine() -> int:
+        return 1
+
+    with pytest.raises(rex.TaskCancelledError) as info:
+        ray.get(interrupted.remote(), timeout=5)
+    assert isinstance(info.value, rex.RayTaskError)
+    assert type(info.value).__name__ == "RayTaskError(TaskCancelledError)"
+    assert "raise KeyboardInterrupt" in str(info.value)
+    assert ray.get(fine.remote(), timeout=5) == 1
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_keyboard_interrupt_in_a_method_fails_the_call_and_the_actor_serves_on(
+    ray: ModuleType, is_async: bool
+) -> None:
+    """An actor method raising KeyboardInterrupt fails that call as TaskCancelledError;
+    the actor and the runtime go on."""
+
+    @ray.remote
+    class Threaded:
+        def stop(self) -> None:
+            raise KeyboardInterrupt
+
+        def ping(self) -> str:
+            return "pong"
+
+    @ray.remote
+    class Async:
+        async def stop(self) -> None:
+            raise KeyboardInterrupt
+
+        async def ping(self) -> str:
+            return "pong"
+
+    actor = (Async if is_async else Threaded).remote()
+    with pytest.raises(rex.TaskCancelledError):
+        ray.get(actor.stop.remote(), timeout=5)
+    assert ray.get(actor.ping.remote(), timeout=5) == "pong"
+
+
+def test_sys_exit_in_a_task_is_a_worker_crash_retried_under_max_retries(ray: ModuleType) -> None:
+    """sys.exit() in a task is Ray's dead worker: retried under max_retries whatever
+    retry_exceptions says, then WorkerCrashedError; later tasks still run (the exit
+    used to kill the one hidden actor running every task)."""
+
+    @ray.remote(max_retries=1)
+    def exits_once(tag: str) -> int:
+        attempts.append(tag)
+        if len(attempts) == 1:
+            sys.exit(3)
+        return len(attempts)
+
+    assert ray.get(exits_once.remote("a"), timeout=5) == 2
+    attempts.clear()
+
+    @ray.remote(max_retries=0)
+    def exits() -> None:
+        attempts.append("b")
+        sys.exit(3)
+
+    with pytest.raises(rex.WorkerCrashedError, match=r"exits\(\).*SystemExit: 3") as info:
+        ray.get(exits.remote(), timeout=5)
+    assert type(info.value) is rex.WorkerCrashedError
+    assert attempts == ["b"]
+    assert ray.get(exits_once.remote("c"), timeout=5) == 2
+
+
+def test_sys_exit_in_a_streaming_task_ends_its_stream_with_worker_crashed(
+    ray: ModuleType,
+) -> None:
+    """A generator task that calls sys.exit() ends its stream with WorkerCrashedError
+    after the items it yielded, and is not rerun (its items were taken)."""
+
+    @ray.remote
+    def stream() -> Any:
+        attempts.append("run")
+        yield 1
+        sys.exit(1)
+
+    refs = list(stream.remote())
+    assert ray.get(refs[0], timeout=5) == 1
+    with pytest.raises(rex.WorkerCrashedError):
+        ray.get(refs[1], timeout=5)
+    assert attempts == ["run"]
+
+
+def test_task_error_text_is_rays_without_this_packages_frames(ray: ModuleType) -> None:
+    """str() of a task's error is Ray's: 'ray::f() (pid=..., ip=...)' in place of the
+    'Traceback' line, then the task's own frames only."""
+
+    @ray.remote
+    def fails() -> None:
+        raise ValueError("bad value")
+
+    with pytest.raises(ValueError, match="bad value") as info:
+        ray.get(fails.remote(), timeout=5)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("ray::fails() (pid=")
+    assert lines[-1] == "ValueError: bad value"
+    assert not any("Traceback" in line for line in lines)
+    assert not any("asyncactors" in line for line in lines), lines
+    assert any('raise ValueError("bad value")' in line for line in lines)
+
+
+def test_error_of_a_task_got_inside_another_names_both_and_keeps_the_cause(
+    ray: ModuleType,
+) -> None:
+    """A task that re-raises another task's error (ray.get inside it) fails as itself:
+    its text names it and then the inner task; the cause is the original exception."""
+
+    @ray.remote
+    def inner() -> None:
+        raise KeyError("missing")
+
+    @ray.remote
+    def outer() -> None:
+        ray.get(inner.remote())
+
+    with pytest.raises(KeyError) as info:
+        ray.get(outer.remote(), timeout=5)
+    err = info.value
+    assert isinstance(err, rex.RayTaskError)
+    assert type(err).__name__ == "RayTaskError(KeyError)"
+    assert type(err.cause) is KeyError
+    text = str(err)
+    assert text.startswith("ray::outer() (pid=")
+    assert "ray::inner() (pid=" in text
+    assert text.index("ray::outer()") < text.index("ray::inner()")
+
+
+def test_a_generator_with_num_returns_gives_its_first_items(ray: ModuleType) -> None:
+    """A generator task with num_returns=n gives its first n items (one value for n=1),
+    without running further; fewer than n items is Ray's ValueError."""
+
+    @ray.remote
+    def count(n: int) -> Any:
+        for i in range(n):
+            attempts.append(f"item {i}")
+            yield i
+
+    assert ray.get(count.options(num_returns=1).remote(3), timeout=5) == 0
+    assert attempts == ["item 0"]
+    assert ray.get(count.options(num_returns=2).remote(3), timeout=5) == [0, 1]
+    with pytest.raises(ValueError, match=r"Task returned 1 objects, but num_returns=2\."):
+        ray.get(count.options(num_returns=2).remote(1), timeout=5)
+
+    @ray.remote
+    class Source:
+        async def items(self, n: int) -> Any:
+            for i in range(n):
+                yield i
+
+    assert ray.get(Source.remote().items.options(num_returns=1).remote(3), timeout=5) == 0
+
+
+def test_num_returns_on_a_result_that_is_not_a_sequence_is_a_type_error(ray: ModuleType) -> None:
+    """num_returns=2 on a task returning an int fails with TypeError, Ray's class."""
+
+    @ray.remote(num_returns=2)
+    def one() -> int:
+        return 1
+
+    for ref in one.remote():
+        with pytest.raises(TypeError, match="num_returns=2"):
+            ray.get(ref, timeout=5)
+
+
+def test_none_options_mean_rays_defaults(ray: ModuleType) -> None:
+    """num_returns=None and max_retries=None are Ray's defaults (one value; 3 retries)."""
+
+    @ray.remote(num_returns=None)
+    def pair() -> tuple[int, int]:
+        return 1, 2
+
+    assert ray.get(pair.remote(), timeout=5) == (1, 2)
+
+    @ray.remote(retry_exceptions=True)
+    def flaky() -> None:
+        attempts.append("try")
+        raise ValueError("again")
+
+    with pytest.raises(ValueError, match="again"):
+        ray.get(flaky.options(max_retries=None, num_returns=None).remote(), timeout=5)
+    assert len(attempts) == 4
+
+
+def test_get_with_timeout_minus_one_waits_without_limit(ray: ModuleType) -> None:
+    """ray.get(timeout=-1) waits as None does, as in Ray; other negative timeouts are
+    refused with Ray's message (Ray itself crashes on them)."""
+    release = threading.Event()
+
+    @ray.remote
+    def waits() -> str:
+        release.wait(5)
+        return "done"
+
+    ref = waits.remote()
+    threading.Timer(0.05, release.set).start()
+    assert ray.get(ref, timeout=-1) == "done"
+    with pytest.raises(ValueError, match="The 'timeout' argument must be nonnegative"):
+        ray.get(ref, timeout=-0.5)
+    with pytest.raises(ValueError, match="The 'timeout' argument must be nonnegative"):
+        ray.wait([ref], timeout=-1)
+
+
+def test_get_of_an_object_ref_generator_gives_it_back(ray: ModuleType) -> None:
+    """ray.get(ObjectRefGenerator) returns the generator itself, as Ray does."""
+
+    @ray.remote
+    def gen() -> Any:
+        yield from (1, 2)
+
+    stream = gen.remote()
+    assert ray.get(stream) is stream
+    assert [ray.get(r) for r in ray.get(stream)] == [1, 2]
+
+
+def test_get_and_wait_refuse_bad_input_with_rays_messages(ray: ModuleType) -> None:
+    """The errors of ray.get and ray.wait for the wrong input carry Ray's messages."""
+    ref = ray.put(1)
+    with pytest.raises(ValueError, match=r"Invalid type of object refs, <class 'tuple'>"):
+        ray.get((ref,))
+    with pytest.raises(ValueError, match="Wait requires a list of unique ray_waitables"):
+        ray.wait([ref, ref])
+    with pytest.raises(ValueError, match="greater than the number of ray_waitables"):
+        ray.wait([ref], num_returns=2)
+    with pytest.raises(TypeError, match=r"got <class 'tuple'>"):
+        ray.wait((ref,))
+    with pytest.raises(TypeError, match=r"got a single ray\.ObjectRef or ray\.ObjectRefGenerator"):
+        ray.wait(ref)
+
+
+def test_object_ref_task_id_job_id_call_site_and_as_future(ray: ModuleType) -> None:
+    """ObjectRef has Ray's task_id() and job_id() (ids with hex()), call_site() and
+    as_future() (an asyncio future in the running loop)."""
+
+    @ray.remote
+    def seven() -> int:
+        return 7
+
+    ref = seven.remote()
+    other = seven.remote()
+    assert len(ref.task_id().hex()) == 48
+    assert ref.task_id() == ref.task_id() != other.task_id()
+    assert repr(ref.task_id()).startswith("TaskID(")
+    assert ref.job_id().hex() == ray.get_runtime_context().get_job_id()
+    assert ref.call_site() == ""
+
+    async def main() -> int:
+        fut = ref.as_future()
+        assert isinstance(fut, asyncio.Future)
+        result: int = await fut
+        return result
+
+    assert asyncio.run(main()) == 7
+
+
+def test_runtime_context_inside_a_task_has_no_actor(ray: ModuleType) -> None:
+    """Inside a task get_actor_id() is None and current_actor raises, as in Ray (it was
+    the id of the hidden actor that runs tasks); the task id is still set."""
+
+    @ray.remote
+    def where() -> tuple[Any, Any, bool, bool]:
+        ctx = ray.get_runtime_context()
+        try:
+            ctx.current_actor  # noqa: B018 - the property raises outside an actor
+        except RuntimeError:
+            raised = True
+        else:
+            raised = False
+        return ctx.get_actor_id(), ctx.get_actor_name(), "actor_id" in ctx.get(), raised
+
+    assert ray.get(where.remote(), timeout=5) == (None, None, False, True)
+
+    @ray.remote
+    def task_id() -> Any:
+        return ray.get_runtime_context().get_task_id()
+
+    assert len(ray.get(task_id.remote(), timeout=5)) == 48
+
+
+def test_task_cancelled_error_text_is_rays() -> None:
+    """TaskCancelledError() says nothing more than it is given, as Ray's does."""
+    assert str(rex.TaskCancelledError()) == ""
+    assert str(rex.TaskCancelledError("T1")) == "Task: T1 was cancelled. "
+    assert str(rex.TaskCancelledError(error_message="why")) == "why"
+    assert str(rex.WorkerCrashedError()).startswith("The worker died unexpectedly")
+
+
+def test_rays_2_60_exception_classes_exist_with_their_bases() -> None:
+    """ray.exceptions has Ray 2.60's classes that were missing, with Ray's bases."""
+    assert issubclass(rex.AuthenticationError, rex.RayError)
+    assert issubclass(rex.OufOfBandObjectRefSerializationException, rex.RayError)
+    for name in (
+        "RayChannelError",
+        "RayCgraphCapacityExceeded",
+        "RayDirectTransportError",
+        "StreamingGeneratorReplayInconsistentError",
+    ):
+        assert issubclass(getattr(rex, name), rex.RaySystemError)
+    assert issubclass(rex.RayChannelTimeoutError, rex.RayChannelError)
+    assert issubclass(rex.RayChannelTimeoutError, TimeoutError)
