@@ -14,6 +14,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Literal
 
+from ..._context import current_actor
 from ..._signature import ArgChecker
 from ._driver import current_item
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
@@ -175,18 +176,16 @@ def call_sync(
             value = target.func(obj, *args, **kwargs)
         if target.generator is not None:
             if isinstance(ctl, Stream):
-                _stream_sync(value, ctl, target.label, obj is None)
+                _stream_sync(value, ctl, target.label, obj)
                 return None
             value = _first_items(target, ctl, itertools.islice(value, _count(target, ctl)))
         elif ctl is None and target.num_returns == 1 and type(value) in ATOMS:
             return value  # pack(), inlined for one immutable result: nothing to copy
         return pack(target, ctl, value)
     except Exception as exc:
-        from .exceptions import task_error
-
-        raise task_error(exc, target.label) from exc
+        raise _failed(exc, target.label, obj) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
-        raise _interrupted(exc, target.label, obj is None) from None
+        raise _interrupted(exc, target.label, obj) from None
 
 
 async def call_async(
@@ -198,7 +197,7 @@ async def call_async(
         if target.generator == "async":
             agen = target.invoke(obj, args, kwargs)
             if isinstance(ctl, Stream):
-                await _stream_async(agen, ctl, target.label, obj is None)
+                await _stream_async(agen, ctl, target.label, obj)
                 return None
             n = _count(target, ctl)
             items = []
@@ -212,11 +211,9 @@ async def call_async(
             value = await target.invoke(obj, args, kwargs)
         return pack(target, ctl, value)
     except Exception as exc:
-        from .exceptions import task_error
-
-        raise task_error(exc, target.label) from exc
+        raise _failed(exc, target.label, obj) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
-        raise _interrupted(exc, target.label, obj is None) from None
+        raise _interrupted(exc, target.label, obj) from None
 
 
 def _count(target: Target, ctl: Any) -> int:
@@ -242,7 +239,23 @@ def _first_items(target: Target, ctl: Any, items: Iterable[Any]) -> Any:
     return values[0] if n == 1 else values
 
 
-def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, task: bool) -> BaseException:
+def _failed(exc: Exception, label: str, obj: Any) -> BaseException:
+    """What the caller of a task or method (of the actor ``obj``) that raised ``exc``
+    gets: ``RayTaskError`` naming it, and for a method the actor's id and repr, as Ray's."""
+    from .exceptions import task_error
+
+    if obj is None:
+        return task_error(exc, label)
+    core = current_actor.get()
+    actor_id = None if core is None else format(core.actor_id, "032x")
+    try:
+        actor_repr = repr(obj)
+    except Exception:
+        actor_repr = f"<{type(obj).__name__} object>"
+    return task_error(exc, label, actor_id, actor_repr)
+
+
+def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> BaseException:
     """What a task or method that raised ``KeyboardInterrupt`` or ``SystemExit`` ends with.
 
     ``KeyboardInterrupt`` is how Ray cancels a running task: its caller gets a
@@ -253,12 +266,12 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, task: bool) ->
     thread that runs the loop, where it would stop the loop for everyone.
     """
     if isinstance(exc, KeyboardInterrupt):
-        from .exceptions import TaskCancelledError, task_error
+        from .exceptions import TaskCancelledError
 
         cancelled = TaskCancelledError(error_message=f"task {label}() was cancelled")
         # Its text shows where the task was when interrupted, as Ray's does.
-        return task_error(cancelled.with_traceback(exc.__traceback__), label)
-    if not task:
+        return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
+    if obj is not None:
         return exc
     exited = TaskExited(
         f"task ray::{label}() did not finish: the worker running it exited "
@@ -268,7 +281,7 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, task: bool) ->
     return exited
 
 
-def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, task: bool) -> None:
+def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, obj: Any) -> None:
     item = current_item()
     try:
         for value in gen:
@@ -277,36 +290,32 @@ def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, task: bool) -> 
                 gen.close()  # type: ignore[attr-defined]
                 break
     except Exception as exc:
-        from .exceptions import task_error
-
-        stream.fail(task_error(exc, label))
+        stream.fail(_failed(exc, label, obj))
     except (KeyboardInterrupt, SystemExit) as exc:
-        _stream_interrupted(stream, exc, label, task)
+        _stream_interrupted(stream, exc, label, obj)
     else:
         stream.close()
 
 
-async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str, task: bool) -> None:
+async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str, obj: Any) -> None:
     try:
         async for value in agen:
             stream.push(serialize(value, "a yielded value"))
     except Exception as exc:
-        from .exceptions import task_error
-
-        stream.fail(task_error(exc, label))
+        stream.fail(_failed(exc, label, obj))
     except (KeyboardInterrupt, SystemExit) as exc:
-        _stream_interrupted(stream, exc, label, task)
+        _stream_interrupted(stream, exc, label, obj)
     else:
         stream.close()
 
 
 def _stream_interrupted(
-    stream: Stream, exc: KeyboardInterrupt | SystemExit, label: str, task: bool
+    stream: Stream, exc: KeyboardInterrupt | SystemExit, label: str, obj: Any
 ) -> None:
     """End a stream whose generator raised ``KeyboardInterrupt`` or ``SystemExit``
     with the error Ray's caller gets, never retried (items may have been taken);
     an actor's ``SystemExit`` goes on to end the actor, which ends the stream."""
-    err = _interrupted(exc, label, task)
+    err = _interrupted(exc, label, obj)
     if err is exc:
         raise exc
     from .exceptions import from_native

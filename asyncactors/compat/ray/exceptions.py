@@ -477,7 +477,10 @@ class UnsupportedFeatureError(NotImplementedError):
 
 
 def task_error(
-    exc: BaseException, function_name: str, actor_id: str | None = None
+    exc: BaseException,
+    function_name: str,
+    actor_id: str | None = None,
+    actor_repr: str | None = None,
 ) -> BaseException:
     """What a caller gets for ``exc`` raised by a task or method named ``function_name``.
 
@@ -495,7 +498,7 @@ def task_error(
         stop = exc
         exc = RuntimeError(f"{function_name}() raised StopIteration({stop})")
         exc.__cause__ = stop
-    err = RayTaskError(function_name, "", exc, actor_id=actor_id)
+    err = RayTaskError(function_name, "", exc, actor_repr=actor_repr, actor_id=actor_id)
     if raised is not None:
         err._raised = raised
     err = err.as_instanceof_cause()
