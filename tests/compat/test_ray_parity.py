@@ -337,3 +337,48 @@ def test_rays_2_60_exception_classes_exist_with_their_bases() -> None:
         assert issubclass(getattr(rex, name), rex.RaySystemError)
     assert issubclass(rex.RayChannelTimeoutError, rex.RayChannelError)
     assert issubclass(rex.RayChannelTimeoutError, TimeoutError)
+
+
+def test_a_methods_error_text_names_the_actor_id_and_repr(ray: ModuleType) -> None:
+    """A method's error text carries the actor's id and repr in its first line, as Ray's."""
+
+    @ray.remote
+    class Failing:
+        def __repr__(self) -> str:
+            return "Failing(7)"
+
+        def fail(self) -> None:
+            raise ValueError("bad")
+
+    actor = Failing.remote()
+    with pytest.raises(ValueError, match="bad") as info:
+        ray.get(actor.fail.remote(), timeout=5)
+    first = str(info.value).splitlines()[0]
+    assert first.startswith("ray::Failing.fail() (pid=")
+    assert first.endswith(f", actor_id={actor._actor_id.hex()}, repr=Failing(7))")
+
+
+def test_nodes_have_rays_keys(ray: ModuleType) -> None:
+    """ray.nodes()'s one node has every key Ray 2.60's has, and its id as a label."""
+    (node,) = ray.nodes()
+    assert set(node) == {
+        "Alive",
+        "DashboardAgentListenPort",
+        "DeathReason",
+        "DeathReasonMessage",
+        "Labels",
+        "MetricsAgentPort",
+        "MetricsExportPort",
+        "NodeID",
+        "NodeManagerAddress",
+        "NodeManagerHostname",
+        "NodeManagerPort",
+        "NodeName",
+        "ObjectManagerPort",
+        "ObjectStoreSocketName",
+        "RayletSocketName",
+        "Resources",
+        "RuntimeEnvAgentPort",
+        "alive",
+    }
+    assert node["Labels"] == {"ray.io/node-id": node["NodeID"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -332,23 +333,28 @@ def available_resources() -> dict[str, float]:
 
 
 def nodes() -> list[dict[str, Any]]:
-    """The one node, in Ray's format."""
+    """The one node, in Ray's format (its keys; no ports or sockets: -1, 0 or empty)."""
     rt = runtime()
     return [
         {
             "NodeID": rt.node_id,
             "Alive": True,
             "NodeManagerAddress": NODE_IP,
-            "NodeManagerHostname": "localhost",
+            "NodeManagerHostname": socket.gethostname(),
             "NodeManagerPort": 0,
             "ObjectManagerPort": 0,
             "ObjectStoreSocketName": "",
             "RayletSocketName": "",
-            "MetricsExportPort": 0,
+            "MetricsExportPort": -1,
+            "MetricsAgentPort": -1,
+            "DashboardAgentListenPort": -1,
+            "RuntimeEnvAgentPort": -1,
+            "DeathReason": 0,
+            "DeathReasonMessage": "",
             "NodeName": NODE_IP,
             "alive": True,
             "Resources": rt.cluster(),
-            "Labels": {},
+            "Labels": {"ray.io/node-id": rt.node_id},
         }
     ]
 
