@@ -382,3 +382,63 @@ def test_nodes_have_rays_keys(ray: ModuleType) -> None:
         "alive",
     }
     assert node["Labels"] == {"ray.io/node-id": node["NodeID"]}
+
+
+def test_a_custom_base_exception_from_a_task_is_a_ray_task_error(ray: ModuleType) -> None:
+    """A task raising a BaseException subclass of the user's fails with
+    RayTaskError(ThatClass), as in Ray, not with the bare exception."""
+
+    class Halt(BaseException):
+        pass
+
+    @ray.remote
+    def halts() -> None:
+        raise Halt("stop")
+
+    with pytest.raises(Halt) as info:
+        ray.get(halts.remote(), timeout=5)
+    assert isinstance(info.value, rex.RayTaskError)
+    assert type(info.value.cause) is Halt
+
+
+def test_an_exception_group_from_a_task_keeps_its_exceptions(ray: ModuleType) -> None:
+    """A task raising an ExceptionGroup fails with RayTaskError(ExceptionGroup) whose
+    exceptions are the group's (making it raised TypeError)."""
+
+    @ray.remote
+    def group() -> None:
+        raise ExceptionGroup("several", [ValueError("a"), KeyError("b")])
+
+    with pytest.raises(ExceptionGroup) as info:
+        ray.get(group.remote(), timeout=5)
+    assert isinstance(info.value, rex.RayTaskError)
+    assert [type(e) for e in info.value.exceptions] == [ValueError, KeyError]
+    assert info.value.message == "several"
+
+
+def test_streaming_on_a_function_that_is_not_a_generator_is_refused(ray: ModuleType) -> None:
+    """num_returns='streaming' on a plain function is refused when declared, with
+    Ray's message (it failed at run time with an unreadable TypeError)."""
+
+    def plain() -> int:
+        return 1
+
+    with pytest.raises(ValueError, match="can only be used with generator functions"):
+        ray.remote(num_returns="streaming")(plain)
+    with pytest.raises(ValueError, match="can only be used with generator functions"):
+        ray.remote(plain).options(num_returns="streaming")
+
+
+def test_task_resource_options_are_checked_as_rays(ray: ModuleType) -> None:
+    """A task's negative num_cpus, or CPU inside resources, is refused as Ray refuses it;
+    max_calls in .options() too."""
+
+    def f() -> int:
+        return 1
+
+    with pytest.raises(ValueError, match="num_cpus"):
+        ray.remote(num_cpus=-1)(f)
+    with pytest.raises(ValueError, match="'CPU' cannot be set through 'resources'"):
+        ray.remote(f).options(resources={"CPU": 1})
+    with pytest.raises(ValueError, match=r"'max_calls' is not supported in '\.options\(\)'"):
+        ray.remote(f).options(max_calls=2)

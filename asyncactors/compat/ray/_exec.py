@@ -9,12 +9,14 @@ reaches the caller as ``RayTaskError`` (``exceptions.task_error``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Literal
 
 from ..._context import current_actor
+from ..._exceptions import _ActorExit
 from ..._signature import ArgChecker
 from ._driver import current_item
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
@@ -70,6 +72,11 @@ def check_retry_exceptions(value: object) -> bool | tuple[type[BaseException], .
     raise TypeError(f"retry_exceptions must be a bool or a list of exception types, got {value!r}")
 
 
+# What passes through as it is: a cancellation (ray.cancel of an async call), an
+# actor's exit_actor(), a generator being closed.
+_PASS: Final = (asyncio.CancelledError, _ActorExit, GeneratorExit)
+
+
 class TaskExited(Exception):
     """A task called ``sys.exit()``: Ray's worker process would have exited.
 
@@ -80,7 +87,13 @@ class TaskExited(Exception):
 
 
 class Target:
-    """A remote function or an actor method, and how Ray code asked to call it."""
+    """A remote function or an actor method, and how Ray code asked to call it.
+
+    Raises (when made):
+        ValueError: a bad ``num_returns``, or ``"streaming"`` for a function that
+            is not a generator.
+        TypeError: a ``num_returns`` that is neither an int nor a string.
+    """
 
     __slots__ = (
         "bound",
@@ -122,6 +135,12 @@ class Target:
         if num_returns is None:  # Ray's default, also for an explicit None
             num_returns = STREAMING if self.generator else 1
         self.num_returns: NumReturns = check_num_returns(num_returns)
+        if self.num_returns == STREAMING and not self.generator:
+            raise ValueError(
+                "num_returns='streaming' can only be used with generator functions "
+                "(functions that use 'yield'). The decorated function is not a generator "
+                "function."
+            )
         self.check = ArgChecker(func, label, drop_first=drop_first)
 
     def invoke(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -186,6 +205,10 @@ def call_sync(
         raise _failed(exc, target.label, obj) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _interrupted(exc, target.label, obj) from None
+    except _PASS:
+        raise
+    except BaseException as exc:  # another BaseException of the user's, a RayTaskError as Ray's
+        raise _failed(exc, target.label, obj) from exc
 
 
 async def call_async(
@@ -214,6 +237,10 @@ async def call_async(
         raise _failed(exc, target.label, obj) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _interrupted(exc, target.label, obj) from None
+    except _PASS:
+        raise
+    except BaseException as exc:  # another BaseException of the user's, a RayTaskError as Ray's
+        raise _failed(exc, target.label, obj) from exc
 
 
 def _count(target: Target, ctl: Any) -> int:
@@ -239,7 +266,7 @@ def _first_items(target: Target, ctl: Any, items: Iterable[Any]) -> Any:
     return values[0] if n == 1 else values
 
 
-def _failed(exc: Exception, label: str, obj: Any) -> BaseException:
+def _failed(exc: BaseException, label: str, obj: Any) -> BaseException:
     """What the caller of a task or method (of the actor ``obj``) that raised ``exc``
     gets: ``RayTaskError`` naming it, and for a method the actor's id and repr, as Ray's."""
     from .exceptions import task_error
@@ -293,6 +320,10 @@ def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, obj: Any) -> No
         stream.fail(_failed(exc, label, obj))
     except (KeyboardInterrupt, SystemExit) as exc:
         _stream_interrupted(stream, exc, label, obj)
+    except _PASS:
+        raise
+    except BaseException as exc:
+        stream.fail(_failed(exc, label, obj))
     else:
         stream.close()
 
@@ -305,6 +336,10 @@ async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str, ob
         stream.fail(_failed(exc, label, obj))
     except (KeyboardInterrupt, SystemExit) as exc:
         _stream_interrupted(stream, exc, label, obj)
+    except _PASS:
+        raise
+    except BaseException as exc:
+        stream.fail(_failed(exc, label, obj))
     else:
         stream.close()
 

@@ -179,7 +179,13 @@ class RayTaskError(RayError):
         dual = _dual_class(cause_cls)
         if dual is None:
             return self
-        err: RayTaskError = dual.__new__(dual)
+        cause = self.cause
+        # An exception group is made with its message and exceptions (its __new__ needs them).
+        parts = (cause.message, cause.exceptions) if isinstance(cause, BaseExceptionGroup) else ()
+        try:
+            err: RayTaskError = dual.__new__(dual, *parts)
+        except Exception:  # a __new__ of the cause's class that refuses: Ray's plain error
+            return self
         err.__dict__.update(self.__dict__)
         err.args = (self.cause,)
         return err

@@ -16,6 +16,7 @@ from ... import _exceptions as native_exc
 from ..._actor_class import remote as native_remote
 from ..._context import current_actor
 from ..._handle import ActorMethod as NativeMethod
+from ..._options import validate_actor_options
 from ..._ref import describe_failure
 from ._exec import (
     STREAMING,
@@ -42,6 +43,7 @@ from .actor import (
 __all__ = ["RemoteFunction", "make_remote_function"]
 
 TASK_OPTIONS: Final = COMMON_OPTIONS | TASK_ONLY_OPTIONS
+_RESOURCE_KEYS: Final = ("num_cpus", "num_gpus", "memory", "resources")
 
 
 class _Tasks:
@@ -95,6 +97,8 @@ class RemoteFunction:
 
     def __init__(self, func: Callable[..., Any], options: Mapping[str, Any]) -> None:
         check_int_options(options)
+        # A task's resources are checked as an actor's are (Ray refuses the same).
+        validate_actor_options({k: options[k] for k in _RESOURCE_KEYS if k in options})
         self._function = func
         self._options = dict(options)
         self._target = Target(func, func.__name__, self._options)
@@ -166,10 +170,13 @@ class RemoteFunction:
         """This function with options overridden.
 
         Raises:
-            ValueError: an unknown option, an actor-only one, or an int option out of range.
-            TypeError: ``max_retries`` or ``max_calls`` is not an int.
+            ValueError: an unknown option, an actor-only one, ``max_calls`` (as in
+                Ray), an int option out of range, or a negative resource amount.
+            TypeError: ``max_retries`` is not an int.
         """
         check_options(options, TASK_OPTIONS, "remote functions")
+        if "max_calls" in options:
+            raise ValueError("Setting 'max_calls' is not supported in '.options()'.")
         check_scheduling(options, f"{self.__name__}.options()")
         return RemoteFunction(self._function, {**self._options, **options})
 
