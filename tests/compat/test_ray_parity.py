@@ -442,3 +442,27 @@ def test_task_resource_options_are_checked_as_rays(ray: ModuleType) -> None:
         ray.remote(f).options(resources={"CPU": 1})
     with pytest.raises(ValueError, match=r"'max_calls' is not supported in '\.options\(\)'"):
         ray.remote(f).options(max_calls=2)
+
+
+def test_a_task_whose_argument_failed_names_itself_then_the_argument(ray: ModuleType) -> None:
+    """A task given a failed ref fails without running, with an error naming it and
+    saying an input argument could not be computed, then the argument's error; the
+    cause is the original exception (it was the argument's error as it was)."""
+
+    @ray.remote
+    def fails() -> None:
+        raise ValueError("no input")
+
+    @ray.remote
+    def uses(x: Any) -> Any:
+        attempts.append("ran")
+        return x
+
+    with pytest.raises(ValueError, match="no input") as info:
+        ray.get(uses.remote(fails.remote()), timeout=5)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("ray::uses() (pid=")
+    assert lines[1] == "  At least one of the input arguments for this task could not be computed:"
+    assert "ray::fails() (pid=" in lines[2]
+    assert type(info.value.cause) is ValueError
+    assert attempts == []

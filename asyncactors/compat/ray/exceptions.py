@@ -512,6 +512,20 @@ def task_error(
     return err
 
 
+def _dependency_failed(exc: RayTaskError, task: str) -> BaseException:
+    """Task ``task`` never ran: a ref passed to it failed with ``exc``. Ray's error for
+    it names the task, then says so, then shows the argument's error."""
+    kind = type(exc)
+    text = (
+        "Traceback (most recent call last):\n"
+        "  At least one of the input arguments for this task could not be computed:\n"
+        f"{kind.__module__}.{kind.__qualname__}: {exc}"
+    )
+    err = RayTaskError(task, text, exc.cause).as_instanceof_cause()
+    err.__cause__ = exc
+    return err
+
+
 def from_native(exc: BaseException, task: str | None = None) -> BaseException:
     """The Ray exception for one of asyncactors' own; anything else as it is.
 
@@ -523,6 +537,8 @@ def from_native(exc: BaseException, task: str | None = None) -> BaseException:
         crashed = WorkerCrashedError(str(exc))
         crashed.__cause__ = exc.__cause__
         return crashed
+    if task is not None and isinstance(exc, RayTaskError) and exc.function_name != task:
+        return _dependency_failed(exc, task)
     if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
         return exc
     if task is not None and isinstance(exc, native.TaskCancelledError):
