@@ -25,7 +25,6 @@ from ._serialization import ATOMS, Serialized, load_args, serialize
 __all__ = [
     "STREAMING",
     "Target",
-    "TaskExited",
     "call_async",
     "call_sync",
     "check_num_returns",
@@ -75,15 +74,6 @@ def check_retry_exceptions(value: object) -> bool | tuple[type[BaseException], .
 # What passes through as it is: a cancellation (ray.cancel of an async call), an
 # actor's exit_actor(), a generator being closed.
 _PASS: Final = (asyncio.CancelledError, _ActorExit, GeneratorExit)
-
-
-class TaskExited(Exception):
-    """A task called ``sys.exit()``: Ray's worker process would have exited.
-
-    The engine retries the task under ``max_retries`` (``remote_function`` lists
-    this class in its ``retry_exceptions``); its callers get
-    ``WorkerCrashedError`` (``exceptions.from_native``).
-    """
 
 
 class Target:
@@ -300,6 +290,8 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
         return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
     if obj is not None:
         return exc
+    from .exceptions import TaskExited
+
     exited = TaskExited(
         f"task ray::{label}() did not finish: the worker running it exited "
         f"(SystemExit: {exc.code!r})"

@@ -31,7 +31,7 @@ END: Final[Any] = object()
 
 
 class BaseID:
-    """An id of Ray's kinds (``TaskID``, ``JobID``): ``hex()``, ``binary()``, compared by value."""
+    """An id of one of Ray's kinds (``TaskID``): ``hex()``, ``binary()``, compared by value."""
 
     __slots__ = ("_hex", "_kind")
 
@@ -171,12 +171,6 @@ class ObjectRef:
         """The id of the task or call that makes this value (``TaskID``, 48 hex digits)."""
         self.hex()
         return BaseID("TaskID", format(self._id, "048x"))
-
-    def job_id(self) -> BaseID:
-        """The id of the job (the runtime) this ref belongs to (``JobID``)."""
-        from ._worker import runtime
-
-        return BaseID("JobID", runtime().job_id)
 
     def call_site(self) -> str:
         """Where the ref was made: not recorded, as in Ray by default (empty)."""

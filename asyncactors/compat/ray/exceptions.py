@@ -14,7 +14,6 @@ import traceback
 from typing import Any, Final
 
 from ... import _exceptions as native
-from ._exec import TaskExited
 
 __all__ = [
     "ActorAlreadyExistsError",
@@ -244,6 +243,15 @@ def _make_dual(cause_cls: type[BaseException]) -> type[RayTaskError] | None:
         return type(name, (RayTaskError, cause_cls), namespace)
     except TypeError:  # incompatible layouts (C-level fields, __slots__)
         return None
+
+
+class TaskExited(Exception):
+    """A task called ``sys.exit()``: Ray's worker process would have exited.
+
+    Not Ray's: the engine retries the task under ``max_retries``
+    (``remote_function`` lists this class in its ``retry_exceptions``), and its
+    callers get ``WorkerCrashedError`` (``from_native``).
+    """
 
 
 class LocalRayletDiedError(RayError):

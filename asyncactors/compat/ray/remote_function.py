@@ -21,7 +21,6 @@ from ..._ref import describe_failure
 from ._exec import (
     STREAMING,
     Target,
-    TaskExited,
     call_async,
     call_sync,
     check_retry_exceptions,
@@ -108,14 +107,8 @@ class RemoteFunction:
         max_retries = self._options.get("max_retries")
         if max_retries is None:  # Ray's default, also for an explicit None
             max_retries = 3
-        self._native_opts: dict[str, Any] = {}
-        if max_retries:
-            # A task that called sys.exit() is retried as one whose worker died
-            # (Ray's system failure), whatever retry_exceptions says.
-            self._native_opts = {
-                "max_task_retries": max_retries,
-                "retry_exceptions": True if retry is True else [*(retry or ()), TaskExited],
-            }
+        self._max_retries: int = max_retries
+        self._retry = retry
         self._cache: tuple[Runtime, NativeMethod[..., Any]] | None = None
         self.__name__ = func.__name__
         self.__qualname__ = getattr(func, "__qualname__", func.__name__)
@@ -126,8 +119,17 @@ class RemoteFunction:
         if cache is not None and cache[0] is rt:
             return cache[1]
         method: NativeMethod[..., Any] = _task_runner(rt).run
-        if self._native_opts:
-            method = method.options(**self._native_opts)
+        if self._max_retries:
+            # Here, at the first call: the success path loads no exception classes.
+            from .exceptions import TaskExited
+
+            # A task that called sys.exit() is retried as one whose worker died
+            # (Ray's system failure), whatever retry_exceptions says.
+            retry = self._retry
+            method = method.options(
+                max_task_retries=self._max_retries,
+                retry_exceptions=True if retry is True else [*(retry or ()), TaskExited],
+            )
         self._cache = (rt, method)
         return method
 
