@@ -267,9 +267,9 @@ def test_get_and_wait_refuse_bad_input_with_rays_messages(ray: ModuleType) -> No
         ray.wait(ref)
 
 
-def test_object_ref_task_id_job_id_call_site_and_as_future(ray: ModuleType) -> None:
-    """ObjectRef has Ray's task_id() and job_id() (ids with hex()), call_site() and
-    as_future() (an asyncio future in the running loop)."""
+def test_object_ref_task_id_call_site_and_as_future(ray: ModuleType) -> None:
+    """ObjectRef has Ray's task_id() (an id with hex()), call_site() and as_future()
+    (an asyncio future in the running loop)."""
 
     @ray.remote
     def seven() -> int:
@@ -280,7 +280,6 @@ def test_object_ref_task_id_job_id_call_site_and_as_future(ray: ModuleType) -> N
     assert len(ref.task_id().hex()) == 48
     assert ref.task_id() == ref.task_id() != other.task_id()
     assert repr(ref.task_id()).startswith("TaskID(")
-    assert ref.job_id().hex() == ray.get_runtime_context().get_job_id()
     assert ref.call_site() == ""
 
     async def main() -> int:
@@ -466,3 +465,23 @@ def test_a_task_whose_argument_failed_names_itself_then_the_argument(ray: Module
     assert "ray::fails() (pid=" in lines[2]
     assert type(info.value.cause) is ValueError
     assert attempts == []
+
+
+def test_util_as_completed_and_map_unordered(ray: ModuleType) -> None:
+    """ray.util.as_completed and ray.util.map_unordered (Ray 2.60's helpers) yield every
+    value as it is ready, refs with yield_obj_refs, and check their arguments."""
+
+    @ray.remote
+    def square(x: int) -> int:
+        return x * x
+
+    refs = [square.remote(i) for i in range(4)]
+    assert sorted(ray.util.as_completed(refs, chunk_size=3)) == [0, 1, 4, 9]
+    assert sorted(ray.util.map_unordered(square, range(5), backpressure_size=2)) == [0, 1, 4, 9, 16]
+    got = list(ray.util.as_completed([square.remote(3)], yield_obj_refs=True))
+    assert isinstance(got[0], ray.ObjectRef)
+    assert ray.get(got[0]) == 9
+    with pytest.raises(ValueError, match="chunk_size"):
+        list(ray.util.as_completed(refs, chunk_size=0))
+    with pytest.raises(ValueError, match="backpressure_size must be positive"):
+        list(ray.util.map_unordered(square, [1], backpressure_size=0))
