@@ -25,6 +25,7 @@ from ._serialization import ATOMS, Serialized, load_args, serialize
 __all__ = [
     "STREAMING",
     "Target",
+    "TaskExited",
     "call_async",
     "call_sync",
     "check_num_returns",
@@ -74,6 +75,19 @@ def check_retry_exceptions(value: object) -> bool | tuple[type[BaseException], .
 # What passes through as it is: a cancellation (ray.cancel of an async call), an
 # actor's exit_actor(), a generator being closed.
 _PASS: Final = (asyncio.CancelledError, _ActorExit, GeneratorExit)
+
+
+class TaskExited(Exception):
+    """A task called ``sys.exit()``: Ray's worker process would have exited.
+
+    Not Ray's: the engine retries the task under ``max_retries``
+    (``remote_function`` lists this class in its ``retry_exceptions``), and its
+    callers get ``WorkerCrashedError`` (``exceptions.from_native``, which knows
+    it by ``_worker_exit``: this module is above that one). Defined here, not
+    there, so that running a task loads no exception classes.
+    """
+
+    _worker_exit = True
 
 
 class Target:
@@ -290,8 +304,6 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
         return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
     if obj is not None:
         return exc
-    from .exceptions import TaskExited
-
     exited = TaskExited(
         f"task ray::{label}() did not finish: the worker running it exited "
         f"(SystemExit: {exc.code!r})"

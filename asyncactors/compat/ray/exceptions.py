@@ -245,15 +245,6 @@ def _make_dual(cause_cls: type[BaseException]) -> type[RayTaskError] | None:
         return None
 
 
-class TaskExited(Exception):
-    """A task called ``sys.exit()``: Ray's worker process would have exited.
-
-    Not Ray's: the engine retries the task under ``max_retries``
-    (``remote_function`` lists this class in its ``retry_exceptions``), and its
-    callers get ``WorkerCrashedError`` (``from_native``).
-    """
-
-
 class LocalRayletDiedError(RayError):
     """The local raylet died (never in one process)."""
 
@@ -541,7 +532,7 @@ def from_native(exc: BaseException, task: str | None = None) -> BaseException:
     or cut-off task's error names it rather than the hidden actor that runs tasks
     (the latter as ``WorkerCrashedError``, Ray's error for a task whose worker died).
     """
-    if isinstance(exc, TaskExited):
+    if getattr(exc, "_worker_exit", False):  # _exec.TaskExited (a module above this one)
         crashed = WorkerCrashedError(str(exc))
         crashed.__cause__ = exc.__cause__
         return crashed

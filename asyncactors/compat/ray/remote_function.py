@@ -21,6 +21,7 @@ from ..._ref import describe_failure
 from ._exec import (
     STREAMING,
     Target,
+    TaskExited,
     call_async,
     call_sync,
     check_retry_exceptions,
@@ -120,9 +121,6 @@ class RemoteFunction:
             return cache[1]
         method: NativeMethod[..., Any] = _task_runner(rt).run
         if self._max_retries:
-            # Here, at the first call: the success path loads no exception classes.
-            from .exceptions import TaskExited
-
             # A task that called sys.exit() is retried as one whose worker died
             # (Ray's system failure), whatever retry_exceptions says.
             retry = self._retry
