@@ -582,13 +582,18 @@ def test_task_int_options_refuse_nan_inf_bool_and_floats_naming_the_option(
     ray: ModuleType, option: str, value: object
 ) -> None:
     """A task's max_retries or max_calls that is not an int is refused, in @ray.remote
-    and in .options(), with an error naming the option (NaN was accepted)."""
+    and (max_retries; max_calls is refused there, as in Ray) in .options(), with an
+    error naming the option (NaN was accepted)."""
 
     def f() -> int:
         return 1
 
     with pytest.raises(TypeError, match=f"option '{option}' must be an int"):
         ray.remote(**{option: value})(f)
+    if option == "max_calls":
+        with pytest.raises(ValueError, match=r"'max_calls' is not supported in '\.options\(\)'"):
+            ray.remote(f).options(max_calls=1)
+        return
     with pytest.raises(TypeError, match=f"option '{option}' must be an int"):
         ray.remote(f).options(**{option: value})
     with pytest.raises(ValueError, match=f"option '{option}' must be"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,9 @@ def _check_timeout(timeout: object) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
-    if not timeout >= 0:  # NaN too
+    if timeout < 0:
+        raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
+    if not timeout >= 0:  # NaN
         raise ValueError(f"'timeout' must be a non-negative number, got {timeout}")
 
 
@@ -94,22 +97,22 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     """The value of a ref, or the values of a list of refs in order (new copies).
 
     Blocks this thread; meanwhile it runs the actors' event loop itself.
+    ``timeout=-1`` waits without limit, as ``None`` does. An
+    ``ObjectRefGenerator`` is given back as it is, as Ray does.
 
     Raises:
         GetTimeoutError: not every value was ready within ``timeout`` seconds.
         RayTaskError: a task or method raised (also an instance of its exception's class).
         ActorDiedError: the actor died before finishing the call.
         TaskCancelledError: the call was cancelled.
-        ValueError: ``object_refs`` is neither a ref nor a list.
+        ValueError: ``object_refs`` is neither a ref nor a list, or ``timeout``
+            is negative (other than -1) or NaN.
         TypeError: the list holds something other than refs.
         RuntimeError: called inside an async actor's method, where it would
             block the event loop (use ``await``).
     """
     if isinstance(object_refs, ObjectRefGenerator):
-        raise TypeError(
-            "ray.get() takes ObjectRefs, not an ObjectRefGenerator: iterate it for the "
-            "refs of its items, and ray.get() those"
-        )
+        return object_refs  # as Ray gives it back: iterate it for the refs of its items
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
@@ -122,9 +125,11 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
                 )
     else:
         raise ValueError(
-            f"'object_refs' must either be an ObjectRef or a list of ObjectRefs, "
-            f"got {type(object_refs).__name__}"
+            f"Invalid type of object refs, {type(object_refs)}, is given. "
+            "'object_refs' must either be an ObjectRef or a list of ObjectRefs. "
         )
+    if timeout == -1:  # Ray's "no timeout" (its other negative timeouts crash it)
+        timeout = None
     _check_timeout(timeout)
     if refs:
         driver = refs[0]._driver
@@ -161,15 +166,15 @@ def wait(
         RuntimeError: called inside an async actor's method with a timeout
             other than 0 (use ``asyncio.wait``).
     """
-    if isinstance(ray_waitables, ObjectRef):
+    if isinstance(ray_waitables, ObjectRef | ObjectRefGenerator):
         raise TypeError(
             "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got a "
-            "single ray.ObjectRef"
+            f"single ray.ObjectRef or ray.ObjectRefGenerator {ray_waitables}"
         )
     if not isinstance(ray_waitables, list):
         raise TypeError(
             "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, "
-            f"got {type(ray_waitables).__name__}"
+            f"got {type(ray_waitables)}"
         )
     natives: list[NativeRef[Any]] = []
     for r in ray_waitables:
@@ -186,14 +191,14 @@ def wait(
     if not natives:
         return [], []
     if len(set(map(id, natives))) != len(natives):
-        raise ValueError("Wait requires a list of unique object refs.")
+        raise ValueError("Wait requires a list of unique ray_waitables.")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(natives):
         raise ValueError(
-            "num_returns cannot be greater than the number of objects provided to ray.wait."
+            "num_returns cannot be greater than the number of ray_waitables provided to ray.wait."
         )
     if natives:
         driver = (
@@ -328,23 +333,28 @@ def available_resources() -> dict[str, float]:
 
 
 def nodes() -> list[dict[str, Any]]:
-    """The one node, in Ray's format."""
+    """The one node, in Ray's format (its keys; no ports or sockets: -1, 0 or empty)."""
     rt = runtime()
     return [
         {
             "NodeID": rt.node_id,
             "Alive": True,
             "NodeManagerAddress": NODE_IP,
-            "NodeManagerHostname": "localhost",
+            "NodeManagerHostname": socket.gethostname(),
             "NodeManagerPort": 0,
             "ObjectManagerPort": 0,
             "ObjectStoreSocketName": "",
             "RayletSocketName": "",
-            "MetricsExportPort": 0,
+            "MetricsExportPort": -1,
+            "MetricsAgentPort": -1,
+            "DashboardAgentListenPort": -1,
+            "RuntimeEnvAgentPort": -1,
+            "DeathReason": 0,
+            "DeathReasonMessage": "",
             "NodeName": NODE_IP,
             "alive": True,
             "Resources": rt.cluster(),
-            "Labels": {},
+            "Labels": {"ray.io/node-id": rt.node_id},
         }
     ]
 

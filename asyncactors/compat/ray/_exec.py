@@ -9,10 +9,14 @@ reaches the caller as ``RayTaskError`` (``exceptions.task_error``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Literal
 
+from ..._context import current_actor
+from ..._exceptions import _ActorExit
 from ..._signature import ArgChecker
 from ._driver import current_item
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
@@ -20,7 +24,9 @@ from ._serialization import ATOMS, Serialized, load_args, serialize
 
 __all__ = [
     "STREAMING",
+    "Crash",
     "Target",
+    "TaskExited",
     "call_async",
     "call_sync",
     "check_num_returns",
@@ -67,8 +73,32 @@ def check_retry_exceptions(value: object) -> bool | tuple[type[BaseException], .
     raise TypeError(f"retry_exceptions must be a bool or a list of exception types, got {value!r}")
 
 
+# What passes through as it is: a cancellation (ray.cancel of an async call), an
+# actor's exit_actor(), a generator being closed.
+_PASS: Final = (asyncio.CancelledError, _ActorExit, GeneratorExit)
+
+
+class TaskExited(Exception):
+    """A task called ``sys.exit()``: Ray's worker process would have exited.
+
+    Not Ray's: the engine retries the task under ``max_retries``
+    (``remote_function`` lists this class in its ``retry_exceptions``), and its
+    callers get ``WorkerCrashedError`` (``exceptions.from_native``, which knows
+    it by ``_worker_exit``: this module is above that one). Defined here, not
+    there, so that running a task loads no exception classes.
+    """
+
+    _worker_exit = True
+
+
 class Target:
-    """A remote function or an actor method, and how Ray code asked to call it."""
+    """A remote function or an actor method, and how Ray code asked to call it.
+
+    Raises (when made):
+        ValueError: a bad ``num_returns``, or ``"streaming"`` for a function that
+            is not a generator.
+        TypeError: a ``num_returns`` that is neither an int nor a string.
+    """
 
     __slots__ = (
         "bound",
@@ -106,8 +136,16 @@ class Target:
             self.generator = None
         self.is_async = inspect.iscoroutinefunction(func) or self.generator == "async"
         self.options = dict(options)
-        default: NumReturns = STREAMING if self.generator else 1
-        self.num_returns: NumReturns = check_num_returns(options.get("num_returns", default))
+        num_returns = options.get("num_returns")
+        if num_returns is None:  # Ray's default, also for an explicit None
+            num_returns = STREAMING if self.generator else 1
+        self.num_returns: NumReturns = check_num_returns(num_returns)
+        if self.num_returns == STREAMING and not self.generator:
+            raise ValueError(
+                "num_returns='streaming' can only be used with generator functions "
+                "(functions that use 'yield'). The decorated function is not a generator "
+                "function."
+            )
         self.check = ArgChecker(func, label, drop_first=drop_first)
 
     def invoke(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -134,7 +172,8 @@ def pack(target: Target, ctl: Any, value: Any) -> Any:
     try:
         items = tuple(value)
     except TypeError:
-        raise ValueError(
+        # Ray's class for it (its message only says the object has no len()).
+        raise TypeError(
             f"{target.label}() returned {type(value).__name__}, not {n} values (num_returns={n})"
         ) from None
     if len(items) != n:
@@ -161,18 +200,20 @@ def call_sync(
             value = target.func(obj, *args, **kwargs)
         if target.generator is not None:
             if isinstance(ctl, Stream):
-                _stream_sync(value, ctl, target.label)
+                _stream_sync(value, ctl, target.label, obj)
                 return None
-            value = list(value)
+            value = _first_items(target, ctl, itertools.islice(value, _count(target, ctl)))
         elif ctl is None and target.num_returns == 1 and type(value) in ATOMS:
             return value  # pack(), inlined for one immutable result: nothing to copy
         return pack(target, ctl, value)
     except Exception as exc:
-        from .exceptions import task_error
-
-        raise task_error(exc, target.label) from exc
-    except SystemExit as exc:
-        raise system_exit(exc, target.label) from None
+        raise _failed(exc, target.label, obj) from exc
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _interrupted(exc, target.label, obj) from None
+    except _PASS:
+        raise
+    except BaseException as exc:  # another BaseException of the user's, a RayTaskError as Ray's
+        raise _failed(exc, target.label, obj) from exc
 
 
 async def call_async(
@@ -184,18 +225,94 @@ async def call_async(
         if target.generator == "async":
             agen = target.invoke(obj, args, kwargs)
             if isinstance(ctl, Stream):
-                await _stream_async(agen, ctl, target.label)
+                await _stream_async(agen, ctl, target.label, obj)
                 return None
-            value = [v async for v in agen]
+            n = _count(target, ctl)
+            items = []
+            if n:
+                async for v in agen:
+                    items.append(v)
+                    if len(items) == n:
+                        break
+            value = _first_items(target, ctl, items)
         else:
             value = await target.invoke(obj, args, kwargs)
         return pack(target, ctl, value)
     except Exception as exc:
-        from .exceptions import task_error
+        raise _failed(exc, target.label, obj) from exc
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _interrupted(exc, target.label, obj) from None
+    except _PASS:
+        raise
+    except BaseException as exc:  # another BaseException of the user's, a RayTaskError as Ray's
+        raise _failed(exc, target.label, obj) from exc
 
-        raise task_error(exc, target.label) from exc
-    except SystemExit as exc:
-        raise system_exit(exc, target.label) from None
+
+def _count(target: Target, ctl: Any) -> int:
+    """How many values a generator called with a fixed ``num_returns`` gives (``ctl``
+    overrides the target's ``num_returns``)."""
+    n = target.num_returns if ctl is None else ctl
+    assert isinstance(n, int)
+    return n
+
+
+def _first_items(target: Target, ctl: Any, items: Iterable[Any]) -> Any:
+    """The result of a generator called with ``num_returns=n``: its first ``n``
+    values, as Ray takes them (the generator is not run further), the one value
+    for ``n == 1``.
+
+    Raises:
+        ValueError: it yielded fewer than ``n`` values.
+    """
+    n = _count(target, ctl)
+    values = list(items)
+    if len(values) < n:
+        raise ValueError(f"Task returned {len(values)} objects, but num_returns={n}.")
+    return values[0] if n == 1 else values
+
+
+def _failed(exc: BaseException, label: str, obj: Any) -> BaseException:
+    """What the caller of a task or method (of the actor ``obj``) that raised ``exc``
+    gets: ``RayTaskError`` naming it, and for a method the actor's id and repr, as Ray's."""
+    from .exceptions import task_error
+
+    if obj is None:
+        return task_error(exc, label)
+    core = current_actor.get()
+    actor_id = None if core is None else format(core.actor_id, "032x")
+    try:
+        actor_repr = repr(obj)
+    except Exception:
+        actor_repr = f"<{type(obj).__name__} object>"
+    return task_error(exc, label, actor_id, actor_repr)
+
+
+def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> BaseException:
+    """What a task or method that raised ``KeyboardInterrupt`` or ``SystemExit`` ends with.
+
+    ``KeyboardInterrupt`` is how Ray cancels a running task: its caller gets a
+    ``RayTaskError`` that is a ``TaskCancelledError``. ``SystemExit`` in a task
+    ends Ray's worker process: the task fails as a system failure, retried
+    under ``max_retries``, then ``WorkerCrashedError``. In an actor's method,
+    ``sys.exit(0)`` (or no code) ends the actor (``exc`` itself, as
+    ``exit_actor()``), and any other code crashes it (see ``actor_crash``).
+    Neither may reach the thread that runs the loop, where it would stop the
+    loop for everyone.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        from .exceptions import TaskCancelledError
+
+        cancelled = TaskCancelledError(error_message=f"task {label}() was cancelled")
+        # Its text shows where the task was when interrupted, as Ray's does.
+        return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
+    if obj is not None:
+        return exc if exc.code is None or exc.code == 0 else actor_crash(exc, label)
+    exited = TaskExited(
+        f"task ray::{label}() did not finish: the worker running it exited "
+        f"(SystemExit: {exc.code!r})"
+    )
+    exited.__cause__ = exc
+    return exited
 
 
 class Crash(Exception):
@@ -206,41 +323,29 @@ class Crash(Exception):
 _crash_error: type[Exception] | None = None
 
 
-def system_exit(exc: SystemExit, label: str) -> BaseException:
-    """What ``sys.exit()`` in a task or method becomes, as Ray's worker process exiting.
-
-    In a task: ``WorkerCrashedError`` (the runner of tasks goes on). In an actor:
-    the ``SystemExit`` itself for code 0 or ``None`` (an intended exit, as
-    ``exit_actor()``), else an ``ActorUnavailableError`` that crashes the actor,
-    which restarts if ``max_restarts`` allows, as after Ray's worker died.
-    """
+def actor_crash(exc: SystemExit, label: str) -> Exception:
+    """What ``sys.exit(code)`` with a failure code in an actor's method becomes: an
+    ``ActorUnavailableError`` that crashes the actor, which restarts if
+    ``max_restarts`` allows, as after Ray's worker process died."""
     global _crash_error
     from ..._context import running_actor
     from . import exceptions
-    from ._worker import current
 
-    rt = current()
     core = running_actor()
-    if core is None or rt is None or core is rt.tasks_core:
-        return exceptions.WorkerCrashedError(
-            f"task ray::{label}() called sys.exit({exc.code!r}): the worker running it "
-            "would have exited"
-        )
-    if exc.code is None or exc.code == 0:
-        return exc
     if _crash_error is None:
         _crash_error = type(
             "ActorCrashedError", (exceptions.ActorUnavailableError, Crash), {"__module__": __name__}
         )
         globals()["ActorCrashedError"] = _crash_error  # pickled by reference
+    actor_id = None if core is None else format(core.actor_id, "032x")
     return _crash_error(
-        format(core.actor_id, "032x"),
+        actor_id,
         f"The actor is unavailable: {label}() called sys.exit({exc.code!r}), which ends "
         "its worker process in Ray; it restarts if max_restarts allows",
     )
 
 
-def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:
+def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, obj: Any) -> None:
     item = current_item()
     try:
         for value in gen:
@@ -249,23 +354,45 @@ def _stream_sync(gen: Iterator[Any], stream: Stream, label: str) -> None:
                 gen.close()  # type: ignore[attr-defined]
                 break
     except Exception as exc:
-        from .exceptions import task_error
-
-        stream.fail(task_error(exc, label))
+        stream.fail(_failed(exc, label, obj))
+    except (KeyboardInterrupt, SystemExit) as exc:
+        _stream_interrupted(stream, exc, label, obj)
+    except _PASS:
+        raise
+    except BaseException as exc:
+        stream.fail(_failed(exc, label, obj))
     else:
         stream.close()
 
 
-async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str) -> None:
+async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str, obj: Any) -> None:
     try:
         async for value in agen:
             stream.push(serialize(value, "a yielded value"))
     except Exception as exc:
-        from .exceptions import task_error
-
-        stream.fail(task_error(exc, label))
+        stream.fail(_failed(exc, label, obj))
+    except (KeyboardInterrupt, SystemExit) as exc:
+        _stream_interrupted(stream, exc, label, obj)
+    except _PASS:
+        raise
+    except BaseException as exc:
+        stream.fail(_failed(exc, label, obj))
     else:
         stream.close()
+
+
+def _stream_interrupted(
+    stream: Stream, exc: KeyboardInterrupt | SystemExit, label: str, obj: Any
+) -> None:
+    """End a stream whose generator raised ``KeyboardInterrupt`` or ``SystemExit``
+    with the error Ray's caller gets, never retried (items may have been taken);
+    an actor's ``SystemExit`` goes on to end the actor, which ends the stream."""
+    err = _interrupted(exc, label, obj)
+    if err is exc:
+        raise exc
+    from .exceptions import from_native
+
+    stream.fail(from_native(err))
 
 
 def encode_args(

@@ -21,13 +21,46 @@ from ._serialization import Serialized, lookup, register, share
 if TYPE_CHECKING:
     from ._driver import Driver
 
-__all__ = ["END", "ObjectRef", "ObjectRefGenerator", "Stream", "split", "values"]
+__all__ = ["END", "BaseID", "ObjectRef", "ObjectRefGenerator", "Stream", "split", "values"]
 
 _get_running_loop = asyncio._get_running_loop
 _ids = itertools.count(1)
 
 # The value of a streaming generator's slot after its last item.
 END: Final[Any] = object()
+
+
+class BaseID:
+    """An id of one of Ray's kinds (``TaskID``): ``hex()``, ``binary()``, compared by value."""
+
+    __slots__ = ("_hex", "_kind")
+
+    def __init__(self, kind: str, hex_id: str) -> None:
+        self._kind = kind
+        self._hex = hex_id
+
+    def hex(self) -> str:
+        """The id as hex."""
+        return self._hex
+
+    def binary(self) -> bytes:
+        """The id as bytes."""
+        return bytes.fromhex(self._hex)
+
+    def is_nil(self) -> bool:
+        """Whether this is a nil id (never)."""
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BaseID):
+            return (self._kind, self._hex) == (other._kind, other._hex)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self._kind, self._hex))
+
+    def __repr__(self) -> str:
+        return f"{self._kind}({self._hex})"
 
 
 class ObjectRef:
@@ -133,6 +166,23 @@ class ObjectRef:
     def is_nil(self) -> bool:
         """Whether this is the nil ref (never)."""
         return False
+
+    def task_id(self) -> BaseID:
+        """The id of the task or call that makes this value (``TaskID``, 48 hex digits)."""
+        self.hex()
+        return BaseID("TaskID", format(self._id, "048x"))
+
+    def call_site(self) -> str:
+        """Where the ref was made: not recorded, as in Ray by default (empty)."""
+        return ""
+
+    def as_future(self) -> asyncio.Future[Any]:
+        """An ``asyncio.Future`` of the value, in the running event loop.
+
+        Raises:
+            RuntimeError: no event loop is running in this thread.
+        """
+        return asyncio.wrap_future(self.future(), loop=asyncio.get_running_loop())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ObjectRef):

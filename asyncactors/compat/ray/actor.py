@@ -264,7 +264,7 @@ class ClassMeta:
         base: dict[str, Any] = {
             "max_concurrency": 1000 if self.is_async else 1,
             "mailbox_size": _MAILBOX,
-            # sys.exit(1) in a method crashes the actor (see _exec.system_exit).
+            # sys.exit(1) in a method crashes the actor (see _exec.actor_crash).
             "restart_on": (Crash,),
         }
         if options.get("concurrency_groups") is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from typing import Any
+from typing import Any, Final
 
 from ... import _exceptions as native
 
@@ -23,6 +23,7 @@ __all__ = [
     "ActorUnavailableError",
     "ActorUnschedulableError",
     "AsyncioActorExit",
+    "AuthenticationError",
     "CrossLanguageError",
     "GetTimeoutError",
     "LocalRayletDiedError",
@@ -33,18 +34,24 @@ __all__ = [
     "ObjectReconstructionFailedError",
     "ObjectRefStreamEndOfStreamError",
     "ObjectStoreFullError",
+    "OufOfBandObjectRefSerializationException",
     "OutOfDiskError",
     "OutOfMemoryError",
     "OwnerDiedError",
     "PendingCallsLimitExceeded",
     "PlasmaObjectNotAvailable",
     "RayActorError",
+    "RayCgraphCapacityExceeded",
+    "RayChannelError",
+    "RayChannelTimeoutError",
+    "RayDirectTransportError",
     "RayError",
     "RaySystemError",
     "RayTaskError",
     "ReferenceCountingAssertionError",
     "RpcError",
     "RuntimeEnvSetupError",
+    "StreamingGeneratorReplayInconsistentError",
     "TaskCancelledError",
     "TaskPlacementGroupRemoved",
     "TaskUnschedulableError",
@@ -55,6 +62,11 @@ __all__ = [
     "from_native",
     "task_error",
 ]
+
+
+# Frames of this package (the code that runs tasks, ray.get ...), left out of a
+# RayTaskError's text as Ray leaves out its own.
+_INTERNAL: Final = f'"{os.path.dirname(__file__)}{os.sep}'
 
 
 class RayError(Exception):
@@ -69,12 +81,13 @@ class TaskCancelledError(RayError):
     """The task or actor call was cancelled (``ray.cancel``)."""
 
     def __init__(self, task_id: Any = None, error_message: str | None = None) -> None:
-        super().__init__(error_message or "This task or its dependency was cancelled by")
+        super().__init__(task_id, error_message)
         self.task_id = task_id
         self.error_message = error_message
 
     def __str__(self) -> str:
-        return self.error_message or f"This task or its dependency was cancelled by {self.task_id}"
+        text = f"Task: {self.task_id} was cancelled. " if self.task_id else ""
+        return text + (self.error_message or "")
 
 
 class RayTaskError(RayError):
@@ -83,6 +96,9 @@ class RayTaskError(RayError):
     ``as_instanceof_cause()`` gives an exception that is an instance of both
     this class and the cause's class: what ``ray.get`` raises.
     """
+
+    # Another task's error that this task raised (its text is part of this one's).
+    _raised: BaseException | None = None
 
     def __init__(
         self,
@@ -115,33 +131,60 @@ class RayTaskError(RayError):
         """
         text = self._traceback_str
         if not text:
-            cause = self.cause
-            text = self._traceback_str = "".join(
-                traceback.format_exception(type(cause), cause, cause.__traceback__)
-            )
+            raised = self._raised
+            if raised is not None:
+                # A task re-raised another task's error (a ray.get inside it): its
+                # own frames, then that error, which shows the other task's.
+                lines = traceback.format_exception(raised, chain=False)
+            else:
+                lines = traceback.format_exception(self.cause)
+            text = self._traceback_str = "".join(lines)
         return text
 
     def __str__(self) -> str:
+        """Ray's format: the traceback, each ``Traceback ...`` line replaced by a
+        line naming the task and where it ran, without this package's frames."""
         where = f"pid={self.pid}, ip={self.ip}"
         if self._actor_id is not None:
             where += f", actor_id={self._actor_id}"
         if self.actor_repr is not None:
             where += f", repr={self.actor_repr}"
-        return f"{self.proctitle}() ({where})\n{self.traceback_str.rstrip()}"
+        header = f"{self.proctitle}() ({where})"
+        out: list[str] = []
+        hidden = False
+        for line in self.traceback_str.strip().split("\n"):
+            if line.startswith("Traceback "):
+                hidden = False
+                out.append(header)
+            elif line.startswith("  File "):
+                hidden = _INTERNAL in line
+                if not hidden:
+                    out.append(line)
+            elif not (hidden and line.startswith("    ")):
+                hidden = False
+                out.append(line)
+        return "\n".join(out)
 
     def as_instanceof_cause(self) -> RayTaskError:
         """This error as an instance of its cause's class too, where that class allows it.
 
-        A cause that is itself a ``RayError``, or whose class cannot be
-        combined with this one (a layout conflict), gives ``self``.
+        A cause whose class this one already is (``Exception``, ``RayError``), or
+        whose class cannot be combined with this one (a layout conflict), gives
+        ``self``; a ``TaskCancelledError`` cause gives ``RayTaskError(TaskCancelledError)``.
         """
         cause_cls = type(self.cause)
-        if issubclass(RayTaskError, cause_cls) or issubclass(cause_cls, RayError):
+        if issubclass(RayTaskError, cause_cls):
             return self
         dual = _dual_class(cause_cls)
         if dual is None:
             return self
-        err: RayTaskError = dual.__new__(dual)
+        cause = self.cause
+        # An exception group is made with its message and exceptions (its __new__ needs them).
+        parts = (cause.message, cause.exceptions) if isinstance(cause, BaseExceptionGroup) else ()
+        try:
+            err: RayTaskError = dual.__new__(dual, *parts)
+        except Exception:  # a __new__ of the cause's class that refuses: Ray's plain error
+            return self
         err.__dict__.update(self.__dict__)
         err.args = (self.cause,)
         return err
@@ -207,7 +250,18 @@ class LocalRayletDiedError(RayError):
 
 
 class WorkerCrashedError(RayError):
-    """The worker running the task died."""
+    """The worker running the task died (here: the task called ``sys.exit()``)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(
+            *(
+                args
+                or (
+                    "The worker died unexpectedly while executing this task. Check "
+                    "python-core-worker-*.log files for more information.",
+                )
+            )
+        )
 
 
 class RayActorError(RayError):
@@ -377,6 +431,34 @@ class UnserializableException(RayError):
         self.original_stack_trace = original_stack_trace
 
 
+class AuthenticationError(RayError):
+    """A token was missing or did not match (never in one process: nothing to connect to)."""
+
+
+class StreamingGeneratorReplayInconsistentError(RaySystemError):
+    """A retried streaming generator yielded a different number of items."""
+
+
+class OufOfBandObjectRefSerializationException(RayError):
+    """A ref was serialized out of band (Ray's spelling of the name)."""
+
+
+class RayChannelError(RaySystemError):
+    """An error of a Compiled Graph channel (Ray's ``ray.experimental.channel``)."""
+
+
+class RayChannelTimeoutError(RayChannelError, TimeoutError):
+    """A Compiled Graph channel operation timed out."""
+
+
+class RayCgraphCapacityExceeded(RaySystemError):
+    """A Compiled Graph channel's buffer is full."""
+
+
+class RayDirectTransportError(RaySystemError):
+    """A direct transport transfer failed."""
+
+
 class ActorAlreadyExistsError(ValueError, RayError):
     """An actor with that name already exists in the namespace."""
 
@@ -400,15 +482,20 @@ class UnsupportedFeatureError(NotImplementedError):
 
 
 def task_error(
-    exc: BaseException, function_name: str, actor_id: str | None = None
+    exc: BaseException,
+    function_name: str,
+    actor_id: str | None = None,
+    actor_repr: str | None = None,
 ) -> BaseException:
     """What a caller gets for ``exc`` raised by a task or method named ``function_name``.
 
-    A ``RayTaskError`` as an instance of ``exc``'s class; an ``exc`` that
-    already is a ``RayTaskError`` (a failed ref got inside) passes as it is.
+    A ``RayTaskError`` as an instance of ``exc``'s class. An ``exc`` that
+    already is a ``RayTaskError`` (another task's error, got inside this one)
+    keeps its cause, and its text follows this task's frames, as in Ray.
     """
+    raised = None
     if isinstance(exc, RayTaskError):
-        return exc
+        raised, exc = exc, exc.cause
     if isinstance(exc, StopIteration):
         # A StopIteration cannot travel through the coroutines that carry an outcome
         # (PEP 479 would turn it into a RuntimeError naming no function): it arrives as
@@ -416,7 +503,24 @@ def task_error(
         stop = exc
         exc = RuntimeError(f"{function_name}() raised StopIteration({stop})")
         exc.__cause__ = stop
-    err = RayTaskError(function_name, "", exc, actor_id=actor_id).as_instanceof_cause()
+    err = RayTaskError(function_name, "", exc, actor_repr=actor_repr, actor_id=actor_id)
+    if raised is not None:
+        err._raised = raised
+    err = err.as_instanceof_cause()
+    err.__cause__ = exc if raised is None else raised
+    return err
+
+
+def _dependency_failed(exc: RayTaskError, task: str) -> BaseException:
+    """Task ``task`` never ran: a ref passed to it failed with ``exc``. Ray's error for
+    it names the task, then says so, then shows the argument's error."""
+    kind = type(exc)
+    text = (
+        "Traceback (most recent call last):\n"
+        "  At least one of the input arguments for this task could not be computed:\n"
+        f"{kind.__module__}.{kind.__qualname__}: {exc}"
+    )
+    err = RayTaskError(task, text, exc.cause).as_instanceof_cause()
     err.__cause__ = exc
     return err
 
@@ -428,6 +532,12 @@ def from_native(exc: BaseException, task: str | None = None) -> BaseException:
     or cut-off task's error names it rather than the hidden actor that runs tasks
     (the latter as ``WorkerCrashedError``, Ray's error for a task whose worker died).
     """
+    if getattr(exc, "_worker_exit", False):  # _exec.TaskExited (a module above this one)
+        crashed = WorkerCrashedError(str(exc))
+        crashed.__cause__ = exc.__cause__
+        return crashed
+    if task is not None and isinstance(exc, RayTaskError) and exc.function_name != task:
+        return _dependency_failed(exc, task)
     if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
         return exc
     if task is not None and isinstance(exc, native.TaskCancelledError):

@@ -16,8 +16,17 @@ from ... import _exceptions as native_exc
 from ..._actor_class import remote as native_remote
 from ..._context import current_actor
 from ..._handle import ActorMethod as NativeMethod
+from ..._options import validate_actor_options
 from ..._ref import describe_failure
-from ._exec import STREAMING, Target, call_async, call_sync, check_retry_exceptions, encode_args
+from ._exec import (
+    STREAMING,
+    Target,
+    TaskExited,
+    call_async,
+    call_sync,
+    check_retry_exceptions,
+    encode_args,
+)
 from ._refs import Stream
 from ._serialization import share
 from ._worker import Runtime, runtime
@@ -34,6 +43,7 @@ from .actor import (
 __all__ = ["RemoteFunction", "make_remote_function"]
 
 TASK_OPTIONS: Final = COMMON_OPTIONS | TASK_ONLY_OPTIONS
+_RESOURCE_KEYS: Final = ("num_cpus", "num_gpus", "memory", "resources")
 
 
 class _Tasks:
@@ -87,18 +97,19 @@ class RemoteFunction:
 
     def __init__(self, func: Callable[..., Any], options: Mapping[str, Any]) -> None:
         check_int_options(options)
+        # A task's resources are checked as an actor's are (Ray refuses the same).
+        validate_actor_options({k: options[k] for k in _RESOURCE_KEYS if k in options})
         self._function = func
         self._options = dict(options)
         self._target = Target(func, func.__name__, self._options)
         self._task_name = f"task ray::{func.__name__}()"
         self._demand = task_demand({"num_cpus": 1, **self._options})
         retry = check_retry_exceptions(self._options.get("retry_exceptions", False))
-        self._native_opts: dict[str, Any] = {}
-        if retry:
-            self._native_opts = {
-                "max_task_retries": self._options.get("max_retries", 3),
-                "retry_exceptions": list(retry) if isinstance(retry, tuple) else retry,
-            }
+        max_retries = self._options.get("max_retries")
+        if max_retries is None:  # Ray's default, also for an explicit None
+            max_retries = 3
+        self._max_retries: int = max_retries
+        self._retry = retry
         self._cache: tuple[Runtime, NativeMethod[..., Any]] | None = None
         self.__name__ = func.__name__
         self.__qualname__ = getattr(func, "__qualname__", func.__name__)
@@ -109,8 +120,14 @@ class RemoteFunction:
         if cache is not None and cache[0] is rt:
             return cache[1]
         method: NativeMethod[..., Any] = _task_runner(rt).run
-        if self._native_opts:
-            method = method.options(**self._native_opts)
+        if self._max_retries:
+            # A task that called sys.exit() is retried as one whose worker died
+            # (Ray's system failure), whatever retry_exceptions says.
+            retry = self._retry
+            method = method.options(
+                max_task_retries=self._max_retries,
+                retry_exceptions=True if retry is True else [*(retry or ()), TaskExited],
+            )
         self._cache = (rt, method)
         return method
 
@@ -153,10 +170,13 @@ class RemoteFunction:
         """This function with options overridden.
 
         Raises:
-            ValueError: an unknown option, an actor-only one, or an int option out of range.
-            TypeError: ``max_retries`` or ``max_calls`` is not an int.
+            ValueError: an unknown option, an actor-only one, ``max_calls`` (as in
+                Ray), an int option out of range, or a negative resource amount.
+            TypeError: ``max_retries`` is not an int.
         """
         check_options(options, TASK_OPTIONS, "remote functions")
+        if "max_calls" in options:
+            raise ValueError("Setting 'max_calls' is not supported in '.options()'.")
         check_scheduling(options, f"{self.__name__}.options()")
         return RemoteFunction(self._function, {**self._options, **options})
 
