@@ -295,8 +295,11 @@ def test_wait_returns_ready_and_not_ready_in_input_order(ray: ModuleType) -> Non
     fast = [Counter.remote().incr.remote() for _ in range(3)]
     refs = [fast[0], slow, fast[1], fast[2]]
     ready, not_ready = ray.wait(refs, num_returns=2, timeout=5)
-    assert ready == [fast[0], fast[1]]
-    assert not_ready == [slow, fast[2]]
+    # Which two of the fast calls finish first is the threads' to decide.
+    assert len(ready) == 2
+    assert set(ready) <= set(fast)
+    assert ready == [r for r in refs if r in ready]
+    assert not_ready == [r for r in refs if r not in ready]
     ray.get(fast)  # done, however busy the machine: the timed wait below waits for slow
     ready, not_ready = ray.wait(refs, num_returns=4, timeout=0.02)
     assert ready == fast
