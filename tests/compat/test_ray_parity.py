@@ -485,3 +485,34 @@ def test_util_as_completed_and_map_unordered(ray: ModuleType) -> None:
         list(ray.util.as_completed(refs, chunk_size=0))
     with pytest.raises(ValueError, match="backpressure_size must be positive"):
         list(ray.util.map_unordered(square, [1], backpressure_size=0))
+
+
+def test_get_of_several_refs_raises_once_one_fails_while_others_are_pending(
+    ray: ModuleType,
+) -> None:
+    """ray.get of a list raises a call's error as soon as it fails, as Ray's does, instead
+    of waiting for every other call first: here, forever, for a call blocked until a later
+    one opens it."""
+
+    @ray.remote(max_concurrency=3)
+    class Gate:
+        def __init__(self) -> None:
+            self.opened = threading.Event()
+
+        def wait(self) -> str:
+            self.opened.wait(10)
+            return "opened"
+
+        def open(self) -> None:
+            self.opened.set()
+
+        def boom(self) -> None:
+            raise KeyError("boom")
+
+    gate = Gate.remote()
+    waiting = gate.wait.remote()
+    with pytest.raises(KeyError, match="boom"):
+        ray.get([waiting, gate.boom.remote(), gate.wait.remote()], timeout=5)
+    assert not ray.wait([waiting], timeout=0)[0]  # the get did not wait for it
+    ray.get(gate.open.remote())
+    assert ray.get([waiting, gate.wait.remote()], timeout=5) == ["opened", "opened"]

@@ -134,8 +134,13 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     if refs:
         driver = refs[0]._driver
         try:
+            # As Ray's, a get of several refs raises as soon as one of them fails.
             ready = driver.wait(
-                [r._native for r in refs], len(refs), timeout, [r._call for r in refs]
+                [r._native for r in refs],
+                len(refs),
+                timeout,
+                [r._call for r in refs],
+                fail_fast=len(refs) > 1,
             )
         except LoopThreadError:
             raise _on_loop_error("get") from None

@@ -39,8 +39,8 @@ import time
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any, Final, TypeVarTuple
 
+from ..._ref import FAILED, unwatch
 from ..._ref import ObjectRef as NativeRef
-from ..._ref import unwatch
 
 __all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "outlived"]
 
@@ -212,16 +212,24 @@ class _Countdown:
     must wait for another thread's turn at the loop (``watch()``), so that the
     callbacks wake it: a thread driving the loop needs none. Waiting for some,
     the callbacks count them from the start.
+
+    With ``fail_fast`` (``ray.get`` of a list), a failed ref ends the wait at
+    once, as in Ray: the cursor sees those before the first pending ref, and
+    the callbacks, added once the cursor stops with more than one ref pending,
+    see the rest.
     """
 
-    __slots__ = ("cursor", "driver", "refs", "remaining", "watched")
+    __slots__ = ("cursor", "driver", "fail_fast", "refs", "remaining", "watched")
 
-    def __init__(self, driver: Driver, refs: list[NativeRef[Any]], needed: int) -> None:
+    def __init__(
+        self, driver: Driver, refs: list[NativeRef[Any]], needed: int, fail_fast: bool
+    ) -> None:
         self.driver = driver
         self.refs = refs
         self.remaining = needed
         self.cursor = 0
         self.watched = False
+        self.fail_fast = fail_fast
         if needed < len(refs):
             self.watch()
 
@@ -236,9 +244,10 @@ class _Countdown:
         if self.watched and any(not r._state for r in self.refs):
             self.driver.call_on_loop(unwatch, self.refs, self.hit)
 
-    def hit(self, _: NativeRef[Any]) -> None:
+    def hit(self, ref: NativeRef[Any]) -> None:
         self.remaining -= 1
-        if self.remaining == 0:
+        if self.remaining == 0 or (self.fail_fast and ref._state == FAILED):
+            self.remaining = 0
             self.driver._wake()
 
     def done(self) -> bool:
@@ -248,8 +257,12 @@ class _Countdown:
         i = self.cursor
         n = len(refs)
         while i < n and refs[i]._state:
+            if refs[i]._state == FAILED and self.fail_fast:
+                return True
             i += 1
         self.cursor = i
+        if self.fail_fast and n - i > 1 and not self.watched:
+            self.watch()
         return i == n
 
 
@@ -545,11 +558,13 @@ class Driver:
         needed: int,
         timeout: float | None,
         calls: Sequence[Any] | None = None,
+        fail_fast: bool = False,
     ) -> bool:
         """Block this thread until ``needed`` of ``refs`` are done; ``False`` on timeout.
 
         ``calls`` are the calls that produce the refs (the refs themselves by
-        default): this thread runs their sync work itself.
+        default): this thread runs their sync work itself. With ``fail_fast``
+        the first ref that fails ends the wait too (``True``).
 
         Raises:
             LoopThreadError: called on the loop's own thread (inside an async
@@ -564,7 +579,7 @@ class Driver:
             return False
         if _get_running_loop() is self.loop:
             raise LoopThreadError("blocking on the event loop thread")
-        countdown = _Countdown(self, pending, needed)
+        countdown = _Countdown(self, pending, needed, fail_fast)
         try:
             wants = None
             if timeout is None and _tls.state.depth == 0:

@@ -12,9 +12,9 @@ import concurrent.futures
 import itertools
 import threading
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-from ..._ref import OK
+from ..._ref import FAILED, OK
 from ..._ref import ObjectRef as NativeRef
 from ._serialization import Serialized, lookup, register, share
 
@@ -200,9 +200,15 @@ class ObjectRef:
 
 
 def values(refs: list[ObjectRef]) -> list[Any]:
-    """The values of refs that are all done, in order (new copies); or raise the
-    failure of the first that failed."""
-    return [ref._value() for ref in refs]
+    """The values of refs, in order (new copies); or raise the failure of the first
+    that failed. All are done, or one failed (a get that fails fast)."""
+    return [ref._value() if ref._native._state else _fail_fast(refs) for ref in refs]
+
+
+def _fail_fast(refs: list[ObjectRef]) -> NoReturn:
+    """Raise the failure of the first of ``refs`` that failed, for a get that ended
+    at that failure while others were still pending."""
+    raise next(ref for ref in refs if ref._native._state == FAILED)._failure()
 
 
 def _registered_ref(key: int) -> ObjectRef:
