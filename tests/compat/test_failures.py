@@ -266,10 +266,12 @@ def test_exit_actor_ends_the_actor_after_the_method(ray: ModuleType) -> None:
 
 
 def test_ray_terminate_stops_after_queued_calls(ray: ModuleType) -> None:
-    """handle.__ray_terminate__.remote() lets queued calls finish, then stops the actor."""
+    """handle.__ray_terminate__.remote() lets queued calls finish, then stops the actor;
+    its own ref fails with ActorDiedError, as Ray's does (the call ends its actor)."""
     f = Faulty.remote()
     first = f.ok.remote()
-    ray.get(f.__ray_terminate__.remote(), timeout=5)
+    with pytest.raises(rex.ActorDiedError):
+        ray.get(f.__ray_terminate__.remote(), timeout=5)
     assert ray.get(first) == "ok"
     with pytest.raises(rex.ActorDiedError):
         ray.get(f.ok.remote(), timeout=5)

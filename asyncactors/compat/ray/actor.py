@@ -23,6 +23,7 @@ from ..._context import current_actor
 from ..._handle import ActorHandle as NativeHandle
 from ..._handle import ActorMethod as NativeMethod
 from ..._options import _check_int as check_int
+from ..._ref import FAILED
 from ..._ref import ObjectRef as NativeRef
 from ..._signature import ArgChecker
 from ..._types import StopReason
@@ -731,15 +732,33 @@ class _Terminate:
         self._handle = handle
 
     def remote(self) -> ObjectRef:
-        """Queue the stop; the ref is ready once the actor is dead."""
+        """Queue the stop; the ref fails with ``ActorDiedError`` once the actor is dead,
+        as Ray's does (the call ends the actor it runs in)."""
         driver = self._handle._rt.driver
         entered = driver.enter()
         try:
             call = self._handle._native.__ray_terminate__.remote()
+            died: NativeRef[Any] = NativeRef(call._loop)
+            # On the loop's thread: another thread may be running the loop.
+            driver.call_on_loop(call._add_callback, lambda stopped: _terminated(stopped, died))
         finally:
             if entered:
                 driver.leave()
-        return ObjectRef(call, driver, call)
+        return ObjectRef(died, driver, call)
+
+
+def _terminated(stop: NativeRef[Any], died: NativeRef[Any]) -> None:
+    # Not logged if nobody gets it: the actor's end is what was asked for.
+    if stop._state == FAILED:
+        died._set_exception(stop._error(), log=False)
+    else:
+        died._set_exception(
+            native_exc.ActorDiedError(
+                "The actor died unexpectedly before finishing this task "
+                "(__ray_terminate__ ended it, as asked)"
+            ),
+            log=False,
+        )
 
 
 class ActorMethod:
