@@ -450,8 +450,23 @@ def test_sys_exit_with_a_failure_code_crashes_the_actor_which_restarts(
         ray.get(getattr(a, method).remote(1), timeout=5)
     assert ray.get(a.incr.remote(), timeout=5) == 1
     assert ray.get(a.restarted.remote(), timeout=5) is True
-    with pytest.raises(ray.exceptions.RayActorError):
+    with pytest.raises(ray.exceptions.ActorDiedError):
         ray.get(getattr(a, method).remote(1), timeout=5)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(a.incr.remote(), timeout=5)
+
+
+@pytest.mark.parametrize("method", ["leave", "leave_async"])
+def test_sys_exit_with_a_failure_code_and_no_restarts_left_fails_the_call_with_actor_died(
+    ray: ModuleType, method: str
+) -> None:
+    """``sys.exit(1)`` in a method of an actor with no restarts left fails the call with
+    ``ActorDiedError``, as Ray's (``ActorUnavailableError`` only if it restarts)."""
+    a = Exiting.options(max_restarts=0).remote()
+    with pytest.raises(ray.exceptions.ActorDiedError, match=r"sys.exit\(1\)") as info:
+        ray.get(getattr(a, method).remote(1), timeout=5)
+    assert not isinstance(info.value, ray.exceptions.ActorUnavailableError)
+    assert "no restarts left" in str(info.value)
     with pytest.raises(ray.exceptions.ActorDiedError):
         ray.get(a.incr.remote(), timeout=5)
 

@@ -320,28 +320,36 @@ class Crash(Exception):
     in Ray (``sys.exit(1)``), a crash here."""
 
 
-_crash_error: type[Exception] | None = None
+# The classes of actor_crash's errors, made when first needed: True for an actor that
+# restarts (ActorUnavailableError), False for one that dies (ActorDiedError).
+_crash_errors: dict[bool, type[Exception]] = {}
 
 
 def actor_crash(exc: SystemExit, label: str) -> Exception:
     """What ``sys.exit(code)`` with a failure code in an actor's method becomes: an
-    ``ActorUnavailableError`` that crashes the actor, which restarts if
-    ``max_restarts`` allows, as after Ray's worker process died."""
-    global _crash_error
+    error that crashes the actor (a ``Crash``), as Ray's worker process dying does.
+    As Ray's caller, that of the method gets ``ActorUnavailableError`` if the actor
+    restarts (within ``max_restarts``), else ``ActorDiedError``."""
     from ..._context import running_actor
     from . import exceptions
 
-    core = running_actor()
-    if _crash_error is None:
-        _crash_error = type(
-            "ActorCrashedError", (exceptions.ActorUnavailableError, Crash), {"__module__": __name__}
-        )
-        globals()["ActorCrashedError"] = _crash_error  # pickled by reference
+    core: Any = running_actor()
+    limit = -1 if core is None else core.max_restarts
+    restarts = limit == -1 or core.restarts < limit
+    cls = _crash_errors.get(restarts)
+    if cls is None:
+        name = "ActorCrashedError" if restarts else "ActorExitedError"
+        base = exceptions.ActorUnavailableError if restarts else exceptions.ActorDiedError
+        cls = _crash_errors[restarts] = type(name, (base, Crash), {"__module__": __name__})
+        globals()[name] = cls  # pickled by reference
     actor_id = None if core is None else format(core.actor_id, "032x")
-    return _crash_error(
-        actor_id,
-        f"The actor is unavailable: {label}() called sys.exit({exc.code!r}), which ends "
-        "its worker process in Ray; it restarts if max_restarts allows",
+    what = f"{label}() called sys.exit({exc.code!r}), which ends its worker process in Ray"
+    if restarts:
+        return cls(actor_id, f"The actor is unavailable: {what}; it restarts")
+    return cls(
+        f"The actor died unexpectedly before finishing this task: {what}, and it "
+        f"has no restarts left (max_restarts={limit})",
+        actor_id=actor_id,
     )
 
 
