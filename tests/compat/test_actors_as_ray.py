@@ -8,7 +8,9 @@ what Ray does.
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -374,6 +376,52 @@ def test_a_keyboard_interrupt_out_of_the_loop_leaves_it_unlocked(
     assert driver._owner != threading.get_ident()
     assert ray.get(ref, timeout=5) == 1
     assert ray.get(p.ping.remote(), timeout=5) == 1
+    assert ray.get(one.remote(), timeout=5) == 1
+
+
+# Set once _spin runs, with the thread it runs in (module globals: arguments are copied).
+_spinning = threading.Event()
+_spun_in: list[threading.Thread] = []
+
+
+@compat_ray.remote
+class Spinner:
+    def spin(self) -> str:
+        return _spin()
+
+
+def _spin() -> str:
+    _spun_in.append(threading.current_thread())
+    _spinning.set()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.002)
+    return "finished"
+
+
+@pytest.mark.parametrize("kind", ["task", "method"])
+def test_ctrl_c_while_a_get_runs_user_code_raises_keyboard_interrupt_from_it(
+    ray: ModuleType, kind: str
+) -> None:
+    """Ctrl-C while ``ray.get`` runs a sync task or method in the main thread raises
+    ``KeyboardInterrupt`` from that get, as Ray's driver does (not a task error that
+    ``except Exception`` would swallow); the interrupted call fails as cancelled."""
+    _spinning.clear()
+    _spun_in.clear()
+
+    def interrupt() -> None:
+        if _spinning.wait(5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    spin = ray.remote(_spin)
+    spinner = Spinner.remote()
+    threading.Thread(target=interrupt).start()
+    ref = spin.remote() if kind == "task" else spinner.spin.remote()
+    with pytest.raises(KeyboardInterrupt):
+        ray.get(ref)  # no timeout: a get without one runs the calls it waits for
+    assert _spun_in == [threading.main_thread()]
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=5)
     assert ray.get(one.remote(), timeout=5) == 1
 
 

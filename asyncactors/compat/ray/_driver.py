@@ -42,7 +42,7 @@ from typing import Any, Final, TypeVarTuple
 from ..._ref import ObjectRef as NativeRef
 from ..._ref import unwatch
 
-__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "outlived"]
+__all__ = ["CTRL_C", "GRACE", "Driver", "LoopThreadError", "ctrl_c", "current_item", "outlived"]
 
 # The helper's shortest look: how long the loop may go unrun before it steps in,
 # once nothing has run it for a while.
@@ -137,6 +137,31 @@ _tls = _Local()
 def current_item() -> _Item | None:
     """The item this thread is running, if any."""
     return _tls.state.item
+
+
+# The attribute of an item's error that says Ctrl-C interrupted its user code in the
+# thread of a ray.get (see ctrl_c()): that get raises KeyboardInterrupt once the item
+# is settled, as Ray's driver does, instead of carrying on.
+CTRL_C: Final = "_ray_ctrl_c"
+
+
+def ctrl_c(exc: KeyboardInterrupt) -> bool:
+    """Whether ``exc`` is Ctrl-C (SIGINT's handler) interrupting an item that the
+    main thread runs while blocked in a ``ray.get``, not a ``raise`` in user code
+    (how Ray cancels a task, and what its caller gets as a cancellation)."""
+    if _tls.state.item is None or threading.current_thread() is not threading.main_thread():
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    import opcode  # here: few programs are interrupted
+
+    # A signal's handler raises where the code was (a call, a loop's jump): never
+    # at a raise statement.
+    lasti = tb.tb_lasti
+    return lasti < 0 or tb.tb_frame.f_code.co_code[lasti] != opcode.opmap["RAISE_VARARGS"]
 
 
 def outlived() -> bool:
@@ -490,8 +515,11 @@ class Driver:
                     if self._waiters:
                         self._wake()
                     self._run_here(item, tls)
+                    interrupted = not item.ok and hasattr(item.value, CTRL_C)
                     if not lock.acquire(False):
                         self._settle(item)
+                        if interrupted:
+                            raise KeyboardInterrupt
                         return False
                     self._owner = me
                     self._gen += 1
@@ -505,6 +533,8 @@ class Driver:
                         item.settle()
                     _set_running_loop(loop)
                     loop._thread_id = me  # type: ignore[attr-defined]
+                    if interrupted:
+                        raise KeyboardInterrupt
                     # On to the turn that resumes its task: the item itself made
                     # no ref done, and done() is checked after that turn.
                 if deadline is not None and loop.time() >= deadline:

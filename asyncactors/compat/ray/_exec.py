@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from ..._context import current_actor
 from ..._exceptions import _ActorExit
 from ..._signature import ArgChecker
-from ._driver import current_item
+from ._driver import CTRL_C, ctrl_c, current_item
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
 from ._serialization import ATOMS, Serialized, load_args, serialize
 
@@ -291,9 +291,11 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
     """What a task or method that raised ``KeyboardInterrupt`` or ``SystemExit`` ends with.
 
     ``KeyboardInterrupt`` is how Ray cancels a running task: its caller gets a
-    ``RayTaskError`` that is a ``TaskCancelledError``. ``SystemExit`` in a task
-    ends Ray's worker process: the task fails as a system failure, retried
-    under ``max_retries``, then ``WorkerCrashedError``. In an actor's method,
+    ``RayTaskError`` that is a ``TaskCancelledError``. Ctrl-C that interrupted it in
+    the thread of a ``ray.get`` (the main thread runs sync tasks and methods while it
+    waits) fails it so too, and that ``ray.get`` raises ``KeyboardInterrupt``.
+    ``SystemExit`` in a task ends Ray's worker process: the task fails as a system
+    failure, retried under ``max_retries``, then ``WorkerCrashedError``. In an actor's method,
     ``sys.exit(0)`` (or no code) ends the actor (``exc`` itself, as
     ``exit_actor()``), and any other code crashes it (see ``actor_crash``).
     Neither may reach the thread that runs the loop, where it would stop the
@@ -304,7 +306,10 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
 
         cancelled = TaskCancelledError(error_message=f"task {label}() was cancelled")
         # Its text shows where the task was when interrupted, as Ray's does.
-        return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
+        err = _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
+        if ctrl_c(exc):
+            setattr(err, CTRL_C, True)  # the ray.get running it raises KeyboardInterrupt
+        return err
     if obj is not None:
         return exc if exc.code is None or exc.code == 0 else actor_crash(exc, label)
     exited = TaskExited(
@@ -336,7 +341,7 @@ def actor_crash(exc: SystemExit, label: str) -> Exception:
     core: Any = running_actor()
     limit = -1 if core is None else core.max_restarts
     restarts = limit == -1 or core.restarts < limit
-    cls = _crash_errors.get(restarts)
+    cls: Any = _crash_errors.get(restarts)
     if cls is None:
         name = "ActorCrashedError" if restarts else "ActorExitedError"
         base = exceptions.ActorUnavailableError if restarts else exceptions.ActorDiedError
@@ -344,13 +349,16 @@ def actor_crash(exc: SystemExit, label: str) -> Exception:
         globals()[name] = cls  # pickled by reference
     actor_id = None if core is None else format(core.actor_id, "032x")
     what = f"{label}() called sys.exit({exc.code!r}), which ends its worker process in Ray"
+    err: Exception
     if restarts:
-        return cls(actor_id, f"The actor is unavailable: {what}; it restarts")
-    return cls(
-        f"The actor died unexpectedly before finishing this task: {what}, and it "
-        f"has no restarts left (max_restarts={limit})",
-        actor_id=actor_id,
-    )
+        err = cls(actor_id, f"The actor is unavailable: {what}; it restarts")
+    else:
+        err = cls(
+            f"The actor died unexpectedly before finishing this task: {what}, and it "
+            f"has no restarts left (max_restarts={limit})",
+            actor_id=actor_id,
+        )
+    return err
 
 
 def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, obj: Any) -> None:
