@@ -390,6 +390,12 @@ class Spinner:
         return _spin()
 
 
+@compat_ray.remote
+class AsyncSpinner:
+    async def spin(self) -> str:
+        return _spin()  # on the loop, which the get runs
+
+
 def _spin() -> str:
     _spun_in.append(threading.current_thread())
     _spinning.set()
@@ -399,11 +405,11 @@ def _spin() -> str:
     return "finished"
 
 
-@pytest.mark.parametrize("kind", ["task", "method"])
+@pytest.mark.parametrize("kind", ["task", "method", "async method"])
 def test_ctrl_c_while_a_get_runs_user_code_raises_keyboard_interrupt_from_it(
     ray: ModuleType, kind: str
 ) -> None:
-    """Ctrl-C while ``ray.get`` runs a sync task or method in the main thread raises
+    """Ctrl-C while ``ray.get`` runs a task or method in the main thread raises
     ``KeyboardInterrupt`` from that get, as Ray's driver does (not a task error that
     ``except Exception`` would swallow); the interrupted call fails as cancelled."""
     _spinning.clear()
@@ -414,7 +420,7 @@ def test_ctrl_c_while_a_get_runs_user_code_raises_keyboard_interrupt_from_it(
             os.kill(os.getpid(), signal.SIGINT)
 
     spin = ray.remote(_spin)
-    spinner = Spinner.remote()
+    spinner = (AsyncSpinner if kind == "async method" else Spinner).remote()
     threading.Thread(target=interrupt).start()
     ref = spin.remote() if kind == "task" else spinner.spin.remote()
     with pytest.raises(KeyboardInterrupt):

@@ -42,7 +42,7 @@ from typing import Any, Final, TypeVarTuple
 from ..._ref import ObjectRef as NativeRef
 from ..._ref import unwatch
 
-__all__ = ["CTRL_C", "GRACE", "Driver", "LoopThreadError", "ctrl_c", "current_item", "outlived"]
+__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "note_ctrl_c", "outlived"]
 
 # The helper's shortest look: how long the loop may go unrun before it steps in,
 # once nothing has run it for a while.
@@ -114,7 +114,7 @@ class _ThreadState:
     thread-local holds, as each attribute of a ``threading.local`` costs a lookup of
     the thread's own dict, and running an item touches several."""
 
-    __slots__ = ("depth", "driver", "item", "pool")
+    __slots__ = ("depth", "driver", "driving", "interrupted", "item", "pool")
 
     def __init__(self) -> None:
         # Items this thread is running (nested through waits inside them).
@@ -124,6 +124,10 @@ class _ThreadState:
         self.item: _Item | None = None
         # The driver whose item this thread runs, if any.
         self.driver: Driver | None = None
+        # Whether this thread runs the loop in a wait (Driver._drive()).
+        self.driving = False
+        # Ctrl-C failed user code that a ray.get in this thread ran (note_ctrl_c()).
+        self.interrupted = False
 
 
 class _Local(threading.local):
@@ -139,21 +143,20 @@ def current_item() -> _Item | None:
     return _tls.state.item
 
 
-# The attribute of an item's error that says Ctrl-C interrupted its user code in the
-# thread of a ray.get (see ctrl_c()): that get raises KeyboardInterrupt once the item
-# is settled, as Ray's driver does, instead of carrying on.
-CTRL_C: Final = "_ray_ctrl_c"
-
-
-def ctrl_c(exc: KeyboardInterrupt) -> bool:
-    """Whether ``exc`` is Ctrl-C (SIGINT's handler) interrupting an item that the
-    main thread runs while blocked in a ``ray.get``, not a ``raise`` in user code
-    (how Ray cancels a task, and what its caller gets as a cancellation)."""
-    if _tls.state.item is None or threading.current_thread() is not threading.main_thread():
-        return False
+def note_ctrl_c(exc: KeyboardInterrupt) -> None:
+    """If ``exc`` is Ctrl-C (SIGINT's handler, not a ``raise`` in user code: how Ray
+    cancels a task) interrupting user code that the main thread runs while blocked
+    in a ``ray.get`` (a sync call's item, or an async call on the loop it drives),
+    have that get raise ``KeyboardInterrupt`` once the call has failed, as Ray's
+    driver does, instead of carrying on."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # no signal comes to another thread
+    state = _tls.state
+    if state.item is None and not state.driving:
+        return
     tb = exc.__traceback__
     if tb is None:
-        return False
+        return
     while tb.tb_next is not None:
         tb = tb.tb_next
     import opcode  # here: few programs are interrupted
@@ -161,7 +164,15 @@ def ctrl_c(exc: KeyboardInterrupt) -> bool:
     # A signal's handler raises where the code was (a call, a loop's jump): never
     # at a raise statement.
     lasti = tb.tb_lasti
-    return lasti < 0 or tb.tb_frame.f_code.co_code[lasti] != opcode.opmap["RAISE_VARARGS"]
+    if lasti < 0 or tb.tb_frame.f_code.co_code[lasti] != opcode.opmap["RAISE_VARARGS"]:
+        state.interrupted = True
+
+
+def _raise_if_interrupted(state: _ThreadState) -> None:
+    """Raise ``KeyboardInterrupt`` once if ``note_ctrl_c`` found Ctrl-C in this thread."""
+    if state.interrupted:
+        state.interrupted = False
+        raise KeyboardInterrupt
 
 
 def outlived() -> bool:
@@ -482,6 +493,7 @@ class Driver:
         self._wants = wants
         lock = self._lock
         tls = _tls.state
+        driving, tls.driving = tls.driving, True
         owned = True
         try:
             while not done():
@@ -515,11 +527,9 @@ class Driver:
                     if self._waiters:
                         self._wake()
                     self._run_here(item, tls)
-                    interrupted = not item.ok and hasattr(item.value, CTRL_C)
                     if not lock.acquire(False):
                         self._settle(item)
-                        if interrupted:
-                            raise KeyboardInterrupt
+                        _raise_if_interrupted(tls)
                         return False
                     self._owner = me
                     self._gen += 1
@@ -533,8 +543,7 @@ class Driver:
                         item.settle()
                     _set_running_loop(loop)
                     loop._thread_id = me  # type: ignore[attr-defined]
-                    if interrupted:
-                        raise KeyboardInterrupt
+                    _raise_if_interrupted(tls)
                     # On to the turn that resumes its task: the item itself made
                     # no ref done, and done() is checked after that turn.
                 if deadline is not None and loop.time() >= deadline:
@@ -560,6 +569,7 @@ class Driver:
                     self._poll_at = poll_at = clock() + _POLL_AFTER
                     run_once()
         finally:
+            tls.driving = driving
             if timer is not None:
                 timer.cancel()
             if owned:
@@ -667,6 +677,8 @@ class Driver:
                     # a method or callback raised) must not leave the loop locked.
                     owned = True
                     owned = self._drive(done, deadline, wants)
+                    # Async user code this turn ran may have met Ctrl-C.
+                    _raise_if_interrupted(_tls.state)
                     continue
                 if self._owner == self._helper_ident and self._owner is not None:
                     # The helper runs the loop only while nobody else wants it.

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from ..._context import current_actor
 from ..._exceptions import _ActorExit
 from ..._signature import ArgChecker
-from ._driver import CTRL_C, ctrl_c, current_item
+from ._driver import current_item, note_ctrl_c
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
 from ._serialization import ATOMS, Serialized, load_args, serialize
 
@@ -292,8 +292,8 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
 
     ``KeyboardInterrupt`` is how Ray cancels a running task: its caller gets a
     ``RayTaskError`` that is a ``TaskCancelledError``. Ctrl-C that interrupted it in
-    the thread of a ``ray.get`` (the main thread runs sync tasks and methods while it
-    waits) fails it so too, and that ``ray.get`` raises ``KeyboardInterrupt``.
+    the thread of a ``ray.get`` (the main thread runs calls while it waits) fails it
+    so too, and that ``ray.get`` raises ``KeyboardInterrupt`` (``note_ctrl_c``).
     ``SystemExit`` in a task ends Ray's worker process: the task fails as a system
     failure, retried under ``max_retries``, then ``WorkerCrashedError``. In an actor's method,
     ``sys.exit(0)`` (or no code) ends the actor (``exc`` itself, as
@@ -306,10 +306,8 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
 
         cancelled = TaskCancelledError(error_message=f"task {label}() was cancelled")
         # Its text shows where the task was when interrupted, as Ray's does.
-        err = _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
-        if ctrl_c(exc):
-            setattr(err, CTRL_C, True)  # the ray.get running it raises KeyboardInterrupt
-        return err
+        note_ctrl_c(exc)
+        return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
     if obj is not None:
         return exc if exc.code is None or exc.code == 0 else actor_crash(exc, label)
     exited = TaskExited(
