@@ -529,6 +529,10 @@ class ObjectRef(_RefBase, Generic[_T]):
 
         self._add_callback_from_afar(relay)
         done, _ = concurrent.futures.wait([cf], thread_timeout(timeout))
+        if not done:
+            # The loop forgets the relay: a ref polled with result(timeout=) would
+            # otherwise keep one per poll until it resolves.
+            self._on_own_loop(self._remove_callback, relay)
         return bool(done)
 
     def __repr__(self) -> str:

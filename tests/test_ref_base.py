@@ -748,6 +748,30 @@ async def test_polling_a_pending_ref_with_timeouts_keeps_few_waiters() -> None:
     assert called == [ref]
 
 
+async def test_polling_a_pending_ref_with_result_timeouts_keeps_no_callbacks() -> None:
+    """``ref.result(timeout=)`` from a thread, timed out again and again, leaves none of
+    its callbacks on the ref, and a later ``result()`` still gets the value."""
+    ref: ObjectRef[str] = ObjectRef(asyncio.get_running_loop())
+
+    def poll() -> int:
+        timeouts = 0
+        for timeout in (0, 0.0001) * 25:
+            try:
+                ref.result(timeout=timeout)
+            except asyncactors.GetTimeoutError:
+                timeouts += 1
+        return timeouts
+
+    assert await asyncio.to_thread(poll) == 50
+    await asyncio.sleep(0)  # the loop runs the removals the timeouts asked for
+    assert ref._waiters in (None, [])
+    waiting = asyncio.ensure_future(asyncio.to_thread(ref.result, 5))
+    while not ref._waiters:
+        await asyncio.sleep(0.001)
+    ref._set_result("at last")
+    assert await waiting == "at last"
+
+
 async def test_wait_for_gather_and_shield_take_a_ref() -> None:
     """asyncio.wait_for times an await of a ref out without failing the ref (at once with
     timeout 0, or later), and gives its value in time; gather and shield take refs too."""

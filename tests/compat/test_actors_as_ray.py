@@ -8,7 +8,9 @@ what Ray does.
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -377,6 +379,58 @@ def test_a_keyboard_interrupt_out_of_the_loop_leaves_it_unlocked(
     assert ray.get(one.remote(), timeout=5) == 1
 
 
+# Set once _spin runs, with the thread it runs in (module globals: arguments are copied).
+_spinning = threading.Event()
+_spun_in: list[threading.Thread] = []
+
+
+@compat_ray.remote
+class Spinner:
+    def spin(self) -> str:
+        return _spin()
+
+
+@compat_ray.remote
+class AsyncSpinner:
+    async def spin(self) -> str:
+        return _spin()  # on the loop, which the get runs
+
+
+def _spin() -> str:
+    _spun_in.append(threading.current_thread())
+    _spinning.set()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.002)
+    return "finished"
+
+
+@pytest.mark.parametrize("kind", ["task", "method", "async method"])
+def test_ctrl_c_while_a_get_runs_user_code_raises_keyboard_interrupt_from_it(
+    ray: ModuleType, kind: str
+) -> None:
+    """Ctrl-C while ``ray.get`` runs a task or method in the main thread raises
+    ``KeyboardInterrupt`` from that get, as Ray's driver does (not a task error that
+    ``except Exception`` would swallow); the interrupted call fails as cancelled."""
+    _spinning.clear()
+    _spun_in.clear()
+
+    def interrupt() -> None:
+        if _spinning.wait(5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    spin = ray.remote(_spin)
+    spinner = (AsyncSpinner if kind == "async method" else Spinner).remote()
+    threading.Thread(target=interrupt).start()
+    ref = spin.remote() if kind == "task" else spinner.spin.remote()
+    with pytest.raises(KeyboardInterrupt):
+        ray.get(ref)  # no timeout: a get without one runs the calls it waits for
+    assert _spun_in == [threading.main_thread()]
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=5)
+    assert ray.get(one.remote(), timeout=5) == 1
+
+
 def test_the_loop_helper_outlives_a_keyboard_interrupt(
     ray: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -450,8 +504,23 @@ def test_sys_exit_with_a_failure_code_crashes_the_actor_which_restarts(
         ray.get(getattr(a, method).remote(1), timeout=5)
     assert ray.get(a.incr.remote(), timeout=5) == 1
     assert ray.get(a.restarted.remote(), timeout=5) is True
-    with pytest.raises(ray.exceptions.RayActorError):
+    with pytest.raises(ray.exceptions.ActorDiedError):
         ray.get(getattr(a, method).remote(1), timeout=5)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(a.incr.remote(), timeout=5)
+
+
+@pytest.mark.parametrize("method", ["leave", "leave_async"])
+def test_sys_exit_with_a_failure_code_and_no_restarts_left_fails_the_call_with_actor_died(
+    ray: ModuleType, method: str
+) -> None:
+    """``sys.exit(1)`` in a method of an actor with no restarts left fails the call with
+    ``ActorDiedError``, as Ray's (``ActorUnavailableError`` only if it restarts)."""
+    a = Exiting.options(max_restarts=0).remote()
+    with pytest.raises(ray.exceptions.ActorDiedError, match=r"sys.exit\(1\)") as info:
+        ray.get(getattr(a, method).remote(1), timeout=5)
+    assert not isinstance(info.value, ray.exceptions.ActorUnavailableError)
+    assert "no restarts left" in str(info.value)
     with pytest.raises(ray.exceptions.ActorDiedError):
         ray.get(a.incr.remote(), timeout=5)
 

@@ -467,6 +467,35 @@ def test_a_task_whose_argument_failed_names_itself_then_the_argument(ray: Module
     assert attempts == []
 
 
+@pytest.mark.parametrize("failed_first", [False, True])
+def test_a_task_given_its_own_functions_failed_ref_says_its_argument_failed(
+    ray: ModuleType, failed_first: bool
+) -> None:
+    """``f.remote(f.remote(bad))``: the outer task never runs and its error says an input
+    argument could not be computed, as Ray's, though both tasks have one name (pending
+    or already failed when passed); a task that ran and re-raised another's error
+    does not say so."""
+
+    @ray.remote
+    def f(x: Any) -> Any:
+        if x == "bad":
+            raise ValueError("bad input")
+        return ray.get(x) if isinstance(x, list) else x
+
+    inner = f.remote("bad")
+    if failed_first:
+        with pytest.raises(ValueError, match="bad input"):
+            ray.get(inner, timeout=5)
+    with pytest.raises(ValueError, match="bad input") as info:
+        ray.get(f.remote(inner), timeout=5)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("ray::f() (pid=")
+    assert lines[1] == "  At least one of the input arguments for this task could not be computed:"
+    with pytest.raises(ValueError, match="bad input") as ran:
+        ray.get(f.remote([inner]), timeout=5)  # a ref inside a list: f runs, gets it
+    assert "could not be computed" not in str(ran.value)
+
+
 def test_util_as_completed_and_map_unordered(ray: ModuleType) -> None:
     """ray.util.as_completed and ray.util.map_unordered (Ray 2.60's helpers) yield every
     value as it is ready, refs with yield_obj_refs, and check their arguments."""

@@ -42,7 +42,7 @@ from typing import Any, Final, TypeVarTuple
 from ..._ref import FAILED, unwatch
 from ..._ref import ObjectRef as NativeRef
 
-__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "outlived"]
+__all__ = ["GRACE", "Driver", "LoopThreadError", "current_item", "note_ctrl_c", "outlived"]
 
 # The helper's shortest look: how long the loop may go unrun before it steps in,
 # once nothing has run it for a while.
@@ -114,7 +114,7 @@ class _ThreadState:
     thread-local holds, as each attribute of a ``threading.local`` costs a lookup of
     the thread's own dict, and running an item touches several."""
 
-    __slots__ = ("depth", "driver", "item", "pool")
+    __slots__ = ("depth", "driver", "driving", "interrupted", "item", "pool")
 
     def __init__(self) -> None:
         # Items this thread is running (nested through waits inside them).
@@ -124,6 +124,10 @@ class _ThreadState:
         self.item: _Item | None = None
         # The driver whose item this thread runs, if any.
         self.driver: Driver | None = None
+        # Whether this thread runs the loop in a wait (Driver._drive()).
+        self.driving = False
+        # Ctrl-C failed user code that a ray.get in this thread ran (note_ctrl_c()).
+        self.interrupted = False
 
 
 class _Local(threading.local):
@@ -137,6 +141,38 @@ _tls = _Local()
 def current_item() -> _Item | None:
     """The item this thread is running, if any."""
     return _tls.state.item
+
+
+def note_ctrl_c(exc: KeyboardInterrupt) -> None:
+    """If ``exc`` is Ctrl-C (SIGINT's handler, not a ``raise`` in user code: how Ray
+    cancels a task) interrupting user code that the main thread runs while blocked
+    in a ``ray.get`` (a sync call's item, or an async call on the loop it drives),
+    have that get raise ``KeyboardInterrupt`` once the call has failed, as Ray's
+    driver does, instead of carrying on."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # no signal comes to another thread
+    state = _tls.state
+    if state.item is None and not state.driving:
+        return
+    tb = exc.__traceback__
+    if tb is None:
+        return
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    import opcode  # here: few programs are interrupted
+
+    # A signal's handler raises where the code was (a call, a loop's jump): never
+    # at a raise statement.
+    lasti = tb.tb_lasti
+    if lasti < 0 or tb.tb_frame.f_code.co_code[lasti] != opcode.opmap["RAISE_VARARGS"]:
+        state.interrupted = True
+
+
+def _raise_if_interrupted(state: _ThreadState) -> None:
+    """Raise ``KeyboardInterrupt`` once if ``note_ctrl_c`` found Ctrl-C in this thread."""
+    if state.interrupted:
+        state.interrupted = False
+        raise KeyboardInterrupt
 
 
 def outlived() -> bool:
@@ -470,6 +506,7 @@ class Driver:
         self._wants = wants
         lock = self._lock
         tls = _tls.state
+        driving, tls.driving = tls.driving, True
         owned = True
         try:
             while not done():
@@ -505,6 +542,7 @@ class Driver:
                     self._run_here(item, tls)
                     if not lock.acquire(False):
                         self._settle(item)
+                        _raise_if_interrupted(tls)
                         return False
                     self._owner = me
                     self._gen += 1
@@ -518,6 +556,7 @@ class Driver:
                         item.settle()
                     _set_running_loop(loop)
                     loop._thread_id = me  # type: ignore[attr-defined]
+                    _raise_if_interrupted(tls)
                     # On to the turn that resumes its task: the item itself made
                     # no ref done, and done() is checked after that turn.
                 if deadline is not None and loop.time() >= deadline:
@@ -543,6 +582,7 @@ class Driver:
                     self._poll_at = poll_at = clock() + _POLL_AFTER
                     run_once()
         finally:
+            tls.driving = driving
             if timer is not None:
                 timer.cancel()
             if owned:
@@ -652,6 +692,8 @@ class Driver:
                     # a method or callback raised) must not leave the loop locked.
                     owned = True
                     owned = self._drive(done, deadline, wants)
+                    # Async user code this turn ran may have met Ctrl-C.
+                    _raise_if_interrupted(_tls.state)
                     continue
                 if self._owner == self._helper_ident and self._owner is not None:
                     # The helper runs the loop only while nobody else wants it.

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from ..._context import current_actor
 from ..._exceptions import _ActorExit
 from ..._signature import ArgChecker
-from ._driver import current_item
+from ._driver import current_item, note_ctrl_c
 from ._refs import ObjectRef, ObjectRefGenerator, Stream
 from ._serialization import ATOMS, Serialized, load_args, serialize
 
@@ -291,9 +291,11 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
     """What a task or method that raised ``KeyboardInterrupt`` or ``SystemExit`` ends with.
 
     ``KeyboardInterrupt`` is how Ray cancels a running task: its caller gets a
-    ``RayTaskError`` that is a ``TaskCancelledError``. ``SystemExit`` in a task
-    ends Ray's worker process: the task fails as a system failure, retried
-    under ``max_retries``, then ``WorkerCrashedError``. In an actor's method,
+    ``RayTaskError`` that is a ``TaskCancelledError``. Ctrl-C that interrupted it in
+    the thread of a ``ray.get`` (the main thread runs calls while it waits) fails it
+    so too, and that ``ray.get`` raises ``KeyboardInterrupt`` (``note_ctrl_c``).
+    ``SystemExit`` in a task ends Ray's worker process: the task fails as a system
+    failure, retried under ``max_retries``, then ``WorkerCrashedError``. In an actor's method,
     ``sys.exit(0)`` (or no code) ends the actor (``exc`` itself, as
     ``exit_actor()``), and any other code crashes it (see ``actor_crash``).
     Neither may reach the thread that runs the loop, where it would stop the
@@ -304,6 +306,7 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
 
         cancelled = TaskCancelledError(error_message=f"task {label}() was cancelled")
         # Its text shows where the task was when interrupted, as Ray's does.
+        note_ctrl_c(exc)
         return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
     if obj is not None:
         return exc if exc.code is None or exc.code == 0 else actor_crash(exc, label)
@@ -320,29 +323,40 @@ class Crash(Exception):
     in Ray (``sys.exit(1)``), a crash here."""
 
 
-_crash_error: type[Exception] | None = None
+# The classes of actor_crash's errors, made when first needed: True for an actor that
+# restarts (ActorUnavailableError), False for one that dies (ActorDiedError).
+_crash_errors: dict[bool, type[Exception]] = {}
 
 
 def actor_crash(exc: SystemExit, label: str) -> Exception:
     """What ``sys.exit(code)`` with a failure code in an actor's method becomes: an
-    ``ActorUnavailableError`` that crashes the actor, which restarts if
-    ``max_restarts`` allows, as after Ray's worker process died."""
-    global _crash_error
+    error that crashes the actor (a ``Crash``), as Ray's worker process dying does.
+    As Ray's caller, that of the method gets ``ActorUnavailableError`` if the actor
+    restarts (within ``max_restarts``), else ``ActorDiedError``."""
     from ..._context import running_actor
     from . import exceptions
 
-    core = running_actor()
-    if _crash_error is None:
-        _crash_error = type(
-            "ActorCrashedError", (exceptions.ActorUnavailableError, Crash), {"__module__": __name__}
-        )
-        globals()["ActorCrashedError"] = _crash_error  # pickled by reference
+    core: Any = running_actor()
+    limit = -1 if core is None else core.max_restarts
+    restarts = limit == -1 or core.restarts < limit
+    cls: Any = _crash_errors.get(restarts)
+    if cls is None:
+        name = "ActorCrashedError" if restarts else "ActorExitedError"
+        base = exceptions.ActorUnavailableError if restarts else exceptions.ActorDiedError
+        cls = _crash_errors[restarts] = type(name, (base, Crash), {"__module__": __name__})
+        globals()[name] = cls  # pickled by reference
     actor_id = None if core is None else format(core.actor_id, "032x")
-    return _crash_error(
-        actor_id,
-        f"The actor is unavailable: {label}() called sys.exit({exc.code!r}), which ends "
-        "its worker process in Ray; it restarts if max_restarts allows",
-    )
+    what = f"{label}() called sys.exit({exc.code!r}), which ends its worker process in Ray"
+    err: Exception
+    if restarts:
+        err = cls(actor_id, f"The actor is unavailable: {what}; it restarts")
+    else:
+        err = cls(
+            f"The actor died unexpectedly before finishing this task: {what}, and it "
+            f"has no restarts left (max_restarts={limit})",
+            actor_id=actor_id,
+        )
+    return err
 
 
 def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, obj: Any) -> None:

@@ -110,7 +110,8 @@ class ObjectRef:
             assert native._exc is not None
             from .exceptions import from_native
 
-            err = self._err = from_native(native._exc, self._task)
+            exc = native._exc
+            err = self._err = from_native(exc, self._task, _failed_argument(self._call, exc))
         # Raised anew each time: the traceback of the last raise is not kept.
         return err.with_traceback(None)
 
@@ -197,6 +198,16 @@ class ObjectRef:
 
     def __reduce__(self) -> Any:
         return share(self) or (_registered_ref, (register(self),))
+
+
+def _failed_argument(call: Any, exc: BaseException) -> bool:
+    """Whether ``call`` failed with ``exc`` because a ref passed to it failed with it
+    (the call never ran: it keeps its arguments, and fails with that ref's error)."""
+    args = getattr(call, "_args", None)
+    if args is None:
+        return False
+    kwargs = getattr(call, "_kwargs", None) or {}
+    return any(isinstance(a, NativeRef) and a._exc is exc for a in (*args, *kwargs.values()))
 
 
 def values(refs: list[ObjectRef]) -> list[Any]:

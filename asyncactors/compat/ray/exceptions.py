@@ -525,18 +525,22 @@ def _dependency_failed(exc: RayTaskError, task: str) -> BaseException:
     return err
 
 
-def from_native(exc: BaseException, task: str | None = None) -> BaseException:
+def from_native(
+    exc: BaseException, task: str | None = None, failed_argument: bool = False
+) -> BaseException:
     """The Ray exception for one of asyncactors' own; anything else as it is.
 
     ``task``: the name of the task whose outcome ``exc`` is, so that a cancelled
     or cut-off task's error names it rather than the hidden actor that runs tasks
     (the latter as ``WorkerCrashedError``, Ray's error for a task whose worker died).
+    ``failed_argument``: the task never ran, as a ref passed to it failed with
+    ``exc``; a task's ``RayTaskError`` then becomes Ray's error for that.
     """
     if getattr(exc, "_worker_exit", False):  # _exec.TaskExited (a module above this one)
         crashed = WorkerCrashedError(str(exc))
         crashed.__cause__ = exc.__cause__
         return crashed
-    if task is not None and isinstance(exc, RayTaskError) and exc.function_name != task:
+    if task is not None and failed_argument and isinstance(exc, RayTaskError):
         return _dependency_failed(exc, task)
     if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
         return exc
