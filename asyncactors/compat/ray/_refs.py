@@ -21,7 +21,18 @@ from ._serialization import Serialized, lookup, register, share
 if TYPE_CHECKING:
     from ._driver import Driver
 
-__all__ = ["END", "BaseID", "ObjectRef", "ObjectRefGenerator", "Stream", "split", "values"]
+__all__ = [
+    "END",
+    "BaseID",
+    "JobID",
+    "NodeID",
+    "ObjectRef",
+    "ObjectRefGenerator",
+    "Stream",
+    "TaskID",
+    "split",
+    "values",
+]
 
 _get_running_loop = asyncio._get_running_loop
 _ids = itertools.count(1)
@@ -31,16 +42,16 @@ END: Final[Any] = object()
 
 
 class BaseID:
-    """An id of one of Ray's kinds (``TaskID``): ``hex()``, ``binary()``, compared by value."""
+    """One of Ray's ids (``TaskID``, ``JobID`` ...): ``hex()``, ``binary()``, equal
+    to an id of the same kind with the same digits."""
 
-    __slots__ = ("_hex", "_kind")
+    __slots__ = ("_hex",)
 
-    def __init__(self, kind: str, hex_id: str) -> None:
-        self._kind = kind
+    def __init__(self, hex_id: str) -> None:
         self._hex = hex_id
 
     def hex(self) -> str:
-        """The id as hex."""
+        """The id as hex digits."""
         return self._hex
 
     def binary(self) -> bytes:
@@ -48,19 +59,35 @@ class BaseID:
         return bytes.fromhex(self._hex)
 
     def is_nil(self) -> bool:
-        """Whether this is a nil id (never)."""
-        return False
+        """Whether the id is all ones bits, Ray's nil id (never, here)."""
+        return set(self._hex) == {"f"}
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, BaseID):
-            return (self._kind, self._hex) == (other._kind, other._hex)
-        return NotImplemented
+        return type(other) is type(self) and other._hex == self._hex
 
     def __hash__(self) -> int:
-        return hash((self._kind, self._hex))
+        return hash(self._hex)
 
     def __repr__(self) -> str:
-        return f"{self._kind}({self._hex})"
+        return f"{type(self).__name__}({self._hex})"
+
+
+class JobID(BaseID):
+    """A job's id."""
+
+    __slots__ = ()
+
+
+class NodeID(BaseID):
+    """A node's id."""
+
+    __slots__ = ()
+
+
+class TaskID(BaseID):
+    """A task's or actor method call's id."""
+
+    __slots__ = ()
 
 
 class ObjectRef:
@@ -168,10 +195,10 @@ class ObjectRef:
         """Whether this is the nil ref (never)."""
         return False
 
-    def task_id(self) -> BaseID:
+    def task_id(self) -> TaskID:
         """The id of the task or call that makes this value (``TaskID``, 48 hex digits)."""
         self.hex()
-        return BaseID("TaskID", format(self._id, "048x"))
+        return TaskID(format(self._id, "048x"))
 
     def call_site(self) -> str:
         """Where the ref was made: not recorded, as in Ray by default (empty)."""

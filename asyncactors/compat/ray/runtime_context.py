@@ -11,6 +11,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Final
 
 from ._driver import current_item
+from ._refs import JobID, NodeID, TaskID
 from ._worker import NODE_IP, Runtime, runtime
 
 if TYPE_CHECKING:
@@ -37,54 +38,6 @@ def _deprecated(instead: str) -> None:
         RayDeprecationWarning,
         stacklevel=3,
     )
-
-
-class _HexID:
-    """One of Ray's ids, as ``RuntimeContext.get()`` gives them: ``hex()``, ``binary()``."""
-
-    __slots__ = ("_hex",)
-
-    def __init__(self, hex_id: str) -> None:
-        self._hex = hex_id
-
-    def hex(self) -> str:
-        """The id as hex digits."""
-        return self._hex
-
-    def binary(self) -> bytes:
-        """The id as bytes."""
-        return bytes.fromhex(self._hex)
-
-    def is_nil(self) -> bool:
-        """Whether the id is all ones bits, Ray's nil id (never, here)."""
-        return set(self._hex) == {"f"}
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._hex == self._hex
-
-    def __hash__(self) -> int:
-        return hash(self._hex)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._hex})"
-
-
-class JobID(_HexID):
-    """A job's id."""
-
-    __slots__ = ()
-
-
-class NodeID(_HexID):
-    """A node's id."""
-
-    __slots__ = ()
-
-
-class TaskID(_HexID):
-    """A task's or actor method call's id."""
-
-    __slots__ = ()
 
 
 # Task ids, given out when first asked (nothing per call otherwise): keyed by what
