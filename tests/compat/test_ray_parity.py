@@ -267,9 +267,10 @@ def test_get_and_wait_refuse_bad_input_with_rays_messages(ray: ModuleType) -> No
         ray.wait(ref)
 
 
-def test_object_ref_task_id_call_site_and_as_future(ray: ModuleType) -> None:
-    """ObjectRef has Ray's task_id() (an id with hex()), call_site() and as_future()
-    (an asyncio future in the running loop)."""
+def test_object_ref_task_id_job_id_call_site_and_as_future(ray: ModuleType) -> None:
+    """ObjectRef has Ray's task_id() (an id with hex()), job_id() (the job's, as the
+    runtime context names it), call_site() and as_future() (an asyncio future in the
+    running loop)."""
 
     @ray.remote
     def seven() -> int:
@@ -280,6 +281,9 @@ def test_object_ref_task_id_call_site_and_as_future(ray: ModuleType) -> None:
     assert len(ref.task_id().hex()) == 48
     assert ref.task_id() == ref.task_id() != other.task_id()
     assert repr(ref.task_id()).startswith("TaskID(")
+    assert ref.job_id().hex() == ray.get_runtime_context().get_job_id()
+    assert ref.job_id() == ray.put(1).job_id()
+    assert repr(ref.job_id()).startswith("JobID(")
     assert ref.call_site() == ""
 
     async def main() -> int:

@@ -343,6 +343,9 @@ class _Wants:
 class Driver:
     """An asyncio event loop, run in turn by the threads that block on it; see the module."""
 
+    # The job whose loop this is (hex), as the refs made on it tell (ObjectRef.job_id()).
+    job_id: str = ""
+
     def __init__(self) -> None:
         self.loop = _Loop()
         self._lock = threading.Lock()

@@ -200,6 +200,10 @@ class ObjectRef:
         self.hex()
         return TaskID(format(self._id, "048x"))
 
+    def job_id(self) -> JobID:
+        """The id of the job (``ray.init()``) that made this ref."""
+        return JobID(self._driver.job_id)
+
     def call_site(self) -> str:
         """Where the ref was made: not recorded, as in Ray by default (empty)."""
         return ""

@@ -150,7 +150,7 @@ class Runtime:
         self.system._bind(self.driver.loop)
         # No thread is the loop's for good: the engine hands work to it thread-safely.
         self.system._host.thread_id = None
-        self.job_id = format(_next_job(), "08x")
+        self.job_id = self.driver.job_id = format(_next_job(), "08x")
         self.node_id = os.urandom(28).hex()
         # What Ray's node has beside the logical resources: see _extras().
         self._node_extras: dict[str, float] | None = None
