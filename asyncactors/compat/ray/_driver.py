@@ -293,7 +293,7 @@ class _Countdown:
         i = self.cursor
         n = len(refs)
         while i < n and refs[i]._state:
-            if refs[i]._state == FAILED and self.fail_fast:
+            if self.fail_fast and refs[i]._state == FAILED:
                 return True
             i += 1
         self.cursor = i

@@ -206,13 +206,11 @@ def call_sync(
         elif ctl is None and target.num_returns == 1 and type(value) in ATOMS:
             return value  # pack(), inlined for one immutable result: nothing to copy
         return pack(target, ctl, value)
-    except Exception as exc:
-        raise _failed(exc, target.label, obj) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _interrupted(exc, target.label, obj) from None
     except _PASS:
         raise
-    except BaseException as exc:  # another BaseException of the user's, a RayTaskError as Ray's
+    except BaseException as exc:  # a user's own BaseException too: a RayTaskError, as Ray's
         raise _failed(exc, target.label, obj) from exc
 
 
@@ -238,13 +236,11 @@ async def call_async(
         else:
             value = await target.invoke(obj, args, kwargs)
         return pack(target, ctl, value)
-    except Exception as exc:
-        raise _failed(exc, target.label, obj) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _interrupted(exc, target.label, obj) from None
     except _PASS:
         raise
-    except BaseException as exc:  # another BaseException of the user's, a RayTaskError as Ray's
+    except BaseException as exc:  # a user's own BaseException too: a RayTaskError, as Ray's
         raise _failed(exc, target.label, obj) from exc
 
 
@@ -310,12 +306,10 @@ def _interrupted(exc: KeyboardInterrupt | SystemExit, label: str, obj: Any) -> B
         return _failed(cancelled.with_traceback(exc.__traceback__), label, obj)
     if obj is not None:
         return exc if exc.code is None or exc.code == 0 else actor_crash(exc, label)
-    exited = TaskExited(
+    return TaskExited(
         f"task ray::{label}() did not finish: the worker running it exited "
         f"(SystemExit: {exc.code!r})"
     )
-    exited.__cause__ = exc
-    return exited
 
 
 class Crash(Exception):
