@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -549,3 +550,262 @@ def test_get_of_several_refs_raises_once_one_fails_while_others_are_pending(
     assert not ray.wait([waiting], timeout=0)[0]  # the get did not wait for it
     ray.get(gate.open.remote())
     assert ray.get([waiting, gate.wait.remote()], timeout=5) == ["opened", "opened"]
+
+
+def test_refs_of_one_call_share_its_task_id_which_its_code_sees(ray: ModuleType) -> None:
+    """The refs of a num_returns=n task or method share their task's id, and
+    get_runtime_context().get_task_id() in the code the call runs is that id, for a
+    task, a threaded actor (one call at a time or several) and an async actor's
+    async and sync methods, as in Ray (each ref had an id of its own)."""
+
+    @ray.remote(num_returns=2)
+    def task() -> tuple[str | None, int]:
+        return ray.get_runtime_context().get_task_id(), 2
+
+    @ray.remote
+    class Threaded:
+        @ray.method(num_returns=2)
+        def two(self) -> tuple[str | None, int]:
+            return ray.get_runtime_context().get_task_id(), 2
+
+    @ray.remote(max_concurrency=2)
+    class Concurrent:
+        def one(self) -> str | None:
+            return ray.get_runtime_context().get_task_id()
+
+    @ray.remote
+    class Async:
+        async def one(self) -> str | None:
+            return ray.get_runtime_context().get_task_id()
+
+        def sync(self) -> str | None:
+            return ray.get_runtime_context().get_task_id()
+
+    refs = [task.remote(), Threaded.remote().two.remote()]
+    for first, second in refs:
+        assert first.task_id() == second.task_id()
+        assert ray.get(first, timeout=5) == first.task_id().hex()
+    assert refs[0][0].task_id() != refs[1][0].task_id()
+    concurrent, actor = Concurrent.remote(), Async.remote()
+    for ref in (concurrent.one.remote(), actor.one.remote(), actor.sync.remote()):
+        assert ray.get(ref, timeout=5) == ref.task_id().hex()
+
+
+def test_a_task_an_async_method_starts_has_the_methods_task_id(ray: ModuleType) -> None:
+    """get_task_id() in an asyncio task that an async method started (and in one that
+    task started) is the method's, as Ray's context carries it, even after the method
+    returned; another call's is its own."""
+
+    @ray.remote
+    class Starter:
+        async def start(self) -> str | None:
+            async def inner() -> str | None:
+                return ray.get_runtime_context().get_task_id()
+
+            async def outer() -> str | None:
+                await asyncio.sleep(0)
+                return await asyncio.create_task(inner())
+
+            self.later = asyncio.create_task(outer())
+            return ray.get_runtime_context().get_task_id()
+
+        async def collect(self) -> tuple[str | None, str | None]:
+            return await self.later, ray.get_runtime_context().get_task_id()
+
+    actor = Starter.remote()
+    ref = actor.start.remote()
+    assert ray.get(ref, timeout=5) == ref.task_id().hex()
+    collect = actor.collect.remote()
+    assert ray.get(collect, timeout=5) == (ref.task_id().hex(), collect.task_id().hex())
+
+
+def test_the_nil_object_ref_is_rays(ray: ModuleType) -> None:
+    """ObjectRef.nil() is Ray's nil ref: all-ones ids, is_nil(); ray.get (alone or in a
+    list, at once even behind a pending ref), ray.wait and passing it to a task raise
+    ValueError, ray.cancel TypeError, job_id() ValueError, as in Ray."""
+
+    @ray.remote
+    def ident(x: Any) -> Any:
+        return x
+
+    @ray.remote
+    def slow() -> int:
+        time.sleep(0.2)
+        return 1
+
+    nil = ray.ObjectRef.nil()
+    assert nil.is_nil()
+    assert not ray.put(1).is_nil()
+    assert nil == ray.ObjectRef.nil()
+    assert hash(nil) == hash(ray.ObjectRef.nil())
+    assert nil.hex() == "f" * 56
+    assert nil.binary() == b"\xff" * 28
+    assert repr(nil) == f"ObjectRef({'f' * 56})"
+    assert nil.task_id().hex() == "f" * 48
+    assert nil.task_id().is_nil()
+    with pytest.raises(ValueError, match="TaskID is nil"):
+        nil.job_id()
+    owner_unknown = r"^You are trying to access Ray objects whose owner is unknown\."
+    for refs in (nil, [nil], [ray.put(1), nil], [slow.remote(), nil]):
+        started = time.monotonic()
+        with pytest.raises(ValueError, match=owner_unknown):
+            ray.get(refs, timeout=5)
+        assert time.monotonic() - started < 0.15
+    with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID \)"):
+        ray.wait([nil], timeout=0)
+    with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID\)"):
+        ident.remote(nil)
+    with pytest.raises(TypeError, match="No owner found for object"):
+        ray.cancel(nil)
+
+
+def test_get_of_several_refs_raises_at_once_for_one_that_failed_already(
+    ray: ModuleType,
+) -> None:
+    """ray.get of a pending ref and one that failed before the get raises at once, as
+    Ray's (it waited for the pending ones first)."""
+
+    @ray.remote
+    def fail() -> None:
+        raise ValueError("early")
+
+    started = threading.Event()
+    release = threading.Event()
+
+    @ray.remote
+    def blocked() -> int:
+        started.set()
+        release.wait(5)
+        return 1
+
+    failed = fail.remote()
+    with pytest.raises(ValueError, match="early"):
+        ray.get(failed, timeout=5)
+    pending = blocked.remote()
+    try:
+        with pytest.raises(ValueError, match="early"):
+            ray.get([pending, failed], timeout=5)
+        assert not release.is_set()
+    finally:
+        release.set()
+    assert ray.get(pending, timeout=5) == 1
+
+
+def test_cancel_of_a_pending_task_waiting_for_its_argument(ray: ModuleType) -> None:
+    """ray.cancel of a task still waiting for a ref passed to it gives a plain
+    TaskCancelledError, as Ray's (a get of it raised AttributeError)."""
+    release = threading.Event()
+
+    @ray.remote
+    def blocked() -> int:
+        release.wait(5)
+        return 1
+
+    @ray.remote
+    def ident(x: int) -> int:
+        return x
+
+    dep = blocked.remote()
+    ref = ident.remote(dep)
+    ray.cancel(ref)
+    with pytest.raises(rex.TaskCancelledError) as info:
+        ray.get(ref, timeout=5)
+    assert type(info.value) is rex.TaskCancelledError
+    release.set()
+    assert ray.get(dep, timeout=5) == 1
+
+
+@pytest.mark.parametrize("kind", ["task", "threaded", "async"])
+def test_a_call_cancelled_while_it_runs_is_a_ray_task_error(ray: ModuleType, kind: str) -> None:
+    """A task or actor call that ray.cancel() stops while it runs fails as
+    RayTaskError(TaskCancelledError) naming its task id (Ray's interrupted task and
+    cancelled async method); with force=True a task's is a plain TaskCancelledError,
+    as Ray's killed worker's."""
+    started = threading.Event()
+    release = threading.Event()
+
+    @ray.remote
+    def task() -> int:
+        started.set()
+        release.wait(5)
+        return 1
+
+    @ray.remote
+    class Threaded:
+        def run(self) -> int:
+            started.set()
+            release.wait(5)
+            return 1
+
+    @ray.remote
+    class Async:
+        async def run(self) -> int:
+            started.set()
+            await asyncio.sleep(5)
+            return 1
+
+    def start() -> Any:
+        if kind == "task":
+            return task.remote()
+        return (Threaded if kind == "threaded" else Async).remote().run.remote()
+
+    try:
+        ref = start()
+        assert started.wait(5)
+        ray.cancel(ref)
+        with pytest.raises(rex.TaskCancelledError) as info:
+            ray.get(ref, timeout=5)
+        assert isinstance(info.value, rex.RayTaskError)
+        assert type(info.value).__name__ == "RayTaskError(TaskCancelledError)"
+        assert f"Task: TaskID({ref.task_id().hex()}) was cancelled." in str(info.value)
+        if kind == "task":
+            started.clear()
+            ref = task.remote()
+            assert started.wait(5)
+            ray.cancel(ref, force=True)
+            with pytest.raises(rex.TaskCancelledError) as info:
+                ray.get(ref, timeout=5)
+            assert type(info.value) is rex.TaskCancelledError
+    finally:
+        release.set()
+
+
+def test_cancelled_error_raised_by_code_itself_is_rays(ray: ModuleType) -> None:
+    """CancelledError raised by a sync task or a threaded actor's method is an error as
+    any other, RayTaskError(CancelledError) (retried under retry_exceptions); raised by
+    an async actor's method, async or sync, it is RayTaskError(TaskCancelledError), as
+    Ray's (all were a plain TaskCancelledError)."""
+
+    @ray.remote(max_retries=1, retry_exceptions=True)
+    def task() -> None:
+        attempts.append("task")
+        raise asyncio.CancelledError("mine")
+
+    @ray.remote
+    class Threaded:
+        def run(self) -> None:
+            raise asyncio.CancelledError("mine")
+
+    @ray.remote
+    class Async:
+        async def run(self) -> None:
+            raise asyncio.CancelledError("mine")
+
+        def sync(self) -> None:
+            raise asyncio.CancelledError("mine")
+
+        async def ping(self) -> str:
+            return "pong"
+
+    for ref in (task.remote(), Threaded.remote().run.remote()):
+        with pytest.raises(asyncio.CancelledError, match="mine") as info:
+            ray.get(ref, timeout=5)
+        assert type(info.value).__name__ == "RayTaskError(CancelledError)"
+    assert attempts == ["task", "task"]
+    actor = Async.remote()
+    for ref in (actor.run.remote(), actor.sync.remote()):
+        with pytest.raises(rex.TaskCancelledError) as cancelled:
+            ray.get(ref, timeout=5)
+        assert type(cancelled.value).__name__ == "RayTaskError(TaskCancelledError)"
+        assert "raise asyncio.CancelledError" in str(cancelled.value)
+    assert ray.get(actor.ping.remote(), timeout=5) == "pong"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -31,8 +32,9 @@ from .common import local_state
 
 if TYPE_CHECKING:
     from ..._protocols import Host
+    from ..._ref import ObjectRef
 
-__all__ = ["ActorTask", "TaskFactory", "install", "uninstall"]
+__all__ = ["ActorTask", "TaskFactory", "install", "origin_call", "uninstall"]
 
 _Task = asyncio.Task
 _actor_here = actor_var.get
@@ -49,6 +51,8 @@ class _Owner(Protocol):
 
     def describe(self) -> str: ...
 
+    def running_call(self) -> ObjectRef[Any] | None: ...
+
     def _own_task(self, task: asyncio.Future[Any]) -> None: ...
 
 
@@ -57,12 +61,15 @@ class ActorTask(asyncio.Task):  # type: ignore[type-arg]
 
     What it raised, if nobody retrieved it by the time the task is collected, is
     logged on the ``asyncactors`` logger naming the actor (asyncio's own message
-    names the task only).
+    names the task only). ``origin_call()`` gives the call whose code started it.
     """
 
-    __slots__ = ("_owner",)
+    __slots__ = ("_origin", "_owner")
 
     _owner: _Owner | None
+    # The call running in the task that started this one (inherited from a task
+    # that is itself an ActorTask), as a contextvar would carry it: a weak reference.
+    _origin: weakref.ref[ObjectRef[Any]] | None
 
     def __del__(self) -> None:
         if self._log_traceback:
@@ -107,6 +114,24 @@ def _owner_for(loop: asyncio.AbstractEventLoop, kwargs: dict[str, Any]) -> _Owne
     return owner
 
 
+def _origin_here(owner: _Owner) -> weakref.ref[ObjectRef[Any]] | None:
+    """The call whose code is starting a task now: the one running in the current task,
+    or the one that started the current task, if that is an owned task."""
+    call = owner.running_call()
+    if call is not None:
+        return weakref.ref(call)
+    current = asyncio.current_task(owner.loop)
+    origin: weakref.ref[ObjectRef[Any]] | None = getattr(current, "_origin", None)
+    return origin
+
+
+def origin_call(task: asyncio.Task[Any] | None) -> ObjectRef[Any] | None:
+    """The call of an actor whose code started ``task`` (directly, or through tasks it
+    started), if it is still referenced; ``None`` for a task no actor's call started."""
+    origin: weakref.ref[ObjectRef[Any]] | None = getattr(task, "_origin", None)
+    return None if origin is None else origin()
+
+
 def _eager_factory(previous: TaskFactory | None) -> TaskFactory | None:
     """The factory of owned tasks, when ``previous`` is asyncio's eager one (3.12+)."""
     if previous is not None and previous is getattr(asyncio, "eager_task_factory", None):
@@ -140,13 +165,18 @@ class _OwningFactory:
                 return _Task(coro, loop=loop, **kwargs)
             return previous(loop, coro, **kwargs)
         task: asyncio.Future[Any]
+        # Found before the task is made: an eager task runs its first step while being
+        # made, as the current task.
+        origin = _origin_here(owner)
         if previous is None:
             task = ActorTask(coro, loop=loop, **kwargs)
             task._owner = owner
+            task._origin = origin
         elif self.owned_factory is not None:
             task = self.owned_factory(loop, coro, **kwargs)
             if isinstance(task, ActorTask):
                 task._owner = owner
+                task._origin = origin
         else:
             # A factory of the program's: its tasks are owned, but what they
             # raise unseen is asyncio's to report.

@@ -12,7 +12,7 @@ from ..._handle import ActorHandle as NativeHandle
 from ..._ref import ObjectRef as NativeRef
 from ..._system import check_actor_lookup
 from ._driver import LoopThreadError
-from ._refs import ObjectRef, ObjectRefGenerator, values
+from ._refs import NIL_USE, ObjectRef, ObjectRefGenerator, values
 from ._serialization import serialize
 from ._worker import NODE_IP, runtime
 from .actor import ActorClass, ActorHandle, make_actor_class, wrap_handle
@@ -106,7 +106,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         ActorDiedError: the actor died before finishing the call.
         TaskCancelledError: the call was cancelled.
         ValueError: ``object_refs`` is neither a ref nor a list, or ``timeout``
-            is negative (other than -1) or NaN.
+            is negative (other than -1) or NaN, or the nil ref is among them.
         TypeError: the list holds something other than refs.
         RuntimeError: called inside an async actor's method, where it would
             block the event loop (use ``await``).
@@ -167,7 +167,8 @@ def wait(
 
     Raises:
         TypeError: not a list of refs.
-        ValueError: duplicate refs, ``num_returns`` outside 1..len, a negative timeout.
+        ValueError: duplicate refs, the nil ref, ``num_returns`` outside 1..len, a
+            negative timeout.
         RuntimeError: called inside an async actor's method with a timeout
             other than 0 (use ``asyncio.wait``).
     """
@@ -184,6 +185,8 @@ def wait(
     natives: list[NativeRef[Any]] = []
     for r in ray_waitables:
         if isinstance(r, ObjectRef):
+            if r.is_nil():
+                raise ValueError(NIL_WAIT)
             natives.append(r._native)
         elif isinstance(r, ObjectRefGenerator):
             natives.append(r._stream.slot(r._i))
@@ -241,6 +244,10 @@ def put(value: Any, *, _owner: Any = None) -> ObjectRef:
     return ObjectRef(ref, rt.driver, None)
 
 
+# Ray's words for ray.wait() of the nil ref (a space where ray.get's have none).
+NIL_WAIT = NIL_USE.replace("(NIL_ID)", "(NIL_ID )")
+
+
 def _check_handle(actor: object, api: str) -> ActorHandle:
     if not isinstance(actor, ActorHandle):
         raise ValueError(
@@ -277,7 +284,7 @@ def cancel(ray_waitable: Any, *, force: bool = False, recursive: bool = True) ->
     tasks the cancelled one started are not cancelled.
 
     Raises:
-        TypeError: not an ObjectRef or ObjectRefGenerator.
+        TypeError: not an ObjectRef or ObjectRefGenerator, or the nil ref.
         ValueError: ``force=True`` for an actor call, as in Ray.
     """
     if isinstance(ray_waitable, ObjectRefGenerator):
@@ -287,6 +294,8 @@ def cancel(ray_waitable: Any, *, force: bool = False, recursive: bool = True) ->
             "ray.cancel() only supported for object refs. For actors, try ray.kill(). "
             f"Got: {type(ray_waitable)}."
         )
+    if ray_waitable.is_nil():
+        raise TypeError("No owner found for object.")
     call = ray_waitable._call
     if call is None:
         return
@@ -298,12 +307,47 @@ def cancel(ray_waitable: Any, *, force: bool = False, recursive: bool = True) ->
             )
     # A closed loop (after ray.shutdown()) runs nothing more: nothing to cancel.
     with contextlib.suppress(RuntimeError):
-        ray_waitable._driver.call_on_loop(_cancel, call)
+        ray_waitable._driver.call_on_loop(_cancel, call, force, ray_waitable._task)
 
 
-def _cancel(call: NativeRef[Any]) -> None:
+def _cancel(call: NativeRef[Any], force: bool, task: str | None) -> None:
+    from ..._backends._local.call import RUNNING  # here: few programs cancel
+
+    running = getattr(call, "_pos", None) == RUNNING
     cancel: Callable[[], Any] = getattr(call, "_cancel", call.cancel)
-    cancel()
+    if cancel() and running and not force:
+        # Stopped while it ran: for Ray an interrupted task or a cancelled asyncio
+        # task, whose caller gets a RayTaskError(TaskCancelledError) (pending, or
+        # killed with force=True: a plain TaskCancelledError).
+        exc: Any = call._exc
+        exc.ray_error = _interrupted_error(call, task)
+
+
+def _interrupted_error(call: Any, task: str | None) -> BaseException:
+    """The error of a call (of task ``task``, if one) cancelled while it ran: a
+    ``RayTaskError(TaskCancelledError)`` naming its task id, as Ray's."""
+    from .exceptions import RayTaskError, TaskCancelledError, task_error
+
+    core = call._core
+    meta = vars(core.spec.cls).get("_compat_meta")
+    ref = ObjectRef(call, runtime().driver, call, task)
+    cancelled = TaskCancelledError(ref.task_id())
+    if meta is None:  # a task
+        err = task_error(cancelled, task or call._spec.name)
+    else:
+        try:
+            actor_repr = repr(core.instance._obj)
+        except Exception:
+            actor_repr = f"<{meta.name} object>"
+        label = f"{meta.name}.{call._spec.name.removeprefix('ray:')}"
+        err = task_error(cancelled, label, format(core.actor_id, "032x"), actor_repr)
+    assert isinstance(err, RayTaskError)
+    kind = type(cancelled)
+    # No frames to show: the code ran on in its thread, or its asyncio task was cancelled.
+    err._traceback_str = (
+        f"Traceback (most recent call last):\n{kind.__module__}.{kind.__qualname__}: {cancelled}\n"
+    )
+    return err
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:

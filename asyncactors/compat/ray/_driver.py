@@ -36,6 +36,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any, Final, TypeVarTuple
 
@@ -70,6 +71,7 @@ _set_running_loop = asyncio._set_running_loop
 _get_ident = threading.get_ident
 _copy_context = contextvars.copy_context
 _new = object.__new__
+_weak = weakref.ref
 
 _Queue = collections.deque
 # Not an actor: what _Wants.hit is before any actor is found wanted.
@@ -194,13 +196,27 @@ class _Item:
     and the task finds it done. Only an item still pending then gets a future.
     """
 
-    # __weakref__: get_runtime_context().get_task_id() keys the running call by its item.
-    __slots__ = ("__weakref__", "ctx", "dropped", "fut", "ok", "settled", "share", "value", "work")
+    # __weakref__: get_runtime_context().get_task_id() keys by its item a call it cannot find.
+    __slots__ = (
+        "__weakref__",
+        "call",
+        "ctx",
+        "dropped",
+        "fut",
+        "ok",
+        "settled",
+        "share",
+        "value",
+        "work",
+    )
 
     # Made by Driver.submit() alone, which sets every slot.
     # The function and its arguments: ctx.run(*work) takes the tuple as it is.
     work: tuple[Any, ...]
     ctx: contextvars.Context
+    # A weak reference to the engine's call it runs, if submit() was told (for
+    # get_runtime_context().get_task_id()): weak, as the call's last holder may be gone.
+    call: weakref.ref[Any] | None
     # Whether it goes to the pool at once when its waiter is busy with another.
     share: bool
     ok: bool
@@ -607,7 +623,8 @@ class Driver:
 
         ``calls`` are the calls that produce the refs (the refs themselves by
         default): this thread runs their sync work itself. With ``fail_fast``
-        the first ref that fails ends the wait too (``True``).
+        the first ref that fails ends the wait too (``True``), as does one that
+        has failed already.
 
         Raises:
             LoopThreadError: called on the loop's own thread (inside an async
@@ -616,7 +633,7 @@ class Driver:
         """
         pending = [r for r in refs if not r._state]
         needed -= len(refs) - len(pending)
-        if needed <= 0:
+        if needed <= 0 or (fail_fast and any(r._state == FAILED for r in refs)):
             return True
         if timeout is not None and timeout <= 0:
             return False
@@ -757,6 +774,7 @@ class Driver:
         # One per call of a threaded actor: made without a call of __init__.
         item = _new(_Item)
         item.work = work
+        item.call = None if call is None else _weak(call)
         item.ctx = _copy_context()
         item.share = share
         item.ok = item.settled = item.dropped = False

@@ -19,7 +19,7 @@ from ..._context import current_actor
 from ..._exceptions import _ActorExit
 from ..._signature import ArgChecker
 from ._driver import current_item, note_ctrl_c
-from ._refs import ObjectRef, ObjectRefGenerator, Stream
+from ._refs import NIL_USE, ObjectRef, ObjectRefGenerator, Stream
 from ._serialization import ATOMS, Serialized, load_args, serialize
 
 __all__ = [
@@ -208,6 +208,13 @@ def call_sync(
         return pack(target, ctl, value)
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _interrupted(exc, target.label, obj) from None
+    except asyncio.CancelledError as exc:
+        # Raised by the function itself: sync code is never cancelled while it runs.
+        if asyncio._get_running_loop() is None:
+            # A task's or a threaded actor's: an error as any other, as in Ray.
+            raise _failed(exc, target.label, obj) from exc
+        # A sync method of an async actor, which Ray runs on its loop too.
+        raise _cancelled_itself(exc, target.label, obj) from None
     except _PASS:
         raise
     except BaseException as exc:  # a user's own BaseException too: a RayTaskError, as Ray's
@@ -238,10 +245,28 @@ async def call_async(
         return pack(target, ctl, value)
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _interrupted(exc, target.label, obj) from None
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():  # the call is being cancelled (or stopped)
+            raise
+        raise _cancelled_itself(exc, target.label, obj) from None
     except _PASS:
         raise
     except BaseException as exc:  # a user's own BaseException too: a RayTaskError, as Ray's
         raise _failed(exc, target.label, obj) from exc
+
+
+def _cancelled_itself(exc: asyncio.CancelledError, label: str, obj: Any) -> BaseException:
+    """What the caller of code on the event loop (an async actor's method, an async
+    task) that raised ``CancelledError`` itself gets: as in Ray's async actors, a
+    ``RayTaskError(TaskCancelledError)``, whose text shows where it was raised."""
+    from .exceptions import TaskCancelledError
+
+    cancelled = TaskCancelledError(
+        error_message=f"{label}() raised CancelledError, which cancels a call on the event loop"
+    )
+    cancelled.__context__ = exc
+    return _failed(cancelled, label, obj)
 
 
 def _count(target: Target, ctl: Any) -> int:
@@ -429,6 +454,8 @@ def _encode(value: Any) -> Any:
     if kind in ATOMS:
         return value
     if kind is ObjectRef:
+        if value.is_nil():
+            raise ValueError(NIL_USE)
         return value._native
     if kind is ObjectRefGenerator:
         raise TypeError(

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import threading
+import weakref
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -31,6 +32,8 @@ __all__ = [
     "Stream",
     "TaskID",
     "split",
+    "task_hex",
+    "task_number",
     "values",
 ]
 
@@ -39,6 +42,27 @@ _ids = itertools.count(1)
 
 # The value of a streaming generator's slot after its last item.
 END: Final[Any] = object()
+
+# Task numbers, given out when first asked (nothing per call otherwise), keyed by the
+# engine's call: the refs of one call and the code it runs share its task's id.
+_task_numbers = itertools.count(1)
+_task_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def task_number(key: Any = None) -> int:
+    """The number of the task or actor call ``key`` stands for (its engine's call);
+    a new one for ``None``."""
+    if key is None:
+        return next(_task_numbers)
+    number = _task_ids.get(key)
+    if number is None:
+        number = _task_ids.setdefault(key, next(_task_numbers))
+    return number
+
+
+def task_hex(number: int, actor_id: int) -> str:
+    """A task id as Ray's 48 hex digits: a unique part, then the actor's id (0 in a task)."""
+    return format(number, "016x") + format(actor_id, "032x")
 
 
 class BaseID:
@@ -192,13 +216,33 @@ class ObjectRef:
         return bytes.fromhex(self.hex())
 
     def is_nil(self) -> bool:
-        """Whether this is the nil ref (never)."""
-        return False
+        """Whether this is the nil ref (``ObjectRef.nil()``)."""
+        return self._native is _NIL_NATIVE
+
+    @classmethod
+    def nil(cls) -> ObjectRef:
+        """Ray's nil ref: its id is all ones bits, and it refers to no value. As Ray's,
+        ``ray.get`` and ``ray.wait`` of it, and passing it to a task or method, raise
+        ``ValueError``; ``ray.cancel`` of it raises ``TypeError``."""
+        ref = _new(cls)
+        ref._native = _NIL_NATIVE
+        ref._driver = _NIL_DRIVER  # type: ignore[assignment]
+        ref._call = ref._task = ref._err = None
+        ref._id = _NIL_ID
+        return ref
 
     def task_id(self) -> TaskID:
-        """The id of the task or call that makes this value (``TaskID``, 48 hex digits)."""
-        self.hex()
-        return TaskID(format(self._id, "048x"))
+        """The id of the task or call that makes this value (``TaskID``, 48 hex digits):
+        the same for every ref of one call, and what ``get_task_id()`` gives in its code."""
+        call = self._call
+        if call is None:  # a ray.put value: a task of its own
+            if self._id == _NIL_ID:
+                return TaskID("f" * 48)
+            self.hex()
+            return TaskID(format(self._id, "048x"))
+        # A task's call runs in the hidden actor that runs tasks: no actor's id in it.
+        core: Any = call._core  # type: ignore[attr-defined]  # an engine's Call
+        return TaskID(task_hex(task_number(call), 0 if self._task else core.actor_id))
 
     def job_id(self) -> JobID:
         """The id of the job (``ray.init()``) that made this ref."""
@@ -231,6 +275,52 @@ class ObjectRef:
         return share(self) or (_registered_ref, (register(self),))
 
 
+# Ray's words for a ref that no task made (the nil ref): in ray.get, ray.wait, and a call.
+NIL_GET: Final = (
+    "You are trying to access Ray objects whose owner is unknown. Please make sure that "
+    "all Ray objects you are trying to access are part of the current Ray session. Note "
+    "that object IDs generated randomly (ObjectID.from_random()) or out-of-band "
+    "(ObjectID.from_binary(...)) cannot be passed as a task argument because Ray does not "
+    "know which task created them. If this was not how your object ID was generated, "
+    "please file an issue at https://github.com/ray-project/ray/issues/. Owners not found "
+    "for objects [NIL_ID, ]."
+)
+NIL_USE: Final = (
+    "An application is trying to access a Ray object whose owner is unknown(NIL_ID). "
+    "Please make sure that all Ray objects you are trying to access are part of the "
+    "current Ray session. Note that object IDs generated randomly "
+    "(ObjectID.from_random()) or out-of-band (ObjectID.from_binary(...)) cannot be passed "
+    "as a task argument because Ray does not know which task created them. If this was "
+    "not how your object ID was generated, please file an issue at "
+    "https://github.com/ray-project/ray/issues/"
+)
+_NIL_ID: Final = (1 << 224) - 1  # 56 hex digits f
+_new = object.__new__
+
+
+class _NilDriver:
+    """The driver of the nil ref, which belongs to no runtime: a ``ray.get`` that starts
+    with it fails at once; it has no job, and no loop to run callbacks on."""
+
+    def wait(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise ValueError(NIL_GET)
+
+    @property
+    def job_id(self) -> NoReturn:
+        raise ValueError("TaskID is nil")
+
+    def call_on_loop(self, *args: Any) -> NoReturn:
+        raise RuntimeError("the nil ref has no event loop")
+
+
+_NIL_DRIVER: Final = _NilDriver()
+# Failed: a get of several refs that meets it among others fails at once (as Ray's).
+_NIL_NATIVE: Final[NativeRef[Any]] = NativeRef(None)
+_NIL_NATIVE._state = FAILED
+_NIL_NATIVE._exc = ValueError(NIL_GET)
+_NIL_NATIVE._log = None
+
+
 def _failed_argument(call: Any, exc: BaseException) -> bool:
     """Whether ``call`` failed with ``exc`` because a ref passed to it failed with it
     (the call never ran: it keeps its arguments, and fails with that ref's error)."""
@@ -238,7 +328,10 @@ def _failed_argument(call: Any, exc: BaseException) -> bool:
     if args is None:
         return False
     kwargs = getattr(call, "_kwargs", None) or {}
-    return any(isinstance(a, NativeRef) and a._exc is exc for a in (*args, *kwargs.values()))
+    return any(
+        isinstance(a, NativeRef) and a._state == FAILED and a._exc is exc
+        for a in (*args, *kwargs.values())
+    )
 
 
 def values(refs: list[ObjectRef]) -> list[Any]:
@@ -415,7 +508,8 @@ class ObjectRefGenerator:
             raise StopIteration
         self._i = i + 1
         self._stream.consumed(i)
-        return ObjectRef(slot, self._completed._driver, self._completed._call)
+        completed = self._completed
+        return ObjectRef(slot, completed._driver, completed._call, completed._task)
 
     def completed(self) -> ObjectRef:
         """A ref that is ready when the generator has finished (its value is ``None``)."""

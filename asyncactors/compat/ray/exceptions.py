@@ -544,6 +544,11 @@ def from_native(
         return _dependency_failed(exc, task)
     if isinstance(exc, RayError) or not isinstance(exc, native.AsyncActorsError):
         return exc
+    if isinstance(exc, native.TaskCancelledError):
+        # Cancelled while it ran: ray.cancel() made Ray's error for it (_api._cancel).
+        interrupted: BaseException | None = getattr(exc, "ray_error", None)
+        if interrupted is not None:
+            return interrupted
     if task is not None and isinstance(exc, native.TaskCancelledError):
         cancelled = TaskCancelledError(error_message=f"task {task}() was cancelled")
         cancelled.__cause__ = exc

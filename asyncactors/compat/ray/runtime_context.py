@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import os
 import sys
 import tempfile
 import warnings
-import weakref
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from ._driver import current_item
-from ._refs import JobID, NodeID, TaskID
+from ._refs import JobID, NodeID, TaskID, task_hex, task_number
 from ._worker import NODE_IP, Runtime, runtime
 
 if TYPE_CHECKING:
@@ -40,10 +39,8 @@ def _deprecated(instead: str) -> None:
     )
 
 
-# Task ids, given out when first asked (nothing per call otherwise): keyed by what
-# stands for the running call as long as it runs.
-_task_numbers: Final = itertools.count(1)
-_task_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+# The numbers of calls found by no other key: the actor's id and its count of
+# finished calls, which stays put while a sync method holds the loop.
 _inline_ids: dict[tuple[int, int], int] = {}
 
 
@@ -144,7 +141,7 @@ class RuntimeContext:
         if actor_id is None:
             return None
         number = _task_number(self._native)
-        return format(number, "016x") + format(actor_id if self._in_actor else 0, "032x")
+        return task_hex(number, actor_id if self._in_actor else 0)
 
     def get_actor_id(self) -> str | None:
         """The running actor's id as hex, or ``None`` outside an actor (in a task too)."""
@@ -273,22 +270,58 @@ def _running_task() -> tuple[str, str] | None:
 
 
 def _task_number(native: NativeContext) -> int:
-    """The number of the running call: of the thread's item for sync code run off the
-    loop, of the engine's call for async code, else of the actor's count of finished
-    calls, which stays put while a sync method holds the loop."""
-    key: Any = current_item() or native._call
+    """The number of the running call, as its refs' ``task_id()`` give it (keyed by the
+    engine's call): found from the thread's item for sync code run off the loop, else
+    from the engine's running call, the task that started this one, or the frame of
+    a sync method running inline. Else (an actor's constructor) a number per actor
+    and count of finished calls, which stays put while a sync method holds the loop."""
+    key = _running_call(native)
     if key is None:
         core: Any = native._core
         inline = (native.actor_id or 0, getattr(core, "processed", 0))
         number = _inline_ids.get(inline)
         if number is None:
             _inline_ids.clear()  # only the running one matters
-            number = _inline_ids[inline] = next(_task_numbers)
+            number = _inline_ids[inline] = task_number()
         return number
-    number = _task_ids.get(key)
-    if number is None:
-        number = _task_ids[key] = next(_task_numbers)
-    return number
+    return task_number(key)
+
+
+def _running_call(native: NativeContext) -> Any:
+    """The engine's call whose code is running here (or the item that stands for it),
+    if it can be found; asked only by ``get_task_id()``, so nothing is kept per call."""
+    if asyncio._get_running_loop() is None:  # off the loop: a sync task's or method's item
+        item = current_item()
+        if item is None:
+            return native._call
+        if item.call is not None:
+            return item.call()
+        # A threaded actor that runs one call at a time: it is the one running.
+        workers = getattr(native._core, "workers", None)
+        calls = [c for c in list(workers.values()) if c is not None] if workers else []
+        return calls[0] if len(calls) == 1 else item
+    call = native._call
+    if call is not None:
+        return call
+    from ..._backends._local.tasks import origin_call  # here: few ask for task ids
+
+    call = origin_call(asyncio.current_task())
+    if call is not None:  # a task started by an async method: its call's, as in Ray
+        return call
+    return _inline_call()
+
+
+def _inline_call() -> Any:
+    """The call of the sync method running inline on the loop, from the engine's frame."""
+    from ..._backends._local.dispatch import Dispatch
+
+    code = Dispatch._run_inline.__code__
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code:
+            return frame.f_locals.get("call")
+        frame = frame.f_back
+    return None
 
 
 def get_runtime_context() -> RuntimeContext:
