@@ -468,7 +468,9 @@ def _describe(exc: Exception) -> str:
         return "the data ends in the middle of the checkpoint (truncated)"
     if isinstance(exc, _Corrupt):
         return str(exc)
-    return f"invalid msgpack data ({type(exc).__name__}: {exc})"
+    # msgpack's FormatError (a reserved byte such as 0xc1) has no message.
+    detail = f": {exc}" if str(exc) else ""
+    return f"invalid msgpack data ({type(exc).__name__}{detail})"
 
 
 def capture_state(instance: object) -> Any:

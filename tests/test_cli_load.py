@@ -125,12 +125,15 @@ def test_console_script_loads_a_module_of_the_current_directory(user_dir: Path) 
 
 
 def test_python_m_asyncactors_load_with_options_and_quiet(user_dir: Path) -> None:
+    """Options reach the actors and the JSON; --quiet drops all progress, the opening line too."""
     proc = _run(
         [sys.executable, "-W", "error", "-m", "asyncactors", *LOAD_COUNTER],
         user_dir,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "c=1: " not in proc.stderr  # --quiet
+    # --quiet: no progress, neither the levels' lines nor the opening one.
+    assert "c=1: " not in proc.stderr
+    assert "loading " not in proc.stderr
     assert "mailbox_size=8" in proc.stdout
     doc = json.loads((user_dir / "out.json").read_text(encoding="utf-8"))
     assert doc["options"] == {"mailbox_size": 8}

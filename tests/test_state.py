@@ -494,6 +494,15 @@ def test_malformed_data_is_corrupt_naming_source_and_reason(data: bytes, reason:
     assert reason in str(info.value)
 
 
+def test_a_reserved_byte_names_the_error_without_an_empty_message() -> None:
+    """msgpack's FormatError (C) has no message: the reason is '(FormatError)', no empty ': '."""
+    with pytest.raises(CheckpointCorruptError) as info:
+        decode_state(b"\xc1garbage", source="key 'k'")
+    message = str(info.value)
+    assert "invalid msgpack data (FormatError" in message
+    assert ": )" not in message  # msgpack's pure-Python fallback says 'Unknown header: 0xc1'
+
+
 def test_pickle_data_is_refused_not_loaded() -> None:
     import pickle
 

@@ -296,11 +296,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(str(exc))
 
     total = len(args.concurrency) * (warmup + args.duration)
-    err.print(
-        f"loading {args.target} on {args.loop}: {len(args.concurrency)} level(s) of "
-        f"{args.duration:g} s (+{warmup:g} s warm-up), about {format_duration(total)}",
-        markup=False,
-    )
+    if not args.quiet:
+        err.print(
+            f"loading {args.target} on {args.loop}: {len(args.concurrency)} level(s) of "
+            f"{args.duration:g} s (+{warmup:g} s warm-up), about {format_duration(total)}",
+            markup=False,
+        )
     try:
         with _Progress(err, args.quiet) as progress:
             levels = run_load(

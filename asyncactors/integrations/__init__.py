@@ -60,10 +60,13 @@ async def serving_actor_system(
     try:
         system = init(namespace=namespace)
     except RuntimeError as exc:
+        # init()'s own advice (ignore_reinit_error) is no option of the integrations.
         raise RuntimeError(
             "cannot start the application's actor system: the event loop already has a "
             "default one (another application on this loop, asyncactors.init(), or an "
-            f"actor created outside any system). {exc}"
+            "actor created outside any system); run one application per event loop, "
+            "and create actors only once the application has started, or shut the "
+            "other system down first ('await asyncactors.shutdown()')"
         ) from exc
     timeout = shutdown_timeout
     try:
