@@ -122,6 +122,18 @@ def _choices(names: Any) -> str:
     return ", ".join(sorted(names))
 
 
+def _unknown(key: str, valid: Mapping[str, Any], kind: str) -> str:
+    """The message refusing option ``key``: the closest valid names first, if any."""
+    import difflib  # here: only a mistyped option needs it
+
+    close = difflib.get_close_matches(key, list(valid), n=3)
+    names = _choices(valid)
+    if not close:
+        return f"unknown {kind} option {key!r}; valid {kind} options: {names}"
+    guess = " or ".join(map(repr, close))
+    return f"unknown {kind} option {key!r}; did you mean {guess}? Valid {kind} options: {names}"
+
+
 def _check_int(option: str, value: object, *, minimum: int, allow_minus_one: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"option {option!r} must be an int, got {type(value).__name__}")
@@ -296,7 +308,7 @@ def _refuse_unknown(opts: Mapping[str, Any], valid: Mapping[str, Any], kind: str
                 f"{key!r} is a task option, not {article} {kind} option; asyncactors has no "
                 f"remote functions. Valid {kind} options: {_choices(valid)}"
             )
-        raise ValueError(f"unknown {kind} option {key!r}; valid {kind} options: {_choices(valid)}")
+        raise ValueError(_unknown(key, valid, kind))
 
 
 def validate_actor_options(opts: Mapping[str, Any]) -> None:
@@ -507,5 +519,5 @@ def validate_call_options(opts: Mapping[str, Any]) -> None:
     valid = {k: METHOD_DEFAULTS[k] for k in CALL_OPTION_NAMES}
     for key in opts:
         if key not in valid:
-            raise ValueError(f"unknown call option {key!r}; valid call options: {_choices(valid)}")
+            raise ValueError(_unknown(key, valid, "call"))
     validate_method_options(opts)

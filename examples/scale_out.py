@@ -1,8 +1,8 @@
 """Scale out: the same supervised pipeline in this process, then on Ray.
 
 Run it with ``python examples/scale_out.py`` (``pip install 'asyncactors[ray]'``
-for the Ray half; without Ray only the local half runs). ``--self-test`` checks
-that both halves print the same results.
+for the Ray half; without Ray only the local half runs). ``--self-test``, which
+needs Ray, checks that both halves print the same results.
 
     Supervisor (rest_for_one)
     ├── Tally      word counts, checkpointed after every call to a FileStore

@@ -20,6 +20,7 @@ from asyncactors import (
     MailboxFullError,
     PendingCallsLimitExceeded,
 )
+from asyncactors._options import validate_call_options
 
 TASK_ONLY_OPTIONS = [
     ("num_returns", 2),
@@ -201,13 +202,26 @@ def test_option_error_messages_read_as_english() -> None:
     """Unknown and task-only option messages say "actor option", never "an actor option"."""
     with pytest.raises(ValueError, match="unknown actor option 'max_concurency'") as unknown:
         asyncactors.remote(max_concurency=4)(Plain)
-    assert "valid actor options: " in _message(unknown)
+    assert "Valid actor options: " in _message(unknown)
     with pytest.raises(ValueError, match="not an actor option") as task_only:
         asyncactors.remote(num_returns=2)(Plain)
     assert "Valid actor options: " in _message(task_only)
     for message in (_message(unknown), _message(task_only)):
         assert "an actor options" not in message
         assert "unknown an " not in message
+
+
+def test_mistyped_option_names_the_closest_valid_ones() -> None:
+    """A mistyped actor or call option is answered with the valid names closest to it;
+    a name like none of them, with the list alone."""
+    with pytest.raises(ValueError, match="did you mean 'max_concurrency'") as close:
+        asyncactors.remote(max_concurency=4)(Plain)
+    assert "Valid actor options: " in _message(close)
+    with pytest.raises(ValueError, match="unknown actor option 'zzz'; valid actor") as far:
+        asyncactors.remote(zzz=1)(Plain)
+    assert "did you mean" not in _message(far)
+    with pytest.raises(ValueError, match="call option 'num_return'; did you mean 'num_returns'"):
+        validate_call_options({"num_return": 2})
 
 
 @pytest.mark.parametrize(

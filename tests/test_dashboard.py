@@ -240,6 +240,13 @@ def test_served_alone_it_binds_the_loopback() -> None:
     assert re.search(r"--host HOST\s+address to bind \(default: 127\.0\.0\.1\)", _help())
 
 
+def test_demo_help_is_plain_text() -> None:
+    """`asyncactors dashboard --help` shows the demo's description without reST markup."""
+    text = _help()
+    assert "ActorSystem(metrics=True)" in text
+    assert "``" not in text
+
+
 def _help() -> str:
     import io
     from contextlib import redirect_stdout

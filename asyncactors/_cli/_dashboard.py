@@ -17,7 +17,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 DASHBOARD = Command(
     name="dashboard",
     help="serve the live dashboard over a demo actor system (on 127.0.0.1)",
-    description=" ".join((_demo.__doc__ or "").split()),
+    # The module's docstring, as plain text: a terminal shows reST's ``literals`` as is.
+    description=" ".join((_demo.__doc__ or "").replace("``", "").split()),
     add_arguments=_demo.add_arguments,
     run=_run,
 )
