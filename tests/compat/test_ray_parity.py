@@ -809,3 +809,30 @@ def test_cancelled_error_raised_by_code_itself_is_rays(ray: ModuleType) -> None:
         assert type(cancelled.value).__name__ == "RayTaskError(TaskCancelledError)"
         assert "raise asyncio.CancelledError" in str(cancelled.value)
     assert ray.get(actor.ping.remote(), timeout=5) == "pong"
+
+
+def test_task_id_in_an_event_loop_of_the_tasks_own_is_the_tasks(ray: ModuleType) -> None:
+    """get_task_id() in a coroutine that a sync task or threaded actor's method runs on
+    an event loop of its own (asyncio.run()) is the call's id, as in Ray (it was a
+    number per actor and count of finished calls, which changed as the actor ran others)."""
+
+    async def inner() -> str | None:
+        return ray.get_runtime_context().get_task_id()
+
+    @ray.remote
+    def task() -> str | None:
+        return asyncio.run(inner())
+
+    @ray.remote
+    class Serial:
+        def run(self) -> str | None:
+            return asyncio.run(inner())
+
+    @ray.remote(max_concurrency=2)
+    class Threaded:
+        def run(self) -> str | None:
+            return asyncio.run(inner())
+
+    for ref in (task.remote(), Serial.remote().run.remote(), Threaded.remote().run.remote()):
+        assert ray.get(ref, timeout=5) == ref.task_id().hex()
+

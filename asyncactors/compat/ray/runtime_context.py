@@ -290,14 +290,18 @@ def _task_number(native: NativeContext) -> int:
 def _running_call(native: NativeContext) -> Any:
     """The engine's call whose code is running here (or the item that stands for it),
     if it can be found; asked only by ``get_task_id()``, so nothing is kept per call."""
-    if asyncio._get_running_loop() is None:  # off the loop: a sync task's or method's item
+    core: Any = native._core
+    loop = asyncio._get_running_loop()
+    # Off the actors' loop: a sync task's or method's item, also inside an event loop
+    # of its own (asyncio.run() in a task).
+    if loop is None or loop is not getattr(core, "loop", loop):
         item = current_item()
         if item is None:
             return native._call
         if item.call is not None:
             return item.call()
         # A threaded actor that runs one call at a time: it is the one running.
-        workers = getattr(native._core, "workers", None)
+        workers = getattr(core, "workers", None)
         calls = [c for c in list(workers.values()) if c is not None] if workers else []
         return calls[0] if len(calls) == 1 else item
     call = native._call
