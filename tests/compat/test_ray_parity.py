@@ -836,3 +836,26 @@ def test_task_id_in_an_event_loop_of_the_tasks_own_is_the_tasks(ray: ModuleType)
     for ref in (task.remote(), Serial.remote().run.remote(), Threaded.remote().run.remote()):
         assert ray.get(ref, timeout=5) == ref.task_id().hex()
 
+
+
+def test_a_nil_refs_error_keeps_no_other_raises_context(ray: ModuleType) -> None:
+    """The error of awaiting one nil ref inside an except block is not the error of
+    another nil ref: that one's carries no context, and the handled error is freed
+    (all nil refs shared one error, which kept its last raise's context for good)."""
+
+    class Handled(Exception):
+        pass
+
+    async def main() -> tuple[BaseException, BaseException | None]:
+        try:
+            raise Handled
+        except Handled:
+            with pytest.raises(ValueError) as first:
+                await ray.ObjectRef.nil()
+        with pytest.raises(ValueError) as second:
+            await ray.ObjectRef.nil()
+        return first.value, second.value.__context__
+
+    first, context = asyncio.run(main())
+    assert isinstance(first.__context__, Handled)
+    assert context is None

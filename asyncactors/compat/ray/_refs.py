@@ -227,7 +227,10 @@ class ObjectRef:
         ref = _new(cls)
         ref._native = _NIL_NATIVE
         ref._driver = _NIL_DRIVER  # type: ignore[assignment]
-        ref._call = ref._task = ref._err = None
+        ref._call = ref._task = None
+        # An error of its own: the native's, shared by every nil ref, would keep the
+        # context and traceback of its last raise for good.
+        ref._err = ValueError(NIL_GET)
         ref._id = _NIL_ID
         return ref
 
@@ -314,7 +317,8 @@ class _NilDriver:
 
 
 _NIL_DRIVER: Final = _NilDriver()
-# Failed: a get of several refs that meets it among others fails at once (as Ray's).
+# The native ref of every nil ref (they are equal): failed, so that a get of several
+# refs that meets it among others fails at once (as Ray's). Its error is never raised.
 _NIL_NATIVE: Final[NativeRef[Any]] = NativeRef(None)
 _NIL_NATIVE._state = FAILED
 _NIL_NATIVE._exc = ValueError(NIL_GET)
