@@ -837,7 +837,6 @@ def test_task_id_in_an_event_loop_of_the_tasks_own_is_the_tasks(ray: ModuleType)
         assert ray.get(ref, timeout=5) == ref.task_id().hex()
 
 
-
 def test_a_nil_refs_error_keeps_no_other_raises_context(ray: ModuleType) -> None:
     """The error of awaiting one nil ref inside an except block is not the error of
     another nil ref: that one's carries no context, and the handled error is freed
@@ -850,9 +849,9 @@ def test_a_nil_refs_error_keeps_no_other_raises_context(ray: ModuleType) -> None
         try:
             raise Handled
         except Handled:
-            with pytest.raises(ValueError) as first:
+            with pytest.raises(ValueError, match="owner is unknown") as first:
                 await ray.ObjectRef.nil()
-        with pytest.raises(ValueError) as second:
+        with pytest.raises(ValueError, match="owner is unknown") as second:
             await ray.ObjectRef.nil()
         return first.value, second.value.__context__
 
