@@ -434,3 +434,34 @@ def test_resource_ledger_is_made_by_the_first_actor_that_reserves() -> None:
         "        assert system.available_resources()['CPU'] == 0.5\n"
         "asyncio.run(main())\n"
     )
+
+
+def test_only_compat_ray_makes_actor_tasks_record_the_call_that_started_them() -> None:
+    """A task that an actor's method starts records that call (for compat.ray's
+    get_task_id()) only once compat.ray has started: native programs pay nothing."""
+    program = """
+import asyncio, asyncactors
+from asyncactors._backends._local.tasks import origin_call
+
+class Starter:
+    async def start(self):
+        task = asyncio.create_task(asyncio.sleep(0))
+        seen = origin_call(task)
+        await task
+        return seen is not None
+
+async def main():
+    async with asyncactors.ActorSystem():
+        print(await asyncactors.remote(Starter).remote().start.remote())
+
+asyncio.run(main())
+import asyncactors.compat.ray as ray
+ray.init()
+print(ray.get(ray.remote(Starter).remote().start.remote(), timeout=10))
+ray.shutdown()
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from types import ModuleType
 from typing import Any
 
@@ -628,9 +627,11 @@ def test_the_nil_object_ref_is_rays(ray: ModuleType) -> None:
     def ident(x: Any) -> Any:
         return x
 
+    release = threading.Event()
+
     @ray.remote
-    def slow() -> int:
-        time.sleep(0.2)
+    def blocked() -> int:
+        release.wait(30)
         return 1
 
     nil = ray.ObjectRef.nil()
@@ -646,11 +647,15 @@ def test_the_nil_object_ref_is_rays(ray: ModuleType) -> None:
     with pytest.raises(ValueError, match="TaskID is nil"):
         nil.job_id()
     owner_unknown = r"^You are trying to access Ray objects whose owner is unknown\."
-    for refs in (nil, [nil], [ray.put(1), nil], [slow.remote(), nil]):
-        started = time.monotonic()
-        with pytest.raises(ValueError, match=owner_unknown):
-            ray.get(refs, timeout=5)
-        assert time.monotonic() - started < 0.15
+    pending = blocked.remote()
+    try:
+        for refs in (nil, [nil], [ray.put(1), nil], [pending, nil]):
+            # Had it waited for the pending ref: GetTimeoutError.
+            with pytest.raises(ValueError, match=owner_unknown):
+                ray.get(refs, timeout=2)
+    finally:
+        release.set()
+    assert ray.get(pending, timeout=5) == 1
     with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID \)"):
         ray.wait([nil], timeout=0)
     with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID\)"):
@@ -669,13 +674,11 @@ def test_get_of_several_refs_raises_at_once_for_one_that_failed_already(
     def fail() -> None:
         raise ValueError("early")
 
-    started = threading.Event()
     release = threading.Event()
 
     @ray.remote
     def blocked() -> int:
-        started.set()
-        release.wait(5)
+        release.wait(30)
         return 1
 
     failed = fail.remote()
@@ -683,9 +686,9 @@ def test_get_of_several_refs_raises_at_once_for_one_that_failed_already(
         ray.get(failed, timeout=5)
     pending = blocked.remote()
     try:
+        # Had it waited for the pending ref: GetTimeoutError.
         with pytest.raises(ValueError, match="early"):
-            ray.get([pending, failed], timeout=5)
-        assert not release.is_set()
+            ray.get([pending, failed], timeout=2)
     finally:
         release.set()
     assert ray.get(pending, timeout=5) == 1

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..._protocols import Host
     from ..._ref import ObjectRef
 
-__all__ = ["ActorTask", "TaskFactory", "install", "origin_call", "uninstall"]
+__all__ = ["ActorTask", "TaskFactory", "install", "origin_call", "track_origins", "uninstall"]
 
 _Task = asyncio.Task
 _actor_here = actor_var.get
@@ -114,6 +114,18 @@ def _owner_for(loop: asyncio.AbstractEventLoop, kwargs: dict[str, Any]) -> _Owne
     return owner
 
 
+# Whether the tasks that actors' code starts record the call that started them. Only
+# compat.ray asks (get_task_id() in such a task), so only it turns this on.
+_track_origins = False
+
+
+def track_origins() -> None:
+    """Make tasks that actors' code starts from now on record the call that started
+    them, for ``origin_call()``; nothing else pays for it."""
+    global _track_origins
+    _track_origins = True
+
+
 def _origin_here(owner: _Owner) -> weakref.ref[ObjectRef[Any]] | None:
     """The call whose code is starting a task now: the one running in the current task,
     or the one that started the current task, if that is an owned task."""
@@ -127,7 +139,8 @@ def _origin_here(owner: _Owner) -> weakref.ref[ObjectRef[Any]] | None:
 
 def origin_call(task: asyncio.Task[Any] | None) -> ObjectRef[Any] | None:
     """The call of an actor whose code started ``task`` (directly, or through tasks it
-    started), if it is still referenced; ``None`` for a task no actor's call started."""
+    started), if it is still referenced and ``track_origins()`` was on when the task
+    was made; else ``None``."""
     origin: weakref.ref[ObjectRef[Any]] | None = getattr(task, "_origin", None)
     return None if origin is None else origin()
 
@@ -167,7 +180,7 @@ class _OwningFactory:
         task: asyncio.Future[Any]
         # Found before the task is made: an eager task runs its first step while being
         # made, as the current task.
-        origin = _origin_here(owner)
+        origin = _origin_here(owner) if _track_origins else None
         if previous is None:
             task = ActorTask(coro, loop=loop, **kwargs)
             task._owner = owner

@@ -148,6 +148,10 @@ class Runtime:
             namespace=self.namespace, resources=capacity, block_warning_s=None
         )
         self.system._bind(self.driver.loop)
+        # get_task_id() in an asyncio task that an async method started is the method's.
+        from ..._backends._local.tasks import track_origins  # here: with the engine
+
+        track_origins()
         # No thread is the loop's for good: the engine hands work to it thread-safely.
         self.system._host.thread_id = None
         self.job_id = self.driver.job_id = format(_next_job(), "08x")
