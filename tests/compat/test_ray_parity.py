@@ -5,6 +5,7 @@ core API, found by running the same programs on both; each test pins Ray's behav
 from __future__ import annotations
 
 import asyncio
+import pickle
 import sys
 import threading
 from types import ModuleType
@@ -658,8 +659,11 @@ def test_the_nil_object_ref_is_rays(ray: ModuleType) -> None:
     assert ray.get(pending, timeout=5) == 1
     with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID \)"):
         ray.wait([nil], timeout=0)
-    with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID\)"):
-        ident.remote(nil)
+    for call in (lambda: ident.remote(nil), lambda: ident.remote(x=[nil]), lambda: ray.put([nil])):
+        with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID\)") as refused:
+            call()
+        assert type(refused.value) is ValueError
+    assert pickle.loads(pickle.dumps(nil)).is_nil()  # outside a call, it pickles
     with pytest.raises(TypeError, match="No owner found for object"):
         ray.cancel(nil)
 

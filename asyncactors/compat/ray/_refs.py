@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from ..._ref import FAILED, OK
 from ..._ref import ObjectRef as NativeRef
-from ._serialization import Serialized, lookup, register, share
+from ._serialization import Refused, Serialized, copying, lookup, register, share
 
 if TYPE_CHECKING:
     from ._driver import Driver
@@ -275,6 +275,8 @@ class ObjectRef:
         return f"ObjectRef({self.hex()})"
 
     def __reduce__(self) -> Any:
+        if self._native is _NIL_NATIVE and copying():
+            raise Refused(NIL_USE)  # as Ray's, in a call's arguments or a put
         return share(self) or (_registered_ref, (register(self),))
 
 

@@ -24,7 +24,9 @@ from typing import Any, Final
 
 __all__ = [
     "ATOMS",
+    "Refused",
     "Serialized",
+    "copying",
     "deserialize",
     "load_args",
     "lookup",
@@ -99,12 +101,24 @@ class Serialized:
         return f"<Serialized {len(self.data)} bytes>"
 
 
+class Refused(ValueError):
+    """Raised by a ``__reduce__`` that refuses to be copied into a call or a ``put``
+    (Ray's nil ref): ``serialize()`` raises it as a plain ``ValueError``, where it
+    tries cloudpickle after any other error."""
+
+
+def copying() -> bool:
+    """Whether ``serialize()`` is pickling now, not a program's own ``pickle.dumps``."""
+    return _tls.capture is not None
+
+
 def serialize(value: Any, what: str = "the value") -> Any:
     """``value`` ready to be copied: itself if it is an immutable atom, else a ``Serialized``.
 
     Raises:
         TypeError: the value cannot be pickled, even by cloudpickle (a lock, a
             socket), or cloudpickle is not installed for a value only it can pickle.
+        ValueError: the value holds something that refuses to be copied (Ray's nil ref).
     """
     kind = type(value)
     if kind in ATOMS or (kind is tuple and all(type(v) in ATOMS for v in value)):
@@ -116,6 +130,8 @@ def serialize(value: Any, what: str = "the value") -> Any:
     try:
         try:
             data = _dumps(value, PROTOCOL)
+        except Refused as exc:
+            raise ValueError(*exc.args) from None  # a plain ValueError, as Ray's
         except Exception as exc:
             shared.clear()
             data = _cloudpickle(value, exc, what)
