@@ -659,7 +659,12 @@ def test_the_nil_object_ref_is_rays(ray: ModuleType) -> None:
     assert ray.get(pending, timeout=5) == 1
     with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID \)"):
         ray.wait([nil], timeout=0)
-    for call in (lambda: ident.remote(nil), lambda: ident.remote(x=[nil]), lambda: ray.put([nil])):
+    for call in (
+        lambda: ident.remote(nil),
+        lambda: ident.remote(x=[nil]),
+        lambda: ray.put([nil]),
+        lambda: ray.put([lambda: 0, nil]),  # pickle fails on the lambda: cloudpickle
+    ):
         with pytest.raises(ValueError, match=r"owner is unknown\(NIL_ID\)") as refused:
             call()
         assert type(refused.value) is ValueError

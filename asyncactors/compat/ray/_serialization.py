@@ -151,6 +151,8 @@ def _cloudpickle(value: Any, first: Exception, what: str) -> bytes:
         ) from first
     try:
         data: bytes = cloudpickle.dumps(value, protocol=PROTOCOL)
+    except Refused as exc:  # met only once pickle had failed on something else
+        raise ValueError(*exc.args) from None
     except Exception as exc:
         raise TypeError(f"Could not serialize {what} {_short(value)}: {exc}") from exc
     return data
