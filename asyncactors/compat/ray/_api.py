@@ -326,21 +326,18 @@ def _cancel(call: NativeRef[Any], force: bool, task: str | None) -> None:
 def _interrupted_error(call: Any, task: str | None) -> BaseException:
     """The error of a call (of task ``task``, if one) cancelled while it ran: a
     ``RayTaskError(TaskCancelledError)`` naming its task id, as Ray's."""
-    from .exceptions import RayTaskError, TaskCancelledError, task_error
+    from ._exec import call_error
+    from .exceptions import RayTaskError, TaskCancelledError
 
     core = call._core
     meta = vars(core.spec.cls).get("_compat_meta")
     ref = ObjectRef(call, runtime().driver, call, task)
     cancelled = TaskCancelledError(ref.task_id())
     if meta is None:  # a task
-        err = task_error(cancelled, task or call._spec.name)
+        err = call_error(cancelled, task or call._spec.name, None, core)
     else:
-        try:
-            actor_repr = repr(core.instance._obj)
-        except Exception:
-            actor_repr = f"<{meta.name} object>"
         label = f"{meta.name}.{call._spec.name.removeprefix('ray:')}"
-        err = task_error(cancelled, label, format(core.actor_id, "032x"), actor_repr)
+        err = call_error(cancelled, label, core.instance._obj, core)
     assert isinstance(err, RayTaskError)
     kind = type(cancelled)
     # No frames to show: the code ran on in its thread, or its asyncio task was cancelled.

@@ -215,7 +215,8 @@ class _Item:
     work: tuple[Any, ...]
     ctx: contextvars.Context
     # A weak reference to the engine's call it runs, if submit() was told (for
-    # get_runtime_context().get_task_id()): weak, as the call's last holder may be gone.
+    # get_runtime_context().get_task_id()): weak, as a call cut off by a shutdown ends
+    # (and reports that nobody awaited it) while its thread may still run the item.
     call: weakref.ref[Any] | None
     # Whether it goes to the pool at once when its waiter is busy with another.
     share: bool

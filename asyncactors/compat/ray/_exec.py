@@ -293,13 +293,19 @@ def _first_items(target: Target, ctl: Any, items: Iterable[Any]) -> Any:
 
 
 def _failed(exc: BaseException, label: str, obj: Any) -> BaseException:
-    """What the caller of a task or method (of the actor ``obj``) that raised ``exc``
-    gets: ``RayTaskError`` naming it, and for a method the actor's id and repr, as Ray's."""
+    """What the caller of a task or method (of the actor ``obj``, running here) that
+    raised ``exc`` gets: see ``call_error``."""
+    return call_error(exc, label, obj, current_actor.get())
+
+
+def call_error(exc: BaseException, label: str, obj: Any, core: Any) -> BaseException:
+    """What the caller of a task or method (of the actor ``obj``, whose engine core is
+    ``core``) that ended with ``exc`` gets: ``RayTaskError`` naming it, and for a
+    method the actor's id and repr, as Ray's."""
     from .exceptions import task_error
 
     if obj is None:
         return task_error(exc, label)
-    core = current_actor.get()
     actor_id = None if core is None else format(core.actor_id, "032x")
     try:
         actor_repr = repr(obj)
@@ -386,13 +392,11 @@ def _stream_sync(gen: Iterator[Any], stream: Stream, label: str, obj: Any) -> No
             if item is not None and item.cancelled():
                 gen.close()  # type: ignore[attr-defined]
                 break
-    except Exception as exc:
-        stream.fail(_failed(exc, label, obj))
     except (KeyboardInterrupt, SystemExit) as exc:
         _stream_interrupted(stream, exc, label, obj)
     except _PASS:
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # a user's own BaseException too, as in calls
         stream.fail(_failed(exc, label, obj))
     else:
         stream.close()
@@ -402,13 +406,11 @@ async def _stream_async(agen: AsyncIterator[Any], stream: Stream, label: str, ob
     try:
         async for value in agen:
             stream.push(serialize(value, "a yielded value"))
-    except Exception as exc:
-        stream.fail(_failed(exc, label, obj))
     except (KeyboardInterrupt, SystemExit) as exc:
         _stream_interrupted(stream, exc, label, obj)
     except _PASS:
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # a user's own BaseException too, as in calls
         stream.fail(_failed(exc, label, obj))
     else:
         stream.close()
