@@ -357,6 +357,72 @@ def test_pool_worker_blocked_in_get_leaves_room_for_others(ray: ModuleType) -> N
     assert ray.get([mid.remote(i) for i in range(20)], timeout=10) == list(range(1, 21))
 
 
+@compat_ray.remote
+class Quick:
+    async def one(self) -> int:
+        return 1
+
+
+@compat_ray.remote
+class QuickThreaded:
+    def one(self) -> int:
+        return 1
+
+
+def test_other_threads_run_while_a_thread_keeps_the_loop_busy(ray: ModuleType) -> None:
+    """A thread sleeping 1 ms at a time wakes about a hundred times in a second while
+    the driver keeps the loop busy with calls, to an async and to a threaded actor
+    (the driver polled I/O every millisecond, and CPython never handed such a thread
+    the GIL: it woke one to three times)."""
+    for actor in (Quick.remote(), QuickThreaded.remote()):
+        ray.get(actor.one.remote())
+        ticks = 0
+        stop = threading.Event()
+
+        def ticker() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                time.sleep(0.001)
+                ticks += 1
+
+        thread = threading.Thread(target=ticker)
+        thread.start()
+        deadline = time.perf_counter() + 1.0
+        try:
+            while time.perf_counter() < deadline:
+                ray.get([actor.one.remote() for _ in range(50)])
+        finally:
+            stop.set()
+            thread.join(5)
+        assert ticks >= 20, f"the other thread woke {ticks} times in 1 s"
+
+
+def test_a_thread_making_sequential_calls_does_not_starve_another(ray: ModuleType) -> None:
+    """Two threads calling at once both progress: one's sequential gets to a threaded
+    actor (each run in its own thread) leave the other thread's pipelined gets their
+    turns at the GIL (the second thread finished 0 or 1 batches in a second)."""
+    quick, threaded = Quick.remote(), QuickThreaded.remote()
+    ray.get([quick.one.remote(), threaded.one.remote()])
+    counts = {"sequential": 0, "pipelined": 0}
+    deadline = time.perf_counter() + 1.0
+
+    def sequential() -> None:
+        while time.perf_counter() < deadline:
+            ray.get(threaded.one.remote())
+            counts["sequential"] += 1
+
+    thread = threading.Thread(target=sequential)
+    thread.start()
+    try:
+        while time.perf_counter() < deadline:
+            ray.get([quick.one.remote() for _ in range(50)])
+            counts["pipelined"] += 1
+    finally:
+        thread.join(10)
+    assert counts["sequential"] >= 50, counts
+    assert counts["pipelined"] >= 50, counts
+
+
 def test_ray_call_runs_a_function_on_the_actor(ray: ModuleType) -> None:
     """handle.__ray_call__.remote(fn) runs fn(instance) in the actor; __ray_ready__ is True."""
     b = Box.remote()

@@ -52,13 +52,17 @@ GRACE: Final = 0.002
 # once they stop, and how long an item may wait for a busy thread before the pool
 # takes it.
 _MAX_POLL: Final = 0.02
-# How long (seconds of the loop's clock) turns of the loop run their callbacks
-# without polling for I/O and timers first: a poll costs as much as dozens of
-# callbacks, and a burst of calls runs one or two callbacks a turn. Bounded by
-# time, not by a count of callbacks or turns: while this thread runs items
-# between turns, or a callback takes long, a turn takes long too, and a count
-# would let timers and I/O wait for as many items.
-_POLL_AFTER: Final = 0.001
+# How long turns of the loop run their callbacks without polling for I/O and
+# timers first, in switch intervals of the interpreter (sys.getswitchinterval(),
+# 5 ms unless changed). A poll lets go of the GIL and takes it straight back, and
+# CPython asks the GIL's holder to hand it over only after a whole switch interval
+# in which no thread took it: a thread polling more often than that kept every other
+# thread from running, for seconds at a time (a timer thread, another thread's get,
+# the pool's threads). A poll also costs as much as dozens of callbacks. Bounded by
+# time, not by a count of callbacks or turns: while this thread runs items between
+# turns, or a callback takes long, a turn takes long too, and a count would let
+# timers and I/O wait for as many items.
+_POLL_AFTER: Final = 2.0
 # Pool threads running items (not blocked in a get) at most.
 POOL_CAP: Final = 128
 # Pool threads started as soon as items wait; more only when those are stuck.
@@ -69,6 +73,7 @@ _POOL_IDLE: Final = 5.0
 _get_running_loop = asyncio._get_running_loop
 _set_running_loop = asyncio._set_running_loop
 _get_ident = threading.get_ident
+_switch_interval = sys.getswitchinterval
 _copy_context = contextvars.copy_context
 _new = object.__new__
 _weak = weakref.ref
@@ -599,7 +604,7 @@ class Driver:
                             except BaseException as exc:
                                 _report(handle, exc)
                 else:
-                    self._poll_at = poll_at = clock() + _POLL_AFTER
+                    self._poll_at = poll_at = clock() + _POLL_AFTER * _switch_interval()
                     run_once()
         finally:
             tls.driving = driving
