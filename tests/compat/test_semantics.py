@@ -376,25 +376,31 @@ def test_other_threads_run_while_a_thread_keeps_the_loop_busy(ray: ModuleType) -
     the GIL: it woke one to three times)."""
     for actor in (Quick.remote(), QuickThreaded.remote()):
         ray.get(actor.one.remote())
-        ticks = 0
-        stop = threading.Event()
-
-        def ticker() -> None:
-            nonlocal ticks
-            while not stop.is_set():
-                time.sleep(0.001)
-                ticks += 1
-
-        thread = threading.Thread(target=ticker)
-        thread.start()
-        deadline = time.perf_counter() + 1.0
-        try:
-            while time.perf_counter() < deadline:
-                ray.get([actor.one.remote() for _ in range(50)])
-        finally:
-            stop.set()
-            thread.join(5)
+        ticks = _ticks_while(lambda a=actor: ray.get([a.one.remote() for _ in range(50)]))
         assert ticks >= 20, f"the other thread woke {ticks} times in 1 s"
+
+
+def _ticks_while(step: Any) -> int:
+    """How often a thread sleeping 1 ms at a time wakes while ``step()`` repeats for 1 s."""
+    ticks = 0
+    stop = threading.Event()
+
+    def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            time.sleep(0.001)
+            ticks += 1
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    deadline = time.perf_counter() + 1.0
+    try:
+        while time.perf_counter() < deadline:
+            step()
+    finally:
+        stop.set()
+        thread.join(5)
+    return ticks
 
 
 def test_a_thread_making_sequential_calls_does_not_starve_another(ray: ModuleType) -> None:
