@@ -53,6 +53,23 @@ def test_runtime_context_in_a_task_names_no_actor(ray: ModuleType) -> None:
     assert keys == ["job_id", "namespace", "node_id", "task_id"]
 
 
+def test_was_current_actor_reconstructed_outside_an_actor_raises(ray: ModuleType) -> None:
+    """``was_current_actor_reconstructed`` in the driver or a task raises
+    ``AssertionError``, as Ray's assertion does, instead of answering ``False``."""
+
+    @ray.remote
+    def in_task() -> str:
+        try:
+            ray.get_runtime_context().was_current_actor_reconstructed  # noqa: B018
+        except AssertionError as exc:
+            return str(exc)
+        return "no error"
+
+    with pytest.raises(AssertionError, match="only available in an actor"):
+        ray.get_runtime_context().was_current_actor_reconstructed  # noqa: B018
+    assert "only available in an actor" in ray.get(in_task.remote())
+
+
 @compat_ray.remote
 class TaskIds:
     def sync_id(self) -> str | None:

@@ -160,7 +160,17 @@ class RuntimeContext:
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
-        """Whether the running actor has been restarted (``max_restarts``)."""
+        """Whether the running actor has been restarted (``max_restarts``).
+
+        Raises:
+            AssertionError: outside an actor (in the driver or a task), as Ray's
+                assertion does: there is no actor to have been restarted.
+        """
+        if not self._in_actor:
+            raise AssertionError(
+                "was_current_actor_reconstructed is only available in an actor, "
+                "not in the driver or a task"
+            )
         return self._native.was_current_actor_reconstructed
 
     @property
