@@ -87,6 +87,14 @@ def test_shared_second(ray_start_regular_shared):
     assert ray.get(ray.get_actor("shared").incr.remote()) == 1
 
 
+def test_ray_test_helpers_import_from_their_ray_paths():
+    from ray._common.test_utils import SignalActor, wait_for_condition
+    from ray._private.test_utils import wait_for_condition as old_path
+
+    assert old_path is wait_for_condition
+    assert SignalActor.__module__.startswith("asyncactors.compat.ray")
+
+
 def test_missing_ray_library_names_itself():
     with pytest.raises(ModuleNotFoundError, match="ray.data"):
         import ray.data  # noqa: F401
@@ -99,7 +107,7 @@ def _no_ray_left(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _check_outcome(result: pytest.RunResult) -> None:
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     # The redirection ends with the inner session.
     assert "ray" not in sys.modules or "compat" not in getattr(sys.modules["ray"], "__name__", "")
 
