@@ -429,6 +429,82 @@ def test_a_thread_making_sequential_calls_does_not_starve_another(ray: ModuleTyp
     assert counts["pipelined"] >= 50, counts
 
 
+def test_a_get_that_ends_with_work_queued_hands_it_on_after_another_threads_get(
+    ray: ModuleType,
+) -> None:
+    """A get that fails fast with a sync task of its own still queued hands that task on,
+    even after another thread's get ended while it waited (that get unregistered the
+    first thread's empty queue, equal to its own: the first get then raised ValueError
+    and the queued task never ran)."""
+    from asyncactors.compat.ray._worker import current
+
+    @ray.remote
+    class Gate:
+        def __init__(self) -> None:
+            self.opened = asyncio.Event()
+
+        async def wait_open(self) -> int:
+            await self.opened.wait()
+            return 0
+
+        async def open(self) -> None:
+            self.opened.set()
+
+        async def ping(self) -> str:
+            return "pong"
+
+    @ray.remote
+    async def fail(_: int) -> None:
+        raise ValueError("boom")
+
+    @ray.remote
+    def other(_: int) -> str:
+        return "other"
+
+    gate = Gate.remote()
+    assert ray.get(gate.ping.remote()) == "pong"
+    opened = gate.wait_open.remote()
+    # Both start in the same turn once the gate opens: the failure ends the get
+    # with other()'s item still in the getting thread's queue.
+    failing, queued = fail.remote(opened), other.remote(opened)
+    outcome: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            ray.get([failing, queued])
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    rt = current()
+    assert rt is not None
+    deadline = time.monotonic() + 5
+    while rt.driver._owner != thread.ident:  # its get drives the loop
+        assert time.monotonic() < deadline, "the thread never drove the loop"
+        time.sleep(0.001)
+    # A second thread's get waits behind the first thread, which runs its call, and
+    # ends first.
+    later = Gate.remote()
+    second = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        got = second.submit(ray.get, later.wait_open.remote())
+        while not rt.driver._waiters:  # it waits for the loop's owner
+            assert time.monotonic() < deadline, "the second thread never waited"
+            time.sleep(0.001)
+        later.open.remote()
+        assert got.result(10) == 0
+    finally:
+        second.shutdown()
+    gate.open.remote()
+    thread.join(10)
+    assert len(outcome) == 1
+    # The task's error (a RayTaskError that is a ValueError), not the driver's.
+    assert isinstance(outcome[0], rex.RayTaskError), outcome
+    assert isinstance(outcome[0], ValueError), outcome
+    assert ray.get(queued, timeout=10) == "other"
+
+
 def test_ray_call_runs_a_function_on_the_actor(ray: ModuleType) -> None:
     """handle.__ray_call__.remote(fn) runs fn(instance) in the actor; __ray_ready__ is True."""
     b = Box.remote()

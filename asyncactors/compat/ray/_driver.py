@@ -383,8 +383,9 @@ class Driver:
         # When the loop is next due to poll for I/O and timers (see _POLL_AFTER): kept
         # across drives, as a thread making sequential calls drives it briefly for each.
         self._poll_at = 0.0
-        # Every blocked thread's own items, for the helper to hand to the pool.
-        self._mine: list[collections.deque[_Item]] = []
+        # Every blocked thread's own items, for the helper to hand to the pool; keyed
+        # by identity, as deques compare by their items (two empty ones are equal).
+        self._mine: dict[int, collections.deque[_Item]] = {}
         self._work: collections.deque[_Item] = _Queue()
         self._taken = 0
         self._pool_cond = threading.Condition(threading.Lock())
@@ -695,7 +696,7 @@ class Driver:
         deadline = None if timeout is None else self.loop.time() + timeout
         mine = wants.items if wants is not None else None
         if mine is not None:
-            self._mine.append(mine)
+            self._mine[id(mine)] = mine
         counted_blocked = _tls.state.pool
         if counted_blocked:
             # A pool thread blocked in a get leaves room for another.
@@ -734,7 +735,7 @@ class Driver:
             if owned and self._owner == _get_ident():
                 self._release()
             if mine is not None:
-                self._mine.remove(mine)
+                del self._mine[id(mine)]
                 if mine:
                     # Done waiting: what is left is anybody's.
                     self._work.extend(mine)
@@ -954,7 +955,7 @@ class Driver:
 
     def _hand_stale_items(self) -> None:
         """Nobody took an item for a whole poll: the pool takes every waiting one."""
-        for mine in list(self._mine):
+        for mine in list(self._mine.values()):
             self._hand_over(mine)
         if self._work:
             self._serve_all()
