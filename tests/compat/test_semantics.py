@@ -343,6 +343,25 @@ def test_threaded_actors_run_in_parallel_threads(ray: ModuleType) -> None:
     assert ray.get([Meet.remote().meet.remote(), Meet.remote().meet.remote()]) == [True, True]
 
 
+def test_sync_tasks_got_together_run_in_parallel_threads(ray: ModuleType) -> None:
+    """Two sync tasks in one ray.get both progress at once, as on Ray's two CPUs (the
+    getting thread ran the first, and the helper, running the loop meanwhile, never
+    gave the second to the pool: it started when the first had finished)."""
+    barrier = threading.Barrier(2, timeout=5)
+
+    @ray.remote
+    def meet(other: bool) -> bool:
+        if other:
+            barrier.wait()
+        return True
+
+    # Its first call has gone through: the next two start in one turn of the loop.
+    assert ray.get(meet.remote(False))
+    # No timeout, so that this thread runs the tasks it waits for (the barrier's
+    # timeout ends the test if they do not meet).
+    assert ray.get([meet.remote(True), meet.remote(True)]) == [True, True]
+
+
 def test_pool_worker_blocked_in_get_leaves_room_for_others(ray: ModuleType) -> None:
     """Nested blocking gets from many sync tasks do not starve the thread pool."""
 

@@ -927,9 +927,16 @@ class Driver:
             elif self._lock.locked():
                 poll = _MAX_POLL  # one long drive: its owner is blocked, the loop runs
             elif not self._handover and self._acquire():
-                # Nobody ran the loop for a whole poll.
+                # Nobody ran the loop for a whole poll. While a thread runs an item
+                # with more of its own queued (tasks), drive for one poll only, then
+                # look at the queues again: no item joins them while the helper
+                # drives, and driving on, it never handed them to the pool (two
+                # tasks that slept ran one after the other).
+                deadline = None
+                if any(tuple(self._mine.values())):
+                    deadline = self.loop.time() + _MAX_POLL
                 try:
-                    self._drive(self._helper_done, None, None)
+                    self._drive(self._helper_done, deadline, None)
                 except KeyboardInterrupt:
                     # A method raised it (no signal comes to this thread): its call
                     # failed with it already, and the loop must go on being run.
