@@ -676,6 +676,36 @@ def test_a_get_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.parametrize("at_call", [1, 2], ids=["entering", "leaving"])
+def test_ctrl_c_during_a_remote_call_leaves_the_loop_usable(
+    ray: ModuleType, monkeypatch: pytest.MonkeyPatch, at_call: int
+) -> None:
+    """Ctrl-C raised right after .remote() sets (1) or unsets (2) the thread's running loop
+    (SIGINT's handler raises after any call) leaves the loop free and unset in this thread:
+    later gets work (the loop stayed locked, every get waiting forever, or set, every get
+    raising that it would block the loop)."""
+    from asyncactors.compat.ray import _driver
+
+    b = Box.remote()
+    assert ray.get(b.keep.remote(0)) == 1
+    real = _driver._set_running_loop
+    calls = 0
+
+    def interrupted(loop: asyncio.AbstractEventLoop | None) -> None:
+        nonlocal calls
+        real(loop)
+        calls += 1
+        if calls == at_call:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_driver, "_set_running_loop", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        b.keep.remote(1)
+    monkeypatch.setattr(_driver, "_set_running_loop", real)
+    assert asyncio._get_running_loop() is None
+    assert ray.get(b.keep.remote(2), timeout=5) in (2, 3)
+
+
 def test_a_remote_call_takes_the_loop_back_from_the_helper(ray: ModuleType) -> None:
     """Once the helper runs the loop (no thread blocks on it), a .remote() takes the loop
     back, so that the calls after it go to the loop directly, each without waking the

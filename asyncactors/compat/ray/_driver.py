@@ -439,14 +439,25 @@ class Driver:
         # _acquire(), inlined: every .remote() from a thread off the loop enters.
         if self._closed:
             return False
+        over = _get_running_loop()
         if not self._lock.acquire(False) and not self._take_from_helper():
             return False
-        me = self._owner = _get_ident()
-        self._gen += 1
-        if me != self._helper_ident:
-            self._handover = False
-        self._entered_over = _get_running_loop()
-        _set_running_loop(self.loop)
+        try:
+            me = self._owner = _get_ident()
+            self._gen += 1
+            if me != self._helper_ident:
+                self._handover = False
+            self._entered_over = over
+            _set_running_loop(self.loop)
+        except BaseException:
+            # Ctrl-C: SIGINT's handler raises after any call, and the caller's
+            # leave() never comes. Not entered, then: else the loop stayed locked
+            # (every later get waited forever) or this thread's running loop stayed
+            # set (every later get raised that it would block the loop).
+            _set_running_loop(over)
+            self._owner = None
+            self._lock.release()
+            raise
         return True
 
     def _take_from_helper(self) -> bool:
@@ -476,11 +487,14 @@ class Driver:
 
     def leave(self) -> None:
         """Undo ``enter()``."""
-        _set_running_loop(self._entered_over)
-        self._entered_over = None
-        # _release(), inlined.
-        self._owner = None
-        self._lock.release()
+        try:
+            _set_running_loop(self._entered_over)
+        finally:
+            # Let go even if Ctrl-C comes after that call (see enter()).
+            self._entered_over = None
+            # _release(), inlined.
+            self._owner = None
+            self._lock.release()
         if self._waiters:
             with self._cond:
                 self._cond.notify_all()
