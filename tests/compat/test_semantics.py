@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import pickle
+import sys
 import threading
 import time
 from types import ModuleType
@@ -397,6 +398,36 @@ def test_other_threads_run_while_a_thread_keeps_the_loop_busy(ray: ModuleType) -
         ray.get(actor.one.remote())
         ticks = _ticks_while(lambda a=actor: ray.get([a.one.remote() for _ in range(50)]))
         assert ticks >= 20, f"the other thread woke {ticks} times in 1 s"
+
+
+def test_a_busy_loop_polls_at_most_once_per_switch_interval(ray: ModuleType) -> None:
+    """While calls keep the loop busy, it polls for I/O about once per two switch
+    intervals (it polled every millisecond, about 270 times in 0.3 s, and each poll
+    that gives the GIL back so soon keeps other threads from ever asking for it)."""
+    from asyncactors.compat.ray._worker import current
+
+    quick = Quick.remote()
+    ray.get(quick.one.remote())
+    rt = current()
+    assert rt is not None
+    loop: Any = rt.driver.loop
+    run_once = loop._run_once
+    polls = 0
+
+    def counted() -> None:
+        nonlocal polls
+        polls += 1
+        run_once()
+
+    loop._run_once = counted
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < 0.3:
+            ray.get([quick.one.remote() for _ in range(50)])
+    finally:
+        del loop._run_once
+    elapsed = time.perf_counter() - start
+    assert polls <= elapsed / sys.getswitchinterval() + 3, (polls, elapsed)
 
 
 def _ticks_while(step: Any) -> int:

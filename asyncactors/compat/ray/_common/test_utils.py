@@ -63,9 +63,10 @@ async def async_wait_for_condition(
     retry_interval_ms: float = 100,
     **kwargs: Any,
 ) -> None:
-    """``wait_for_condition`` in a coroutine: the predicate may be a coroutine
-    function (awaited) or a plain one, and the waits between tries are
-    ``asyncio.sleep``.
+    """``wait_for_condition`` in a coroutine: what the predicate returns is awaited
+    if it is awaitable (Ray awaits only a coroutine function's: a plain function
+    returning a coroutine would count as true at once there), and the waits between
+    tries are ``asyncio.sleep``.
 
     Raises:
         RuntimeError: it was not true in time; the message ends with the last
@@ -93,7 +94,7 @@ class SignalActor:
 
     ``send(clear=True)`` lets the waiting calls go and holds later ones again;
     ``wait(should_wait=False)`` returns at once; ``cur_num_waiters()`` counts the
-    calls held now.
+    calls held now (a cancelled one no longer counts, where Ray's goes on counting it).
     """
 
     def __init__(self) -> None:
