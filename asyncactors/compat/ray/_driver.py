@@ -946,9 +946,7 @@ class Driver:
                 # look at the queues again: no item joins them while the helper
                 # drives, and driving on, it never handed them to the pool (two
                 # tasks that slept ran one after the other).
-                deadline = None
-                if any(tuple(self._mine.values())):
-                    deadline = self.loop.time() + _MAX_POLL
+                deadline = self.loop.time() + _MAX_POLL if any(self._mine.values()) else None
                 try:
                     self._drive(self._helper_done, deadline, None)
                 except KeyboardInterrupt:
